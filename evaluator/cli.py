@@ -1,0 +1,61 @@
+"""The `sonobench` command: a thin click wrapper over the library.
+
+Library code raises named SonoBenchError subclasses; this module alone turns
+them into `Error: ...` and exit status 1. Subcommands owned by other packages
+are imported lazily so `sonobench tasks` never pays for torch or k-Wave.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+
+import click
+
+from .errors import SonoBenchError
+
+# name -> "module:attribute" of a click command or group living in another package
+LAZY_COMMANDS = {
+    "simulate": "simulation.cli:simulate",
+    "baselines": "baselines.cli:baselines",
+    "datasets": "evaluator.adapters.cli:datasets",
+    "app": "leaderboard_app.cli:app",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, _, attr = LAZY_COMMANDS[name].partition(":")
+            try:
+                cmd = getattr(importlib.import_module(module), attr)
+            except ImportError as e:
+                raise click.ClickException(f"`sonobench {name}` is unavailable: {e}. Run `make install` (or pip install -e '.[all]').")
+            self.add_command(cmd, name)
+        return super().get_command(ctx, name)
+
+
+def handle_errors(fn):
+    """Turn library exceptions into `Error: ...` + exit 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SonoBenchError as e:
+            raise click.ClickException(str(e)) from None
+    return wrapper
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="sonobench")
+def cli():
+    """SonoBench: fair, sandboxed benchmarking of ultrasound segmentation models."""
+
+
+def main():
+    cli(prog_name="sonobench")
+
+
+from . import commands  # noqa: E402,F401  (registers the evaluator's own commands)

@@ -1,0 +1,336 @@
+"""Tasks are data: a spec (`task.json`) and a frozen manifest (`manifest.json`)
+in one folder per task version.
+
+Layout of a task folder::
+
+    <root>/<task_id>/v<version>/task.json
+    <root>/<task_id>/v<version>/manifest.json
+    <root>/<task_id>/v<version>/README.md        (optional)
+
+Manifest paths are relative to the spec's ``data_root`` (itself relative to the
+version folder unless absolute). Test labels may live elsewhere: an operator
+passes ``labels_root`` (or sets ``SONOBENCH_TEST_LABELS``) and the manifest
+still pins them by SHA-256.
+
+Search path for tasks, first match wins: ``$SONOBENCH_TASKS_PATH`` (os.pathsep
+separated), the user's data dir (imported datasets), the repository's ``splits/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
+from .registry import did_you_mean
+
+SPLITS = ("train", "val", "test")
+MANIFEST_FORMAT = 1
+REPO_SPLITS = Path(__file__).resolve().parent.parent / "splits"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def user_data_dir() -> Path:
+    """Where SonoBench keeps its store and imported tasks (override: SONOBENCH_HOME)."""
+    env = os.environ.get("SONOBENCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(xdg) / "sonobench"
+
+
+def task_search_path() -> list[Path]:
+    paths = [Path(p) for p in os.environ.get("SONOBENCH_TASKS_PATH", "").split(os.pathsep) if p]
+    return paths + [user_data_dir() / "tasks", REPO_SPLITS]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    split: str
+    image: str
+    label: str
+    image_sha256: str
+    label_sha256: str
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        if not d["meta"]:
+            del d["meta"]
+        return d
+
+
+def manifest_digest(task_id: str, version: int, cases: Iterable[Case]) -> str:
+    """SHA-256 over a canonical JSON form of the task identity and every case."""
+    body = {
+        "format": MANIFEST_FORMAT,
+        "task_id": task_id,
+        "version": version,
+        "cases": [c.to_json() for c in sorted(cases, key=lambda c: c.id)],
+    }
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    version: int
+    title: str
+    description: str
+    modality: str
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    input_channels: int
+    primary_metric: str
+    native_size: tuple[int, int] | None
+    spacing_mm: tuple[float, float] | None
+    folder: Path
+    data_root: Path
+    cases: tuple[Case, ...]
+    digest: str
+    test_labels_private: bool = False
+    source: dict = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def foreground(self) -> tuple[str, ...]:
+        return self.classes[1:]
+
+    def split(self, name: str) -> list[Case]:
+        if name not in SPLITS:
+            raise ValueError(f"Unknown split '{name}'. Valid: {', '.join(SPLITS)}")
+        return [c for c in self.cases if c.split == name]
+
+    def image_path(self, case: Case) -> Path:
+        return self.data_root / case.image
+
+    def label_path(self, case: Case, labels_root: str | os.PathLike | None = None) -> Path:
+        if case.split == "test":
+            root = labels_root or os.environ.get("SONOBENCH_TEST_LABELS")
+            if root:
+                return Path(root) / case.label
+        return self.data_root / case.label
+
+    def summary(self) -> dict:
+        counts = {s: len(self.split(s)) for s in SPLITS}
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "modality": self.modality,
+            "classes": list(self.classes),
+            "input_size": list(self.input_size),
+            "input_channels": self.input_channels,
+            "native_size": list(self.native_size) if self.native_size else None,
+            "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
+            "primary_metric": self.primary_metric,
+            "splits": counts,
+            "digest": self.digest,
+            "folder": str(self.folder),
+            "description": self.description,
+            "test_labels_private": self.test_labels_private,
+        }
+
+
+REQUIRED_SPEC_KEYS = ("id", "version", "classes", "input_size")
+
+
+def _pair(value, name, cast):
+    if value is None:
+        return None
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise InvalidTaskSpec(f"'{name}' must be a list of two numbers, got {value!r}")
+    return (cast(value[0]), cast(value[1]))
+
+
+def load_task_folder(folder: str | os.PathLike) -> Task:
+    """Read and check `task.json` + `manifest.json` in one version folder."""
+    folder = Path(folder)
+    spec_path, man_path = folder / "task.json", folder / "manifest.json"
+    for p in (spec_path, man_path):
+        if not p.is_file():
+            raise InvalidTaskSpec(f"{p} is missing: a task folder needs task.json and manifest.json")
+    try:
+        spec = json.loads(spec_path.read_text())
+        man = json.loads(man_path.read_text())
+    except json.JSONDecodeError as e:
+        raise InvalidTaskSpec(f"Cannot parse JSON in {folder}: {e}") from None
+    missing = [k for k in REQUIRED_SPEC_KEYS if k not in spec]
+    if missing:
+        raise InvalidTaskSpec(f"{spec_path} lacks {', '.join(missing)}")
+    classes = tuple(spec["classes"])
+    if len(classes) < 2 or classes[0] != "background":
+        raise InvalidTaskSpec(f"{spec_path}: 'classes' must start with 'background' and name at least one foreground class")
+    cases = tuple(Case(**c) for c in man.get("cases", []))
+    bad = [c.id for c in cases if c.split not in SPLITS]
+    if bad:
+        raise InvalidTaskSpec(f"{man_path}: cases with an unknown split: {', '.join(bad[:5])}")
+    if len({c.id for c in cases}) != len(cases):
+        raise InvalidTaskSpec(f"{man_path}: case ids are not unique")
+    digest = manifest_digest(spec["id"], int(spec["version"]), cases)
+    if man.get("digest") != digest:
+        raise ManifestMismatch(
+            f"The manifest of {spec['id']}@{spec['version']} was edited: its recorded digest "
+            f"{str(man.get('digest'))[:12]}… does not match its contents ({digest[:12]}…). "
+            "A changed split must become a new task version; restore manifest.json from version control."
+        )
+    data_root = Path(spec.get("data_root", "."))
+    if not data_root.is_absolute():
+        data_root = (folder / data_root).resolve()
+    channels = int(spec.get("input_channels", 1))
+    if channels not in (1, 3):
+        raise InvalidTaskSpec(f"{spec_path}: input_channels must be 1 or 3, got {channels}")
+    return Task(
+        id=spec["id"],
+        version=int(spec["version"]),
+        title=spec.get("title", spec["id"]),
+        description=spec.get("description", ""),
+        modality=spec.get("modality", "ultrasound"),
+        classes=classes,
+        input_size=_pair(spec["input_size"], "input_size", int),
+        input_channels=channels,
+        primary_metric=spec.get("primary_metric", "dice"),
+        native_size=_pair(spec.get("native_size"), "native_size", int),
+        spacing_mm=_pair(spec.get("spacing_mm"), "spacing_mm", float),
+        folder=folder.resolve(),
+        data_root=data_root,
+        cases=cases,
+        digest=digest,
+        test_labels_private=bool(spec.get("test_labels_private", False)),
+        source=spec.get("source", {}),
+    )
+
+
+def _version_folders(task_dir: Path) -> Iterator[tuple[int, Path]]:
+    for child in task_dir.iterdir():
+        if child.is_dir() and child.name.startswith("v") and child.name[1:].isdigit():
+            if (child / "task.json").is_file():
+                yield int(child.name[1:]), child
+
+
+def discover() -> dict[str, dict[int, Path]]:
+    """task id -> {version: folder}; earlier search-path entries shadow later ones."""
+    found: dict[str, dict[int, Path]] = {}
+    for root in task_search_path():
+        if not root.is_dir():
+            continue
+        for task_dir in sorted(root.iterdir()):
+            if not task_dir.is_dir() or task_dir.name.startswith((".", "_")):
+                continue
+            for version, folder in _version_folders(task_dir):
+                found.setdefault(task_dir.name, {}).setdefault(version, folder)
+    return found
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    if "@" in ref:
+        name, _, ver = ref.partition("@")
+        try:
+            return name, int(ver.lstrip("v"))
+        except ValueError:
+            raise TaskNotFound(f"Bad task reference '{ref}': use TASK or TASK@VERSION, e.g. sim-breast-lesion@1") from None
+    return ref, None
+
+
+def get_task(ref: str) -> Task:
+    """Load a task by `id` (latest version) or `id@version`."""
+    name, version = parse_ref(ref)
+    found = discover()
+    if name not in found:
+        valid = ", ".join(sorted(found)) or "(none: run `sonobench simulate` or `sonobench datasets import`)"
+        raise TaskNotFound(f"Unknown task '{name}'. Valid choices: {valid}.{did_you_mean(name, found)}")
+    versions = found[name]
+    if version is None:
+        version = max(versions)
+    if version not in versions:
+        raise TaskNotFound(f"Task '{name}' has no version {version}. Versions: {', '.join(map(str, sorted(versions)))}")
+    return load_task_folder(versions[version])
+
+
+def list_tasks() -> list[Task]:
+    """Every version of every discoverable task (unreadable ones are skipped by `tasks` CLI with a warning)."""
+    return [load_task_folder(folder) for _, vs in sorted(discover().items()) for _, folder in sorted(vs.items())]
+
+
+def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, images=True, labels=True) -> None:
+    """Check every file of the given splits against the manifest; raise ManifestMismatch naming the cases."""
+    problems: list[tuple[str, str]] = []
+    for case in task.cases:
+        if case.split not in splits:
+            continue
+        checks = []
+        if images:
+            checks.append(("image", task.image_path(case), case.image_sha256))
+        if labels:
+            checks.append(("label", task.label_path(case, labels_root), case.label_sha256))
+        for kind, path, expected in checks:
+            if not path.is_file():
+                problems.append((case.id, f"{kind} missing at {path}"))
+            elif sha256_file(path) != expected:
+                problems.append((case.id, f"{kind} {path.name} differs from the manifest (SHA-256)"))
+    if problems:
+        shown = "; ".join(f"{cid}: {why}" for cid, why in problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise ManifestMismatch(
+            f"Task {task.ref}: {len(problems)} file(s) do not match the frozen manifest — {shown}{more}. "
+            "Restore the original files (or re-import the dataset) before scoring.",
+            cases=[cid for cid, _ in problems],
+        )
+
+
+def write_task(folder: str | os.PathLike, spec: dict, cases: Iterable[dict], data_root: str | os.PathLike | None = None) -> Task:
+    """Freeze a task: hash every file, write task.json + manifest.json, return the loaded Task.
+
+    `cases`: dicts with id, split, image, label (paths relative to data_root) and optional meta.
+    Refuses to overwrite an existing, different manifest (a changed split is a new version).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = dict(spec)
+    if data_root is not None:
+        spec["data_root"] = str(data_root)
+    root = Path(spec.get("data_root", "."))
+    root = root if root.is_absolute() else folder / root
+    frozen = []
+    for c in cases:
+        if c["split"] not in SPLITS:
+            raise InvalidTaskSpec(f"case {c['id']}: unknown split '{c['split']}'")
+        frozen.append(Case(
+            id=str(c["id"]), split=c["split"], image=str(c["image"]), label=str(c["label"]),
+            image_sha256=sha256_file(root / c["image"]), label_sha256=sha256_file(root / c["label"]),
+            meta=dict(c.get("meta") or {}),
+        ))
+    frozen.sort(key=lambda c: c.id)
+    digest = manifest_digest(spec["id"], int(spec["version"]), frozen)
+    man_path = folder / "manifest.json"
+    if man_path.exists():
+        old = json.loads(man_path.read_text())
+        if old.get("digest") != digest:
+            raise ManifestMismatch(
+                f"{man_path} already freezes a different split of {spec['id']}@{spec['version']}. "
+                "Create a new version instead of editing a frozen one."
+            )
+    (folder / "task.json").write_text(json.dumps(spec, indent=2) + "\n")
+    man = {"format": MANIFEST_FORMAT, "task_id": spec["id"], "version": int(spec["version"]),
+           "digest": digest, "cases": [c.to_json() for c in frozen]}
+    man_path.write_text(json.dumps(man, indent=1) + "\n")
+    return load_task_folder(folder)
