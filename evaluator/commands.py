@@ -50,3 +50,155 @@ def tasks_verify(task, labels_root):
     t = tasks_mod.get_task(task)
     tasks_mod.verify_task(t, labels_root=labels_root)
     click.echo(f"{t.ref}: all {len(t.cases)} cases match the manifest (digest {t.digest}).")
+
+
+# ---------------------------------------------------------------- submit
+
+def _db_option(fn):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
+                        help="Results store (default: $SONOBENCH_DB or the user data dir).")(fn)
+
+
+def _print_result(res: dict) -> None:
+    unit = res.get("hd95_unit") or "px"
+    click.echo(
+        f"  Dice {res['dice_mean']:.4f} [{res['dice_ci_low']:.4f}, {res['dice_ci_high']:.4f}]  "
+        f"IoU {res['iou_mean']:.4f} [{res['iou_ci_low']:.4f}, {res['iou_ci_high']:.4f}]  "
+        f"HD95 {res['hd95_mean']:.2f} {unit} [{res['hd95_ci_low']:.2f}, {res['hd95_ci_high']:.2f}]"
+    )
+    gflops = "n/a" if res.get("gflops") is None else f"{res['gflops']:.2f}"
+    params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
+    click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
+               f"({res['n_cases']} {res['split']} cases, manifest {res['manifest_digest'][:12]})")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--task", "task_ref", help="Task id or id@version (default: the spec's 'task').")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output).")
+@click.option("--name", help="Display name (default: spec name or file stem).")
+@click.option("--team", help="Team name.")
+@click.option("--arch", help="Registered architecture for a state_dict/safetensors file.")
+@click.option("--arch-kwargs", default=None, help="JSON constructor arguments for --arch.")
+@click.option("--output", type=click.Choice(["logits", "probabilities"]), default=None, help="What the model returns (default logits).")
+@click.option("--kind", type=click.Choice(["submission", "baseline"]), default="submission", show_default=True)
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
+@click.option("--isolation", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default="auto", show_default=True)
+@click.option("--threads", type=int, default=None, help="Inference threads inside the sandbox.")
+@click.option("--wall-limit", type=float, default=None, help="Seconds before the model process is killed.")
+@click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files.")
+@click.option("--json", "as_json", is_flag=True)
+@_db_option
+@handle_errors
+def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
+           isolation, threads, wall_limit, allow_pickle, as_json, db_path):
+    """Score MODEL on a task's held-out split inside the sandbox and store the result."""
+    from .errors import AlreadyScored, SonoBenchError
+    from .evaluate import evaluate
+    from .sandbox import SandboxConfig
+    from .store import Store
+    from .submission import prepare, read_spec
+
+    spec = read_spec(spec_path)
+    architecture = None
+    if arch:
+        try:
+            architecture = {"name": arch, "kwargs": json.loads(arch_kwargs) if arch_kwargs else {}}
+        except json.JSONDecodeError as e:
+            raise SonoBenchError(f"--arch-kwargs is not valid JSON: {e}") from None
+    sub = prepare(model, spec, name=name, team=team, architecture=architecture, output=output)
+    ref = task_ref or sub.task
+    if not ref:
+        raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
+    task = tasks_mod.get_task(ref)
+    config = SandboxConfig(isolation=isolation, allow_pickle=allow_pickle)
+    if threads:
+        config.threads = threads
+    if wall_limit:
+        config.limits.wall_seconds = wall_limit
+    store = Store(db_path)
+    try:
+        with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
+                               file=click.get_text_stream("stderr")) as bar:
+            last = [0]
+
+            def progress(i, n):
+                bar.update(i - last[0]); last[0] = i
+
+            outcome = evaluate(store, task, sub, kind=kind, split=split, config=config,
+                               labels_root=labels_root, progress=progress)
+        sid, res = outcome.submission_id, outcome.result
+        verb = "Scored"
+    except AlreadyScored as e:
+        sid, res = e.submission_id, store.result_for(e.submission_id)
+        verb = "Already scored (not scored twice)"
+    if as_json:
+        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res}, indent=2, default=str))
+        return
+    click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
+    if res:
+        _print_result(res)
+
+
+# ---------------------------------------------------------------- leaderboard
+
+def leaderboard_table(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        out.append({
+            "rank": r["rank"], "name": r["name"], "team": r["team"], "kind": r["kind"],
+            "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
+            "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
+            "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
+            "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
+            "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
+            "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],
+        })
+    return out
+
+
+@cli.command()
+@click.argument("task_ref")
+@click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
+@click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@_db_option
+@handle_errors
+def leaderboard(task_ref, metric, kind, fmt, db_path):
+    """Show the ranked results for TASK (ties where 95% CIs overlap)."""
+    import csv
+    import io
+
+    from .metrics import METRICS
+    from .ranking import rank_rows
+    from .store import ReadOnlyStore
+
+    name, version = tasks_mod.parse_ref(task_ref)
+    store = ReadOnlyStore(db_path)
+    rows = store.leaderboard_rows(name, version)
+    if kind != "all":
+        rows = [r for r in rows if r["kind"] == kind]
+    if not rows:
+        click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
+        return
+    metric = metric or rows[0]["primary_metric"]
+    ranked = rank_rows(rows, metric)
+    if fmt == "json":
+        click.echo(json.dumps(ranked, indent=2, default=str))
+        return
+    table = leaderboard_table(ranked)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(table[0]))
+        w.writeheader(); w.writerows(table)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    info = METRICS.get(metric)
+    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better);"
+               " Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]; ranks tie where CIs overlap.")
+    cols = list(table[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
+    click.echo("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in table:
+        click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))

@@ -1,0 +1,201 @@
+"""The sandboxed model process: the only place a submitted model is ever loaded.
+
+Run as `python -m evaluator.sandbox.child REQ_FD RESP_FD`. It reads one `load`
+request, answers with the model's input channels and complexity, then answers
+each `infer` request (one image, batch 1) with the raw output and its latency.
+It never sees labels, the store or the network; it only gets images.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from . import protocol
+
+
+class LoadError(Exception):
+    pass
+
+
+class _OnnxModel:
+    def __init__(self, path: str, threads: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        with open(path, "rb") as f:
+            data = f.read()
+        # Loading from bytes: relative external-data paths cannot be resolved
+        # outside the model's own folder (a dedicated check runs before this).
+        folder = os.path.dirname(os.path.abspath(path))
+        if _onnx_has_external_data(data):
+            opts.add_session_config_entry("session.model_external_initializers_file_folder_path", folder)
+        self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.model_bytes = data
+        inp = self.session.get_inputs()
+        if len(inp) != 1:
+            raise LoadError(f"the ONNX model has {len(inp)} inputs; it must take exactly one image tensor")
+        self.input_name = inp[0].name
+        dims = inp[0].shape
+        self.declared_channels = dims[1] if len(dims) == 4 and isinstance(dims[1], int) else None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: x})
+        return out[0]
+
+    def complexity(self, shape):
+        from ..complexity import count_onnx
+
+        return count_onnx(self.model_bytes, shape)
+
+
+def _onnx_has_external_data(data: bytes) -> bool:
+    import onnx
+
+    model = onnx.load_model_from_string(data, load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+class _TorchModel:
+    def __init__(self, module, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.module = module.eval() if hasattr(module, "eval") else module
+        self.declared_channels = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            out = self.module(self.torch.from_numpy(x))
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        if not isinstance(out, self.torch.Tensor):
+            raise TypeError(f"the model returned {type(out).__name__}, not a tensor")
+        return out.detach().cpu().numpy()
+
+    def complexity(self, shape):
+        from ..complexity import count_torch
+
+        return count_torch(self.module, shape)
+
+
+def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, threads: int) -> _TorchModel:
+    import torch
+
+    if fmt == "torchscript":
+        return _TorchModel(torch.jit.load(path, map_location="cpu"), threads)
+    if fmt == "export":
+        return _TorchModel(torch.export.load(path).module(), threads)
+    if fmt == "pickle":
+        if not allow_pickle:
+            raise LoadError("pickled nn.Module files are refused (they run arbitrary code); submit ONNX, TorchScript, .pt2 or a state_dict + architecture spec")
+        return _TorchModel(torch.load(path, map_location="cpu", weights_only=False), threads)
+    if fmt in ("state_dict", "safetensors"):
+        if not arch:
+            raise LoadError("a state_dict needs an architecture spec (submission.json 'architecture': {'name': ..., 'kwargs': {...}})")
+        from baselines.architectures import build_from_config
+
+        model = build_from_config(arch)
+        if fmt == "safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+                state = state["state_dict"]
+        model.load_state_dict(state, strict=True)
+        return _TorchModel(model, threads)
+    raise LoadError(f"unsupported format {fmt!r}")
+
+
+def load(req: dict):
+    fmt, path, threads = req["format"], req["model_path"], int(req.get("threads", 1))
+    if fmt == "onnx":
+        return _OnnxModel(path, threads)
+    from .. import _torchcompat
+
+    _torchcompat.ensure()
+    return _load_torch(path, fmt, req.get("architecture"), bool(req.get("allow_pickle")), threads)
+
+
+def _probe_channels(model, req) -> int:
+    """C = 1, or 3 if the model asks for 3 (declared by ONNX, or found by trying)."""
+    h, w = req["input_size"]
+    if model.declared_channels in (1, 3):
+        return model.declared_channels
+    if model.declared_channels is not None:
+        raise LoadError(f"the model declares {model.declared_channels} input channels; SonoBench feeds 1 (grayscale) or 3 (repeated)")
+    first_error = None
+    for c in (1, 3):
+        try:
+            model(np.zeros((1, c, h, w), np.float32))
+            return c
+        except Exception as e:  # a channel mismatch raises from inside the model
+            first_error = first_error or e
+    raise LoadError(f"the model fails on a 1x1x{h}x{w} and on a 1x3x{h}x{w} float32 input: {first_error}")
+
+
+def serve(req_fd: int, resp_fd: int) -> None:
+    header, _ = protocol.recv(req_fd)
+    if header.get("op") != "load":
+        raise protocol.ProtocolError("expected a load request")
+    try:
+        model = load(header)
+        channels = _probe_channels(model, header)
+    except Exception as e:
+        protocol.send(resp_fd, {"ok": False, "stage": "load", "error": f"{type(e).__name__}: {e}"})
+        return
+    h, w = header["input_size"]
+    complexity = {"params": None, "gflops": None, "error": None}
+    if header.get("complexity", True):
+        try:
+            complexity.update(model.complexity((1, channels, h, w)))
+        except Exception as e:
+            complexity["error"] = f"{type(e).__name__}: {e}"
+    protocol.send(resp_fd, {"ok": True, "channels": channels, "complexity": complexity})
+    warmed = False
+    while True:
+        header, x = protocol.recv(req_fd)
+        if header.get("op") == "end":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            protocol.send(resp_fd, {"ok": True, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime})
+            return
+        try:
+            if not warmed:  # first call pays for lazy initialisation; keep it out of latency
+                model(x)
+                warmed = True
+            t0 = time.perf_counter()
+            y = model(x)
+            dt = time.perf_counter() - t0
+            y = np.asarray(y)
+        except Exception as e:
+            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"), "error": f"{type(e).__name__}: {e}"})
+            return
+        if y.dtype.kind != "f":
+            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"),
+                                    "error": f"the model returned dtype {y.dtype}; it must return floating-point logits or probabilities"})
+            return
+        protocol.send(resp_fd, {"ok": True, "latency_s": dt, "case": header.get("case")}, y)
+
+
+def main() -> None:
+    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    try:
+        serve(req_fd, resp_fd)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The results store: SQLite through sqlite-utils, WAL mode, named migrations.
+
+`Store` is the writer used by the evaluator; `ReadOnlyStore` is what the
+leaderboard app and read-only CLI commands use (opened with mode=ro, so they
+cannot change anything even by mistake).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from ..errors import AlreadyScored, StoreError
+from ..tasks import Task, user_data_dir
+from . import migrations
+
+SUBMISSION_KINDS = ("baseline", "submission")
+STATUSES = ("queued", "running", "done", "failed")
+METRIC_COLUMNS = ("dice", "iou", "hd95")
+
+
+def default_db_path() -> Path:
+    env = os.environ.get("SONOBENCH_DB")
+    return Path(env).expanduser() if env else user_data_dir() / "sonobench.db"
+
+
+def _decode(row: dict | None, *json_cols: str) -> dict | None:
+    if row is None:
+        return None
+    row = dict(row)
+    for c in json_cols:
+        if isinstance(row.get(c), str):
+            row[c] = json.loads(row[c])
+    return row
+
+
+class _Reader:
+    """Read API shared by both store classes. No method here writes."""
+
+    db: sqlite_utils.Database
+
+    def tasks(self) -> list[dict]:
+        return [_decode(r, "spec") for r in self.db.query("select * from tasks order by id, version")]
+
+    def submission(self, submission_id: int) -> dict | None:
+        rows = list(self.db.query("select * from submissions where id = ?", [submission_id]))
+        return _decode(rows[0], "meta") if rows else None
+
+    def submissions(self, task_id: str | None = None, status: str | None = None) -> list[dict]:
+        where, args = [], []
+        if task_id:
+            where.append("task_id = ?"); args.append(task_id)
+        if status:
+            where.append("status = ?"); args.append(status)
+        sql = "select * from submissions" + (" where " + " and ".join(where) if where else "") + " order by id"
+        return [_decode(r, "meta") for r in self.db.query(sql, args)]
+
+    def result_for(self, submission_id: int) -> dict | None:
+        rows = list(self.db.query("select * from results where submission_id = ?", [submission_id]))
+        return _decode(rows[0], "per_class", "complexity", "hardware") if rows else None
+
+    def find_scored(self, file_sha256: str, task_id: str, task_version: int) -> dict | None:
+        """The finished (or in-flight) submission of this exact file on this task version, if any."""
+        rows = list(self.db.query(
+            "select * from submissions where file_sha256 = ? and task_id = ? and task_version = ? "
+            "and status in ('queued','running','done') order by id limit 1",
+            [file_sha256, task_id, task_version],
+        ))
+        return _decode(rows[0], "meta") if rows else None
+
+    def leaderboard_rows(self, task_id: str, task_version: int | None = None) -> list[dict]:
+        """One row per scored submission: result aggregates joined with submission identity."""
+        if task_version is None:
+            versions = [r["v"] for r in self.db.query(
+                "select max(task_version) v from results where task_id = ?", [task_id])]
+            task_version = versions[0] if versions and versions[0] is not None else -1
+        sql = (
+            "select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, "
+            "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
+            "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id"
+        )
+        return [_decode(r, "per_class", "complexity", "hardware", "meta")
+                for r in self.db.query(sql, [task_id, task_version])]
+
+    def case_results(self, submission_id: int) -> list[dict]:
+        sql = ("select c.* from case_results c join results r on r.id = c.result_id "
+               "where r.submission_id = ? order by c.case_id, c.class_index")
+        return list(self.db.query(sql, [submission_id]))
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.db[t].count for t in ("tasks", "submissions", "results", "case_results")}
+
+
+class ReadOnlyStore(_Reader):
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_db_path()
+        if not self.path.is_file():
+            raise StoreError(f"No results store at {self.path}. Score something first (`sonobench submit`) or pass --db.")
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+
+
+class Store(_Reader):
+    def __init__(self, path: str | os.PathLike | None = None, memory: bool = False):
+        if memory:
+            self.path = None
+            self.db = sqlite_utils.Database(memory=True)
+        else:
+            self.path = Path(path) if path else default_db_path()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        migrations.apply(self.db)
+
+    def register_task(self, task: Task) -> None:
+        row = {"id": task.id, "version": task.version, "digest": task.digest, "title": task.title,
+               "spec": json.dumps(task.summary()), "registered_at": migrations.now()}
+        existing = list(self.db.query("select digest from tasks where id = ? and version = ?", [task.id, task.version]))
+        if existing and existing[0]["digest"] != task.digest:
+            raise StoreError(
+                f"The store already holds {task.ref} with manifest digest {existing[0]['digest'][:12]}…, "
+                f"but the task on disk has {task.digest[:12]}…. A changed split must be a new task version."
+            )
+        if not existing:
+            with self.db.atomic():
+                self.db["tasks"].insert(row)
+
+    def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
+                          team: str = "", kind: str = "submission", meta: dict | None = None,
+                          status: str = "running") -> int:
+        if kind not in SUBMISSION_KINDS:
+            raise StoreError(f"kind must be one of {', '.join(SUBMISSION_KINDS)}, got {kind!r}")
+        row = {"file_sha256": file_sha256, "filename": filename, "format": fmt, "name": name, "team": team,
+               "kind": kind, "task_id": task.id, "task_version": task.version, "status": status, "error": None,
+               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now()}
+        try:
+            with self.db.atomic():
+                return self.db["submissions"].insert(row).last_pk
+        except sqlite3.IntegrityError:
+            prior = self.find_scored(file_sha256, task.id, task.version)
+            pid = prior["id"] if prior else None
+            raise AlreadyScored(
+                f"This file (SHA-256 {file_sha256[:12]}…) was already submitted to {task.ref} "
+                f"as submission #{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.",
+                submission_id=pid,
+            ) from None
+
+    def set_status(self, submission_id: int, status: str, error: str | None = None) -> None:
+        if status not in STATUSES:
+            raise StoreError(f"status must be one of {', '.join(STATUSES)}")
+        with self.db.atomic():
+            self.db["submissions"].update(submission_id, {"status": status, "error": error,
+                                                          "updated_at": migrations.now()})
+
+    def write_result(self, submission_id: int, result: dict[str, Any], cases: Iterable[dict]) -> int:
+        """Result row + per-case rows + status 'done', in one transaction or not at all."""
+        result = dict(result, submission_id=submission_id, created_at=migrations.now())
+        for col in ("per_class", "complexity", "hardware"):
+            if not isinstance(result.get(col), (str, type(None))):
+                result[col] = json.dumps(result[col])
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rid = self.db["results"].insert(result).last_pk
+            self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
+            self.db["submissions"].update(submission_id, {"status": "done", "error": None,
+                                                          "updated_at": migrations.now()})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return rid

@@ -1,0 +1,81 @@
+"""Named, recorded schema migrations. Never edit one that has shipped: add a new one."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["tasks"].create(
+        {"id": str, "version": int, "digest": str, "title": str, "spec": str, "registered_at": str},
+        pk=("id", "version"),
+    )
+    db["submissions"].create(
+        {
+            "id": int, "file_sha256": str, "filename": str, "format": str, "name": str, "team": str,
+            "kind": str, "task_id": str, "task_version": int, "status": str, "error": str,
+            "meta": str, "created_at": str, "updated_at": str,
+        },
+        pk="id",
+    )
+    # One live or finished submission per (file, task version); failed attempts may be retried.
+    db.execute(
+        "CREATE UNIQUE INDEX submissions_once ON submissions(file_sha256, task_id, task_version) "
+        "WHERE status IN ('queued', 'running', 'done')"
+    )
+    db["submissions"].create_index(["task_id", "task_version", "status"])
+    db["results"].create(
+        {
+            "id": int, "submission_id": int, "task_id": str, "task_version": int, "manifest_digest": str,
+            "split": str, "n_cases": int, "n_failed_cases": int, "primary_metric": str,
+            "dice_mean": float, "dice_std": float, "dice_ci_low": float, "dice_ci_high": float,
+            "iou_mean": float, "iou_std": float, "iou_ci_low": float, "iou_ci_high": float,
+            "hd95_mean": float, "hd95_std": float, "hd95_ci_low": float, "hd95_ci_high": float,
+            "hd95_unit": str, "per_class": str, "params": int, "gflops": float, "complexity": str,
+            "latency_ms": float, "peak_memory_mb": float, "hardware": str, "evaluator_version": str,
+            "wall_s": float, "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("submission_id", "submissions", "id")],
+    )
+    db.execute("CREATE UNIQUE INDEX results_one_per_submission ON results(submission_id)")
+    db["results"].create_index(["task_id", "task_version"])
+    db["case_results"].create(
+        {
+            "result_id": int, "case_id": str, "class_index": int, "dice": float, "iou": float,
+            "hd95": float, "tp": int, "fp": int, "fn": int, "failed": int,
+        },
+        pk=("result_id", "case_id", "class_index"),
+        foreign_keys=[("result_id", "results", "id")],
+    )
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def apply(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return their names."""
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {r["name"] for r in db["_migrations"].rows}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        with db.atomic():
+            fn(db)
+            db["_migrations"].insert({"name": name, "applied_at": now()})
+        applied.append(name)
+    return applied
