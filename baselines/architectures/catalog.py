@@ -1,0 +1,63 @@
+"""The explicit list of registered architectures (data only).
+
+Paper models are written in this package and keep their reference
+implementation's default configuration, so that with in_channels=1,
+num_classes=1 their parameter counts match the breast-ultrasound benchmark
+table of seed 002 (Awesome-BUS). Models from segmentation-models-pytorch are
+built with encoder_weights=None.
+"""
+from __future__ import annotations
+
+from .cmunet import CMUNet, CMUNeXt
+from .registry import Family, register
+from .smp_models import smp_model
+from .unet import AttentionUNet, UNet
+from .unet3plus import UNet3Plus
+from .unetpp import UNetPlusPlus
+from .unext import UNeXt
+
+U_WIDTHS = [64, 128, 256, 512, 1024]
+
+register("unet", UNet, family=Family.CNN, defaults={"widths": U_WIDTHS},
+         reference="Ronneberger et al., U-Net, MICCAI 2015 (arXiv:1505.04597); configuration "
+                   "of LeeJunHyun/Image_Segmentation as used by FengheTan9/"
+                   "Medical-Image-Segmentation-Benchmarks (nearest x2 + 3x3 conv up-sampling)")
+register("attunet", AttentionUNet, family=Family.CNN, defaults={"widths": U_WIDTHS},
+         reference="Oktay et al., Attention U-Net, MIDL 2018 (arXiv:1804.03999); configuration "
+                   "of LeeJunHyun/Image_Segmentation AttU_Net")
+register("unetpp", UNetPlusPlus, family=Family.CNN,
+         defaults={"decoder_widths": [64, 64, 128, 256]},
+         reference="Zhou et al., UNet++, DLMIA 2018 (arXiv:1807.10165); ResNet-34 UNet++ of "
+                   "FengheTan9/Medical-Image-Segmentation-Benchmarks")
+register("unet3plus", UNet3Plus, family=Family.CNN,
+         defaults={"widths": U_WIDTHS, "cat_channels": 64},
+         reference="Huang et al., UNet 3+, ICASSP 2020 (arXiv:2004.08790); "
+                   "ZJUGiveLab/UNet-Version UNet_3Plus")
+register("unext", UNeXt, family=Family.HYBRID,
+         defaults={"dims": [16, 32, 128, 160, 256], "shift_size": 5},
+         reference="Valanarasu & Patel, UNeXt, MICCAI 2022 (arXiv:2203.04967); "
+                   "jeya-maria-jose/UNeXt-pytorch UNext")
+register("cmunet", CMUNet, family=Family.CNN,
+         defaults={"mixer_depth": 7, "mixer_kernel": 7, "widths": U_WIDTHS},
+         reference="Tang et al., CMU-Net, ISBI 2023 (arXiv:2210.13012); FengheTan9/CMU-Net")
+register("cmunext", CMUNeXt, family=Family.CNN,
+         defaults={"dims": [16, 32, 128, 160, 256], "depths": [1, 1, 1, 3, 1],
+                   "kernels": [3, 3, 7, 7, 7]},
+         reference="Tang et al., CMUNeXt, ISBI 2024 (arXiv:2308.01239); FengheTan9/CMUNeXt")
+
+register("deeplabv3plus-r50", smp_model, family=Family.CNN,
+         defaults={"arch": "DeepLabV3Plus", "encoder_name": "resnet50"},
+         reference="Chen et al., DeepLabV3+, ECCV 2018 (arXiv:1802.02611); "
+                   "segmentation-models-pytorch DeepLabV3Plus, ResNet-50 encoder (seed 001)")
+register("fpn-r34", smp_model, family=Family.CNN,
+         defaults={"arch": "FPN", "encoder_name": "resnet34"},
+         reference="Lin et al., FPN, CVPR 2017 (arXiv:1612.03144); segmentation-models-pytorch "
+                   "FPN, ResNet-34 encoder, as in UltraBones100k (seed 003)")
+register("segformer-b0", smp_model, family=Family.TRANSFORMER,
+         defaults={"arch": "Segformer", "encoder_name": "mit_b0"},
+         reference="Xie et al., SegFormer, NeurIPS 2021 (arXiv:2105.15203); "
+                   "segmentation-models-pytorch Segformer, mit_b0 encoder, as in PhyUS-Net (seed 000)")
+register("unet-r34", smp_model, family=Family.CNN,
+         defaults={"arch": "Unet", "encoder_name": "resnet34"},
+         reference="Ronneberger et al., U-Net, MICCAI 2015; segmentation-models-pytorch Unet, "
+                   "ResNet-34 encoder")

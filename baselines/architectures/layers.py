@@ -1,0 +1,60 @@
+"""Small building blocks shared by the paper architectures.
+
+Each block reproduces the layer pattern of the reference implementations the
+paper models follow (3x3 convolutions with bias followed by BatchNorm, as in
+the U-Net family of the CMU-Net / Medical-Image-Segmentation-Benchmarks code),
+because parameter counts are pinned against those references.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, bias: bool = True) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=bias),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ConvBlock(nn.Sequential):
+    """`repeats` x (3x3 conv + BN + ReLU); U-Net's double convolution when repeats=2."""
+
+    def __init__(self, in_ch: int, out_ch: int, repeats: int = 2):
+        layers: list[nn.Module] = []
+        for i in range(repeats):
+            layers += conv_bn_relu(in_ch if i == 0 else out_ch, out_ch)
+        super().__init__(*layers)
+
+
+class UpConv(nn.Sequential):
+    """x2 upsampling then 3x3 conv + BN + ReLU (the references' `up_conv`)."""
+
+    def __init__(self, in_ch: int, out_ch: int, mode: str = "nearest"):
+        up = nn.Upsample(scale_factor=2, mode=mode)
+        super().__init__(up, *conv_bn_relu(in_ch, out_ch))
+
+
+class Residual(nn.Module):
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x) + x
+
+
+def conv_gelu_bn(in_ch: int, out_ch: int, kernel: int = 1, groups: int = 1) -> list[nn.Module]:
+    """ConvMixer ordering: convolution, GELU, then BatchNorm."""
+    return [
+        nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, groups=groups),
+        nn.GELU(),
+        nn.BatchNorm2d(out_ch),
+    ]
+
+
+def depthwise_residual(dim: int, kernel: int) -> Residual:
+    """The large-kernel depthwise mixing step of ConvMixer / CMUNeXt, with a skip."""
+    return Residual(nn.Sequential(*conv_gelu_bn(dim, dim, kernel, groups=dim)))
