@@ -202,3 +202,25 @@ def leaderboard(task_ref, metric, kind, fmt, db_path):
     click.echo("  ".join(c.ljust(widths[c]) for c in cols))
     for r in table:
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+# ---------------------------------------------------------------- demo
+
+@cli.command()
+@click.option("--no-app", is_flag=True, help="Score and print the leaderboard, but do not start the web app.")
+@click.option("--port", type=int, default=8501, show_default=True)
+@_db_option
+@click.pass_context
+@handle_errors
+def demo(ctx, no_app, port, db_path):
+    """Run the main job on the default benchmark, then start the leaderboard."""
+    from .demo import run_demo
+    from .store import Store, default_db_path
+
+    db_path = db_path or str(default_db_path())
+    task = run_demo(Store(db_path), log=click.echo)
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path)
+    if no_app:
+        return
+    app_cmd = cli.get_command(ctx, "app")
+    ctx.invoke(app_cmd, db_path=db_path, port=port)
