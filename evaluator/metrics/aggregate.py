@@ -1,0 +1,105 @@
+"""Aggregates over cases: mean, std and a percentile-bootstrap confidence interval,
+per class and as the macro mean over foreground classes."""
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from ._checks import InvalidMetricInput, check_finite_values, check_positive_int
+
+SUMMARIZED = ("dice", "iou", "hd95")
+COUNTS = ("tp", "fp", "fn")
+_CHUNK = 2_000_000  # bootstrap index draws held in memory at once
+
+
+def aggregate(values, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+    """{"mean", "std" (sample std, ddof=1; 0 for one case), "ci_low", "ci_high", "n"} over
+    per-case `values`. The CI is the percentile bootstrap of the mean with `n_boot`
+    resamples drawn by numpy's default_rng(`seed`), so it is reproducible. NaN or inf
+    raise: a failed case must be scored, never dropped."""
+    arr = check_finite_values("values", values)
+    n_boot = check_positive_int("n_boot", n_boot)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InvalidMetricInput(f"Expected argument `seed` to be a non-negative integer, but got {seed!r}.")
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
+        raise InvalidMetricInput(f"Expected argument `ci` to be a number in (0, 1), but got {ci!r}.")
+    n = arr.size
+    means = _bootstrap_means(arr, n_boot, int(seed))
+    tail = (1.0 - float(ci)) / 2.0
+    low, high = np.percentile(means, [100.0 * tail, 100.0 * (1.0 - tail)])
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if n > 1 else 0.0,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "n": int(n),
+    }
+
+
+def _bootstrap_means(arr: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = arr.size
+    rows = max(1, _CHUNK // n)
+    parts = []
+    for start in range(0, n_boot, rows):
+        idx = rng.integers(0, n, size=(min(rows, n_boot - start), n))
+        parts.append(arr[idx].mean(axis=1))
+    return np.concatenate(parts)
+
+
+def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boot: int = 1000, seed: int = 0,
+              ci: float = 0.95) -> dict:
+    """Aggregate `score_case` results of all cases.
+
+    `classes`: the task's class names, index 0 = background. Returns
+    {"n_cases": n,
+     "macro": {metric: aggregate(...)}  -- per case the mean over foreground classes, then over cases,
+     "per_class": {name: {"index": c, metric: aggregate(...), "tp"/"fp"/"fn": totals}}}
+    for metric in dice, iou, hd95. Every case must score every foreground class."""
+    names = _check_classes(classes)
+    if isinstance(per_case, (str, bytes, dict)) or not isinstance(per_case, Sequence) or not per_case:
+        raise InvalidMetricInput(
+            f"Expected argument `per_case` to be a non-empty list of score_case results, but got {per_case!r:.80}.")
+    fg = range(1, len(names))
+    table = {m: np.empty((len(per_case), len(fg))) for m in SUMMARIZED}
+    totals = {c: dict.fromkeys(COUNTS, 0) for c in fg}
+    for i, case in enumerate(per_case):
+        _check_case(i, case, fg)
+        for j, c in enumerate(fg):
+            for m in SUMMARIZED:
+                table[m][i, j] = case[c][m]
+            for k in COUNTS:
+                totals[c][k] += int(case[c][k])
+    kw = dict(n_boot=n_boot, seed=seed, ci=ci)
+    return {
+        "n_cases": len(per_case),
+        "macro": {m: aggregate(table[m].mean(axis=1), **kw) for m in SUMMARIZED},
+        "per_class": {
+            names[c]: {"index": c, **{m: aggregate(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
+            for j, c in enumerate(fg)
+        },
+    }
+
+
+def _check_classes(classes) -> list[str]:
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence) or len(classes) < 2:
+        raise InvalidMetricInput(
+            "Expected argument `classes` to be the task's class names with background first "
+            f"(at least 2), but got {classes!r}.")
+    return [str(c) for c in classes]
+
+
+def _check_case(i: int, case, fg: range) -> None:
+    if not isinstance(case, dict):
+        raise InvalidMetricInput(f"Expected case {i} of `per_case` to be a score_case dict, but got {type(case).__name__}.")
+    missing = [c for c in fg if c not in case]
+    if missing:
+        raise InvalidMetricInput(
+            f"Case {i} of `per_case` has no scores for class(es) {missing}; score every case and class "
+            "(a failed case gets Dice 0 and the diagonal HD95), never drop it.")
+    for c in fg:
+        absent = [k for k in SUMMARIZED + COUNTS if k not in case[c]]
+        if absent:
+            raise InvalidMetricInput(f"Case {i}, class {c} of `per_case` lacks {absent}.")
