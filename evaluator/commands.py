@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -120,7 +121,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     store = Store(db_path)
     try:
         with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
-                               file=click.get_text_stream("stderr")) as bar:
+                               file=sys.stderr) as bar:
             last = [0]
 
             def progress(i, n):

@@ -58,7 +58,8 @@ class _OnnxModel:
 def _onnx_has_external_data(data: bytes) -> bool:
     import onnx
 
-    model = onnx.load_model_from_string(data, load_external_data=False)
+    model = onnx.ModelProto()
+    model.ParseFromString(data)
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
