@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "baselines": "baselines.cli:baselines",
     "datasets": "evaluator.adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",
+    "worker": "evaluator.queue.cli:worker",
 }
 
 
