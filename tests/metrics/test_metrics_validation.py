@@ -1,0 +1,82 @@
+"""Arguments are checked up front and errors say what was expected."""
+import numpy as np
+import pytest
+
+from evaluator.errors import SonoBenchError
+from evaluator.metrics import METRICS, InvalidMetricInput, dice, hd95, iou, score_case, unit_for_spacing
+
+M = np.zeros((10, 12), bool)
+M[2:5, 3:6] = True
+
+
+@pytest.mark.parametrize("fn", [dice, iou, hd95])
+def test_mask_shape_and_dtype_errors(fn):
+    with pytest.raises(InvalidMetricInput, match="same shape"):
+        fn(M, M[:, :11])
+    with pytest.raises(InvalidMetricInput, match="2-D mask"):
+        fn(M[None], M[None])
+    with pytest.raises(InvalidMetricInput, match="boolean mask"):
+        fn(M.astype(float), M)
+    with pytest.raises(InvalidMetricInput, match="boolean mask"):
+        fn(M * 2, M)
+    with pytest.raises(InvalidMetricInput, match="numpy array"):
+        fn(M.tolist(), M)
+
+
+def test_zero_one_integers_are_masks():
+    assert dice(M.astype(np.uint8), M) == 1.0
+    assert hd95(M.astype(np.int64), M) == 0.0
+
+
+@pytest.mark.parametrize("spacing", [0, -1.0, (1.0,) * 3, (1.0, float("nan")), "1,1", (1.0, "a"), [0.5, -0.5]])
+def test_bad_spacing(spacing):
+    with pytest.raises(InvalidMetricInput, match="Expected argument `spacing`"):
+        hd95(M, M, spacing)
+
+
+@pytest.mark.parametrize("spacing", [0.5, (0.5, 0.7), [0.5, 0.7], np.array([0.5, 0.7])], ids=str)
+def test_good_spacing(spacing):
+    assert hd95(M, np.roll(M, 1, axis=1), spacing) > 0
+
+
+@pytest.mark.parametrize("k", [0, 1, 2.0, True, "3", None])
+def test_num_classes_must_be_an_integer_of_at_least_two(k):
+    with pytest.raises(InvalidMetricInput, match="Expected argument `num_classes` to be an integer >= 2, but got"):
+        score_case(M.astype(np.uint8), M.astype(np.uint8), k)
+
+
+def test_label_map_errors():
+    lab = M.astype(np.uint8)
+    with pytest.raises(InvalidMetricInput, match="same shape.*resize"):
+        score_case(lab, lab[:5], 2)
+    with pytest.raises(InvalidMetricInput, match="2-D label map"):
+        score_case(lab[None], lab[None], 2)
+    with pytest.raises(InvalidMetricInput, match="integer class indices.*argmax"):
+        score_case(lab.astype(np.float32), lab, 2)
+    with pytest.raises(InvalidMetricInput, match=r"`gt_labels` values in \[0, 1\].*\[0, 2\]"):
+        score_case(lab, lab * 2, 2)
+    with pytest.raises(InvalidMetricInput, match=r"`pred_labels` values"):
+        score_case(lab.astype(np.int16) - 1, lab, 2)
+
+
+def test_errors_are_sonobench_and_value_errors():
+    with pytest.raises(SonoBenchError):
+        dice(M, M[:3])
+    with pytest.raises(ValueError):
+        dice(M, M[:3])
+
+
+def test_metric_registry_metadata():
+    assert METRICS.names() == ["dice", "hd95", "iou"]
+    assert METRICS.get("dice").higher_is_better and METRICS.get("iou").higher_is_better
+    assert not METRICS.get("hd95").higher_is_better
+    assert (METRICS.get("dice").lower_bound, METRICS.get("dice").upper_bound) == (0.0, 1.0)
+    assert METRICS.get("hd95").unit_for(None) == "px"
+    assert METRICS.get("hd95").unit_for((0.1, 0.2)) == "mm" == unit_for_spacing("hd95", 0.3)
+    assert unit_for_spacing("dice", (0.1, 0.2)) == ""
+    assert METRICS.get("hd95").is_better(1.0, 2.0) and METRICS.get("dice").is_better(0.9, 0.8)
+
+
+def test_unknown_metric_suggests():
+    with pytest.raises(KeyError, match="Did you mean 'dice'"):
+        METRICS.get("dise")
