@@ -1,0 +1,95 @@
+"""Evaluator overhead: wall time of a full `sonobench submit` (sandbox start,
+manifest verification, model load, inference, validation, metrics, store write)
+divided by a bare onnxruntime loop over the same test images (read PNG,
+preprocess, run), both measured in this run, alternating A B A B.
+
+    python benchmarks/evaluator_overhead.py [--task sim-breast-lesion] [--arch unet] [--repeats 3]
+
+Target (issue 2): ratio <= 1.10 on the default task.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluator import imageio  # noqa: E402
+from evaluator.demo import default_task  # noqa: E402
+from evaluator.sandbox import SandboxConfig  # noqa: E402
+from evaluator.tasks import get_task  # noqa: E402
+
+
+def export_model(arch: str, task, path: Path) -> Path:
+    import torch
+
+    from baselines.architectures import create_model
+
+    torch.manual_seed(0)
+    model = create_model(arch, in_channels=task.input_channels, num_classes=1 if task.num_classes == 2 else task.num_classes).eval()
+    x = torch.rand(1, task.input_channels, *task.input_size)
+    torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}}, opset_version=17, dynamo=False)
+    return path
+
+
+def bare_loop(model: Path, task, threads: int) -> float:
+    import onnxruntime as ort
+
+    t0 = time.perf_counter()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    for case in task.split("test"):
+        x = imageio.to_input(imageio.load_gray(task.image_path(case)), task.input_size, task.input_channels)
+        y = sess.run(None, {name: x})[0]
+        assert np.isfinite(y).all()
+    return time.perf_counter() - t0
+
+
+def full_submit(model: Path, task, threads: int, workdir: Path, i: int) -> float:
+    db = workdir / f"bench-{i}.db"
+    cmd = [str(Path(sys.executable).parent / "sonobench"), "submit", str(model), "--task", task.ref,
+           "--db", str(db), "--threads", str(threads)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default=None, help="task ref (default: the demo's default task)")
+    ap.add_argument("--arch", default="unet", help="registered architecture to export as the model")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    task = get_task(args.task) if args.task else default_task()
+    threads = SandboxConfig().threads
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model = export_model(args.arch, task, work / f"{args.arch}.onnx")
+        bare_loop(model, task, threads)  # warm the page cache for both sides
+        a, b = [], []
+        for i in range(args.repeats):
+            a.append(full_submit(model, task, threads, work, i))
+            b.append(bare_loop(model, task, threads))
+    ratios = [x / y for x, y in zip(a, b)]
+    n = len(task.split("test"))
+    print(f"task {task.ref}: {n} test images, model {args.arch} (ONNX), {threads} inference thread(s)")
+    print(f"full `sonobench submit` wall: median {statistics.median(a):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in a)})")
+    print(f"bare onnxruntime loop:        median {statistics.median(b):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in b)})")
+    print(f"overhead ratio submit/bare: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.10")
+
+
+if __name__ == "__main__":
+    main()
