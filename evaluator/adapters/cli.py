@@ -1,0 +1,71 @@
+"""`sonobench datasets`: list the adapters and import a local dataset copy.
+
+A thin wrapper: the work is in `evaluator.adapters.import_dataset`; library
+errors become `Error: ...` with exit status 1 through `handle_errors`.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import click
+
+from ..cli import handle_errors
+from ..tasks import REPO_SPLITS
+from .catalog import ADAPTERS
+from .importer import Options, import_dataset
+from .leakage import DEFAULT_MAX_DISTANCE
+
+DEFAULTS = Options()
+
+
+@click.group()
+def datasets():
+    """Import public ultrasound datasets from your local copy as frozen tasks."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def list_adapters(as_json):
+    """Show every adapter with the layout it expects and its split rule."""
+    rows = [{"name": n, "title": a.title, "classes": list(a.classes), "layout": a.layout,
+             "split_rule": a.split_rule, "source": a.source} for n, a in ADAPTERS.items()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']}  {r['title']}")
+        for label, text in (("layout", r["layout"]), ("split", r["split_rule"])):
+            click.echo(textwrap.fill(text, 100, initial_indent=f"    {label}: ", subsequent_indent=" " * 12))
+
+
+@datasets.command("import")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--task-id", help="Task id to create (default: the adapter name, e.g. busi).")
+@click.option("--version", type=int, default=DEFAULTS.version, show_default=True,
+              help="Task version to create; a changed copy or split must become a new version.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Tasks root to write into (default: <SONOBENCH_HOME>/tasks, on the task search path).")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
+              help="Seed of the held-out test and the folds (when the source publishes no split).")
+@click.option("--test-fraction", type=float, default=DEFAULTS.test_fraction, show_default=True)
+@click.option("--folds", type=int, default=DEFAULTS.folds, show_default=True, help="K of the K-fold assignments.")
+@click.option("--hash-distance", type=int, default=DEFAULT_MAX_DISTANCE, show_default=True,
+              help="Near duplicates: perceptual hashes differing in at most this many of 64 bits.")
+@click.option("--allow-duplicates", is_flag=True, help="Import even if near duplicates cross splits (recorded).")
+@click.option("--splits-dir", type=click.Path(file_okay=False),
+              help=f"Where pinned split lists are read and frozen (default: {REPO_SPLITS}).")
+@click.option("--freeze-into-repo", is_flag=True,
+              help="Write the split as file-name lists into <splits-dir>/<task-id>/ to commit them.")
+@handle_errors
+def import_cmd(name, path, task_id, version, out, seed, test_fraction, folds, hash_distance, allow_duplicates,
+               splits_dir, freeze_into_repo):
+    """Import the copy of dataset NAME found at PATH (see `sonobench datasets list`)."""
+    report = import_dataset(name, path, task_id=task_id, version=version, out=out, seed=seed,
+                            test_fraction=test_fraction, folds=folds, max_distance=hash_distance,
+                            allow_duplicates=allow_duplicates, splits_dir=splits_dir,
+                            freeze_lists=freeze_into_repo)
+    for line in report.lines():
+        click.echo(line)
