@@ -1,0 +1,104 @@
+"""Read-only queries the leaderboard app needs beyond `ReadOnlyStore`'s own.
+
+Each function takes a store (anything with the `_Reader` API; the app passes a
+`ReadOnlyStore`) and only runs SELECTs, so the app never holds SQL itself.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .db import _Reader
+
+# Per case: the macro mean over foreground classes (class 0 is background and
+# never scored), the same reduction the evaluator's aggregates use.
+_CASE_MEANS = (
+    "select c.case_id, avg(c.dice) as dice, avg(c.iou) as iou, avg(c.hd95) as hd95, "
+    "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
+    "from case_results c join results r on r.id = c.result_id "
+    "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"
+)
+
+
+def scored_tasks(store: _Reader) -> list[dict]:
+    """Task versions that have at least one finished result, the most contested first (then by id,
+    newest version first), with the title and spec recorded when the task was registered."""
+    sql = (
+        "select r.task_id, r.task_version, count(*) as n_results, t.title, t.spec "
+        "from results r join submissions s on s.id = r.submission_id "
+        "left join tasks t on t.id = r.task_id and t.version = r.task_version "
+        "where s.status = 'done' group by r.task_id, r.task_version "
+        "order by n_results desc, r.task_id, r.task_version desc"
+    )
+    out = []
+    for row in store.db.query(sql):
+        row = dict(row)
+        row["spec"] = json.loads(row["spec"]) if row.get("spec") else {}
+        out.append(row)
+    return out
+
+
+def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[dict]:
+    """A light list of scored submissions (for pickers): id, name, team, kind, primary mean."""
+    sql = (
+        "select s.id, s.name, s.team, s.kind, r.primary_metric, r.dice_mean, r.split, r.n_cases "
+        "from results r join submissions s on s.id = r.submission_id "
+        "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by s.id"
+    )
+    return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
+
+
+def case_means(store: _Reader, submission_id: int) -> list[dict]:
+    """One row per case: Dice/IoU/HD95 averaged over foreground classes, pixel counts summed."""
+    return [dict(r) for r in store.db.query(_CASE_MEANS, [submission_id])]
+
+
+def class_case_results(store: _Reader, submission_id: int) -> list[dict]:
+    """Per case and foreground class (for multi-class detail views)."""
+    return [r for r in store.case_results(submission_id) if r["class_index"] > 0]
+
+
+def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
+    """Per-case means of two submissions on the cases both were scored on, keyed by case."""
+    left = {r["case_id"]: r for r in case_means(store, a)}
+    right = {r["case_id"]: r for r in case_means(store, b)}
+    return [{"case_id": cid, "a": left[cid], "b": right[cid]} for cid in sorted(left.keys() & right.keys())]
+
+
+def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
+    """Scored baselines of one task version with their meta (training history lives in meta['training'])."""
+    sql = (
+        "select s.id as submission_id, s.name, s.team, s.meta, r.dice_mean, r.iou_mean, r.hd95_mean, "
+        "r.hd95_unit, r.split, r.params, r.gflops from results r join submissions s on s.id = r.submission_id "
+        "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.kind = 'baseline' order by s.name, s.id"
+    )
+    out = []
+    for row in store.db.query(sql, [task_id, task_version]):
+        row = dict(row)
+        row["meta"] = _json_or_empty(row.get("meta"))
+        out.append(row)
+    return out
+
+
+def latest_submission_for_file(store: _Reader, file_sha256: str, task_id: str) -> dict | None:
+    """The newest submission row (any status) of this exact file on this task: the Submit
+    page polls it to follow a background evaluation and to read its error."""
+    rows = list(store.db.query(
+        "select * from submissions where file_sha256 = ? and task_id = ? order by id desc limit 1",
+        [file_sha256, task_id],
+    ))
+    if not rows:
+        return None
+    row = dict(rows[0])
+    row["meta"] = _json_or_empty(row.get("meta"))
+    return row
+
+
+def _json_or_empty(value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    try:
+        decoded = json.loads(value) if value else {}
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}

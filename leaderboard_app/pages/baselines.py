@@ -1,0 +1,112 @@
+"""Baselines: training curves and generalization gaps of the reference models."""
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from leaderboard_app import data, ui
+
+# (history key, legend label, line dash); a missing key is simply not drawn
+CURVES = {
+    "Loss (lower is better)": [("train_loss", "train", "solid"), ("val_loss", "val", "dash")],
+    "Dice (higher is better)": [("train_dice", "train", "solid"), ("val_dice", "val", "dash")],
+    "IoU (higher is better)": [("train_iou", "train", "solid"), ("val_iou", "val", "dash")],
+}
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
+
+
+def _training(row: dict) -> dict:
+    training = (row.get("meta") or {}).get("training")
+    return training if isinstance(training, dict) else {}
+
+
+def _at_best(training: dict, key: str):
+    """A history value at the best epoch (the checkpoint that was submitted)."""
+    history = training.get("history") or []
+    best = training.get("best_epoch")
+    for h in history:
+        if h.get("epoch") == best and h.get(key) is not None:
+            return float(h[key])
+    return None
+
+
+def _gap_cell(start, end, gap) -> str:
+    if start is not None and end is not None:
+        return f"{start:.4f} → {end:.4f} = **{start - end:.4f}**"
+    return "n/a" if gap is None else f"**{float(gap):.4f}**"
+
+
+def gap_rows(rows: list[dict]) -> list[dict]:
+    """Seed 001's table: train→test and val→test drops of Dice and IoU at the submitted checkpoint."""
+    out = []
+    for r in rows:
+        t = _training(r)
+        gaps = t.get("gaps") or {}
+        cells = {"Model": f"#{r['submission_id']} {r['name']}"}
+        for metric, test in (("dice", r["dice_mean"]), ("iou", r["iou_mean"])):
+            for start in ("train", "val"):
+                label = f"{start.capitalize()}→Test Δ{'Dice' if metric == 'dice' else 'IoU'}"
+                cells[label] = _gap_cell(_at_best(t, f"{start}_{metric}"), test, gaps.get(f"{start}_test_{metric}"))
+        cells["Epochs run"] = t.get("epochs_run", len(t.get("history") or []) or "n/a")
+        cells["Best epoch"] = t.get("best_epoch", "n/a")
+        out.append(cells)
+    return out
+
+
+def _curves(rows: list[dict], title: str, series) -> go.Figure:
+    fig = go.Figure()
+    for i, r in enumerate(rows):
+        history = pd.DataFrame(_training(r).get("history") or [])
+        if history.empty or "epoch" not in history:
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        for key, split, dash in series:
+            if key in history and history[key].notna().any():
+                fig.add_trace(go.Scatter(x=history["epoch"], y=history[key], mode="lines",
+                                         name=f"{r['name']} ({split})", line=dict(color=color, dash=dash)))
+        best = _training(r).get("best_epoch")
+        if best is not None:
+            fig.add_vline(x=best, line_dash="dot", line_color=color, opacity=0.5)
+    fig.update_layout(title=title, xaxis_title="epoch", height=360, margin=dict(t=50),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+@ui.shows_errors
+def baselines_page():
+    st.title("Baselines")
+    st.caption("Reference models trained by SonoBench on the task's train split, checkpoint chosen on validation "
+               "Dice, then scored by the same sandboxed evaluator as every submission. Rerun them with "
+               "`sonobench baselines`.")
+    picked = ui.task_picker(key="base_task")
+    if picked is None:
+        return
+    task_id, version, _ = picked
+    rows = data.baselines(task_id, version)
+    if not rows:
+        st.info(f"No baselines scored on {task_id}@{version} yet. Train and submit them with `sonobench baselines`.")
+        return
+    with_history = [r for r in rows if _training(r).get("history")]
+    st.subheader("Generalization gaps (smaller is better)")
+    st.caption("Score at the submitted (best-validation) epoch on train and validation, minus the evaluator's "
+               "score on the held-out split: a large drop means the model fits its training data better than "
+               "it generalizes.")
+    st.markdown(_markdown_table(gap_rows(rows)))
+    st.subheader("Training curves")
+    if not with_history:
+        st.info("These baselines were submitted without a training history.")
+        return
+    st.caption("Solid = train, dashed = validation; the dotted vertical line marks each model's best epoch.")
+    cols = st.columns(len(CURVES))
+    for col, (title, series) in zip(cols, CURVES.items()):
+        col.plotly_chart(_curves(with_history, title, series), key=f"curve_{title.split()[0]}")
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    """A markdown table, so the bold gap stands out inside 'train → test = gap' as in seed 001."""
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+baselines_page()

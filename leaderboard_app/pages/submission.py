@@ -1,0 +1,135 @@
+"""Submission detail: per-case spread, per-class scores, worst cases, validation overlays."""
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from evaluator.errors import TaskNotFound
+
+from leaderboard_app import columns, data, overlays, ui
+
+N_WORST = 10
+N_OVERLAYS = 4
+
+
+def _header(sub: dict, res: dict) -> None:
+    kind = "BASELINE — a reference model trained by SonoBench" if sub["kind"] == "baseline" else "submission"
+    arch = (sub.get("meta") or {}).get("architecture")
+    arch = arch.get("name") if isinstance(arch, dict) else arch
+    st.markdown(
+        f"**Team:** {sub.get('team') or '—'} · **Type:** {kind} · **Format:** {sub['format']}"
+        f"{f' · **Architecture:** {arch}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
+        f"Scored on **{res['n_cases']} {res['split']} cases** of {res['task_id']}@{res['task_version']} "
+        f"(manifest `{res['manifest_digest'][:12]}`), evaluator {res.get('evaluator_version') or '?'}."
+    )
+
+
+def _metric_cards(res: dict) -> None:
+    unit = res.get("hd95_unit") or ""
+    cols = st.columns(6)
+    for col, m in zip(cols, columns.QUALITY):
+        digits = 2 if m == "hd95" else 3
+        col.metric(columns.header(m, unit if m == "hd95" else ""), f"{res[f'{m}_mean']:.{digits}f}",
+                   help=f"{columns.QUALITY_HELP[m]} 95% CI [{res[f'{m}_ci_low']:.{digits}f}, "
+                        f"{res[f'{m}_ci_high']:.{digits}f}], std {res[f'{m}_std']:.{digits}f}.")
+    fmt = {"gflops": lambda v: f"{v:.2f}", "params": lambda v: f"{v / 1e6:.2f}", "latency_ms": lambda v: f"{v:.1f}"}
+    for col, c in zip(cols[3:], columns.COSTS):
+        value = res.get(c)
+        col.metric(columns.header(c), "n/a" if value is None else fmt[c](value), help=columns.COSTS[c].help)
+
+
+def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[columns.header(m, unit if m == "hd95" else "")
+                                                        for m in columns.QUALITY])
+    for i, m in enumerate(columns.QUALITY, start=1):
+        fig.add_trace(go.Violin(y=cases[m], name=columns.QUALITY_LABEL[m], box_visible=True, meanline_visible=True,
+                                points="all", pointpos=0, jitter=0.3, text=cases["case_id"],
+                                hovertemplate="%{text}: %{y:.3f}<extra></extra>", showlegend=False,
+                                line_color="#0072B2"), row=1, col=i)
+    fig.update_layout(height=380, margin=dict(t=40))
+    return fig
+
+
+def _per_class_table(res: dict) -> pd.DataFrame:
+    rows = []
+    for cls, by_metric in (res.get("per_class") or {}).items():
+        row = {"Class": cls}
+        for m in columns.QUALITY:
+            agg = by_metric.get(m) or {}
+            d = 2 if m == "hd95" else 3
+            row[columns.header(m, res.get("hd95_unit") or "" if m == "hd95" else "")] = (
+                f"{agg.get('mean', float('nan')):.{d}f} [{agg.get('ci_low', float('nan')):.{d}f}–"
+                f"{agg.get('ci_high', float('nan')):.{d}f}]")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _worst(cases: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return cases.sort_values(metric, ascending=columns.higher_is_better(metric)).head(N_WORST)
+
+
+def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str) -> None:
+    try:
+        task = data.task(ref)
+    except TaskNotFound:
+        st.caption(f"The files of {ref} are not on this machine, so no images can be shown.")
+        return
+    val = task.split("val")
+    if res["split"] == "val" and not cases.empty:
+        order = list(_worst(cases, metric)["case_id"])
+        picked = [c for cid in order for c in val if c.id == cid][:N_OVERLAYS]
+        st.caption("The worst validation cases of this submission: image, ground truth.")
+    else:
+        picked = val[:N_OVERLAYS]
+        st.caption(f"This submission was scored on the **{res['split']}** split, whose images are never shown here. "
+                   "Below: validation cases with their ground truth, to see what the task asks for.")
+    st.info("Prediction overlays are not available: the evaluator stores per-case scores, not predicted masks.",
+            icon=":material/info:")
+    if not picked:
+        st.caption("This task has no validation cases to show.")
+        return
+    cols = st.columns(len(picked))
+    for col, case in zip(cols, picked):
+        image, label = data.case_arrays(ref, case.id, True)
+        col.image(overlays.overlay(image, None), caption=f"{case.id} (val): image", width="stretch")
+        col.image(overlays.overlay(image, label), caption=f"{case.id} (val): ground truth", width="stretch")
+
+
+@ui.shows_errors
+def submission_page():
+    st.title("Submission detail")
+    picked = ui.task_picker(key="sub_task")
+    if picked is None:
+        return
+    task_id, version, _ = picked
+    choices = data.submission_choices(task_id, version)
+    if not choices:
+        st.info("No scored submissions on this task yet.")
+        return
+    row = ui.submission_picker("Submission", choices, key="sub_pick", default_id=ui.requested_submission())
+    st.session_state[ui.SUBMISSION_KEY] = row["id"]
+    detail = data.submission_detail(row["id"])
+    sub, res, cases = detail["submission"], detail["result"], detail["cases"]
+    st.header(f"#{sub['id']} {sub['name']}")
+    _header(sub, res)
+    _metric_cards(res)
+    unit = res.get("hd95_unit") or ""
+    st.subheader("Per-case distribution")
+    st.caption(f"One dot per {res['split']} case (macro mean over foreground classes); box = quartiles, "
+               "dashed line = mean. Hover a dot for its case.")
+    st.plotly_chart(_distribution(cases, unit), key="sub_dist")
+    if len(res.get("per_class") or {}) > 1:
+        st.subheader("Per class")
+        st.dataframe(_per_class_table(res), hide_index=True)
+    metric = res.get("primary_metric") or "dice"
+    st.subheader(f"Worst cases by {columns.header(metric)}")
+    worst = _worst(cases, metric)[["case_id", "dice", "iou", "hd95", "tp", "fp", "fn"]]
+    st.dataframe(worst, hide_index=True, column_config={
+        "case_id": "Case", "tp": st.column_config.NumberColumn("TP px", help="True-positive pixels"),
+        "fp": st.column_config.NumberColumn("FP px", help="False-positive pixels"),
+        "fn": st.column_config.NumberColumn("FN px", help="False-negative pixels")})
+    st.subheader("Validation cases")
+    _overlays(f"{task_id}@{version}", sub, res, cases, metric)
+
+
+submission_page()

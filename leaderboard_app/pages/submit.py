@@ -1,0 +1,106 @@
+"""Submit a model: upload, evaluate in the background (sandboxed), show the result or the error."""
+import time
+
+import streamlit as st
+
+from evaluator.submission import EXTENSIONS
+from leaderboard_app import data, jobs, ui
+
+JOB_KEY = "sonobench_submit_job"
+POLL_S = 0.5
+
+
+def _instructions() -> None:
+    st.markdown(
+        "Upload a trained segmentation model; it is scored on the task's held-out test split by the sandboxed "
+        "evaluator (no network, no view of labels, memory and time limits) in a separate process — this web app "
+        "never loads it.  \n"
+        "**Formats:** ONNX `.onnx`, TorchScript `.pt`/`.ts`, `torch.export` `.pt2`, or weights "
+        "(`.pt`/`.pth` state_dict, `.safetensors`) plus an architecture JSON naming a registered baseline "
+        "architecture, e.g. `{\"name\": \"unet\", \"kwargs\": {\"classes\": 2}}`.  \n"
+        "**Contract:** input float32 N×C×H×W in [0, 1] at the task's input size; output N×K×H×W logits "
+        f"(K classes, or 1 for binary). Uploads are capped at {jobs.max_upload_bytes() / 1024**2:.0f} MB."
+    )
+
+
+def _form() -> None:
+    summaries, problems = data.task_summaries()
+    if not summaries:
+        st.info("No tasks on this machine to submit to. Generate one with `sonobench simulate`.")
+        return
+    refs = [f"{t['id']}@{t['version']}" for t in summaries]
+    chosen = st.session_state.get(ui.TASK_KEY)
+    ref = st.selectbox("Task", refs, index=refs.index(chosen) if chosen in refs else 0, key="submit_task",
+                       format_func=lambda r: f"{r} — {summaries[refs.index(r)]['title']}")
+    model = st.file_uploader("Model file", type=[e.lstrip(".") for e in sorted(EXTENSIONS)], key="submit_model")
+    spec = st.file_uploader("Architecture or submission.json (optional)", type=["json"], key="submit_spec",
+                            help="Needed for state_dict/safetensors weights. Either {\"name\": ..., \"kwargs\": {...}} "
+                                 "or a full submission.json (name, team, architecture, output).")
+    c1, c2 = st.columns(2)
+    name = c1.text_input("Display name", key="submit_name", placeholder="default: the file name")
+    team = c2.text_input("Team", key="submit_team")
+    if st.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
+        task_id = summaries[refs.index(ref)]["id"]
+        st.session_state[JOB_KEY] = jobs.start(
+            model.getvalue(), model.name, ref, task_id, db=data.db_path(), name=name.strip(), team=team.strip(),
+            spec_json=spec.getvalue() if spec is not None else None)
+        st.rerun()
+
+
+def _follow(job: jobs.Job) -> None:
+    """Poll the child process and the store until the evaluation ends."""
+    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True) as status:
+        line = st.empty()
+        bar = st.progress(0.05)
+        while job.running:
+            row = data.submission_for_file(job.sha256, job.task_id)
+            phase, frac = ("scoring the test cases in the sandbox", 0.5) if row and row["status"] == "running" \
+                else ("checking the file and starting the sandbox", 0.15)
+            line.write(f"{phase} … {job.elapsed:.0f} s")
+            bar.progress(frac)
+            time.sleep(POLL_S)
+        bar.progress(1.0)
+        ok = job.outcome() is not None
+        status.update(label=f"{job.model_name}: {'done' if ok else 'failed'} after {job.elapsed:.0f} s",
+                      state="complete" if ok else "error", expanded=False)
+
+
+def _report(job: jobs.Job) -> None:
+    outcome = job.outcome()
+    if outcome is None:
+        row = data.submission_for_file(job.sha256, job.task_id)
+        reason = job.error() or (row or {}).get("error") or "unknown error"
+        st.error(f"The evaluation failed: {reason}")
+        return
+    res, sid = outcome.get("result") or {}, outcome["submission_id"]
+    st.session_state[ui.SUBMISSION_KEY] = sid
+    verb = outcome.get("status", "Scored")
+    st.success(f"{verb}: submission #{sid} on {job.task_ref}.")
+    if res:
+        cols = st.columns(4)
+        cols[0].metric("Dice ↑", f"{res['dice_mean']:.3f}", help=f"95% CI [{res['dice_ci_low']:.3f}, {res['dice_ci_high']:.3f}]")
+        cols[1].metric("IoU ↑", f"{res['iou_mean']:.3f}", help=f"95% CI [{res['iou_ci_low']:.3f}, {res['iou_ci_high']:.3f}]")
+        cols[2].metric(f"HD95 ({res.get('hd95_unit') or 'px'}) ↓", f"{res['hd95_mean']:.2f}")
+        cols[3].metric("GFLOPs ↓", "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
+    st.page_link("pages/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
+    st.page_link("pages/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
+
+
+@ui.shows_errors
+def submit_page():
+    st.title("Submit a model")
+    _instructions()
+    job = st.session_state.get(JOB_KEY)
+    if job is not None:
+        if job.running:
+            _follow(job)
+        _report(job)
+        if st.button("Submit another model", key="submit_again"):
+            job.cleanup()
+            del st.session_state[JOB_KEY]
+            st.rerun()
+        return
+    _form()
+
+
+submit_page()

@@ -1,0 +1,89 @@
+"""Widgets and guards shared by the pages."""
+from __future__ import annotations
+
+import functools
+import sqlite3
+
+import streamlit as st
+
+from evaluator.errors import SonoBenchError
+
+from . import data
+
+# Plain session keys (not widget keys) survive page switches, so the task and
+# submissions picked on one page stay picked on the next.
+TASK_KEY = "sonobench_task"
+SUBMISSION_KEY = "sonobench_submission"
+
+
+def shows_errors(page):
+    """Run a page; show library errors with st.error instead of a traceback."""
+    @functools.wraps(page)
+    def wrapper():
+        try:
+            page()
+        except SonoBenchError as e:
+            st.error(str(e))
+        except sqlite3.DatabaseError as e:
+            st.error(f"The results store at {data.db_path()} could not be read ({e}). "
+                     "Check the path given to `sonobench app --db`.")
+    return wrapper
+
+
+def _remember(widget_key: str, store_key: str) -> None:
+    st.session_state[store_key] = st.session_state[widget_key]
+
+
+def task_picker(label: str = "Task", *, key: str) -> tuple[str, int, dict] | None:
+    """Select a scored task version; returns (task_id, version, info) or None after saying why."""
+    scored = data.scored_tasks()
+    if not scored:
+        st.info("No results yet. Submit a model on the **Submit** page or run `sonobench submit MODEL --task TASK`.")
+        return None
+    refs = [f"{t['task_id']}@{t['task_version']}" for t in scored]
+    chosen = st.session_state.get(TASK_KEY)
+    index = refs.index(chosen) if chosen in refs else 0
+    titles = {f"{t['task_id']}@{t['task_version']}": t.get("title") or "" for t in scored}
+    ref = st.selectbox(label, refs, index=index, key=key, format_func=lambda r: f"{r} — {titles[r]}" if titles[r] else r,
+                       on_change=_remember, args=(key, TASK_KEY))
+    info = scored[refs.index(ref)]
+    return info["task_id"], info["task_version"], info
+
+
+def submission_label(row: dict) -> str:
+    tag = " [baseline]" if row.get("kind") == "baseline" else ""
+    team = f" ({row['team']})" if row.get("team") else ""
+    return f"#{row['id']} {row['name']}{team}{tag}"
+
+
+def submission_picker(label: str, choices: list[dict], *, key: str, default_id: int | None = None) -> dict:
+    ids = [c["id"] for c in choices]
+    index = ids.index(default_id) if default_id in ids else 0
+    by_id = {c["id"]: c for c in choices}
+    sid = st.selectbox(label, ids, index=index, key=key, format_func=lambda i: submission_label(by_id[i]))
+    return by_id[sid]
+
+
+def requested_submission() -> int | None:
+    """A submission id from the URL (?id=N) or from the last page that picked one."""
+    raw = st.query_params.get("id")
+    if raw and str(raw).isdigit():
+        return int(raw)
+    return st.session_state.get(SUBMISSION_KEY)
+
+
+KIND_FILTERS = {"all": "All", "submission": "Submissions only", "baseline": "Baselines only"}
+
+
+def kind_picker(*, key: str) -> str:
+    return st.radio("Show", list(KIND_FILTERS), format_func=KIND_FILTERS.get, horizontal=True, key=key,
+                    help="Baselines are reference models trained by SonoBench on the task's train/val split "
+                         "and scored by the same evaluator as every submission.")
+
+
+def metric_picker(label: str, default: str, *, key: str) -> str:
+    from .columns import QUALITY, QUALITY_LABEL, arrow, direction_words
+
+    options = list(QUALITY)
+    return st.selectbox(label, options, index=options.index(default) if default in options else 0, key=key,
+                        format_func=lambda m: f"{QUALITY_LABEL[m]} {arrow(m)} ({direction_words(m)})")
