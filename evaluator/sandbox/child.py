@@ -69,7 +69,11 @@ class _TorchModel:
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.module = module.eval() if hasattr(module, "eval") else module
+        try:
+            module.eval()
+        except (AttributeError, NotImplementedError):  # torch.export modules refuse eval()
+            pass
+        self.module = module
         self.declared_channels = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
