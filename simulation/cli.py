@@ -1,0 +1,45 @@
+"""`sonobench simulate`: a thin click wrapper over simulation.dataset."""
+from __future__ import annotations
+
+import click
+
+from evaluator.cli import handle_errors
+
+from .physics import Physics
+from .presets import PRESETS
+from .sample import Backend, NoiseLevel, parse_enum
+
+
+def _levels(values) -> list[NoiseLevel]:
+    names = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return [parse_enum(NoiseLevel, n, "noise level") for n in names] or list(NoiseLevel)
+
+
+@click.command("simulate")
+@click.option("--preset", default="breast-lesion", show_default=True, help=f"Phantom preset: {', '.join(PRESETS.names())}.")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of samples (indices 0..n-1).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (resumable).")
+@click.option("--backend", type=click.Choice([b.value for b in Backend]), default="kwave", show_default=True,
+              help="kwave: k-Wave wave simulation + beamforming; fast: convolution model.")
+@click.option("--noise-levels", multiple=True, default=("low,medium,high",), show_default=True,
+              help="Electronic noise levels drawn per sample (comma-separated or repeated): low, medium, high.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Global seed; sample i uses (seed, i).")
+@click.option("--task-folder", type=click.Path(file_okay=False), default=None,
+              help="Also freeze the result as a task version folder (task.json + manifest.json).")
+@click.option("--task-id", default=None, help="Task id for --task-folder (default: sim-<preset>).")
+@click.option("--task-version", type=int, default=1, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, task_id, task_version, quiet):
+    """Simulate B-mode images with exact labels (resumable: finished samples are skipped)."""
+    from .dataset import generate
+
+    result = generate(preset, n, out, backend=backend, noise_levels=_levels(noise_levels), workers=workers,
+                      seed=seed, phys=Physics(), progress=not quiet)
+    click.echo(f"{result['done']} samples in {out} ({result['generated']} generated now); index: {result['index']}")
+    if task_folder:
+        from .task import freeze_task
+
+        task = freeze_task(out, task_folder, task_id or f"sim-{preset}", task_version)
+        click.echo(f"Froze task {task.ref} in {task_folder} (digest {task.digest[:12]})")

@@ -1,0 +1,188 @@
+"""Resumable, parallel dataset generation.
+
+Layout of an output folder::
+
+    run.json            the generation settings (a resumed run must match them)
+    images/<id>.png     uint8 B-mode
+    labels/<id>.png     uint8 class indices
+    meta/<id>.json      every parameter of the sample (written last: marks it done)
+    index.npz           train / val / test: rows of (scan_path, label_path, sample_id)
+
+Each file is written to a temporary name and renamed, so a killed run leaves no
+half-written sample; the next run skips finished samples and redoes the rest.
+Samples depend only on (seed, index), so order and worker count do not matter.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from evaluator.errors import SonoBenchError
+
+from . import phantom
+from .physics import Physics
+from .sample import Backend, NoiseLevel, draw_noise_level, make_sample, sample_rngs
+
+SPLIT_PATTERN = ("test", "train", "train", "val", "test", "train", "train", "test", "train", "val",
+                 "train", "test", "train", "train", "test")  # per stratum, period 15: 5 test, 2 val, 8 train
+INDEX_NAME = "index.npz"
+
+
+class DatasetConfigMismatch(SonoBenchError):
+    """The output folder holds samples generated with different settings."""
+
+
+def sample_id(preset: str, index: int) -> str:
+    return f"{preset}-{index:05d}"
+
+
+def _round(obj, nd=5):
+    if isinstance(obj, float):
+        return float(f"{obj:.{nd}g}")
+    if isinstance(obj, dict):
+        return {k: _round(v, nd) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_round(v, nd) for v in obj]
+    return obj
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    _atomic_write(path, lambda p: Image.fromarray(array).save(p, format="PNG", optimize=True))
+
+
+def _save_json(path: Path, obj: dict) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, separators=(",", ":"), sort_keys=True) + "\n"))
+
+
+def run_config(preset, n, backend, noise_levels, seed, phys: Physics) -> dict:
+    return {"preset": preset, "backend": Backend(backend).value, "seed": int(seed),
+            "noise_levels": [NoiseLevel(l).value for l in noise_levels], "physics": _round(phys.to_json())}
+
+
+def _check_config(out: Path, config: dict) -> None:
+    path = out / "run.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != config:
+            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            raise DatasetConfigMismatch(
+                f"{out} was generated with different settings ({', '.join(diff)} differ). "
+                "Use a new --out folder, or rerun with the settings in its run.json.")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        _save_json(path, config)
+
+
+def assign_splits(preset: str, seed: int, n: int, phys: Physics) -> dict[int, str]:
+    """Frozen split per sample index, stratified by normal / lesion.
+
+    Only the (cheap) phantom geometry is drawn. Within each stratum the k-th index
+    in increasing order gets SPLIT_PATTERN[k % 15], so growing n never moves an
+    existing sample to another split."""
+    counters, split = {False: 0, True: 0}, {}
+    for i in range(n):
+        has = phantom.draw_phantom(preset, sample_rngs(seed, i)[0], phys)["has_lesion"]
+        split[i] = SPLIT_PATTERN[counters[has] % len(SPLIT_PATTERN)]
+        counters[has] += 1
+    return split
+
+
+def is_done(out: Path, sid: str) -> bool:
+    return all((out / d / f"{sid}{ext}").exists() for d, ext in (("images", ".png"), ("labels", ".png"), ("meta", ".json")))
+
+
+def _work(job: tuple) -> str:
+    out, preset, seed, index, phys_json, backend, noise, split = job
+    phys = Physics.from_json(phys_json)
+    sid = sample_id(preset, index)
+    s = make_sample(preset, seed, index, phys, Backend(backend), NoiseLevel(noise))
+    out = Path(out)
+    _save_png(out / "images" / f"{sid}.png", s.image)
+    _save_png(out / "labels" / f"{sid}.png", s.label)
+    meta = dict(s.meta, sample_id=sid, split=split, image=f"images/{sid}.png", label=f"labels/{sid}.png")
+    _save_json(out / "meta" / f"{sid}.json", _round(meta))
+    return sid
+
+
+def _init_worker(nice: int = 0) -> None:
+    # One thread per worker: the processes are the parallelism.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def generate(preset: str, n: int, out, backend: str = "kwave", noise_levels=("low", "medium", "high"),
+             workers: int = 1, seed: int = 0, phys: Physics | None = None, progress: bool = True) -> dict:
+    """Generate (or finish) a dataset; returns {'done': ..., 'generated': ..., 'index': path}."""
+    from .presets import get_preset
+
+    get_preset(preset)
+    phys = phys or Physics()
+    out = Path(out)
+    levels = [NoiseLevel(l) for l in noise_levels]
+    _check_config(out, run_config(preset, n, backend, levels, seed, phys))
+    for d in ("images", "labels", "meta"):
+        (out / d).mkdir(parents=True, exist_ok=True)
+        for stale in (out / d).glob(".*.tmp-*"):
+            stale.unlink()
+    splits = assign_splits(preset, seed, n, phys)
+    pending = [i for i in range(n) if not is_done(out, sample_id(preset, i))]
+    jobs = [(str(out), preset, seed, i, phys.to_json(), Backend(backend).value,
+             draw_noise_level(seed, i, levels).value, splits[i]) for i in pending]
+    _run_jobs(jobs, workers, total=n, progress=progress)
+    index = write_index(out, preset, splits)
+    return {"done": n, "generated": len(jobs), "index": str(index)}
+
+
+def _run_jobs(jobs, workers, total, progress):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=total - len(jobs), unit="img", disable=not progress, desc="simulate")
+    if workers <= 1 or len(jobs) <= 1:
+        _init_worker()
+        for job in jobs:
+            _work(job)
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+            for _ in pool.imap_unordered(_work, jobs):
+                bar.update(1)
+    bar.close()
+
+
+def write_index(out: Path, preset: str, splits: dict[int, str]) -> Path:
+    """The seed's index format: one (k, 3) string array per split."""
+    rows = {s: [] for s in ("train", "val", "test")}
+    for i, split in sorted(splits.items()):
+        sid = sample_id(preset, i)
+        rows[split].append((f"images/{sid}.png", f"labels/{sid}.png", sid))
+    arrays = {s: np.array(r, dtype=str).reshape(-1, 3) for s, r in rows.items()}
+    path = Path(out) / INDEX_NAME
+
+    def write(p):
+        with open(p, "wb") as f:
+            np.savez(f, **arrays)
+
+    _atomic_write(path, write)
+    return path
+
+
+def read_index(path) -> dict[str, list[tuple[str, str, str]]]:
+    with np.load(path, allow_pickle=False) as z:
+        return {s: [tuple(map(str, row)) for row in z[s]] for s in ("train", "val", "test")}

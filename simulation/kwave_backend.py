@@ -1,0 +1,222 @@
+"""k-Wave backend: plane-wave channel RF from k-wave-python's k-space solver.
+
+We drive k-wave-python's own pure-Python solver (`kwave.solvers.kspace_solver.
+Simulation`): its `setup()` builds the k-Wave operators (staggered-grid k-space
+gradients with the kappa correction, split-field PML, power-law absorption
+coefficients, source scaling), unchanged. What we replace is the time loop:
+`_FastLoop.step` applies the same first-order equations in float32 with real
+FFTs (scipy.fft.rfft2, half the spectrum) and in-place updates; k-wave-python's
+loop uses complex full-size `numpy.fft.fftn`, which numpy runs in double
+precision. The grid-only set-up (k-space operators, PML) is cached between calls.
+
+Geometry: grid rows are depth, columns are lateral. The PML is inside the grid;
+the linear array is the first interior row, one element per grid column. Each
+element transmits the same Gaussian-windowed burst with plane-wave steering
+delays, and records pressure on receive.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.signal.windows import tukey
+
+from . import arrays
+from .kwave_offline import kspace_simulation_class
+from .physics import Physics
+
+SOURCE_PA = 1.0e5  # linear acoustics: the amplitude only sets the float scale
+
+
+def tone_burst(phys: Physics, delays_s: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-element source signals (n_elem, n_t) and the time of the burst peak."""
+    sigma = phys.pulse_sigma_s
+    t_peak = 3.0 * sigma  # the window is cut at +-3 sigma
+    n_sig = int(math.ceil((2 * t_peak + delays_s.max()) / phys.dt_s)) + 2
+    t = np.arange(n_sig) * phys.dt_s
+    tau = t[None, :] - t_peak - delays_s[:, None]
+    sig = np.exp(-0.5 * (tau / sigma) ** 2) * np.sin(2 * np.pi * phys.f0_hz * tau)
+    # Tukey apodisation across the aperture weakens the edge waves that would
+    # otherwise run along the array and clutter the near field.
+    apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
+    return (SOURCE_PA * apod[:, None] * sig).astype(np.float32), t_peak
+
+
+def steering_delays(phys: Physics, angle_deg: float) -> np.ndarray:
+    """Transmit delay per element so the wavefront leaves at `angle_deg` (>= 0 s)."""
+    x = np.arange(phys.cols) * phys.dx_m
+    d = x * math.sin(math.radians(angle_deg)) / phys.c_beamform
+    return d - d.min()
+
+
+def array_mask(phys: Physics) -> np.ndarray:
+    mask = np.zeros(phys.grid_shape, dtype=bool)
+    mask[phys.pml, phys.pml:phys.pml + phys.cols] = True
+    return mask
+
+
+def _namespaces(phys: Physics, maps: dict, angle_deg: float, n_steps: int):
+    kgrid = SimpleNamespace(Nx=phys.grid_shape[0], dx=phys.dx_m, Ny=phys.grid_shape[1], dy=phys.dx_m,
+                            Nt=n_steps, dt=phys.dt_s)
+    medium = SimpleNamespace(sound_speed=maps["sound_speed"], density=maps["density"],
+                             alpha_coeff=maps["alpha_coeff"], alpha_power=phys.alpha_power,
+                             alpha_mode="no_dispersion")
+    signals, t_peak = tone_burst(phys, steering_delays(phys, angle_deg))
+    mask = array_mask(phys)
+    source = SimpleNamespace(p_mask=mask, p=signals, p_mode="additive")
+    sensor = SimpleNamespace(mask=mask, record=("p",))
+    return kgrid, medium, source, sensor, t_peak
+
+
+def pad_maps(phys: Physics, interior: dict) -> dict:
+    """Extend the interior acoustic maps over the PML by edge replication."""
+    p = phys.pml
+    return {k: np.pad(np.asarray(v, dtype=np.float64), p, mode="edge") for k, v in interior.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_loop_class():
+    Simulation = kspace_simulation_class()
+
+    class _FastLoop(Simulation):
+        """k-wave-python's Simulation with a float32 real-FFT time loop (same equations)."""
+
+        grid_cache: dict = {}
+        array_backend = None  # set per call: arrays.pick()
+
+        def _setup_kspace_operators(self):
+            key = (self.grid_shape, tuple(self.spacing), self.dt, self.c_ref, self.use_sg, self.use_kspace)
+            cached = self.grid_cache.get(key)
+            if cached is None:
+                super()._setup_kspace_operators()
+                self.grid_cache.clear()
+                self.grid_cache[key] = {k: getattr(self, k) for k in
+                                        ("k_list", "_k_mag", "kappa", "source_kappa", "op_grad_list", "op_div_list")}
+            else:
+                for k, v in cached.items():
+                    setattr(self, k, v)
+
+        def setup(self):
+            super().setup()
+            B = self.array_backend
+            shape = self.grid_shape
+            half = lambda op: B.asarray(np.broadcast_to(op, shape)[:, : shape[1] // 2 + 1], complex_=True)
+            f32 = lambda a: B.asarray(np.asarray(a, dtype=np.float32))
+            self._h_grad = [half(op) for op in self.op_grad_list]
+            self._h_div = [half(op) for op in self.op_div_list]
+            self._h_skappa = half(self.source_kappa)
+            self._h_nabla1 = None if self.nabla1 is None else half(self.nabla1)
+            self._rho0 = f32(self.rho0)
+            self._dt_rho0 = f32(self.dt * self.rho0)
+            self._tau = None if self.tau is None else f32(self.tau)
+            self._c0_sq = f32(self.c0_sq)
+            self._dt_over_rho0 = [f32(a) for a in self.dt_over_rho0]
+            self._pml = [f32(a) for a in self.pml_list]
+            self._pml_sg = [f32(a) for a in self.pml_sg_list]
+            self._src_idx, self._src_sig = self._source_terms()
+            self._sensor_idx = B.asarray(np.flatnonzero(np.asarray(self.sensor.mask, dtype=bool)))
+            self._rec = B.zeros((int(self._sensor_idx.shape[0]), self.Nt))
+            self._p = B.zeros(shape)
+            self._u = [B.zeros(shape) for _ in range(2)]
+            self._rho = [B.zeros(shape) for _ in range(2)]
+            return self
+
+        def _source_terms(self):
+            """Additive pressure source, scaled as kspaceFirstOrder_scaleSourceTerms (per axis)."""
+            B = self.array_backend
+            idx = np.flatnonzero(np.asarray(self.source.p_mask, dtype=bool).ravel())
+            sig = np.asarray(self.source.p, dtype=np.float64).reshape(idx.size if np.ndim(self.source.p) > 1 else 1, -1)
+            c_src = np.asarray(self.c0).ravel()[idx]
+            sigs = [B.asarray((sig * (2 * self.dt / (self.ndim * c_src * d))[:, None]).astype(np.float32))
+                    for d in self.spacing]
+            return B.asarray(idx), sigs
+
+        def _rdiff(self, f, op_half):
+            B = self.array_backend
+            return B.irfft2(op_half * B.rfft2(f), self.grid_shape)
+
+        def _inject(self, i, t):
+            sig = self._src_sig[i]
+            if t >= sig.shape[1]:
+                return
+            src = self.array_backend.zeros(self.grid_shape)
+            src.reshape(-1)[self._src_idx] = sig[:, t]
+            self._rho[i] += self._rdiff(src, self._h_skappa)
+
+        def step(self):
+            """One leapfrog step of k-Wave's split-field first-order equations
+            (momentum, mass conservation with PML, power-law absorption, no dispersion)."""
+            B, t = self.array_backend, self.t
+            P = B.rfft2(self._p)
+            for i in range(2):
+                u = self._u[i]
+                u *= self._pml_sg[i]
+                u -= self._dt_over_rho0[i] * B.irfft2(self._h_grad[i] * P, self.grid_shape)
+                u *= self._pml_sg[i]
+            div_total = 0
+            for i in range(2):
+                div = self._rdiff(self._u[i], self._h_div[i])
+                rho = self._rho[i]
+                rho *= self._pml[i]
+                rho -= self._dt_rho0 * div
+                rho *= self._pml[i]
+                self._inject(i, t)
+                div_total = div_total + div
+            p = self._rho[0] + self._rho[1]
+            if self._tau is not None:
+                p += self._tau * self._rdiff(self._rho0 * div_total, self._h_nabla1)
+            p *= self._c0_sq
+            self._p = p
+            self._rec[:, t] = p.reshape(-1)[self._sensor_idx]
+            self.t += 1
+            return self
+
+        def run(self):
+            if not self._is_setup:
+                self.setup()
+            while self.t < self.Nt:
+                self.step()
+            return {"p": self.array_backend.to_numpy(self._rec)}
+
+    return _FastLoop
+
+
+def channel_rf(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:
+    """Simulate one plane-wave transmit; return channel RF (n_elem, n_t) float32 and
+    the burst-peak time offset (s) the beamformer must subtract."""
+    loop = _fast_loop_class()
+    loop.array_backend = arrays.pick()
+    kgrid, medium, source, sensor, t_peak = _namespaces(phys, pad_maps(phys, maps), angle_deg, phys.n_steps())
+    sim = loop(kgrid, medium, source, sensor, device="cpu", use_sg=True, use_kspace=True, smooth_p0=False,
+               pml_size=(phys.pml, phys.pml), pml_alpha=(phys.pml_alpha, phys.pml_alpha), quiet=True,
+               dtype=np.float32)
+    return sim.run()["p"], t_peak
+
+
+def channel_rf_plain(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:
+    """The same transmit through plain k-wave-python (`kspaceFirstOrder`, float64,
+    set-up per call): the reference our loop is timed and checked against."""
+    import_kwave = __import__("simulation.kwave_offline", fromlist=["import_kwave"]).import_kwave
+    import_kwave()
+    from kwave.kgrid import kWaveGrid
+    from kwave.kmedium import kWaveMedium
+    from kwave.ksensor import kSensor
+    from kwave.ksource import kSource
+    from kwave.kspaceFirstOrder import kspaceFirstOrder
+
+    full = pad_maps(phys, maps)
+    kgrid = kWaveGrid(list(phys.grid_shape), [phys.dx_m, phys.dx_m])
+    kgrid.setTime(phys.n_steps(), phys.dt_s)
+    medium = kWaveMedium(sound_speed=full["sound_speed"], density=full["density"],
+                         alpha_coeff=full["alpha_coeff"], alpha_power=phys.alpha_power, alpha_mode="no_dispersion")
+    signals, t_peak = tone_burst(phys, steering_delays(phys, angle_deg))
+    source = kSource()
+    source.p_mask = array_mask(phys)
+    source.p = signals.astype(np.float64)
+    sensor = kSensor(array_mask(phys))
+    sensor.record = ["p"]
+    out = kspaceFirstOrder(kgrid, medium, source, sensor, pml_size=phys.pml, pml_alpha=phys.pml_alpha,
+                           pml_inside=True, backend="python", quiet=True, smooth_p0=False)
+    return np.asarray(out["p"]), t_peak

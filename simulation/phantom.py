@@ -1,0 +1,174 @@
+"""Phantoms: draw a sample's geometry from a preset (JSON-able parameters), then
+rasterise it into a label map (output pixel grid) and acoustic maps (simulation grid).
+
+Geometry is continuous (mm), so the label grid and the simulation grid may differ
+and still agree. Two random streams per sample: one draws the geometry, the other
+the sub-resolution scatterers, so the geometry of a sample never depends on the
+simulation grid.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .physics import Physics
+from .presets import get_preset
+
+
+def _u(rng, lo_hi):
+    lo, hi = lo_hi
+    return float(rng.uniform(lo, hi))
+
+
+def _pick(rng, options: dict) -> str:
+    names = list(options)
+    w = np.array([options[n]["weight"] for n in names], dtype=float)
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+def _wobble(rng, amp_mm) -> list:
+    """A smooth boundary undulation: two sinusoids of random wavelength and phase."""
+    return [[_u(rng, (0.3, 1.0)) * amp_mm, _u(rng, (15.0, 60.0)), _u(rng, (0, 2 * math.pi))] for _ in range(2)]
+
+
+def _curve(terms, x_mm):
+    return sum(a * np.sin(2 * np.pi * x_mm / wl + ph) for a, wl, ph in terms)
+
+
+def draw_phantom(preset_name: str, rng: np.random.Generator, phys: Physics) -> dict:
+    """Random geometry and tissue properties of one sample, as plain JSON data."""
+    preset = get_preset(preset_name)
+    depth_mm, width_mm = phys.depth_m * 1e3, phys.width_m * 1e3
+    boundaries, top = [], 0.0
+    for layer in preset["layers"][:-1]:
+        top += _u(rng, layer["thickness_mm"])
+        amp = _u(rng, preset["interface_wobble_mm"]) if boundaries else 0.05
+        boundaries.append({"base_mm": top, "wobble": _wobble(rng, amp)})
+    ligaments = [_draw_ligament(rng, preset["ligaments"], boundaries, width_mm)
+                 for _ in range(int(rng.integers(preset["ligaments"]["count"][0], preset["ligaments"]["count"][1] + 1)))]
+    lesions = _draw_lesions(rng, preset, boundaries, depth_mm, width_mm)
+    return {"preset": preset_name, "layers": [l["tissue"] for l in preset["layers"]], "boundaries": boundaries,
+            "ligaments": ligaments, "lesions": lesions, "has_lesion": bool(lesions)}
+
+
+def _draw_ligament(rng, spec, boundaries, width_mm) -> dict:
+    """A Cooper's ligament: a thin bright arc through fat and glandular tissue."""
+    z0 = _u(rng, (boundaries[1]["base_mm"], boundaries[-2]["base_mm"]))
+    x0 = _u(rng, (-0.2 * width_mm, 0.8 * width_mm))
+    return {"z0_mm": z0, "x0_mm": x0, "x1_mm": x0 + _u(rng, (0.3, 0.8)) * width_mm,
+            "slope": _u(rng, (-0.35, 0.35)), "amp_mm": _u(rng, (0.5, 3.0)), "wavelength_mm": _u(rng, (10.0, 40.0)),
+            "phase": _u(rng, (0, 2 * math.pi)), "thickness_mm": _u(rng, spec["thickness_mm"]), "in": spec["in"]}
+
+
+def _draw_lesions(rng, preset, boundaries, depth_mm, width_mm) -> list:
+    spec = preset["lesions"]
+    w = np.array(spec["count_weights"], dtype=float)
+    n = int(rng.choice(len(w), p=w / w.sum()))
+    band = [l["tissue"] for l in preset["layers"]].index(spec["within"])
+    lo_z, hi_z = boundaries[band - 1]["base_mm"], boundaries[band]["base_mm"]
+    host = preset["tissues"][spec["within"]]
+    lesions = []
+    for _ in range(40):  # rejection sampling for non-overlapping lesions inside the field
+        if len(lesions) == n:
+            break
+        les = _draw_lesion(rng, spec, host)
+        extent = les["radius_mm"] * les["extent"]
+        zc = _u(rng, (lo_z + 0.3 * extent, max(lo_z + 0.3 * extent + 0.1, min(hi_z, depth_mm - extent - spec["margin_mm"]))))
+        xc = _u(rng, (extent + spec["margin_mm"], max(extent + spec["margin_mm"] + 0.1, width_mm - extent - spec["margin_mm"])))
+        les.update(zc_mm=zc, xc_mm=xc)
+        if all(math.hypot(zc - o["zc_mm"], xc - o["xc_mm"]) > extent + o["radius_mm"] * o["extent"] + spec["overlap_gap_mm"]
+               for o in lesions):
+            lesions.append(les)
+    return lesions
+
+
+def _draw_lesion(rng, spec, host) -> dict:
+    shape = _pick(rng, spec["shapes"])
+    sh = spec["shapes"][shape]
+    harmonics = []
+    for kmin, kmax, amin, amax in sh["harmonics"]:
+        for k in range(kmin, kmax + 1):
+            harmonics.append([k, _u(rng, (amin, amax)) / math.sqrt(kmax - kmin + 1), _u(rng, (0, 2 * math.pi))])
+    spicules = [[_u(rng, (0, 2 * math.pi)), _u(rng, sh["spicule_len"]), _u(rng, sh["spicule_width_rad"])]
+                for _ in range(int(rng.integers(sh["spicules"][0], sh["spicules"][1] + 1)))]
+    echo = _pick(rng, spec["echogenicity"])
+    post = _pick(rng, spec["posterior"])
+    e, p = spec["echogenicity"][echo], spec["posterior"][post]
+    extent = 1.0 + sum(h[1] for h in harmonics) + max((s[1] for s in spicules), default=0.0)
+    aspect = _u(rng, sh["aspect"])
+    return {
+        "shape": shape, "radius_mm": _u(rng, spec["radius_mm"]), "aspect": aspect,
+        "extent": extent * math.sqrt(max(aspect, 1 / aspect)),
+        "rotation_rad": _u(rng, (-0.4, 0.4)), "harmonics": harmonics, "spicules": spicules,
+        "echogenicity": echo, "posterior": post, "label": spec["label"],
+        "tissue": {"c": _u(rng, spec["c"]), "rho": _u(rng, spec["rho"]), "alpha": _u(rng, p["alpha"]),
+                   "scat_amp": host["scat_amp"] * _u(rng, e["amp_factor"]),
+                   "scat_density": min(1.0, host["scat_density"] * _u(rng, e["density_factor"]))},
+    }
+
+
+def lesion_mask(les: dict, z_mm: np.ndarray, x_mm: np.ndarray) -> np.ndarray:
+    """Points inside a lesion's star-shaped boundary r(phi)."""
+    dz, dx = z_mm - les["zc_mm"], x_mm - les["xc_mm"]
+    c, s = math.cos(les["rotation_rad"]), math.sin(les["rotation_rad"])
+    u, v = c * dx + s * dz, -s * dx + c * dz
+    a = math.sqrt(les["aspect"])
+    ru, rv = les["radius_mm"] * a, les["radius_mm"] / a
+    rho = np.hypot(u / ru, v / rv)
+    phi = np.arctan2(v / rv, u / ru)
+    r = np.ones_like(phi)
+    for k, amp, ph in les["harmonics"]:
+        r += amp * np.cos(k * phi + ph)
+    for ang, length, width in les["spicules"]:
+        d = np.abs(np.angle(np.exp(1j * (phi - ang))))
+        r += length * np.clip(1 - d / width, 0, None)
+    return rho <= r
+
+
+def _grid_mm(shape, depth_m, width_m):
+    rows, cols = shape
+    z = (np.arange(rows) + 0.5) * depth_m * 1e3 / rows
+    x = (np.arange(cols) + 0.5) * width_m * 1e3 / cols
+    return np.meshgrid(z, x, indexing="ij")
+
+
+def tissue_index(params: dict, z_mm: np.ndarray, x_mm: np.ndarray, tissue_names: list) -> np.ndarray:
+    """Index into `tissue_names` per point; lesions get len(tissue_names) + i."""
+    layer_of = np.zeros(z_mm.shape, dtype=np.int64)
+    for b in params["boundaries"]:
+        layer_of += z_mm >= b["base_mm"] + _curve(b["wobble"], x_mm)
+    idx = np.array([tissue_names.index(t) for t in params["layers"]])[layer_of]
+    for lig in params["ligaments"]:
+        zc = lig["z0_mm"] + lig["slope"] * (x_mm - lig["x0_mm"]) + lig["amp_mm"] * np.sin(
+            2 * np.pi * x_mm / lig["wavelength_mm"] + lig["phase"])
+        host = np.isin(idx, [tissue_names.index(t) for t in lig["in"]])
+        on = (np.abs(z_mm - zc) < lig["thickness_mm"] / 2) & (x_mm >= lig["x0_mm"]) & (x_mm <= lig["x1_mm"]) & host
+        idx[on] = tissue_names.index("ligament")
+    for i, les in enumerate(params["lesions"]):
+        idx[lesion_mask(les, z_mm, x_mm)] = len(tissue_names) + i
+    return idx
+
+
+def label_map(params: dict, phys: Physics) -> np.ndarray:
+    z, x = _grid_mm(phys.out_shape, phys.depth_m, phys.width_m)
+    label = np.zeros(phys.out_shape, dtype=np.uint8)
+    for les in params["lesions"]:
+        label[lesion_mask(les, z, x)] = les["label"]
+    return label
+
+
+def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict:
+    """Sound speed, density, attenuation and scatterers on the simulation grid interior."""
+    tissues = get_preset(params["preset"])["tissues"]
+    names = list(tissues)
+    props = [tissues[n] for n in names] + [les["tissue"] for les in params["lesions"]]
+    z, x = _grid_mm((phys.rows, phys.cols), phys.depth_m, phys.width_m)
+    idx = tissue_index(params, z, x, names)
+    table = lambda key: np.array([p[key] for p in props], dtype=np.float64)[idx]
+    has = rng.random(idx.shape) < table("scat_density")
+    fluct = table("scat_amp") * rng.standard_normal(idx.shape) * has
+    return {"sound_speed": np.clip(table("c") * (1 + fluct), phys.c_min, phys.c_max),
+            "density": table("rho") * (1 + fluct),
+            "alpha_coeff": table("alpha"),
+            "tissue_index": idx}

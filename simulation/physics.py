@@ -1,0 +1,117 @@
+"""Acquisition physics shared by the k-Wave and fast backends.
+
+One frozen dataclass holds every physical and imaging parameter; it is saved in
+each sample's metadata, so a sample can be regenerated from its JSON alone.
+The defaults are the settings of the `sim-breast-lesion` benchmark (see its README
+for the reasoning: 2 CPU cores, ~300 frames in ~90 minutes).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from evaluator.errors import SonoBenchError
+
+
+class InvalidPhysics(SonoBenchError):
+    """A physics setting would give an unresolved or unstable simulation."""
+
+
+@dataclass(frozen=True)
+class Physics:
+    f0_hz: float = 3.0e6            # transmit centre frequency
+    cycles: float = 1.5             # burst length: FWHM of its Gaussian envelope, in cycles at f0
+    dx_m: float = 1.5e-4            # simulation grid step (both axes)
+    pml: int = 16                   # PML thickness in grid points (inside the grid)
+    pml_alpha: float = 2.0          # PML absorption (Np per grid point)
+    cfl: float = 0.3                # c_max * dt / dx
+    c_min: float = 1440.0           # slowest medium speed allowed (resolution check)
+    c_max: float = 1650.0           # fastest medium speed allowed (time step)
+    c_beamform: float = 1540.0      # speed assumed by the beamformer
+    rows: int = 224                 # simulation grid interior: depth points
+    cols: int = 224                 # simulation grid interior: lateral points (= array elements)
+    tx_tukey: float = 0.5           # transmit apodisation across the aperture (Tukey alpha)
+    angles_deg: tuple[float, ...] = (0.0,)  # plane-wave steering angles (compounded)
+    alpha_power: float = 1.1        # attenuation frequency power law exponent y
+    f_number: float = 1.0           # receive aperture F-number (dynamic aperture)
+    out_shape: tuple[int, int] = (256, 256)  # B-mode pixel grid (rows = depth)
+    dynamic_range_db: float = 50.0  # log compression: [-DR, 0] dB maps to [0, 255]
+    median_db: float = -24.0        # log compression: where the image's median envelope lands
+    tgc_db_per_cm: float = 2.5      # partial time-gain compensation (two-way, per cm depth)
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        ppw = self.points_per_wavelength
+        if ppw < 3.0:
+            raise InvalidPhysics(
+                f"{ppw:.2f} grid points per wavelength at {self.f0_hz / 1e6:g} MHz and c={self.c_min:g} m/s; "
+                "k-space PSTD needs at least 3. Lower f0_hz or dx_m."
+            )
+        if not 0 < self.cfl <= 0.5:
+            raise InvalidPhysics(f"cfl={self.cfl} is outside (0, 0.5]; use 0.3 (k-Wave's default).")
+
+    @property
+    def points_per_wavelength(self) -> float:
+        return self.c_min / self.f0_hz / self.dx_m
+
+    @property
+    def dt_s(self) -> float:
+        return self.cfl * self.dx_m / self.c_max
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return (self.rows + 2 * self.pml, self.cols + 2 * self.pml)
+
+    @property
+    def depth_m(self) -> float:
+        return self.rows * self.dx_m
+
+    @property
+    def width_m(self) -> float:
+        return self.cols * self.dx_m
+
+    @property
+    def pixel_mm(self) -> tuple[float, float]:
+        return (self.depth_m * 1e3 / self.out_shape[0], self.width_m * 1e3 / self.out_shape[1])
+
+    @property
+    def pulse_sigma_s(self) -> float:
+        return self.cycles / self.f0_hz / 2.3548
+
+    @property
+    def pulse_s(self) -> float:
+        """Duration of the transmit burst (its Gaussian window spans +-3 sigma)."""
+        return 6.0 * self.pulse_sigma_s
+
+    def record_s(self) -> float:
+        """Time to the last echo any pixel needs: steering delay + down + back to the
+        farthest element inside the receive aperture + the burst."""
+        import math
+
+        z, half_ap = self.depth_m, min(self.width_m, self.depth_m / self.f_number) / 2
+        steer = max((abs(math.sin(math.radians(a))) for a in self.angles_deg), default=0.0) * self.width_m
+        return (steer + z + math.hypot(z, half_ap)) / self.c_min + self.pulse_s
+
+    def n_steps(self) -> int:
+        return int(self.record_s() / self.dt_s) + 1
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["angles_deg"] = list(self.angles_deg)
+        d["out_shape"] = list(self.out_shape)
+        d["derived"] = {"dt_s": self.dt_s, "n_steps": self.n_steps(), "grid_shape": list(self.grid_shape),
+                        "points_per_wavelength": round(self.points_per_wavelength, 3),
+                        "pixel_mm": list(self.pixel_mm)}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Physics":
+        d = {k: v for k, v in d.items() if k != "derived"}
+        d["angles_deg"] = tuple(d.get("angles_deg", (0.0,)))
+        d["out_shape"] = tuple(d.get("out_shape", (256, 256)))
+        return cls(**d)
+
+    def scaled(self, **changes) -> "Physics":
+        return replace(self, **changes)
+
+
+DEFAULT_PHYSICS = Physics()

@@ -1,0 +1,80 @@
+"""Phantom presets: plain data, looked up by name. The phantom code reads these
+dicts and never branches on a preset's name.
+
+Units: sound speed m/s, density kg/m^3, attenuation dB/(MHz^y cm), lengths mm.
+A tissue's scatterers: `scat_density` is the fraction of grid points holding a
+sub-resolution scatterer, `scat_amp` the relative std of its density and sound
+speed fluctuation (k-Wave's usual speckle model). Ranges [lo, hi] are drawn
+uniformly per sample.
+
+Values follow published soft-tissue ranges (e.g. Duck, *Physical Properties of
+Tissue*; Szabo, *Diagnostic Ultrasound Imaging*); echogenicities are tuned so the
+B-mode contrast between layers resembles a clinical breast scan.
+"""
+from __future__ import annotations
+
+from evaluator.registry import Registry
+
+BREAST_TISSUES = {
+    "gel": {"c": 1540.0, "rho": 1000.0, "alpha": 0.05, "scat_density": 0.0, "scat_amp": 0.0},
+    "skin": {"c": 1615.0, "rho": 1090.0, "alpha": 1.5, "scat_density": 0.9, "scat_amp": 0.01125},
+    "fat": {"c": 1450.0, "rho": 950.0, "alpha": 0.5, "scat_density": 0.12, "scat_amp": 0.00625},
+    "gland": {"c": 1520.0, "rho": 1040.0, "alpha": 0.75, "scat_density": 0.6, "scat_amp": 0.00875},
+    "muscle": {"c": 1580.0, "rho": 1065.0, "alpha": 1.0, "scat_density": 0.35, "scat_amp": 0.00625},
+    "ligament": {"c": 1600.0, "rho": 1100.0, "alpha": 1.2, "scat_density": 0.9, "scat_amp": 0.015},
+}
+
+_PRESETS: dict[str, dict] = {
+    "breast-lesion": {
+        "title": "Breast with 0-2 lesions (skin, subcutaneous fat, glandular tissue, retromammary fat, muscle)",
+        "classes": ["background", "lesion"],
+        "tissues": BREAST_TISSUES,
+        # Layers from the skin surface down; the last one fills the rest of the field.
+        "layers": [
+            {"tissue": "gel", "thickness_mm": [1.1, 1.4]},   # coupling gel under the array
+            {"tissue": "skin", "thickness_mm": [1.4, 2.2]},
+            {"tissue": "fat", "thickness_mm": [3.0, 8.0]},
+            {"tissue": "gland", "thickness_mm": [12.0, 20.0]},
+            {"tissue": "fat", "thickness_mm": [1.5, 4.0]},
+            {"tissue": "muscle", "thickness_mm": None},
+        ],
+        "interface_wobble_mm": [0.5, 2.5],     # amplitude of the smooth undulation of each boundary
+        "ligaments": {"count": [2, 6], "thickness_mm": [0.25, 0.45], "in": ["fat", "gland"]},
+        "lesions": {
+            "count_weights": [0.25, 0.55, 0.20],           # P(0), P(1), P(2) lesions
+            "label": 1,
+            "within": "gland",                             # centres drawn inside this tissue's depth band
+            "margin_mm": 1.0,
+            "radius_mm": [2.5, 8.0],
+            "shapes": {
+                "round": {"weight": 0.2, "aspect": [0.9, 1.1], "harmonics": [[2, 3, 0.0, 0.04]], "spicules": [0, 0]},
+                "oval": {"weight": 0.3, "aspect": [1.3, 2.0], "harmonics": [[2, 3, 0.0, 0.05]], "spicules": [0, 0]},
+                "lobulated": {"weight": 0.25, "aspect": [1.0, 1.6], "harmonics": [[3, 5, 0.08, 0.18]], "spicules": [0, 0]},
+                "irregular": {"weight": 0.25, "aspect": [0.8, 1.4], "harmonics": [[2, 4, 0.05, 0.12], [6, 14, 0.02, 0.06]],
+                              "spicules": [4, 10], "spicule_len": [0.3, 0.8], "spicule_width_rad": [0.06, 0.14]},
+            },
+            "echogenicity": {   # scatter amplitude and density relative to glandular tissue
+                "hypo": {"weight": 0.6, "amp_factor": [0.05, 0.25], "density_factor": [0.3, 1.0]},
+                "iso": {"weight": 0.2, "amp_factor": [0.75, 1.1], "density_factor": [0.8, 1.2]},
+                "hyper": {"weight": 0.2, "amp_factor": [1.5, 2.2], "density_factor": [1.0, 1.5]},
+            },
+            "posterior": {      # lesion attenuation drives posterior shadowing / enhancement physically
+                "shadowing": {"weight": 0.35, "alpha": [2.5, 4.5]},
+                "enhancement": {"weight": 0.3, "alpha": [0.05, 0.25]},
+                "none": {"weight": 0.35, "alpha": [0.6, 0.9]},
+            },
+            "c": [1510.0, 1580.0],
+            "rho": [1020.0, 1080.0],
+            "overlap_gap_mm": 1.5,
+        },
+    },
+}
+
+
+PRESETS: Registry[dict] = Registry("phantom preset")
+for _name, _entry in _PRESETS.items():
+    PRESETS.register(_name, _entry)
+
+
+def get_preset(name: str) -> dict:
+    return PRESETS.get(name)

@@ -1,0 +1,57 @@
+"""Freeze a generated dataset as a SonoBench task (task.json + manifest.json)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from evaluator.errors import SonoBenchError
+from evaluator.tasks import write_task
+
+from .dataset import INDEX_NAME, read_index
+from .physics import Physics
+from .presets import get_preset
+
+
+class IncompleteDataset(SonoBenchError):
+    pass
+
+
+def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
+    preset = get_preset(run["preset"])
+    phys = Physics.from_json(run["physics"])
+    return {
+        "id": task_id, "version": int(version),
+        "title": f"Simulated breast ultrasound lesion segmentation ({n_cases} k-Wave B-mode images)"
+        if run["backend"] == "kwave" else f"Simulated {run['preset']} ({run['backend']} backend)",
+        "description": (f"{preset['title']}. B-mode images simulated with the SonoBench {run['backend']} backend "
+                        f"(preset {run['preset']}, seed {run['seed']}); labels exact by construction. "
+                        "About a quarter of the cases are normal (no lesion)."),
+        "modality": "ultrasound (simulated B-mode)",
+        "classes": list(preset["classes"]),
+        "native_size": list(phys.out_shape), "input_size": list(phys.out_shape), "input_channels": 1,
+        "spacing_mm": [round(v, 6) for v in phys.pixel_mm],
+        "primary_metric": "dice", "test_labels_private": False,
+        "source": {"generator": "sonobench simulate", "preset": run["preset"], "backend": run["backend"],
+                   "seed": run["seed"], "noise_levels": run["noise_levels"], "physics": run["physics"]},
+    }
+
+
+def freeze_task(data_dir, folder, task_id: str, version: int = 1):
+    """Write task.json + manifest.json in `folder` for the dataset in `data_dir`."""
+    data_dir, folder = Path(data_dir), Path(folder)
+    if not (data_dir / INDEX_NAME).exists():
+        raise IncompleteDataset(f"{data_dir / INDEX_NAME} is missing: finish `sonobench simulate` first.")
+    run = json.loads((data_dir / "run.json").read_text())
+    cases = []
+    for split, rows in read_index(data_dir / INDEX_NAME).items():
+        for scan, label, sid in rows:
+            meta_path = data_dir / "meta" / f"{sid}.json"
+            if not meta_path.exists():
+                raise IncompleteDataset(f"Sample {sid} is not finished; rerun the same `sonobench simulate` command.")
+            meta = json.loads(meta_path.read_text())
+            cases.append({"id": sid, "split": split, "image": scan, "label": label,
+                          "meta": {"has_lesion": meta["phantom"]["has_lesion"], "n_lesions": len(meta["phantom"]["lesions"]),
+                                   "noise_level": meta["noise_level"]}})
+    root = os.path.relpath(data_dir.resolve(), folder.resolve())
+    return write_task(folder, task_spec(task_id, version, run, len(cases)), cases, data_root=root)
