@@ -4,6 +4,7 @@ rule) plus two small functions — `scan` (find the cases, check the layout) and
 """
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,8 +146,6 @@ def pair_files(root: Path, images: Path, masks: Path, problems: list[str],
 
 def read_table(path: Path, root: Path, required: tuple[str, ...], problems: list[str]) -> list[dict] | None:
     """Rows of a metadata CSV (`,` or `;` separated), or None when the file is absent."""
-    import csv
-
     if not path.is_file():
         return None
     try:

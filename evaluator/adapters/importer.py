@@ -278,52 +278,79 @@ def import_dataset(name: str, path: str | os.PathLike, **options) -> ImportRepor
     sources = _hash_sources(scan)
     root = opts.out or user_data_dir() / "tasks"
     folder = root / task_id / f"v{opts.version}"
-    existing = load_task_folder(folder) if (folder / "manifest.json").is_file() else None
-    if existing is not None and existing.source.get("adapter") != adapter.name:
-        raise CopyMismatch(existing.ref, folder, [f"the task was imported with adapter "
-                                                  f"'{existing.source.get('adapter')}', not '{adapter.name}'"])
+    existing = _existing(folder, adapter, f"{task_id}@{opts.version}")
     pinned, lists_dir = _pinned(opts, task_id, existing)
-    keys = {c.key for c in scan.cases}
-    if pinned is not None and set(pinned) != keys:
-        missing, new = sorted(set(pinned) - keys), sorted(keys - set(pinned))
-        if lists_dir is not None:
-            raise SplitListMismatch(lists_dir, missing, new)
-        raise CopyMismatch(existing.ref, folder, _source_diff(_read_sources(folder), sources)
-                           + [f"missing: case {k}" for k in missing] + [f"new: case {k}" for k in new])
-    if existing is None and folder.exists():
-        raise CopyMismatch(f"{task_id}@{opts.version}", folder, ["the folder exists but holds no manifest.json "
-                                                                 "(an interrupted import?): remove it first"])
+    _check_keys(scan, pinned, lists_dir, existing, sources)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{task_id}-", dir=root))
     try:
-        conv = _convert(adapter, scan, staging / "data")
-        assigned, rule = _assign(conv, scan, pinned, opts)
-        splits = [assigned[c.case.key].split for c in conv]
-        dups = find_duplicates([c.case.key for c in conv], splits,
-                               close_pairs([c.hash for c in conv], opts.max_distance))
-        if dups.n_across and not opts.allow_duplicates:
-            raise NearDuplicateLeak(dups.across, dups.n_across)
-        spec = _spec(adapter, task_id, opts, scan, conv, rule, dups, sources)
-        new = write_task(staging, spec, _cases(conv, assigned), data_root="data")
-        (staging / SOURCES_FILE).write_text(json.dumps({"adapter": adapter.name, "files": sources}, indent=1) + "\n")
-        report = ImportReport(new, "created", rule, _counts(conv, assigned), dups)
+        report, assigned = _build(adapter, task_id, opts, scan, pinned, sources, staging)
         if existing is not None:
-            _settle_existing(existing, new, report, sources)
+            _settle_existing(existing, report, sources)
         else:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, folder)
-            report.task = load_task_folder(folder)
-            if not any(Path(p).resolve() == root.resolve() for p in task_search_path()):
-                report.notes.append(f"{root} is not on the task search path: add it to SONOBENCH_TASKS_PATH "
-                                    f"to use {task_id}")
+            _place(staging, folder, report)
         if opts.freeze_lists:
-            report.lists_dir = _freeze(opts, task_id, assigned, adapter.name, rule, lists_dir)
+            report.lists_dir = _freeze(opts, task_id, assigned, adapter.name, report.split_rule, lists_dir)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _settle_existing(existing: Task, new: Task, report: ImportReport, sources: dict[str, str]) -> None:
+def _existing(folder: Path, adapter: Adapter, ref: str) -> Task | None:
+    """The version this import would create, if an earlier import already froze it."""
+    if not (folder / "manifest.json").is_file():
+        if folder.exists():
+            raise CopyMismatch(ref, folder, ["the folder exists but holds no manifest.json (an interrupted "
+                                             "import?): remove it first"])
+        return None
+    existing = load_task_folder(folder)
+    if existing.source.get("adapter") != adapter.name:
+        raise CopyMismatch(existing.ref, folder, [f"the task was imported with adapter "
+                                                  f"'{existing.source.get('adapter')}', not '{adapter.name}'"])
+    return existing
+
+
+def _check_keys(scan: Scan, pinned: dict | None, lists_dir: Path | None, existing: Task | None,
+                sources: dict[str, str]) -> None:
+    """A pinned split must cover exactly this copy's files."""
+    keys = {c.key for c in scan.cases}
+    if pinned is None or set(pinned) == keys:
+        return
+    missing, new = sorted(set(pinned) - keys), sorted(keys - set(pinned))
+    if lists_dir is not None:
+        raise SplitListMismatch(lists_dir, missing, new)
+    raise CopyMismatch(existing.ref, existing.folder, _source_diff(_read_sources(existing.folder), sources)
+                       + [f"missing: case {k}" for k in missing] + [f"new: case {k}" for k in new])
+
+
+def _build(adapter: Adapter, task_id: str, opts: Options, scan: Scan, pinned: dict | None,
+           sources: dict[str, str], staging: Path) -> tuple[ImportReport, dict]:
+    """Convert, split, check for leakage and freeze the task inside `staging`."""
+    conv = _convert(adapter, scan, staging / "data")
+    assigned, rule = _assign(conv, scan, pinned, opts)
+    dups = find_duplicates([c.case.key for c in conv], [assigned[c.case.key].split for c in conv],
+                           close_pairs([c.hash for c in conv], opts.max_distance))
+    if dups.n_across and not opts.allow_duplicates:
+        raise NearDuplicateLeak(dups.across, dups.n_across)
+    spec = _spec(adapter, task_id, opts, scan, conv, rule, dups, sources)
+    task = write_task(staging, spec, _cases(conv, assigned), data_root="data")
+    (staging / SOURCES_FILE).write_text(json.dumps({"adapter": adapter.name, "files": sources}, indent=1) + "\n")
+    return ImportReport(task, "created", rule, _counts(conv, assigned), dups), assigned
+
+
+def _place(staging: Path, folder: Path, report: ImportReport) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, folder)
+    report.task = load_task_folder(folder)
+    root = folder.parent.parent
+    if not any(Path(p).resolve() == root.resolve() for p in task_search_path()):
+        report.notes.append(f"{root} is not on the task search path: add it to SONOBENCH_TASKS_PATH to use "
+                            f"{report.task.id}")
+
+
+def _settle_existing(existing: Task, report: ImportReport, sources: dict[str, str]) -> None:
+    """Same content as the frozen version: report it unchanged; different: refuse, file by file."""
+    new = report.task
     source_diff = _source_diff(_read_sources(existing.folder), sources)
     if new.digest != existing.digest:
         cases = _case_diff(existing, new)

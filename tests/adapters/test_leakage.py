@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from evaluator.adapters import NearDuplicateLeak
+from evaluator.adapters import leakage
 from evaluator.adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
 from evaluator.cli import cli
 from evaluator.tasks import user_data_dir
@@ -30,7 +31,8 @@ def test_phash_separates_near_copies_from_different_scans():
     assert phash(base) == phash(base.copy())
 
 
-def test_close_pairs_matches_brute_force():
+def test_close_pairs_matches_brute_force(monkeypatch):
+    monkeypatch.setattr(leakage, "BLOCK", 5000)                  # several blocks of rows
     rng = np.random.default_rng(0)
     hashes = [int(x) for x in rng.integers(0, 2**63, 600, dtype=np.uint64)]
     hashes += [h ^ 0b101 for h in hashes[:5]]                    # 5 planted pairs at distance 2
