@@ -179,9 +179,10 @@ def _groups(conv: list[Converted], max_distance: int) -> list[str]:
     return [conv[find(i)].case.key for i in range(len(conv))]
 
 
-def _assign(conv: list[Converted], scan: Scan, pinned: dict | None, opts: Options) -> tuple[dict, str]:
+def _assign(conv: list[Converted], scan: Scan, pinned: dict | None, pinned_from: str,
+            opts: Options) -> tuple[dict, str]:
     if pinned is not None:
-        return pinned, "pinned split (file-name lists / the first import of this task)"
+        return pinned, f"pinned split, as frozen in {pinned_from}"
     given = {c.case.key: split_rules.Assignment(c.case.split, c.case.fold) for c in conv if c.case.split}
     if given:
         items = [split_rules.Item(c.case.key, c.stratum, c.case.group or c.case.key) for c in conv]
@@ -284,7 +285,8 @@ def import_dataset(name: str, path: str | os.PathLike, **options) -> ImportRepor
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{task_id}-", dir=root))
     try:
-        report, assigned = _build(adapter, task_id, opts, scan, pinned, sources, staging)
+        pinned_from = str(lists_dir) if lists_dir else f"the first import of {task_id}@{opts.version}"
+        report, assigned = _build(adapter, task_id, opts, scan, (pinned, pinned_from), sources, staging)
         if existing is not None:
             _settle_existing(existing, report, sources)
         else:
@@ -323,11 +325,11 @@ def _check_keys(scan: Scan, pinned: dict | None, lists_dir: Path | None, existin
                        + [f"missing: case {k}" for k in missing] + [f"new: case {k}" for k in new])
 
 
-def _build(adapter: Adapter, task_id: str, opts: Options, scan: Scan, pinned: dict | None,
+def _build(adapter: Adapter, task_id: str, opts: Options, scan: Scan, pinned: tuple[dict | None, str],
            sources: dict[str, str], staging: Path) -> tuple[ImportReport, dict]:
     """Convert, split, check for leakage and freeze the task inside `staging`."""
     conv = _convert(adapter, scan, staging / "data")
-    assigned, rule = _assign(conv, scan, pinned, opts)
+    assigned, rule = _assign(conv, scan, *pinned, opts)
     dups = find_duplicates([c.case.key for c in conv], [assigned[c.case.key].split for c in conv],
                            close_pairs([c.hash for c in conv], opts.max_distance))
     if dups.n_across and not opts.allow_duplicates:
