@@ -2,7 +2,8 @@
 GPU is present) when installed, else NumPy + scipy.fft. Both run float32 real FFTs;
 the loop is written with operators only, so one code path serves both.
 
-Select with SONOBENCH_SIM_ARRAYS=torch|numpy (default: torch if importable).
+Select with SONOBENCH_SIM_ARRAYS=torch|numpy (default: torch if importable);
+SONOBENCH_SIM_THREADS caps torch's threads (dataset workers set it to 1).
 """
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class TorchArrays:
     def __init__(self):
         import torch
 
+        threads = os.environ.get("SONOBENCH_SIM_THREADS")
+        if threads:
+            torch.set_num_threads(int(threads))
         self._t = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -114,15 +114,9 @@ def _work(job: tuple) -> str:
     return sid
 
 
-def _init_worker(nice: int = 0) -> None:
-    # One thread per worker: the processes are the parallelism.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+def _init_worker() -> None:
+    # One thread per worker: the processes are the parallelism (read by simulation.arrays).
+    os.environ["SONOBENCH_SIM_THREADS"] = "1"
 
 
 def generate(preset: str, n: int, out, backend: str = "kwave", noise_levels=("low", "medium", "high"),
