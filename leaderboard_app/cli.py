@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,8 +32,23 @@ def streamlit_command(port: int, address: str, headless: bool, max_upload_mb: in
     return [sys.executable, "-m", "streamlit", "run", str(APP),
             "--server.port", str(port), "--server.address", address,
             "--server.headless", "true" if headless else "false",
-            "--server.maxUploadSize", str(max_upload_mb),
+            "--server.maxUploadSize", str(max_upload_mb), "--client.toolbarMode", "minimal",
             "--browser.gatherUsageStats", "false"]
+
+
+def _serve(cmd: list[str], env: dict) -> int:
+    """Run Streamlit in the foreground; a TERM sent to us stops it too (no orphaned server)."""
+    proc = subprocess.Popen(cmd, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl+C reaches Streamlit too; let it shut down cleanly
+        return 0 if proc.wait() in (0, -signal.SIGINT) else proc.returncode
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
 
 
 @click.command()
@@ -56,9 +72,6 @@ def app(db_path, port, address, headless):
     click.echo(f"SonoBench leaderboard on http://{'localhost' if address == '127.0.0.1' else address}:{port}"
                f"  (store: {db}{'' if db.is_file() else ', not created yet'}; Ctrl+C to stop)")
     upload_mb = max(1, max_upload_bytes() // (1024 * 1024))
-    try:
-        code = subprocess.call(streamlit_command(port, address, headless, upload_mb), env=env)
-    except KeyboardInterrupt:
-        code = 0
+    code = _serve(streamlit_command(port, address, headless, upload_mb), env)
     if code:
         raise SonoBenchError(f"Streamlit exited with status {code}; see its messages above.")

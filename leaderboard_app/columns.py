@@ -19,13 +19,13 @@ class Cost:
     label: str
     unit: str
     help: str
-    scale: float = 1.0  # stored value / scale = shown value
     higher_is_better: bool = False
 
 
 COSTS = {
     "gflops": Cost("GFLOPs", "", "Forward-pass compute at batch 1 and the task's input size; one multiply-add = one FLOP."),
-    "params": Cost("Params", "M", "Trainable weights in millions (ONNX weight initialisers; PyTorch parameters).", 1e6),
+    "params": Cost("Params", "", "Number of weights (PyTorch parameters; ONNX weight initialisers); k = thousand, "
+                             "M = million."),
     "latency_ms": Cost("Latency", "ms", "Median CPU time per image inside the sandbox, on the hardware recorded with the result."),
 }
 
@@ -62,6 +62,15 @@ def header(name: str, unit: str = "") -> str:
     return f"{label}{f' ({unit})' if unit else ''} {arrow(name)}"
 
 
+def fmt_count(value) -> str:
+    """25 -> '25', 31_042 -> '31.0 k', 7_800_000 -> '7.80 M'; None -> 'n/a'."""
+    if value is None or value != value:
+        return "n/a"
+    if value < 1e3:
+        return f"{value:.0f}"
+    return f"{value / 1e3:.1f} k" if value < 1e6 else f"{value / 1e6:.2f} M"
+
+
 def rank_labels(ranks: pd.Series) -> pd.Series:
     """'1', '=2', '=2', '4': a leading '=' marks a rank shared because the 95% CIs overlap."""
     counts = ranks.map(ranks.value_counts())
@@ -88,7 +97,7 @@ def display_table(ranked: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
         header("iou"): mean_ci(ranked, "iou", 3),
         header("hd95", unit): mean_ci(ranked, "hd95", 2),
         header("gflops"): ranked["gflops"],
-        header("params"): ranked["params"] / COSTS["params"].scale,
+        header("params"): ranked["params"],
         header("latency_ms"): ranked["latency_ms"],
         "Date": ranked["created_at"].fillna("").str[:10],
         "ID": ranked["submission_id"],

@@ -139,10 +139,14 @@ def submission_for_file(sha256: str, task_id: str) -> dict | None:
 
 
 # ------------------------------------------------------------------ task folders
+# Keyed on the task search path, so a changed SONOBENCH_TASKS_PATH is never served stale.
+
+def _paths() -> tuple[str, ...]:
+    return tuple(str(p) for p in tasks_mod.task_search_path())
+
 
 @st.cache_data(show_spinner=False, ttl=60)
-def task_summaries() -> tuple[list[dict], list[str]]:
-    """Every task version on the search path (summary dicts) and the problems met reading them."""
+def _task_summaries(paths: tuple[str, ...]) -> tuple[list[dict], list[str]]:
     out, problems = [], []
     for name, versions in sorted(tasks_mod.discover().items()):
         for version, folder in sorted(versions.items()):
@@ -153,10 +157,19 @@ def task_summaries() -> tuple[list[dict], list[str]]:
     return out, problems
 
 
+def task_summaries() -> tuple[list[dict], list[str]]:
+    """Every task version on the search path (summary dicts) and the problems met reading them."""
+    return _task_summaries(_paths())
+
+
 @st.cache_resource(show_spinner=False, ttl=60)
+def _task(ref: str, paths: tuple[str, ...]) -> tasks_mod.Task:
+    return tasks_mod.get_task(ref)
+
+
 def task(ref: str) -> tasks_mod.Task:
     """A loaded task (raises TaskNotFound when it is not on this machine)."""
-    return tasks_mod.get_task(ref)
+    return _task(ref, _paths())
 
 
 # The app shows pictures of training and validation cases only: test images stay
@@ -165,15 +178,19 @@ SHOWABLE_SPLITS = ("train", "val")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Image (and label) of one training or validation case."""
-    t = task(ref)
+def _case_arrays(ref: str, paths: tuple[str, ...], case_id: str, with_label: bool):
+    t = _task(ref, paths)
     case = next(c for c in t.cases if c.id == case_id)
     if case.split not in SHOWABLE_SPLITS:
         raise PermissionError(f"case {case_id} is in the {case.split} split; the app never shows test cases")
     image = load_gray(t.image_path(case))
     label = load_label(t.label_path(case)) if with_label else None
     return image, label
+
+
+def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Image (and label) of one training or validation case."""
+    return _case_arrays(ref, _paths(), case_id, with_label)
 
 
 def _arch_name(meta) -> str:

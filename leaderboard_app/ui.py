@@ -30,10 +30,6 @@ def shows_errors(page):
     return wrapper
 
 
-def _remember(widget_key: str, store_key: str) -> None:
-    st.session_state[store_key] = st.session_state[widget_key]
-
-
 def task_picker(label: str = "Task", *, key: str) -> tuple[str, int, dict] | None:
     """Select a scored task version; returns (task_id, version, info) or None after saying why."""
     scored = data.scored_tasks()
@@ -44,8 +40,8 @@ def task_picker(label: str = "Task", *, key: str) -> tuple[str, int, dict] | Non
     chosen = st.session_state.get(TASK_KEY)
     index = refs.index(chosen) if chosen in refs else 0
     titles = {f"{t['task_id']}@{t['task_version']}": t.get("title") or "" for t in scored}
-    ref = st.selectbox(label, refs, index=index, key=key, format_func=lambda r: f"{r} — {titles[r]}" if titles[r] else r,
-                       on_change=_remember, args=(key, TASK_KEY))
+    ref = st.selectbox(label, refs, index=index, key=key, format_func=lambda r: f"{r} — {titles[r]}" if titles[r] else r)
+    st.session_state[TASK_KEY] = ref  # the Submit and Tasks pages open on the task being looked at
     info = scored[refs.index(ref)]
     return info["task_id"], info["task_version"], info
 
@@ -72,13 +68,14 @@ def requested_submission() -> int | None:
     return st.session_state.get(SUBMISSION_KEY)
 
 
-KIND_FILTERS = {"all": "All", "submission": "Submissions only", "baseline": "Baselines only"}
+KIND_FILTERS = {"all": "All", "submission": "Submissions", "baseline": "Baselines"}
 
 
 def kind_picker(*, key: str) -> str:
-    return st.radio("Show", list(KIND_FILTERS), format_func=KIND_FILTERS.get, horizontal=True, key=key,
-                    help="Baselines are reference models trained by SonoBench on the task's train/val split "
-                         "and scored by the same evaluator as every submission.")
+    return st.segmented_control(
+        "Show", list(KIND_FILTERS), format_func=KIND_FILTERS.get, default="all", required=True, key=key,
+        help="Baselines are reference models trained by SonoBench on the task's train/val split and scored "
+             "by the same evaluator as every submission.") or "all"
 
 
 def metric_picker(label: str, default: str, *, key: str) -> str:

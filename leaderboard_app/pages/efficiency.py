@@ -13,7 +13,7 @@ def _hover(df, metric: str, unit: str) -> list[str]:
         f"<b>#{r.submission_id} {r.name}</b> ({r.kind})<br>team: {r.team or '—'}<br>"
         f"{columns.QUALITY_LABEL[metric]}: {getattr(r, metric + '_mean'):.3f} "
         f"[{getattr(r, metric + '_ci_low'):.3f}–{getattr(r, metric + '_ci_high'):.3f}] {unit}<br>"
-        f"GFLOPs: {r.gflops:.3g} · params: {r.params / 1e6:.2f} M · latency: {r.latency_ms:.1f} ms"
+        f"GFLOPs: {r.gflops:.3g} · params: {columns.fmt_count(r.params)} · latency: {r.latency_ms:.1f} ms"
         for r in df.itertuples()
     ]
 
@@ -52,7 +52,7 @@ def efficiency_page():
     st.title("Efficiency")
     st.caption("Each marker is a scored model: quality against compute. Marker size grows with the parameter "
                "count. Models on the dashed Pareto front are not beaten on both axes at once by any other model.")
-    left, mid, right = st.columns([2, 1.3, 1.7])
+    left, mid, right = st.columns([2.2, 1.3, 1.5])
     with left:
         picked = ui.task_picker(key="eff_task")
     if picked is None:

@@ -13,14 +13,22 @@ def _styled(table):
     return table.style.apply(lambda col: tint, axis=0)
 
 
-def _legend(metric: str, n_cases, split: str) -> None:
+def _summary(ranked, metric: str, title: str) -> None:
+    n_base = int((ranked["kind"] == "baseline").sum())
+    top = list(ranked.loc[ranked["rank"] == 1, "name"])
+    lead = (f"Leader: **{top[0]}**." if len(top) == 1 else
+            f"**{len(top)} models share rank 1** (their intervals overlap): "
+            + ", ".join(top[:3]) + (f" and {len(top) - 3} more." if len(top) > 3 else "."))
     st.markdown(
-        f"Ranked by **{columns.header(metric)}** ({columns.direction_words(metric)}). "
-        f"**↑** = higher is better, **↓** = lower is better. "
-        f"Quality numbers are the **mean [95% bootstrap confidence interval]** over {n_cases} held-out "
-        f"*{split}* cases. A rank written **=2** is shared: those models' intervals overlap, so the data "
-        "cannot tell them apart. Rows marked **BASELINE** (tinted) are reference models trained by SonoBench; "
-        "hover a column header for its definition."
+        f"**{len(ranked)} models** ({n_base} baseline{'s' if n_base != 1 else ''}) on *{title}*, scored on "
+        f"**{int(ranked['n_cases'].max())} held-out {ranked['split'].iloc[0]} cases**, ranked by "
+        f"**{columns.header(metric)}** ({columns.direction_words(metric)}). {lead}"
+    )
+    st.caption(
+        "**↑** higher is better · **↓** lower is better · Dice, IoU, HD95: mean over cases "
+        "[95% bootstrap confidence interval] · **=2**: shared rank, the intervals overlap so the data cannot "
+        "separate those models · **BASELINE** (blue rows): reference model trained by SonoBench · hover a "
+        "column header for its definition"
     )
 
 
@@ -28,7 +36,7 @@ def _legend(metric: str, n_cases, split: str) -> None:
 def leaderboard_page():
     st.title("SonoBench leaderboard")
     st.caption("Ultrasound segmentation models scored by a sandboxed evaluator on frozen, held-out splits.")
-    left, mid, right = st.columns([2, 1.3, 1.7])
+    left, mid, right = st.columns([2.2, 1.3, 1.5])
     with left:
         picked = ui.task_picker(key="lb_task")
     if picked is None:
@@ -43,16 +51,17 @@ def leaderboard_page():
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
         return
-    split = ranked["split"].iloc[0]
-    n_cases = int(ranked["n_cases"].max())
-    _legend(metric, n_cases, split)
+    _summary(ranked, metric, info.get("title") or f"{task_id}@{version}")
     table, helps = columns.display_table(ranked)
     config = {name: st.column_config.Column(name, help=text) for name, text in helps.items()}
     config.update({
-        columns.header("gflops"): st.column_config.NumberColumn(columns.header("gflops"), help=helps[columns.header("gflops")], format="%.2f"),
-        columns.header("params"): st.column_config.NumberColumn(columns.header("params"), help=helps[columns.header("params")], format="%.2f"),
+        "Rank": st.column_config.Column("Rank", help=helps["Rank"], width=55),
+        "Type": st.column_config.Column("Type", help=helps["Type"], width=95),
+        "Date": st.column_config.Column("Date", help=helps["Date"], width=95),
+        columns.header("gflops"): st.column_config.NumberColumn(columns.header("gflops"), help=helps[columns.header("gflops")], format="%.3g"),
+        columns.header("params"): st.column_config.NumberColumn(columns.header("params"), help=helps[columns.header("params")], format="compact"),
         columns.header("latency_ms"): st.column_config.NumberColumn(columns.header("latency_ms"), help=helps[columns.header("latency_ms")], format="%.1f"),
-        "ID": st.column_config.NumberColumn("ID", help=helps["ID"], format="%d"),
+        "ID": st.column_config.NumberColumn("ID", help=helps["ID"], format="%d", width=50),
     })
     event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch",
                          on_select="rerun", selection_mode="single-row", key="lb_table")

@@ -32,10 +32,14 @@ def _metric_cards(res: dict) -> None:
         col.metric(columns.header(m, unit if m == "hd95" else ""), f"{res[f'{m}_mean']:.{digits}f}",
                    help=f"{columns.QUALITY_HELP[m]} 95% CI [{res[f'{m}_ci_low']:.{digits}f}, "
                         f"{res[f'{m}_ci_high']:.{digits}f}], std {res[f'{m}_std']:.{digits}f}.")
-    fmt = {"gflops": lambda v: f"{v:.2f}", "params": lambda v: f"{v / 1e6:.2f}", "latency_ms": lambda v: f"{v:.1f}"}
+    fmt = {"gflops": lambda v: f"{v:.3g}", "params": columns.fmt_count, "latency_ms": lambda v: f"{v:.1f}"}
     for col, c in zip(cols[3:], columns.COSTS):
         value = res.get(c)
         col.metric(columns.header(c), "n/a" if value is None else fmt[c](value), help=columns.COSTS[c].help)
+    st.caption("95% bootstrap CI over cases — " + " · ".join(
+        f"{columns.QUALITY_LABEL[m]} [{res[f'{m}_ci_low']:.{2 if m == 'hd95' else 3}f}, "
+        f"{res[f'{m}_ci_high']:.{2 if m == 'hd95' else 3}f}]" for m in columns.QUALITY)
+        + f" · ↑ higher is better, ↓ lower is better · HD95 in {unit or 'px'}")
 
 
 def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
@@ -43,7 +47,7 @@ def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
                                                         for m in columns.QUALITY])
     for i, m in enumerate(columns.QUALITY, start=1):
         fig.add_trace(go.Violin(y=cases[m], name=columns.QUALITY_LABEL[m], box_visible=True, meanline_visible=True,
-                                points="all", pointpos=0, jitter=0.3, text=cases["case_id"],
+                                points="all", pointpos=0, jitter=0.3, spanmode="hard", text=cases["case_id"],
                                 hovertemplate="%{text}: %{y:.3f}<extra></extra>", showlegend=False,
                                 line_color="#0072B2"), row=1, col=i)
     fig.update_layout(height=380, margin=dict(t=40))
@@ -125,7 +129,10 @@ def submission_page():
     st.subheader(f"Worst cases by {columns.header(metric)}")
     worst = _worst(cases, metric)[["case_id", "dice", "iou", "hd95", "tp", "fp", "fn"]]
     st.dataframe(worst, hide_index=True, column_config={
-        "case_id": "Case", "tp": st.column_config.NumberColumn("TP px", help="True-positive pixels"),
+        "case_id": "Case", **{m: st.column_config.NumberColumn(columns.header(m, unit if m == "hd95" else ""),
+                                                                 format="%.2f" if m == "hd95" else "%.3f")
+                              for m in columns.QUALITY},
+        "tp": st.column_config.NumberColumn("TP px", help="True-positive pixels"),
         "fp": st.column_config.NumberColumn("FP px", help="False-positive pixels"),
         "fn": st.column_config.NumberColumn("FN px", help="False-negative pixels")})
     st.subheader("Validation cases")

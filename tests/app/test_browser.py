@@ -1,0 +1,130 @@
+"""Real browser: start `sonobench app`, drive Debian's headless Chromium with Playwright,
+submit a model through the Submit page and find it on the leaderboard. Screenshots
+of every page go to .artifacts/ for a human to look at."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from evaluator.toy import threshold_onnx
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run"]
+PAGES = {"efficiency": "Efficiency", "submission": "Submission detail", "compare": "Compare two",
+         "baselines": "Baselines", "tasks": "Tasks"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sonobench() -> list[str]:
+    script = Path(sys.executable).with_name("sonobench")
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from evaluator.cli import main; main()"]
+
+
+@pytest.fixture
+def running_app(writable_env, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "app.log", "w+")
+    proc = subprocess.Popen(_sonobench() + ["app", "--db", str(writable_env["db"]), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 45
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"`sonobench app` did not come up:\n{log.read()}")
+        time.sleep(0.3)
+    log.seek(0)
+    assert f"http://localhost:{port}" in log.read()  # the command prints its URL
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture
+def page(artifacts_dir):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+        pg.set_default_timeout(30_000)
+        yield pg
+        browser.close()
+
+
+def _shot(page, artifacts_dir: Path, name: str, height: int = 1000) -> None:
+    # Streamlit scrolls inside its main block, so a tall viewport stands in for a full-page shot.
+    page.set_viewport_size({"width": 1500, "height": height})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(artifacts_dir / f"app-{name}.png"))
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def _no_exception(page) -> None:
+    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+
+
+def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir, tmp_path):
+    page.goto(running_app)
+    page.get_by_role("heading", name="SonoBench leaderboard").wait_for()
+    page.locator("[data-testid=stDataFrame]").wait_for()
+    page.get_by_text("4 models", exact=True).wait_for()
+    _no_exception(page)
+    _shot(page, artifacts_dir, "1-leaderboard")
+
+    page.get_by_role("link", name="Submit a model").click()
+    page.get_by_role("heading", name="Submit a model").wait_for()
+    task_box = page.locator("[data-testid=stSelectbox]").first
+    assert "toy-lesion@1" in task_box.inner_text() + task_box.locator("input").input_value()
+    model = threshold_onnx(tmp_path / "browser.onnx", threshold=0.27)
+    page.locator("input[type=file]").first.set_input_files(str(model))
+    page.get_by_label("Display name").fill("browser-upload")
+    page.get_by_label("Team").fill("playwright")
+    page.get_by_role("button", name="Evaluate").click()
+    page.get_by_text("Scored: submission #").wait_for(timeout=60_000)
+    _no_exception(page)
+    _shot(page, artifacts_dir, "2-submit-result")
+
+    page.get_by_role("link", name="See it on the leaderboard").click()
+    page.get_by_text("5 models", exact=True).wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(open(download.value.path())))
+    mine = [r for r in rows if r["name"] == "browser-upload"]
+    assert len(mine) == 1 and mine[0]["team"] == "playwright" and mine[0]["kind"] == "submission"
+    _shot(page, artifacts_dir, "3-leaderboard-with-upload")
+
+    for slug, link in PAGES.items():
+        page.get_by_role("link", name=link, exact=True).click()
+        page.locator("h1").first.wait_for()
+        page.wait_for_timeout(1500)  # let charts draw
+        _no_exception(page)
+        _shot(page, artifacts_dir, f"4-{slug}", height=2000)

@@ -1,0 +1,69 @@
+import io
+
+import pandas as pd
+import pytest
+
+from evaluator.metrics import METRICS
+from evaluator.store import ReadOnlyStore
+
+from .conftest import open_page
+
+
+def _store_order(db, metric, kind=None):
+    rows = ReadOnlyStore(db).leaderboard_rows("toy-lesion")
+    rows = [r for r in rows if kind in (None, r["kind"])]
+    sign = -1 if METRICS.get(metric).higher_is_better else 1
+    return [r["submission_id"] for r in sorted(rows, key=lambda r: sign * r[f"{metric}_mean"])]
+
+
+def test_default_view_ranks_the_busiest_task_by_its_primary_metric(app_env):
+    at = open_page()
+    assert at.title[0].value == "SonoBench leaderboard"
+    assert at.selectbox(key="lb_task").value == "toy-lesion@1"
+    table = at.dataframe[0].value
+    assert len(table) == 4
+    assert list(table["ID"]) == _store_order(app_env["db"], "dice")
+    assert set(table.columns) >= {"Rank", "Model", "Type", "Team", "Dice ↑", "IoU ↑", "HD95 (mm) ↓", "GFLOPs ↓",
+                                  "Params ↓", "Latency (ms) ↓", "Date"}
+    assert table.loc[table["Model"] == "unet-baseline", "Type"].item() == "BASELINE"
+    assert all(s.count("[") == 1 and "–" in s for s in table["Dice ↑"])  # mean [CI]
+    assert "ranked by **Dice ↑** (higher is better)" in at.markdown[0].value
+
+
+@pytest.mark.parametrize("metric", ["dice", "iou", "hd95"])
+def test_sorting_follows_each_metrics_direction(app_env, metric):
+    at = open_page()
+    at.selectbox(key="lb_metric").set_value(metric).run()
+    table = at.dataframe[0].value
+    assert list(table["ID"]) == _store_order(app_env["db"], metric)
+    ranks = [int(r.lstrip("=")) for r in table["Rank"]]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    arrow = "↑" if METRICS.get(metric).higher_is_better else "↓"
+    assert any(c.endswith(arrow) and c.split()[0].lower() == metric for c in table.columns)
+
+
+def test_baselines_are_filterable(app_env):
+    at = open_page()
+    at.segmented_control(key="lb_kind").set_value("baseline").run()
+    assert list(at.dataframe[0].value["Model"]) == ["unet-baseline"]
+    at.segmented_control(key="lb_kind").set_value("submission").run()
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["Type"]) == {"submission"}
+
+
+def test_csv_download_holds_numbers(app_env):
+    at = open_page()
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
+    from leaderboard_app import columns
+    from leaderboard_app.data import _ranked, _key  # the exact frame the button exports
+
+    ranked = _ranked(*_key(), "toy-lesion", 1, "dice", "all")
+    csv = pd.read_csv(io.StringIO(columns.csv_table(ranked).to_csv(index=False)))
+    assert {"dice_mean", "dice_ci_low", "dice_ci_high", "hd95_unit", "kind"} <= set(csv.columns)
+    assert csv["dice_mean"].is_monotonic_decreasing
+
+
+def test_missing_store_is_an_error_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("SONOBENCH_DB", str(tmp_path / "none.db"))
+    at = open_page()
+    assert "No results store" in at.error[0].value
