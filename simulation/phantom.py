@@ -66,7 +66,8 @@ def _draw_lesions(rng, preset, boundaries, depth_mm, width_mm) -> list:
     w = np.array(spec["count_weights"], dtype=float)
     n = int(rng.choice(len(w), p=w / w.sum()))
     band = [l["tissue"] for l in preset["layers"]].index(spec["within"])
-    lo_z, hi_z = boundaries[band - 1]["base_mm"], boundaries[band]["base_mm"]
+    lo_z = boundaries[band - 1]["base_mm"]
+    hi_z = boundaries[band]["base_mm"] if band < len(boundaries) else depth_mm  # the last layer fills the field
     host = preset["tissues"][spec["within"]]
     lesions = []
     for _ in range(40):  # rejection sampling for non-overlapping lesions inside the field

@@ -71,6 +71,47 @@ _PRESETS: dict[str, dict] = {
 }
 
 
+MSK_TISSUES = {
+    "gel": BREAST_TISSUES["gel"],
+    "skin": BREAST_TISSUES["skin"],
+    "fat": BREAST_TISSUES["fat"],
+    "muscle": {"c": 1580.0, "rho": 1065.0, "alpha": 1.0, "scat_density": 0.5, "scat_amp": 0.008},
+    "ligament": {"c": 1600.0, "rho": 1100.0, "alpha": 1.2, "scat_density": 0.9, "scat_amp": 0.012},
+}
+
+# Bone: a flat, slightly curved cortical plate. Its impedance (density ~1900
+# kg/m^3; sound speed capped at the grid's c_max) gives the bright surface echo, its
+# attenuation the acoustic shadow beneath. Label = the bone.
+_PRESETS["bone-surface"] = {
+    "title": "Bone surface under skin, fat and muscle (UltraBones-like)",
+    "classes": ["background", "bone"],
+    "tissues": MSK_TISSUES,
+    "layers": [
+        {"tissue": "gel", "thickness_mm": [1.1, 1.4]},
+        {"tissue": "skin", "thickness_mm": [1.2, 2.0]},
+        {"tissue": "fat", "thickness_mm": [2.0, 6.0]},
+        {"tissue": "muscle", "thickness_mm": None},
+    ],
+    "interface_wobble_mm": [0.3, 1.5],
+    "ligaments": {"count": [2, 8], "thickness_mm": [0.2, 0.35], "in": ["muscle"]},
+    "lesions": {
+        "count_weights": [0.1, 0.9, 0.0],
+        "label": 1,
+        "within": "muscle",
+        "margin_mm": 0.5,
+        "radius_mm": [3.0, 5.0],
+        "shapes": {
+            "plate": {"weight": 0.7, "aspect": [5.0, 8.0], "harmonics": [[2, 3, 0.0, 0.03]], "spicules": [0, 0]},
+            "ridge": {"weight": 0.3, "aspect": [3.5, 5.0], "harmonics": [[2, 4, 0.03, 0.1]], "spicules": [0, 0]},
+        },
+        "echogenicity": {"hyper": {"weight": 1.0, "amp_factor": [2.0, 3.0], "density_factor": [1.0, 1.5]}},
+        "posterior": {"shadowing": {"weight": 1.0, "alpha": [15.0, 25.0]}},
+        "c": [1650.0, 1650.0],
+        "rho": [1800.0, 1950.0],
+        "overlap_gap_mm": 1.5,
+    },
+}
+
 PRESETS: Registry[dict] = Registry("phantom preset")
 for _name, _entry in _PRESETS.items():
     PRESETS.register(_name, _entry)
