@@ -1,5 +1,12 @@
 """Score one submission on one task: verify the split, run the model in the
-sandbox, validate every output, compute metrics, store the result atomically."""
+sandbox, validate every output, compute metrics, store the result atomically.
+
+`run_model` is the part shared by inline evaluation (`evaluate`) and the job
+queue's workers: it refuses what policy forbids, runs the sandbox and returns
+the result without writing it, so each caller commits in its own way (the
+queue checks its lease in the same transaction). Failure reasons are the
+evaluator's own sentences; what the model printed goes to a private log.
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +14,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,13 +22,16 @@ import numpy as np
 from . import __version__, imageio
 from .errors import AlreadyScored, InvalidSubmission, SandboxFailure, SonoBenchError
 from .metrics import METRICS, aggregate, score_case
-from .sandbox import ModelProcess, SandboxConfig
+from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy
+from .settings import Settings, load_settings
 from .store import Store
-from .submission import Submission
-from .tasks import Task, verify_task
+from .store import jobs as store_jobs
+from .submission import FileLimits, Submission, combined_sha256, prepare
+from .tasks import Task, sha256_file, verify_task
 
 SCORED_METRICS = ("dice", "iou", "hd95")
 Progress = Callable[[int, int], None]
+LogSink = Callable[[str], None]
 
 
 @dataclass
@@ -30,15 +41,16 @@ class Outcome:
     reused: bool = False  # True when this exact file was already scored on this task version
 
 
-def hardware(config: SandboxConfig, isolation: str) -> dict:
+def hardware(config: SandboxConfig, isolation: str, sandbox: dict | None = None) -> dict:
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": config.threads, "device": "cpu",
-            "isolation": isolation, "python": platform.python_version(), "machine": platform.machine()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": config.threads, "device": "cuda" if config.gpu else "cpu",
+            "isolation": isolation, "sandbox": sandbox or {}, "python": platform.python_version(),
+            "machine": platform.machine()}
 
 
 def _summarize(task: Task, per_case: list[dict[int, dict]], unit: str) -> dict:
@@ -86,45 +98,88 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
     return per_case, rows, latencies
 
 
+def plan_isolation(config: SandboxConfig, settings: Settings) -> Isolation:
+    """The isolation this run gets; an operator's 'bwrap' requirement is enforced here."""
+    iso = isolation_for("bwrap" if settings.require_isolation == "bwrap" else config.isolation)
+    return iso
+
+
+def isolation_meta(iso: Isolation) -> dict:
+    warning = policy.weak_warning(iso.mode)
+    meta = {"isolation": iso.mode}
+    if warning:
+        meta["warnings"] = [warning + (f" ({iso.why_not_bwrap})" if iso.why_not_bwrap else "")]
+    return meta
+
+
+def private_cases(task: Task, split: str, settings: Settings) -> bool:
+    return split == "test" and (task.test_labels_private or settings.private_test_split)
+
+
+def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig, iso: Isolation,
+              settings: Settings, labels_root=None, progress: Progress | None = None,
+              log_sink: LogSink | None = None) -> tuple[dict, list[dict]]:
+    """Run `sub` in the sandbox on `task`'s `split` and score it; returns (result, per-case rows)."""
+    why = policy.refusal(sub.format.value, iso.mode, allow_pickle=config.allow_pickle,
+                         why_no_bwrap=iso.why_not_bwrap, embedded_code=sub.code_globals)
+    if why:
+        if sub.format.value == "pickle" and sub.code_globals and not config.allow_pickle:
+            why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
+        raise InvalidSubmission(why)
+    cases = task.split(split)
+    t0 = time.monotonic()
+    proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
+    try:
+        with proc:
+            loaded = proc.load(task.input_size)
+            channels = loaded["channels"]
+            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
+            end, _ = proc.request({"op": "end"})
+    finally:
+        if log_sink:
+            log_sink(proc.private_log)
+    unit = METRICS.get("hd95").unit_for(task.spacing_mm)
+    cx = loaded["complexity"]
+    result = {
+        "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
+        "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
+        **_summarize(task, per_case, unit),
+        "params": cx.get("params"), "gflops": cx.get("gflops"),
+        "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
+        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
+        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso)},
+        "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
+        "private_cases": int(private_cases(task, split, settings)),
+    }
+    return result, rows
+
+
 def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submission", split: str = "test",
              config: SandboxConfig | None = None, labels_root=None, progress: Progress | None = None,
-             extra_meta: dict | None = None) -> Outcome:
-    """Score `sub` on `task`'s `split`. Raises AlreadyScored (with the existing id) for a repeat."""
-    config = config or SandboxConfig()
+             extra_meta: dict | None = None, settings: Settings | None = None) -> Outcome:
+    """Score `sub` on `task`'s `split`. Raises AlreadyScored (with the existing id) for a repeat,
+    QuotaExceeded when the team is over its daily cap."""
+    settings = settings or load_settings()
+    config = config or settings.sandbox_config()
     prior = store.find_scored(sub.sha256, task.id, task.version)
     if prior is not None and prior["status"] == "done":
         raise AlreadyScored(
             f"{sub.path.name} (SHA-256 {sub.sha256[:12]}…) was already scored on {task.ref} as submission "
             f"#{prior['id']}; it is not scored twice.", submission_id=prior["id"])
-    cases = task.split(split)
-    if not cases:
+    if not task.split(split):
         raise SonoBenchError(f"task {task.ref} has no '{split}' cases")
     verify_task(task, splits=(split,), labels_root=labels_root)  # refuse before anything is stored
+    iso = plan_isolation(config, settings)
     store.register_task(task)
     meta = {"architecture": sub.architecture, "output": sub.output.value, "split": split, **sub.meta,
-            **(extra_meta or {})}
-    sid = store.create_submission(file_sha256=sub.sha256, filename=sub.path.name, fmt=sub.format.value, task=task,
-                                  name=sub.name, team=sub.team, kind=kind, meta=meta)
-    t0 = time.monotonic()
+            **isolation_meta(iso), **(extra_meta or {})}
+    sid, _ = store_jobs.create_submission(
+        store, settings, file_sha256=sub.sha256, filename=sub.path.name, fmt=sub.format.value, task=task,
+        name=sub.name, team=sub.team, kind=kind, meta=meta)
+    log: list[str] = []
     try:
-        with ModelProcess(sub.path, sub.format.value, config, sub.architecture) as proc:
-            loaded = proc.load(task.input_size)
-            channels = loaded["channels"]
-            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
-            end, _ = proc.request({"op": "end"})
-            isolation = proc.isolation
-        unit = METRICS.get("hd95").unit_for(task.spacing_mm)
-        cx = loaded["complexity"]
-        result = {
-            "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
-            "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-            **_summarize(task, per_case, unit),
-            "params": cx.get("params"), "gflops": cx.get("gflops"),
-            "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
-            "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
-            "hardware": hardware(config, isolation), "evaluator_version": __version__,
-            "wall_s": time.monotonic() - t0,
-        }
+        result, rows = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
+                                 labels_root=labels_root, progress=progress, log_sink=log.append)
         store.write_result(sid, result, rows)
     except (SonoBenchError, OSError) as e:
         store.set_status(sid, "failed", str(e))
@@ -132,4 +187,36 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
         store.set_status(sid, "failed", f"evaluation interrupted: {type(e).__name__}")
         raise
+    finally:
+        store_jobs.save_log(store, sid, "".join(log))
     return Outcome(submission_id=sid, result=store.result_for(sid))
+
+
+def _rejected_sha(path: Path) -> str | None:
+    if path.is_file() and not path.is_symlink():
+        return sha256_file(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.is_symlink())
+        return combined_sha256(files) if files else None
+    return None
+
+
+def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
+                  team: str | None = None, architecture=None, output: str | None = None,
+                  kind: str = "submission", settings: Settings | None = None, **kwargs) -> Outcome:
+    """Check the file, then `evaluate` it. A file refused by the checks still gets a failed
+    row with the reason (it counts as a failure for the team's quota)."""
+    settings = settings or load_settings()
+    path = Path(path)
+    try:
+        sub = prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
+                      limits=FileLimits.from_settings(settings))
+    except InvalidSubmission as e:
+        sha = _rejected_sha(path)
+        if sha is not None:
+            spec = spec or {}
+            store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
+                                        name=name or spec.get("name") or path.stem,
+                                        team=team or spec.get("team") or "", kind=kind, reason=str(e))
+        raise
+    return evaluate(store, task, sub, kind=kind, settings=settings, **kwargs)

@@ -1,21 +1,30 @@
-"""What a submission is, checked without ever loading it: format, size, spec.
+"""What a submission is, checked without ever loading it: format, files, size, spec.
 
 Formats are recognised by content (magic bytes and archive members), not by
-the extension alone, so a pickle renamed to `.onnx` is still caught.
+the extension alone, so a pickle renamed to `.onnx` is still caught. PyTorch
+archives are checked from their zip directory (zip bombs) and their pickles
+are disassembled, never executed, to tell a state dict (tensors only) from a
+pickled object (code). An ONNX model may bring external-data files: the ones
+uploaded next to it (a folder submission, or `<model>.onnx.data` beside a
+single file); the sandbox later checks that the model references nothing else.
 """
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
-import zipfile
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidSubmission
 from .registry import did_you_mean
+from .sandbox import archives
 from .tasks import sha256_file
 
 MAX_MODEL_BYTES = 2 * 1024**3
+SPEC_FILE = "submission.json"
+IGNORED_IN_FOLDER = {SPEC_FILE, "README.md", "README.txt", ".DS_Store"}
 
 
 class Format(str, enum.Enum):
@@ -24,7 +33,7 @@ class Format(str, enum.Enum):
     EXPORT = "export"            # torch.export program (.pt2)
     STATE_DICT = "state_dict"    # torch.save'd dict of tensors + architecture spec
     SAFETENSORS = "safetensors"  # safetensors weights + architecture spec
-    PICKLE = "pickle"            # a pickled nn.Module: refused unless the operator allows it
+    PICKLE = "pickle"            # a pickled object (code): refused unless the operator allows it
 
 
 class OutputKind(str, enum.Enum):
@@ -35,6 +44,19 @@ class OutputKind(str, enum.Enum):
 EXTENSIONS = {".onnx": "onnx", ".pt": "torch", ".pth": "torch", ".ts": "torch", ".pt2": "torch",
               ".bin": "torch", ".safetensors": "safetensors"}
 SPEC_KEYS = {"name", "team", "task", "architecture", "output", "description"}
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    max_model_bytes: int = MAX_MODEL_BYTES
+    max_upload_bytes: int = 8 * 1024**3
+    zip: archives.ZipLimits = archives.ZipLimits(8 * 1024**3, 20.0, 50_000)
+
+    @classmethod
+    def from_settings(cls, s) -> "FileLimits":
+        mb = 1024**2
+        return cls(s.max_model_mb * mb, s.max_upload_mb * mb,
+                   archives.ZipLimits(s.max_unpacked_mb * mb, s.max_zip_ratio, s.max_zip_members))
 
 
 @dataclass
@@ -48,9 +70,17 @@ class Submission:
     architecture: dict | None = None
     output: OutputKind = OutputKind.LOGITS
     meta: dict = field(default_factory=dict)
+    companions: list[Path] = field(default_factory=list)   # ONNX external-data files uploaded with it
+    code_globals: tuple[str, ...] = ()                     # what a pickle / .pt2 would import and run
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path, *self.companions]
 
 
 def _zip_members(path: Path) -> list[str]:
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as z:
             return z.namelist()
@@ -58,8 +88,31 @@ def _zip_members(path: Path) -> list[str]:
         return []
 
 
-def sniff_format(path: Path) -> Format:
-    """Identify the format from the bytes; raise InvalidSubmission with what to do otherwise."""
+def _classify_state_dict(path: Path, members: list[str]) -> tuple[Format, tuple[str, ...]]:
+    """A torch.save archive: tensors only -> STATE_DICT; anything importing code -> PICKLE."""
+    pkl = next((m for m in members if m.endswith("data.pkl")), None)
+    try:
+        found = archives.code_globals(archives.read_member(path, pkl)) if pkl else []
+    except archives.ArchiveRejected as e:
+        raise InvalidSubmission(str(e)) from None
+    except (ValueError, EOFError, UnicodeDecodeError, KeyError):
+        found = []  # unparseable: weights_only=True will refuse it in the sandbox
+    return (Format.PICKLE, tuple(found)) if found else (Format.STATE_DICT, ())
+
+
+def _classify_legacy(path: Path) -> tuple[Format, tuple[str, ...]]:
+    """A non-zip pickle (legacy torch.save writes five in a row)."""
+    data = path.read_bytes()[: archives.MAX_PICKLE_SCAN]
+    try:
+        found = archives.code_globals(data, max_pickles=5)
+    except (ValueError, EOFError, UnicodeDecodeError):
+        return Format.PICKLE, ("<unparseable pickle>",)
+    return (Format.PICKLE, tuple(found)) if found else (Format.STATE_DICT, ())
+
+
+def inspect(path: Path, limits: FileLimits | None = None) -> tuple[Format, tuple[str, ...]]:
+    """(format, code globals) from the bytes; raise InvalidSubmission with what to do otherwise."""
+    limits = limits or FileLimits()
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise InvalidSubmission(
@@ -74,24 +127,41 @@ def sniff_format(path: Path) -> Format:
     if EXTENSIONS[ext] == "onnx":
         if head[:2] == b"PK" or head[:1] == b"\x80":
             raise InvalidSubmission(f"{path.name} has an .onnx extension but holds a PyTorch archive/pickle; export it with torch.onnx.export")
-        return Format.ONNX
+        return Format.ONNX, ()
     if EXTENSIONS[ext] == "safetensors":
-        return Format.SAFETENSORS
+        return Format.SAFETENSORS, ()  # header checked by prepare(), once the architecture is known
     if head[:2] != b"PK":
         if head[:1] == b"\x80":
-            return Format.PICKLE  # legacy (non-zip) torch.save of an arbitrary object
+            return _classify_legacy(path)
         raise InvalidSubmission(f"{path.name} is not a PyTorch archive (no zip header); it may be truncated or of another format")
-    members = _zip_members(path)
-    if not members:
-        raise InvalidSubmission(f"{path.name} is a damaged zip archive (truncated?); re-save it and upload again")
+    try:
+        infos = archives.check_zip(path, limits.zip)
+    except archives.ArchiveRejected as e:
+        raise InvalidSubmission(str(e)) from None
+    members = [i.filename for i in infos]
     names = {m.split("/", 1)[-1] for m in members}
     if any(m.endswith("archive_format") for m in members) or "models/model.json" in names:
-        return Format.EXPORT
+        return Format.EXPORT, tuple(archives.embedded_code_globals(path, infos))
     if any(n.startswith("code/") for n in names) or "constants.pkl" in names:
-        return Format.TORCHSCRIPT
+        return Format.TORCHSCRIPT, ()
     if "data.pkl" in names:
-        return Format.STATE_DICT  # confirmed inside the sandbox with weights_only=True
+        return _classify_state_dict(path, members)
     raise InvalidSubmission(f"{path.name}: a zip archive that is neither TorchScript, torch.export nor torch.save output")
+
+
+def sniff_format(path: Path) -> Format:
+    return inspect(Path(path))[0]
+
+
+def _check_safetensors(path: Path) -> None:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if size < 8:
+        raise InvalidSubmission(f"{path.name} is too short to be a safetensors file (truncated?)")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > 100 * 1024**2 or 8 + n > size:
+        raise InvalidSubmission(f"{path.name} has a safetensors header of {n} bytes in a {size}-byte file (truncated or not safetensors)")
 
 
 def read_spec(spec_path: str | Path | None) -> dict:
@@ -123,28 +193,86 @@ def _architecture(arch) -> dict | None:
     return {"name": arch["name"], "kwargs": dict(arch.get("kwargs") or {})}
 
 
-def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = None, team: str | None = None,
-            architecture=None, output: str | None = None) -> Submission:
-    """Check a model file before anything is stored or run. Command-line values override the spec."""
-    path = Path(path)
+def _regular(p: Path) -> Path:
+    if p.is_symlink():
+        raise InvalidSubmission(f"{p.name} is a symbolic link; upload the file itself")
+    if not p.is_file():
+        raise InvalidSubmission(f"{p.name} is not a regular file")
+    return p
+
+
+def locate(path: Path) -> tuple[Path, list[Path]]:
+    """The model file and its candidate companions, for a file or an upload folder."""
+    if path.is_dir():
+        entries = sorted(p for p in path.iterdir() if p.name not in IGNORED_IN_FOLDER)
+        models = [p for p in entries if p.suffix.lower() in EXTENSIONS]
+        if len(models) != 1:
+            found = ", ".join(p.name for p in models) or "none"
+            raise InvalidSubmission(f"the folder {path.name} must hold exactly one model file "
+                                    f"(.onnx, .pt, .pt2, .safetensors, ...); found {found}")
+        model = _regular(models[0])
+        return model, [_regular(p) for p in entries if p != model]
     if not path.is_file():
         raise InvalidSubmission(f"No model file at {path}; check the path")
-    size = path.stat().st_size
-    if size > MAX_MODEL_BYTES:
-        raise InvalidSubmission(f"{path.name} is {size / 1024**3:.1f} GiB; the limit is {MAX_MODEL_BYTES / 1024**3:.0f} GiB")
+    path = path.resolve()
+    sibling = path.with_name(path.name + ".data")
+    return path, ([_regular(sibling)] if sibling.exists() or sibling.is_symlink() else [])
+
+
+def combined_sha256(files: list[Path]) -> str:
+    """The file's own SHA-256; with companions, a digest over every file's name and hash."""
+    if len(files) == 1:
+        return sha256_file(files[0])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}\0{sha256_file(f)}\n".encode())
+    return h.hexdigest()
+
+
+def _check_sizes(model: Path, companions: list[Path], limits: FileLimits) -> None:
+    size = model.stat().st_size
+    if size > limits.max_model_bytes:
+        raise InvalidSubmission(f"{model.name} is {size / 1024**2:.1f} MiB; the limit is "
+                                f"{limits.max_model_bytes / 1024**2:.0f} MiB")
+    total = size + sum(c.stat().st_size for c in companions)
+    if total > limits.max_upload_bytes:
+        raise InvalidSubmission(f"the model and its data files are {total / 1024**2:.0f} MiB together; the limit is "
+                                f"{limits.max_upload_bytes / 1024**2:.0f} MiB")
+
+
+def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = None, team: str | None = None,
+            architecture=None, output: str | None = None, limits: FileLimits | None = None) -> Submission:
+    """Check a model file (or upload folder) before anything is stored or run.
+    Command-line values override the spec."""
+    limits = limits or FileLimits()
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise InvalidSubmission(f"No model file at {path}; check the path")
+    if path.is_dir() and not spec and (path / SPEC_FILE).is_file():
+        spec = read_spec(path / SPEC_FILE)
+    model, companions = locate(path)
+    _check_sizes(model, companions, limits)
     spec = dict(spec or {})
-    fmt = sniff_format(path)
+    fmt, code = inspect(model, limits)
+    if fmt is not Format.ONNX and companions and path.is_dir():
+        raise InvalidSubmission(f"the folder {path.name} holds extra files ({', '.join(c.name for c in companions)}); "
+                                "only an ONNX model may bring external-data files")
+    companions = companions if fmt is Format.ONNX else []
     arch = _architecture(architecture if architecture is not None else spec.get("architecture"))
     if fmt in (Format.STATE_DICT, Format.SAFETENSORS) and arch is None:
         raise InvalidSubmission(
-            f"{path.name} holds only weights: name the architecture (submission.json "
+            f"{model.name} holds only weights: name the architecture (submission.json "
             "'architecture': {'name': 'unet', 'kwargs': {...}} or --arch) so it can be rebuilt"
         )
+    if fmt is Format.SAFETENSORS:
+        _check_safetensors(model)
     out = output or spec.get("output") or "logits"
     try:
         out_kind = OutputKind(out)
     except ValueError:
         raise InvalidSubmission(f"'output' must be 'logits' or 'probabilities', got {out!r}") from None
-    return Submission(path=path, format=fmt, sha256=sha256_file(path), name=name or spec.get("name") or path.stem,
-                      team=team or spec.get("team") or "", task=spec.get("task"), architecture=arch,
-                      output=out_kind, meta={k: spec[k] for k in ("description",) if k in spec})
+    return Submission(path=model, format=fmt, sha256=combined_sha256([model, *companions]),
+                      name=name or spec.get("name") or model.stem, team=team or spec.get("team") or "",
+                      task=spec.get("task"), architecture=arch, output=out_kind,
+                      meta={k: spec[k] for k in ("description",) if k in spec}, companions=companions,
+                      code_globals=code)

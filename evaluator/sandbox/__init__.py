@@ -1,4 +1,5 @@
 """Sandboxed inference: the trusted process never loads a submission."""
-from .launcher import ISOLATION_MODES, Limits, ModelProcess, SandboxConfig, resolve_isolation
+from .launcher import ISOLATION_MODES, Isolation, Limits, ModelProcess, SandboxConfig, isolation_for, resolve_isolation
 
-__all__ = ["ModelProcess", "SandboxConfig", "Limits", "ISOLATION_MODES", "resolve_isolation"]
+__all__ = ["ModelProcess", "SandboxConfig", "Limits", "ISOLATION_MODES", "Isolation", "isolation_for",
+           "resolve_isolation"]

@@ -1,9 +1,12 @@
 """The sandboxed model process: the only place a submitted model is ever loaded.
 
-Run as `python -m evaluator.sandbox.child REQ_FD RESP_FD`. It reads one `load`
-request, answers with the model's input channels and complexity, then answers
-each `infer` request (one image, batch 1) with the raw output and its latency.
-It never sees labels, the store or the network; it only gets images.
+Started by `confine.bootstrap` (already confined: see confine.py) with the
+request and response pipe fds in argv. It says hello with the confinement
+facts, reads one `load` request, answers with the model's input channels and
+complexity, then answers each `infer` request (one image, batch 1) with the raw
+output and its latency. It never sees labels, the store or the network; it
+only gets images. Its stdout/stderr go to a private log that is never shown
+to the submitter; error messages it returns are truncated.
 """
 from __future__ import annotations
 
@@ -23,20 +26,30 @@ class LoadError(Exception):
 
 
 class _OnnxModel:
-    def __init__(self, path: str, threads: int):
+    def __init__(self, path: str, threads: int, domains: tuple[str, ...], gpu: bool):
         import onnxruntime as ort
 
+        from . import onnx_checks
+
+        with open(path, "rb") as f:
+            data = f.read()
+        folder = os.path.dirname(os.path.abspath(path))
+        try:  # refuse escaping external data and unknown domains before a session exists
+            _, external = onnx_checks.check(data, folder, domains)
+        except onnx_checks.OnnxRejected as e:
+            raise LoadError(str(e)) from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        with open(path, "rb") as f:
-            data = f.read()
-        # Loading from bytes: relative external-data paths cannot be resolved
-        # outside the model's own folder (a dedicated check runs before this).
-        folder = os.path.dirname(os.path.abspath(path))
-        if _onnx_has_external_data(data):
+        if external:  # loading from bytes: external data resolves only inside the model's folder
             opts.add_session_config_entry("session.model_external_initializers_file_folder_path", folder)
-        self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        # No custom-op library is ever registered, and no provider is silently swapped.
+        providers = ["CUDAExecutionProvider"] if gpu else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(data, sess_options=opts, providers=providers)
+        if self.session.get_providers()[0] != providers[0]:
+            raise LoadError(f"onnxruntime could not use {providers[0]} (got {self.session.get_providers()}); "
+                            "refusing to fall back silently")
+        self.facts = {"providers": self.session.get_providers(), "external_data": external}
         self.model_bytes = data
         inp = self.session.get_inputs()
         if len(inp) != 1:
@@ -55,20 +68,21 @@ class _OnnxModel:
         return count_onnx(self.model_bytes, shape)
 
 
-def _onnx_has_external_data(data: bytes) -> bool:
-    import onnx
-
-    model = onnx.ModelProto()
-    model.ParseFromString(data)
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
-
-
 class _TorchModel:
-    def __init__(self, module, threads: int):
+    def __init__(self, module, threads: int, gpu: bool = False):
         import torch
 
         torch.set_num_threads(threads)
         self.torch = torch
+        if not callable(module):
+            raise LoadError(f"the file holds a {type(module).__name__}, not a model that can be called")
+        self.device = "cpu"
+        if gpu:  # no silent fallback: GPU mode means CUDA or a failure
+            if not torch.cuda.is_available():
+                raise LoadError("GPU mode was requested but torch sees no CUDA device inside the sandbox")
+            self.device = "cuda"
+            module = module.to("cuda")
+        self.facts = {"device": self.device}
         try:
             module.eval()
         except (AttributeError, NotImplementedError):  # torch.export modules refuse eval()
@@ -78,7 +92,7 @@ class _TorchModel:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():
-            out = self.module(self.torch.from_numpy(x))
+            out = self.module(self.torch.from_numpy(x).to(self.device))
         if isinstance(out, (tuple, list)):
             out = out[0]
         if isinstance(out, dict):
@@ -93,17 +107,18 @@ class _TorchModel:
         return count_torch(self.module, shape)
 
 
-def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, threads: int) -> _TorchModel:
+def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, threads: int,
+                gpu: bool = False) -> _TorchModel:
     import torch
 
     if fmt == "torchscript":
-        return _TorchModel(torch.jit.load(path, map_location="cpu"), threads)
+        return _TorchModel(torch.jit.load(path, map_location="cpu"), threads, gpu)
     if fmt == "export":
-        return _TorchModel(torch.export.load(path).module(), threads)
+        return _TorchModel(torch.export.load(path).module(), threads, gpu)
     if fmt == "pickle":
         if not allow_pickle:
             raise LoadError("pickled nn.Module files are refused (they run arbitrary code); submit ONNX, TorchScript, .pt2 or a state_dict + architecture spec")
-        return _TorchModel(torch.load(path, map_location="cpu", weights_only=False), threads)
+        return _TorchModel(torch.load(path, map_location="cpu", weights_only=False), threads, gpu)
     if fmt in ("state_dict", "safetensors"):
         if not arch:
             raise LoadError("a state_dict needs an architecture spec (submission.json 'architecture': {'name': ..., 'kwargs': {...}})")
@@ -119,18 +134,25 @@ def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, thre
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
                 state = state["state_dict"]
         model.load_state_dict(state, strict=True)
-        return _TorchModel(model, threads)
+        return _TorchModel(model, threads, gpu)
     raise LoadError(f"unsupported format {fmt!r}")
 
 
 def load(req: dict):
     fmt, path, threads = req["format"], req["model_path"], int(req.get("threads", 1))
+    gpu = bool(req.get("gpu"))
     if fmt == "onnx":
-        return _OnnxModel(path, threads)
+        return _OnnxModel(path, threads, tuple(req.get("onnx_domains") or ("", "ai.onnx")), gpu)
     from .. import _torchcompat
 
     _torchcompat.ensure()
-    return _load_torch(path, fmt, req.get("architecture"), bool(req.get("allow_pickle")), threads)
+    import torch
+
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already fixed by an earlier parallel call
+        pass
+    return _load_torch(path, fmt, req.get("architecture"), bool(req.get("allow_pickle")), threads, gpu)
 
 
 def _probe_channels(model, req) -> int:
@@ -150,7 +172,19 @@ def _probe_channels(model, req) -> int:
     raise LoadError(f"the model fails on a 1x1x{h}x{w} and on a 1x3x{h}x{w} float32 input: {first_error}")
 
 
-def serve(req_fd: int, resp_fd: int) -> None:
+MAX_ERROR_CHARS = 400
+
+
+def _error(e: BaseException) -> str:
+    """One line about what went wrong, bounded: messages can come from submitted code."""
+    text = f"{type(e).__name__}: {e}"
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
+
+
+def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:
+    protocol.send(resp_fd, {"op": "hello", "facts": facts or {}})
     header, _ = protocol.recv(req_fd)
     if header.get("op") != "load":
         raise protocol.ProtocolError("expected a load request")
@@ -158,7 +192,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
         model = load(header)
         channels = _probe_channels(model, header)
     except Exception as e:
-        protocol.send(resp_fd, {"ok": False, "stage": "load", "error": f"{type(e).__name__}: {e}"})
+        protocol.send(resp_fd, {"ok": False, "stage": "load", "error": _error(e)})
         return
     h, w = header["input_size"]
     complexity = {"params": None, "gflops": None, "error": None}
@@ -166,8 +200,9 @@ def serve(req_fd: int, resp_fd: int) -> None:
         try:
             complexity.update(model.complexity((1, channels, h, w)))
         except Exception as e:
-            complexity["error"] = f"{type(e).__name__}: {e}"
-    protocol.send(resp_fd, {"ok": True, "channels": channels, "complexity": complexity})
+            complexity["error"] = _error(e)
+    protocol.send(resp_fd, {"ok": True, "channels": channels, "complexity": complexity,
+                            "facts": getattr(model, "facts", {})})
     warmed = False
     while True:
         header, x = protocol.recv(req_fd)
@@ -184,7 +219,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
             dt = time.perf_counter() - t0
             y = np.asarray(y)
         except Exception as e:
-            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"), "error": f"{type(e).__name__}: {e}"})
+            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"), "error": _error(e)})
             return
         if y.dtype.kind != "f":
             protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"),
@@ -193,14 +228,14 @@ def serve(req_fd: int, resp_fd: int) -> None:
         protocol.send(resp_fd, {"ok": True, "latency_s": dt, "case": header.get("case")}, y)
 
 
-def main() -> None:
+def main(facts: dict | None = None) -> None:
     req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
     try:
-        serve(req_fd, resp_fd)
+        serve(req_fd, resp_fd, facts)
     except Exception:
         traceback.print_exc()
         sys.exit(3)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # unconfined: for debugging only; the launcher uses confine.bootstrap
     main()

@@ -1,12 +1,18 @@
 """Start the model process in isolation and talk to it through two pipes.
 
-Isolation, strongest available first: bubblewrap (new namespaces, no network,
-read-only binds, private /tmp), then `unshare -n` (no network), then rlimits
-alone. Every mode also gets a scrubbed environment, a private working dir,
-rlimits, its own process group, and a wall-clock deadline that kills the group.
+Isolation, strongest available first: bubblewrap (see bwrap.py), then
+`unshare -n` (no network), then rlimits alone; `policy.py` decides which
+formats each may run. Every mode also gets a scrubbed environment, rlimits on
+address space, CPU seconds, file size, open files and (under bubblewrap)
+processes, the seccomp filter (no new processes), a private copy of the model
+files, and a wall-clock deadline after which the whole tree is killed: the
+launcher kills bwrap's process group, bwrap's pid-1 dies with it
+(--die-with-parent), and the kernel then kills everything left in the pid
+namespace, including the child that --new-session moved to its own session.
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -21,10 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SandboxFailure
-from . import protocol
+from . import bwrap, protocol
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
+DEFAULT_ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+PRIVATE_LOG_BYTES = 64 * 1024
+START_SECONDS = 60.0
+GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES")
 
 
 @dataclass
@@ -34,6 +44,8 @@ class Limits:
     wall_seconds: float = 600.0
     file_size_mb: int = 64
     open_files: int = 256
+    processes: int = 128     # RLIMIT_NPROC inside bubblewrap: threads count, new processes are refused anyway
+    tmpfs_mb: int = 256
     load_seconds: float = 120.0  # wall time allowed for loading + complexity counting
 
 
@@ -43,6 +55,18 @@ class SandboxConfig:
     threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     limits: Limits = field(default_factory=Limits)
     allow_pickle: bool = False
+    gpu: bool = False
+    onnx_domains: tuple[str, ...] = DEFAULT_ONNX_DOMAINS
+    sandbox_uid: int = 62000   # root only: first uid of the pool the child switches to
+    sandbox_uids: int = 64
+    seccomp: bool = True
+    extra_ro_binds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Isolation:
+    mode: str
+    why_not_bwrap: str = ""  # set when bubblewrap was wanted or tried and cannot run
 
 
 def _works(cmd: list[str]) -> bool:
@@ -52,44 +76,37 @@ def _works(cmd: list[str]) -> bool:
         return False
 
 
-_isolation_cache: dict[str, bool] = {}
+_unshare_cache: dict[str, bool] = {}
 
 
 def available(mode: str) -> bool:
     if mode == "none":
         return True
-    if mode not in _isolation_cache:
-        probe = {"bwrap": ["bwrap", "--unshare-all", "--dev-bind", "/", "/"], "unshare": ["unshare", "-n"]}[mode]
-        _isolation_cache[mode] = shutil.which(probe[0]) is not None and _works(probe)
-    return _isolation_cache[mode]
+    if mode == "bwrap":
+        return bwrap.probe()[0]
+    if mode not in _unshare_cache:
+        _unshare_cache[mode] = shutil.which("unshare") is not None and _works(["unshare", "-n"])
+    return _unshare_cache[mode]
+
+
+def isolation_for(mode: str) -> Isolation:
+    """The isolation a request gets, with the reason bubblewrap is not used when it is not."""
+    if mode not in ISOLATION_MODES:
+        raise SandboxFailure(f"Unknown isolation mode '{mode}'. Valid: {', '.join(ISOLATION_MODES)}")
+    ok, why = bwrap.probe()
+    if mode == "bwrap" and not ok:
+        raise SandboxFailure(f"Isolation 'bwrap' is required but not available: {why}")
+    if mode == "bwrap" or (mode == "auto" and ok):
+        return Isolation("bwrap")
+    if mode == "auto":
+        return Isolation("unshare" if available("unshare") else "none", why)
+    if not available(mode):
+        raise SandboxFailure(f"Isolation '{mode}' is not available on this machine (install util-linux / bubblewrap)")
+    return Isolation(mode, "isolation chosen explicitly")
 
 
 def resolve_isolation(mode: str) -> str:
-    if mode not in ISOLATION_MODES:
-        raise SandboxFailure(f"Unknown isolation mode '{mode}'. Valid: {', '.join(ISOLATION_MODES)}")
-    if mode != "auto":
-        if not available(mode):
-            raise SandboxFailure(f"Isolation '{mode}' is not available on this machine (install bubblewrap: apt-get install bubblewrap)")
-        return mode
-    for m in ("bwrap", "unshare"):
-        if available(m):
-            return m
-    return "none"
-
-
-def _bwrap_prefix(workdir: Path, model_dir: Path) -> list[str]:
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    ro = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache",
-          sys.prefix, sys.base_prefix, str(REPO_ROOT / "evaluator"), str(REPO_ROOT / "baselines")}
-    for site in sys.path:
-        if site and Path(site).is_dir() and not Path(site).resolve().is_relative_to(workdir):
-            ro.add(site)
-    for p in sorted(ro):
-        if Path(p).exists():
-            args += ["--ro-bind", p, p]
-    args += ["--ro-bind", str(model_dir), "/model", "--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
-    return args
+    return isolation_for(mode).mode
 
 
 def _set_limits(limits: Limits):
@@ -103,70 +120,121 @@ def _set_limits(limits: Limits):
     return apply
 
 
-def _scrubbed_env(workdir: Path, threads: int) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+def _scrubbed_env(home: str, threads: int, gpu: bool) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
     }
+    if gpu:
+        env.update({k: os.environ[k] for k in GPU_ENV if k in os.environ})
+    return env
 
 
 class ModelProcess:
-    """A running sandboxed child. Use as a context manager; it is always killed on exit."""
+    """A running sandboxed child. Use as a context manager; it is always killed on exit.
 
-    def __init__(self, model_path: str | os.PathLike, fmt: str, config: SandboxConfig,
-                 architecture: dict | None = None):
+    `files` are the model file followed by any companion files (ONNX external
+    data); the child sees private copies of exactly these, nothing else.
+    """
+
+    def __init__(self, files, fmt: str, config: SandboxConfig, architecture: dict | None = None,
+                 isolation: Isolation | None = None):
+        files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
+        self.files = [Path(f).resolve() for f in files]
+        self.model_path = self.files[0]
         self.config = config
-        self.isolation = resolve_isolation(config.isolation)
-        self.model_path = Path(model_path).resolve()
+        self.iso = isolation or isolation_for(config.isolation)
+        self.isolation = self.iso.mode
         self.fmt, self.architecture = fmt, architecture
         self.proc: subprocess.Popen | None = None
         self.deadline = 0.0
+        self.facts: dict = {}
+        self.private_log = ""
+        self._slot = None
 
+    # ------------------------------------------------------------ start
     def __enter__(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="sonobench-sbx-")
-        workdir = Path(self._tmp.name)
-        model_dir = workdir / "model"
-        model_dir.mkdir()
-        # The child sees a private copy of the submitted file(s) only.
-        for f in self._model_files():
-            shutil.copy2(f, model_dir / f.name)
-        self.child_model_path = (Path("/model") if self.isolation == "bwrap" else model_dir) / self.model_path.name
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
-        # -I ignores PYTHONPATH and the user site; a one-line bootstrap adds the repo root.
-        cmd = [sys.executable, "-I", "-c",
-               f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
-               "from evaluator.sandbox.child import main; main()", str(req_r), str(resp_w)]
-        if self.isolation == "bwrap":
-            cmd = _bwrap_prefix(workdir, model_dir) + ["--"] + cmd
-        elif self.isolation == "unshare":
-            cmd = ["unshare", "-n", "--"] + cmd
-        self._log = open(workdir / "child.log", "wb")
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            pass_fds=(req_r, resp_w), cwd=workdir, env=_scrubbed_env(workdir, self.config.threads),
-            preexec_fn=_set_limits(self.config.limits), start_new_session=True, close_fds=True,
-        )
-        os.close(req_r)
-        os.close(resp_w)
-        self.started = time.monotonic()
-        self.deadline = self.started + self.config.limits.wall_seconds
+        try:
+            self._start(Path(self._tmp.name))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
-    def _model_files(self) -> list[Path]:
-        files = [self.model_path]
-        if self.fmt == "onnx":  # external data travels only from the model's own folder
-            for sib in self.model_path.parent.glob(self.model_path.name + ".data"):
-                files.append(sib)
-        return files
+    def _copy_model(self, workdir: Path) -> Path:
+        model_dir = workdir / "model"
+        model_dir.mkdir()
+        for f in self.files:  # private copies: the child never sees the submitter's folder
+            shutil.copyfile(f, model_dir / f.name, follow_symlinks=False)
+            os.chmod(model_dir / f.name, 0o644)
+        os.chmod(model_dir, 0o755)
+        return model_dir
 
+    def _command(self, model_dir: Path, spec: dict) -> list[str]:
+        boot = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+                "from evaluator.sandbox.confine import bootstrap; bootstrap(sys.argv[3])")
+        cmd = [sys.executable, "-I", "-c", boot, str(self._req_child), str(self._resp_child), json.dumps(spec)]
+        if self.isolation == "bwrap":
+            if self.config.gpu and not bwrap.gpu_device_nodes():
+                raise SandboxFailure("GPU mode was requested but this machine has no NVIDIA device nodes (/dev/nvidia*)")
+            prefix = bwrap.command(model_dir, gpu=self.config.gpu, tmpfs_mb=self.config.limits.tmpfs_mb,
+                                   extra_ro=tuple(self.config.extra_ro_binds))
+            return prefix + cmd
+        if self.isolation == "unshare":
+            return ["unshare", "-n", "--"] + cmd
+        return cmd
+
+    def _start(self, workdir: Path) -> None:
+        model_dir = self._copy_model(workdir)
+        in_bwrap = self.isolation == "bwrap"
+        self.child_model_path = (Path(bwrap.SANDBOX_MODEL_DIR) if in_bwrap else model_dir) / self.model_path.name
+        spec = {"seccomp": self.config.seccomp, "uid": None, "nproc": None}
+        if in_bwrap:
+            spec["nproc"] = self.config.limits.processes
+            if bwrap.running_as_root():
+                self._slot = bwrap.UidSlot(self.config.sandbox_uid, self.config.sandbox_uids)
+                spec["uid"] = self._slot.uid
+        self._req_child, self._req_w = os.pipe()
+        self._resp_r, self._resp_child = os.pipe()
+        self._log_path = workdir / "child.log"
+        self._log = open(self._log_path, "wb")
+        home = "/tmp" if in_bwrap else str(workdir)
+        self.proc = subprocess.Popen(
+            self._command(model_dir, spec), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            pass_fds=(self._req_child, self._resp_child), cwd=workdir,
+            env=_scrubbed_env(home, self.config.threads, self.config.gpu),
+            preexec_fn=_set_limits(self.config.limits), start_new_session=True, close_fds=True,
+        )
+        os.close(self._req_child)
+        os.close(self._resp_child)
+        self.started = time.monotonic()
+        self.deadline = self.started + self.config.limits.wall_seconds
+        self._await_hello()
+
+    def _await_hello(self) -> None:
+        """The child confines itself, then says hello. Until then no model code has run,
+        so the log holds only the sandbox's own messages and may be shown."""
+        try:
+            hello, _ = protocol.recv(self._resp_r, min(self.deadline, time.monotonic() + START_SECONDS))
+        except (protocol.Deadline, protocol.ProtocolError) as e:
+            self.kill()
+            tail = self._log_tail(600) or str(e)
+            raise SandboxFailure(f"the sandbox ({self.isolation}) could not start: {tail}") from None
+        if hello.get("op") != "hello":
+            self.kill()
+            raise SandboxFailure("the sandbox child sent an unexpected first message")
+        self.facts = dict(hello.get("facts") or {}, isolation=self.isolation)
+
+    # ------------------------------------------------------------ talk
     def _log_tail(self, n: int = 800) -> str:
         try:
             self._log.flush()
-            data = (Path(self._tmp.name) / "child.log").read_bytes()[-n:]
-            return data.decode(errors="replace").strip()
-        except OSError:
+            with open(self._log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self._log_path) - n))
+                return f.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
             return ""
 
     def _fail(self, what: str) -> SandboxFailure:
@@ -175,33 +243,40 @@ class ModelProcess:
         if code is not None and code < 0:
             sig = signal.Signals(-code).name
             hint = {"SIGXCPU": "it used up its CPU-time limit", "SIGKILL": "it was killed (memory or time limit)",
-                    "SIGSEGV": "it crashed (segmentation fault)", "SIGXFSZ": "it wrote more than its file-size limit"}.get(sig, "")
+                    "SIGSEGV": "it crashed (segmentation fault)", "SIGXFSZ": "it wrote more than its file-size limit",
+                    "SIGSYS": "it made a forbidden system call"}.get(sig, "")
             why += f" (model process died with {sig}{': ' + hint if hint else ''})"
         return SandboxFailure(why)
 
     def request(self, header: dict, array: np.ndarray | None = None, deadline: float | None = None,
-                max_bytes: int | None = None):
+                max_bytes: int | None = None, limit_text: str | None = None):
         try:
             protocol.send(self._req_w, header, array)
             return protocol.recv(self._resp_r, deadline or self.deadline, max_bytes=max_bytes)
         except protocol.Deadline:
             self.kill()
-            limit = self.config.limits.wall_seconds
-            raise SandboxFailure(f"the model exceeded the wall-clock limit ({limit:g} s) and was killed") from None
+            limit = limit_text or f"the wall-clock limit ({self.config.limits.wall_seconds:g} s)"
+            raise SandboxFailure(f"the model exceeded {limit} and was killed") from None
         except (protocol.ProtocolError, BrokenPipeError) as e:
             self.kill()
             raise self._fail(f"the model process failed: {e}") from None
 
     def load(self, input_size, complexity: bool = True) -> dict:
-        deadline = min(self.deadline, time.monotonic() + self.config.limits.load_seconds)
+        load_deadline = time.monotonic() + self.config.limits.load_seconds
+        deadline = min(self.deadline, load_deadline)
+        limit_text = None if self.deadline <= load_deadline else \
+            f"the load-time limit ({self.config.limits.load_seconds:g} s)"
         resp, _ = self.request({"op": "load", "model_path": str(self.child_model_path), "format": self.fmt,
                                 "architecture": self.architecture, "input_size": list(input_size),
                                 "threads": self.config.threads, "allow_pickle": self.config.allow_pickle,
-                                "complexity": complexity}, deadline=deadline)
+                                "gpu": self.config.gpu, "onnx_domains": list(self.config.onnx_domains),
+                                "complexity": complexity}, deadline=deadline, limit_text=limit_text)
         if not resp.get("ok"):
             raise SandboxFailure(f"the model could not be loaded: {resp.get('error')}")
+        self.facts.update(resp.get("facts") or {})
         return resp
 
+    # ------------------------------------------------------------ stop
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             try:
@@ -212,11 +287,17 @@ class ModelProcess:
 
     def __exit__(self, *exc):
         self.kill()
-        for fd in (self._req_w, self._resp_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._log.close()
+        for name in ("_req_w", "_resp_r"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if getattr(self, "_log", None):
+            self.private_log = self._log_tail(PRIVATE_LOG_BYTES)
+            self._log.close()
+        if self._slot:
+            self._slot.release()
         self._tmp.cleanup()
         return False

@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
@@ -159,8 +159,11 @@ class Store(_Reader):
             self.db["submissions"].update(submission_id, {"status": status, "error": error,
                                                           "updated_at": migrations.now()})
 
-    def write_result(self, submission_id: int, result: dict[str, Any], cases: Iterable[dict]) -> int:
-        """Result row + per-case rows + status 'done', in one transaction or not at all."""
+    def write_result(self, submission_id: int, result: dict[str, Any], cases: Iterable[dict],
+                     also: Callable[[sqlite_utils.Database], None] | None = None) -> int:
+        """Result row + per-case rows + status 'done', in one transaction or not at all.
+        `also` runs first inside the same transaction (the job queue checks its lease
+        and marks its job done there); raising from it writes nothing."""
         result = dict(result, submission_id=submission_id, created_at=migrations.now())
         for col in ("per_class", "complexity", "hardware"):
             if not isinstance(result.get(col), (str, type(None))):
@@ -168,6 +171,8 @@ class Store(_Reader):
         conn = self.db.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if also is not None:
+                also(self.db)
             rid = self.db["results"].insert(result).last_pk
             self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
             self.db["submissions"].update(submission_id, {"status": "done", "error": None,

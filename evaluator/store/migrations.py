@@ -61,6 +61,34 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m002_jobs_quotas_visibility(db: sqlite_utils.Database) -> None:
+    """The job queue (leases, heartbeats), private per-case results, private child logs."""
+    db["jobs"].create(
+        {
+            "id": int, "submission_id": int, "status": str, "attempts": int, "max_attempts": int,
+            "owner": str, "lease_expires": float, "heartbeat_at": float, "payload": str, "error": str,
+            "created_at": str, "started_at": str, "finished_at": str,
+        },
+        pk="id",
+        foreign_keys=[("submission_id", "submissions", "id")],
+    )
+    db.execute("CREATE UNIQUE INDEX jobs_one_per_submission ON jobs(submission_id)")
+    db["jobs"].create_index(["status", "id"])
+    # 1 = per-case rows of this result must never be shown (a private test split): aggregates only.
+    db["results"].add_column("private_cases", int, not_null_default=0)
+    db.execute(
+        "CREATE VIEW case_results_public AS SELECT c.* FROM case_results c "
+        "JOIN results r ON r.id = c.result_id WHERE r.private_cases = 0"
+    )
+    # What the model printed: for the operator only, never shown to the submitter.
+    db["submission_logs"].create(
+        {"submission_id": int, "log": str, "created_at": str}, pk="submission_id",
+        foreign_keys=[("submission_id", "submissions", "id")],
+    )
+    db["submissions"].create_index(["team", "kind", "created_at"])
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

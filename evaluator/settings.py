@@ -1,0 +1,153 @@
+"""Operator settings: quotas, visibility, isolation policy, format limits, queue timing.
+
+Read from a JSON object in `$SONOBENCH_SETTINGS` (a file path) or, when that is
+unset, `<data dir>/settings.json` if it exists; then any field can be
+overridden by an environment variable `SONOBENCH_<FIELD>` (upper case), e.g.
+`SONOBENCH_DAILY_SUBMISSIONS=5`, `SONOBENCH_PRIVATE_TEST_SPLIT=1`,
+`SONOBENCH_REQUIRE_ISOLATION=bwrap`. Unknown keys are refused with a
+suggestion, so a typo never silently disables a quota.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import SonoBenchError
+from .registry import did_you_mean
+
+ISOLATION_REQUIREMENTS = ("auto", "bwrap")
+
+
+class SettingsError(SonoBenchError):
+    """The operator settings file or an override is malformed."""
+
+
+class QuotaExceeded(SonoBenchError):
+    """A team has used its submissions (or failures) for the day."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Quotas, per team and UTC day; None = unlimited. Baselines are never counted.
+    daily_submissions: int | None = None   # queued, running and scored submissions
+    daily_failures: int | None = None      # failed submissions, counted separately
+    # Visibility: per-case test results are never exposed, only aggregates.
+    private_test_split: bool = False
+    # "bwrap": refuse to evaluate anything when bubblewrap cannot run (hosted use).
+    # "auto": data formats (ONNX, safetensors, state_dict) may run under weaker
+    # isolation with a warning on the row; code formats never do.
+    require_isolation: str = "auto"
+    allow_pickle: bool = False
+    gpu: bool = False
+    # Files
+    onnx_domains: tuple[str, ...] = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+    max_model_mb: int = 2048                # one model file (protobuf's own limit for ONNX)
+    max_upload_mb: int = 8192               # model + external data files together
+    max_unpacked_mb: int = 8192             # total uncompressed size of a PyTorch archive
+    max_zip_ratio: float = 20.0             # uncompressed / compressed, over the archive
+    max_zip_members: int = 50_000
+    # Sandbox
+    wall_seconds: float = 600.0
+    memory_mb: int = 8192
+    sandbox_uid: int = 62000                # root only: children run as uids [uid, uid + sandbox_uids)
+    sandbox_uids: int = 64
+    # Queue
+    lease_seconds: float = 120.0
+    max_attempts: int = 2                   # runs of one job before a lost worker marks it failed
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def validate(self) -> "Settings":
+        if self.require_isolation not in ISOLATION_REQUIREMENTS:
+            raise SettingsError(f"require_isolation must be one of {', '.join(ISOLATION_REQUIREMENTS)}, "
+                                f"got {self.require_isolation!r}")
+        for name in ("daily_submissions", "daily_failures"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 0):
+                raise SettingsError(f"{name} must be a non-negative integer or null, got {v!r}")
+        if self.lease_seconds <= 0 or self.max_attempts < 1:
+            raise SettingsError("lease_seconds must be > 0 and max_attempts >= 1")
+        return self
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return max(0.2, self.lease_seconds / 4)
+
+    def sandbox_config(self, **overrides):
+        """A SandboxConfig carrying these settings (explicit overrides win)."""
+        from .sandbox import Limits, SandboxConfig
+
+        limits = Limits(wall_seconds=self.wall_seconds, address_space_mb=self.memory_mb)
+        cfg = SandboxConfig(isolation="bwrap" if self.require_isolation == "bwrap" else "auto",
+                            allow_pickle=self.allow_pickle, gpu=self.gpu, limits=limits,
+                            onnx_domains=tuple(self.onnx_domains), sandbox_uid=self.sandbox_uid,
+                            sandbox_uids=self.sandbox_uids)
+        return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value, source: str):
+    kind = str(_FIELDS[name].type)
+    try:
+        if value is None and "None" in kind:
+            return None
+        if isinstance(value, str):
+            if kind.startswith("bool"):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            if kind.startswith("tuple"):
+                return tuple(s.strip() for s in value.split(",")) if value else ()
+            if value.lower() in ("", "none", "null") and "None" in kind:
+                return None
+            if kind.startswith("int"):
+                return int(value)
+            if kind.startswith("float"):
+                return float(value)
+            return value
+        if kind.startswith("tuple"):
+            return tuple(value)
+        if kind.startswith("bool") and not isinstance(value, bool):
+            raise ValueError(value)
+        return value
+    except (TypeError, ValueError):
+        raise SettingsError(f"{source}: '{name}' has an invalid value {value!r} (expected {kind})") from None
+
+
+def settings_path() -> Path | None:
+    env = os.environ.get("SONOBENCH_SETTINGS")
+    if env:
+        return Path(env).expanduser()
+    from .tasks import user_data_dir
+
+    p = user_data_dir() / "settings.json"
+    return p if p.is_file() else None
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+    env = os.environ if env is None else env
+    values: dict = {}
+    path = Path(path) if path else settings_path()
+    if path is not None:
+        try:
+            data = json.loads(path.read_text())
+        except OSError as e:
+            raise SettingsError(f"Cannot read the settings file {path}: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise SettingsError(f"{path} is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path} must hold a JSON object")
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise SettingsError(f"{path}: unknown setting '{key}'. Valid: {', '.join(sorted(_FIELDS))}."
+                                    f"{did_you_mean(key, _FIELDS)}")
+            values[key] = _coerce(key, value, str(path))
+    for name in _FIELDS:
+        var = "SONOBENCH_" + name.upper()
+        if var in env:
+            values[name] = _coerce(name, env[var], var)
+    return Settings(**values).validate()

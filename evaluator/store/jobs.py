@@ -1,0 +1,217 @@
+"""Store operations for the job queue, quotas and private logs (on top of `Store`).
+
+A job is one row per queued submission: queued -> running -> done | failed.
+A worker claims the oldest queued job in a `BEGIN IMMEDIATE` transaction, so two
+workers can never claim the same one, and holds it through a lease that its
+heartbeat extends. A job whose lease ran out (its worker was killed, or hung)
+is put back in the queue until it has used `max_attempts` runs, then marked
+failed with the reason. Every write that finishes a job checks, in the same
+transaction, that the worker still owns it: a worker that lost its lease can
+neither write a result nor overwrite the state that its successor owns.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from ..errors import StoreError
+from . import migrations
+from .db import Store
+
+LOG_LIMIT = 64 * 1024
+
+
+class LeaseLost(StoreError):
+    """This worker no longer owns the job (its lease expired and another worker took it)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    submission_id: int
+    attempts: int
+    max_attempts: int
+    owner: str
+    payload: dict
+
+
+@contextlib.contextmanager
+def immediate(db: sqlite_utils.Database):
+    """A write transaction that takes the write lock at once (no lost updates between workers)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def utc_day() -> str:
+    return migrations.now()[:10]
+
+
+def _count_today(db, team: str, statuses: tuple[str, ...]) -> int:
+    marks = ",".join("?" * len(statuses))
+    sql = (f"select count(*) n from submissions where team = ? and kind = 'submission' "
+           f"and substr(created_at, 1, 10) = ? and status in ({marks})")
+    return next(db.query(sql, [team, utc_day(), *statuses]))["n"]
+
+
+def check_quota(db, settings, team: str, kind: str) -> None:
+    """Raise QuotaExceeded when `team` has used today's submissions or failures."""
+    from ..settings import QuotaExceeded
+
+    if kind != "submission":
+        return
+    who = f"Team '{team}'" if team else "Submissions without a team"
+    if settings.daily_submissions is not None:
+        used = _count_today(db, team, ("queued", "running", "done"))
+        if used >= settings.daily_submissions:
+            raise QuotaExceeded(f"{who} has used its {settings.daily_submissions} submissions for today (UTC); "
+                                "try again tomorrow. Failed runs do not count against this cap.")
+    if settings.daily_failures is not None:
+        failed = _count_today(db, team, ("failed",))
+        if failed >= settings.daily_failures:
+            raise QuotaExceeded(f"{who} has had {failed} failed submissions today (UTC), the daily limit; "
+                                "check the model locally (`sonobench submit --split val`) and try again tomorrow.")
+
+
+def create_submission(store: Store, settings, *, job_payload: dict | None = None, **fields) -> tuple[int, int | None]:
+    """Quota check + submission row (+ job row when `job_payload` is given), atomically.
+    Returns (submission id, job id or None). Raises AlreadyScored for a live duplicate."""
+    status = "queued" if job_payload is not None else "running"
+    with immediate(store.db):
+        check_quota(store.db, settings, fields.get("team", ""), fields.get("kind", "submission"))
+        sid = store.create_submission(status=status, **fields)  # AlreadyScored on a live duplicate
+        jid = None
+        if job_payload is not None:
+            jid = store.db["jobs"].insert({
+                "submission_id": sid, "status": "queued", "attempts": 0,
+                "max_attempts": settings.max_attempts, "payload": json.dumps(job_payload),
+                "created_at": migrations.now()}).last_pk
+    return sid, jid
+
+
+def record_rejection(store: Store, *, file_sha256: str, filename: str, task, name: str, team: str,
+                     kind: str, reason: str, meta: dict | None = None) -> int:
+    """A failed row for a file refused before it could run (counted as a failure for quotas)."""
+    sid = store.create_submission(file_sha256=file_sha256, filename=filename, fmt="rejected", task=task,
+                                  name=name, team=team, kind=kind, meta=meta, status="failed")
+    store.set_status(sid, "failed", reason)
+    return sid
+
+
+def merge_meta(store: Store, submission_id: int, extra: dict) -> None:
+    with store.db.atomic():
+        row = next(store.db.query("select meta from submissions where id = ?", [submission_id]))
+        meta = json.loads(row["meta"] or "{}")
+        meta.update(extra)
+        store.db.execute("update submissions set meta = ? where id = ?", [json.dumps(meta), submission_id])
+
+
+def save_log(store: Store, submission_id: int, text: str) -> None:
+    """The child's output, kept for the operator; never part of a reason shown to users."""
+    if not text:
+        return
+    with store.db.atomic():
+        store.db["submission_logs"].upsert({"submission_id": submission_id, "log": text[-LOG_LIMIT:],
+                                            "created_at": migrations.now()}, pk="submission_id")
+
+
+def private_log(store: Store, submission_id: int) -> str | None:
+    rows = list(store.db.query("select log from submission_logs where submission_id = ?", [submission_id]))
+    return rows[0]["log"] if rows else None
+
+
+# ------------------------------------------------------------------ queue
+
+def _job(row: dict) -> Job:
+    return Job(id=row["id"], submission_id=row["submission_id"], attempts=row["attempts"],
+               max_attempts=row["max_attempts"], owner=row["owner"], payload=json.loads(row["payload"] or "{}"))
+
+
+def _expire_leases(db, now: float) -> None:
+    stale = list(db.query("select * from jobs where status = 'running' and lease_expires < ?", [now]))
+    for row in stale:
+        if row["attempts"] >= row["max_attempts"]:
+            reason = (f"the evaluation was interrupted {row['attempts']} time(s): its worker stopped or hung "
+                      "and its lease expired; giving up (an operator can resubmit)")
+            db.execute("update jobs set status = 'failed', error = ?, owner = null, finished_at = ? where id = ?",
+                       [reason, migrations.now(), row["id"]])
+            db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
+                       [reason, migrations.now(), row["submission_id"]])
+        else:
+            db.execute("update jobs set status = 'queued', owner = null, error = ? where id = ?",
+                       [f"lease expired during attempt {row['attempts']} (worker {row['owner']} stopped); retried",
+                        row["id"]])
+            db.execute("update submissions set status = 'queued', updated_at = ? where id = ?",
+                       [migrations.now(), row["submission_id"]])
+
+
+def claim(store: Store, owner: str, lease_seconds: float) -> Job | None:
+    """Take the oldest queued job (after recycling expired leases), or None."""
+    now = time.time()
+    with immediate(store.db) as db:
+        _expire_leases(db, now)
+        rows = list(db.query("select * from jobs where status = 'queued' order by id limit 1"))
+        if not rows:
+            return None
+        row = rows[0]
+        db.execute("update jobs set status = 'running', owner = ?, attempts = attempts + 1, lease_expires = ?, "
+                   "heartbeat_at = ?, started_at = ? where id = ?",
+                   [owner, now + lease_seconds, now, migrations.now(), row["id"]])
+        db.execute("update submissions set status = 'running', updated_at = ? where id = ?",
+                   [migrations.now(), row["submission_id"]])
+    return _job(dict(row, owner=owner, attempts=row["attempts"] + 1))
+
+
+def _owned(db, job: Job) -> bool:
+    rows = list(db.query("select owner, attempts, status from jobs where id = ?", [job.id]))
+    return bool(rows) and rows[0]["status"] == "running" and rows[0]["owner"] == job.owner \
+        and rows[0]["attempts"] == job.attempts
+
+
+def heartbeat(store: Store, job: Job, lease_seconds: float) -> bool:
+    """Extend the lease; False when the job is no longer ours."""
+    now = time.time()
+    with immediate(store.db) as db:
+        cur = db.execute("update jobs set lease_expires = ?, heartbeat_at = ? where id = ? and owner = ? "
+                         "and attempts = ? and status = 'running'",
+                         [now + lease_seconds, now, job.id, job.owner, job.attempts])
+        return cur.rowcount == 1
+
+
+def complete(store: Store, job: Job, result: dict[str, Any], cases: Iterable[dict]) -> int:
+    """Write the result and mark the job done in one transaction, only if the job is still ours."""
+    def mark_done(db):
+        if not _owned(db, job):
+            raise LeaseLost(f"job {job.id} is no longer owned by {job.owner}; its result is discarded")
+        db.execute("update jobs set status = 'done', error = null, finished_at = ? where id = ?",
+                   [migrations.now(), job.id])
+
+    return store.write_result(job.submission_id, result, cases, also=mark_done)
+
+
+def fail(store: Store, job: Job, reason: str) -> bool:
+    """Mark the job and its submission failed; False (and nothing written) if it is no longer ours."""
+    with immediate(store.db) as db:
+        if not _owned(db, job):
+            return False
+        db.execute("update jobs set status = 'failed', error = ?, finished_at = ? where id = ?",
+                   [reason, migrations.now(), job.id])
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
+                   [reason, migrations.now(), job.submission_id])
+    return True
+
+
+def jobs(store, status: str | None = None) -> list[dict]:
+    sql = "select * from jobs" + (" where status = ?" if status else "") + " order by id"
+    return [dict(r) for r in store.db.query(sql, [status] if status else [])]
