@@ -5,9 +5,13 @@ Simulation`): its `setup()` builds the k-Wave operators (staggered-grid k-space
 gradients with the kappa correction, split-field PML, power-law absorption
 coefficients, source scaling), unchanged. What we replace is the time loop:
 `_FastLoop.step` applies the same first-order equations in float32 with real
-FFTs (scipy.fft.rfft2, half the spectrum) and in-place updates; k-wave-python's
-loop uses complex full-size `numpy.fft.fftn`, which numpy runs in double
-precision. The grid-only set-up (k-space operators, PML) is cached between calls.
+FFTs (half the spectrum; torch's MKL FFTs when torch is installed, else
+scipy.fft, see `arrays.py`) and in-place updates; k-wave-python's loop uses
+complex full-size `numpy.fft.fftn` in float64 by default. The k-space operators
+are cached between calls with the same grid, time step and reference speed (the
+maps are clipped to `Physics.c_max`, so the reference speed rarely changes).
+The loop covers what our simulations use: 2-D, linear, additive pressure source,
+power-law absorption without dispersion; anything else is refused.
 
 Geometry: grid rows are depth, columns are lateral. The PML is inside the grid;
 the linear array is the first interior row, one element per grid column. Each
@@ -24,7 +28,7 @@ import numpy as np
 from scipy.signal.windows import tukey
 
 from . import arrays
-from .kwave_offline import kspace_simulation_class
+from .kwave_offline import import_kwave, kspace_simulation_class
 from .physics import Physics
 
 SOURCE_PA = 1.0e5  # linear acoustics: the amplitude only sets the float scale
@@ -79,6 +83,7 @@ def pad_maps(phys: Physics, interior: dict) -> dict:
 @functools.lru_cache(maxsize=1)
 def _fast_loop_class():
     Simulation = kspace_simulation_class()
+    from kwave.solvers.kspace_solver import _noop_source as _noop
 
     class _FastLoop(Simulation):
         """k-wave-python's Simulation with a float32 real-FFT time loop (same equations)."""
@@ -100,6 +105,13 @@ def _fast_loop_class():
 
         def setup(self):
             super().setup()
+            unsupported = [name for name, bad in (("a non-2-D grid", self.ndim != 2), ("nonlinearity (BonA)", self.BonA is not None),
+                                                  ("dispersion", self.eta is not None),
+                                                  ("velocity sources", any(op is not _noop for op in self._source_u_ops)))
+                           if bad]
+            if unsupported:
+                raise NotImplementedError(f"The float32 loop does not implement {', '.join(unsupported)}; "
+                                          "use channel_rf_plain (k-wave-python's own loop).")
             B = self.array_backend
             shape = self.grid_shape
             half = lambda op: B.asarray(np.broadcast_to(op, shape)[:, : shape[1] // 2 + 1], complex_=True)
@@ -198,7 +210,6 @@ def channel_rf(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.nd
 def channel_rf_plain(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:
     """The same transmit through plain k-wave-python (`kspaceFirstOrder`, float64,
     set-up per call): the reference our loop is timed and checked against."""
-    import_kwave = __import__("simulation.kwave_offline", fromlist=["import_kwave"]).import_kwave
     import_kwave()
     from kwave.kgrid import kWaveGrid
     from kwave.kmedium import kWaveMedium
