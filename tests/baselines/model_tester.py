@@ -1,0 +1,83 @@
+"""Shared checks run for every registered architecture (cf. smp's tests/models/base.py).
+
+Models are built once per (name, in_channels, num_classes) with a fixed seed and
+kept in eval mode; checks that need a fresh network rebuild it from its config.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import warnings
+
+import torch
+
+from baselines.architectures import build_from_config, create_model, model_config
+from baselines.architectures.export import export_onnx, onnx_max_abs_diff, to_torchscript
+
+SIZE = (64, 64)  # every registered model accepts multiples of 32
+ONNX_REL_TOL = 1e-4  # max |ort - torch| <= tol * max(1, max |torch|)
+BIG_MODEL_PARAMS = 10_000_000  # ONNX export of larger models is marked slow
+
+
+@functools.lru_cache(maxsize=None)
+def built(name: str, in_channels: int = 1, num_classes: int = 1) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, in_channels=in_channels, num_classes=num_classes).eval()
+
+
+def param_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def image(batch: int, channels: int, size=SIZE, seed: int = 1) -> torch.Tensor:
+    return torch.rand(batch, channels, *size, generator=torch.Generator().manual_seed(seed))
+
+
+def check_forward(name: str, in_channels: int, num_classes: int, batch: int = 1) -> None:
+    model = built(name, in_channels, num_classes)
+    with torch.no_grad():
+        out = model(image(batch, in_channels))
+    assert out.dtype == torch.float32
+    assert tuple(out.shape) == (batch, num_classes, *SIZE)
+    assert torch.isfinite(out).all()
+
+
+def check_onnx(name: str, tmp_path) -> str:
+    model = built(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", size=SIZE)
+    for batch in (1, 3):  # the batch axis is dynamic
+        diff, scale = onnx_max_abs_diff(model, path, image(batch, 1, seed=batch))
+        assert diff <= ONNX_REL_TOL * max(1.0, scale), f"{name}: ONNX differs by {diff:.3g} (|y| {scale:.3g})"
+    return path
+
+
+def check_torchscript(name: str) -> None:
+    model = built(name)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)  # torch.jit is deprecated
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        torch.jit.save(to_torchscript(model, size=SIZE), buf)
+        buf.seek(0)
+        loaded = torch.jit.load(buf)
+    x = image(2, 1, seed=2)  # a batch other than the traced one
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def check_save_load(name: str) -> None:
+    model = built(name)
+    config = model_config(model)
+    assert config["name"] == name
+    twin = build_from_config(copy.deepcopy(config)).eval()
+    assert model_config(twin) == config
+    twin.load_state_dict(model.state_dict())  # strict: same keys and shapes
+    x = image(1, 1, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), model(x), rtol=1e-6, atol=1e-6)
+
+
+def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A shape-only copy: FLOP counting at 256 x 256 without computing anything."""
+    return copy.deepcopy(model).to("meta")

@@ -1,0 +1,115 @@
+"""Every registered architecture: forward on 1- and 3-channel input, ONNX export with
+onnxruntime parity, TorchScript round trip, save/load through its config, and golden
+parameter counts and GFLOPs."""
+from __future__ import annotations
+
+import pytest
+
+from baselines.architectures import ARCHITECTURES
+
+from . import model_tester as mt
+
+NAMES = ARCHITECTURES.names()
+
+# in_channels=1, num_classes=1
+PARAMS = {
+    "attunet": 34_877_421,
+    "cmunet": 49_931_201,
+    "cmunext": 3_148_897,
+    "deeplabv3plus-r50": 26_671_313,
+    "fpn-r34": 23_149_121,
+    "segformer-b0": 3_711_265,
+    "unet": 34_525_889,
+    "unet-r34": 24_430_097,
+    "unet3plus": 26_970_625,
+    "unetpp": 26_897_864,
+    "unext": 1_471_633,
+}
+
+# Params (M) of the paper models in seed 002's BUS benchmark table. (Its TransUNet and
+# MedT figures, 179.07 M and 1.13 M, come from a counting tool that counts aliased
+# modules twice; SonoBench reports the real count.)
+SEED_002_PARAMS_M = {
+    "unet": 34.53,
+    "attunet": 34.88,
+    "unetpp": 26.90,
+    "unet3plus": 26.97,
+    "unext": 1.47,
+    "cmunet": 49.93,
+    "cmunext": 3.15,
+}
+
+# evaluator.complexity.count_torch at 1 x 1 x 256 x 256 (one multiply-add = one FLOP).
+# Seed 002's GFLOPs are these at 224 x 224 with 3 input channels (e.g. UNet 50.11).
+GFLOPS_256 = {
+    "attunet": 66.365161,
+    "cmunet": 90.886111,
+    "cmunext": 7.286366,
+    "deeplabv3plus-r50": 9.043182,
+    "fpn-r34": 6.766371,
+    "segformer-b0": 1.757659,
+    "unet": 65.287487,
+    "unet-r34": 7.715291,
+    "unet3plus": 198.232244,
+    "unetpp": 37.429838,
+    "unext": 0.552165,
+}
+
+
+def onnx_param(name):
+    marks = [pytest.mark.slow] if PARAMS.get(name, 0) > mt.BIG_MODEL_PARAMS else []
+    return pytest.param(name, marks=marks, id=name)
+
+
+def test_every_architecture_has_goldens():
+    assert sorted(PARAMS) == NAMES
+    assert sorted(GFLOPS_256) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_param_count_golden(name):
+    assert mt.param_count(mt.built(name)) == PARAMS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SEED_002_PARAMS_M))
+def test_paper_models_match_seed_002(name):
+    assert round(PARAMS[name] / 1e6, 2) == SEED_002_PARAMS_M[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gflops_golden(name):
+    complexity = pytest.importorskip("evaluator.complexity")
+    counted = complexity.count_torch(mt.meta_copy(mt.built(name)), (1, 1, 256, 256))
+    assert counted["params"] == PARAMS[name]
+    assert counted["gflops"] == pytest.approx(GFLOPS_256[name], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_one_channel_binary(name):
+    mt.check_forward(name, in_channels=1, num_classes=1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_three_channels_multiclass(name):
+    mt.check_forward(name, in_channels=3, num_classes=3, batch=2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_through_config(name):
+    mt.check_save_load(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torchscript_round_trip(name):
+    mt.check_torchscript(name)
+
+
+@pytest.mark.parametrize("name", [onnx_param(n) for n in NAMES])
+def test_onnx_export_matches_onnxruntime(name, tmp_path):
+    path = mt.check_onnx(name, tmp_path)
+    complexity = pytest.importorskip("evaluator.complexity")
+    # the evaluator counts an ONNX submission like the PyTorch model (DESIGN: within 1%)
+    onnx_count = complexity.count_onnx(path, (1, 1, *mt.SIZE))
+    torch_count = complexity.count_torch(mt.built(name), (1, 1, *mt.SIZE))
+    assert onnx_count["params"] == pytest.approx(torch_count["params"], rel=0.01)
+    assert onnx_count["gflops"] == pytest.approx(torch_count["gflops"], rel=0.01)
