@@ -74,7 +74,7 @@ def _print_result(res: dict) -> None:
 
 
 @cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--task", "task_ref", help="Task id or id@version (default: the spec's 'task').")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output).")
 @click.option("--name", help="Display name (default: spec name or file stem).")
@@ -85,22 +85,33 @@ def _print_result(res: dict) -> None:
 @click.option("--kind", type=click.Choice(["submission", "baseline"]), default="submission", show_default=True)
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
-@click.option("--isolation", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default="auto", show_default=True)
+@click.option("--isolation", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default=None,
+              help="Sandbox isolation [default: auto = bubblewrap when it can run].")
 @click.option("--threads", type=int, default=None, help="Inference threads inside the sandbox.")
 @click.option("--wall-limit", type=float, default=None, help="Seconds before the model process is killed.")
-@click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files.")
+@click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
+@click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
+@click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, as_json, db_path):
-    """Score MODEL on a task's held-out split inside the sandbox and store the result."""
-    from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import evaluate
-    from .sandbox import SandboxConfig
-    from .store import Store
-    from .submission import prepare, read_spec
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, as_json, db_path):
+    """Score MODEL (a file, or a folder with the model and its data files) on a task's
+    held-out split inside the sandbox and store the result; or queue it with --enqueue."""
+    from pathlib import Path
 
+    from .errors import AlreadyScored, SonoBenchError
+    from .evaluate import evaluate, prepare_or_reject
+    from .settings import load_settings
+    from .store import Store
+    from .submission import SPEC_FILE, read_spec
+
+    path = Path(model)
+    if not path.exists():
+        raise SonoBenchError(f"No model file at {path}; check the path")
+    if spec_path is None and path.is_dir() and (path / SPEC_FILE).is_file():
+        spec_path = path / SPEC_FILE
     spec = read_spec(spec_path)
     architecture = None
     if arch:
@@ -108,17 +119,22 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
             architecture = {"name": arch, "kwargs": json.loads(arch_kwargs) if arch_kwargs else {}}
         except json.JSONDecodeError as e:
             raise SonoBenchError(f"--arch-kwargs is not valid JSON: {e}") from None
-    sub = prepare(model, spec, name=name, team=team, architecture=architecture, output=output)
-    ref = task_ref or sub.task
+    ref = task_ref or spec.get("task")
     if not ref:
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
-    config = SandboxConfig(isolation=isolation, allow_pickle=allow_pickle)
-    if threads:
-        config.threads = threads
+    settings = load_settings()
+    config = settings.sandbox_config(isolation=isolation, threads=threads)
+    config.allow_pickle = config.allow_pickle or allow_pickle
+    config.gpu = config.gpu or gpu
     if wall_limit:
         config.limits.wall_seconds = wall_limit
     store = Store(db_path)
+    sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
+                            output=output, kind=kind, settings=settings)
+    if enqueue:
+        _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json)
+        return
     try:
         with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
                                file=sys.stderr) as bar:
@@ -128,18 +144,37 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
                 bar.update(i - last[0]); last[0] = i
 
             outcome = evaluate(store, task, sub, kind=kind, split=split, config=config,
-                               labels_root=labels_root, progress=progress)
+                               labels_root=labels_root, progress=progress, settings=settings)
         sid, res = outcome.submission_id, outcome.result
         verb = "Scored"
     except AlreadyScored as e:
         sid, res = e.submission_id, store.result_for(e.submission_id)
-        verb = "Already scored (not scored twice)"
+        verb = "Already scored (not scored twice)" if res else "Already submitted (not scored twice)"
     if as_json:
         click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res}, indent=2, default=str))
         return
     click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
     if res:
         _print_result(res)
+
+
+def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json):
+    from .errors import AlreadyScored
+    from .queue import enqueue
+
+    options = {k: v for k, v in (("allow_pickle", allow_pickle), ("wall_seconds", wall_limit),
+                                 ("threads", threads)) if v}
+    try:
+        q = enqueue(store, task, sub, settings, kind=kind, split=split, labels_root=labels_root, sandbox=options)
+        sid, job, verb = q.submission_id, q.job_id, "Queued"
+    except AlreadyScored as e:
+        sid, job, verb = e.submission_id, None, "Already submitted (not scored twice)"
+    if as_json:
+        click.echo(json.dumps({"submission_id": sid, "status": verb, "job_id": job,
+                               "result": store.result_for(sid) if sid else None}, indent=2, default=str))
+        return
+    where = f" as job {job}; run `sonobench worker` to evaluate it" if job else ""
+    click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}{where}")
 
 
 # ---------------------------------------------------------------- leaderboard

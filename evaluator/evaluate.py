@@ -170,7 +170,7 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
         raise SonoBenchError(f"task {task.ref} has no '{split}' cases")
     verify_task(task, splits=(split,), labels_root=labels_root)  # refuse before anything is stored
     iso = plan_isolation(config, settings)
-    store.register_task(task)
+    store_jobs.register_task(store, task)
     meta = {"architecture": sub.architecture, "output": sub.output.value, "split": split, **sub.meta,
             **isolation_meta(iso), **(extra_meta or {})}
     sid, _ = store_jobs.create_submission(
@@ -182,10 +182,10 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
                                  labels_root=labels_root, progress=progress, log_sink=log.append)
         store.write_result(sid, result, rows)
     except (SonoBenchError, OSError) as e:
-        store.set_status(sid, "failed", str(e))
+        store_jobs.mark_failed(store, sid, str(e))
         raise
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
-        store.set_status(sid, "failed", f"evaluation interrupted: {type(e).__name__}")
+        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}")
         raise
     finally:
         store_jobs.save_log(store, sid, "".join(log))
@@ -201,16 +201,16 @@ def _rejected_sha(path: Path) -> str | None:
     return None
 
 
-def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
-                  team: str | None = None, architecture=None, output: str | None = None,
-                  kind: str = "submission", settings: Settings | None = None, **kwargs) -> Outcome:
-    """Check the file, then `evaluate` it. A file refused by the checks still gets a failed
-    row with the reason (it counts as a failure for the team's quota)."""
+def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
+                      team: str | None = None, architecture=None, output: str | None = None,
+                      kind: str = "submission", settings: Settings | None = None) -> Submission:
+    """`prepare` the file; one refused by the checks still gets a failed row with the reason
+    (so the submitter can read it, and it counts as a failure for the team's quota)."""
     settings = settings or load_settings()
     path = Path(path)
     try:
-        sub = prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
-                      limits=FileLimits.from_settings(settings))
+        return prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
+                       limits=FileLimits.from_settings(settings))
     except InvalidSubmission as e:
         sha = _rejected_sha(path)
         if sha is not None:
@@ -219,4 +219,13 @@ def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, n
                                         name=name or spec.get("name") or path.stem,
                                         team=team or spec.get("team") or "", kind=kind, reason=str(e))
         raise
+
+
+def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
+                  team: str | None = None, architecture=None, output: str | None = None,
+                  kind: str = "submission", settings: Settings | None = None, **kwargs) -> Outcome:
+    """Check the file (recording a refusal), then `evaluate` it."""
+    settings = settings or load_settings()
+    sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
+                            output=output, kind=kind, settings=settings)
     return evaluate(store, task, sub, kind=kind, settings=settings, **kwargs)

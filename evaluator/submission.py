@@ -205,7 +205,8 @@ def locate(path: Path) -> tuple[Path, list[Path]]:
     """The model file and its candidate companions, for a file or an upload folder."""
     if path.is_dir():
         entries = sorted(p for p in path.iterdir() if p.name not in IGNORED_IN_FOLDER)
-        models = [p for p in entries if p.suffix.lower() in EXTENSIONS]
+        models = [p for p in entries if p.suffix.lower() == ".onnx"]  # its data files may end in .bin
+        models = models or [p for p in entries if p.suffix.lower() in EXTENSIONS]
         if len(models) != 1:
             found = ", ".join(p.name for p in models) or "none"
             raise InvalidSubmission(f"the folder {path.name} must hold exactly one model file "

@@ -103,25 +103,41 @@ def create_submission(store: Store, settings, *, job_payload: dict | None = None
 def record_rejection(store: Store, *, file_sha256: str, filename: str, task, name: str, team: str,
                      kind: str, reason: str, meta: dict | None = None) -> int:
     """A failed row for a file refused before it could run (counted as a failure for quotas)."""
-    sid = store.create_submission(file_sha256=file_sha256, filename=filename, fmt="rejected", task=task,
-                                  name=name, team=team, kind=kind, meta=meta, status="failed")
-    store.set_status(sid, "failed", reason)
+    with immediate(store.db) as db:
+        sid = store.create_submission(file_sha256=file_sha256, filename=filename, fmt="rejected", task=task,
+                                      name=name, team=team, kind=kind, meta=meta, status="failed")
+        db.execute("update submissions set error = ? where id = ?", [reason, sid])
     return sid
 
 
+def mark_failed(store: Store, submission_id: int, reason: str) -> None:
+    """Like Store.set_status(.., 'failed'), but taking the write lock first: under concurrent
+    writers a read-then-write transaction can fail at once with 'database is locked'."""
+    with immediate(store.db) as db:
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
+                   [reason, migrations.now(), submission_id])
+
+
+def register_task(store: Store, task) -> None:
+    """Store.register_task under the write lock: two processes registering the same new
+    task version at once would otherwise race between its check and its insert."""
+    with immediate(store.db):
+        store.register_task(task)
+
+
 def merge_meta(store: Store, submission_id: int, extra: dict) -> None:
-    with store.db.atomic():
-        row = next(store.db.query("select meta from submissions where id = ?", [submission_id]))
+    with immediate(store.db) as db:
+        row = next(db.query("select meta from submissions where id = ?", [submission_id]))
         meta = json.loads(row["meta"] or "{}")
         meta.update(extra)
-        store.db.execute("update submissions set meta = ? where id = ?", [json.dumps(meta), submission_id])
+        db.execute("update submissions set meta = ? where id = ?", [json.dumps(meta), submission_id])
 
 
 def save_log(store: Store, submission_id: int, text: str) -> None:
     """The child's output, kept for the operator; never part of a reason shown to users."""
     if not text:
         return
-    with store.db.atomic():
+    with immediate(store.db):
         store.db["submission_logs"].upsert({"submission_id": submission_id, "log": text[-LOG_LIMIT:],
                                             "created_at": migrations.now()}, pk="submission_id")
 
