@@ -20,3 +20,13 @@ def _one_thread():
         torch.set_num_threads(1)
     except ImportError:
         pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_array_backend():
+    """Tests may switch SONOBENCH_SIM_ARRAYS; never leak the choice to the next test."""
+    from simulation import arrays
+
+    arrays.pick.cache_clear()
+    yield
+    arrays.pick.cache_clear()

@@ -69,8 +69,16 @@ def test_hypo_and_hyperechoic_lesions():
     assert image[hyper].mean() > image[surround].mean() + 15
 
 
-def test_fast_loop_matches_plain_kwave_python():
+@pytest.mark.parametrize("arrays_name", ["torch", "numpy"])
+def test_fast_loop_matches_plain_kwave_python(arrays_name, monkeypatch):
+    from simulation import arrays
     from simulation.kwave_backend import channel_rf, channel_rf_plain
+
+    if arrays_name == "torch":
+        pytest.importorskip("torch")
+    monkeypatch.setenv("SONOBENCH_SIM_ARRAYS", arrays_name)
+    arrays.pick.cache_clear()
+    assert arrays.pick().name == arrays_name
 
     phys = small_physics(rows=48, cols=40)
     maps = speckle(phys, np.random.default_rng(2), amp=0.02)
