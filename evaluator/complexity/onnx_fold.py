@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ComplexityError
 
 MAX_ELEMENTS = 1024
-MAX_ROUNDS = 8
+MAX_ROUNDS = 100  # each round can unlock the next block of a deep network
 
 
 def infer_with_folding(model):
@@ -203,7 +203,11 @@ _OPS = {
     "Div": _divide, "Neg": lambda i, a: -i[0],
     "Floor": lambda i, a: np.floor(i[0]), "Ceil": lambda i, a: np.ceil(i[0]), "Sqrt": lambda i, a: np.sqrt(i[0]),
     "Max": lambda i, a: np.maximum.reduce(i), "Min": lambda i, a: np.minimum.reduce(i),
+    "Abs": lambda i, a: np.abs(i[0]), "Mod": lambda i, a: np.fmod(i[0], i[1]) if a.get("fmod") else np.mod(i[0], i[1]),
     "Equal": lambda i, a: np.equal(i[0], i[1]), "Where": lambda i, a: np.where(i[0], i[1], i[2]),
+    "Less": lambda i, a: np.less(i[0], i[1]), "Greater": lambda i, a: np.greater(i[0], i[1]),
+    "Not": lambda i, a: np.logical_not(i[0]),
+    "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
     "Reshape": lambda i, a: i[0].reshape([int(s) if s != 0 else i[0].shape[k] for k, s in enumerate(i[1])]),
     "Range": lambda i, a: np.arange(i[0], i[1], i[2]) if abs((i[1] - i[0]) / i[2]) <= MAX_ELEMENTS else None,
     "ConstantOfShape": _constant_of_shape,

@@ -32,7 +32,11 @@ def load_model(model):
 
 
 class Graph:
-    def __init__(self, model, input_shape):
+    """`run_missing`: when pure inference leaves shapes that a count needs unknown,
+    learn them by running the model once on a zero image with onnxruntime (only
+    where running the model is allowed anyway, as in the sandbox child)."""
+
+    def __init__(self, model, input_shape, run_missing: bool = False):
         import onnx
 
         from .onnx_fold import MAX_ELEMENTS, infer_with_folding
@@ -52,6 +56,19 @@ class Graph:
                 if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
                     self.const_protos[node.output[0]] = attr.t
         self.producer = {out: n for n in self.nodes for out in n.output}
+        if run_missing:
+            from .onnx_run import shapes_by_running
+
+            missing = self.missing_shapes()
+            if missing:
+                self.shapes.update(shapes_by_running(model, input_shape, missing))
+
+    def missing_shapes(self) -> list[str]:
+        """Inputs and outputs of counted nodes whose shapes inference could not find."""
+        from .onnx_ops import HANDLERS
+
+        names = [v for n in self.nodes if n.op_type in HANDLERS for v in list(n.input) + list(n.output)]
+        return sorted({v for v in names if v and v not in self.shapes and v not in self.const_protos})
 
     @cached_property
     def consumers(self) -> dict[str, list]:
@@ -147,8 +164,9 @@ def _fix_input_shape(image, input_shape) -> None:
                               f"for input shape {tuple(input_shape)}.")
     for i, d in enumerate(dims):
         if d.HasField("dim_value") and d.dim_value not in (0, input_shape[i]):
-            raise ComplexityError(f"the ONNX model's input is fixed to {[x.dim_value for x in dims]} but the "
-                                  f"count was asked at {tuple(input_shape)}.")
+            declared = [x.dim_value if x.HasField("dim_value") else (x.dim_param or "?") for x in dims]
+            raise ComplexityError(f"the ONNX model's input is fixed to {declared} but the count was asked "
+                                  f"at {tuple(input_shape)}.")
     image.type.tensor_type.ClearField("shape")
     for v in input_shape:
         image.type.tensor_type.shape.dim.add().dim_value = int(v)

@@ -146,6 +146,9 @@ EXPORTERS = {
     "torchscript-unfolded": (dict(dynamo=False, opset_version=17, do_constant_folding=False), False),
     "dynamo": (dict(dynamo=True, opset_version=18), True),
     "dynamo-unoptimized": (dict(dynamo=True, opset_version=18, optimize=False), False),
+    # a symbolic batch: reshape targets become run-time shape arithmetic the counter must fold
+    "torchscript-dynamic-batch": (dict(dynamo=False, opset_version=17, dynamic_axes={"image": {0: "N"}}), True),
+    "dynamo-dynamic-batch": (dict(dynamo=True, opset_version=18, dynamic_axes={"image": {0: "N"}}), True),
 }
 
 

@@ -193,6 +193,19 @@ def test_unknown_shapes_are_reported_not_guessed():
         count_onnx(model(nodes, [init("w", 3, 2)]), (1, 4, 6, 6))
 
 
+def test_run_missing_reads_shapes_that_inference_cannot_find():
+    c = lambda name, v: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(v, np.int64)))  # noqa: E731
+    nodes = [c("one", [1]), c("pair", [2, 1]), c("minus1", [-1]),
+             helper.make_node("ReduceMax", ["pair"], ["two"], keepdims=1),  # beyond shape inference and folding
+             helper.make_node("Concat", ["one", "two", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])]
+    m = model(nodes, [init("w", 72, 3)])
+    with pytest.raises(ComplexityError, match="cannot infer the shape of 'r'"):
+        count_onnx(m, (1, 4, 6, 6))
+    out = count_onnx(m, (1, 4, 6, 6), run_missing=True)
+    assert (out["params"], round(out["gflops"] * 1e9)) == (216, 2 * 3 * 72)
+
+
 def test_count_onnx_does_not_import_torch(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(model([helper.make_node("Conv", ["x", "w"], ["y"])], [init("w", 8, 4, 3, 3)]))
