@@ -11,6 +11,7 @@ to the submitter; error messages it returns are truncated.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import sys
 import time
@@ -169,15 +170,20 @@ def _probe_channels(model, req) -> int:
             return c
         except Exception as e:  # a channel mismatch raises from inside the model
             first_error = first_error or e
-    raise LoadError(f"the model fails on a 1x1x{h}x{w} and on a 1x3x{h}x{w} float32 input: {first_error}")
+    raise LoadError(f"the model fails on a 1x1x{h}x{w} and on a 1x3x{h}x{w} float32 input: {_error(first_error)}")
 
 
 MAX_ERROR_CHARS = 400
 
 
 def _error(e: BaseException) -> str:
-    """One line about what went wrong, bounded: messages can come from submitted code."""
+    """One line about what went wrong, bounded: messages can come from submitted code.
+    A TorchScript error is a long traceback whose last line holds the cause: keep that."""
     text = f"{type(e).__name__}: {e}"
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    if len(lines) > 1 and "Traceback" in str(e):
+        last = lines[-1]
+        text = last if re.match(r"^[\w.]+(Error|Exception)\b", last) else f"{type(e).__name__}: {last}"
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"

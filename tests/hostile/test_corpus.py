@@ -1,0 +1,64 @@
+"""Every hostile submission is contained: the side effect did not happen, the row says
+why in the evaluator's words, no result exists, and the store is intact."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from evaluator.errors import SonoBenchError
+from evaluator.evaluate import evaluate_path
+from evaluator.sandbox import bwrap
+from evaluator.settings import load_settings
+from evaluator.store import jobs as store_jobs
+
+from .corpus import CASES
+
+BWRAP = bwrap.probe()[0]
+NO_BWRAP_REFUSAL = r"execute code and run only under bubblewrap isolation, which is not available here"
+
+
+def _leaks(text: str, targets) -> list[str]:
+    found = []
+    if targets.secret in text:
+        found.append("the canary secret")
+    for what, path in (("label bytes", targets.label), ("store bytes", targets.store)):
+        head = path.read_bytes()[:16]
+        if head.hex() in text or repr(head) in text:
+            found.append(what)
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_submission_is_contained(case, file_store, toy_task, targets, listener, tmp_path):
+    if case.torch:
+        pytest.importorskip("torch")
+    folder = tmp_path / "case"
+    folder.mkdir()
+    path = case.build(folder, targets)
+    settings = dataclasses.replace(load_settings(), **case.settings)
+    config = settings.sandbox_config(isolation=case.isolation)
+    config.allow_pickle = case.allow_pickle
+    config.limits.wall_seconds = case.wall
+
+    with pytest.raises(SonoBenchError):
+        evaluate_path(file_store, toy_task, path, settings=settings, config=config, name=case.name, team="red")
+
+    [row] = file_store.submissions()
+    expected = case.reason if (BWRAP or not case.bwrap_only) else NO_BWRAP_REFUSAL
+    assert row["status"] == "failed"
+    assert re.search(expected, row["error"]), row["error"]
+    counts = file_store.counts()
+    assert counts["results"] == 0 and counts["case_results"] == 0
+    assert file_store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # the side effects did not happen
+    assert list(targets.outside.iterdir()) == [], "a file was written outside the sandbox"
+    assert listener.accepted == 0, "the model reached a listener on 127.0.0.1"
+    shown = json.dumps(file_store.submissions())
+    assert _leaks(shown, targets) == [], f"leaked into the row: {_leaks(shown, targets)}"
+    # what the model printed stays in the private log
+    assert "STDOUT-MARKER" not in shown
+    if case.name == "pickle_prints_secret" and BWRAP:
+        assert "STDOUT-MARKER" in (store_jobs.private_log(file_store, row["id"]) or "")
