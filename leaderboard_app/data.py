@@ -19,6 +19,8 @@ from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import rank_rows
 from evaluator.store import ReadOnlyStore, default_db_path, queries
 
+from . import columns
+
 Fingerprint = tuple
 
 
@@ -67,20 +69,27 @@ def scored_tasks() -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _ranked(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str) -> pd.DataFrame:
     with _reader(path) as store:
-        rows = store.leaderboard_rows(task_id, version)
+        rows = queries.leaderboard_table_rows(store, task_id, version)
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame(rank_rows(rows, metric))
-    df["architecture"] = [_arch_name(m) for m in df["meta"]]
-    return df.drop(columns=["per_class", "complexity", "hardware", "meta"], errors="ignore")
+    return pd.DataFrame(rank_rows(rows, metric)) if rows else pd.DataFrame()
 
 
 def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.DataFrame:
     """Leaderboard rows of one task version (all, or one kind), best first by `metric`,
     with a rank shared where 95% CIs overlap."""
     return _ranked(*_key(), task_id, version, metric, kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str):
+    frame = _ranked(path, fp, task_id, version, metric, kind)
+    return (frame, *columns.display_table(frame)) if not frame.empty else (frame, pd.DataFrame(), {})
+
+
+def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all"):
+    """(ranked rows, the formatted table, help text per column), cached: reruns skip the formatting."""
+    return _table(*_key(), task_id, version, metric, kind)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -191,10 +200,3 @@ def _case_arrays(ref: str, paths: tuple[str, ...], case_id: str, with_label: boo
 def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Image (and label) of one training or validation case."""
     return _case_arrays(ref, _paths(), case_id, with_label)
-
-
-def _arch_name(meta) -> str:
-    arch = (meta or {}).get("architecture") if isinstance(meta, dict) else None
-    if isinstance(arch, dict):
-        return str(arch.get("name") or "")
-    return str(arch or "")

@@ -38,6 +38,22 @@ def scored_tasks(store: _Reader) -> list[dict]:
     return out
 
 
+_TABLE_COLUMNS = ", ".join(
+    ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
+     "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
+     "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
+    + [f"r.{m}_{k}" for m in ("dice", "iou", "hd95") for k in ("mean", "std", "ci_low", "ci_high")]
+)
+
+
+def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
+    """The scalar columns of `leaderboard_rows` (no JSON blobs to decode): what the leaderboard
+    table, its CSV and the efficiency plot show. Same rows: finished submissions of one version."""
+    sql = (f"select {_TABLE_COLUMNS} from results r join submissions s on s.id = r.submission_id "
+           "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id")
+    return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
+
+
 def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """A light list of scored submissions (for pickers): id, name, team, kind, primary mean."""
     sql = (

@@ -37,7 +37,9 @@ def _scatter(paired: pd.DataFrame, metric: str, a: dict, b: dict) -> go.Figure:
                    hovertemplate="%{text}<br>A: %{x:.3f}<br>B: %{y:.3f}<extra></extra>"),
     ])
     fig.update_layout(xaxis_title=f"A: {ui.submission_label(a)}", yaxis_title=f"B: {ui.submission_label(b)}",
-                      height=420, showlegend=False, title=f"Per-case {columns.QUALITY_LABEL[metric]}",
+                      height=420, showlegend=False,
+                      title=f"Per-case {columns.QUALITY_LABEL[metric]} — "
+                            f"{'below' if columns.higher_is_better(metric) else 'above'} the line: A is better",
                       margin=dict(t=50))
     return fig
 

@@ -4,11 +4,15 @@ import streamlit as st
 
 from leaderboard_app import columns, data, ui
 
-# Row tint for baselines; computed per column at once so 10,000 rows stay fast.
 BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
+# pandas' Styler renders every cell in Python (~0.2 ms each): beyond this many rows the
+# tint would cost seconds per rerun, and the Type column alone marks baselines.
+MAX_TINTED_ROWS = 500
 
 
 def _styled(table):
+    if len(table) > MAX_TINTED_ROWS:
+        return table
     tint = np.where(table["Type"].to_numpy() == "BASELINE", BASELINE_TINT, "")
     return table.style.apply(lambda col: tint, axis=0)
 
@@ -47,12 +51,11 @@ def leaderboard_page():
         metric = ui.metric_picker("Rank by", primary, key="lb_metric")
     with right:
         kind = ui.kind_picker(key="lb_kind")
-    ranked = data.ranked(task_id, version, metric, kind)
+    ranked, table, helps = data.leaderboard_table(task_id, version, metric, kind)
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
         return
     _summary(ranked, metric, info.get("title") or f"{task_id}@{version}")
-    table, helps = columns.display_table(ranked)
     config = {name: st.column_config.Column(name, help=text) for name, text in helps.items()}
     config.update({
         "Rank": st.column_config.Column("Rank", help=helps["Rank"], width=55),
@@ -80,8 +83,7 @@ def _actions(ranked, event, task_id, version, metric) -> None:
             st.switch_page("pages/compare.py")
     else:
         cols[0].caption("Select a row to open it in detail or compare it.")
-    csv = columns.csv_table(ranked).to_csv(index=False).encode()
-    cols[2].download_button("Download CSV", csv, file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
+    cols[2].download_button("Download CSV", lambda: columns.csv_table(ranked).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
                             mime="text/csv", help="Numbers unformatted, CI ends in their own columns.")
 
 

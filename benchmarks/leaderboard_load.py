@@ -1,0 +1,182 @@
+"""Leaderboard under load: a store with 10,000 scored submissions x 200 cases.
+
+Fills a temporary store (schema from the real migrations, rows bulk-inserted with
+sqlite-utils, realistic values and JSON sizes), then times
+
+  1. the leaderboard query: ReadOnlyStore.leaderboard_rows + ranking.rank_rows,
+  2. the page render: an AppTest run of the app (router + leaderboard page), cold
+     (empty cache) and warm (cached, as on every rerun until the store changes);
+     the wall time includes AppTest's own harness (session set-up, parsing the
+     10,000-row table back), so it is an upper bound on the server-side time,
+  3. one submission's per-case rows (the Submission page's query).
+
+    python benchmarks/leaderboard_load.py [--submissions 10000] [--cases 200] [--keep DIR]
+
+Target (issue 5): each of 1 and 2 under 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluator.ranking import rank_rows  # noqa: E402
+from evaluator.store import ReadOnlyStore, Store, queries  # noqa: E402
+
+TARGET_S = 1.0
+TASK_ID, VERSION = "bench-task", 1
+CLASSES = ["background", "lesion"]
+CASE_BATCH = 100  # submissions per case_results insert batch (20,000 rows)
+
+
+def _ci(values: np.ndarray) -> tuple[float, float]:
+    # normal approximation: a bootstrap per submission would dominate the fill time
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def _submission(i: int, rng: np.random.Generator, now: str) -> dict:
+    kind = "baseline" if i % 500 == 0 else "submission"
+    return {"id": i, "file_sha256": f"{i:064x}", "filename": f"model{i}.onnx", "format": "onnx",
+            "name": f"model-{i}", "team": f"team-{i % 700}", "kind": kind, "task_id": TASK_ID,
+            "task_version": VERSION, "status": "done", "error": None, "created_at": now, "updated_at": now,
+            "meta": json.dumps({"architecture": {"name": "unet", "kwargs": {"base": 32}}, "output": "logits",
+                                "split": "test", "description": "benchmark row " * 5})}
+
+
+def _cases(rng: np.random.Generator, n_cases: int, skill: float) -> dict[str, np.ndarray]:
+    dice = np.clip(rng.beta(8 * skill + 1, 3, n_cases), 0, 1)
+    dice[rng.random(n_cases) < 0.05] = 0.0  # a few misses per model
+    fg = rng.integers(500, 8000, n_cases)
+    tp = (dice * fg).astype(int)
+    return {"dice": dice, "iou": dice / (2 - dice), "hd95": rng.gamma(2.0, 4.0 / (skill + 0.2), n_cases),
+            "tp": tp, "fp": rng.integers(0, 600, n_cases), "fn": fg - tp}
+
+
+def _result(i: int, c: dict, now: str, n_cases: int) -> dict:
+    row = {"id": i, "submission_id": i, "task_id": TASK_ID, "task_version": VERSION, "manifest_digest": "f" * 64,
+           "split": "test", "n_cases": n_cases, "n_failed_cases": 0, "primary_metric": "dice", "hd95_unit": "mm",
+           "params": int(1e6 + 3e7 * (i % 97) / 97), "gflops": 0.5 + 40 * (i % 89) / 89,
+           "latency_ms": 5 + 200 * (i % 83) / 83, "peak_memory_mb": 300.0, "evaluator_version": "0.1.0",
+           "wall_s": 30.0, "created_at": now}
+    per_class = {}
+    for m in ("dice", "iou", "hd95"):
+        lo, hi = _ci(c[m])
+        row.update({f"{m}_mean": float(c[m].mean()), f"{m}_std": float(c[m].std(ddof=1)),
+                    f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+        per_class[m] = {"mean": row[f"{m}_mean"], "std": row[f"{m}_std"], "ci_low": lo, "ci_high": hi}
+    row["per_class"] = json.dumps({"lesion": per_class})
+    row["complexity"] = json.dumps({"params": row["params"], "gflops": row["gflops"], "counter": "bench",
+                                    "input_shape": [1, 1, 256, 256], "batch": 1})
+    row["hardware"] = json.dumps({"cpu": "Bench CPU @ 3.0GHz", "cores": 16, "threads": 4, "device": "cpu",
+                                  "isolation": "bwrap", "python": "3.11", "machine": "x86_64"})
+    return row
+
+
+def fill(path: Path, n_subs: int, n_cases: int, seed: int = 0) -> None:
+    store = Store(path)  # the real migrations make the schema and indexes
+    db = store.db
+    now = "2026-01-01T00:00:00+00:00"
+    spec = {"id": TASK_ID, "version": VERSION, "title": "Load benchmark", "classes": CLASSES,
+            "primary_metric": "dice", "splits": {"train": 0, "val": 0, "test": n_cases}}
+    db["tasks"].insert({"id": TASK_ID, "version": VERSION, "digest": "f" * 64, "title": "Load benchmark",
+                        "spec": json.dumps(spec), "registered_at": now})
+    rng = np.random.default_rng(seed)
+    case_ids = [f"case{k:04d}" for k in range(n_cases)]
+    for start in range(1, n_subs + 1, CASE_BATCH):
+        subs, results, cases = [], [], []
+        for i in range(start, min(start + CASE_BATCH, n_subs + 1)):
+            c = _cases(rng, n_cases, skill=rng.random())
+            subs.append(_submission(i, rng, now))
+            results.append(_result(i, c, now, n_cases))
+            cases.extend({"result_id": i, "case_id": case_ids[k], "class_index": 1, "dice": float(c["dice"][k]),
+                          "iou": float(c["iou"][k]), "hd95": float(c["hd95"][k]), "tp": int(c["tp"][k]),
+                          "fp": int(c["fp"][k]), "fn": int(c["fn"][k]), "failed": 0} for k in range(n_cases))
+        with db.atomic():
+            db["submissions"].insert_all(subs, batch_size=1000)
+            db["results"].insert_all(results, batch_size=1000)
+            db["case_results"].insert_all(cases, batch_size=5000)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+
+
+def _best_of(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def time_query(path: Path, repeats: int) -> dict:
+    store = ReadOnlyStore(path)
+    q, rows = _best_of(lambda: store.leaderboard_rows(TASK_ID, VERSION), repeats)
+    light, _ = _best_of(lambda: queries.leaderboard_table_rows(store, TASK_ID, VERSION), repeats)
+    r, ranked = _best_of(lambda: rank_rows(rows, "dice"), 1 if len(rows) > 2000 else repeats)
+    c, cases = _best_of(lambda: store.case_results(ranked[0]["submission_id"]), repeats)
+    return {"rows": len(rows), "query_s": q, "table_query_s": light, "rank_s": r, "case_rows": len(cases),
+            "case_query_s": c}
+
+
+def time_page(path: Path) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["SONOBENCH_DB"] = str(path)
+    app = ROOT / "leaderboard_app" / "streamlit_app.py"
+    out = {}
+    for label in ("cold", "warm"):
+        at = AppTest.from_file(str(app), default_timeout=600)
+        t = time.perf_counter()
+        at.run()
+        out[f"page_{label}_s"] = time.perf_counter() - t
+        if at.exception:
+            raise SystemExit(f"the leaderboard page failed: {at.exception[0].message}")
+        out["page_rows"] = len(at.dataframe[0].value) if at.dataframe else 0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--submissions", type=int, default=10_000)
+    ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="Build (or reuse) the store in this folder and keep it.")
+    args = ap.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="sonobench-load-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "load.db"
+    if not path.exists():
+        t = time.perf_counter()
+        fill(path, args.submissions, args.cases)
+        print(f"filled {args.submissions:,} submissions x {args.cases} cases in {time.perf_counter() - t:.1f} s "
+              f"({path.stat().st_size / 1e6:.0f} MB at {path})")
+    q = time_query(path, args.repeats)
+    p = time_page(path)
+    total_q = q["query_s"] + q["rank_s"]
+    print(f"leaderboard_rows: {q['query_s']:.3f} s for {q['rows']:,} rows")
+    print(f"leaderboard_table_rows (the page's lighter query): {q['table_query_s']:.3f} s")
+    print(f"rank_rows:        {q['rank_s']:.3f} s")
+    print(f"query + ranking:  {total_q:.3f} s  ({total_q / TARGET_S:.2f} x the {TARGET_S:.0f} s target)")
+    print(f"page render cold: {p['page_cold_s']:.3f} s  ({p['page_cold_s'] / TARGET_S:.2f} x target; "
+          f"{p['page_rows']:,} table rows)")
+    print(f"page render warm: {p['page_warm_s']:.3f} s  ({p['page_warm_s'] / TARGET_S:.2f} x target)")
+    print(f"one submission's case rows: {q['case_query_s'] * 1000:.1f} ms for {q['case_rows']} rows")
+    if not args.keep:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+
+
+if __name__ == "__main__":
+    main()
