@@ -32,6 +32,11 @@ def shows_errors(page):
 
 def task_picker(label: str = "Task", *, key: str) -> tuple[str, int, dict] | None:
     """Select a scored task version; returns (task_id, version, info) or None after saying why."""
+    if not data.db_path().is_file():
+        st.info(f"No results store yet at `{data.db_path()}`. Score a model on the **Submit** page (or with "
+                "`sonobench submit MODEL --task TASK`), or start the app on an existing store with "
+                "`sonobench app --db PATH`.")
+        return None
     scored = data.scored_tasks()
     if not scored:
         st.info("No results yet. Submit a model on the **Submit** page or run `sonobench submit MODEL --task TASK`.")

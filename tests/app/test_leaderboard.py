@@ -63,7 +63,16 @@ def test_csv_download_holds_numbers(app_env):
     assert csv["dice_mean"].is_monotonic_decreasing
 
 
-def test_missing_store_is_an_error_not_a_traceback(tmp_path, monkeypatch):
+def test_missing_store_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("SONOBENCH_DB", str(tmp_path / "none.db"))
+    for page in (None, "efficiency", "submission", "compare", "baselines"):
+        at = open_page(page)
+        assert "No results store yet" in at.info[0].value and "Submit" in at.info[0].value
+
+
+def test_unreadable_store_is_an_error_not_a_traceback(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("SONOBENCH_DB", str(bad))
     at = open_page()
-    assert "No results store" in at.error[0].value
+    assert at.error and "could not be read" in at.error[0].value

@@ -1,7 +1,11 @@
 """One AppTest per results page: it renders without an exception and shows its key elements."""
 import json
 
+import pytest
+
 from evaluator.store import ReadOnlyStore
+from evaluator.tasks import get_task
+from leaderboard_app import data
 
 from .conftest import open_page
 
@@ -76,8 +80,6 @@ def test_tasks_page_shows_facts_digest_and_training_samples(app_env):
     at = open_page("tasks")
     at.selectbox(key="tasks_task").set_value("toy-lesion@1").run()
     assert not at.exception
-    from evaluator.tasks import get_task
-
     task = get_task("toy-lesion")
     assert at.code[0].value == task.digest
     splits = at.dataframe[0].value
@@ -87,10 +89,6 @@ def test_tasks_page_shows_facts_digest_and_training_samples(app_env):
 
 
 def test_test_split_images_are_never_served(app_env):
-    import pytest
-
-    from evaluator.tasks import get_task
-    from leaderboard_app import data
 
     task = get_task("toy-lesion")
     image, label = data.case_arrays("toy-lesion@1", task.split("val")[0].id, True)
