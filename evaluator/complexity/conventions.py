@@ -35,6 +35,8 @@ import math
 import numbers
 from typing import Sequence
 
+from .errors import ComplexityError
+
 COUNTER_TORCH = "sonobench-fvcore-torch/1"
 COUNTER_ONNX = "sonobench-fvcore-onnx/1"
 
@@ -75,11 +77,10 @@ AVG_POOL_PER_INPUT = 1
 
 
 def check_input_shape(input_shape) -> tuple[int, int, int, int]:
-    from .errors import ComplexityError
-
     try:
         shape = tuple(input_shape)
-        ok = len(shape) == 4 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape)
+        ok = len(shape) == 4 and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape)
     except TypeError:
         ok = False
     if not ok or shape[0] != 1:

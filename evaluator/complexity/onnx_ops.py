@@ -26,12 +26,9 @@ def _gemm(g, node):
     return m * n * k
 
 
-def _matmul(a_index, b_index=None):
-    def handler(g, node):
-        a = g.shape(node.input[a_index], node)
-        return cv.matmul_flops(g.shape(node.output[0], node), a[-1])
-
-    return handler
+def _matmul(g, node):
+    """MatMul, MatMulInteger, QLinearMatMul: A is input 0 (K = its last dim)."""
+    return cv.matmul_flops(g.shape(node.output[0], node), g.shape(node.input[0], node)[-1])
 
 
 def _einsum(g, node):
@@ -54,7 +51,7 @@ def _einsum(g, node):
     return total
 
 
-def _is_identity_affine(g, scale, bias) -> bool:
+def is_identity_affine(g, scale, bias) -> bool:
     """Exporters give norms without affine parameters a constant scale of 1 and bias of 0."""
     s = g.const(scale) if scale else None
     if s is None or not np.all(s == 1):
@@ -67,7 +64,7 @@ def _is_identity_affine(g, scale, bias) -> bool:
 
 def _batch_norm(g, node):
     x = node.input[0]
-    affine = not _is_identity_affine(g, g.input(node, 1), g.input(node, 2))
+    affine = not is_identity_affine(g, g.input(node, 1), g.input(node, 2))
     batch_stats = bool(g.attr(node, "training_mode", 0))
     producer = g.producer.get(x)
     folded = producer is not None and producer.op_type in FOLDS_BATCH_NORM
@@ -75,7 +72,7 @@ def _batch_norm(g, node):
 
 
 def _norm(g, node):
-    affine = not _is_identity_affine(g, g.input(node, 1), g.input(node, 2))
+    affine = not is_identity_affine(g, g.input(node, 1), g.input(node, 2))
     if not affine and node.op_type == "InstanceNormalization":
         affine = _group_norm_affine_follows(g, node)
     return cv.norm_flops(g.numel(node.input[0], node), affine)
@@ -133,7 +130,7 @@ def _attention(g, node):
 HANDLERS = {
     "Conv": _conv(1), "ConvInteger": _conv(1), "QLinearConv": _conv(3),
     "ConvTranspose": _conv(1, transposed=True),
-    "Gemm": _gemm, "MatMul": _matmul(0), "MatMulInteger": _matmul(0), "QLinearMatMul": _matmul(0),
+    "Gemm": _gemm, "MatMul": _matmul, "MatMulInteger": _matmul, "QLinearMatMul": _matmul,
     "Einsum": _einsum,
     "BatchNormalization": _batch_norm,
     "InstanceNormalization": _norm, "LayerNormalization": _norm, "GroupNormalization": _norm,

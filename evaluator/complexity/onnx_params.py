@@ -8,7 +8,7 @@ scale/bias that exporters add to norms without affine parameters, and scalars.""
 from __future__ import annotations
 
 from .onnx_graph import FLOAT_TYPES, Graph
-from .onnx_ops import _is_identity_affine
+from .onnx_ops import is_identity_affine
 
 NORMS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 # (op_type, input index) that hold statistics or sizes, never weights
@@ -26,7 +26,8 @@ INT8_TYPES = {2, 3}  # UINT8, INT8: quantized weights, dequantized before use
 
 
 def count_params(g: Graph) -> int:
-    identity = {id(n) for n in g.original_nodes if n.op_type in NORMS and _is_identity_affine(g, g.input(n, 1), g.input(n, 2))}
+    identity = {id(n) for n in g.original_nodes
+                if n.op_type in NORMS and is_identity_affine(g, g.input(n, 1), g.input(n, 2))}
     total = 0
     for name, proto in g.const_protos.items():
         if name in g.folded or not proto.dims or _numel(proto) == 0:  # 0-d: eps, scales, fill values

@@ -26,8 +26,6 @@ def count_torch(model, input_shape) -> dict:
     try:
         with torch.no_grad(), _mha_fastpath_disabled(), counter:
             module(x)
-    except ComplexityError:
-        raise
     except Exception as e:  # the model's own failure: report it, do not hide it
         raise ComplexityError(f"the model failed on a {tuple(shape)} input while counting FLOPs: "
                               f"{type(e).__name__}: {e}") from e

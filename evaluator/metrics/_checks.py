@@ -92,9 +92,11 @@ def check_finite_values(name: str, values) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidMetricInput(f"Expected argument `{name}` to be a sequence of numbers, but got {_describe(values)}.") from None
+        raise InvalidMetricInput(
+            f"Expected argument `{name}` to be a sequence of numbers, but got {_describe(values)}.") from None
     if arr.ndim != 1 or arr.size == 0:
-        raise InvalidMetricInput(f"Expected argument `{name}` to be a non-empty 1-D sequence, but got {_describe(arr)}.")
+        raise InvalidMetricInput(
+            f"Expected argument `{name}` to be a non-empty 1-D sequence, but got {_describe(arr)}.")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         raise InvalidMetricInput(

@@ -93,7 +93,8 @@ def _check_classes(classes) -> list[str]:
 
 def _check_case(i: int, case, fg: range) -> None:
     if not isinstance(case, dict):
-        raise InvalidMetricInput(f"Expected case {i} of `per_case` to be a score_case dict, but got {type(case).__name__}.")
+        raise InvalidMetricInput(
+            f"Expected case {i} of `per_case` to be a score_case dict, but got {type(case).__name__}.")
     missing = [c for c in fg if c not in case]
     if missing:
         raise InvalidMetricInput(
