@@ -46,7 +46,7 @@ def _ci(values: np.ndarray) -> tuple[float, float]:
 
 
 def _submission(i: int, rng: np.random.Generator, now: str) -> dict:
-    kind = "baseline" if i % 500 == 0 else "submission"
+    kind = "baseline" if i % 1250 == 1 else "submission"  # 8 baselines in 10,000
     return {"id": i, "file_sha256": f"{i:064x}", "filename": f"model{i}.onnx", "format": "onnx",
             "name": f"model-{i}", "team": f"team-{i % 700}", "kind": kind, "task_id": TASK_ID,
             "task_version": VERSION, "status": "done", "error": None, "created_at": now, "updated_at": now,

@@ -20,8 +20,8 @@ def _hover(df, metric: str, unit: str) -> list[str]:
 
 def _figure(df, metric: str, unit: str) -> go.Figure:
     size = df["params"].fillna(0).to_numpy(float)
-    # marker area proportional to parameters, between 8 and 40 px across
-    diam = 8 + 32 * np.sqrt(size / size.max()) if size.max() > 0 else np.full(len(df), 12.0)
+    # marker area proportional to parameters, between 6 and 30 px across
+    diam = 6 + 24 * np.sqrt(size / size.max()) if size.max() > 0 else np.full(len(df), 12.0)
     fig = go.Figure()
     for kind, (symbol, color) in KIND_STYLE.items():
         part = df["kind"] == kind
@@ -30,16 +30,19 @@ def _figure(df, metric: str, unit: str) -> go.Figure:
         sub = df[part]
         fig.add_trace(go.Scatter(
             x=sub["gflops"], y=sub[f"{metric}_mean"], mode="markers", name=kind + "s",
-            marker=dict(size=diam[part.to_numpy()], symbol=symbol, color=color, opacity=0.75,
+            marker=dict(size=diam[part.to_numpy()], symbol=symbol, color=color, opacity=0.6,
                         line=dict(width=1, color="white")),
-            error_y=dict(type="data", symmetric=False, thickness=1, width=0,
+            error_y=dict(type="data", symmetric=False, thickness=1, width=0, color="rgba(0,0,0,0.25)",
                          array=sub[f"{metric}_ci_high"] - sub[f"{metric}_mean"],
                          arrayminus=sub[f"{metric}_mean"] - sub[f"{metric}_ci_low"]),
             hovertext=_hover(sub, metric, unit), hoverinfo="text"))
     front = df.iloc[stats.pareto_front(df["gflops"], df[f"{metric}_mean"],
                                        higher_quality_is_better=columns.higher_is_better(metric))]
-    fig.add_trace(go.Scatter(x=front["gflops"], y=front[f"{metric}_mean"], mode="lines", name="Pareto front",
-                             line=dict(shape="hv", dash="dash", color="#555"), hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=front["gflops"], y=front[f"{metric}_mean"], mode="lines+markers", name="Pareto front",
+                             line=dict(shape="hv", dash="dash", color="#333"),
+                             marker=dict(size=diam[df.index.get_indexer(front.index)] + 4, symbol="circle-open",
+                                         color="#333", line=dict(width=2)),
+                             hovertext=_hover(front, metric, unit), hoverinfo="text"))
     fig.update_xaxes(type="log", title="GFLOPs per image (log scale) — further left is cheaper")
     better = "higher" if columns.higher_is_better(metric) else "lower"
     fig.update_yaxes(title=f"{columns.header(metric, unit)}  (mean, 95% CI; {better} is better)")

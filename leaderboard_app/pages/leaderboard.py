@@ -8,6 +8,8 @@ BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
 # pandas' Styler renders every cell in Python (~0.2 ms each): beyond this many rows the
 # tint would cost seconds per rerun, and the Type column alone marks baselines.
 MAX_TINTED_ROWS = 500
+VISIBLE_ROWS = 20
+MAX_LISTED_BASELINES = 5
 
 
 def _styled(table):
@@ -23,10 +25,14 @@ def _summary(ranked, metric: str, title: str) -> None:
     lead = (f"Leader: **{top[0]}**." if len(top) == 1 else
             f"**{len(top)} models share rank 1** (their intervals overlap): "
             + ", ".join(top[:3]) + (f" and {len(top) - 3} more." if len(top) > 3 else "."))
+    base = ranked[ranked["kind"] == "baseline"].head(MAX_LISTED_BASELINES)
+    where = ("  \nReference baselines: " + ", ".join(
+        f"**{r.name}** (rank {lab})" for r, lab in zip(base.itertuples(), columns.rank_labels(ranked["rank"])[base.index]))
+        + ("…" if n_base > len(base) else "") + ".") if n_base and len(ranked) > n_base else ""
     st.markdown(
         f"**{len(ranked)} models** ({n_base} baseline{'s' if n_base != 1 else ''}) on *{title}*, scored on "
         f"**{int(ranked['n_cases'].max())} held-out {ranked['split'].iloc[0]} cases**, ranked by "
-        f"**{columns.header(metric)}** ({columns.direction_words(metric)}). {lead}"
+        f"**{columns.header(metric)}** ({columns.direction_words(metric)}). {lead}{where}"
     )
     st.caption(
         "**↑** higher is better · **↓** lower is better · Dice, IoU, HD95: mean over cases "
@@ -66,7 +72,8 @@ def leaderboard_page():
         columns.header("latency_ms"): st.column_config.NumberColumn(columns.header("latency_ms"), help=helps[columns.header("latency_ms")], format="%.1f"),
         "ID": st.column_config.NumberColumn("ID", help=helps["ID"], format="%d", width=50),
     })
-    event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch",
+    height = 38 + 35 * min(len(table), VISIBLE_ROWS)  # header + rows; longer tables scroll
+    event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch", height=height,
                          on_select="rerun", selection_mode="single-row", key="lb_table")
     _actions(ranked, event, task_id, version, metric)
 
