@@ -1,0 +1,217 @@
+"""`sonobench baselines`: list the architectures, train + submit them, and rerun a
+committed reference to see how far a local run lands from it."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from evaluator.cli import handle_errors
+from evaluator.demo import DEFAULT_TASK
+from evaluator.errors import SonoBenchError
+
+# The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
+REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
+
+
+def _models(values: tuple[str, ...]) -> list[str]:
+    """--models a,b --models c -> [a, b, c], each checked against the registry (did you mean)."""
+    from .architectures import ARCHITECTURES
+
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(REFERENCE_MODELS)
+    for n in names:
+        ARCHITECTURES.get(n)
+    return names
+
+
+def _profile(name: str, epochs: int | None):
+    from .recipes import get_profile
+
+    profile = get_profile(name)
+    return profile.replace(epochs=epochs) if epochs else profile
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    from .training import resolve_device
+
+    return resolve_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def _train_and_submit(data, model, profile, store, out, device, fold=None, labels_root=None) -> dict:
+    from .training import display_name, run_baseline
+    from .training.loop import steps_per_epoch
+
+    n_train = len(data.folds(fold[1], profile.seed)[fold[0]][0]) if fold else len(data.train)
+    total = profile.epochs * steps_per_epoch(n_train, profile)
+    with _progress(total, display_name(model, profile.name, fold)) as bar:
+        return run_baseline(data, model, profile, store=store, out_dir=out, device=device, fold=fold, bar=bar,
+                            labels_root=labels_root, log=click.echo)
+
+
+def _scores_line(res: dict) -> str:
+    return (f"Dice {res['dice_mean']:.4f} [{res['dice_ci_low']:.3f}, {res['dice_ci_high']:.3f}]  "
+            f"IoU {res['iou_mean']:.4f}  HD95 {res['hd95_mean']:.2f} {res['hd95_unit']}")
+
+
+def _report(record: dict) -> None:
+    t, res = record["training"], record["result"]
+    g = t["gaps"]
+    click.echo(f"{record['name']}: #{record['submission_id']}  {_scores_line(res)}  "
+               f"GFLOPs {res['gflops']:.2f}  params {res['params'] / 1e6:.2f} M")
+    click.echo(f"    best epoch {t['best_epoch']}/{t['epochs_run']}, trained in {t['wall_s']:.0f} s; gaps "
+               f"train->test Dice {g['train_test_dice']:+.4f}, val->test Dice {g['val_test_dice']:+.4f}")
+
+
+def _param_count(name: str) -> int:
+    import torch
+
+    from .architectures import create_model
+
+    try:
+        with torch.device("meta"):  # count without allocating or initialising the weights
+            model = create_model(name)
+    except RuntimeError:  # a constructor that reads tensor values (smp's SegFormer)
+        model = create_model(name)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _reference_dir_option(fn):
+    return click.option("--reference-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Folder of reference files (default: the committed baselines/reference).")(fn)
+
+
+@click.group()
+def baselines():
+    """Reference baselines: list them, train + submit them, rerun a committed reference."""
+
+
+@baselines.command("list")
+@click.option("--task", "task_id", default=DEFAULT_TASK, show_default=True, help="Task whose committed references to show.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def list_cmd(task_id, as_json):
+    """Registered architectures with parameter counts and committed reference Dice."""
+    from .architectures import list_architectures
+    from .reference import read_reference
+
+    ref = {(r["model"], r["profile"]): r for r in (read_reference(task_id) or {"rows": []})["rows"]}
+    rows = []
+    for arch in list_architectures():
+        params = _param_count(arch["name"])
+        refs = {p: r["scores"]["dice_mean"] for (m, p), r in ref.items() if m == arch["name"]}
+        rows.append({"name": arch["name"], "family": arch["family"], "params_m": round(params / 1e6, 2),
+                     "reference_dice": refs, "reference": arch["reference"]})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"Parameters at in_channels=1, num_classes=1; reference Dice = committed results on {task_id}.")
+    click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<22} paper / source")
+    for r in rows:
+        dice = ", ".join(f"{p} {d:.3f}" for p, d in sorted(r["reference_dice"].items())) or "-"
+        click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<22} {r['reference'].split(';')[0]}")
+
+
+@baselines.command("run")
+@click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True, help="Task id or id@version.")
+@click.option("--models", multiple=True, help="Architectures (repeat or comma-separate); default: the seeds' zoo "
+              f"({', '.join(REFERENCE_MODELS)}).")
+@click.option("--profile", "profile_name", default="quick", show_default=True, help="Training profile: quick or full.")
+@click.option("--folds", type=int, default=None, help="Stratified K-fold CV over train+val (test untouched); "
+              "every fold model is submitted and mean ± std over folds is printed.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
+@click.option("--epochs", type=int, default=None, help="Override the profile's epoch count (smoke runs).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Checkpoints, ONNX files, histories (default: <data dir>/baselines).")
+@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
+@click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
+@_reference_dir_option
+@handle_errors
+def run_cmd(task_ref, models, profile_name, folds, device, epochs, db_path, out_dir, labels_root, update_reference,
+            reference_dir):
+    """Train baselines on a task, export each best checkpoint to ONNX and submit it
+    through the sandboxed evaluator (kind = baseline)."""
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    from . import reference
+    from .training import TaskData, cv_summary
+
+    names, profile, task = _models(models), _profile(profile_name, epochs), get_task(task_ref)
+    if update_reference and folds:
+        raise SonoBenchError("--update-reference records one model per (model, profile); drop --folds")
+    device = _device(device)
+    click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' on {device}")
+    data, store = TaskData.load(task, labels_root), Store(db_path)
+    for name in names:
+        if folds:
+            records = [_train_and_submit(data, name, profile, store, out_dir, device, (i, folds), labels_root)
+                       for i in range(folds)]
+            for r in records:
+                _report(r)
+            s = cv_summary(records)
+            click.echo(f"{name} ({profile.name}), {folds}-fold CV, test scores mean ± std over folds: "
+                       f"Dice {s['dice']['mean']:.4f} ± {s['dice']['std']:.4f}  IoU {s['iou']['mean']:.4f} ± "
+                       f"{s['iou']['std']:.4f}  HD95 {s['hd95']['mean']:.2f} ± {s['hd95']['std']:.2f}")
+            continue
+        record = _train_and_submit(data, name, profile, store, out_dir, device, labels_root=labels_root)
+        _report(record)
+        if update_reference:
+            path = reference.write_row(task, reference.row_from_record(record), folder=reference_dir)
+            click.echo(f"    recorded in {path}")
+
+
+@baselines.command("rerun")
+@click.argument("model")
+@click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True)
+@click.option("--profile", "profile_name", default="quick", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: the reference's device.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Also store the rerun here (default: a scratch in-memory store).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Fail when |Δ Dice| exceeds this.")
+@_reference_dir_option
+@handle_errors
+def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, reference_dir):
+    """Retrain MODEL with its committed reference settings and print the difference."""
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    from .recipes import Profile, get_profile
+    from .reference import find_row
+    from .training import TaskData
+
+    _models((model,)); get_profile(profile_name)  # name errors first, with did-you-mean
+    task = get_task(task_ref)
+    row = find_row(task.id, model, profile_name, folder=reference_dir)
+    if row["provenance"]["manifest_digest"] != task.digest:
+        raise SonoBenchError(f"The reference for {model} was scored on manifest {row['provenance']['manifest_digest'][:12]}…, "
+                             f"but {task.ref} has {task.digest[:12]}…; rerun it with `sonobench baselines run`.")
+    profile = Profile.from_dict(row["training"]["recipe"])
+    device = _device(device or row["provenance"]["hardware"]["device"])
+    store = Store(db_path) if db_path else Store(memory=True)
+    record = _train_and_submit(TaskData.load(task), model, profile, store, out_dir, device)
+    _print_deltas(row, record, tolerance)
+
+
+def _print_deltas(row: dict, record: dict, tolerance: float) -> None:
+    ref, new = row["scores"], record["result"]
+    commit = (row["provenance"]["git_commit"] or "unknown")[:12]
+    click.echo(f"reference (commit {commit}): {_scores_line(ref)}")
+    click.echo(f"rerun (this machine):        {_scores_line(new)}")
+    deltas = {m: new[f"{m}_mean"] - ref[f"{m}_mean"] for m in ("dice", "iou", "hd95")}
+    click.echo(f"delta (rerun - reference): Dice {deltas['dice']:+.4f}  IoU {deltas['iou']:+.4f}  "
+               f"HD95 {deltas['hd95']:+.2f} {new['hd95_unit']}")
+    same = record["onnx"]["sha256"] == row["onnx"]["sha256"]
+    click.echo(f"exported ONNX {'is bit-identical to' if same else 'differs from'} the reference export")
+    if abs(deltas["dice"]) > tolerance:
+        raise SonoBenchError(f"the rerun's Dice differs from the reference by {deltas['dice']:+.4f}, "
+                             f"beyond ±{tolerance}; compare the hardware and versions in the reference row")

@@ -1,0 +1,145 @@
+"""Training recipes as data: named profiles, looked up by name.
+
+A profile fixes everything that decides a trained baseline: optimisation
+(AdamW, ReduceLROnPlateau on validation Dice, early stopping), what one epoch
+sees, augmentation switches, the seed and the CPU thread count. The model's
+input size is always the task's; `crop` only shrinks the training patches
+(fully convolutional models are trained on patches and exported, validated and
+scored at the full input size, as nnU-Net does).
+
+`quick` is a CPU smoke-level reference: it must train, export and score one
+small model (cmunext, unext) within ~10 minutes on 2 CPU cores, so it sees
+few, foreground-biased 128x128 patches and validates on the full validation
+split each epoch. Its scores are far below a converged model's. `full` is the
+reference setting for a GPU (the seeds' recipe: up to 100 epochs, batch 8,
+every training case per epoch, early stopping after 20 epochs without gain).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from evaluator.errors import SonoBenchError, UnknownName
+from evaluator.registry import Registry
+
+
+class UnknownProfile(UnknownName):
+    """No training profile is registered under that name."""
+
+
+class InvalidProfile(SonoBenchError):
+    """A profile (or a recorded one) has unknown fields or impossible values."""
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Switches and strengths of the on-the-fly augmentations (see training/augment.py)."""
+    hflip: float = 0.5            # probability of a horizontal flip
+    vflip: float = 0.0            # ultrasound has a depth axis: off by default
+    affine: float = 0.5           # probability of a light affine warp
+    rotate_deg: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = 0.05       # fraction of the image size
+    intensity: float = 0.5        # probability of a gamma + contrast change
+    gamma: tuple[float, float] = (0.7, 1.5)
+    contrast: tuple[float, float] = (0.8, 1.2)
+    speckle: float = 0.3          # probability of multiplicative Rayleigh speckle
+    speckle_strength: float = 0.25
+
+    @property
+    def enabled(self) -> bool:
+        return any(p > 0 for p in (self.hflip, self.vflip, self.affine, self.intensity, self.speckle))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    early_stop_patience: int       # epochs without a better validation Dice before stopping
+    plateau_factor: float          # ReduceLROnPlateau on validation Dice (mode "max")
+    plateau_patience: int
+    min_lr: float
+    samples_per_epoch: int | None  # None: every training case once per epoch
+    crop: tuple[int, int] | None   # training patch size; None: the task's input size
+    foreground_crop: float         # fraction of patches centred on a foreground pixel
+    train_eval_cases: int | None   # training cases scored for the train->test gap; None: all
+    augment: Augment = field(default_factory=Augment)
+    seed: int = 0
+    threads: int | None = None     # torch CPU threads; fixed for bit-identical CPU reruns
+    amp: bool = True               # mixed precision, used on CUDA only
+    tta: bool = False              # horizontal-flip TTA baked into the exported model
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Profile":
+        """Rebuild a recorded profile (e.g. from a reference row) exactly."""
+        data = dict(data)
+        aug = dict(data.pop("augment", {}) or {})
+        _check_keys("profile", data, cls)
+        _check_keys("augment", aug, Augment)
+        aug = {k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
+        if isinstance(data.get("crop"), list):
+            data["crop"] = tuple(data["crop"])
+        return _validated(cls(**data, augment=Augment(**aug)))
+
+    def replace(self, **changes) -> "Profile":
+        return _validated(dataclasses.replace(self, **changes))
+
+
+def _check_keys(what: str, data: dict, cls) -> None:
+    known = {f.name for f in dataclasses.fields(cls)} - {"augment"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidProfile(f"Unknown {what} field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+
+
+def _validated(p: Profile) -> Profile:
+    positive = {"epochs": p.epochs, "batch_size": p.batch_size, "early_stop_patience": p.early_stop_patience}
+    for key, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise InvalidProfile(f"Expected `{key}` to be a positive integer, but got {value!r}")
+    if not (0 < p.lr and 0 <= p.weight_decay and 0 < p.plateau_factor < 1):
+        raise InvalidProfile(f"profile '{p.name}': need lr > 0, weight_decay >= 0, 0 < plateau_factor < 1")
+    if p.crop is not None and any(c < 32 or c % 32 for c in p.crop):
+        raise InvalidProfile(f"profile '{p.name}': crop sides must be multiples of 32 (the models downsample "
+                             f"by up to 32), got {p.crop}")
+    if not 0 <= p.foreground_crop <= 1:
+        raise InvalidProfile(f"profile '{p.name}': foreground_crop must lie in [0, 1], got {p.foreground_crop}")
+    return p
+
+
+PROFILES: Registry[Profile] = Registry("training profile", UnknownProfile)
+
+PROFILES.register("quick", _validated(Profile(
+    name="quick",
+    description="CPU smoke-level reference: 4 epochs x 96 foreground-biased 128x128 patches, "
+                "1 thread; ~10 min per small model on a CPU. Not converged.",
+    epochs=4, batch_size=8, lr=2e-3, weight_decay=1e-4,
+    early_stop_patience=3, plateau_factor=0.5, plateau_patience=1, min_lr=1e-5,
+    samples_per_epoch=96, crop=(128, 128), foreground_crop=0.67, train_eval_cases=48,
+    seed=0, threads=1,
+)))
+
+PROFILES.register("full", _validated(Profile(
+    name="full",
+    description="GPU reference setting (seeds 001/002): up to 100 epochs of the whole training "
+                "split at the task's input size, batch 8, early stopping after 20 epochs.",
+    epochs=100, batch_size=8, lr=3e-4, weight_decay=1e-4,
+    early_stop_patience=20, plateau_factor=0.5, plateau_patience=8, min_lr=1e-6,
+    samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
+    seed=0, threads=None,
+)))
+
+
+def get_profile(name: str) -> Profile:
+    return PROFILES.get(name)
+
+
+def list_profiles() -> list[Profile]:
+    return [p for _, p in PROFILES.items()]

@@ -1,0 +1,172 @@
+"""Committed reference results of the baselines, one JSON file per task
+(`<task_id>.json` next to this module), and their loading into a store.
+
+A reference file::
+
+    {"format": 1, "task": "sim-breast-lesion", "task_version": 1,
+     "manifest_digest": "...", "note": "how and where these were produced",
+     "rows": [{"model", "profile", "name", "team", "architecture", "onnx",
+               "scores", "complexity", "history", "training", "provenance",
+               "evaluation", "cases": {"columns": [...], "rows": [[...], ...]}}]}
+
+`load_into_store` inserts each row as a finished kind="baseline" submission with
+its result and per-case rows, keyed by the SHA-256 of the row's canonical JSON,
+so loading twice changes nothing. This module imports no torch: `sonobench demo`
+uses it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from evaluator.errors import AlreadyScored, SonoBenchError, UnknownName
+from evaluator.registry import did_you_mean
+
+REFERENCE_DIR = Path(__file__).resolve().parent
+FORMAT = 1
+CASE_COLUMNS = ("case_id", "class_index", "dice", "iou", "hd95", "tp", "fp", "fn", "failed")
+SCORE_KEYS = tuple(f"{m}_{s}" for m in ("dice", "iou", "hd95") for s in ("mean", "std", "ci_low", "ci_high")) + (
+    "hd95_unit", "per_class", "n_cases", "n_failed_cases", "split", "primary_metric")
+COMPLEXITY_KEYS = ("params", "gflops", "complexity", "latency_ms", "peak_memory_mb")
+
+
+class NoReference(UnknownName):
+    """No committed reference row for that task / model / profile."""
+
+
+class ReferenceMismatch(SonoBenchError):
+    """A reference file that does not belong to the task it is loaded for."""
+
+
+def reference_path(task_id: str, folder: Path | None = None) -> Path:
+    return Path(folder or REFERENCE_DIR) / f"{task_id}.json"
+
+
+def read_reference(task_id: str, folder: Path | None = None) -> dict | None:
+    path = reference_path(task_id, folder)
+    if not path.is_file():
+        return None
+    try:
+        ref = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ReferenceMismatch(f"{path} is not valid JSON ({e}); restore it from version control") from None
+    if ref.get("format") != FORMAT or ref.get("task") != task_id:
+        raise ReferenceMismatch(f"{path} is not a format-{FORMAT} reference file for task '{task_id}'")
+    return ref
+
+
+def find_row(task_id: str, model: str, profile: str, folder: Path | None = None) -> dict:
+    ref = read_reference(task_id, folder) or {"rows": []}
+    keys = {f"{r['model']}@{r['profile']}": r for r in ref["rows"]}
+    key = f"{model}@{profile}"
+    if key not in keys:
+        have = ", ".join(sorted(keys)) or "none"
+        raise NoReference(f"No reference result for model '{model}' with profile '{profile}' on task '{task_id}' "
+                          f"(committed: {have}).{did_you_mean(key, keys)} Produce one with "
+                          f"`sonobench baselines run --task {task_id} --models {model} --profile {profile} --update-reference`.")
+    return keys[key]
+
+
+def row_sha256(row: dict) -> str:
+    """Identity of a reference row in the store: SHA-256 of its canonical JSON."""
+    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def row_from_record(record: dict) -> dict:
+    """A compact reference row from `baselines.training.run_baseline`'s record."""
+    res, training = record["result"], dict(record["training"])
+    history = training.pop("history")
+    return {
+        "model": record["model"], "profile": record["profile"], "name": record["name"],
+        "team": "SonoBench baselines", "architecture": record["architecture"],
+        "onnx": {k: record["onnx"][k] for k in ("sha256", "bytes", "parity_rel")},
+        "scores": {k: res[k] for k in SCORE_KEYS},
+        "complexity": {k: res[k] for k in COMPLEXITY_KEYS},
+        "history": history,
+        "training": training,
+        "provenance": {"git_commit": training["git_commit"], "git_dirty": training["git_dirty"],
+                       "hardware": training["hardware"], "seed": training["seed"], "wall_s": training["wall_s"],
+                       "evaluator_version": res["evaluator_version"], "manifest_digest": res["manifest_digest"]},
+        "evaluation": {"hardware": res["hardware"], "wall_s": res["wall_s"], "created_at": res["created_at"]},
+        "cases": {"columns": list(CASE_COLUMNS), "rows": [[c[k] for k in CASE_COLUMNS] for c in record["cases"]]},
+    }
+
+
+def describe(rows: list[dict]) -> str:
+    """The file's `note`: which profile ran on what hardware, and what that means."""
+    parts = []
+    for profile in sorted({r["profile"] for r in rows}):
+        mine = [r for r in rows if r["profile"] == profile]
+        devices = sorted({f"{r['provenance']['hardware']['device']} ({r['provenance']['hardware'].get('gpu') or r['provenance']['hardware']['cpu']}, "
+                          f"{r['provenance']['hardware']['threads']} thread(s))" for r in mine})
+        parts.append(f"Profile '{profile}' ({', '.join(sorted(r['model'] for r in mine))}) was trained on {'; '.join(devices)}.")
+    if not any(r["profile"] == "full" for r in rows):
+        parts.append("These are CPU quick-profile references: a few epochs on small patches, far from converged, "
+                     "meant to be reproduced locally with `sonobench baselines rerun MODEL --profile quick`. The "
+                     "'full' profile is the reference setting and needs a GPU; no full-profile rows are committed yet.")
+    return " ".join(parts)
+
+
+def write_row(task, row: dict, folder: Path | None = None) -> Path:
+    """Add or replace the (model, profile) row of `task`'s reference file."""
+    path = reference_path(task.id, folder)
+    ref = read_reference(task.id, folder)
+    if ref and (ref["task_version"], ref["manifest_digest"]) != (task.version, task.digest):
+        raise ReferenceMismatch(f"{path} holds results for {task.id}@{ref['task_version']} (manifest "
+                                f"{ref['manifest_digest'][:12]}…), not {task.ref} ({task.digest[:12]}…); "
+                                "move it aside before recording references for the new version")
+    kept = [r for r in (ref or {"rows": []})["rows"] if (r["model"], r["profile"]) != (row["model"], row["profile"])]
+    rows = sorted(kept + [row], key=lambda r: (r["profile"], r["model"]))
+    ref = {"format": FORMAT, "task": task.id, "task_version": task.version, "manifest_digest": task.digest,
+           "note": describe(rows), "rows": rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ref, indent=1) + "\n")
+    return path
+
+
+def _result_row(task, row: dict) -> dict:
+    return {"task_id": task.id, "task_version": task.version, "manifest_digest": row["provenance"]["manifest_digest"],
+            **row["scores"], **row["complexity"], "hardware": row["evaluation"]["hardware"],
+            "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"]}
+
+
+def _insert(store, task, row: dict, sha: str, source: str) -> int:
+    meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
+            "training": {**row["training"], "history": row["history"]},
+            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": row["onnx"]["sha256"]}}
+    sid = store.create_submission(file_sha256=sha, filename=f"{row['model']}-{row['profile']}.onnx", fmt="onnx",
+                                  task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
+    try:
+        cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]
+        store.write_result(sid, _result_row(task, row), cases)
+    except BaseException:
+        store.set_status(sid, "failed", "loading the reference row failed")
+        raise
+    return sid
+
+
+def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
+    """Insert the committed reference rows for `task` as baseline results; returns how many
+    were new. Rows already present (same row SHA-256) are skipped."""
+    ref = read_reference(task.id, folder)
+    if not ref or not ref["rows"]:
+        return 0
+    if (ref["task_version"], ref["manifest_digest"]) != (task.version, task.digest):
+        log(f"Reference baselines in {reference_path(task.id, folder).name} are for {task.id}@{ref['task_version']} "
+            f"(manifest {ref['manifest_digest'][:12]}…), not {task.ref} ({task.digest[:12]}…); not loaded. "
+            f"Rerun them with `sonobench baselines run --task {task.id}`.")
+        return 0
+    store.register_task(task)
+    source = f"baselines/reference/{reference_path(task.id, folder).name}"
+    added = 0
+    for row in ref["rows"]:
+        sha = row_sha256(row)
+        if store.find_scored(sha, task.id, task.version) is not None:
+            continue
+        try:
+            _insert(store, task, row, sha, source)
+            added += 1
+        except AlreadyScored:  # loaded concurrently by another process
+            continue
+    return added

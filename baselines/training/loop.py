@@ -1,0 +1,162 @@
+"""The training loop: AdamW, ReduceLROnPlateau on validation Dice, early
+stopping, best-on-validation-Dice checkpoint, AMP on CUDA only.
+
+History rows (one per epoch): train_loss / train_dice / train_iou are averaged
+over the (augmented, possibly cropped) batches the model was trained on;
+val_loss / val_dice / val_iou are measured on the whole validation split at
+the input size and scored like the evaluator (see scoring.py); lr is the
+learning rate the epoch ran with; time_s its wall time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from evaluator.tasks import Task
+
+from ..architectures import create_model
+from ..recipes import Profile
+from .augment import augment, make_batch
+from .data import Samples
+from .env import cpu_seconds, deterministic
+from .losses import SegLoss, batch_scores, inverse_frequency_weights, predict_labels
+from .scoring import case_scores
+
+MIN_BATCH = 2  # a last batch of one sample is dropped (BatchNorm needs two)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module           # best-on-validation weights, eval mode, on the CPU
+    history: list[dict]
+    best_epoch: int
+    best: dict                 # validation loss / Dice / IoU of the best epoch
+    epochs_run: int
+    stopped_early: bool
+    wall_s: float
+    cpu_s: float
+    extra: dict = field(default_factory=dict)
+
+
+def output_channels(task: Task) -> int:
+    """One logit channel for a binary task, else one per class (background included)."""
+    return 1 if task.num_classes == 2 else task.num_classes
+
+
+def epoch_order(n: int, samples: int | None, g: torch.Generator) -> list[int]:
+    """Indices one epoch visits: a permutation, repeated and cut when `samples` is set."""
+    if samples is None:
+        return torch.randperm(n, generator=g).tolist()
+    order: list[int] = []
+    while len(order) < samples:
+        order += torch.randperm(n, generator=g).tolist()
+    return order[:samples]
+
+
+def _batches(order: list[int], size: int) -> list[list[int]]:
+    chunks = [order[i:i + size] for i in range(0, len(order), size)]
+    return [c for c in chunks if len(c) >= min(MIN_BATCH, size)]
+
+
+class _Run:
+    """State of one training run; `fit` drives it epoch by epoch."""
+
+    def __init__(self, name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str):
+        self.train, self.val, self.task, self.p, self.device = train, val, task, profile, device
+        self.model = create_model(name, in_channels=task.input_channels,
+                                  num_classes=output_channels(task)).to(device)
+        weights = inverse_frequency_weights(train.targets, task.num_classes) if task.num_classes > 2 else None
+        self.criterion = SegLoss(task.num_classes, weights).to(device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay,
+                                     foreach=True)
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt, mode="max", factor=profile.plateau_factor, patience=profile.plateau_patience,
+            min_lr=profile.min_lr)
+        self.amp = profile.amp and device == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.gen = torch.Generator().manual_seed(profile.seed)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp)
+
+    def train_epoch(self, bar) -> dict:
+        self.model.train()
+        losses, dices, ious, n = 0.0, [], [], 0
+        for index in _batches(epoch_order(len(self.train), self.p.samples_per_epoch, self.gen), self.p.batch_size):
+            x, y = make_batch(self.train.images, self.train.targets, index, self.p.crop, self.p.foreground_crop,
+                              self.gen)
+            x, y = x.to(self.device), y.to(self.device)
+            if self.p.augment.enabled:
+                x, y = augment(x, y, self.p.augment, self.gen)
+            with self._autocast():
+                logits = self.model(x)
+                loss = self.criterion(logits, y)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            losses += float(loss.detach()) * len(index); n += len(index)
+            d, i = batch_scores(predict_labels(logits.detach()).cpu(), y.cpu(), self.task.num_classes)
+            dices += d; ious += i
+            if bar is not None:
+                bar.update(1)
+        return {"train_loss": losses / max(n, 1), "train_dice": float(np.mean(dices)), "train_iou": float(np.mean(ious))}
+
+    def validate(self) -> dict:
+        self.model.eval()
+        loss, dices, ious = 0.0, [], []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(self.val), self.p.batch_size):
+                stop = min(start + self.p.batch_size, len(self.val))
+                x = torch.from_numpy(self.val.images[start:stop]).to(self.device)
+                y = torch.from_numpy(self.val.targets[start:stop].astype(np.int64)).to(self.device)
+                logits = self.model(x)
+                loss += float(self.criterion(logits, y)) * (stop - start)
+                for j, out in enumerate(logits.float().cpu().numpy()):
+                    d, i = case_scores(out, self.val.labels[start + j], self.task.num_classes)
+                    dices.append(d); ious.append(i)
+        return {"val_loss": loss / len(self.val), "val_dice": float(np.mean(dices)), "val_iou": float(np.mean(ious))}
+
+
+def steps_per_epoch(n_train: int, profile: Profile) -> int:
+    return len(_batches(list(range(profile.samples_per_epoch or n_train)), profile.batch_size))
+
+
+def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str = "cpu",
+                bar: Any = None, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train architecture `name` with `profile`; `bar` is tqdm-like (update, set_postfix)."""
+    t0, c0 = time.monotonic(), cpu_seconds()
+    with deterministic(profile.seed, device, profile.threads):
+        run = _Run(name, train, val, task, profile, device)
+        history, best, best_state, best_epoch, stale, stopped = [], None, None, 0, 0, False
+        for epoch in range(1, profile.epochs + 1):
+            te = time.monotonic()
+            lr = run.opt.param_groups[0]["lr"]
+            row = {"epoch": epoch, **run.train_epoch(bar), **run.validate(), "lr": lr}
+            row["time_s"] = time.monotonic() - te
+            history.append(row)
+            run.sched.step(row["val_dice"])
+            if best is None or row["val_dice"] > best["val_dice"]:
+                best, best_epoch, stale = row, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+            else:
+                stale += 1
+            if bar is not None:
+                bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", val_dice=f"{row['val_dice']:.3f}",
+                                best=f"{best['val_dice']:.3f}@{best_epoch}")
+            if log:
+                log(f"epoch {epoch}: train loss {row['train_loss']:.4f}, val Dice {row['val_dice']:.4f}")
+            if stale >= profile.early_stop_patience:
+                stopped = True
+                break
+        run.model.load_state_dict(best_state)
+    model = run.model.cpu().eval()
+    return TrainResult(model=model, history=history, best_epoch=best_epoch,
+                       best={k: best[k] for k in ("val_loss", "val_dice", "val_iou")},
+                       epochs_run=len(history), stopped_early=stopped,
+                       wall_s=time.monotonic() - t0, cpu_s=cpu_seconds() - c0)

@@ -1,0 +1,147 @@
+"""One baseline end to end: train -> export ONNX -> measure the generalization
+gaps -> submit through the sandboxed evaluator (kind="baseline"), as any user.
+
+Generalization gaps (seed 001): the exported ONNX file is scored in-process
+with onnxruntime on train, val and test, using the evaluator's own
+pre-processing and Dice/IoU code (scoring.py). They must be known before the
+submission is stored, because the store keeps them in the submission's meta.
+The test labels are read only after the checkpoint is frozen; the in-process
+test Dice equals the evaluator's result (both run the same file through
+onnxruntime), and the record keeps both so that can be checked. Where a
+profile sets `train_eval_cases`, the train side uses a fixed stratified subset.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from evaluator import __version__ as evaluator_version
+from evaluator.errors import AlreadyScored
+from evaluator.evaluate import evaluate
+from evaluator.sandbox import SandboxConfig
+from evaluator.store import Store
+from evaluator.submission import prepare
+from evaluator.tasks import Task, sha256_file, user_data_dir
+
+from ..architectures import model_config
+from ..recipes import Profile
+from .data import Samples, cv_splits, eval_subset, load_split
+from .env import git_commit, hardware
+from .export import check_parity, export_onnx, exportable
+from .loop import train_model
+from .scoring import score_onnx
+
+TEAM = "SonoBench baselines"
+GAP_METHOD = ("exported ONNX scored in-process with onnxruntime and the evaluator's pre-processing and "
+              "Dice/IoU code on train, val and test")
+Log = Callable[[str], None]
+
+
+@dataclass
+class TaskData:
+    """A task's splits in memory, loaded once for every model of a run."""
+    task: Task
+    train: Samples
+    val: Samples
+    test: Samples
+
+    @classmethod
+    def load(cls, task: Task, labels_root=None) -> "TaskData":
+        return cls(task, load_split(task, "train"), load_split(task, "val"),
+                   load_split(task, "test", labels_root))
+
+    def folds(self, k: int, seed: int) -> list[tuple[Samples, Samples]]:
+        """Stratified K-fold over train + val; the test split stays out of it."""
+        return cv_splits(Samples.concat([self.train, self.val]), k, seed)
+
+
+def default_out_dir() -> Path:
+    return user_data_dir() / "baselines"
+
+
+def display_name(model: str, profile: str, fold: tuple[int, int] | None = None) -> str:
+    return f"{model} ({profile}" + (f", fold {fold[0] + 1}/{fold[1]})" if fold else ")")
+
+
+def _gaps(scores: dict) -> dict:
+    test = scores["test"]
+    return {"train_test_dice": scores["train"]["dice"] - test["dice"], "val_test_dice": scores["val"]["dice"] - test["dice"],
+            "train_test_iou": scores["train"]["iou"] - test["iou"], "val_test_iou": scores["val"]["iou"] - test["iou"]}
+
+
+def _save_checkpoint(folder: Path, model: torch.nn.Module, history: list[dict]) -> None:
+    torch.save(model.state_dict(), folder / "best_state_dict.pt")
+    (folder / "architecture.json").write_text(json.dumps(model_config(model), indent=2) + "\n")
+    (folder / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+
+
+def _training_meta(data: TaskData, profile: Profile, result, scores, device, split_info) -> dict:
+    git = git_commit()
+    return {
+        "history": result.history, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early, "profile": profile.name, "recipe": profile.to_dict(),
+        "seed": profile.seed, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
+        "hardware": hardware(device, profile.threads), "git_commit": git["commit"], "git_dirty": git["dirty"],
+        "gaps": _gaps(scores), "gap_scores": scores, "gap_method": GAP_METHOD,
+        "data": split_info, "evaluator_version": evaluator_version, "manifest_digest": data.task.digest,
+    }
+
+
+def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,
+                 device: str = "cpu", fold: tuple[int, int] | None = None, bar=None,
+                 sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print) -> dict:
+    """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
+    task = data.task
+    train, val = data.folds(fold[1], profile.seed)[fold[0]] if fold else (data.train, data.val)
+    name = display_name(model, profile.name, fold)
+    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}"
+    folder = folder / f"fold{fold[0] + 1}of{fold[1]}" if fold else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    result = train_model(model, train, val, task, profile, device, bar=bar)
+    _save_checkpoint(folder, result.model, result.history)
+    net = exportable(result.model, profile.tta)
+    onnx_path = export_onnx(net, folder / f"{model}-{profile.name}.onnx", task.input_size, task.input_channels)
+    parity = check_parity(net, onnx_path, val.images[:profile.batch_size])
+    threads = profile.threads
+    scores = {"train": score_onnx(onnx_path, eval_subset(train, profile.train_eval_cases, profile.seed),
+                                  task.num_classes, threads),
+              "val": score_onnx(onnx_path, val, task.num_classes, threads),
+              "test": score_onnx(onnx_path, data.test, task.num_classes, threads)}
+    split_info = {"train_cases": len(train), "val_cases": len(val), "test_cases": len(data.test),
+                  "train_scored_cases": scores["train"]["n"], "fold": fold[0] + 1 if fold else None,
+                  "folds": fold[1] if fold else None,
+                  "cv": "stratified K-fold over train+val by mask (empty vs classes present)" if fold else None}
+    meta = _training_meta(data, profile, result, scores, device, split_info)
+    sub = prepare(onnx_path, name=name, team=TEAM, architecture=model_config(result.model))
+    try:
+        outcome = evaluate(store, task, sub, kind="baseline", config=sandbox, labels_root=labels_root,
+                           extra_meta={"training": meta})
+        sid, reused = outcome.submission_id, False
+    except AlreadyScored as e:  # a bit-identical model is already in this store
+        log(f"{name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
+        sid, reused = e.submission_id, True
+    record = {"model": model, "profile": profile.name, "name": name, "task": task.ref,
+              "architecture": model_config(result.model), "submission_id": sid, "reused": reused,
+              "onnx": {"path": str(onnx_path), "sha256": sub.sha256, "bytes": onnx_path.stat().st_size,
+                       "parity_rel": parity},
+              "result": store.result_for(sid), "cases": store.case_results(sid), "training": meta,
+              "pipeline_wall_s": time.monotonic() - t0}
+    (folder / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return record
+
+
+def cv_summary(records: list[dict]) -> dict:
+    """Mean ± std over folds of each fold model's test aggregates (seed 002's reporting)."""
+    out = {"folds": len(records)}
+    for m in ("dice", "iou", "hd95"):
+        values = [r["result"][f"{m}_mean"] for r in records]
+        out[m] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                  "per_fold": values}
+    return out

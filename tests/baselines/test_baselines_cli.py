@@ -1,0 +1,67 @@
+"""`sonobench baselines`: name errors print `Error: ...` with the valid choices, and
+run -> --update-reference -> rerun reproduces the reference exactly on the CPU."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from evaluator.cli import cli
+from evaluator.store import ReadOnlyStore
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, ["baselines", *args])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--task", "toy-lesion", "--models", "unetx"],
+     "Error: Unknown architecture 'unetx'. Valid choices: attunet, cmunet, cmunext"),
+    (["run", "--task", "toy-lesion", "--models", "unet,cmunxt"], "Did you mean 'cmunext'?"),
+    (["run", "--task", "toy-lesion", "--models", "unet", "--profile", "quik"],
+     "Error: Unknown training profile 'quik'. Valid choices: full, quick. Did you mean 'quick'?"),
+    (["run", "--task", "no-such-task", "--models", "unet"], "Error: Unknown task 'no-such-task'. Valid choices: toy-lesion"),
+    (["rerun", "unet", "--task", "toy-lesion"], "Error: No reference result for model 'unet' with profile 'quick'"),
+    (["rerun", "unetx", "--task", "toy-lesion"], "Did you mean 'unet'?"),
+    (["run", "--task", "toy-lesion", "--models", "unet", "--folds", "2", "--update-reference"], "Error: --update-reference"),
+])
+def test_errors_name_what_to_do(toy_task, args, message):
+    result = _invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+
+
+def test_cuda_request_without_gpu_is_an_error(toy_task):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _invoke("run", "--task", "toy-lesion", "--models", "unext", "--device", "cuda")
+    assert result.exit_code == 1 and "Error: --device cuda was asked for but torch sees no CUDA GPU" in result.output
+
+
+@pytest.mark.slow
+def test_list_shows_params_and_references():
+    result = _invoke("list", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["unet"]["params_m"] == 34.53 and rows["cmunext"]["params_m"] == 3.15
+    assert "Ronneberger" in rows["unet"]["reference"]
+
+
+@pytest.mark.slow
+def test_run_update_reference_then_rerun_is_exact(toy_task, tmp_path):
+    db, refs = tmp_path / "results.db", tmp_path / "refs"
+    result = _invoke("run", "--task", "toy-lesion", "--models", "unext", "--epochs", "2", "--db", str(db),
+                     "--out", str(tmp_path / "out"), "--update-reference", "--reference-dir", str(refs))
+    assert result.exit_code == 0, result.output
+    assert "unext (quick): #1  Dice" in result.output and "gaps train->test Dice" in result.output
+    rows = ReadOnlyStore(db).leaderboard_rows("toy-lesion")
+    assert [(r["name"], r["kind"]) for r in rows] == [("unext (quick)", "baseline")]
+    saved = json.loads((refs / "toy-lesion.json").read_text())
+    assert [(r["model"], r["profile"]) for r in saved["rows"]] == [("unext", "quick")]
+    assert saved["rows"][0]["training"]["recipe"]["epochs"] == 2
+
+    again = _invoke("rerun", "unext", "--task", "toy-lesion", "--reference-dir", str(refs), "--out", str(tmp_path / "re"))
+    assert again.exit_code == 0, again.output
+    assert "delta (rerun - reference): Dice +0.0000  IoU +0.0000  HD95 +0.00" in again.output
+    assert "is bit-identical to the reference export" in again.output

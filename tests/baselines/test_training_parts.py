@@ -1,0 +1,104 @@
+"""Fast checks of the training building blocks: profiles, folds, augmentation,
+losses, and that the trainer's Dice/IoU are the evaluator's."""
+import numpy as np
+import pytest
+import torch
+
+from baselines.recipes import Augment, InvalidProfile, Profile, UnknownProfile, get_profile, list_profiles
+from baselines.training.augment import augment, make_batch
+from baselines.training.data import Samples, cv_splits, eval_subset, stratified_folds, stratum
+from baselines.training.losses import SegLoss, batch_scores, inverse_frequency_weights
+from baselines.training.scoring import case_scores
+from evaluator.metrics import score_case
+
+
+def test_profiles_are_data_and_round_trip():
+    assert [p.name for p in list_profiles()] == ["full", "quick"]
+    for p in list_profiles():
+        assert Profile.from_dict(p.to_dict()) == p
+    quick, full = get_profile("quick"), get_profile("full")
+    assert quick.threads == 1 and quick.crop == (128, 128) and full.crop is None and full.epochs == 100
+
+
+def test_profile_errors_name_the_choices():
+    with pytest.raises(UnknownProfile, match="Valid choices: full, quick. Did you mean 'quick'"):
+        get_profile("quik")
+    with pytest.raises(InvalidProfile, match="Expected `epochs` to be a positive integer, but got 0"):
+        get_profile("quick").replace(epochs=0)
+    with pytest.raises(InvalidProfile, match="Unknown profile field"):
+        Profile.from_dict({**get_profile("quick").to_dict(), "epoch": 3})
+
+
+def test_stratified_folds_are_balanced_disjoint_and_seeded():
+    strata = ["normal"] * 10 + ["classes:1"] * 30
+    fold = stratified_folds(strata, 5, seed=0)
+    assert fold == stratified_folds(strata, 5, seed=0) and fold != stratified_folds(strata, 5, seed=1)
+    for k in range(5):
+        members = [s for s, f in zip(strata, fold) if f == k]
+        assert members.count("normal") == 2 and members.count("classes:1") == 6
+
+
+def _samples(n=12, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    targets = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        if i % 3:
+            targets[i, 4:10, 3:9] = 1
+    images = rng.random((n, 1, size, size), dtype=np.float32)
+    return Samples([f"c{i}" for i in range(n)], images, targets, list(targets), [stratum(t) for t in targets])
+
+
+def test_cv_splits_cover_the_development_data_once():
+    dev = _samples()
+    splits = cv_splits(dev, 3, seed=0)
+    held_out = sorted(i for _, val in splits for i in val.ids)
+    assert held_out == sorted(dev.ids)
+    for train, val in splits:
+        assert not set(train.ids) & set(val.ids) and len(train) + len(val) == len(dev)
+    small = eval_subset(dev, 5, seed=0)
+    assert len(small) <= 5 and {"normal", "classes:1"} <= set(small.strata)
+
+
+def test_augment_is_seeded_and_keeps_labels_aligned():
+    s = _samples()
+    aug = Augment(hflip=1.0, affine=0.0, intensity=0.0, speckle=0.0)
+    x, y = make_batch(s.images, s.targets, [1, 2], None, 0.0, torch.Generator().manual_seed(0))
+    fx, fy = augment(x.clone(), y.clone(), aug, torch.Generator().manual_seed(0))
+    assert torch.equal(fx, x.flip(-1)) and torch.equal(fy, y.flip(-1))
+    full = Augment(hflip=0.5, affine=1.0, intensity=1.0, speckle=1.0)
+    a = augment(x.clone(), y.clone(), full, torch.Generator().manual_seed(3))
+    b = augment(x.clone(), y.clone(), full, torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].min() >= 0 and a[0].max() <= 1 and set(a[1].unique().tolist()) <= {0, 1}
+
+
+def test_foreground_crops_contain_lesion_pixels():
+    s = _samples(size=32)
+    g = torch.Generator().manual_seed(0)
+    _, y = make_batch(s.images, s.targets, [1, 2, 4, 5], (8, 8), 1.0, g)
+    assert y.shape == (4, 8, 8) and all(t.sum() > 0 for t in y)
+    x, _ = make_batch(s.images, s.targets, [1], (64, 64), 1.0, g)  # a crop never exceeds the image
+    assert x.shape == (1, 1, 32, 32)
+
+
+def test_losses_prefer_the_right_answer():
+    target = torch.zeros(2, 8, 8, dtype=torch.long)
+    target[:, 2:6, 2:6] = 1
+    good = (target.float() * 20 - 10)[:, None]
+    assert SegLoss(2)(good, target) < SegLoss(2)(-good, target)
+    multi = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 20
+    assert SegLoss(3, [1.0, 2.0, 1.0])(multi, target) < SegLoss(3)(multi.flip(1), target)
+    w = inverse_frequency_weights(np.array([0, 0, 0, 1]), 3)
+    assert w[1] > w[0] and w[2] == 1.0
+
+
+def test_trainer_scores_equal_the_evaluator():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        gt = (rng.random((24, 24)) < 0.2).astype(np.uint8) * (trial % 4 != 0)
+        logits = rng.normal(size=(1, 24, 24)).astype(np.float32) - (2.0 if trial % 5 == 0 else 0.0)
+        d, i = case_scores(logits, gt, 2)
+        ref = score_case((logits[0] > 0).astype(np.uint8), gt, 2)[1]
+        assert (d, i) == (ref["dice"], ref["iou"])
+        bd, bi = batch_scores(torch.from_numpy((logits > 0).astype(np.int64)), torch.from_numpy(gt[None]).long(), 2)
+        assert (bd[0], bi[0]) == pytest.approx((ref["dice"], ref["iou"]), abs=1e-12)
