@@ -31,7 +31,13 @@ def _leaks(text: str, targets) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def _param(case):
+    # deadline cases wait out their wall limit; .pt2 ones import torch.export: slow, still in CI
+    slow = case.wall < 8 or case.name.startswith("pt2") or case.wall > 8
+    return pytest.param(case, id=case.name, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_hostile_submission_is_contained(case, file_store, toy_task, targets, listener, tmp_path):
     if case.torch:
         pytest.importorskip("torch")
