@@ -77,7 +77,7 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
         x = imageio.to_input(image, task.input_size, channels)
         resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
         if not resp.get("ok"):
-            raise SandboxFailure(f"the model failed on case {case.id}: {resp.get('error')}")
+            raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
         if y is None:
             raise InvalidSubmission(f"the model returned no array for case {case.id}")
         try:

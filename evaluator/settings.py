@@ -42,6 +42,9 @@ class Settings:
     require_isolation: str = "auto"
     allow_pickle: bool = False
     gpu: bool = False
+    # Failure reasons are the evaluator's sentences; the model's own one-line exception message
+    # (<= 400 chars) is appended unless this is false. Its stdout/stderr are never shown.
+    model_error_details: bool = True
     # Files
     onnx_domains: tuple[str, ...] = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
     max_model_mb: int = 2048                # one model file (protobuf's own limit for ONNX)
@@ -83,7 +86,7 @@ class Settings:
         cfg = SandboxConfig(isolation="bwrap" if self.require_isolation == "bwrap" else "auto",
                             allow_pickle=self.allow_pickle, gpu=self.gpu, limits=limits,
                             onnx_domains=tuple(self.onnx_domains), sandbox_uid=self.sandbox_uid,
-                            sandbox_uids=self.sandbox_uids)
+                            sandbox_uids=self.sandbox_uids, model_error_details=self.model_error_details)
         return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -198,7 +198,8 @@ def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:
         model = load(header)
         channels = _probe_channels(model, header)
     except Exception as e:
-        protocol.send(resp_fd, {"ok": False, "stage": "load", "error": _error(e)})
+        traceback.print_exc()  # the full story goes to the private log
+        protocol.send(resp_fd, {"ok": False, "stage": "load", "error": _error(e), "type": type(e).__name__})
         return
     h, w = header["input_size"]
     complexity = {"params": None, "gflops": None, "error": None}
@@ -225,7 +226,9 @@ def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:
             dt = time.perf_counter() - t0
             y = np.asarray(y)
         except Exception as e:
-            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"), "error": _error(e)})
+            traceback.print_exc()
+            protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"), "error": _error(e),
+                                    "type": type(e).__name__})
             return
         if y.dtype.kind != "f":
             protocol.send(resp_fd, {"ok": False, "stage": "infer", "case": header.get("case"),

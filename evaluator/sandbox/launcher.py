@@ -61,6 +61,7 @@ class SandboxConfig:
     sandbox_uids: int = 64
     seccomp: bool = True
     extra_ro_binds: tuple[str, ...] = ()
+    model_error_details: bool = True  # False: reasons name the exception type only (text stays in the log)
 
 
 @dataclass(frozen=True)
@@ -272,9 +273,16 @@ class ModelProcess:
                                 "gpu": self.config.gpu, "onnx_domains": list(self.config.onnx_domains),
                                 "complexity": complexity}, deadline=deadline, limit_text=limit_text)
         if not resp.get("ok"):
-            raise SandboxFailure(f"the model could not be loaded: {resp.get('error')}")
+            raise SandboxFailure(f"the model could not be loaded: {self.model_error(resp)}")
         self.facts.update(resp.get("facts") or {})
         return resp
+
+    def model_error(self, resp: dict) -> str:
+        """The child's one-line error, or only its exception type when the operator hides
+        model-provided text (the message may come from submitted code)."""
+        if self.config.model_error_details or not resp.get("type"):
+            return str(resp.get("error"))
+        return f"{resp['type']} (details in the operator's log)"
 
     # ------------------------------------------------------------ stop
     def kill(self) -> None:

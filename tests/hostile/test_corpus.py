@@ -17,6 +17,18 @@ from evaluator.store import jobs as store_jobs
 from .corpus import CASES
 
 BWRAP = bwrap.probe()[0]
+_TABLE: list[tuple[str, str, str]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def corpus_report(artifacts_dir):
+    """Write the table of cases, what stopped each and the reason, to .artifacts/."""
+    yield
+    lines = ["| case | stopped by | reason on the submission row |", "|---|---|---|"]
+    lines += [f"| {n} | {b} | {r.replace('|', '/')} |" for n, b, r in _TABLE]
+    mode = "bubblewrap" if BWRAP else "no bubblewrap"
+    (artifacts_dir / "hostile-corpus.md").write_text(f"Hostile corpus ({mode}), {len(_TABLE)} cases\n\n"
+                                                     + "\n".join(lines) + "\n")
 NO_BWRAP_REFUSAL = r"execute code and run only under bubblewrap isolation, which is not available here"
 
 
@@ -56,6 +68,8 @@ def test_hostile_submission_is_contained(case, file_store, toy_task, targets, li
     expected = case.reason if (BWRAP or not case.bwrap_only) else NO_BWRAP_REFUSAL
     assert row["status"] == "failed"
     assert re.search(expected, row["error"]), row["error"]
+    _TABLE.append((case.name, case.stopped_by if (BWRAP or not case.bwrap_only) else "policy (no bwrap)",
+                   row["error"]))
     counts = file_store.counts()
     assert counts["results"] == 0 and counts["case_results"] == 0
     assert file_store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -8,6 +8,7 @@ from evaluator.errors import InvalidSubmission, SandboxFailure
 from evaluator.evaluate import evaluate, evaluate_path
 from evaluator.sandbox import bwrap, policy
 from evaluator.settings import QuotaExceeded, Settings, SettingsError, load_settings
+from evaluator.store import jobs as store_jobs
 from evaluator.submission import prepare
 from tests.spine import onnx_models
 
@@ -96,3 +97,13 @@ def test_private_test_split_is_flagged_and_hidden_from_the_public_view(file_stor
     public = {r["result_id"] for r in file_store.db.query("select result_id from case_results_public")}
     assert public == {pub.result["id"]}
     assert file_store.case_results(priv.submission_id)  # kept for recomputation, only not public
+
+
+def test_operator_can_hide_model_provided_error_text(file_store, toy_task, tmp_path):
+    from onnx import helper
+
+    bad = onnx_models._save([helper.make_node("Reshape", ["image", "image"], ["out"])], {}, tmp_path / "bad.onnx")
+    with pytest.raises(SandboxFailure, match=r"could not be loaded: \w+ \(details in the operator's log\)$"):
+        evaluate(file_store, toy_task, prepare(bad), settings=Settings(model_error_details=False))
+    [row] = file_store.submissions()
+    assert "Traceback" in store_jobs.private_log(file_store, row["id"])
