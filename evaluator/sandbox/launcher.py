@@ -238,10 +238,12 @@ class ModelProcess:
         except (OSError, ValueError):
             return ""
 
-    def _fail(self, what: str) -> SandboxFailure:
-        code = self.proc.poll() if self.proc else None
+    def _fail(self, what: str, code: int | None) -> SandboxFailure:
+        """`code`: the exit status seen before we killed the process (None if it was alive)."""
         why = what
-        if code is not None and code < 0:
+        if code is not None and code > 128 and self.isolation == "bwrap":
+            code = 128 - code  # bwrap exits with 128 + the signal that killed its child
+        if code is not None and code < 0 and -code in signal.valid_signals():
             sig = signal.Signals(-code).name
             hint = {"SIGXCPU": "it used up its CPU-time limit", "SIGKILL": "it was killed (memory or time limit)",
                     "SIGSEGV": "it crashed (segmentation fault)", "SIGXFSZ": "it wrote more than its file-size limit",
@@ -259,8 +261,10 @@ class ModelProcess:
             limit = limit_text or f"the wall-clock limit ({self.config.limits.wall_seconds:g} s)"
             raise SandboxFailure(f"the model exceeded {limit} and was killed") from None
         except (protocol.ProtocolError, BrokenPipeError) as e:
+            time.sleep(0.05)  # a crashed child: let its exit status arrive before reading it
+            code = self.proc.poll()
             self.kill()
-            raise self._fail(f"the model process failed: {e}") from None
+            raise self._fail(f"the model process failed: {e}", code) from None
 
     def load(self, input_size, complexity: bool = True) -> dict:
         load_deadline = time.monotonic() + self.config.limits.load_seconds

@@ -379,6 +379,9 @@ CASES: list[Case] = [
     Case("pickle_exec_shell", pickle_case(
         lambda t: f"import os; os.execv('/bin/sh', ['sh', '-c', 'echo x > {t.outside / 'pwned'}'])"),
          r"the model process failed", "read-only binds", torch=True, allow_pickle=True, bwrap_only=True),
+    Case("pickle_segfault", pickle_case(lambda t: "import ctypes; ctypes.string_at(0)"),
+         r"the model process failed: .*died with SIGSEGV: it crashed", "process isolation (the evaluator survives)",
+         torch=True, allow_pickle=True, bwrap_only=True),
     Case("pickle_new_user_namespace", pickle_case(
         lambda t: "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                   "rc = libc.unshare(0x10000000)\nraise OSError(ctypes.get_errno(), 'unshare returned %d' % rc)"),

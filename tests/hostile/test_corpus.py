@@ -21,9 +21,12 @@ _TABLE: list[tuple[str, str, str]] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
-def corpus_report(artifacts_dir):
+def corpus_report():
     """Write the table of cases, what stopped each and the reason, to .artifacts/."""
+    from tests.conftest import ARTIFACTS as artifacts_dir
+
     yield
+    artifacts_dir.mkdir(exist_ok=True)
     lines = ["| case | stopped by | reason on the submission row |", "|---|---|---|"]
     lines += [f"| {n} | {b} | {r.replace('|', '/')} |" for n, b, r in _TABLE]
     mode = "bubblewrap" if BWRAP else "no bubblewrap"
