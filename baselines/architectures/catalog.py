@@ -11,6 +11,7 @@ from __future__ import annotations
 from .cmunet import CMUNet, CMUNeXt
 from .registry import Family, register
 from .smp_models import smp_model
+from .transunet import TransUNet
 from .unet import AttentionUNet, UNet
 from .unet3plus import UNet3Plus
 from .unetpp import UNetPlusPlus
@@ -44,6 +45,12 @@ register("cmunext", CMUNeXt, family=Family.CNN,
          defaults={"dims": [16, 32, 128, 160, 256], "depths": [1, 1, 1, 3, 1],
                    "kernels": [3, 3, 7, 7, 7]},
          reference="Tang et al., CMUNeXt, ISBI 2024 (arXiv:2308.01239); FengheTan9/CMUNeXt")
+register("transunet", TransUNet, family=Family.HYBRID, size_arg="img_size",
+         defaults={"img_size": 256, "hidden": 768, "layers": 12, "heads": 12, "mlp_dim": 3072,
+                   "resnet_units": [3, 4, 9], "n_skip": 3, "decoder_channels": [256, 128, 64, 16],
+                   "dropout": 0.1},
+         reference="Chen et al., TransUNet, arXiv:2102.04306 (2021); Beckschen/TransUNet "
+                   "R50-ViT-B_16, n_skip 3, 256 x 256 as in Medical-Image-Segmentation-Benchmarks")
 
 register("deeplabv3plus-r50", smp_model, family=Family.CNN,
          defaults={"arch": "DeepLabV3Plus", "encoder_name": "resnet50"},

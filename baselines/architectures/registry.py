@@ -40,9 +40,11 @@ ARCHITECTURES: Registry[dict] = Registry("architecture", UnknownArchitecture)
 
 
 def register(name: str, builder: Callable[..., nn.Module], *, family: Family,
-             reference: str, defaults: dict | None = None) -> dict:
+             reference: str, defaults: dict | None = None, size_arg: str | None = None) -> dict:
+    """`size_arg`: the constructor argument that fixes the input size (a model with
+    learned position embeddings accepts only `size_arg` x `size_arg` images)."""
     entry = {"builder": builder, "defaults": dict(defaults or {}),
-             "family": Family(family), "reference": reference}
+             "family": Family(family), "reference": reference, "size_arg": size_arg}
     _check_json(name, entry["defaults"])
     return ARCHITECTURES.register(name, entry)
 
@@ -122,9 +124,9 @@ def build_from_config(config: dict) -> nn.Module:
 
 
 def list_architectures() -> list[dict]:
-    """One row per architecture: name, family, reference, default kwargs."""
+    """One row per architecture: name, family, reference, default kwargs, size_arg."""
     return [
         {"name": name, "family": entry["family"].value, "reference": entry["reference"],
-         "defaults": {**COMMON_DEFAULTS, **entry["defaults"]}}
+         "defaults": {**COMMON_DEFAULTS, **entry["defaults"]}, "size_arg": entry["size_arg"]}
         for name, entry in ARCHITECTURES.items()
     ]

@@ -94,7 +94,7 @@ def test_list_architectures_rows():
     rows = list_architectures()
     assert [r["name"] for r in rows] == ARCHITECTURES.names()
     for row in rows:
-        assert set(row) == {"name", "family", "reference", "defaults"}
+        assert set(row) == {"name", "family", "reference", "defaults", "size_arg"}
         assert row["family"] in {"cnn", "hybrid", "transformer"}
         assert row["defaults"]["in_channels"] == 1 and row["defaults"]["num_classes"] == 1
         assert row["reference"]
@@ -102,3 +102,5 @@ def test_list_architectures_rows():
     by_name = {r["name"]: r for r in rows}
     assert by_name["unext"]["family"] == "hybrid"
     assert by_name["segformer-b0"]["defaults"]["encoder_name"] == "mit_b0"
+    assert by_name["transunet"]["size_arg"] == "img_size"
+    assert by_name["unet"]["size_arg"] is None

@@ -65,3 +65,17 @@ def test_run_update_reference_then_rerun_is_exact(toy_task, tmp_path):
     assert again.exit_code == 0, again.output
     assert "delta (rerun - reference): Dice +0.0000  IoU +0.0000  HD95 +0.00" in again.output
     assert "is bit-identical to the reference export" in again.output
+
+
+@pytest.mark.slow
+def test_cross_validation_submits_each_fold_and_reports_mean_std(toy_task, tmp_path):
+    db = tmp_path / "results.db"
+    result = _invoke("run", "--task", "toy-lesion", "--models", "unext", "--epochs", "1", "--folds", "2",
+                     "--db", str(db), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "unext (quick), 2-fold CV, test scores mean ± std over folds: Dice" in result.output
+    rows = ReadOnlyStore(db).leaderboard_rows("toy-lesion")
+    assert sorted(r["name"] for r in rows) == ["unext (quick, fold 1/2)", "unext (quick, fold 2/2)"]
+    data = [r["meta"]["training"]["data"] for r in rows]
+    dev = len(toy_task.split("train")) + len(toy_task.split("val"))
+    assert all(d["train_cases"] + d["val_cases"] == dev and d["test_cases"] == len(toy_task.split("test")) for d in data)
