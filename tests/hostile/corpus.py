@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.spine import onnx_models
