@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickletools
 import zipfile
 from dataclasses import dataclass
@@ -150,25 +151,48 @@ def zip_bytes_code_globals(blob: bytes) -> list[str]:
         return []  # not a loadable archive; torch would refuse it too
 
 
+def _pickled_members(z: zipfile.ZipFile) -> list[str]:
+    """The members of a .pt2 that torch.export.load unpickles: weights and tensor constants
+    saved with use_pickle (weights_only=False), opaque constants (pickle.loads), and the
+    sample inputs (weights_only=True with a fallback to False). Raw tensor files are data."""
+    out = []
+    for cfg_name in z.namelist():
+        if not cfg_name.endswith(("weights_config.json", "constants_config.json")):
+            continue
+        try:
+            if z.getinfo(cfg_name).file_size > 64 * 1024**2:
+                continue
+            entries = json.loads(z.read(cfg_name)).get("config") or {}
+        except (ValueError, AttributeError):
+            continue  # torch cannot read it either
+        folder = cfg_name.rsplit("/", 1)[0]
+        for meta in entries.values():
+            if not isinstance(meta, dict) or not isinstance(meta.get("path_name"), str):
+                continue
+            if meta.get("use_pickle") or meta["path_name"].startswith("opaque_obj"):
+                out.append(f"{folder}/{meta['path_name']}")
+    out += [n for n in z.namelist() if "/sample_inputs/" in n]
+    return [n for n in out if n in set(z.namelist())]
+
+
 def embedded_code_globals(path: Path, infos: list[zipfile.ZipInfo]) -> list[str]:
-    """A .pt2 archive: pickles it stores (weights saved with use_pickle, sample inputs)
-    are loaded with weights_only=False by torch.export.load, so scan each of them."""
+    """A .pt2 archive: the code globals of every pickle torch.export.load would unpickle."""
     out: list[str] = []
     with zipfile.ZipFile(path) as z:
-        for info in infos:
-            if info.is_dir() or info.file_size < 2:
-                continue
-            with z.open(info) as f:
-                head = f.read(2)
-            if head not in (b"PK",) and head[:1] != b"\x80":
-                continue
+        for name in _pickled_members(z):
+            info = z.getinfo(name)
             if info.file_size > MAX_PICKLE_SCAN:
-                out.append(f"<{info.filename}: too large to inspect>")
+                out.append(f"<{name}: too large to inspect>")
                 continue
             blob = z.read(info)
             try:
-                found = zip_bytes_code_globals(blob) if head == b"PK" else code_globals(blob)
+                if blob[:2] == b"PK":
+                    found = zip_bytes_code_globals(blob)
+                elif blob[:1] == b"\x80":
+                    found = code_globals(blob, max_pickles=5)
+                else:
+                    found = []  # not a pickle: torch.load will refuse it
             except (ValueError, EOFError, UnicodeDecodeError):
-                found = ["<unreadable pickle>"]
+                found = [f"<unreadable pickle in {name.rsplit('/', 1)[-1]}>"]
             out += [g for g in found if g not in out]
     return out

@@ -156,3 +156,21 @@ def test_safetensors_header_is_checked(tmp_path):
     p.write_bytes((10**9).to_bytes(8, "little") + b"{}")
     with pytest.raises(InvalidSubmission, match="safetensors header of 1000000000 bytes"):
         prepare(p, architecture="unet")
+
+
+@pytest.mark.slow
+def test_raw_pt2_weights_that_look_like_pickles_are_not_scanned(tmp_path):
+    """Only members torch.export.load unpickles are scanned: raw tensor bytes starting with
+    0x80 or 'PK' are data (a false alarm here once refused a genuine .pt2)."""
+    import struct
+
+    torch = pytest.importorskip("torch")
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.fill_(struct.unpack("<f", b"\x80\x00\x80\x3f")[0])
+        conv.bias.fill_(struct.unpack("<f", b"PK\x00\x3f")[0])
+    torch.export.save(torch.export.export(conv, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "m.pt2"))
+    with zipfile.ZipFile(tmp_path / "m.pt2") as z:
+        heads = {z.read(n)[:2] for n in z.namelist() if "/weights/weight_" in n}
+    assert {b"\x80\x00", b"PK"} <= heads
+    assert inspect(tmp_path / "m.pt2") == (Format.EXPORT, ())
