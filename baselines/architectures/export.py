@@ -71,13 +71,19 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, size: Sequence[int
     return os.fspath(path)
 
 
-def onnx_max_abs_diff(model: nn.Module, path: str | os.PathLike, x: torch.Tensor) -> tuple[float, float]:
-    """(max |onnxruntime - torch|, max |torch|) on input `x`, with the model in eval mode."""
+def torch_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with _EvalMode(model), torch.no_grad():
+        return model(x)
+
+
+def onnx_max_abs_diff(path: str | os.PathLike, x: torch.Tensor,
+                      expected: torch.Tensor) -> tuple[float, float]:
+    """(max |onnxruntime - expected|, max |expected|) on input `x`; `expected` is the
+    torch model's output (`torch_output(model, x)`)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
-    with _EvalMode(model), torch.no_grad():
-        expected = model(x).numpy()
+    expected = expected.detach().numpy()
     got = session.run(["logits"], {"image": x.numpy()})[0]
     if got.shape != expected.shape:
         raise ExportFailed(f"ONNX output shape {got.shape} differs from torch {expected.shape}")

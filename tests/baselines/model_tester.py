@@ -50,14 +50,23 @@ def param_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def image(batch: int, channels: int, size=SIZE, seed: int = 1) -> torch.Tensor:
-    return torch.rand(batch, channels, *size, generator=torch.Generator().manual_seed(seed))
+def image(batch: int, channels: int = 1, seed: int = 1) -> torch.Tensor:
+    return torch.rand(batch, channels, *SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+@functools.lru_cache(maxsize=None)
+def expected(name: str, batch: int) -> torch.Tensor:
+    """The shared model's output on `image(batch)`, computed once for all checks."""
+    with torch.no_grad():
+        return built(name)(image(batch))
 
 
 def check_forward(name: str, in_channels: int, num_classes: int, batch: int = 1) -> None:
-    model = built(name) if (in_channels, num_classes) == (1, 1) else build(name, in_channels, num_classes)
-    with torch.no_grad():
-        out = model(image(batch, in_channels))
+    if (in_channels, num_classes) == (1, 1):
+        out = expected(name, batch)
+    else:
+        with torch.no_grad():
+            out = build(name, in_channels, num_classes)(image(batch, in_channels))
     assert out.dtype == torch.float32
     assert tuple(out.shape) == (batch, num_classes, *SIZE)
     assert torch.isfinite(out).all()
@@ -67,7 +76,7 @@ def check_onnx(name: str, tmp_path) -> str:
     model = built(name)
     path = export_onnx(model, tmp_path / f"{name}.onnx", size=SIZE)
     for batch in (1, 2):  # the batch axis is dynamic
-        diff, scale = onnx_max_abs_diff(model, path, image(batch, 1, seed=batch))
+        diff, scale = onnx_max_abs_diff(path, image(batch), expected(name, batch))
         assert diff <= ONNX_REL_TOL * max(1.0, scale), f"{name}: ONNX differs by {diff:.3g} (|y| {scale:.3g})"
     return path
 
@@ -81,10 +90,10 @@ def check_torchscript(name: str) -> None:
         torch.jit.save(to_torchscript(model, size=SIZE), buf)
         buf.seek(0)
         loaded = torch.jit.load(buf)
-    x = image(2, 1, seed=2)  # a batch other than the traced one
-    # one call: the fusing optimiser would only add compile time, not checks
+    # a batch other than the traced one; one call, so the fusing optimiser would only
+    # add compile time
     with torch.no_grad(), torch.jit.optimized_execution(False):
-        torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded(image(2)), expected(name, 2), rtol=1e-5, atol=1e-5)
 
 
 def check_save_load(name: str) -> None:
@@ -94,6 +103,5 @@ def check_save_load(name: str) -> None:
     twin = build_from_config(copy.deepcopy(config)).eval()
     assert model_config(twin) == config
     twin.load_state_dict(model.state_dict())  # strict: same keys and shapes
-    x = image(1, 1, seed=3)
     with torch.no_grad():
-        torch.testing.assert_close(twin(x), model(x), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(twin(image(1)), expected(name, 1), rtol=1e-6, atol=1e-6)

@@ -96,7 +96,7 @@ def test_forward_one_channel_binary(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_three_channels_multiclass(name):
-    mt.check_forward(name, in_channels=3, num_classes=3, batch=2)
+    mt.check_forward(name, in_channels=3, num_classes=3)
 
 
 @pytest.mark.parametrize("name", NAMES)
