@@ -6,6 +6,7 @@ cannot change anything even by mistake).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -42,6 +43,9 @@ class _Reader:
     """Read API shared by both store classes. No method here writes."""
 
     db: sqlite_utils.Database
+    # Readers see per-case rows through the public view, which hides private test
+    # splits (aggregates only); the operator's writable Store sees every row.
+    case_table = "case_results_public"
 
     def tasks(self) -> list[dict]:
         return [_decode(r, "spec") for r in self.db.query("select * from tasks order by id, version")]
@@ -87,7 +91,7 @@ class _Reader:
                 for r in self.db.query(sql, [task_id, task_version])]
 
     def case_results(self, submission_id: int) -> list[dict]:
-        sql = ("select c.* from case_results c join results r on r.id = c.result_id "
+        sql = (f"select c.* from {self.case_table} c join results r on r.id = c.result_id "
                "where r.submission_id = ? order by c.case_id, c.class_index")
         return list(self.db.query(sql, [submission_id]))
 
@@ -105,6 +109,8 @@ class ReadOnlyStore(_Reader):
 
 
 class Store(_Reader):
+    case_table = "case_results"
+
     def __init__(self, path: str | os.PathLike | None = None, memory: bool = False):
         if memory:
             self.path = None
@@ -122,14 +128,15 @@ class Store(_Reader):
     def register_task(self, task: Task) -> None:
         row = {"id": task.id, "version": task.version, "digest": task.digest, "title": task.title,
                "spec": json.dumps(task.summary()), "registered_at": migrations.now()}
-        existing = list(self.db.query("select digest from tasks where id = ? and version = ?", [task.id, task.version]))
-        if existing and existing[0]["digest"] != task.digest:
-            raise StoreError(
-                f"The store already holds {task.ref} with manifest digest {existing[0]['digest'][:12]}…, "
-                f"but the task on disk has {task.digest[:12]}…. A changed split must be a new task version."
-            )
-        if not existing:
-            with self.db.atomic():
+        with self.immediate():
+            existing = list(self.db.query("select digest from tasks where id = ? and version = ?",
+                                          [task.id, task.version]))
+            if existing and existing[0]["digest"] != task.digest:
+                raise StoreError(
+                    f"The store already holds {task.ref} with manifest digest {existing[0]['digest'][:12]}…, "
+                    f"but the task on disk has {task.digest[:12]}…. A changed split must be a new task version."
+                )
+            if not existing:
                 self.db["tasks"].insert(row)
 
     def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
@@ -155,7 +162,7 @@ class Store(_Reader):
     def set_status(self, submission_id: int, status: str, error: str | None = None) -> None:
         if status not in STATUSES:
             raise StoreError(f"status must be one of {', '.join(STATUSES)}")
-        with self.db.atomic():
+        with self.immediate():
             self.db["submissions"].update(submission_id, {"status": status, "error": error,
                                                           "updated_at": migrations.now()})
 
@@ -168,17 +175,28 @@ class Store(_Reader):
         for col in ("per_class", "complexity", "hardware"):
             if not isinstance(result.get(col), (str, type(None))):
                 result[col] = json.dumps(result[col])
-        conn = self.db.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self.immediate():
             if also is not None:
                 also(self.db)
             rid = self.db["results"].insert(result).last_pk
             self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
             self.db["submissions"].update(submission_id, {"status": "done", "error": None,
                                                           "updated_at": migrations.now()})
-            conn.execute("COMMIT")
+        return rid
+
+    @contextlib.contextmanager
+    def immediate(self):
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE), so
+        concurrent writers wait on busy_timeout instead of failing at lock upgrade."""
+        conn = self.db.conn
+        if conn.in_transaction:  # nested: the outer transaction already holds the lock
+            with self.db.atomic():
+                yield self.db
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return rid
+        conn.execute("COMMIT")

@@ -15,7 +15,7 @@ from .db import _Reader
 _CASE_MEANS = (
     "select c.case_id, avg(c.dice) as dice, avg(c.iou) as iou, avg(c.hd95) as hd95, "
     "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
-    "from case_results c join results r on r.id = c.result_id "
+    "from {table} c join results r on r.id = c.result_id "
     "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"
 )
 
@@ -66,7 +66,7 @@ def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[
 
 def case_means(store: _Reader, submission_id: int) -> list[dict]:
     """One row per case: Dice/IoU/HD95 averaged over foreground classes, pixel counts summed."""
-    return [dict(r) for r in store.db.query(_CASE_MEANS, [submission_id])]
+    return [dict(r) for r in store.db.query(_CASE_MEANS.format(table=store.case_table), [submission_id])]
 
 
 def class_case_results(store: _Reader, submission_id: int) -> list[dict]:

@@ -71,3 +71,15 @@ def test_read_only_store_cannot_write(file_store, toy_task, tmp_path):
         ro.db.execute("delete from tasks")
     with pytest.raises(StoreError, match="No results store"):
         ReadOnlyStore(tmp_path / "missing.db")
+
+
+def test_private_case_rows_are_hidden_from_readers(file_store, toy_task):
+    from evaluator.store import queries
+
+    file_store.register_task(toy_task)
+    sid = _sub(file_store, toy_task)
+    file_store.write_result(sid, dict(_result(toy_task), private_cases=1), [CASE])
+    ro = ReadOnlyStore(file_store.path)
+    assert ro.case_results(sid) == [] and queries.case_means(ro, sid) == []
+    assert ro.result_for(sid)["dice_mean"] == 0.5  # aggregates stay visible
+    assert len(file_store.case_results(sid)) == 1  # the operator keeps them for recomputation
