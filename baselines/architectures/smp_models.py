@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from .registry import InvalidArchitectureConfig
+
 
 def smp_model(in_channels: int = 1, num_classes: int = 1, arch: str = "Unet",
               encoder_name: str = "resnet34", **smp_kwargs) -> nn.Module:
     """An smp model with `encoder_weights=None`; extra keyword arguments go to smp."""
     if "encoder_weights" in smp_kwargs:
-        raise ValueError("encoder_weights is always None for SonoBench baselines "
+        raise InvalidArchitectureConfig("encoder_weights is always None for SonoBench baselines "
                          "(no downloads at run time); remove it from the arguments")
     import evaluator._torchcompat
 

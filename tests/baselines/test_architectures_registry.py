@@ -48,7 +48,7 @@ def test_channel_counts_must_be_positive_integers(bad):
 
 
 def test_smp_models_refuse_pretrained_weights():
-    with pytest.raises(ValueError, match="encoder_weights is always None"):
+    with pytest.raises(InvalidArchitectureConfig, match="encoder_weights is always None"):
         create_model("unet-r34", encoder_weights="imagenet")
 
 
