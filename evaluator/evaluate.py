@@ -98,6 +98,25 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
     return per_case, rows, latencies
 
 
+PREVIEW_CASES = 4  # validation cases whose predictions are kept for the app's overlays
+
+
+def _val_previews(proc: ModelProcess, task: Task, sub: Submission, channels: int) -> dict[str, bytes]:
+    """Predict a few validation cases in the same sandbox and keep their label maps as PNG.
+    Only validation cases: test images and predictions are never kept or shown."""
+    previews = {}
+    max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
+    for case in task.split("val")[:PREVIEW_CASES]:
+        image = imageio.load_gray(task.image_path(case))
+        resp, y = proc.request({"op": "infer", "case": case.id}, imageio.to_input(image, task.input_size, channels),
+                               max_bytes=max_bytes)
+        if not resp.get("ok") or y is None:
+            raise SandboxFailure(f"the model failed on validation case {case.id}: {proc.model_error(resp)}")
+        scores = imageio.check_output(y, task.num_classes, task.input_size)
+        previews[case.id] = imageio.label_png(imageio.to_labels(scores, image.shape, sub.output.value))
+    return previews
+
+
 def plan_isolation(config: SandboxConfig, settings: Settings) -> Isolation:
     """The isolation this run gets; an operator's 'bwrap' requirement is enforced here."""
     iso = isolation_for("bwrap" if settings.require_isolation == "bwrap" else config.isolation)
@@ -134,6 +153,7 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
             loaded = proc.load(task.input_size)
             channels = loaded["channels"]
             per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
+            previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
             end, _ = proc.request({"op": "end"})
     finally:
         if log_sink:
@@ -151,7 +171,7 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
         "private_cases": int(private_cases(task, split, settings)),
     }
-    return result, rows
+    return result, rows, previews
 
 
 def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submission", split: str = "test",
@@ -178,9 +198,9 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
         name=sub.name, team=sub.team, kind=kind, meta=meta)
     log: list[str] = []
     try:
-        result, rows = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
-                                 labels_root=labels_root, progress=progress, log_sink=log.append)
-        store.write_result(sid, result, rows)
+        result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
+                                           labels_root=labels_root, progress=progress, log_sink=log.append)
+        store.write_result(sid, result, rows, val_predictions=previews)
     except (SonoBenchError, OSError) as e:
         store_jobs.mark_failed(store, sid, str(e))
         raise

@@ -1,6 +1,7 @@
 """Image and label I/O plus the model I/O contract's pre- and post-processing."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,15 @@ def to_labels(y: np.ndarray, native: tuple[int, int], output: str = "logits") ->
         threshold = 0.0 if output == "logits" else 0.5
         return (y[0] > threshold).astype(np.uint8)
     return y.argmax(axis=0).astype(np.uint8)
+
+
+def label_png(labels: np.ndarray) -> bytes:
+    """A class-index map as compact 8-bit PNG bytes."""
+    buf = io.BytesIO()
+    Image.fromarray(labels.astype(np.uint8)).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im).astype(np.uint8)

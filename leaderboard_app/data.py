@@ -110,6 +110,7 @@ def _detail(path: str, fp: Fingerprint, submission_id: int) -> dict:
             "result": store.result_for(submission_id),
             "cases": pd.DataFrame(queries.case_means(store, submission_id)),
             "class_cases": pd.DataFrame(queries.class_case_results(store, submission_id)),
+            "val_predictions": store.val_predictions(submission_id),
         }
 
 

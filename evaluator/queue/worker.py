@@ -105,9 +105,9 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
                                                               "attempt": job.attempts})
             split, labels = p.get("split", "test"), labels_root or p.get("labels_root")
             tasks_mod.verify_task(task, splits=(split,), labels_root=labels)
-            result, rows = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
-                                     labels_root=labels, progress=progress, log_sink=log.append)
-            store_jobs.complete(store, job, result, rows)
+            result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
+                                               labels_root=labels, progress=progress, log_sink=log.append)
+            store_jobs.complete(store, job, result, rows, val_predictions=previews)
             detail = f"Dice {result['dice_mean']:.4f}"
             status = "done"
         except LeaseLost as e:

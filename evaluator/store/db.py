@@ -95,6 +95,15 @@ class _Reader:
                "where r.submission_id = ? order by c.case_id, c.class_index")
         return list(self.db.query(sql, [submission_id]))
 
+    def val_predictions(self, submission_id: int) -> dict[str, bytes]:
+        """case id -> PNG bytes of the predicted label map, for the few validation cases
+        the evaluator kept for overlays (never test cases)."""
+        if "val_predictions" not in self.db.table_names():  # a store older than migration m003
+            return {}
+        rows = self.db.query("select case_id, png from val_predictions where submission_id = ? order by case_id",
+                             [submission_id])
+        return {r["case_id"]: r["png"] for r in rows}
+
     def counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in ("tasks", "submissions", "results", "case_results")}
 
@@ -167,7 +176,8 @@ class Store(_Reader):
                                                           "updated_at": migrations.now()})
 
     def write_result(self, submission_id: int, result: dict[str, Any], cases: Iterable[dict],
-                     also: Callable[[sqlite_utils.Database], None] | None = None) -> int:
+                     also: Callable[[sqlite_utils.Database], None] | None = None,
+                     val_predictions: dict[str, bytes] | None = None) -> int:
         """Result row + per-case rows + status 'done', in one transaction or not at all.
         `also` runs first inside the same transaction (the job queue checks its lease
         and marks its job done there); raising from it writes nothing."""
@@ -180,6 +190,9 @@ class Store(_Reader):
                 also(self.db)
             rid = self.db["results"].insert(result).last_pk
             self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
+            if val_predictions:
+                self.db["val_predictions"].insert_all(
+                    {"submission_id": submission_id, "case_id": k, "png": v} for k, v in val_predictions.items())
             self.db["submissions"].update(submission_id, {"status": "done", "error": None,
                                                           "updated_at": migrations.now()})
         return rid

@@ -205,7 +205,8 @@ def heartbeat(store: Store, job: Job, lease_seconds: float) -> bool:
         return cur.rowcount == 1
 
 
-def complete(store: Store, job: Job, result: dict[str, Any], cases: Iterable[dict]) -> int:
+def complete(store: Store, job: Job, result: dict[str, Any], cases: Iterable[dict],
+             val_predictions: dict[str, bytes] | None = None) -> int:
     """Write the result and mark the job done in one transaction, only if the job is still ours."""
     def mark_done(db):
         if not _owned(db, job):
@@ -213,7 +214,7 @@ def complete(store: Store, job: Job, result: dict[str, Any], cases: Iterable[dic
         db.execute("update jobs set status = 'done', error = null, finished_at = ? where id = ?",
                    [migrations.now(), job.id])
 
-    return store.write_result(job.submission_id, result, cases, also=mark_done)
+    return store.write_result(job.submission_id, result, cases, also=mark_done, val_predictions=val_predictions)
 
 
 def fail(store: Store, job: Job, reason: str) -> bool:

@@ -89,6 +89,17 @@ def m002_jobs_quotas_visibility(db: sqlite_utils.Database) -> None:
     db["submissions"].create_index(["team", "kind", "created_at"])
 
 
+@migration
+def m003_validation_previews(db: sqlite_utils.Database) -> None:
+    # Predicted label maps of a few VALIDATION cases (PNG bytes) for qualitative overlays.
+    # Test-split predictions are never stored.
+    db["val_predictions"].create(
+        {"submission_id": int, "case_id": str, "png": bytes},
+        pk=("submission_id", "case_id"),
+        foreign_keys=[("submission_id", "submissions", "id")],
+    )
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

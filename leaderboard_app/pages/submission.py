@@ -6,6 +6,7 @@ from plotly.subplots import make_subplots
 
 from evaluator.errors import TaskNotFound
 
+from evaluator import imageio
 from leaderboard_app import columns, data, overlays, ui
 
 N_WORST = 10
@@ -72,7 +73,7 @@ def _worst(cases: pd.DataFrame, metric: str) -> pd.DataFrame:
     return cases.sort_values(metric, ascending=columns.higher_is_better(metric)).head(N_WORST)
 
 
-def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str) -> None:
+def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str, previews: dict) -> None:
     try:
         task = data.task(ref)
     except TaskNotFound:
@@ -84,11 +85,12 @@ def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str) 
         picked = [c for cid in order for c in val if c.id == cid][:N_OVERLAYS]
         st.caption("The worst validation cases of this submission: image, ground truth.")
     else:
-        picked = val[:N_OVERLAYS]
+        picked = ([c for c in val if c.id in previews] or val)[:N_OVERLAYS]
         st.caption(f"This submission was scored on the **{res['split']}** split, whose images are never shown here. "
-                   "Below: validation cases with their ground truth, to see what the task asks for.")
-    st.info("Prediction overlays are not available: the evaluator stores per-case scores, not predicted masks.",
-            icon=":material/info:")
+                   "Below: validation cases — image, ground truth and this model's prediction.")
+    if not previews:
+        st.info("No prediction overlays for this submission: the evaluator keeps predictions of a few validation "
+                "cases only for results scored after that feature arrived.", icon=":material/info:")
     if not picked:
         st.caption("This task has no validation cases to show.")
         return
@@ -97,6 +99,9 @@ def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str) 
         image, label = data.case_arrays(ref, case.id, True)
         col.image(overlays.overlay(image, None), caption=f"{case.id} (val): image", width="stretch")
         col.image(overlays.overlay(image, label), caption=f"{case.id} (val): ground truth", width="stretch")
+        if case.id in previews:
+            pred = imageio.decode_png(previews[case.id])
+            col.image(overlays.overlay(image, pred), caption=f"{case.id} (val): prediction", width="stretch")
 
 
 @ui.shows_errors
@@ -136,7 +141,7 @@ def submission_page():
         "fp": st.column_config.NumberColumn("FP px", help="False-positive pixels"),
         "fn": st.column_config.NumberColumn("FN px", help="False-negative pixels")})
     st.subheader("Validation cases")
-    _overlays(f"{task_id}@{version}", sub, res, cases, metric)
+    _overlays(f"{task_id}@{version}", sub, res, cases, metric, detail.get("val_predictions") or {})
 
 
 submission_page()

@@ -82,3 +82,17 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
     assert r.exit_code == 1 and r.output.startswith("Error: No model file at")
     r = runner.invoke(cli, ["submit", str(toy_onnx), "--task", "nope", "--db", db])
     assert r.exit_code == 1 and "Error: Unknown task 'nope'. Valid choices: toy-lesion" in r.output
+
+
+def test_validation_previews_are_kept_and_test_predictions_never(file_store, toy_task, toy_onnx):
+    from evaluator import imageio
+    from evaluator.evaluate import PREVIEW_CASES
+    from evaluator.store import ReadOnlyStore
+
+    out = evaluate(file_store, toy_task, prepare(toy_onnx))
+    previews = ReadOnlyStore(file_store.path).val_predictions(out.submission_id)
+    val_ids = [c.id for c in toy_task.split("val")]
+    assert list(previews) == val_ids[:PREVIEW_CASES]
+    assert not set(previews) & {c.id for c in toy_task.split("test")}
+    mask = imageio.decode_png(previews[val_ids[0]])
+    assert mask.shape == (64, 64) and set(mask.ravel()) <= {0, 1}
