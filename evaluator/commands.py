@@ -18,13 +18,7 @@ def tasks(ctx, as_json):
     """List the benchmark tasks (simulated and imported)."""
     if ctx.invoked_subcommand:
         return
-    rows, problems = [], []
-    for name, versions in sorted(tasks_mod.discover().items()):
-        for version, folder in sorted(versions.items()):
-            try:
-                rows.append(tasks_mod.load_task_folder(folder).summary())
-            except Exception as e:  # one broken task must not hide the others
-                problems.append(f"{name}@{version}: {e}")
+    rows, problems = tasks_mod.summaries()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

@@ -266,6 +266,19 @@ def get_task(ref: str) -> Task:
     return load_task_folder(versions[version])
 
 
+def summaries() -> tuple[list[dict], list[str]]:
+    """Summary dicts of every task version on the search path, and the problems met
+    reading them: one broken task folder must not hide the others."""
+    rows, problems = [], []
+    for name, versions in sorted(discover().items()):
+        for version, folder in sorted(versions.items()):
+            try:
+                rows.append(load_task_folder(folder).summary())
+            except Exception as e:
+                problems.append(f"{name}@{version}: {e}")
+    return rows, problems
+
+
 def list_tasks() -> list[Task]:
     """Every version of every discoverable task (unreadable ones are skipped by `tasks` CLI with a warning)."""
     return [load_task_folder(folder) for _, vs in sorted(discover().items()) for _, folder in sorted(vs.items())]

@@ -157,14 +157,7 @@ def _paths() -> tuple[str, ...]:
 
 @st.cache_data(show_spinner=False, ttl=60)
 def _task_summaries(paths: tuple[str, ...]) -> tuple[list[dict], list[str]]:
-    out, problems = [], []
-    for name, versions in sorted(tasks_mod.discover().items()):
-        for version, folder in sorted(versions.items()):
-            try:
-                out.append(tasks_mod.load_task_folder(folder).summary())
-            except Exception as e:  # one broken task must not hide the others
-                problems.append(f"{name}@{version}: {e}")
-    return out, problems
+    return tasks_mod.summaries()
 
 
 def task_summaries() -> tuple[list[dict], list[str]]:
