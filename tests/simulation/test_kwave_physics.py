@@ -44,11 +44,20 @@ def test_point_scatterer_echo_at_c_t_over_2():
 
 
 def test_homogeneous_speckle_is_rayleigh():
+    """Envelope mean/std of fully developed speckle is 1.91 before log compression.
+
+    The plane wave's near field (Fresnel ripples) and 2-D spreading modulate the mean
+    intensity, which lowers the raw ratio of one image (1.56-1.73 here); as in
+    speckle measurements on phantoms, we divide by the mean intensity estimated
+    over independent scatterer realisations (smoothed over a few speckle cells)."""
+    from scipy.ndimage import gaussian_filter
+
     phys = small_physics(rows=128, cols=96)
-    env = envelope(phys, speckle(phys, np.random.default_rng(0), amp=0.01))
-    region = env[60:110, 24:72]  # away from the near field and the aperture edges
+    envs = np.stack([envelope(phys, speckle(phys, np.random.default_rng(seed), amp=0.01)) for seed in range(4)])
+    mean_intensity = gaussian_filter((envs ** 2).mean(axis=0), 3)
+    region = (envs / np.sqrt(mean_intensity))[:, 50:115, 16:80]  # away from the near field and the aperture edges
     ratio = region.mean() / region.std()
-    assert ratio == pytest.approx(beamform.RAYLEIGH_MEAN_OVER_STD, abs=0.3)
+    assert ratio == pytest.approx(beamform.RAYLEIGH_MEAN_OVER_STD, abs=0.2)
 
 
 def test_hypo_and_hyperechoic_lesions():
