@@ -122,6 +122,7 @@ def list_cmd(task_id, as_json):
 
 
 @baselines.command("run")
+@click.argument("model_args", metavar="[MODELS]...", nargs=-1)
 @click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True, help="Task id or id@version.")
 @click.option("--models", multiple=True, help="Architectures (repeat or comma-separate); default: the seeds' zoo "
               f"({', '.join(REFERENCE_MODELS)}).")
@@ -136,17 +137,20 @@ def list_cmd(task_id, as_json):
 @click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
 @_reference_dir_option
 @handle_errors
-def run_cmd(task_ref, models, profile_name, folds, device, epochs, db_path, out_dir, labels_root, update_reference,
+def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, db_path, out_dir, labels_root, update_reference,
             reference_dir):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
-    through the sandboxed evaluator (kind = baseline)."""
+    through the sandboxed evaluator (kind = baseline).
+
+    Models are named as arguments or with --models (`run unet cmunext`,
+    `run --models unet,cmunext`); none: the seeds' zoo."""
     from evaluator.store import Store
     from evaluator.tasks import get_task
 
     from . import reference
     from .training import TaskData, cv_summary
 
-    names, profile, task = _models(models), _profile(profile_name, epochs), get_task(task_ref)
+    names, profile, task = _models(models + model_args), _profile(profile_name, epochs), get_task(task_ref)
     if update_reference and folds:
         raise SonoBenchError("--update-reference records one model per (model, profile); drop --folds")
     device = _device(device)

@@ -7,12 +7,17 @@ input size is always the task's; `crop` only shrinks the training patches
 (fully convolutional models are trained on patches and exported, validated and
 scored at the full input size, as nnU-Net does).
 
-`quick` is a CPU smoke-level reference: it must train, export and score one
-small model (cmunext, unext) within ~10 minutes on 2 CPU cores, so it sees
-few, foreground-biased 128x128 patches and validates on the full validation
-split each epoch. Its scores are far below a converged model's. `full` is the
-reference setting for a GPU (the seeds' recipe: up to 100 epochs, batch 8,
-every training case per epoch, early stopping after 20 epochs without gain).
+`quick` is a CPU smoke-level reference, sized so that one small model
+(cmunext, unext) trains, exports and is scored in <= 10 minutes on one CPU core:
+384 steps of 4 foreground-biased 128x128 patches, validated on the whole
+validation split every epoch. It runs single-threaded on purpose: the result is
+then bit-identical on any machine with the same CPU kernels, and it does not
+collapse on a busy machine (two threads competing for shared cores made
+parallel kernels up to 100x slower here). Its scores are far below a converged
+model's; big models (unet: ~4x cmunext's cost) take longer. `full` is the
+reference setting for a GPU (the seeds' recipe: up to 100 epochs of the whole
+training split at the input size, batch 8, early stopping after 20 epochs
+without a better validation Dice).
 """
 from __future__ import annotations
 
@@ -118,11 +123,12 @@ PROFILES: Registry[Profile] = Registry("training profile", UnknownProfile)
 
 PROFILES.register("quick", _validated(Profile(
     name="quick",
-    description="CPU smoke-level reference: 4 epochs x 96 foreground-biased 128x128 patches, "
-                "1 thread; ~10 min per small model on a CPU. Not converged.",
-    epochs=4, batch_size=8, lr=2e-3, weight_decay=1e-4,
-    early_stop_patience=3, plateau_factor=0.5, plateau_patience=1, min_lr=1e-5,
-    samples_per_epoch=96, crop=(128, 128), foreground_crop=0.67, train_eval_cases=48,
+    description="CPU smoke-level reference: 8 epochs x 192 foreground-biased 128x128 patches in "
+                "batches of 4, 1 thread; <= 10 min per small model (cmunext, unext) on one CPU core. "
+                "Not converged.",
+    epochs=8, batch_size=4, lr=2e-3, weight_decay=1e-4,
+    early_stop_patience=4, plateau_factor=0.5, plateau_patience=2, min_lr=1e-5,
+    samples_per_epoch=192, crop=(128, 128), foreground_crop=0.67, train_eval_cases=48,
     seed=0, threads=1,
 )))
 

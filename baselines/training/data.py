@@ -64,7 +64,11 @@ def load_samples(task: Task, cases: list[Case], labels_root=None) -> Samples:
     for case in cases:
         images.append(imageio.to_input(imageio.load_gray(task.image_path(case)), task.input_size,
                                        task.input_channels)[0])
-        label = imageio.load_label(task.label_path(case, labels_root))
+        path = task.label_path(case, labels_root)
+        if not path.is_file():
+            hint = " (private test labels: pass --labels-root)" if case.split == "test" else ""
+            raise InvalidSplit(f"task {task.ref}: the label of case {case.id} is missing at {path}{hint}")
+        label = imageio.load_label(path)
         labels.append(label)
         targets.append(_target(label, task.input_size))
     return Samples([c.id for c in cases], np.stack(images), np.stack(targets), labels,
