@@ -40,33 +40,65 @@ def gate_transmit(rf: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
     return rf * w
 
 
-def das(rf: np.ndarray, phys: Physics, t_peak: float, angle_deg: float = 0.0, chunk: int = 32) -> np.ndarray:
-    """Plane-wave delay-and-sum of analytic channel data onto the pixel grid (complex)."""
-    analytic = hilbert(rf.astype(np.float64), axis=1).astype(np.complex64)
-    n_t = analytic.shape[1]
+_DAS_CACHE: dict = {}
+
+
+def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
+    """Delay-and-sum as a sparse matrix: pixels x (element, time sample).
+
+    Row p holds, for every element inside pixel p's receive aperture, the two
+    linear-interpolation weights at the round-trip delay, times the element's
+    apodisation, normalised by the pixel's total apodisation. The geometry is
+    the same for every frame of a dataset, so the matrix is built once per
+    (physics, angle) and each frame is one sparse mat-vec."""
+    import json
+
+    key = (json.dumps(phys.to_json(), sort_keys=True), float(t_peak), float(angle_deg), int(n_t))
+    if key not in _DAS_CACHE:
+        _DAS_CACHE.clear()
+        _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t)
+    return _DAS_CACHE[key]
+
+
+def _build_das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, chunk: int = 32):
+    from scipy import sparse
+
     z, x = pixel_grid(phys)
     Z, X = np.meshgrid(z, x, indexing="ij")
     xe = element_x(phys)
-    c = phys.c_beamform
-    th = math.radians(angle_deg)
+    c, th = phys.c_beamform, math.radians(angle_deg)
     t_tx = (X * math.sin(th) + Z * math.cos(th)) / c - (xe * math.sin(th) / c).min()
     half_aperture = Z / (2 * phys.f_number)
-    out = np.zeros(Z.shape, dtype=np.complex64)
-    weight = np.zeros(Z.shape, dtype=np.float32)
-    flat = analytic.ravel()
+    pix = np.arange(Z.size).reshape(Z.shape)
+    rows, cols, vals = [], [], []
+    weight = np.zeros(Z.shape, dtype=np.float64)
     for start in range(0, xe.size, chunk):
         e = np.arange(start, min(start + chunk, xe.size))
         dxe = X[None] - xe[e, None, None]
         idx = ((t_tx[None] + np.hypot(Z[None], dxe) / c + t_peak) / phys.dt_s).astype(np.float32)
         apod = np.cos(np.clip(np.pi * dxe / (2 * half_aperture[None]), -np.pi / 2, np.pi / 2)) ** 2
+        weight += apod.sum(axis=0)
         i0 = np.clip(np.floor(idx).astype(np.int64), 0, n_t - 2)
         frac = np.clip(idx - i0, 0.0, 1.0)
-        base = e[:, None, None] * n_t + i0
-        samples = flat[base] * (1 - frac) + flat[base + 1] * frac
-        samples[idx >= n_t - 1] = 0
-        out += (apod * samples).sum(axis=0)
-        weight += apod.sum(axis=0)
-    return out / np.maximum(weight, 1e-6)
+        keep = (apod > 0) & (idx < n_t - 1)
+        base = (e[:, None, None] * n_t + i0)[keep].astype(np.int32)
+        p = np.broadcast_to(pix, idx.shape)[keep].astype(np.int32)
+        a, f = apod[keep].astype(np.float32), frac[keep]
+        rows += [p, p]
+        cols += [base, base + 1]
+        vals += [a * (1 - f), a * f]
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    vals /= np.maximum(weight.ravel(), 1e-6).astype(np.float32)[rows]
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(Z.size, xe.size * n_t))
+
+
+def das(rf: np.ndarray, phys: Physics, t_peak: float, angle_deg: float = 0.0) -> np.ndarray:
+    """Plane-wave delay-and-sum of analytic channel data onto the pixel grid (complex)."""
+    analytic = hilbert(rf.astype(np.float64), axis=1).astype(np.complex64)
+    matrix = das_matrix(phys, t_peak, angle_deg, analytic.shape[1])
+    flat = analytic.ravel()
+    out = matrix @ flat.real + 1j * (matrix @ flat.imag)
+    return out.reshape(phys.out_shape).astype(np.complex64)
 
 
 def envelope(rf: np.ndarray, phys: Physics, t_peak: float, angle_deg: float = 0.0) -> np.ndarray:

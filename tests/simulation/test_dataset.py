@@ -106,3 +106,22 @@ def test_resume_after_kill_gives_the_same_dataset(tmp_path):
     assert not (resumed / dataset.INDEX_NAME).exists()
     subprocess.run([sys.executable, "-c", GENERATE.format(n=n, w=2), str(resumed)], check=True, timeout=300)
     assert load_dataset(resumed) == load_dataset(whole)
+
+
+BENCHMARK_DATA = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-lesion" / "v1" / "data"
+
+
+@needs_kwave
+@pytest.mark.slow
+@pytest.mark.skipif(not (BENCHMARK_DATA / "run.json").exists(), reason="benchmark data not present")
+def test_committed_benchmark_sample_regenerates_from_its_metadata():
+    """The code in the repository reproduces the committed sim-breast-lesion images."""
+    from simulation.physics import Physics
+    from simulation.sample import NoiseLevel
+
+    meta = json.loads((BENCHMARK_DATA / "meta" / "breast-lesion-00001.json").read_text())
+    s = make_sample(meta["preset"], meta["seed"], meta["index"], Physics.from_json(meta["physics"]),
+                    Backend(meta["backend"]), NoiseLevel(meta["noise_level"]))
+    image = np.asarray(Image.open(BENCHMARK_DATA / meta["image"])).astype(int)
+    assert np.array_equal(s.label, np.asarray(Image.open(BENCHMARK_DATA / meta["label"])))
+    assert np.abs(s.image.astype(int) - image).max() <= 1
