@@ -55,7 +55,8 @@ def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
 
     key = (json.dumps(phys.to_json(), sort_keys=True), float(t_peak), float(angle_deg), int(n_t))
     if key not in _DAS_CACHE:
-        _DAS_CACHE.clear()
+        if len(_DAS_CACHE) >= 8:  # one entry per steering angle of the current physics
+            _DAS_CACHE.pop(next(iter(_DAS_CACHE)))
         _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t)
     return _DAS_CACHE[key]
 
