@@ -92,13 +92,14 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
         per_case.append(result)
         rows += [dict(case_id=case.id, class_index=c, failed=0, **{k: result[c][k] for k in
                       ("dice", "iou", "hd95", "tp", "fp", "fn")}) for c in sorted(result)]
-        latencies.append(resp["latency_s"])
+        if not resp.get("warmup") or len(cases) == 1:
+            latencies.append(resp["latency_s"])
         if progress:
             progress(i + 1, len(cases))
     return per_case, rows, latencies
 
 
-PREVIEW_CASES = 4  # validation cases whose predictions are kept for the app's overlays
+PREVIEW_CASES = 3  # validation cases whose predictions are kept for the app's overlays
 
 
 def _val_previews(proc: ModelProcess, task: Task, sub: Submission, channels: int) -> dict[str, bytes]:

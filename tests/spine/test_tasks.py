@@ -76,8 +76,8 @@ def test_write_task_refuses_to_refreeze_a_different_split(toy_task):
 def test_cli_tasks_list_and_verify(toy_task):
     r = CliRunner().invoke(cli, ["tasks", "--json"])
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.output)
-    assert rows[0]["id"] == "toy-lesion" and rows[0]["splits"] == {"train": 12, "val": 6, "test": 6}
+    rows = {row["id"]: row for row in json.loads(r.output)}
+    assert rows["toy-lesion"]["splits"] == {"train": 12, "val": 6, "test": 6}
     r = CliRunner().invoke(cli, ["tasks", "verify", "toy-lesion"])
     assert r.exit_code == 0 and "all 24 cases match" in r.output
     toy_task.image_path(toy_task.cases[0]).write_bytes(b"tampered")
