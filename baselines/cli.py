@@ -26,11 +26,12 @@ def _models(values: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _profile(name: str, epochs: int | None):
+def _profile(name: str, epochs: int | None, tta: bool = False):
     from .recipes import get_profile
 
     profile = get_profile(name)
-    return profile.replace(epochs=epochs) if epochs else profile
+    profile = profile.replace(epochs=epochs) if epochs else profile
+    return profile.replace(tta=True) if tta else profile
 
 
 def _device(device: str | None) -> str:
@@ -53,7 +54,7 @@ def _train_and_submit(data, model, profile, store, out, device, fold=None, label
 
     n_train = len(data.folds(fold[1], profile.seed)[fold[0]][0]) if fold else len(data.train)
     total = profile.epochs * steps_per_epoch(n_train, profile)
-    with _progress(total, display_name(model, profile.name, fold)) as bar:
+    with _progress(total, display_name(model, profile, fold)) as bar:
         return run_baseline(data, model, profile, store=store, out_dir=out, device=device, fold=fold, bar=bar,
                             labels_root=labels_root, log=click.echo)
 
@@ -131,14 +132,15 @@ def list_cmd(task_id, as_json):
               "every fold model is submitted and mean ± std over folds is printed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
 @click.option("--epochs", type=int, default=None, help="Override the profile's epoch count (smoke runs).")
+@click.option("--tta", is_flag=True, help="Bake horizontal-flip test-time augmentation into the exported model.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Checkpoints, ONNX files, histories (default: <data dir>/baselines).")
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
 @click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
 @_reference_dir_option
 @handle_errors
-def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, db_path, out_dir, labels_root, update_reference,
-            reference_dir):
+def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, db_path, out_dir, labels_root,
+            update_reference, reference_dir):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
     through the sandboxed evaluator (kind = baseline).
 
@@ -150,9 +152,9 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, d
     from . import reference
     from .training import TaskData, cv_summary
 
-    names, profile, task = _models(models + model_args), _profile(profile_name, epochs), get_task(task_ref)
-    if update_reference and folds:
-        raise SonoBenchError("--update-reference records one model per (model, profile); drop --folds")
+    names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta), get_task(task_ref)
+    if update_reference and (folds or tta):
+        raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
     device = _device(device)
     click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' on {device}")
     data, store = TaskData.load(task, labels_root), Store(db_path)

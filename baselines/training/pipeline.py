@@ -65,8 +65,9 @@ def default_out_dir() -> Path:
     return user_data_dir() / "baselines"
 
 
-def display_name(model: str, profile: str, fold: tuple[int, int] | None = None) -> str:
-    return f"{model} ({profile}" + (f", fold {fold[0] + 1}/{fold[1]})" if fold else ")")
+def display_name(model: str, profile: Profile, fold: tuple[int, int] | None = None) -> str:
+    extras = (["flip TTA"] if profile.tta else []) + ([f"fold {fold[0] + 1}/{fold[1]}"] if fold else [])
+    return f"{model} ({', '.join([profile.name, *extras])})"
 
 
 def _gaps(scores: dict) -> dict:
@@ -99,8 +100,8 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
     """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
     task = data.task
     train, val = data.folds(fold[1], profile.seed)[fold[0]] if fold else (data.train, data.val)
-    name = display_name(model, profile.name, fold)
-    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}"
+    name = display_name(model, profile, fold)
+    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}{'-tta' if profile.tta else ''}"
     folder = folder / f"fold{fold[0] + 1}of{fold[1]}" if fold else folder
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -24,6 +24,7 @@ def _invoke(*args):
     (["rerun", "unet", "--task", "toy-lesion"], "Error: No reference result for model 'unet' with profile 'quick'"),
     (["rerun", "unetx", "--task", "toy-lesion"], "Did you mean 'unet'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--folds", "2", "--update-reference"], "Error: --update-reference"),
+    (["run", "unet", "--task", "toy-lesion", "--tta", "--update-reference"], "drop --folds/--tta"),
 ])
 def test_errors_name_what_to_do(toy_task, args, message):
     result = _invoke(*args)
@@ -80,3 +81,15 @@ def test_cross_validation_submits_each_fold_and_reports_mean_std(toy_task, tmp_p
     data = [r["meta"]["training"]["data"] for r in rows]
     dev = len(toy_task.split("train")) + len(toy_task.split("val"))
     assert all(d["train_cases"] + d["val_cases"] == dev and d["test_cases"] == len(toy_task.split("test")) for d in data)
+
+
+@pytest.mark.slow
+def test_flip_tta_is_baked_into_the_exported_model(toy_task, tmp_path):
+    db = tmp_path / "results.db"
+    result = _invoke("run", "unext", "--task", "toy-lesion", "--epochs", "1", "--tta", "--db", str(db),
+                     "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    (row,) = ReadOnlyStore(db).leaderboard_rows("toy-lesion")
+    assert row["name"] == "unext (quick, flip TTA)" and row["meta"]["training"]["recipe"]["tta"] is True
+    # two passes of the network per image: the evaluator counts about twice the plain model's GFLOPs
+    assert row["gflops"] > 1.9 * 0.55 * (64 * 64) / (256 * 256)
