@@ -101,10 +101,16 @@ def describe(rows: list[dict]) -> str:
         devices = sorted({f"{r['provenance']['hardware']['device']} ({r['provenance']['hardware'].get('gpu') or r['provenance']['hardware']['cpu']}, "
                           f"{r['provenance']['hardware']['threads']} thread(s))" for r in mine})
         parts.append(f"Profile '{profile}' ({', '.join(sorted(r['model'] for r in mine))}) was trained on {'; '.join(devices)}.")
-    if not any(r["profile"] == "full" for r in rows):
-        parts.append("These are CPU quick-profile references: a few epochs on small patches, far from converged, "
-                     "meant to be reproduced locally with `sonobench baselines rerun MODEL --profile quick`. The "
-                     "'full' profile is the reference setting and needs a GPU; no full-profile rows are committed yet.")
+    if any(r["profile"] == "quick" for r in rows):
+        parts.append("'quick' rows are CPU smoke-level references: a few epochs on small patches, far from "
+                     "converged, meant to be reproduced locally with `sonobench baselines rerun MODEL --profile quick`.")
+    full = [r for r in rows if r["profile"] == "full"]
+    if full and all(r["provenance"]["hardware"]["device"] == "cpu" for r in full):
+        parts.append("'full' is the reference setting; no GPU was available when these rows were trained, so it "
+                     "is sized for a CPU (the quick recipe run 1.75x longer, see baselines/recipes.py) and its "
+                     "models are not converged either. The seeds' GPU recipe is the 'paper' profile.")
+    elif not full:
+        parts.append("No 'full' (reference-setting) rows are committed yet.")
     return " ".join(parts)
 
 

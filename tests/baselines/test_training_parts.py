@@ -13,15 +13,18 @@ from evaluator.metrics import score_case
 
 
 def test_profiles_are_data_and_round_trip():
-    assert [p.name for p in list_profiles()] == ["full", "quick"]
+    assert [p.name for p in list_profiles()] == ["full", "paper", "quick"]
     for p in list_profiles():
         assert Profile.from_dict(p.to_dict()) == p
-    quick, full = get_profile("quick"), get_profile("full")
-    assert quick.threads == 1 and quick.crop == (128, 128) and full.crop is None and full.epochs == 100
+    quick, full, paper = get_profile("quick"), get_profile("full"), get_profile("paper")
+    assert quick.threads == 1 and quick.crop == (128, 128) and paper.crop is None and paper.epochs == 100
+    # `full` is the CPU-sized reference: quick's recipe, longer, gaps on every training case
+    assert full.crop == quick.crop and full.threads == 1 and full.train_eval_cases is None
+    assert full.epochs * full.samples_per_epoch == 1.75 * quick.epochs * quick.samples_per_epoch
 
 
 def test_profile_errors_name_the_choices():
-    with pytest.raises(UnknownProfile, match="Valid choices: full, quick. Did you mean 'quick'"):
+    with pytest.raises(UnknownProfile, match="Valid choices: full, paper, quick. Did you mean 'quick'"):
         get_profile("quik")
     with pytest.raises(InvalidProfile, match="Expected `epochs` to be a positive integer, but got 0"):
         get_profile("quick").replace(epochs=0)
