@@ -1,8 +1,10 @@
 """Export a registered model to ONNX or TorchScript, and check ONNX parity.
 
-ONNX goes through the torch.export-based exporter (`dynamo=True`), which works
-for every registered architecture; the older TorchScript-based exporter also
-works for all of them but is deprecated and will be removed from PyTorch.
+ONNX goes through the torch.export-based exporter (`dynamo=True`) by default,
+which works for every registered architecture. `exporter="torchscript"` uses
+the older TorchScript-based exporter (deprecated in PyTorch, but it writes
+opset 17 natively and always keeps the weights inside one file, which is what
+a single-file submission needs: the trained baselines are exported this way).
 The exported graph takes `image` (N x C x H x W float32 in [0, 1]) and returns
 `logits` (N x K x H x W), with a dynamic batch dimension by default.
 """
@@ -21,6 +23,8 @@ from .registry import CONFIG_ATTR
 
 DEFAULT_SIZE = (256, 256)
 ONNX_OPSET = 18  # the torch.export-based exporter's native opset
+LEGACY_OPSET = 17  # the TorchScript-based exporter's
+EXPORTERS = ("dynamo", "torchscript")
 
 
 class ExportFailed(SonoBenchError):
@@ -55,20 +59,40 @@ class _EvalMode:
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, *, size: Sequence[int] = DEFAULT_SIZE,
                 in_channels: int | None = None, dynamic_batch: bool = True,
-                opset: int = ONNX_OPSET) -> str:
-    # torch.export specialises dimensions of size 1, so a dynamic batch needs an example of 2
-    x = example_input(model, 2 if dynamic_batch else 1, size, in_channels)
-    dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+                opset: int | None = None, exporter: str = "dynamo") -> str:
+    if exporter not in EXPORTERS:
+        raise ExportFailed(f"Unknown exporter '{exporter}'. Valid choices: {', '.join(EXPORTERS)}")
     with _EvalMode(model):
         try:
-            program = torch.onnx.export(model, (x,), dynamo=True, opset_version=opset,
+            if exporter == "torchscript":
+                _export_legacy(model, path, size, in_channels, dynamic_batch, opset or LEGACY_OPSET)
+                return os.fspath(path)
+            # torch.export specialises dimensions of size 1, so a dynamic batch needs an example of 2
+            x = example_input(model, 2 if dynamic_batch else 1, size, in_channels)
+            dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+            program = torch.onnx.export(model, (x,), dynamo=True, opset_version=opset or ONNX_OPSET,
                                         input_names=["image"], output_names=["logits"],
                                         dynamic_shapes=dynamic, verbose=False)
+        except ExportFailed:
+            raise
         except Exception as exc:  # the exporter raises many unrelated types
             raise ExportFailed(f"ONNX export of {type(model).__name__} failed: {exc}. "
                                "Check that forward() has no data-dependent Python control flow") from exc
     program.save(os.fspath(path))
     return os.fspath(path)
+
+
+def _export_legacy(model, path, size, in_channels, dynamic_batch, opset) -> None:
+    import warnings
+
+    if in_channels is None:
+        in_channels = example_input(model, 1, (1, 1)).shape[1]
+    dummy = torch.zeros(1, in_channels, *size)
+    axes = {"image": {0: "N"}, "logits": {0: "N"}} if dynamic_batch else None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarnings / exporter deprecation notes are expected
+        torch.onnx.export(model, (dummy,), os.fspath(path), opset_version=opset, dynamo=False,
+                          input_names=["image"], output_names=["logits"], dynamic_axes=axes)
 
 
 def torch_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,14 @@
 """Export a trained baseline to one self-contained ONNX file (opset 17) and
 check onnxruntime against PyTorch on a real batch before it is submitted.
 
-The TorchScript-based exporter (`dynamo=False`) is used on purpose: it writes
-opset 17 natively and keeps the weights inside the file, while the dynamo
-exporter targets opset 18 and moves large weights to a side file, which a
-single-file submission cannot carry.
+Both steps are the registry's (`baselines.architectures.export`); this module
+adds the flip-TTA wrapper and the pass/fail rule. The TorchScript-based
+exporter is used on purpose: it writes opset 17 natively and keeps the weights
+inside the file, while the dynamo exporter targets opset 18 and moves large
+weights to a side file, which a single-file submission cannot carry.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,9 @@ from torch import nn
 
 from evaluator.errors import SonoBenchError
 
-OPSET = 17
+from ..architectures import export as arch_export
+
+OPSET = arch_export.LEGACY_OPSET
 PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (DESIGN: 1e-4 relative)
 
 
@@ -42,29 +44,21 @@ def exportable(model: nn.Module, tta: bool) -> nn.Module:
 
 
 def export_onnx(model: nn.Module, path: str | Path, input_size: tuple[int, int], channels: int) -> Path:
-    """Write `model` (eval mode, CPU) as ONNX with a dynamic batch axis."""
+    """Write `model` (eval mode, CPU) as one ONNX file with a dynamic batch axis."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, channels, *input_size)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings / exporter deprecation notes are expected
-        torch.onnx.export(model, (dummy,), str(path), opset_version=OPSET, dynamo=False,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+    arch_export.export_onnx(model, path, size=input_size, in_channels=channels, exporter="torchscript")
     return path
 
 
 def check_parity(model: nn.Module, path: str | Path, batch: np.ndarray, rtol: float = PARITY_RTOL) -> float:
     """Max |ORT - torch| / max |torch| on `batch`; raises ExportMismatch above `rtol`."""
-    from .scoring import onnx_session
-
-    session = onnx_session(path)
-    got = session.run(None, {session.get_inputs()[0].name: batch.astype(np.float32)})[0]
-    with torch.no_grad():
-        want = model(torch.from_numpy(batch)).numpy()
-    if got.shape != want.shape:
-        raise ExportMismatch(f"{Path(path).name}: onnxruntime returned {got.shape}, PyTorch {want.shape}")
-    rel = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
+    x = torch.from_numpy(batch.astype(np.float32))
+    try:
+        diff, scale = arch_export.onnx_max_abs_diff(path, x, arch_export.torch_output(model, x))
+    except arch_export.ExportFailed as exc:
+        raise ExportMismatch(f"{Path(path).name}: {exc}") from exc
+    rel = diff / max(scale, 1e-12)
     if not rel <= rtol:
         raise ExportMismatch(
             f"{Path(path).name}: onnxruntime differs from PyTorch by {rel:.2e} (relative), above {rtol:.0e}; "

@@ -67,7 +67,7 @@ def test_reference_rows_load_idempotently(record, toy_data, tmp_path):
     task = toy_data.task
     path = reference.write_row(task, reference.row_from_record(rec), folder=tmp_path)
     saved = json.loads(path.read_text())
-    assert saved["manifest_digest"] == task.digest and "CPU quick-profile" in saved["note"]
+    assert saved["manifest_digest"] == task.digest and "CPU smoke-level references" in saved["note"] and "No 'full'" in saved["note"]
     store = Store(tmp_path / "results.db")
     assert reference.load_into_store(store, task, log=print, folder=tmp_path) == 1
     assert reference.load_into_store(store, task, log=print, folder=tmp_path) == 0

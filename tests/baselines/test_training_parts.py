@@ -105,3 +105,29 @@ def test_trainer_scores_equal_the_evaluator():
         assert (d, i) == (ref["dice"], ref["iou"])
         bd, bi = batch_scores(torch.from_numpy((logits > 0).astype(np.int64)), torch.from_numpy(gt[None]).long(), 2)
         assert (bd[0], bi[0]) == pytest.approx((ref["dice"], ref["iou"]), abs=1e-12)
+
+
+def test_unknown_exporter_is_named():
+    from baselines.architectures import create_model
+    from baselines.architectures.export import ExportFailed, export_onnx
+
+    with pytest.raises(ExportFailed, match="Unknown exporter 'tflite'. Valid choices: dynamo, torchscript"):
+        export_onnx(create_model("unext"), "never-written.onnx", exporter="tflite")
+
+
+def _row(model, profile, device="cpu"):
+    return {"model": model, "profile": profile,
+            "provenance": {"hardware": {"device": device, "cpu": "Xeon", "gpu": "H100" if device == "cuda" else None,
+                                        "threads": 1}}}
+
+
+def test_reference_note_says_what_the_rows_are():
+    from baselines.reference import describe
+
+    only_quick = describe([_row("unet", "quick")])
+    assert "smoke-level" in only_quick and "No 'full'" in only_quick
+    cpu_full = describe([_row("unet", "quick"), _row("unet", "full"), _row("unext", "full")])
+    assert "Profile 'full' (unet, unext) was trained on cpu" in cpu_full and "sized for a CPU" in cpu_full
+    assert "No 'full'" not in cpu_full
+    gpu_full = describe([_row("unet", "full", "cuda")])
+    assert "sized for a CPU" not in gpu_full and "H100" in gpu_full
