@@ -107,7 +107,7 @@ def describe(rows: list[dict]) -> str:
     full = [r for r in rows if r["profile"] == "full"]
     if full and all(r["provenance"]["hardware"]["device"] == "cpu" for r in full):
         parts.append("'full' is the reference setting; no GPU was available when these rows were trained, so it "
-                     "is sized for a CPU (the quick recipe run 1.75x longer, see baselines/recipes.py) and its "
+                     "is sized for a CPU (the quick recipe run ~1.5x longer, see baselines/recipes.py) and its "
                      "models are not converged either. The seeds' GPU recipe is the 'paper' profile.")
     elif not full:
         parts.append("No 'full' (reference-setting) rows are committed yet.")

@@ -20,7 +20,7 @@ def test_profiles_are_data_and_round_trip():
     assert quick.threads == 1 and quick.crop == (128, 128) and paper.crop is None and paper.epochs == 100
     # `full` is the CPU-sized reference: quick's recipe, longer, gaps on every training case
     assert full.crop == quick.crop and full.threads == 1 and full.train_eval_cases is None
-    assert full.epochs * full.samples_per_epoch == 1.75 * quick.epochs * quick.samples_per_epoch
+    assert 1.4 < full.epochs * full.samples_per_epoch / (quick.epochs * quick.samples_per_epoch) < 1.5
 
 
 def test_profile_errors_name_the_choices():
