@@ -26,12 +26,19 @@ def _models(values: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _profile(name: str, epochs: int | None, tta: bool = False):
+def _profile(name: str, epochs: int | None, tta: bool = False, threads: int | None = None):
     from .recipes import get_profile
 
     profile = get_profile(name)
     profile = profile.replace(epochs=epochs) if epochs else profile
+    profile = profile.replace(threads=threads) if threads else profile
     return profile.replace(tta=True) if tta else profile
+
+
+def _threads_option(fn):
+    return click.option("--threads", type=click.IntRange(min=1), default=None,
+                        help="CPU threads for training (default: the profile's; quick and full use 1 so that "
+                             "reruns are bit-identical; more threads train faster but land a little apart).")(fn)
 
 
 def _device(device: str | None) -> str:
@@ -133,14 +140,15 @@ def list_cmd(task_id, as_json):
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
 @click.option("--epochs", type=int, default=None, help="Override the profile's epoch count (smoke runs).")
 @click.option("--tta", is_flag=True, help="Bake horizontal-flip test-time augmentation into the exported model.")
+@_threads_option
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Checkpoints, ONNX files, histories (default: <data dir>/baselines).")
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
 @click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
 @_reference_dir_option
 @handle_errors
-def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, db_path, out_dir, labels_root,
-            update_reference, reference_dir):
+def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, threads, db_path, out_dir,
+            labels_root, update_reference, reference_dir):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
     through the sandboxed evaluator (kind = baseline).
 
@@ -152,7 +160,7 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     from . import reference
     from .training import TaskData, cv_summary
 
-    names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta), get_task(task_ref)
+    names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta, threads), get_task(task_ref)
     if update_reference and (folds or tta):
         raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
     device = _device(device)
@@ -184,9 +192,10 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Also store the rerun here (default: a scratch in-memory store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False))
 @click.option("--tolerance", type=float, default=0.01, show_default=True, help="Fail when |Δ Dice| exceeds this.")
+@_threads_option
 @_reference_dir_option
 @handle_errors
-def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, reference_dir):
+def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, threads, reference_dir):
     """Retrain MODEL with its committed reference settings and print the difference."""
     from evaluator.store import Store
     from evaluator.tasks import get_task
@@ -202,6 +211,7 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
         raise SonoBenchError(f"The reference for {model} was scored on manifest {row['provenance']['manifest_digest'][:12]}…, "
                              f"but {task.ref} has {task.digest[:12]}…; rerun it with `sonobench baselines run`.")
     profile = Profile.from_dict(row["training"]["recipe"])
+    profile = profile.replace(threads=threads) if threads else profile
     device = _device(device or row["provenance"]["hardware"]["device"])
     store = Store(db_path) if db_path else Store(memory=True)
     record = _train_and_submit(TaskData.load(task), model, profile, store, out_dir, device)

@@ -93,3 +93,15 @@ def test_flip_tta_is_baked_into_the_exported_model(toy_task, tmp_path):
     assert row["name"] == "unext (quick, flip TTA)" and row["meta"]["training"]["recipe"]["tta"] is True
     # two passes of the network per image: the evaluator counts about twice the plain model's GFLOPs
     assert row["gflops"] > 1.9 * 0.55 * (64 * 64) / (256 * 256)
+
+
+@pytest.mark.slow
+def test_threads_override_is_recorded_with_the_row(toy_task, tmp_path):
+    refs = tmp_path / "refs"
+    result = _invoke("run", "unext", "--task", "toy-lesion", "--epochs", "1", "--threads", "2", "--db",
+                     str(tmp_path / "r.db"), "--out", str(tmp_path / "out"), "--update-reference", "--reference-dir", str(refs))
+    assert result.exit_code == 0, result.output
+    recipe = json.loads((refs / "toy-lesion.json").read_text())["rows"][0]["training"]["recipe"]
+    assert recipe["threads"] == 2 and recipe["epochs"] == 1
+    bad = _invoke("run", "unext", "--task", "toy-lesion", "--threads", "0")
+    assert bad.exit_code == 2 and "--threads" in bad.output
