@@ -35,6 +35,20 @@ def _gap_cell(start, end, gap) -> str:
     return "n/a" if gap is None else f"**{float(gap):.4f}**"
 
 
+PROFILE_ORDER = ("full", "paper", "quick")  # the reference setting first
+
+
+def profile_of(row: dict) -> str:
+    return str(_training(row).get("profile") or "other")
+
+
+def profiles(rows: list[dict]) -> list[str]:
+    """The training profiles present, the reference setting first (see baselines/recipes.py)."""
+    names = {profile_of(r) for r in rows}
+    rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
+    return sorted(names, key=lambda p: (rank.get(p, len(rank)), p))
+
+
 def gap_rows(rows: list[dict]) -> list[dict]:
     """Seed 001's table: train→test and val→test drops of Dice and IoU at the submitted checkpoint."""
     out = []
@@ -85,6 +99,12 @@ def baselines_page():
     if not rows:
         st.info(f"No baselines scored on {task_id}@{version} yet. Train and submit them with `sonobench baselines`.")
         return
+    present = profiles(rows)
+    if len(present) > 1:
+        chosen = st.radio("Training profile", present, horizontal=True, key="base_profile",
+                          help="full: the reference setting of the committed rows; quick: a CPU smoke-level run; "
+                               "paper: the seeds' GPU recipe. `sonobench baselines list` describes each.")
+        rows = [r for r in rows if profile_of(r) == chosen]
     with_history = [r for r in rows if _training(r).get("history")]
     st.subheader("Generalization gaps (smaller is better)")
     st.caption("Score at the submitted (best-validation) epoch on train and validation, minus the evaluator's "

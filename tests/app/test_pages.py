@@ -97,3 +97,4 @@ def test_test_split_images_are_never_served(app_env):
     assert image.shape == label.shape
     with pytest.raises(PermissionError, match="never shows test cases"):
         data.case_arrays("toy-lesion@1", task.split("test")[0].id, False)
+
