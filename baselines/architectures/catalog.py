@@ -11,6 +11,7 @@ from __future__ import annotations
 from .cmunet import CMUNet, CMUNeXt
 from .registry import Family, register
 from .smp_models import smp_model
+from .swinunet import SwinUNet
 from .transunet import TransUNet
 from .unet import AttentionUNet, UNet
 from .unet3plus import UNet3Plus
@@ -51,6 +52,13 @@ register("transunet", TransUNet, family=Family.HYBRID, size_arg="img_size",
                    "dropout": 0.1},
          reference="Chen et al., TransUNet, arXiv:2102.04306 (2021); Beckschen/TransUNet "
                    "R50-ViT-B_16, n_skip 3, 256 x 256 as in Medical-Image-Segmentation-Benchmarks")
+register("swin-unet", SwinUNet, family=Family.TRANSFORMER, size_arg="img_size",
+         defaults={"img_size": 256, "patch_size": 4, "embed_dim": 96, "depths": [2, 2, 2, 2],
+                   "heads": [3, 6, 12, 24], "window_size": 8, "mlp_ratio": 4.0,
+                   "drop_path_rate": 0.2},
+         reference="Cao et al., Swin-Unet, ECCV 2022 Workshops (arXiv:2105.05537); "
+                   "HuCaoFighting/Swin-Unet swin_tiny_patch4_window7_224_lite, window 8 "
+                   "instead of 7 so that 256 x 256 tiles into windows")
 
 register("deeplabv3plus-r50", smp_model, family=Family.CNN,
          defaults={"arch": "DeepLabV3Plus", "encoder_name": "resnet50"},

@@ -10,6 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from evaluator.errors import SonoBenchError
+
+
+class InputSizeMismatch(SonoBenchError):
+    """The image size differs from the one a fixed-size model was built for."""
+
 
 def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, bias: bool = True) -> list[nn.Module]:
     return [
@@ -58,3 +64,39 @@ def conv_gelu_bn(in_ch: int, out_ch: int, kernel: int = 1, groups: int = 1) -> l
 def depthwise_residual(dim: int, kernel: int) -> Residual:
     """The large-kernel depthwise mixing step of ConvMixer / CMUNeXt, with a skip."""
     return Residual(nn.Sequential(*conv_gelu_bn(dim, dim, kernel, groups=dim)))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al., 2016): while training, drop a residual branch for
+    a random subset of the samples and rescale the rest; the identity in eval mode."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+def grey_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """A 1-channel image repeated to 3 channels (a 3-channel one unchanged) for a trunk
+    written for RGB input; broadcasting instead of a branch on the channel count keeps
+    tracing free of shape-to-bool warnings."""
+    return x.expand(-1, 3, -1, -1)
+
+
+def check_input_size(x: torch.Tensor, size: int, size_arg: str = "img_size") -> None:
+    """Refuse an image that is not `size` x `size`, for models whose layers are laid out
+    for one input size (H and W are static when exporting, so this is no data branch)."""
+    if torch.jit.is_tracing():  # a trace is fixed to its example's size; a check would only warn
+        return
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if (h, w) != (size, size):
+        raise InputSizeMismatch(
+            f"This model was built for {size} x {size} images ({size_arg}={size}) but got "
+            f"{h} x {w}; resize the input, or build the model with {size_arg}={h} if that "
+            "size is valid for it")

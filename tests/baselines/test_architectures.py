@@ -21,6 +21,7 @@ PARAMS = {
     "deeplabv3plus-r50": 26_671_313,
     "fpn-r34": 23_149_121,
     "segformer-b0": 3_711_265,
+    "swin-unet": 27_175_524,  # reference config at 224, window 7, 9 classes: 27_168_900
     "transunet": 105_322_001,
     "unet": 34_525_889,
     "unet-r34": 24_430_097,
@@ -52,6 +53,7 @@ GFLOPS_256 = {
     "deeplabv3plus-r50": 9.043182,
     "fpn-r34": 6.766371,
     "segformer-b0": 1.757659,
+    "swin-unet": 8.086340,
     "transunet": 38.513860,
     "unet": 65.287487,
     "unet-r34": 7.715291,
@@ -118,3 +120,31 @@ def test_onnx_export_matches_onnxruntime(name, tmp_path):
     torch_count = complexity.count_torch(copy.deepcopy(mt.built(name)).to("meta"), (1, 1, *mt.SIZE))
     assert onnx_count["params"] == pytest.approx(torch_count["params"], rel=0.01)
     assert onnx_count["gflops"] == pytest.approx(torch_count["gflops"], rel=0.01)
+
+
+def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
+    from baselines.architectures import InvalidArchitectureConfig, create_model
+
+    with pytest.raises(InvalidArchitectureConfig,
+                       match=r"img_size=224 .*window_size=8.*Valid img_size up to 1024: "
+                             r"32, 64, 128, 256, 512, 768, 1024"):
+        create_model("swin-unet", img_size=224)
+    with pytest.raises(InvalidArchitectureConfig, match="1 \\(repeated to RGB\\) or 3 input channels"):
+        create_model("swin-unet", in_channels=2)
+
+
+def test_swin_unet_refuses_another_input_size():
+    import torch
+
+    from baselines.architectures.layers import InputSizeMismatch
+
+    with pytest.raises(InputSizeMismatch, match=r"built for 64 x 64 images \(img_size=64\) but got 32 x 32"):
+        mt.built("swin-unet")(torch.zeros(1, 1, 32, 32))
+
+
+def test_swin_unet_derived_buffers_stay_out_of_the_state_dict():
+    model = mt.built("swin-unet")
+    buffers = {name for name, _ in model.named_buffers()}
+    assert any(n.endswith("attn_mask") for n in buffers)
+    assert any(n.endswith("relative_position_index") for n in buffers)
+    assert not buffers & set(model.state_dict())

@@ -103,4 +103,6 @@ def test_list_architectures_rows():
     assert by_name["unext"]["family"] == "hybrid"
     assert by_name["segformer-b0"]["defaults"]["encoder_name"] == "mit_b0"
     assert by_name["transunet"]["size_arg"] == "img_size"
+    assert by_name["swin-unet"]["family"] == "transformer"
+    assert by_name["swin-unet"]["size_arg"] == "img_size"
     assert by_name["unet"]["size_arg"] is None
