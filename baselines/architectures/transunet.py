@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import InvalidArchitectureConfig
+
 
 class StdConv2d(nn.Conv2d):
     """Convolution with weight standardisation (zero mean, unit variance per filter)."""
@@ -135,9 +137,10 @@ class TransUNet(nn.Module):
                  decoder_channels: Sequence[int] = (256, 128, 64, 16), dropout: float = 0.1):
         super().__init__()
         if img_size % 16:
-            raise ValueError(f"img_size must be a multiple of 16, got {img_size}")
+            raise InvalidArchitectureConfig(f"TransUNet's img_size must be a multiple of 16 (its patch grid), "
+                                            f"got {img_size}; resize the task or pick the nearest multiple")
         if in_channels not in (1, 3):
-            raise ValueError(f"TransUNet's trunk takes 1 (repeated) or 3 channels, got {in_channels}")
+            raise InvalidArchitectureConfig(f"TransUNet's trunk takes 1 (repeated) or 3 channels, got {in_channels}")
         self.img_size = img_size
         self.trunk = ResNetV2Trunk(resnet_units)
         self.patch_embed = nn.Conv2d(self.trunk.out_channels, hidden, 1)

@@ -133,6 +133,15 @@ def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
         create_model("swin-unet", in_channels=2)
 
 
+def test_transunet_config_errors_are_named():
+    from baselines.architectures import InvalidArchitectureConfig, create_model
+
+    with pytest.raises(InvalidArchitectureConfig, match="img_size must be a multiple of 16 .*got 250"):
+        create_model("transunet", img_size=250)
+    with pytest.raises(InvalidArchitectureConfig, match="takes 1 \\(repeated\\) or 3 channels, got 2"):
+        create_model("transunet", in_channels=2)
+
+
 def test_swin_unet_refuses_another_input_size():
     import torch
 
