@@ -1,0 +1,63 @@
+"""The committed reference rows of the default benchmark: they cover the seeds'
+zoo in the reference (`full`) setting, match the frozen split they claim, carry
+their provenance, and reach the leaderboard with every column the issue names."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from baselines.cli import REFERENCE_MODELS
+from baselines.recipes import Profile, get_profile
+from baselines.reference import read_reference
+from evaluator.cli import cli
+from evaluator.demo import DEFAULT_TASK
+from evaluator.tasks import get_task
+
+REF = read_reference(DEFAULT_TASK)
+
+
+def _rows(profile):
+    return {r["model"]: r for r in REF["rows"] if r["profile"] == profile}
+
+
+def test_reference_file_matches_the_frozen_task():
+    task = get_task(DEFAULT_TASK)
+    assert (REF["task_version"], REF["manifest_digest"]) == (task.version, task.digest)
+    for row in REF["rows"]:
+        assert row["provenance"]["manifest_digest"] == task.digest
+        assert len(row["cases"]["rows"]) == len(task.split("test"))
+
+
+@pytest.mark.parametrize("model", REFERENCE_MODELS)
+def test_every_zoo_model_has_a_full_reference_with_provenance(model):
+    row = _rows("full").get(model)
+    assert row is not None, f"no 'full' reference row for {model}"
+    # the row was trained with the profile registered as `full` today, so `rerun` repeats it
+    assert Profile.from_dict(row["training"]["recipe"]) == get_profile("full")
+    prov = row["provenance"]
+    assert len(prov["git_commit"]) == 40 and not prov["git_dirty"] and prov["seed"] == 0 and prov["wall_s"] > 0
+    assert prov["hardware"]["device"] in ("cpu", "cuda") and prov["hardware"]["torch"]
+    history = row["history"]
+    assert len(history) == row["training"]["epochs_run"] >= row["training"]["best_epoch"] >= 1
+    assert {"train_loss", "val_loss", "train_dice", "val_dice", "train_iou", "val_iou"} <= set(history[0])
+    s = row["scores"]
+    assert 0 < s["dice_ci_low"] <= s["dice_mean"] <= s["dice_ci_high"] < 1
+
+
+def test_leaderboard_shows_the_references_with_every_column(tmp_path):
+    db = tmp_path / "results.db"
+    from baselines.reference import load_into_store
+    from evaluator.store import Store
+
+    n = load_into_store(Store(db), get_task(DEFAULT_TASK), log=lambda *_: None)
+    assert n == len(REF["rows"])
+    out = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--kind", "baseline", "--format", "json", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    ranked = json.loads(out.output)
+    assert {(r["name"]) for r in ranked} == {r["name"] for r in REF["rows"]}
+    for r in ranked:
+        for key in ("dice_mean", "dice_ci_low", "dice_ci_high", "iou_mean", "iou_ci_low", "hd95_mean",
+                    "hd95_ci_high", "gflops", "params", "latency_ms"):
+            assert r[key] is not None and r[key] == r[key], (r["name"], key)
+    table = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--db", str(db)]).output
+    assert all(name in table for name in ("unet (full)", "cmunext (full)", "segformer-b0 (full)"))
