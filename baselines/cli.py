@@ -134,7 +134,8 @@ def list_cmd(task_id, as_json):
 @click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True, help="Task id or id@version.")
 @click.option("--models", multiple=True, help="Architectures (repeat or comma-separate); default: the seeds' zoo "
               f"({', '.join(REFERENCE_MODELS)}).")
-@click.option("--profile", "profile_name", default="quick", show_default=True, help="Training profile: quick (CPU smoke), full (the reference setting) or paper (the seeds' GPU recipe).")
+@click.option("--profile", "profile_name", default="quick", show_default=True,
+              help="Training profile: quick (CPU smoke), full (the reference setting) or paper (the seeds' GPU recipe).")
 @click.option("--folds", type=int, default=None, help="Stratified K-fold CV over train+val (test untouched); "
               "every fold model is submitted and mean ± std over folds is printed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")

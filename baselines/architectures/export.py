@@ -85,9 +85,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, size: Sequence[int
 def _export_legacy(model, path, size, in_channels, dynamic_batch, opset) -> None:
     import warnings
 
-    if in_channels is None:
-        in_channels = example_input(model, 1, (1, 1)).shape[1]
-    dummy = torch.zeros(1, in_channels, *size)
+    dummy = example_input(model, 1, size, in_channels).zero_()  # zeros: the bytes the references were exported with
     axes = {"image": {0: "N"}, "logits": {0: "N"}} if dynamic_batch else None
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings / exporter deprecation notes are expected

@@ -19,7 +19,6 @@ from evaluator.errors import SonoBenchError
 
 from ..architectures import export as arch_export
 
-OPSET = arch_export.LEGACY_OPSET
 PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (DESIGN: 1e-4 relative)
 
 
