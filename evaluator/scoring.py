@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -56,34 +57,63 @@ def _summarize(task: Task, per_case: list[dict[int, dict]], unit: str) -> dict:
     return out
 
 
+class Phases:
+    """Wall seconds per phase of one evaluation (written to the result's hardware facts, so
+    `benchmarks/evaluator_overhead.py` can print where a submit's fixed cost goes)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._t
+        self._t = now
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}
+
+
+def _score_one(task: Task, case, pred: np.ndarray, shape, labels_root):
+    gt = imageio.load_label(task.label_path(case, labels_root))
+    if gt.shape != shape:
+        raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {shape}")
+    return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm)
+
+
 def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases, labels_root,
-                     progress: Progress | None):
-    per_case, rows, latencies = [], [], []
+                     progress: Progress | None, phases: Phases):
+    """Each case's metrics are computed on a scoring thread while the sandbox infers the next
+    case (numpy and scipy release the GIL), so scoring adds little to the wall time."""
+    rows, latencies, pending = [], [], []
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
-    for i, case in enumerate(cases):
-        image = imageio.load_gray(task.image_path(case))
-        x = imageio.to_input(image, task.input_size, channels)
-        resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
-        if not resp.get("ok"):
-            raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
-        if y is None:
-            raise InvalidSubmission(f"the model returned no array for case {case.id}")
-        try:
-            scores = imageio.check_output(y, task.num_classes, task.input_size)
-        except InvalidSubmission as e:
-            raise InvalidSubmission(f"case {case.id}: {e}") from None
-        pred = imageio.to_labels(scores, image.shape, sub.output.value)
-        gt = imageio.load_label(task.label_path(case, labels_root))
-        if gt.shape != image.shape:
-            raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {image.shape}")
-        result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm)
-        per_case.append(result)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
+        for i, case in enumerate(cases):
+            image = imageio.load_gray(task.image_path(case))
+            x = imageio.to_input(image, task.input_size, channels)
+            phases.lap("cases: read + preprocess")
+            resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
+            phases.lap("cases: inference in the sandbox (incl. pipe)")
+            if not resp.get("ok"):
+                raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
+            if y is None:
+                raise InvalidSubmission(f"the model returned no array for case {case.id}")
+            try:
+                scores = imageio.check_output(y, task.num_classes, task.input_size)
+            except InvalidSubmission as e:
+                raise InvalidSubmission(f"case {case.id}: {e}") from None
+            pred = imageio.to_labels(scores, image.shape, sub.output.value)
+            pending.append(pool.submit(_score_one, task, case, pred, image.shape, labels_root))
+            phases.lap("cases: validate + resize")
+            if not resp.get("warmup") or len(cases) == 1:
+                latencies.append(resp["latency_s"])
+            if progress:
+                progress(i + 1, len(cases))
+        per_case = [f.result() for f in pending]
+        phases.lap("cases: metrics left after the last inference")
+    for case, result in zip(cases, per_case):
         rows += [dict(case_id=case.id, class_index=c, failed=0, **{k: result[c][k] for k in
                       ("dice", "iou", "hd95", "tp", "fp", "fn")}) for c in sorted(result)]
-        if not resp.get("warmup") or len(cases) == 1:
-            latencies.append(resp["latency_s"])
-        if progress:
-            progress(i + 1, len(cases))
     return per_case, rows, latencies
 
 
@@ -138,27 +168,35 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         raise InvalidSubmission(why)
     cases = task.split(split)
     t0 = time.monotonic()
+    phases = Phases()
     proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
     try:
         with proc:
+            phases.lap("sandbox start (spawn, child imports, hello)")
             loaded = proc.load(task.input_size)
             channels = loaded["channels"]
-            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
+            phases.lap("model load + complexity count (child)")
+            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress,
+                                                         phases)
             previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
+            phases.lap("validation previews")
             end, _ = proc.request({"op": "end"})
     finally:
         if log_sink:
             log_sink(proc.private_log)
+    phases.lap("sandbox end")
     unit = METRICS.get("hd95").unit_for(task.spacing_mm)
+    summary = _summarize(task, per_case, unit)
+    phases.lap("aggregates + bootstrap CIs")
     cx = loaded["complexity"]
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
         "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **_summarize(task, per_case, unit),
+        **summary,
         "params": cx.get("params"), "gflops": cx.get("gflops"),
         "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
         "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
-        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso)},
+        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso), "phases_s": phases.rounded()},
         "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
         "private_cases": int(private_cases(task, split, settings)),
     }
