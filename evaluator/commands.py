@@ -96,7 +96,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     from pathlib import Path
 
     from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import evaluate, prepare_or_reject
+    from .evaluate import Request, evaluate, prepare_or_reject
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
@@ -118,16 +118,13 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
     settings = load_settings()
-    config = settings.sandbox_config(isolation=isolation, threads=threads)
-    config.allow_pickle = config.allow_pickle or allow_pickle
-    config.gpu = config.gpu or gpu
-    if wall_limit:
-        config.limits.wall_seconds = wall_limit
+    request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
+                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
     store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
                             output=output, kind=kind, settings=settings)
     if enqueue:
-        _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json)
+        _enqueue(store, task, sub, settings, request, as_json)
         return
     try:
         with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
@@ -137,8 +134,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
             def progress(i, n):
                 bar.update(i - last[0]); last[0] = i
 
-            outcome = evaluate(store, task, sub, kind=kind, split=split, config=config,
-                               labels_root=labels_root, progress=progress, settings=settings)
+            outcome = evaluate(store, task, sub, request=request, progress=progress, settings=settings)
         sid, res = outcome.submission_id, outcome.result
         verb = "Scored"
     except AlreadyScored as e:
@@ -152,14 +148,12 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         _print_result(res)
 
 
-def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json):
+def _enqueue(store, task, sub, settings, request, as_json):
     from .errors import AlreadyScored
     from .queue import enqueue
 
-    options = {k: v for k, v in (("allow_pickle", allow_pickle), ("wall_seconds", wall_limit),
-                                 ("threads", threads)) if v}
     try:
-        q = enqueue(store, task, sub, settings, kind=kind, split=split, labels_root=labels_root, sandbox=options)
+        q = enqueue(store, task, sub, settings, request)
         sid, job, verb = q.submission_id, q.job_id, "Queued"
     except AlreadyScored as e:
         sid, job, verb = e.submission_id, None, "Already submitted (not scored twice)"
