@@ -70,6 +70,9 @@ def symmetric_distances(a: np.ndarray, b: np.ndarray, spacing) -> tuple[np.ndarr
         return (distance_transform_edt(~b, sampling=spacing)[a],
                 distance_transform_edt(~a, sampling=spacing)[b])
     window, ry, rx = _window(spacing)
+    if ry > a.shape[0] or rx > a.shape[1]:  # very anisotropic pixels: offsets past the grid never hit
+        window = window[(np.abs(window[:, 0]) <= a.shape[0]) & (np.abs(window[:, 1]) <= a.shape[1])]
+        ry, rx = min(ry, a.shape[0]), min(rx, a.shape[1])
     # padded by the window, every lookup stays inside the array; points are flat indices
     pad_a, pad_b = padded(a, ry, rx), padded(b, ry, rx)
     grid = _Grid(pad_a.shape[1], window, spacing)
@@ -93,6 +96,8 @@ class _Grid:
         lo = 0
         for i, hi in enumerate(_STAGES):
             hi = min(hi, len(self.steps))
+            if hi <= lo:
+                break
             if i == 1 and todo.size > (1.0 - _MOSTLY_FAR) * points.size:
                 break  # isolated points (speckle): a window would mostly miss
             if i > 1 and todo.size * (hi - lo) > _RING_LOOKUPS:

@@ -93,3 +93,11 @@ def test_hd95_equals_medpy_on_each_search_path(monkeypatch, setting):
         for i, (name, a, b) in enumerate(PAIRS[::5]):
             expected = medpy.hd95(a, b, voxelspacing=spacing)
             assert hd95(a, b, spacing=spacing) == pytest.approx(expected, rel=1e-6, abs=1e-12), (i, name, spacing)
+
+
+@pytest.mark.parametrize("spacing", [(0.02, 3.0), (4.0, 0.05)], ids=str)
+def test_hd95_equals_medpy_with_very_anisotropic_pixels(spacing):
+    """The search window is longer than the image along the fine axis; it is cut to the image."""
+    for i, (name, a, b) in enumerate(PAIRS[:60]):
+        expected = medpy.hd95(a, b, voxelspacing=spacing)
+        assert hd95(a, b, spacing=spacing) == pytest.approx(expected, rel=1e-6, abs=1e-12), (i, name)
