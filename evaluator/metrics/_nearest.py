@@ -4,8 +4,10 @@ for the surface metrics (HD95's border pixels, NSD/ASSD's border elements).
 Most points of one border have a point of the other within a few pixels. So each
 point first looks up a small window of offsets sorted by their length in mm; the first
 offset that lands on the other set is the exact nearest point, because every offset
-not in the window is longer than the window's radius. Only points with nothing in
-the window go to a k-d tree. Dense borders (speckle) take one distance transform
+not in the window is longer than the window's radius. The window is searched in
+rings, shortest first, and only while few points remain; the points left over (nothing
+nearby: isolated false positives) are compared with every target point when that is
+cheap, else with a k-d tree. Dense borders (speckle) take one distance transform
 instead. Every distance is computed from its integer offset with scipy's formula,
 sqrt((dy*sy)**2 + (dx*sx)**2), so all three paths give the same numbers as scipy."""
 from __future__ import annotations
@@ -21,7 +23,7 @@ _DENSE_SHARE = 0.25
 # How many offsets the window holds (radius about 32 pixels), and where its stages end:
 # every point tries the 9 shortest offsets, the points still without a hit the rest of
 # the first 80 (a typical segmentation error of a few pixels), and, while few remain,
-# the next rings of the window. Whatever is left goes to a k-d tree.
+# the next rings of the window. Whatever is left goes to the far search (all pairs or a tree).
 _WINDOW_SIZE = 3200
 _STAGES = (9, 80, 800, _WINDOW_SIZE)
 _RING_LOOKUPS = 100_000  # the rings after the second stage run only when they cost fewer lookups
