@@ -27,7 +27,7 @@ _DENSE_SHARE = 0.25
 _WINDOW_SIZE = 3200
 _STAGES = (9, 80, 800, _WINDOW_SIZE)
 _RING_LOOKUPS = 100_000  # the rings after the second stage run only when they cost fewer lookups
-_ALL_PAIRS = 250_000  # up to this many (point, target) pairs, compare all instead of building a tree
+_ALL_PAIRS = 1_000_000  # up to this many (point, target) pairs (8 MB), compare all instead of a tree
 _MOSTLY_FAR = 0.25  # when the first stage resolves fewer than this share, the rest go to the tree
 
 
