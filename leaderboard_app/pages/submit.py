@@ -49,7 +49,7 @@ def _form() -> None:
 
 def _follow(job: jobs.Job) -> None:
     """Poll the child process and the store until the evaluation ends."""
-    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True) as status:
+    with st.status(ui.plain(f"Evaluating {job.model_name} on {job.task_ref}…"), expanded=True) as status:
         line = st.empty()
         bar = st.progress(0.05)
         while job.running:
@@ -61,7 +61,7 @@ def _follow(job: jobs.Job) -> None:
             time.sleep(POLL_S)
         bar.progress(1.0)
         ok = job.outcome() is not None
-        status.update(label=f"{job.model_name}: {'done' if ok else 'failed'} after {job.elapsed:.0f} s",
+        status.update(label=ui.plain(f"{job.model_name}: {'done' if ok else 'failed'} after {job.elapsed:.0f} s"),
                       state="complete" if ok else "error", expanded=False)
 
 
@@ -70,7 +70,7 @@ def _report(job: jobs.Job) -> None:
     if outcome is None:
         row = data.submission_for_file(job.sha256, job.task_id)
         reason = job.error() or (row or {}).get("error") or "unknown error"
-        st.error(f"The evaluation failed: {reason}")
+        st.error(f"The evaluation failed: {ui.plain(reason)}")
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
