@@ -17,7 +17,7 @@ from typing import Callable
 from . import __version__, imageio, summary
 from .errors import InvalidSubmission, SandboxFailure, SonoBenchError
 from .metrics import score_case
-from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy
+from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports
 from .settings import Settings
 from .submission import Submission
 from .tasks import Task
@@ -45,8 +45,8 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
     for i, case in enumerate(cases):
         image = imageio.load_gray(task.image_path(case))
         x = imageio.to_input(image, task.input_size, channels)
-        resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
-        if not resp.get("ok"):
+        resp, y, seconds = proc.timed_request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
+        if not reports.check_ok(resp, "inference"):
             raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
         if y is None:
             raise InvalidSubmission(f"the model returned no array for case {case.id}")
@@ -62,8 +62,8 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
         per_case.append(result)
         rows += summary.case_rows(case.id, result)
         predictions[case.id] = imageio.label_png(pred)  # kept so new metrics re-score without the model
-        if not resp.get("warmup") or len(cases) == 1:
-            latencies.append(resp["latency_s"])
+        if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
+            latencies.append(seconds)
         if progress:
             progress(i + 1, len(cases))
     return per_case, rows, latencies, predictions
@@ -81,7 +81,7 @@ def _val_previews(proc: ModelProcess, task: Task, sub: Submission, channels: int
         image = imageio.load_gray(task.image_path(case))
         resp, y = proc.request({"op": "infer", "case": case.id}, imageio.to_input(image, task.input_size, channels),
                                max_bytes=max_bytes)
-        if not resp.get("ok") or y is None:
+        if not reports.check_ok(resp, "inference") or y is None:
             raise SandboxFailure(f"the model failed on validation case {case.id}: {proc.model_error(resp)}")
         scores = imageio.check_output(y, task.num_classes, task.input_size)
         previews[case.id] = imageio.label_png(imageio.to_labels(scores, image.shape, sub.output.value))
@@ -105,6 +105,23 @@ def private_cases(task: Task, split: str, settings: Settings) -> bool:
     return split == "test" and (task.test_labels_private or settings.private_test_split)
 
 
+LATENCY_NOTE = ("median over cases of the evaluator's own clock from writing the image to the sandbox pipe "
+                "until the whole output was read back (pipe transfer both ways + the forward pass, batch 1); "
+                "the first call (warm-up) is not counted")
+MEMORY_NOTE = "largest VmHWM (peak resident set) among the sandbox's processes, read by the evaluator from /proc"
+
+
+def onnx_complexity(sub: Submission, shape: list[int]) -> dict:
+    """ONNX params/GFLOPs counted in the trusted process from the graph alone (never run)."""
+    from .complexity import count_onnx
+
+    try:
+        return {**count_onnx(sub.path.read_bytes(), shape), "error": None, "source": "counted by the evaluator"}
+    except Exception as e:  # a graph the counter cannot handle: no numbers, the reason instead
+        return {"params": None, "gflops": None, "error": reports.clean_text(f"{type(e).__name__}: {e}"),
+                "source": "counted by the evaluator"}
+
+
 def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig, iso: Isolation,
               settings: Settings, labels_root=None, progress: Progress | None = None,
               log_sink: LogSink | None = None) -> tuple[dict, list[dict], dict[str, bytes]]:
@@ -119,27 +136,32 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
             why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
         raise InvalidSubmission(why)
     cases = task.split(split)
+    is_onnx = sub.format.value == "onnx"
     t0 = time.monotonic()
     proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
     try:
         with proc:
-            loaded = proc.load(task.input_size)
+            loaded = proc.load(task.input_size, complexity=not is_onnx)
             channels = loaded["channels"]
             per_case, rows, latencies, predictions = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
             previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
-            end, _ = proc.request({"op": "end"})
+            peak_mb = proc.peak_memory_mb()
+            proc.request({"op": "end"})
     finally:
         if log_sink:
             log_sink(proc.private_log)
-    cx = loaded["complexity"]
+    shape = [1, channels, *task.input_size]
+    cx = onnx_complexity(sub, shape) if is_onnx else loaded["complexity"]
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
         "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
         **summary.summary_columns(task, per_case),
         "params": cx.get("params"), "gflops": cx.get("gflops"),
-        "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
-        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
-        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso)},
+        "complexity": {**cx, "input_shape": shape, "batch": 1},
+        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": peak_mb,
+        "hardware": {**hardware(config, iso.mode, {**proc.facts, "external_data": [f.name for f in sub.companions]}),
+                     **isolation_meta(iso),
+                     "latency_measured": LATENCY_NOTE, "memory_measured": MEMORY_NOTE},
         "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
         "private_cases": int(private_cases(task, split, settings)),
         "test_predictions": predictions,  # popped by Store.write_result into the predictions table

@@ -33,10 +33,12 @@ def default_db_path() -> Path:
 def _decode(row: dict | None, *json_cols: str) -> dict | None:
     if row is None:
         return None
+    from .validity import decode_json
+
     row = dict(row)
     for c in json_cols:
         if isinstance(row.get(c), str):
-            row[c] = json.loads(row[c])
+            row[c] = decode_json(row[c])  # None when damaged: readers never crash on a stored row
     return row
 
 
