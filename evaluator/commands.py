@@ -208,33 +208,39 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
     from .metrics import METRICS
     from .ranking.board import rank_stored
     from .settings import load_settings
-    from .store import ReadOnlyStore
+    from .store import ReadOnlyStore, validity
 
     name, version = tasks_mod.parse_ref(task_ref)
     store = ReadOnlyStore(db_path)
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
-        rows = [r for r in rows if r["kind"] == kind]
-    if not rows:
+        rows = [r for r in rows if r.get("kind") == kind]
+    rows, invalid = validity.partition(rows)
+    if not rows and not invalid:
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
-    metric = metric or rows[0]["primary_metric"]
+    metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
     result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
     ranked = result.rows
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version']}", "metric": metric,
+        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version'] if ranked else version}", "metric": metric,
                                "ranking": scheme, "definition": result.definition,
                                "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
-                               "rows": ranked}, indent=2, default=str))
+                               "rows": ranked + [dict(r, rank=None) for r in invalid]}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
+        fields = list(table[0]) if table else ["rank", "id"]
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(table[0]))
+        w = csv.DictWriter(buf, fieldnames=fields, restval="")
         w.writeheader(); w.writerows(table)
+        w.writerows({"rank": "invalid", "id": r["submission_id"]} for r in invalid)
         click.echo(buf.getvalue(), nl=False)
+        return
+    _print_invalid(invalid)
+    if not ranked:
         return
     info = METRICS.get(metric)
     click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
@@ -254,6 +260,12 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
 
 def _fmt_tau(tau) -> str:
     return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
+
+
+def _print_invalid(invalid: list[dict]) -> None:
+    for r in invalid:
+        click.echo(f"Warning: stored result of submission #{r['submission_id']} is invalid and not ranked "
+                   f"({r['invalid']}); an operator can withdraw it.", err=True)
 
 
 # ---------------------------------------------------------------- demo

@@ -15,17 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-import numpy as np
-
-from . import __version__, imageio
+from . import __version__, imageio, summary
 from .errors import InvalidSubmission, SandboxFailure, SonoBenchError
-from .metrics import METRICS, aggregate, score_case
-from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy
+from .metrics import score_case
+from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports
 from .settings import Settings
 from .submission import Submission
 from .tasks import Task
 
-SCORED_METRICS = ("dice", "iou", "hd95")
 Progress = Callable[[int, int], None]
 LogSink = Callable[[str], None]
 
@@ -40,21 +37,6 @@ def hardware(config: SandboxConfig, isolation: str, sandbox: dict | None = None)
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": config.threads, "device": "cuda" if config.gpu else "cpu",
             "isolation": isolation, "sandbox": sandbox or {}, "python": platform.python_version(),
             "machine": platform.machine()}
-
-
-def _summarize(task: Task, per_case: list[dict[int, dict]], unit: str) -> dict:
-    """Aggregates over cases: per metric the macro mean over foreground classes, and per class."""
-    out: dict = {}
-    fg = range(1, task.num_classes)
-    for m in SCORED_METRICS:
-        agg = aggregate([float(np.mean([case[c][m] for c in fg])) for case in per_case])
-        for k in ("mean", "std", "ci_low", "ci_high"):
-            out[f"{m}_{k}"] = agg[k]
-    out["per_class"] = {
-        task.classes[c]: {m: aggregate([case[c][m] for case in per_case]) for m in SCORED_METRICS} for c in fg
-    }
-    out["hd95_unit"] = unit
-    return out
 
 
 class Phases:
@@ -74,27 +56,28 @@ class Phases:
         return {k: round(v, 4) for k, v in self.seconds.items()}
 
 
-def _score_one(task: Task, case, pred: np.ndarray, shape, labels_root):
+def _score_one(task: Task, case, pred, shape, labels_root):
     gt = imageio.load_label(task.label_path(case, labels_root))
     if gt.shape != shape:
         raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {shape}")
-    return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm)
+    result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance)
+    return result, imageio.label_png(pred)  # the PNG is kept so new metrics re-score without the model
 
 
 def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases, labels_root,
                      progress: Progress | None, phases: Phases):
     """Each case's metrics are computed on a scoring thread while the sandbox infers the next
     case (numpy and scipy release the GIL), so scoring adds little to the wall time."""
-    rows, latencies, pending = [], [], []
+    rows, latencies, predictions, pending = [], [], {}, []
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         for i, case in enumerate(cases):
             image = imageio.load_gray(task.image_path(case))
             x = imageio.to_input(image, task.input_size, channels)
             phases.lap("cases: read + preprocess")
-            resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
+            resp, y, seconds = proc.timed_request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
             phases.lap("cases: inference in the sandbox (incl. pipe)")
-            if not resp.get("ok"):
+            if not reports.check_ok(resp, "inference"):
                 raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
             if y is None:
                 raise InvalidSubmission(f"the model returned no array for case {case.id}")
@@ -105,16 +88,17 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
             pred = imageio.to_labels(scores, image.shape, sub.output.value)
             pending.append(pool.submit(_score_one, task, case, pred, image.shape, labels_root))
             phases.lap("cases: validate + resize")
-            if not resp.get("warmup") or len(cases) == 1:
-                latencies.append(resp["latency_s"])
+            if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
+                latencies.append(seconds)
             if progress:
                 progress(i + 1, len(cases))
-        per_case = [f.result() for f in pending]
+        done = [f.result() for f in pending]
         phases.lap("cases: metrics left after the last inference")
-    for case, result in zip(cases, per_case):
-        rows += [dict(case_id=case.id, class_index=c, failed=0, **{k: result[c][k] for k in
-                      ("dice", "iou", "hd95", "tp", "fp", "fn")}) for c in sorted(result)]
-    return per_case, rows, latencies
+    per_case = [result for result, _ in done]
+    for case, (result, png) in zip(cases, done):
+        rows += summary.case_rows(case.id, result)
+        predictions[case.id] = png
+    return per_case, rows, latencies, predictions
 
 
 PREVIEW_CASES = 3  # validation cases whose predictions are kept for the app's overlays
@@ -129,7 +113,7 @@ def _val_previews(proc: ModelProcess, task: Task, sub: Submission, channels: int
         image = imageio.load_gray(task.image_path(case))
         resp, y = proc.request({"op": "infer", "case": case.id}, imageio.to_input(image, task.input_size, channels),
                                max_bytes=max_bytes)
-        if not resp.get("ok") or y is None:
+        if not reports.check_ok(resp, "inference") or y is None:
             raise SandboxFailure(f"the model failed on validation case {case.id}: {proc.model_error(resp)}")
         scores = imageio.check_output(y, task.num_classes, task.input_size)
         previews[case.id] = imageio.label_png(imageio.to_labels(scores, image.shape, sub.output.value))
@@ -153,6 +137,23 @@ def private_cases(task: Task, split: str, settings: Settings) -> bool:
     return split == "test" and (task.test_labels_private or settings.private_test_split)
 
 
+LATENCY_NOTE = ("median over cases of the evaluator's own clock from writing the image to the sandbox pipe "
+                "until the whole output was read back (pipe transfer both ways + the forward pass, batch 1); "
+                "the first call (warm-up) is not counted")
+MEMORY_NOTE = "largest VmHWM (peak resident set) among the sandbox's processes, read by the evaluator from /proc"
+
+
+def onnx_complexity(sub: Submission, shape: list[int]) -> dict:
+    """ONNX params/GFLOPs counted in the trusted process from the graph alone (never run)."""
+    from .complexity import count_onnx
+
+    try:
+        return {**count_onnx(sub.path.read_bytes(), shape), "error": None, "source": "counted by the evaluator"}
+    except Exception as e:  # a graph the counter cannot handle: no numbers, the reason instead
+        return {"params": None, "gflops": None, "error": reports.clean_text(f"{type(e).__name__}: {e}"),
+                "source": "counted by the evaluator"}
+
+
 def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig, iso: Isolation,
               settings: Settings, labels_root=None, progress: Progress | None = None,
               log_sink: LogSink | None = None) -> tuple[dict, list[dict], dict[str, bytes]]:
@@ -167,37 +168,43 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
             why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
         raise InvalidSubmission(why)
     cases = task.split(split)
+    is_onnx = sub.format.value == "onnx"
     t0 = time.monotonic()
     phases = Phases()
     proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
     try:
         with proc:
             phases.lap("sandbox start (spawn, child imports, hello)")
-            loaded = proc.load(task.input_size)
+            loaded = proc.load(task.input_size, complexity=not is_onnx)
             channels = loaded["channels"]
-            phases.lap("model load + complexity count (child)")
-            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress,
-                                                         phases)
+            phases.lap("model load (+ complexity count for PyTorch, child)")
+            per_case, rows, latencies, predictions = _infer_and_score(proc, task, sub, channels, cases, labels_root,
+                                                                      progress, phases)
             previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
             phases.lap("validation previews")
-            end, _ = proc.request({"op": "end"})
+            peak_mb = proc.peak_memory_mb()
+            proc.request({"op": "end"})
     finally:
         if log_sink:
             log_sink(proc.private_log)
     phases.lap("sandbox end")
-    unit = METRICS.get("hd95").unit_for(task.spacing_mm)
-    summary = _summarize(task, per_case, unit)
+    shape = [1, channels, *task.input_size]
+    cx = onnx_complexity(sub, shape) if is_onnx else loaded["complexity"]
+    phases.lap("ONNX complexity count (parent)")
+    columns = summary.summary_columns(task, per_case)
     phases.lap("aggregates + bootstrap CIs")
-    cx = loaded["complexity"]
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
         "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **summary,
+        **columns,
         "params": cx.get("params"), "gflops": cx.get("gflops"),
-        "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
-        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
-        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso), "phases_s": phases.rounded()},
+        "complexity": {**cx, "input_shape": shape, "batch": 1},
+        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": peak_mb,
+        "hardware": {**hardware(config, iso.mode, {**proc.facts, "external_data": [f.name for f in sub.companions]}),
+                     **isolation_meta(iso),
+                     "latency_measured": LATENCY_NOTE, "memory_measured": MEMORY_NOTE, "phases_s": phases.rounded()},
         "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
         "private_cases": int(private_cases(task, split, settings)),
+        "test_predictions": predictions,  # popped by Store.write_result into the predictions table
     }
     return result, rows, previews

@@ -54,7 +54,7 @@ def _follow(job: jobs.Job) -> None:
         st.rerun()  # the whole page, which now shows the outcome
     phase, frac = {"queued": ("checked; waiting for the sandbox", 0.15),
                    "running": ("scoring the test cases in the sandbox", 0.5)}.get(job.status, ("finishing", 0.9))
-    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True):
+    with st.status(ui.plain(f"Evaluating {job.model_name} on {job.task_ref}…"), expanded=True):
         st.write(f"{phase} … {job.elapsed:.0f} s")
         st.progress(frac)
 
@@ -62,7 +62,7 @@ def _follow(job: jobs.Job) -> None:
 def _report(job: jobs.Job) -> None:
     outcome = job.outcome()
     if outcome is None:
-        st.error(f"The evaluation failed: {job.error() or 'unknown error'}")
+        st.error(f"The evaluation failed: {ui.plain(job.error() or 'unknown error')}")
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
