@@ -173,6 +173,20 @@ def _rank_range(r: dict) -> str:
     return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
 
 
+def _mean_ci(r: dict, m: str, digits: int, unit: str | None = None) -> str:
+    """'0.812 [0.80,0.82]'; 'missing' for a result scored before the metric existed (never 0)."""
+    if r.get(f"{m}_mean") is None:
+        return "missing"
+    text = f"{r[f'{m}_mean']:.{digits}f} [{r[f'{m}_ci_low']:.{digits}f},{r[f'{m}_ci_high']:.{digits}f}]"
+    return f"{text} {unit}" if unit else text
+
+
+def _rate(r: dict, m: str) -> str:
+    if r.get(m) is None:
+        return "missing" if r.get(f"{m}_n") is None else "n/a"
+    return f"{r[m]:.2f} (n={r[f'{m}_n']})"
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
@@ -183,6 +197,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
             "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
             "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
             "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
+            "nsd": _mean_ci(r, "nsd", 3), "assd": _mean_ci(r, "assd", 2, r.get("hd95_unit")),
+            "sens": _rate(r, "sensitivity"), "spec": _rate(r, "specificity"),
             "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
             "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
             "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],

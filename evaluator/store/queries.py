@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..metrics import per_case_metrics
+from ..metrics.info import detection_metrics
 from .db import _Reader
 
 # Per case: the macro mean over foreground classes (class 0 is background and
@@ -42,7 +44,9 @@ _TABLE_COLUMNS = ", ".join(
     ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
      "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
      "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
-    + [f"r.{m}_{k}" for m in ("dice", "iou", "hd95") for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}_{k}" for m in per_case_metrics() for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}{k}" for m in detection_metrics() for k in ("", "_ci_low", "_ci_high", "_n")]
+    + ["r.nsd_tolerance"]
 )
 
 

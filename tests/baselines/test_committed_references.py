@@ -53,7 +53,9 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
     assert n == len(REF["rows"])
     out = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--kind", "baseline", "--format", "json", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    ranked = json.loads(out.output)
+    board = json.loads(out.output)
+    assert board["ranking"] == "paired" and "Wilcoxon" in board["definition"]
+    ranked = board["rows"]
     assert {(r["name"]) for r in ranked} == {r["name"] for r in REF["rows"]}
     for r in ranked:
         for key in ("dice_mean", "dice_ci_low", "dice_ci_high", "iou_mean", "iou_ci_low", "hd95_mean",
