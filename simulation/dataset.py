@@ -14,6 +14,7 @@ Samples depend only on (seed, index), so order and worker count do not matter.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -119,6 +120,27 @@ def _init_worker() -> None:
     os.environ["SONOBENCH_SIM_THREADS"] = "1"
 
 
+@contextlib.contextmanager
+def _one_thread_here():
+    """A sequential run computes like a pool worker (one thread, the same numbers), then gives
+    the caller's process back its own thread setting and environment."""
+    import sys
+
+    before = os.environ.get("SONOBENCH_SIM_THREADS")
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else None
+    _init_worker()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SONOBENCH_SIM_THREADS", None)
+        else:
+            os.environ["SONOBENCH_SIM_THREADS"] = before
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
 def generate(preset: str, n: int, out, backend: str = "kwave", noise_levels=("low", "medium", "high"),
              workers: int = 1, seed: int = 0, phys: Physics | None = None, progress: bool = True) -> dict:
     """Generate (or finish) a dataset; returns {'done': ..., 'generated': ..., 'index': path}."""
@@ -147,10 +169,10 @@ def _run_jobs(jobs, workers, total, progress):
 
     bar = tqdm(total=total, initial=total - len(jobs), unit="img", disable=not progress, desc="simulate")
     if workers <= 1 or len(jobs) <= 1:
-        _init_worker()
-        for job in jobs:
-            _work(job)
-            bar.update(1)
+        with _one_thread_here():
+            for job in jobs:
+                _work(job)
+                bar.update(1)
     else:
         import multiprocessing as mp
 
