@@ -86,46 +86,61 @@ def _print_result(res: dict) -> None:
 @click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
 @click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
+@click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
+              help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, as_json, db_path):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue."""
     from pathlib import Path
 
-    from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import evaluate, prepare_or_reject
+    from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
+    from .evaluate import evaluate, prepare_or_reject, record_refusal
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
+    from .teams import authenticate
 
     path = Path(model)
     if not path.exists():
         raise SonoBenchError(f"No model file at {path}; check the path")
+    settings = load_settings()
+    store = Store(db_path)
+    if settings.require_auth and kind == "baseline":
+        raise SonoBenchError("In hosted mode (require_auth) baselines are added by the operator with "
+                             "`sonobench baselines`, not through `submit`. Nothing was stored.")
+    who = authenticate(store, token) if settings.require_auth or token else None
+    if who is not None:
+        if team and team != who.name:
+            raise SonoBenchError(f"--team '{team}' is not the team of this token ('{who.name}'); the token decides "
+                                 "the team. Nothing was stored.")
+        team = who.name
     if spec_path is None and path.is_dir() and (path / SPEC_FILE).is_file():
         spec_path = path / SPEC_FILE
-    spec = read_spec(spec_path)
-    architecture = None
-    if arch:
-        try:
-            architecture = {"name": arch, "kwargs": json.loads(arch_kwargs) if arch_kwargs else {}}
-        except json.JSONDecodeError as e:
-            raise SonoBenchError(f"--arch-kwargs is not valid JSON: {e}") from None
+    try:
+        spec = read_spec(spec_path)
+    except InvalidSubmission as e:  # a refused spec still gets a failed row when the task is known
+        if task_ref:
+            record_refusal(store, tasks_mod.get_task(task_ref), path, str(e), name=name, team=team, kind=kind,
+                           team_id=who.id if who else None)
+        raise
+    if who is not None:
+        spec.pop("team", None)
+    architecture = {"name": arch, "kwargs": arch_kwargs or {}} if arch else None  # kwargs JSON checked in prepare
     ref = task_ref or spec.get("task")
     if not ref:
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
-    settings = load_settings()
     config = settings.sandbox_config(isolation=isolation, threads=threads)
     config.allow_pickle = config.allow_pickle or allow_pickle
     config.gpu = config.gpu or gpu
     if wall_limit:
         config.limits.wall_seconds = wall_limit
-    store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
-                            output=output, kind=kind, settings=settings)
+                            output=output, kind=kind, settings=settings, team_id=who.id if who else None)
     if enqueue:
         _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json)
         return

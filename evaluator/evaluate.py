@@ -161,7 +161,11 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
                          why_no_bwrap=iso.why_not_bwrap, embedded_code=sub.code_globals)
     if why:
         if sub.format.value == "pickle" and sub.code_globals and not config.allow_pickle:
-            why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
+            if sub.code_globals[0].startswith("<"):
+                why = (f"{sub.path.name} holds a pickle that SonoBench cannot fully parse, so it cannot be sure the "
+                       "file holds only tensors: " + why)
+            else:
+                why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
         raise InvalidSubmission(why)
     cases = task.split(split)
     is_onnx = sub.format.value == "onnx"
@@ -217,17 +221,29 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
             **isolation_meta(iso), **(extra_meta or {})}
     sid, _ = store_jobs.create_submission(
         store, settings, file_sha256=sub.sha256, filename=sub.path.name, fmt=sub.format.value, task=task,
-        name=sub.name, team=sub.team, kind=kind, meta=meta)
+        name=sub.name, team=sub.team, kind=kind, meta=meta, team_id=sub.team_id)
     log: list[str] = []
     try:
         result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
                                            labels_root=labels_root, progress=progress, log_sink=log.append)
         store.write_result(sid, result, rows, val_predictions=previews)
-    except (SonoBenchError, OSError) as e:
+    except SonoBenchError as e:
         store_jobs.mark_failed(store, sid, str(e))
         raise
+    except OSError as e:  # the machine, not the model (disk full, ...): not charged to the team
+        store_jobs.mark_failed(store, sid, f"the evaluator hit a system error ({type(e).__name__}); "
+                               "it is not counted against your quota, submit again later", platform=True)
+        raise SonoBenchError(f"evaluation failed on a system error: {e}") from None
+    except Exception as e:  # a bug of ours: a clear row, not charged; details for the operator
+        import traceback
+
+        log.append(traceback.format_exc())
+        reason = (f"internal evaluator error ({type(e).__name__}); it is not counted against your quota and the "
+                  "operator has the details")
+        store_jobs.mark_failed(store, sid, reason, platform=True)
+        raise SonoBenchError(reason) from None
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
-        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}")
+        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}", platform=True)
         raise
     finally:
         store_jobs.save_log(store, sid, "".join(log))
@@ -245,22 +261,41 @@ def _rejected_sha(path: Path) -> str | None:
 
 def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
                       team: str | None = None, architecture=None, output: str | None = None,
-                      kind: str = "submission", settings: Settings | None = None) -> Submission:
+                      kind: str = "submission", settings: Settings | None = None,
+                      team_id: int | None = None) -> Submission:
     """`prepare` the file; one refused by the checks still gets a failed row with the reason
     (so the submitter can read it, and it counts as a failure for the team's quota)."""
     settings = settings or load_settings()
     path = Path(path)
     try:
-        return prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
-                       limits=FileLimits.from_settings(settings))
+        sub = prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
+                      limits=FileLimits.from_settings(settings))
     except InvalidSubmission as e:
-        sha = _rejected_sha(path)
-        if sha is not None:
-            spec = spec or {}
-            store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
-                                        name=name or spec.get("name") or path.stem,
-                                        team=team or spec.get("team") or "", kind=kind, reason=str(e))
+        record_refusal(store, task, path, str(e), spec=spec, name=name, team=team, kind=kind, team_id=team_id)
         raise
+    sub.team_id = team_id
+    return sub
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def record_refusal(store: Store, task: Task, path, reason: str, *, spec: dict | None = None,
+                   name: str | None = None, team: str | None = None, kind: str = "submission",
+                   team_id: int | None = None) -> int | None:
+    """A failed row (charged as a failure) for a file refused before it ran; None when there is
+    no file to name it by."""
+    path = Path(path)
+    sha = _rejected_sha(path)
+    if sha is None:
+        return None
+    spec = spec if isinstance(spec, dict) else {}
+    store_jobs.register_task(store, task)
+    return store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
+                                       name=(_text(name) or _text(spec.get("name")) or path.stem)[:200],
+                                       team=(_text(team) or _text(spec.get("team")))[:100], kind=kind,
+                                       reason=reason, team_id=team_id)
 
 
 def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,

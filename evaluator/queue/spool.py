@@ -58,5 +58,5 @@ def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, *, ki
             **(extra_meta or {})}
     sid, jid = store_jobs.create_submission(
         store, settings, job_payload=payload, file_sha256=sub.sha256, filename=sub.path.name,
-        fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=kind, meta=meta)
+        fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=kind, meta=meta, team_id=sub.team_id)
     return Queued(submission_id=sid, job_id=jid)

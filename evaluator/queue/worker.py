@@ -109,14 +109,19 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
                                                labels_root=labels, progress=progress, log_sink=log.append)
             store_jobs.complete(store, job, result, rows, val_predictions=previews)
             detail = f"Dice {result['dice_mean']:.4f}"
-            status = "done"
+            status, platform = "done", False
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
         except (SonoBenchError, OSError) as e:
             status, detail = "failed", str(e)
-        except Exception as e:  # a bug of ours: still a clear, recorded reason
-            status, detail = "failed", f"internal evaluator error: {type(e).__name__}: {e}"
-        if status == "failed" and not store_jobs.fail(store, job, detail):
+            platform = isinstance(e, OSError)  # the machine, not the model: not charged
+        except Exception as e:  # a bug of ours: still a clear, recorded reason, not charged
+            import traceback
+
+            log.append(traceback.format_exc())
+            status, detail, platform = "failed", (f"internal evaluator error ({type(e).__name__}); it is not "
+                                                  "counted against your quota and the operator has the details"), True
+        if status == "failed" and not store_jobs.fail(store, job, detail, platform=platform):
             return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
     store_jobs.save_log(store, job.submission_id, "".join(log))
     return JobReport(job.id, job.submission_id, status, detail)
