@@ -44,9 +44,14 @@ def max_upload_bytes() -> int:
 
 
 def require_auth() -> bool:
-    from evaluator.settings import load_settings
+    """Whether the Submit page asks for a token. A malformed settings file shows the team field;
+    submitting then fails on the settings error itself (closed, not open)."""
+    from evaluator.settings import SettingsError, load_settings
 
-    return load_settings().require_auth
+    try:
+        return load_settings().require_auth
+    except SettingsError:
+        return False
 
 
 def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None = None):

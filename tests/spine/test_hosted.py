@@ -108,7 +108,7 @@ def test_withdrawn_row_vanishes_from_cli_json_and_the_audit_log_says_why(hosted)
         Store(hosted["db"]).db.execute("delete from audit_log")
     CliRunner().invoke(cli, ["admin", "restore", str(sid), "--reason", "appeal upheld", "--db", db])
     board = json.loads(CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--format", "json", "--db", db]).output)
-    assert [r["submission_id"] for r in board] == [sid]
+    assert [r["submission_id"] for r in board["rows"]] == [sid]
 
 
 def test_disqualify_withdraws_the_team_and_blocks_it(hosted):
