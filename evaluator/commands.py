@@ -86,43 +86,58 @@ def _print_result(res: dict) -> None:
 @click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
 @click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
+@click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
+              help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, as_json, db_path):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue."""
     from pathlib import Path
 
-    from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import Request, evaluate, prepare_or_reject
+    from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
+    from .evaluate import Request, evaluate, prepare_or_reject, record_refusal
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
+    from .teams import authenticate
 
     path = Path(model)
     if not path.exists():
         raise SonoBenchError(f"No model file at {path}; check the path")
+    settings = load_settings()
+    store = Store(db_path)
+    if settings.require_auth and kind == "baseline":
+        raise SonoBenchError("In hosted mode (require_auth) baselines are added by the operator with "
+                             "`sonobench baselines`, not through `submit`. Nothing was stored.")
+    who = authenticate(store, token) if settings.require_auth or token else None
+    if who is not None:
+        if team and team != who.name:
+            raise SonoBenchError(f"--team '{team}' is not the team of this token ('{who.name}'); the token decides "
+                                 "the team. Nothing was stored.")
+        team = who.name
     if spec_path is None and path.is_dir() and (path / SPEC_FILE).is_file():
         spec_path = path / SPEC_FILE
-    spec = read_spec(spec_path)
-    architecture = None
-    if arch:
-        try:
-            architecture = {"name": arch, "kwargs": json.loads(arch_kwargs) if arch_kwargs else {}}
-        except json.JSONDecodeError as e:
-            raise SonoBenchError(f"--arch-kwargs is not valid JSON: {e}") from None
+    try:
+        spec = read_spec(spec_path)
+    except InvalidSubmission as e:  # a refused spec still gets a failed row when the task is known
+        if task_ref:
+            record_refusal(store, tasks_mod.get_task(task_ref), path, str(e), name=name, team=team, kind=kind,
+                           team_id=who.id if who else None)
+        raise
+    if who is not None:
+        spec.pop("team", None)
+    architecture = {"name": arch, "kwargs": arch_kwargs or {}} if arch else None  # kwargs JSON checked in prepare
     ref = task_ref or spec.get("task")
     if not ref:
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
-    settings = load_settings()
     request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
                                gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
-    store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
-                            output=output, kind=kind, settings=settings)
+                            output=output, kind=kind, settings=settings, team_id=who.id if who else None)
     if enqueue:
         _enqueue(store, task, sub, settings, request, as_json)
         return
@@ -244,13 +259,16 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
-    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
-    ranked = result.rows
+    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
+                         top_n=settings.ranking_top_n) if rows else None
+    ranked = result.rows if result else []
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version'] if ranked else version}", "metric": metric,
-                               "ranking": scheme, "definition": result.definition,
-                               "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
-                               "rows": ranked + [dict(r, rank=None) for r in invalid]}, indent=2, default=str))
+        click.echo(json.dumps({"task": f"{name}@{version or (ranked[0]['task_version'] if ranked else '')}",
+                               "metric": metric, "ranking": scheme,
+                               "definition": result.definition if result else None,
+                               "kendall_tau": result.kendall_tau if result else None,
+                               "bootstrap_resamples": result.resamples if result else None,
+                               "rows": ranked, "invalid": invalid}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
