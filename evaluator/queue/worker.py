@@ -1,5 +1,10 @@
 """Workers: claim a job, evaluate it in the sandbox under a heartbeat, commit or fail it.
 
+A job has two halves: `evaluate_job` (prepare, verify, sandboxed run, score: writes
+nothing) and `commit_job` (one transaction that checks the lease). The local worker runs
+both in one process; the Ray executor (evaluator/scaleout) runs the first on a node and
+the second on the driver, the store's only writer.
+
 A worker is a process; `--concurrency N` runs N claim loops as threads, each
 with its own store connection and its own sandboxed child (the heavy work is
 in the child process, so threads suffice). A heartbeat thread per job extends
@@ -81,45 +86,82 @@ def _sandbox_config(base: SandboxConfig, payload: dict) -> SandboxConfig:
     return cfg
 
 
+@dataclass
+class Evaluated:
+    """What the compute part of a job produced: a scored result or a failure reason, plus the
+    child's private log and the facts to merge into the submission's meta. Nothing is written yet."""
+
+    status: str                      # done | failed
+    detail: str = ""
+    result: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    previews: dict[str, bytes] = field(default_factory=dict)
+    log: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+def evaluate_job(payload: dict, settings: Settings, base_config: SandboxConfig, *, spool: Path,
+                 expected_sha256: str | None, task=None, labels_root=None, progress=None) -> Evaluated:
+    """The compute part of a job, shared by the local worker and the Ray executor: check the
+    spooled files, verify the split, run the model in the sandbox and score it. Writes nothing;
+    LeaseLost from `progress` propagates (the caller owns the lease)."""
+    log: list[str] = []
+    meta: dict = {}
+    try:
+        task = task or tasks_mod.get_task(payload["task"])
+        sub = prepare(spool, {}, name=payload.get("name"), team=payload.get("team"),
+                      architecture=payload.get("architecture"), output=payload.get("output"),
+                      limits=FileLimits.from_settings(settings))
+        if expected_sha256 and expected_sha256 != sub.sha256:
+            raise SonoBenchError("the spooled files of this job changed since they were queued; resubmit")
+        config = _sandbox_config(base_config, payload)
+        iso = plan_isolation(config, settings)
+        meta = isolation_meta(iso)
+        split = payload.get("split", "test")
+        tasks_mod.verify_task(task, splits=(split,), labels_root=labels_root)
+        result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
+                                           labels_root=labels_root, progress=progress, log_sink=log.append)
+        return Evaluated("done", f"Dice {result['dice_mean']:.4f}", result, rows, previews, "".join(log), meta)
+    except LeaseLost:
+        raise
+    except (SonoBenchError, OSError) as e:
+        return Evaluated("failed", str(e), log="".join(log), meta=meta)
+    except Exception as e:  # a bug of ours: still a clear, recorded reason
+        return Evaluated("failed", f"internal evaluator error: {type(e).__name__}: {e}", log="".join(log), meta=meta)
+
+
+def commit_job(store: Store, job: Job, ev: Evaluated) -> JobReport:
+    """Record a job's outcome in the store: the result (or the failure) in one transaction that
+    checks the lease; nothing is written when the job is no longer ours."""
+    try:
+        if ev.status == "done":
+            store_jobs.complete(store, job, ev.result, ev.rows, val_predictions=ev.previews)
+        elif not store_jobs.fail(store, job, ev.detail):
+            return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
+    except LeaseLost as e:
+        return JobReport(job.id, job.submission_id, "lost", str(e))
+    store_jobs.merge_meta(store, job.submission_id, {**ev.meta, "job": job.id, "attempt": job.attempts})
+    store_jobs.save_log(store, job.submission_id, ev.log)
+    return JobReport(job.id, job.submission_id, ev.status, ev.detail)
+
+
 def process_job(store: Store, job: Job, settings: Settings, base_config: SandboxConfig,
                 labels_root=None) -> JobReport:
-    """Evaluate one claimed job and record its outcome (unless the lease was lost)."""
+    """Evaluate one claimed job under a heartbeat and record its outcome (unless the lease was lost)."""
     p = job.payload
-    log: list[str] = []
     with _Heartbeat(store.path, job, settings) as hb:
         def progress(i, n):
             if hb.lost.is_set():
                 raise LeaseLost(f"job {job.id}: lease lost at case {i}/{n}; stopping")
 
+        row = store.submission(job.submission_id)
         try:
-            task = tasks_mod.get_task(p["task"])
-            sub = prepare(Path(p["spool"]), {}, name=p.get("name"), team=p.get("team"),
-                          architecture=p.get("architecture"), output=p.get("output"),
-                          limits=FileLimits.from_settings(settings))
-            row = store.submission(job.submission_id)
-            if row and row["file_sha256"] != sub.sha256:
-                raise SonoBenchError(f"the spooled files of job {job.id} changed since they were queued; resubmit")
-            config = _sandbox_config(base_config, p)
-            iso = plan_isolation(config, settings)
-            store_jobs.merge_meta(store, job.submission_id, {**isolation_meta(iso), "job": job.id,
-                                                              "attempt": job.attempts})
-            split, labels = p.get("split", "test"), labels_root or p.get("labels_root")
-            tasks_mod.verify_task(task, splits=(split,), labels_root=labels)
-            result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
-                                               labels_root=labels, progress=progress, log_sink=log.append)
-            store_jobs.complete(store, job, result, rows, val_predictions=previews)
-            detail = f"Dice {result['dice_mean']:.4f}"
-            status = "done"
+            ev = evaluate_job(p, settings, base_config, spool=Path(p["spool"]),
+                              expected_sha256=row["file_sha256"] if row else None,
+                              labels_root=labels_root or p.get("labels_root"), progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
-        except (SonoBenchError, OSError) as e:
-            status, detail = "failed", str(e)
-        except Exception as e:  # a bug of ours: still a clear, recorded reason
-            status, detail = "failed", f"internal evaluator error: {type(e).__name__}: {e}"
-        if status == "failed" and not store_jobs.fail(store, job, detail):
-            return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
-    store_jobs.save_log(store, job.submission_id, "".join(log))
-    return JobReport(job.id, job.submission_id, status, detail)
+        return commit_job(store, job, ev)
 
 
 @dataclass
