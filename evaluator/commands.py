@@ -173,11 +173,19 @@ def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle,
 
 # ---------------------------------------------------------------- leaderboard
 
+def _rank_range(r: dict) -> str:
+    if r.get("rank_low") is None:
+        return "-"
+    return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         out.append({
-            "rank": r["rank"], "name": r["name"], "team": r["team"], "kind": r["kind"],
+            "rank": r["rank"], "rank_range": _rank_range(r),
+            "p_rank1": "-" if r.get("p_rank1") is None else f"{r['p_rank1']:.2f}",
+            "name": r["name"], "team": r["team"], "kind": r["kind"],
             "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
             "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
             "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
@@ -193,15 +201,19 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
 @click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
+              show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
+              "unpaired 95%-interval separation; mean: plain mean.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path):
-    """Show the ranked results for TASK (ties where 95% CIs overlap)."""
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
+    """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
 
     from .metrics import METRICS
-    from .ranking import rank_rows
+    from .ranking.board import rank_stored
+    from .settings import load_settings
     from .store import ReadOnlyStore
 
     name, version = tasks_mod.parse_ref(task_ref)
@@ -213,9 +225,15 @@ def leaderboard(task_ref, metric, kind, fmt, db_path):
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
     metric = metric or rows[0]["primary_metric"]
-    ranked = rank_rows(rows, metric)
+    METRICS.get(metric)
+    settings = load_settings()
+    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
+    ranked = result.rows
     if fmt == "json":
-        click.echo(json.dumps(ranked, indent=2, default=str))
+        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version']}", "metric": metric,
+                               "ranking": scheme, "definition": result.definition,
+                               "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
+                               "rows": ranked}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
@@ -225,13 +243,23 @@ def leaderboard(task_ref, metric, kind, fmt, db_path):
         click.echo(buf.getvalue(), nl=False)
         return
     info = METRICS.get(metric)
-    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better);"
-               " Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]; ranks tie where CIs overlap.")
+    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
+               f" ranking '{scheme}': {result.definition}.")
+    reranked = "the paired ranking" if scheme == "paired" else "the mean"
+    click.echo(f"rank_range: 95% interval of the rank when the test cases are resampled {result.resamples} times and "
+               f"ranked by {reranked} each time; p_rank1: share of resamples ranked 1; Kendall's tau to the full "
+               f"ranking {_fmt_tau(result.kendall_tau)}.")
+    click.echo("Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]. HD95 is medpy's pooled 95th "
+               "percentile, not MONAI's max of the two directed percentiles.")
     cols = list(table[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
     click.echo("  ".join(c.ljust(widths[c]) for c in cols))
     for r in table:
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def _fmt_tau(tau) -> str:
+    return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
 
 
 # ---------------------------------------------------------------- demo
@@ -249,7 +277,7 @@ def demo(ctx, no_app, port, db_path):
 
     db_path = db_path or str(default_db_path())
     task = run_demo(Store(db_path), log=click.echo)
-    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path)
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired")
     if no_app:
         return
     app_cmd = cli.get_command(ctx, "app")
