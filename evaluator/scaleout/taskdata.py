@@ -1,6 +1,6 @@
 """Task data for nodes that share no filesystem with the head.
 
-The driver packs the files one split needs (its images and labels, plus the validation
+The driver packs the files a job reads (the images and labels of its splits, plus the validation
 images that the app's previews are predicted on) into a `TaskBundle`, puts it once into
 Ray's object store, and hands each job a reference. A node keeps a cache per manifest
 digest under its own data dir (`<SONOBENCH_HOME>/node-cache/<digest>/`): a job first
@@ -35,31 +35,36 @@ class TaskBundle:
     files: dict[str, bytes]   # relpath -> content
 
 
-def needed_files(task: Task, split: str) -> list[Needed]:
-    """Every file a job on `split` reads: the split's images and labels, and for the test
-    split also the validation images (the stored previews are predicted on them)."""
-    out: list[Needed] = []
-    for case in task.split(split):
-        out.append(Needed(f"{DATA}/{case.image}", case.image_sha256, case.id))
-        out.append(Needed(_label_relpath(case), case.label_sha256, case.id))
-    if split == "test":
-        out += [Needed(f"{DATA}/{c.image}", c.image_sha256, c.id) for c in task.split("val")]
-    return out
+def _splits(splits: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (splits,) if isinstance(splits, str) else tuple(splits)
+
+
+def _cases(task: Task, splits) -> tuple[list[Case], list[Case]]:
+    """(cases whose image and label are read, cases whose image only is read): scoring the test
+    split also predicts the validation images that the app previews."""
+    splits = _splits(splits)
+    full = [c for c in task.cases if c.split in splits]
+    extra = [c for c in task.split("val") if "test" in splits and "val" not in splits]
+    return full, extra
+
+
+def needed_files(task: Task, splits: str | tuple[str, ...]) -> list[Needed]:
+    """Every file a job on `splits` reads, with the manifest's SHA-256."""
+    full, extra = _cases(task, splits)
+    out = [Needed(f"{DATA}/{c.image}", c.image_sha256, c.id) for c in full + extra]
+    return out + [Needed(_label_relpath(c), c.label_sha256, c.id) for c in full]
 
 
 def _label_relpath(case: Case) -> str:
     return f"{LABELS if case.split == 'test' else DATA}/{case.label}"
 
 
-def make_bundle(task: Task, split: str, labels_root=None) -> TaskBundle:
+def make_bundle(task: Task, splits: str | tuple[str, ...], labels_root=None) -> TaskBundle:
     """Read (on the driver) the files of `needed_files`; test labels come from `labels_root`
     when the operator keeps them outside the task."""
-    sources: dict[str, Path] = {}
-    for case in task.split(split):
-        sources[f"{DATA}/{case.image}"] = task.image_path(case)
-        sources[_label_relpath(case)] = task.label_path(case, labels_root)
-    if split == "test":
-        sources.update({f"{DATA}/{c.image}": task.image_path(c) for c in task.split("val")})
+    full, extra = _cases(task, splits)
+    sources = {f"{DATA}/{c.image}": task.image_path(c) for c in full + extra}
+    sources.update({_label_relpath(c): task.label_path(c, labels_root) for c in full})
     return TaskBundle(task.digest, {rel: path.read_bytes() for rel, path in sources.items()})
 
 
@@ -78,12 +83,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)  # two jobs filling the same cache write the same bytes; the last rename wins
 
 
-def materialize(task: Task, split: str, fetch) -> tuple[Task, Path]:
-    """Make `split`'s files present and verified in this node's cache; `fetch()` returns the
+def materialize(task: Task, splits: str | tuple[str, ...], fetch) -> tuple[Task, Path]:
+    """Make the files of `splits` present and verified in this node's cache; `fetch()` returns the
     TaskBundle and is called only when something is missing. Returns the task re-rooted at the
     cache and the labels root to score with. Raises ManifestMismatch if the bundle itself is wrong."""
     root = node_cache_dir(task.digest)
-    needed = needed_files(task, split)
+    needed = needed_files(task, splits)
     stale = _stale(root, needed)
     if stale:
         bundle = fetch()
