@@ -78,6 +78,6 @@ def train_on_ray(task: Task, units: list[tuple[str, Fold]], profile: Profile, *,
         for name, data in files.items():
             (folder / name).write_bytes(data)
         trained = dataclasses.replace(trained, folder=folder, onnx_path=folder / trained.onnx_path.name)
-        records[(model, fold)] = submit_trained(store, task, trained, labels_root=labels_root, log=log)
-        log(f"{trained.name}: trained on Ray in {trained.wall_s:.0f} s, submitted as #{records[(model, fold)]['submission_id']}")
+        record = records[(model, fold)] = submit_trained(store, task, trained, labels_root=labels_root, log=log)
+        log(f"{trained.name}: trained on Ray in {trained.wall_s:.0f} s, submitted as #{record['submission_id']}")
     return records

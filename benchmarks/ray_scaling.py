@@ -45,7 +45,7 @@ def queued_store(db: Path, task, models) -> Store:
 def per_case(store: Store) -> list:
     rows = []
     for sub in store.db.query("select id, name from submissions order by name"):
-        rows += [(sub["name"], c["case_id"], c["class_index"], c["dice"], c["iou"], c["hd95"], c["tp"], c["fp"], c["fn"])
+        rows += [(sub["name"], *(c[k] for k in ("case_id", "class_index", "dice", "iou", "hd95", "tp", "fp", "fn")))
                  for c in store.case_results(sub["id"])]
     return rows
 

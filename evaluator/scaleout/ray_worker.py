@@ -38,6 +38,10 @@ from . import connect, import_ray, taskdata
 Log = Callable[[str], None]
 
 
+class NoGpuOnCluster(SonoBenchError):
+    """GPU jobs were asked for, but the cluster has no GPU to run them."""
+
+
 def evaluate_on_node(payload: dict, model_files: dict[str, bytes], expected_sha256: str, task,
                      bundle_box: list, settings: Settings, config: SandboxConfig) -> Evaluated:
     """The body of one Ray task: bring the split's data into this node's cache (verified against
@@ -91,6 +95,15 @@ class RayWorker:
     def cpus_per_job(self) -> int:
         return max(1, int(self.config.threads or 1))
 
+    def task_options(self) -> dict:
+        """Ray resources of one job: its sandbox's threads as CPUs, and a whole GPU for --gpu."""
+        return {"num_cpus": self.cpus_per_job, **({"num_gpus": 1} if self.config.gpu else {})}
+
+    def _check_cluster(self, ray) -> None:
+        if self.config.gpu and ray.cluster_resources().get("GPU", 0) < 1:
+            raise NoGpuOnCluster("--gpu: no node of the Ray cluster has a GPU, so no job could start. Join a GPU "
+                                 "node (`ray start --address HEAD_IP:6379` on it) or drop --gpu.")
+
     def _slots(self, ray) -> int:
         if self.concurrency:
             return self.concurrency
@@ -117,8 +130,7 @@ class RayWorker:
         bundle = self._bundle(ray, task, split, labels)
         files = {f.name: f.read_bytes() for f in sorted(Path(p["spool"]).iterdir()) if f.is_file()}
         sha = store.submission(job.submission_id)["file_sha256"]
-        options = {"num_cpus": self.cpus_per_job, **({"num_gpus": 1} if self.config.gpu else {})}
-        return remote.options(**options).remote(p, files, sha, task, [bundle], self.settings, self.config)
+        return remote.options(**self.task_options()).remote(p, files, sha, task, [bundle], self.settings, self.config)
 
     def _fill(self, ray, remote, store: Store) -> None:
         while not self.stop.is_set() and len(self._inflight) < self._slots(ray):
@@ -191,6 +203,7 @@ class RayWorker:
 
     def run(self) -> list[JobReport]:
         ray = connect(self.address)
+        self._check_cluster(ray)
         remote = ray.remote(max_retries=0)(evaluate_on_node)
         store = Store(self.db_path)
         done = threading.Event()

@@ -126,3 +126,16 @@ def test_a_job_that_keeps_losing_its_ray_worker_fails_with_the_reason(toy_task, 
     assert row["status"] == "failed" and "interrupted 2 time(s), last: its Ray worker" in row["error"]
     assert store_jobs.release(file_store, job, "again") == "lost"  # no longer running: nothing written
     assert file_store.counts()["results"] == 0
+
+
+def test_gpu_jobs_ask_ray_for_a_whole_gpu_and_need_one_in_the_cluster(ray_cluster, file_store):
+    from evaluator.scaleout.ray_worker import NoGpuOnCluster, RayWorker
+
+    settings = Settings()
+    cpu = RayWorker(db_path=str(file_store.path), settings=settings, config=settings.sandbox_config(threads=2))
+    gpu = RayWorker(db_path=str(file_store.path), settings=settings,
+                    config=settings.sandbox_config(threads=1, gpu=True))
+    assert cpu.task_options() == {"num_cpus": 2} and gpu.task_options() == {"num_cpus": 1, "num_gpus": 1}
+    assert ray_cluster.cluster_resources().get("GPU", 0) == 0  # the test cluster has none
+    with pytest.raises(NoGpuOnCluster, match="no node of the Ray cluster has a GPU"):
+        gpu.run()
