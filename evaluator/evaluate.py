@@ -19,9 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, imageio
+from . import __version__, imageio, scoring
 from .errors import AlreadyScored, InvalidSubmission, SandboxFailure, SonoBenchError
-from .metrics import METRICS, aggregate, score_case
+from .metrics import score_case
 from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy
 from .settings import Settings, load_settings
 from .store import Store
@@ -29,7 +29,6 @@ from .store import jobs as store_jobs
 from .submission import FileLimits, Submission, combined_sha256, prepare
 from .tasks import Task, sha256_file, verify_task
 
-SCORED_METRICS = ("dice", "iou", "hd95")
 Progress = Callable[[int, int], None]
 LogSink = Callable[[str], None]
 
@@ -53,24 +52,9 @@ def hardware(config: SandboxConfig, isolation: str, sandbox: dict | None = None)
             "machine": platform.machine()}
 
 
-def _summarize(task: Task, per_case: list[dict[int, dict]], unit: str) -> dict:
-    """Aggregates over cases: per metric the macro mean over foreground classes, and per class."""
-    out: dict = {}
-    fg = range(1, task.num_classes)
-    for m in SCORED_METRICS:
-        agg = aggregate([float(np.mean([case[c][m] for c in fg])) for case in per_case])
-        for k in ("mean", "std", "ci_low", "ci_high"):
-            out[f"{m}_{k}"] = agg[k]
-    out["per_class"] = {
-        task.classes[c]: {m: aggregate([case[c][m] for case in per_case]) for m in SCORED_METRICS} for c in fg
-    }
-    out["hd95_unit"] = unit
-    return out
-
-
 def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases, labels_root,
                      progress: Progress | None):
-    per_case, rows, latencies = [], [], []
+    per_case, rows, latencies, predictions = [], [], [], {}
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
     for i, case in enumerate(cases):
         image = imageio.load_gray(task.image_path(case))
@@ -88,15 +72,15 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
         gt = imageio.load_label(task.label_path(case, labels_root))
         if gt.shape != image.shape:
             raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {image.shape}")
-        result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm)
+        result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance)
         per_case.append(result)
-        rows += [dict(case_id=case.id, class_index=c, failed=0, **{k: result[c][k] for k in
-                      ("dice", "iou", "hd95", "tp", "fp", "fn")}) for c in sorted(result)]
+        rows += scoring.case_rows(case.id, result)
+        predictions[case.id] = imageio.label_png(pred)  # kept so new metrics re-score without the model
         if not resp.get("warmup") or len(cases) == 1:
             latencies.append(resp["latency_s"])
         if progress:
             progress(i + 1, len(cases))
-    return per_case, rows, latencies
+    return per_case, rows, latencies, predictions
 
 
 PREVIEW_CASES = 3  # validation cases whose predictions are kept for the app's overlays
@@ -153,24 +137,24 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         with proc:
             loaded = proc.load(task.input_size)
             channels = loaded["channels"]
-            per_case, rows, latencies = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
+            per_case, rows, latencies, predictions = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
             previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
             end, _ = proc.request({"op": "end"})
     finally:
         if log_sink:
             log_sink(proc.private_log)
-    unit = METRICS.get("hd95").unit_for(task.spacing_mm)
     cx = loaded["complexity"]
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
         "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **_summarize(task, per_case, unit),
+        **scoring.summary_columns(task, per_case),
         "params": cx.get("params"), "gflops": cx.get("gflops"),
         "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
         "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
         "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso)},
         "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
         "private_cases": int(private_cases(task, split, settings)),
+        "test_predictions": predictions,
     }
     return result, rows, previews
 

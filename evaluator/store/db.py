@@ -182,6 +182,8 @@ class Store(_Reader):
         `also` runs first inside the same transaction (the job queue checks its lease
         and marks its job done there); raising from it writes nothing."""
         result = dict(result, submission_id=submission_id, created_at=migrations.now())
+        # a test prediction per case (PNG of the label map at native size), kept for re-scoring
+        predictions = result.pop("test_predictions", None) or {}
         for col in ("per_class", "complexity", "hardware"):
             if not isinstance(result.get(col), (str, type(None))):
                 result[col] = json.dumps(result[col])
@@ -190,6 +192,9 @@ class Store(_Reader):
                 also(self.db)
             rid = self.db["results"].insert(result).last_pk
             self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
+            if predictions:
+                self.db["predictions"].insert_all(
+                    {"result_id": rid, "case_id": k, "png": v} for k, v in predictions.items())
             if val_predictions:
                 self.db["val_predictions"].insert_all(
                     {"submission_id": submission_id, "case_id": k, "png": v} for k, v in val_predictions.items())
