@@ -9,6 +9,7 @@ Ray tasks return results and the driver commits them.
 from __future__ import annotations
 
 import enum
+import socket
 
 from ..errors import SonoBenchError
 from ..registry import parse_choice
@@ -44,11 +45,26 @@ def import_ray():
     return ray
 
 
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (Ray itself waits minutes for its GCS)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # 'auto' and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise RayConnectionFailed(f"Cannot reach a Ray cluster at {address}: {e}. Start one with `ray start --head` "
+                                  "on the head node, then pass its address (HEAD_IP:6379, or auto on a node of "
+                                  "the cluster).") from None
+
+
 def connect(address: str | None = None, **local_options):
     """Join the cluster at `address`, or start a private one-machine cluster when None
     (unless this process already joined one, e.g. a test's `ray.init(num_cpus=2)`).
     Returns the `ray` module."""
     ray = import_ray()
+    if address:
+        _probe(address)
     if ray.is_initialized():
         return ray
     try:

@@ -52,3 +52,16 @@ def test_the_default_executor_is_local_and_needs_no_ray(no_ray, tmp_path):
     res = CliRunner().invoke(cli, ["worker", "--once", "--db", str(tmp_path / "r.db")])
     assert res.exit_code == 0, res.output
     assert "worker: 0 job(s) processed" in res.output
+
+
+def test_an_address_nobody_listens_on_fails_fast_with_what_to_do(tmp_path):
+    import socket
+
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = CliRunner().invoke(cli, ["worker", "--once", "--db", str(tmp_path / "r.db"), "--executor", "ray",
+                                   "--address", f"127.0.0.1:{port}"])
+    assert res.exit_code == 1, res.output
+    assert f"Error: Cannot reach a Ray cluster at 127.0.0.1:{port}" in res.output and "ray start --head" in res.output
