@@ -63,8 +63,8 @@ def run_local(work: Path, task, models, concurrency: int):
 
 def run_ray(ray, work: Path, task, models, cpus: int, node_home: Path):
     t0 = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2,
-             runtime_env={"env_vars": {"SONOBENCH_HOME": str(node_home)}})
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+             object_store_memory=256 * 1024**2, runtime_env={"env_vars": {"SONOBENCH_HOME": str(node_home)}})
 
     @ray.remote(num_cpus=1)
     def noop(x):

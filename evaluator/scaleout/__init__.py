@@ -59,8 +59,9 @@ def _probe(address: str, timeout: float = 5.0) -> None:
 
 
 def connect(address: str | None = None, **local_options):
-    """Join the cluster at `address`, or start a private one-machine cluster when None
-    (unless this process already joined one, e.g. a test's `ray.init(num_cpus=2)`).
+    """Join the cluster at `address`, or start a private one-machine cluster when None (never
+    another cluster that happens to run here), unless this process already joined one (e.g. a
+    test's `ray.init(num_cpus=2)`).
     Returns the `ray` module."""
     ray = import_ray()
     if address:
@@ -71,7 +72,7 @@ def connect(address: str | None = None, **local_options):
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, **local_options)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, **local_options)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"at {address}" if address else "on this machine"
         raise RayConnectionFailed(f"Cannot reach a Ray cluster {where}: {e}. Start one with `ray start --head` "

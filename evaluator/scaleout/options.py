@@ -20,7 +20,7 @@ class ExecutorType(click.ParamType):
 def executor_options(fn):
     fn = click.option("--address", default=None,
                       help="With --executor ray: the cluster to join (`auto` on a cluster node, or HEAD_IP:6379); "
-                           "default: $RAY_ADDRESS, else a private cluster on this machine.")(fn)
+                           "default: a private cluster on this machine.")(fn)
     return click.option("--executor", type=ExecutorType(), default=Executor.LOCAL.value, show_default=True,
                         help="Where the work runs: local processes, or tasks on a Ray cluster "
                              "(pip install 'sonobench[ray]').")(fn)

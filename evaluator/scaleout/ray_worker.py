@@ -42,6 +42,10 @@ class NoGpuOnCluster(SonoBenchError):
     """GPU jobs were asked for, but the cluster has no GPU to run them."""
 
 
+class NodeCannotEvaluate(SonoBenchError):
+    """A Ray node could not run the evaluation code at all (a missing or different install)."""
+
+
 def evaluate_on_node(payload: dict, model_files: dict[str, bytes], expected_sha256: str, task,
                      bundle_box: list, settings: Settings, config: SandboxConfig) -> Evaluated:
     """The body of one Ray task: bring the split's data into this node's cache (verified against
@@ -140,12 +144,12 @@ class RayWorker:
             if job is None:
                 return
             self._taken.add(job.id)
-            self.log(f"job {job.id} (submission #{job.submission_id}, attempt {job.attempts}): sent to Ray")
             try:
                 ref = self._submit(ray, remote, store, job)
             except (SonoBenchError, OSError) as e:  # refused on the head: nothing to send
                 self._record(commit_job(store, job, Evaluated("failed", str(e))))
                 continue
+            self.log(f"job {job.id} (submission #{job.submission_id}, attempt {job.attempts}): sent to Ray")
             with self._lock:
                 self._inflight[ref] = job
 
@@ -163,9 +167,16 @@ class RayWorker:
         except ray.exceptions.TaskCancelledError:
             self._record(JobReport(job.id, job.submission_id, "lost", "lease lost; the Ray task was cancelled"))
             return
-        except ray.exceptions.RayTaskError as e:  # our code raised on the node: deterministic, no retry
+        except ray.exceptions.RayTaskError as e:
+            # evaluate_job turns every failure of a submission into a result, so an exception here is
+            # the node's (it cannot import or run SonoBench): not the submitter's fault, and no
+            # other job would fare better. Give the job back and stop.
             cause = getattr(e, "cause", None) or e
-            ev = Evaluated("failed", f"internal evaluator error on a Ray node: {type(cause).__name__}: {cause}")
+            status = store_jobs.release(store, job, "a Ray node could not run the evaluation")
+            raise NodeCannotEvaluate(
+                f"a Ray node could not run the evaluation ({type(cause).__name__}: {str(cause)[:300]}). Every node "
+                "needs the same SonoBench install as the head, with the ray extra (see README, Running on a "
+                f"cluster). Job {job.id} was {'put back in the queue' if status == 'queued' else status}.") from None
         except ray.exceptions.RayError as e:      # the worker process or its node died
             why = f"its Ray worker or node died ({type(e).__name__})"
             status = store_jobs.release(store, job, why)

@@ -139,3 +139,20 @@ def test_gpu_jobs_ask_ray_for_a_whole_gpu_and_need_one_in_the_cluster(ray_cluste
     assert ray_cluster.cluster_resources().get("GPU", 0) == 0  # the test cluster has none
     with pytest.raises(NoGpuOnCluster, match="no node of the Ray cluster has a GPU"):
         gpu.run()
+
+
+def test_a_node_that_cannot_run_sonobench_stops_the_driver_and_keeps_the_job(ray_cluster, toy_task, toy_onnx,
+                                                                               tmp_path, monkeypatch):
+    from evaluator.scaleout import ray_worker
+
+    def broken_node(*args):  # defined here, so Ray ships it by value: what a node without SonoBench does
+        raise RuntimeError("The remote function failed to import on the worker")
+
+    monkeypatch.setattr(ray_worker, "evaluate_on_node", broken_node)
+    store = _queue(tmp_path / "results.db", toy_task, [toy_onnx])
+    with pytest.raises(ray_worker.NodeCannotEvaluate, match="Every node needs the same SonoBench install") as e:
+        _ray_worker(store.path).run()
+    assert "RuntimeError: The remote function failed to import" in str(e.value)
+    assert "put back in the queue" in str(e.value)
+    [job] = store_jobs.jobs(store)
+    assert (job["status"], job["attempts"]) == ("queued", 1) and store.counts()["results"] == 0
