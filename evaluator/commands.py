@@ -96,7 +96,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     from pathlib import Path
 
     from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import evaluate, prepare_or_reject
+    from .evaluate import Request, evaluate, prepare_or_reject
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
@@ -118,16 +118,13 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
     settings = load_settings()
-    config = settings.sandbox_config(isolation=isolation, threads=threads)
-    config.allow_pickle = config.allow_pickle or allow_pickle
-    config.gpu = config.gpu or gpu
-    if wall_limit:
-        config.limits.wall_seconds = wall_limit
+    request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
+                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
     store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
                             output=output, kind=kind, settings=settings)
     if enqueue:
-        _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json)
+        _enqueue(store, task, sub, settings, request, as_json)
         return
     try:
         with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
@@ -137,8 +134,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
             def progress(i, n):
                 bar.update(i - last[0]); last[0] = i
 
-            outcome = evaluate(store, task, sub, kind=kind, split=split, config=config,
-                               labels_root=labels_root, progress=progress, settings=settings)
+            outcome = evaluate(store, task, sub, request=request, progress=progress, settings=settings)
         sid, res = outcome.submission_id, outcome.result
         verb = "Scored"
     except AlreadyScored as e:
@@ -152,14 +148,12 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         _print_result(res)
 
 
-def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json):
+def _enqueue(store, task, sub, settings, request, as_json):
     from .errors import AlreadyScored
     from .queue import enqueue
 
-    options = {k: v for k, v in (("allow_pickle", allow_pickle), ("wall_seconds", wall_limit),
-                                 ("threads", threads)) if v}
     try:
-        q = enqueue(store, task, sub, settings, kind=kind, split=split, labels_root=labels_root, sandbox=options)
+        q = enqueue(store, task, sub, settings, request)
         sid, job, verb = q.submission_id, q.job_id, "Queued"
     except AlreadyScored as e:
         sid, job, verb = e.submission_id, None, "Already submitted (not scored twice)"
@@ -214,33 +208,39 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
     from .metrics import METRICS
     from .ranking.board import rank_stored
     from .settings import load_settings
-    from .store import ReadOnlyStore
+    from .store import ReadOnlyStore, validity
 
     name, version = tasks_mod.parse_ref(task_ref)
     store = ReadOnlyStore(db_path)
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
-        rows = [r for r in rows if r["kind"] == kind]
-    if not rows:
+        rows = [r for r in rows if r.get("kind") == kind]
+    rows, invalid = validity.partition(rows)
+    if not rows and not invalid:
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
-    metric = metric or rows[0]["primary_metric"]
+    metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
     result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
     ranked = result.rows
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version']}", "metric": metric,
+        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version'] if ranked else version}", "metric": metric,
                                "ranking": scheme, "definition": result.definition,
                                "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
-                               "rows": ranked}, indent=2, default=str))
+                               "rows": ranked + [dict(r, rank=None) for r in invalid]}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
+        fields = list(table[0]) if table else ["rank", "id"]
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(table[0]))
+        w = csv.DictWriter(buf, fieldnames=fields, restval="")
         w.writeheader(); w.writerows(table)
+        w.writerows({"rank": "invalid", "id": r["submission_id"]} for r in invalid)
         click.echo(buf.getvalue(), nl=False)
+        return
+    _print_invalid(invalid)
+    if not ranked:
         return
     info = METRICS.get(metric)
     click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
@@ -260,6 +260,12 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
 
 def _fmt_tau(tau) -> str:
     return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
+
+
+def _print_invalid(invalid: list[dict]) -> None:
+    for r in invalid:
+        click.echo(f"Warning: stored result of submission #{r['submission_id']} is invalid and not ranked "
+                   f"({r['invalid']}); an operator can withdraw it.", err=True)
 
 
 # ---------------------------------------------------------------- demo

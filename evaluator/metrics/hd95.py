@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ._checks import check_mask_pair, check_spacing
-from ._nearest import symmetric_distances
+from ._nearest import padded, symmetric_distances
 
 
 def image_diagonal(shape: tuple[int, int], spacing: tuple[float, float] | None = None) -> float:
@@ -54,6 +54,6 @@ def _border(mask: np.ndarray) -> np.ndarray:
     """mask XOR its erosion by the 4-neighbour cross, with outside counted as
     background (scipy's binary_erosion with border_value=0, as medpy calls it).
     Outside a bounding-box crop is background too, so cropping changes nothing."""
-    p = np.pad(mask, 1)
+    p = padded(mask, 1, 1)
     interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     return mask & ~interior

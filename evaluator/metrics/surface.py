@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_mask_pair, check_spacing, check_tolerance
-from ._nearest import symmetric_distances
+from ._nearest import padded, symmetric_distances
 from .hd95 import _bounding_box, image_diagonal
 
 _FULL = 0b1111
@@ -83,7 +83,7 @@ def surface_distances_unchecked(pred: np.ndarray, gt: np.ndarray, spacing) -> Su
 
 def _codes(mask: np.ndarray) -> np.ndarray:
     """(h+1) x (w+1) neighbourhood codes of an h x w mask, one per pixel corner."""
-    p = np.pad(mask.astype(np.uint8), 1)
+    p = padded(mask, 1, 1, np.uint8)
     return 8 * p[:-1, :-1] + 4 * p[:-1, 1:] + 2 * p[1:, :-1] + p[1:, 1:]
 
 

@@ -2,10 +2,10 @@
 
 The driver claims jobs from the queue exactly like a local worker (same leases, same
 attempt counter) but only as many as the cluster has free slots for, so a claimed job is
-a running Ray task. Each task runs the local worker's compute half (`evaluate_job`: the
-same checks, the same bubblewrap sandbox and limits, on the node Ray picked) and returns
-the scored result; the driver commits it with `commit_job`, one lease-checked
-transaction per result. While a task runs, the driver's heartbeat extends its lease, so
+a running Ray task. Each task runs the pipeline's compute half (`evaluator.evaluate.compute`:
+the same checks, the same bubblewrap sandbox and limits, on the node Ray picked) and
+returns its `Attempt`; the driver records it with the worker's `record` (the pipeline's
+`commit`), one lease-checked transaction per result. While a task runs, the driver's heartbeat extends its lease, so
 Ray's task state is the lease: if the driver dies, Ray stops its tasks and the leases
 run out, and any worker picks the jobs up again.
 
@@ -17,6 +17,7 @@ lost meanwhile is cancelled and its late result discarded by the lease check.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import tempfile
@@ -27,7 +28,8 @@ from typing import Callable
 
 from .. import tasks as tasks_mod
 from ..errors import SonoBenchError
-from ..queue.worker import Evaluated, JobReport, commit_job, evaluate_job
+from ..evaluate import Attempt, Request, compute
+from ..queue.worker import JobReport, load_spooled, record
 from ..sandbox import SandboxConfig
 from ..settings import Settings
 from ..store import Store
@@ -47,26 +49,28 @@ class NodeCannotEvaluate(SonoBenchError):
 
 
 def evaluate_on_node(payload: dict, model_files: dict[str, bytes], expected_sha256: str, task,
-                     bundle_box: list, settings: Settings, config: SandboxConfig) -> Evaluated:
+                     bundle_box: list, settings: Settings, config: SandboxConfig) -> Attempt:
     """The body of one Ray task: bring the split's data into this node's cache (verified against
-    the manifest), write the model into a private folder, and run `evaluate_job` there."""
+    the manifest), write the model into a private folder, check it, and run the pipeline's
+    `compute` on it. Every failure of the submission comes back as the Attempt's error."""
     ray = import_ray()
-    split = payload.get("split", "test")
-    try:
-        # bundle_box hides the reference from Ray's argument resolution: fetched only on a cache miss
-        node_task, labels = taskdata.materialize(task, split, lambda: ray.get(bundle_box[0]))
-    except (SonoBenchError, OSError) as e:
-        return Evaluated("failed", f"task data on this node: {e}")
+    request = Request.from_payload(payload)
     with tempfile.TemporaryDirectory(prefix="sonobench-job-") as tmp:
-        spool = Path(tmp) / "model"
-        spool.mkdir(mode=0o700)
-        for name, data in model_files.items():
-            (spool / Path(name).name).write_bytes(data)
-        ev = evaluate_job(payload, settings, config, spool=spool, expected_sha256=expected_sha256,
-                          task=node_task, labels_root=labels)
-    ev.meta["ray"] = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-                      "pid": os.getpid()}
-    return ev
+        try:
+            # bundle_box hides the reference from Ray's argument resolution: fetched only on a cache miss
+            node_task, labels = taskdata.materialize(task, request.split, lambda: ray.get(bundle_box[0]))
+            spool = Path(tmp) / "model"
+            spool.mkdir(mode=0o700)
+            for name, data in model_files.items():
+                (spool / Path(name).name).write_bytes(data)
+            sub = load_spooled(spool, payload, settings, expected_sha256)
+        except (SonoBenchError, OSError) as e:
+            return Attempt(error=e)
+        attempt = compute(node_task, sub, dataclasses.replace(request, labels_root=str(labels)), settings,
+                          base_config=config)
+    attempt.meta["ray"] = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+                           "pid": os.getpid()}
+    return attempt
 
 
 @dataclass
@@ -129,9 +133,9 @@ class RayWorker:
 
     def _submit(self, ray, remote, store: Store, job: Job):
         p = job.payload
-        split, labels = p.get("split", "test"), self.labels_root or p.get("labels_root")
-        task = tasks_mod.get_task(p["task"])
-        bundle = self._bundle(ray, task, split, labels)
+        request = Request.from_payload(p)
+        task = tasks_mod.get_task(request.task)
+        bundle = self._bundle(ray, task, request.split, self.labels_root or request.labels_root)
         files = {f.name: f.read_bytes() for f in sorted(Path(p["spool"]).iterdir()) if f.is_file()}
         sha = store.submission(job.submission_id)["file_sha256"]
         return remote.options(**self.task_options()).remote(p, files, sha, task, [bundle], self.settings, self.config)
@@ -147,7 +151,7 @@ class RayWorker:
             try:
                 ref = self._submit(ray, remote, store, job)
             except (SonoBenchError, OSError) as e:  # refused on the head: nothing to send
-                self._record(commit_job(store, job, Evaluated("failed", str(e))))
+                self._record(record(store, job, Attempt(error=e)))
                 continue
             self.log(f"job {job.id} (submission #{job.submission_id}, attempt {job.attempts}): sent to Ray")
             with self._lock:
@@ -163,12 +167,12 @@ class RayWorker:
             job = self._inflight.pop(ref)
             cancelled = ref in self._cancelled
         try:
-            ev = ray.get(ref)
+            attempt = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
             self._record(JobReport(job.id, job.submission_id, "lost", "lease lost; the Ray task was cancelled"))
             return
         except ray.exceptions.RayTaskError as e:
-            # evaluate_job turns every failure of a submission into a result, so an exception here is
+            # compute turns every failure of a submission into a result, so an exception here is
             # the node's (it cannot import or run SonoBench): not the submitter's fault, and no
             # other job would fare better. Give the job back and stop.
             cause = getattr(e, "cause", None) or e
@@ -186,7 +190,7 @@ class RayWorker:
         if cancelled:
             self._record(JobReport(job.id, job.submission_id, "lost", "lease lost; the late result is discarded"))
             return
-        self._record(commit_job(store, job, ev))
+        self._record(record(store, job, attempt))
 
     def _record(self, report: JobReport) -> None:
         self.reports.append(report)

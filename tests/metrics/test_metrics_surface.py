@@ -47,9 +47,14 @@ def test_surface_elements_equal_deepmind(deepmind, spacing):
         ours = surface_distances(pred, gt, spacing)
         for d, l, rd, rl in ((ours.gt_to_pred, ours.lengths_gt, "distances_gt_to_pred", "surfel_areas_gt"),
                              (ours.pred_to_gt, ours.lengths_pred, "distances_pred_to_gt", "surfel_areas_pred")):
-            mine = np.array(sorted(zip(d, l)))
-            np.testing.assert_allclose(mine[:, 0], ref[rd], rtol=1e-12, err_msg=name)
-            np.testing.assert_allclose(mine[:, 1], ref[rl], rtol=1e-12, err_msg=name)
+            mine, theirs = _by_distance(d, l), _by_distance(ref[rd], ref[rl])
+            np.testing.assert_allclose(mine, theirs, rtol=1e-12, err_msg=name)
+
+
+def _by_distance(distances, lengths):
+    """(distance, length) rows sorted by distance, ties (to 1e-9) by length."""
+    order = np.lexsort((lengths, np.round(distances, 9)))
+    return np.stack((distances[order], lengths[order]), axis=1)
 
 
 def test_contour_length_table():
@@ -144,3 +149,13 @@ def test_empty_policy():
         assert assd(pred, gt, (0.5, 0.25)) == pytest.approx(image_diagonal((30, 40), (0.5, 0.25)))
     s = surface_distances(SOME, EMPTY)
     assert s.lengths_gt.size == 0 and np.isinf(s.pred_to_gt).all() and s.lengths_pred.sum() > 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_equal_deepmind_with_very_anisotropic_pixels(deepmind):
+    for name, pred, gt in mask_pairs(seed=14, n=40):
+        ref = deepmind.compute_surface_distances(gt, pred, (0.02, 3.0))
+        assert nsd(pred, gt, 1.0, (0.02, 3.0)) == pytest.approx(
+            deepmind.compute_surface_dice_at_tolerance(ref, 1.0), abs=1e-9), name
+        assert assd(pred, gt, (0.02, 3.0)) == pytest.approx(
+            float(np.mean(deepmind.compute_average_surface_distance(ref))), rel=1e-9), name
