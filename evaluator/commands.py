@@ -191,7 +191,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 
 
 @cli.command()
-@click.argument("task_ref")
+@click.argument("task_ref", required=False)
+@click.option("--overall", is_flag=True, help="Consensus across tasks: mean of each model's per-task ranks.")
 @click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
 @click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -200,10 +201,15 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
               "unpaired 95%-interval separation; mean: plain mean.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
+
+    if overall:
+        return _overall(kind, fmt, db_path, scheme)
+    if not task_ref:
+        raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
 
     from .metrics import METRICS
     from .ranking.board import rank_stored
@@ -258,6 +264,30 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
+def _overall(kind, fmt, db_path, scheme) -> None:
+    from .ranking.consensus import overall
+    from .settings import load_settings
+    from .store import ReadOnlyStore
+
+    settings = load_settings()
+    rows = overall(ReadOnlyStore(db_path), scheme, kind=kind, alpha=settings.ranking_alpha,
+                   top_n=settings.ranking_top_n)
+    if fmt == "json":
+        click.echo(json.dumps({"ranking": scheme, "definition": "mean of the per-task ranks (each task ranked by "
+                               f"its primary metric with the '{scheme}' scheme)", "rows": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("No results yet. Submit one with `sonobench submit MODEL --task TASK`.")
+        return
+    click.echo(f"Overall: models ordered by the number of tasks they were scored on, then by the mean of their "
+               f"per-task ranks (ranking '{scheme}' on each task's primary metric).")
+    for r in rows:
+        per = ", ".join(f"{t} {k}" for t, k in r["ranks"].items())
+        lacks = f"; lacks {', '.join(r['missing'])}" if r["missing"] else ""
+        click.echo(f"{r['position']:>3}  mean rank {r['mean_rank']:.2f} over {r['n_tasks']} task(s)  "
+                   f"{r['name']} ({r['team']}) [{per}{lacks}]")
+
+
 def _fmt_tau(tau) -> str:
     return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
 
@@ -283,7 +313,8 @@ def demo(ctx, no_app, port, db_path):
 
     db_path = db_path or str(default_db_path())
     task = run_demo(Store(db_path), log=click.echo)
-    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired")
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired",
+               overall=False)
     if no_app:
         return
     app_cmd = cli.get_command(ctx, "app")
