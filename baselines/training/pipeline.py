@@ -30,6 +30,7 @@ from evaluator.submission import prepare
 from evaluator.tasks import Task, sha256_file, user_data_dir
 
 from ..architectures import model_config
+from ..convergence import verdict
 from ..recipes import Profile
 from .data import Samples, cv_splits, eval_subset, load_split
 from .env import git_commit, hardware
@@ -86,7 +87,8 @@ def _training_meta(data: TaskData, profile: Profile, result, scores, device, spl
     git = git_commit()
     return {
         "history": result.history, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "stopped_early": result.stopped_early, "profile": profile.name, "recipe": profile.to_dict(),
+        "stopped_early": result.stopped_early,
+        "convergence": verdict(result.history, profile.to_dict(), result.stopped_early), "profile": profile.name, "recipe": profile.to_dict(),
         "seed": profile.seed, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
         "hardware": hardware(device, profile.threads), "git_commit": git["commit"], "git_dirty": git["dirty"],
         "gaps": _gaps(scores), "gap_scores": scores, "gap_method": GAP_METHOD,
