@@ -4,6 +4,8 @@ no torch: the reference loader and the app use it).
 
 A run is *converged* when all of these hold:
 
+0. the recipe's early-stopping patience spans at least `MIN_PATIENCE` (10)
+   epochs: a shorter window cannot tell a plateau from noise;
 1. it ended by the recipe's own early stopping, not at its epoch cap;
 2. it ran at least `2 x early_stop_patience` epochs (a run that stops after one
    patience window has not shown a plateau, only a bad start);
@@ -23,7 +25,8 @@ import math
 
 PLATEAU_DELTA = 0.005
 TAIL_FRACTION = 0.25
-CRITERION = (f"converged = stopped by early stopping, ran >= 2x its patience, and the smoothed val Dice "
+MIN_PATIENCE = 10
+CRITERION = (f"converged = early stopping with a patience >= {MIN_PATIENCE} epochs ended it, it ran >= 2x its patience, and the smoothed val Dice "
              f"gained <= {PLATEAU_DELTA} over the last {TAIL_FRACTION:.0%} of epochs (at least the patience)")
 
 
@@ -43,6 +46,9 @@ def verdict(history: list[dict], recipe: dict, stopped_early: bool) -> dict:
            "patience": patience, "stopped_early": bool(stopped_early)}
     if n == 0:
         reason = "not converged: no learning curve recorded"
+    elif patience < MIN_PATIENCE:
+        reason = (f"not converged: its recipe stops after {patience} epochs without a better val Dice, too short "
+                  f"a window to tell a plateau from noise (need >= {MIN_PATIENCE}); a smoke-level run")
     elif not stopped_early:
         reason = (f"not converged: reached the epoch cap ({n} epochs) before early stopping ended it; "
                   "the validation Dice had not plateaued")

@@ -135,6 +135,7 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
               "onnx": {"path": str(onnx_path), "sha256": sub.sha256, "bytes": onnx_path.stat().st_size,
                        "parity_rel": parity},
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": meta,
+              "params_pytorch": sum(p.numel() for p in result.model.parameters()),
               "pipeline_wall_s": time.monotonic() - t0}
     (folder / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return record

@@ -44,6 +44,11 @@ def test_the_tail_is_a_quarter_of_a_long_run_and_the_smoothed_curve_decides():
     assert v["tail_epochs"] == 20 and v["converged"]
 
 
+def test_a_short_patience_is_never_converged():
+    v = verdict(_curve([0.5] * 40), {"early_stop_patience": 4}, stopped_early=True)
+    assert not v["converged"] and "too short a window" in v["reason"]
+
+
 def test_row_verdict_recomputes_for_rows_without_one():
     row = {"history": _curve([0.5] * 8), "training": {"recipe": RECIPE, "stopped_early": True}}
     assert not row_verdict(row)["converged"]
