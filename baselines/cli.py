@@ -192,7 +192,9 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: the reference's device.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Also store the rerun here (default: a scratch in-memory store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False))
-@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Fail when |Δ Dice| exceeds this.")
+@click.option("--tolerance", type=float, default=None,
+              help="Fail when |Δ Dice| exceeds this (default: the row's stated tolerance: bit-identical for a CPU "
+                   "row rerun at its thread count, ±0.02 Dice otherwise).")
 @_threads_option
 @_reference_dir_option
 @handle_errors
@@ -202,7 +204,7 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
     from evaluator.tasks import get_task
 
     from .recipes import Profile, get_profile
-    from .reference import find_row
+    from .reference import find_row, rerun_tolerance
     from .training import TaskData
 
     _models((model,)); get_profile(profile_name)  # name errors first, with did-you-mean
@@ -214,12 +216,18 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
     profile = Profile.from_dict(row["training"]["recipe"])
     profile = profile.replace(threads=threads) if threads else profile
     device = _device(device or row["provenance"]["hardware"]["device"])
+    expected = rerun_tolerance(row, device, profile.threads)
+    if tolerance is not None:
+        expected = {"exact": False, "dice": tolerance, "words": f"within ±{tolerance} Dice (--tolerance)"}
+    click.echo(f"expected: {expected['words']}")
     store = Store(db_path) if db_path else Store(memory=True)
     record = _train_and_submit(TaskData.load(task), model, profile, store, out_dir, device)
-    _print_deltas(row, record, tolerance)
+    _print_deltas(row, record, expected)
 
 
-def _print_deltas(row: dict, record: dict, tolerance: float) -> None:
+def _print_deltas(row: dict, record: dict, expected: dict) -> None:
+    from .reference import GPU_DICE_TOLERANCE
+
     ref, new = row["scores"], record["result"]
     commit = (row["provenance"]["git_commit"] or "unknown")[:12]
     click.echo(f"reference (commit {commit}): {_scores_line(ref)}")
@@ -229,6 +237,12 @@ def _print_deltas(row: dict, record: dict, tolerance: float) -> None:
                f"HD95 {deltas['hd95']:+.2f} {new['hd95_unit']}")
     same = record["onnx"]["sha256"] == row["onnx"]["sha256"]
     click.echo(f"exported ONNX {'is bit-identical to' if same else 'differs from'} the reference export")
-    if abs(deltas["dice"]) > tolerance:
+    if expected["exact"] and not (same and deltas["dice"] == 0):
+        raise SonoBenchError(f"the rerun is not bit-identical to the reference (Dice {deltas['dice']:+.4f}, ONNX "
+                             f"{'same' if same else 'different'} bytes), as a CPU rerun at the same thread count should "
+                             "be; compare the CPU, torch version and commit in the reference row, or pass "
+                             f"--tolerance {GPU_DICE_TOLERANCE} to accept a near result")
+    if abs(deltas["dice"]) > expected["dice"]:
         raise SonoBenchError(f"the rerun's Dice differs from the reference by {deltas['dice']:+.4f}, "
-                             f"beyond ±{tolerance}; compare the hardware and versions in the reference row")
+                             f"beyond ±{expected['dice']}; compare the hardware and versions in the reference row")
+    click.echo(f"within the stated tolerance: {expected['words']}")

@@ -108,6 +108,27 @@ def row_from_record(record: dict) -> dict:
     }
 
 
+GPU_DICE_TOLERANCE = 0.02  # GPU kernels (AMP, atomics in backward) are not bit-deterministic
+
+
+def rerun_tolerance(row: dict, device: str, threads: int | None) -> dict:
+    """How close a rerun of `row` on `device` with `threads` CPU threads should land:
+    {"exact": bool, "dice": tolerance, "words": ...}. A CPU row rerun on the CPU at its
+    recorded thread count repeats every floating-point operation in order (same CPU kernels),
+    so it must be bit-identical; anything else may only agree within ±0.02 Dice."""
+    hw = row["provenance"]["hardware"]
+    ref_threads = hw.get("threads")
+    if hw["device"] == "cpu" and device == "cpu" and (threads or ref_threads) == ref_threads:
+        return {"exact": True, "dice": 0.0,
+                "words": f"bit-identical (CPU at {ref_threads} thread(s), as the reference; on a CPU with other "
+                         f"SIMD kernels than {hw.get('cpu')!r} the bytes may differ)"}
+    if hw["device"] == "cpu" and device == "cpu":
+        why = f"CPU at {threads} thread(s) instead of the reference's {ref_threads}: sums run in another order"
+    else:
+        why = f"trained on {hw['device']}, rerun on {device}: GPU kernels are not bit-deterministic"
+    return {"exact": False, "dice": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
+
+
 def describe(rows: list[dict]) -> str:
     """The file's `note`: which profile ran on what hardware, and what that means."""
     parts = []

@@ -67,6 +67,8 @@ def test_run_update_reference_then_rerun_is_exact(toy_task, tmp_path):
     assert again.exit_code == 0, again.output
     assert "delta (rerun - reference): Dice +0.0000  IoU +0.0000  HD95 +0.00" in again.output
     assert "is bit-identical to the reference export" in again.output
+    assert "expected: bit-identical (CPU at 1 thread(s), as the reference" in again.output
+    assert "within the stated tolerance: bit-identical" in again.output
 
 
 @pytest.mark.slow

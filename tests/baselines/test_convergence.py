@@ -75,3 +75,14 @@ def test_converged_profile_trains_bit_identically_with_two_threads(tmp_path):
     a, b = runs[0].model.state_dict(), runs[1].model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(t.is_contiguous() for t in a.values())  # exported in the default layout
+
+
+def test_rerun_tolerance_per_hardware():
+    from baselines.reference import rerun_tolerance
+
+    cpu = {"provenance": {"hardware": {"device": "cpu", "threads": 2, "cpu": "Xeon"}}}
+    assert rerun_tolerance(cpu, "cpu", None)["exact"] and rerun_tolerance(cpu, "cpu", 2)["dice"] == 0
+    other = rerun_tolerance(cpu, "cpu", 1)
+    assert not other["exact"] and other["dice"] == 0.02 and "instead of the reference's 2" in other["words"]
+    gpu = rerun_tolerance({"provenance": {"hardware": {"device": "cuda", "threads": 16}}}, "cuda", None)
+    assert not gpu["exact"] and gpu["words"].startswith("within ±0.02 Dice") and "not bit-deterministic" in gpu["words"]
