@@ -119,14 +119,56 @@ def list_cmd(task_id, as_json):
         refs = {p: r["scores"]["dice_mean"] for (m, p), r in ref.items() if m == arch["name"]}
         rows.append({"name": arch["name"], "family": arch["family"], "params_m": round(params / 1e6, 2),
                      "reference_dice": refs, "reference": arch["reference"]})
+    converged = _converged_summary(list(ref.values()))
+    by_model = {c["model"]: c for c in converged}
+    for r in rows:
+        r["converged"] = by_model.get(r["name"])  # None: not one of the seeds' required models
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"Parameters at in_channels=1, num_classes=1; reference Dice = committed results on {task_id}.")
-    click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<22} paper / source")
+    click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<34} paper / source")
     for r in rows:
         dice = ", ".join(f"{p} {d:.3f}" for p, d in sorted(r["reference_dice"].items())) or "-"
-        click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<22} {r['reference'].split(';')[0]}")
+        click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<34} {r['reference'].split(';')[0]}")
+    click.echo(f"\nConverged references on {task_id} (val Dice per epoch, smoothed; ▁ = 0 … █ = 1):")
+    for c in converged:
+        if c["profile"] is None:
+            click.echo(f"  {c['model']:<18} no converged row: {c['why']}")
+            continue
+        click.echo(f"  {c['model']:<18} {c['profile']:<9} Dice {c['dice']:.3f}  {c['epochs_run']} epochs (best "
+                   f"{c['best_epoch']}), {c['hardware']}, trained in {c['wall_s'] / 60:.0f} min")
+        click.echo(f"  {'':<18} val   {_spark(c['val_curve'])}")
+        click.echo(f"  {'':<18} train {_spark(c['train_curve'])}")
+
+
+def _spark(values: list[float]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    return "".join(bars[min(len(bars) - 1, max(0, int(v * len(bars))))] for v in values)
+
+
+def _hardware_words(hw: dict) -> str:
+    what = hw.get("gpu") if hw["device"] == "cuda" else hw.get("cpu")
+    return f"{hw['device']} ({what}, {hw.get('threads')} thread(s))"
+
+
+def _converged_summary(rows: list[dict]) -> list[dict]:
+    """Per required model: its converged row's scores, curve, hardware and wall time, or why none."""
+    from .reference import converged_row
+
+    out = []
+    for model in REFERENCE_MODELS:
+        row, why = converged_row(rows, model)
+        if row is None:
+            out.append({"model": model, "profile": None, "why": why})
+            continue
+        history, t = row["history"], row["training"]
+        out.append({"model": model, "profile": row["profile"], "why": why, "dice": row["scores"]["dice_mean"],
+                    "epochs_run": t["epochs_run"], "best_epoch": t["best_epoch"],
+                    "hardware": _hardware_words(row["provenance"]["hardware"]), "wall_s": t["wall_s"],
+                    "val_curve": [h.get("val_dice_ema", h["val_dice"]) for h in history],
+                    "train_curve": [h["train_dice"] for h in history]})
+    return out
 
 
 @baselines.command("run")

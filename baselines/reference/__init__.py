@@ -129,6 +129,23 @@ def rerun_tolerance(row: dict, device: str, threads: int | None) -> dict:
     return {"exact": False, "dice": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
 
 
+def converged_row(rows: list[dict], model: str) -> tuple[dict | None, str]:
+    """`model`'s converged reference row (a GPU `paper` row first, then the CPU `converged`
+    one, then any other whose curve passed the criterion), or None and why there is none."""
+    from ..convergence import row_verdict
+
+    mine = [r for r in rows if r["model"] == model]
+    rank = {"paper": 0, "converged": 1}
+    done = sorted((r for r in mine if row_verdict(r)["converged"]), key=lambda r: rank.get(r["profile"], 2))
+    if done:
+        return done[0], row_verdict(done[0])["reason"]
+    tried = [r for r in mine if r["profile"] in rank]
+    if tried:
+        return None, f"{tried[0]['profile']} row {row_verdict(tried[0])['reason']}"
+    return None, (f"none trained to convergence yet (committed: {', '.join(sorted(r['profile'] for r in mine)) or 'nothing'}); "
+                  f"`sonobench baselines run {model} --profile converged` trains one on the CPU")
+
+
 def describe(rows: list[dict]) -> str:
     """The file's `note`: which profile ran on what hardware, and what that means."""
     parts = []

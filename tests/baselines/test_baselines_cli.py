@@ -48,6 +48,16 @@ def test_list_shows_params_and_references():
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["unet"]["params_m"] == 34.53 and rows["cmunext"]["params_m"] == 3.15
     assert "Ronneberger" in rows["unet"]["reference"]
+    # every required model says which converged row it has, or why none
+    for name in ("unet", "unext", "segformer-b0"):
+        c = rows[name]["converged"]
+        if c["profile"] is None:
+            assert c["why"].startswith(("none trained", "converged row not", "paper row not")), c
+        else:
+            assert c["why"].startswith("converged") and len(c["val_curve"]) == c["epochs_run"], c
+    assert rows["cmunet"]["converged"] is None
+    text = _invoke("list").output
+    assert "Converged references on sim-breast-lesion" in text and "unet " in text.split("Converged references")[1]
 
 
 @pytest.mark.slow
