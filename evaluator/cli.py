@@ -60,3 +60,4 @@ def main():
 
 
 from . import commands  # noqa: E402,F401  (registers the evaluator's own commands)
+from . import scoring_commands  # noqa: E402,F401  (compare, rescore)

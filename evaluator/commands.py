@@ -96,7 +96,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     from pathlib import Path
 
     from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import evaluate, prepare_or_reject
+    from .evaluate import Request, evaluate, prepare_or_reject
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
@@ -118,16 +118,13 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
     settings = load_settings()
-    config = settings.sandbox_config(isolation=isolation, threads=threads)
-    config.allow_pickle = config.allow_pickle or allow_pickle
-    config.gpu = config.gpu or gpu
-    if wall_limit:
-        config.limits.wall_seconds = wall_limit
+    request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
+                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
     store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
                             output=output, kind=kind, settings=settings)
     if enqueue:
-        _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json)
+        _enqueue(store, task, sub, settings, request, as_json)
         return
     try:
         with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
@@ -137,8 +134,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
             def progress(i, n):
                 bar.update(i - last[0]); last[0] = i
 
-            outcome = evaluate(store, task, sub, kind=kind, split=split, config=config,
-                               labels_root=labels_root, progress=progress, settings=settings)
+            outcome = evaluate(store, task, sub, request=request, progress=progress, settings=settings)
         sid, res = outcome.submission_id, outcome.result
         verb = "Scored"
     except AlreadyScored as e:
@@ -152,14 +148,12 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         _print_result(res)
 
 
-def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle, wall_limit, threads, as_json):
+def _enqueue(store, task, sub, settings, request, as_json):
     from .errors import AlreadyScored
     from .queue import enqueue
 
-    options = {k: v for k, v in (("allow_pickle", allow_pickle), ("wall_seconds", wall_limit),
-                                 ("threads", threads)) if v}
     try:
-        q = enqueue(store, task, sub, settings, kind=kind, split=split, labels_root=labels_root, sandbox=options)
+        q = enqueue(store, task, sub, settings, request)
         sid, job, verb = q.submission_id, q.job_id, "Queued"
     except AlreadyScored as e:
         sid, job, verb = e.submission_id, None, "Already submitted (not scored twice)"
@@ -173,11 +167,19 @@ def _enqueue(store, task, sub, settings, kind, split, labels_root, allow_pickle,
 
 # ---------------------------------------------------------------- leaderboard
 
+def _rank_range(r: dict) -> str:
+    if r.get("rank_low") is None:
+        return "-"
+    return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         out.append({
-            "rank": r["rank"], "name": r["name"], "team": r["team"], "kind": r["kind"],
+            "rank": r["rank"], "rank_range": _rank_range(r),
+            "p_rank1": "-" if r.get("p_rank1") is None else f"{r['p_rank1']:.2f}",
+            "name": r["name"], "team": r["team"], "kind": r["kind"],
             "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
             "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
             "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
@@ -193,15 +195,19 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
 @click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
+              show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
+              "unpaired 95%-interval separation; mean: plain mean.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path):
-    """Show the ranked results for TASK (ties where 95% CIs overlap)."""
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
+    """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
 
     from .metrics import METRICS
-    from .ranking import rank_rows
+    from .ranking.board import rank_stored
+    from .settings import load_settings
     from .store import ReadOnlyStore
 
     name, version = tasks_mod.parse_ref(task_ref)
@@ -213,9 +219,15 @@ def leaderboard(task_ref, metric, kind, fmt, db_path):
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
     metric = metric or rows[0]["primary_metric"]
-    ranked = rank_rows(rows, metric)
+    METRICS.get(metric)
+    settings = load_settings()
+    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
+    ranked = result.rows
     if fmt == "json":
-        click.echo(json.dumps(ranked, indent=2, default=str))
+        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version']}", "metric": metric,
+                               "ranking": scheme, "definition": result.definition,
+                               "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
+                               "rows": ranked}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
@@ -225,13 +237,23 @@ def leaderboard(task_ref, metric, kind, fmt, db_path):
         click.echo(buf.getvalue(), nl=False)
         return
     info = METRICS.get(metric)
-    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better);"
-               " Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]; ranks tie where CIs overlap.")
+    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
+               f" ranking '{scheme}': {result.definition}.")
+    reranked = "the paired ranking" if scheme == "paired" else "the mean"
+    click.echo(f"rank_range: 95% interval of the rank when the test cases are resampled {result.resamples} times and "
+               f"ranked by {reranked} each time; p_rank1: share of resamples ranked 1; Kendall's tau to the full "
+               f"ranking {_fmt_tau(result.kendall_tau)}.")
+    click.echo("Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]. HD95 is medpy's pooled 95th "
+               "percentile, not MONAI's max of the two directed percentiles.")
     cols = list(table[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
     click.echo("  ".join(c.ljust(widths[c]) for c in cols))
     for r in table:
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def _fmt_tau(tau) -> str:
+    return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
 
 
 # ---------------------------------------------------------------- demo
@@ -249,7 +271,7 @@ def demo(ctx, no_app, port, db_path):
 
     db_path = db_path or str(default_db_path())
     task = run_demo(Store(db_path), log=click.echo)
-    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path)
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired")
     if no_app:
         return
     app_cmd = cli.get_command(ctx, "app")

@@ -60,6 +60,10 @@ class Settings:
     # Queue
     lease_seconds: float = 120.0
     max_attempts: int = 2                   # runs of one job before a lost worker marks it failed
+    # Ranking (see evaluator/ranking): the paired scheme's family-wise level and how many of the
+    # best rows (by mean) are tested pairwise; rows beyond them follow their means.
+    ranking_alpha: float = 0.05
+    ranking_top_n: int = 20
     extra: dict = field(default_factory=dict, compare=False)
 
     def validate(self) -> "Settings":
@@ -70,6 +74,10 @@ class Settings:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise SettingsError(f"{name} must be a non-negative integer or null, got {v!r}")
+        if not (isinstance(self.ranking_alpha, (int, float)) and 0 < self.ranking_alpha < 1):
+            raise SettingsError(f"ranking_alpha must be a number in (0, 1), got {self.ranking_alpha!r}")
+        if not isinstance(self.ranking_top_n, int) or isinstance(self.ranking_top_n, bool) or self.ranking_top_n < 2:
+            raise SettingsError(f"ranking_top_n must be an integer >= 2, got {self.ranking_top_n!r}")
         if self.lease_seconds <= 0 or self.max_attempts < 1:
             raise SettingsError("lease_seconds must be > 0 and max_attempts >= 1")
         return self

@@ -102,10 +102,21 @@ class Task:
     digest: str
     test_labels_private: bool = False
     source: dict = field(default_factory=dict)
+    nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
 
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def nsd_tolerance(self) -> float:
+        """NSD's tolerance in the task's distance unit (mm with a spacing, else pixels): the value
+        task.json declares, else 2 pixels."""
+        from .metrics import default_nsd_tolerance
+
+        if self.nsd_tolerance_declared is not None:
+            return self.nsd_tolerance_declared
+        return default_nsd_tolerance(self.spacing_mm)
 
     @property
     def num_classes(self) -> int:
@@ -143,6 +154,7 @@ class Task:
             "native_size": list(self.native_size) if self.native_size else None,
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "primary_metric": self.primary_metric,
+            "nsd_tolerance": self.nsd_tolerance,
             "splits": counts,
             "digest": self.digest,
             "folder": str(self.folder),
@@ -217,7 +229,18 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         digest=digest,
         test_labels_private=bool(spec.get("test_labels_private", False)),
         source=spec.get("source", {}),
+        nsd_tolerance_declared=_tolerance(spec, spec_path),
     )
+
+
+def _tolerance(spec: dict, spec_path: Path) -> float | None:
+    value = spec.get("nsd_tolerance")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise InvalidTaskSpec(f"{spec_path}: 'nsd_tolerance' must be a positive number (mm with a spacing, "
+                              f"else pixels), got {value!r}")
+    return float(value)
 
 
 def _version_folders(task_dir: Path) -> Iterator[tuple[int, Path]]:

@@ -1,18 +1,26 @@
 """Segmentation metrics as pure functions with metadata.
 
-`dice`, `iou`, `hd95` score two boolean masks; `score_case` scores a label map per
-foreground class; `aggregate` / `summarize` reduce over cases with a bootstrap CI.
-`METRICS` holds each metric's direction, bounds and unit for the leaderboard."""
+`dice`, `iou`, `hd95`, `nsd`, `assd` score two boolean masks; `score_case` scores a label
+map per foreground class; `aggregate` / `summarize` reduce over cases with a bootstrap
+CI; `detection_rates` gives image-level sensitivity and specificity with Wilson
+intervals. `METRICS` holds each metric's direction, bounds, unit and kind for the
+leaderboard; `per_case_metrics()` lists the ones `score_case` returns."""
 from ._checks import InvalidMetricInput
 from .aggregate import aggregate, summarize
 from .case import confusion_counts, score_case
+from .detection import detection_rates, wilson_interval
 from .dice import dice, dice_from_counts
 from .hd95 import hd95, image_diagonal
-from .info import METRICS, MILLIMETRES, PIXELS, MetricInfo, unit_for_spacing
+from .info import (METRICS, MILLIMETRES, PIXELS, MetricInfo, MetricKind, detection_metrics, per_case_metrics,
+                   unit_for_spacing)
 from .iou import iou, iou_from_counts
+from .surface import SurfaceDistances, assd, default_nsd_tolerance, nsd, surface_distances
 
 __all__ = [
-    "METRICS", "MetricInfo", "PIXELS", "MILLIMETRES", "unit_for_spacing", "InvalidMetricInput",
+    "METRICS", "MetricInfo", "MetricKind", "PIXELS", "MILLIMETRES", "unit_for_spacing", "InvalidMetricInput",
+    "per_case_metrics", "detection_metrics",
     "dice", "iou", "hd95", "image_diagonal", "dice_from_counts", "iou_from_counts",
+    "nsd", "assd", "surface_distances", "SurfaceDistances", "default_nsd_tolerance",
+    "detection_rates", "wilson_interval",
     "score_case", "confusion_counts", "aggregate", "summarize",
 ]

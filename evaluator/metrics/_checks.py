@@ -67,6 +67,16 @@ def check_spacing(spacing) -> tuple[float, float] | None:
     return pair[0], pair[1]
 
 
+def check_tolerance(tolerance) -> float:
+    """A finite number > 0 (a distance in the metric's unit: pixels, or mm with a spacing)."""
+    if (isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, numbers.Real)
+            or not math.isfinite(tolerance) or tolerance <= 0):
+        raise InvalidMetricInput(
+            f"Expected argument `tolerance` to be a finite number > 0 (pixels, or mm with a spacing), "
+            f"but got {_describe(tolerance)}.")
+    return float(tolerance)
+
+
 def check_label_pair(pred, gt, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Two 2-D integer label maps of equal shape with values in [0, num_classes)."""
     for name, x in (("pred_labels", pred), ("gt_labels", gt)):

@@ -8,8 +8,9 @@ from typing import Sequence
 import numpy as np
 
 from ._checks import InvalidMetricInput, check_finite_values, check_positive_int
+from .info import per_case_metrics
 
-SUMMARIZED = ("dice", "iou", "hd95")
+SUMMARIZED = per_case_metrics()  # dice, iou, hd95, nsd, assd
 COUNTS = ("tp", "fp", "fn")
 _CHUNK = 2_000_000  # bootstrap index draws held in memory at once
 
@@ -57,7 +58,7 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
     {"n_cases": n,
      "macro": {metric: aggregate(...)}  -- per case the mean over foreground classes, then over cases,
      "per_class": {name: {"index": c, metric: aggregate(...), "tp"/"fp"/"fn": totals}}}
-    for metric in dice, iou, hd95. Every case must score every foreground class."""
+    for each metric of `per_case_metrics()`. Every case must score every foreground class."""
     names = _check_classes(classes)
     if isinstance(per_case, (str, bytes, dict)) or not isinstance(per_case, Sequence) or not per_case:
         raise InvalidMetricInput(
@@ -99,7 +100,7 @@ def _check_case(i: int, case, fg: range) -> None:
     if missing:
         raise InvalidMetricInput(
             f"Case {i} of `per_case` has no scores for class(es) {missing}; score every case and class "
-            "(a failed case gets Dice 0 and the diagonal HD95), never drop it.")
+            "(a failed case gets Dice 0, NSD 0 and the diagonal HD95 and ASSD), never drop it.")
     for c in fg:
         absent = [k for k in SUMMARIZED + COUNTS if k not in case[c]]
         if absent:

@@ -1,12 +1,13 @@
-"""Score one case: per foreground class, Dice, IoU, HD95 and the TP/FP/FN pixel counts."""
+"""Score one case: per foreground class, Dice, IoU, HD95, NSD, ASSD and the TP/FP/FN pixel counts."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_label_pair, check_positive_int, check_spacing
+from ._checks import check_label_pair, check_positive_int, check_spacing, check_tolerance
 from .dice import dice_from_counts
 from .hd95 import hd95_unchecked
 from .iou import iou_from_counts
+from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
 
 
 def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
@@ -15,16 +16,20 @@ def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.n
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None) -> dict[int, dict]:
+def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None,
+               nsd_tolerance=None) -> dict[int, dict]:
     """Per foreground class c in 1..num_classes-1 of one case:
-    {"dice", "iou", "hd95" (float), "tp", "fp", "fn" (int pixel counts)}.
+    {"dice", "iou", "hd95", "nsd", "assd" (float), "tp", "fp", "fn" (int pixel counts)}.
 
     `pred_labels`, `gt_labels`: 2-D integer label maps of equal shape (0 = background).
-    `spacing`: (row_mm, col_mm), one number, or None; HD95 is in mm with it, pixels without.
-    Empty masks follow the benchmark's policy (see DESIGN.md): never NaN, never skipped."""
+    `spacing`: (row_mm, col_mm), one number, or None; HD95 and ASSD are in mm with it,
+    pixels without. `nsd_tolerance`: NSD's tolerance in the same unit; None means
+    `default_nsd_tolerance(spacing)` (2 pixels).
+    Empty masks follow the benchmark's policy (see the metric registry): never NaN, never skipped."""
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     pred_labels, gt_labels = check_label_pair(pred_labels, gt_labels, num_classes)
     spacing = check_spacing(spacing)
+    tolerance = default_nsd_tolerance(spacing) if nsd_tolerance is None else check_tolerance(nsd_tolerance)
     cm = confusion_counts(pred_labels, gt_labels, num_classes)
     out: dict[int, dict] = {}
     for c in range(1, num_classes):
@@ -34,13 +39,16 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
         out[c] = {
             "dice": dice_from_counts(tp, fp, fn),
             "iou": iou_from_counts(tp, fp, fn),
-            "hd95": _class_hd95(pred_labels, gt_labels, c, tp + fp, tp + fn, spacing),
+            **_class_distances(pred_labels, gt_labels, c, tp + fp, tp + fn, spacing, tolerance),
             "tp": tp, "fp": fp, "fn": fn,
         }
     return out
 
 
-def _class_hd95(pred, gt, c, n_pred, n_gt, spacing) -> float:
+def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance) -> dict[str, float]:
     if n_pred == 0 and n_gt == 0:  # skip building masks for absent classes
-        return 0.0
-    return hd95_unchecked(pred == c, gt == c, spacing)
+        return {"hd95": 0.0, "nsd": 1.0, "assd": 0.0}
+    p, g = pred == c, gt == c
+    sd = surface_distances_unchecked(p, g, spacing)
+    return {"hd95": hd95_unchecked(p, g, spacing), "nsd": nsd_from(sd, tolerance),
+            "assd": assd_from(sd, p.shape, spacing)}

@@ -21,6 +21,7 @@ from . import migrations
 
 SUBMISSION_KINDS = ("baseline", "submission")
 STATUSES = ("queued", "running", "done", "failed")
+LIVE_STATUSES = ("queued", "running", "done")  # a file with such a row is not scored again
 METRIC_COLUMNS = ("dice", "iou", "hd95")
 
 
@@ -37,6 +38,13 @@ def _decode(row: dict | None, *json_cols: str) -> dict | None:
         if isinstance(row.get(c), str):
             row[c] = json.loads(row[c])
     return row
+
+
+def _already(file_sha256: str, task: Task, prior: dict | None, filename: str) -> AlreadyScored:
+    pid = prior["id"] if prior else None
+    return AlreadyScored(
+        f"{filename} (SHA-256 {file_sha256[:12]}…) was already submitted to {task.ref} as submission "
+        f"#{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.", submission_id=pid)
 
 
 class _Reader:
@@ -68,13 +76,21 @@ class _Reader:
         return _decode(rows[0], "per_class", "complexity", "hardware") if rows else None
 
     def find_scored(self, file_sha256: str, task_id: str, task_version: int) -> dict | None:
-        """The finished (or in-flight) submission of this exact file on this task version, if any."""
+        """The finished (or in-flight) submission of this exact file on this task version, if any.
+        This is the store's one rule for "already scored": a queued, running or done row counts
+        (the unique index `submissions_once` enforces the same); a failed one may be retried."""
         rows = list(self.db.query(
             "select * from submissions where file_sha256 = ? and task_id = ? and task_version = ? "
-            "and status in ('queued','running','done') order by id limit 1",
+            f"and status in ({','.join(repr(s) for s in LIVE_STATUSES)}) order by id limit 1",
             [file_sha256, task_id, task_version],
         ))
         return _decode(rows[0], "meta") if rows else None
+
+    def refuse_duplicate(self, file_sha256: str, task: Task, filename: str = "This file") -> None:
+        """Raise AlreadyScored (carrying the existing id) when `find_scored` has a row."""
+        prior = self.find_scored(file_sha256, task.id, task.version)
+        if prior is not None:
+            raise _already(file_sha256, task, prior, filename)
 
     def leaderboard_rows(self, task_id: str, task_version: int | None = None) -> list[dict]:
         """One row per scored submission: result aggregates joined with submission identity."""
@@ -106,6 +122,17 @@ class _Reader:
 
     def counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in ("tasks", "submissions", "results", "case_results")}
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards."""
+        self.db.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 class ReadOnlyStore(_Reader):
@@ -160,13 +187,8 @@ class Store(_Reader):
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk
         except sqlite3.IntegrityError:
-            prior = self.find_scored(file_sha256, task.id, task.version)
-            pid = prior["id"] if prior else None
-            raise AlreadyScored(
-                f"This file (SHA-256 {file_sha256[:12]}…) was already submitted to {task.ref} "
-                f"as submission #{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.",
-                submission_id=pid,
-            ) from None
+            raise _already(file_sha256, task, self.find_scored(file_sha256, task.id, task.version),
+                           filename) from None
 
     def set_status(self, submission_id: int, status: str, error: str | None = None) -> None:
         if status not in STATUSES:
@@ -182,6 +204,8 @@ class Store(_Reader):
         `also` runs first inside the same transaction (the job queue checks its lease
         and marks its job done there); raising from it writes nothing."""
         result = dict(result, submission_id=submission_id, created_at=migrations.now())
+        # a test prediction per case (PNG of the label map at native size), kept for re-scoring
+        predictions = result.pop("test_predictions", None) or {}
         for col in ("per_class", "complexity", "hardware"):
             if not isinstance(result.get(col), (str, type(None))):
                 result[col] = json.dumps(result[col])
@@ -190,6 +214,9 @@ class Store(_Reader):
                 also(self.db)
             rid = self.db["results"].insert(result).last_pk
             self.db["case_results"].insert_all(dict(c, result_id=rid) for c in cases)
+            if predictions:
+                self.db["predictions"].insert_all(
+                    {"result_id": rid, "case_id": k, "png": v} for k, v in predictions.items())
             if val_predictions:
                 self.db["val_predictions"].insert_all(
                     {"submission_id": submission_id, "case_id": k, "png": v} for k, v in val_predictions.items())

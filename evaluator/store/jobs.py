@@ -19,14 +19,14 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from ..errors import StoreError
+from ..errors import EvaluationStopped, StoreError
 from . import migrations
 from .db import Store
 
 LOG_LIMIT = 64 * 1024
 
 
-class LeaseLost(StoreError):
+class LeaseLost(StoreError, EvaluationStopped):
     """This worker no longer owns the job (its lease expired and another worker took it)."""
 
 
@@ -172,12 +172,15 @@ def _expire_leases(db, now: float) -> None:
                        [migrations.now(), row["submission_id"]])
 
 
-def claim(store: Store, owner: str, lease_seconds: float) -> Job | None:
-    """Take the oldest queued job (after recycling expired leases), or None."""
+def claim(store: Store, owner: str, lease_seconds: float, job_id: int | None = None) -> Job | None:
+    """Take the oldest queued job (or job `job_id`, if it is queued) after recycling expired
+    leases; None when there is none."""
     now = time.time()
     with immediate(store.db) as db:
         _expire_leases(db, now)
-        rows = list(db.query("select * from jobs where status = 'queued' order by id limit 1"))
+        only = " and id = ?" if job_id is not None else ""
+        rows = list(db.query(f"select * from jobs where status = 'queued'{only} order by id limit 1",
+                             [job_id] if job_id is not None else []))
         if not rows:
             return None
         row = rows[0]

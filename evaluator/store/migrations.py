@@ -100,6 +100,37 @@ def m003_validation_previews(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m004_predictions_surface_detection(db: sqlite_utils.Database) -> None:
+    """Stored test predictions (one PNG label map per case, at the case's native size) so that
+    a new metric re-scores stored results without running any model; the surface metrics
+    (NSD, ASSD) per case and as aggregates; image-level detection rates; re-scoring provenance.
+    Rows scored before this migration keep NULL in the new columns (missing, never 0)."""
+    db["predictions"].create(
+        {"result_id": int, "case_id": str, "png": bytes},
+        pk=("result_id", "case_id"),
+        foreign_keys=[("result_id", "results", "id")],
+    )
+    for col in ("nsd", "assd"):
+        db["case_results"].add_column(col, float)
+    for m in ("nsd", "assd"):
+        for k in ("mean", "std", "ci_low", "ci_high"):
+            db["results"].add_column(f"{m}_{k}", float)
+    for m in ("sensitivity", "specificity"):
+        for k in ("", "_ci_low", "_ci_high"):
+            db["results"].add_column(f"{m}{k}", float)
+        db["results"].add_column(f"{m}_n", int)
+    db["results"].add_column("nsd_tolerance", float)
+    db["results"].add_column("rescored_at", str)
+    db["results"].add_column("rescored_version", str)
+    # case_results_public selects c.*: recreate it so the new columns show through the view
+    db.execute("DROP VIEW IF EXISTS case_results_public")
+    db.execute(
+        "CREATE VIEW case_results_public AS SELECT c.* FROM case_results c "
+        "JOIN results r ON r.id = c.result_id WHERE r.private_cases = 0"
+    )
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

@@ -119,3 +119,25 @@ def _json_or_empty(value: Any) -> dict:
     except (TypeError, json.JSONDecodeError):
         return {}
     return decoded if isinstance(decoded, dict) else {}
+
+
+def case_values(store: _Reader, submission_ids: list[int], metric: str) -> dict[int, dict[str, float]]:
+    """{submission id: {case id: per-case value of `metric`}} (the macro mean over foreground
+    classes), for the paired ranking. It reads the raw per-case table even when a result's cases
+    are private: only ranks and test outcomes derived from them are ever shown, never the values.
+    A case whose value is missing (a metric added after the result was scored and not re-scored
+    yet) leaves that case out for that submission."""
+    from ..metrics import METRICS
+
+    METRICS.get(metric)  # an unknown metric name fails here, before it reaches the SQL
+    out: dict[int, dict[str, float]] = {int(i): {} for i in submission_ids}
+    if not submission_ids:
+        return out
+    marks = ",".join("?" * len(submission_ids))
+    sql = (f"select r.submission_id as sid, c.case_id, avg(c.{metric}) as v, count(c.{metric}) as n, count(*) as k "
+           f"from case_results c join results r on r.id = c.result_id "
+           f"where r.submission_id in ({marks}) and c.class_index > 0 group by r.submission_id, c.case_id")
+    for row in store.db.query(sql, [int(i) for i in submission_ids]):
+        if row["n"] == row["k"]:
+            out[row["sid"]][row["case_id"]] = row["v"]
+    return out

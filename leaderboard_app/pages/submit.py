@@ -1,5 +1,5 @@
-"""Submit a model: upload, evaluate in the background (sandboxed), show the result or the error."""
-import time
+"""Submit a model: upload, queue it through the evaluator, follow it without blocking, show the outcome."""
+import json
 
 import streamlit as st
 
@@ -7,7 +7,7 @@ from evaluator.submission import EXTENSIONS
 from leaderboard_app import data, jobs, ui
 
 JOB_KEY = "sonobench_submit_job"
-POLL_S = 0.5
+POLL_S = 1.0
 
 
 def _instructions() -> None:
@@ -17,7 +17,7 @@ def _instructions() -> None:
         "never loads it.  \n"
         "**Formats:** ONNX `.onnx`, TorchScript `.pt`/`.ts`, `torch.export` `.pt2`, or weights "
         "(`.pt`/`.pth` state_dict, `.safetensors`) plus an architecture JSON naming a registered baseline "
-        "architecture, e.g. `{\"name\": \"unet\", \"kwargs\": {\"classes\": 2}}`.  \n"
+        f"architecture, e.g. `{json.dumps(jobs.EXAMPLE_ARCHITECTURE)}`.  \n"
         "**Contract:** input float32 N×C×H×W in [0, 1] at the task's input size; output N×K×H×W logits "
         f"(K classes, or 1 for binary). Uploads are capped at {jobs.max_upload_bytes() / 1024**2:.0f} MB."
     )
@@ -47,30 +47,22 @@ def _form() -> None:
         st.rerun()
 
 
+@st.fragment(run_every=POLL_S)
 def _follow(job: jobs.Job) -> None:
-    """Poll the child process and the store until the evaluation ends."""
-    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True) as status:
-        line = st.empty()
-        bar = st.progress(0.05)
-        while job.running:
-            row = data.submission_for_file(job.sha256, job.task_id)
-            phase, frac = ("scoring the test cases in the sandbox", 0.5) if row and row["status"] == "running" \
-                else ("checking the file and starting the sandbox", 0.15)
-            line.write(f"{phase} … {job.elapsed:.0f} s")
-            bar.progress(frac)
-            time.sleep(POLL_S)
-        bar.progress(1.0)
-        ok = job.outcome() is not None
-        status.update(label=f"{job.model_name}: {'done' if ok else 'failed'} after {job.elapsed:.0f} s",
-                      state="complete" if ok else "error", expanded=False)
+    """Show the job's phase from the store; reruns itself (not the page) until the job ends."""
+    if not job.running:
+        st.rerun()  # the whole page, which now shows the outcome
+    phase, frac = {"queued": ("checked; waiting for the sandbox", 0.15),
+                   "running": ("scoring the test cases in the sandbox", 0.5)}.get(job.status, ("finishing", 0.9))
+    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True):
+        st.write(f"{phase} … {job.elapsed:.0f} s")
+        st.progress(frac)
 
 
 def _report(job: jobs.Job) -> None:
     outcome = job.outcome()
     if outcome is None:
-        row = data.submission_for_file(job.sha256, job.task_id)
-        reason = job.error() or (row or {}).get("error") or "unknown error"
-        st.error(f"The evaluation failed: {reason}")
+        st.error(f"The evaluation failed: {job.error() or 'unknown error'}")
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
@@ -94,6 +86,7 @@ def submit_page():
     if job is not None:
         if job.running:
             _follow(job)
+            return
         _report(job)
         if st.button("Submit another model", key="submit_again"):
             job.cleanup()

@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import dice, hd95, image_diagonal, iou, score_case
+from evaluator.metrics import (assd, default_nsd_tolerance, dice, hd95, image_diagonal, iou, nsd, per_case_metrics,
+                               score_case)
 from .mask_factory import disc
 
 SHAPE = (128, 128)
@@ -75,10 +76,13 @@ def test_score_case_empty_policy_per_class():
     pred[26:, 31:] = 4
     out = score_case(pred, gt, 5, spacing=(0.5, 0.25))
     diag = math.sqrt(15.0**2 + 10.0**2)
-    assert out[1] == {"dice": 0.0, "iou": 0.0, "hd95": pytest.approx(diag), "tp": 0, "fp": 0, "fn": int(SOME.sum())}
+    assert out[1] == {"dice": 0.0, "iou": 0.0, "hd95": pytest.approx(diag), "nsd": 0.0, "assd": pytest.approx(diag),
+                      "tp": 0, "fp": 0, "fn": int(SOME.sum())}
     assert out[2]["dice"] == 0.0 and out[2]["hd95"] == pytest.approx(diag) and out[2]["fn"] == 0
-    assert out[3] == {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "tp": 0, "fp": 0, "fn": 0}
+    assert out[2]["nsd"] == 0.0 and out[2]["assd"] == pytest.approx(diag)
+    assert out[3] == {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "nsd": 1.0, "assd": 0.0, "tp": 0, "fp": 0, "fn": 0}
     assert 0 < out[4]["dice"] < 1 and out[4]["tp"] == 4 * 9
+    assert 0 < out[4]["nsd"] <= 1 and out[4]["assd"] > 0
 
 
 def test_score_case_matches_mask_metrics_and_counts():
@@ -94,5 +98,7 @@ def test_score_case_matches_mask_metrics_and_counts():
         assert s["fn"] == np.count_nonzero(~p & g)
         assert s["dice"] == dice(p, g) and s["iou"] == iou(p, g)
         assert s["hd95"] == hd95(p, g, (0.3, 0.7))
+        assert s["nsd"] == nsd(p, g, default_nsd_tolerance((0.3, 0.7)), (0.3, 0.7))
+        assert s["assd"] == assd(p, g, (0.3, 0.7))
         assert all(type(s[k]) is int for k in ("tp", "fp", "fn"))
-        assert all(type(s[k]) is float for k in ("dice", "iou", "hd95"))
+        assert all(type(s[k]) is float for k in per_case_metrics())

@@ -73,3 +73,31 @@ def test_golden_pair():
     assert iou(a, b) == pytest.approx(0.36764705882352944, abs=1e-12)
     assert hd95(a, b) == pytest.approx(3.1622776601683795, rel=1e-12)
     assert hd95(a, b, spacing=(0.3, 0.7)) == pytest.approx(2.121320343559642, rel=1e-12)
+
+
+@pytest.mark.parametrize("setting", [
+    {"_ALL_PAIRS": 0},  # every point without a window hit goes to the k-d tree
+    {"_ALL_PAIRS": 10**12},  # ... or to the all-pairs comparison
+    {"_RING_LOOKUPS": 0, "_MOSTLY_FAR": 0.0},  # only the first two stages of the window
+    {"_MOSTLY_FAR": 1.0},  # straight from the first stage to the far search
+    {"_DENSE_SHARE": 0.0},  # the distance transform for every pair
+], ids=["tree", "all-pairs", "two-stages", "no-window", "edt"])
+def test_hd95_equals_medpy_on_each_search_path(monkeypatch, setting):
+    """The window lookup, the far search (tree or all pairs) and the distance transform
+    each give medpy's values, whichever handles a point."""
+    from evaluator.metrics import _nearest
+
+    for name, value in setting.items():
+        monkeypatch.setattr(_nearest, name, value)
+    for spacing in (None, (0.3, 0.7)):
+        for i, (name, a, b) in enumerate(PAIRS[::5]):
+            expected = medpy.hd95(a, b, voxelspacing=spacing)
+            assert hd95(a, b, spacing=spacing) == pytest.approx(expected, rel=1e-6, abs=1e-12), (i, name, spacing)
+
+
+@pytest.mark.parametrize("spacing", [(0.02, 3.0), (4.0, 0.05)], ids=str)
+def test_hd95_equals_medpy_with_very_anisotropic_pixels(spacing):
+    """The search window is longer than the image along the fine axis; it is cut to the image."""
+    for i, (name, a, b) in enumerate(PAIRS[:60]):
+        expected = medpy.hd95(a, b, voxelspacing=spacing)
+        assert hd95(a, b, spacing=spacing) == pytest.approx(expected, rel=1e-6, abs=1e-12), (i, name)

@@ -3,13 +3,16 @@ import numpy as np
 import pytest
 
 from evaluator.errors import SonoBenchError
-from evaluator.metrics import METRICS, InvalidMetricInput, dice, hd95, iou, score_case, unit_for_spacing
+from evaluator.metrics import (METRICS, InvalidMetricInput, MetricKind, assd, default_nsd_tolerance, detection_metrics,
+                               dice, hd95, iou, nsd, per_case_metrics, score_case, surface_distances,
+                               unit_for_spacing)
 
 M = np.zeros((10, 12), bool)
 M[2:5, 3:6] = True
 
 
-@pytest.mark.parametrize("fn", [dice, iou, hd95])
+@pytest.mark.parametrize("fn", [dice, iou, hd95, assd, surface_distances, lambda a, b: nsd(a, b, 2.0)],
+                         ids=["dice", "iou", "hd95", "assd", "surface_distances", "nsd"])
 def test_mask_shape_and_dtype_errors(fn):
     with pytest.raises(InvalidMetricInput, match="same shape"):
         fn(M, M[:, :11])
@@ -67,7 +70,19 @@ def test_errors_are_sonobench_and_value_errors():
 
 
 def test_metric_registry_metadata():
-    assert METRICS.names() == ["dice", "hd95", "iou"]
+    assert METRICS.names() == ["assd", "dice", "hd95", "iou", "nsd", "sensitivity", "specificity"]
+    assert per_case_metrics() == ("dice", "iou", "hd95", "nsd", "assd")
+    assert detection_metrics() == ("sensitivity", "specificity")
+    assert {METRICS.get(m).kind for m in per_case_metrics()} == {MetricKind.PER_CASE} == {"per_case"}
+    assert {METRICS.get(m).kind for m in detection_metrics()} == {MetricKind.DETECTION}
+    for m in ("nsd", "sensitivity", "specificity"):
+        info = METRICS.get(m)
+        assert info.higher_is_better and (info.lower_bound, info.upper_bound, info.unit) == (0.0, 1.0, "")
+    assert not METRICS.get("assd").higher_is_better and METRICS.get("assd").upper_bound == float("inf")
+    assert METRICS.get("assd").unit_for((0.1, 0.2)) == "mm" and METRICS.get("assd").unit_for(None) == "px"
+    assert "MONAI" in METRICS.get("hd95").description and "medpy" in METRICS.get("hd95").description
+    for m in ("nsd", "assd"):  # the empty-mask policy is stated
+        assert "both masks are empty" in METRICS.get(m).description
     assert METRICS.get("dice").higher_is_better and METRICS.get("iou").higher_is_better
     assert not METRICS.get("hd95").higher_is_better
     assert (METRICS.get("dice").lower_bound, METRICS.get("dice").upper_bound) == (0.0, 1.0)
@@ -80,3 +95,20 @@ def test_metric_registry_metadata():
 def test_unknown_metric_suggests():
     with pytest.raises(KeyError, match="Did you mean 'dice'"):
         METRICS.get("dise")
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "2", None, True, [2.0]], ids=repr)
+def test_nsd_tolerance_must_be_a_positive_finite_number(bad):
+    with pytest.raises(InvalidMetricInput, match="`tolerance` to be a finite number > 0"):
+        nsd(M, M, bad)
+    if bad is not None:  # None means the default tolerance in score_case
+        with pytest.raises(InvalidMetricInput, match="`tolerance`"):
+            score_case(M.astype(np.uint8), M.astype(np.uint8), 2, nsd_tolerance=bad)
+
+
+def test_default_nsd_tolerance_is_two_pixels():
+    assert default_nsd_tolerance() == 2.0
+    assert default_nsd_tolerance((0.2, 0.4)) == pytest.approx(0.6)
+    assert default_nsd_tolerance(0.5) == 1.0
+    with pytest.raises(InvalidMetricInput, match="spacing"):
+        default_nsd_tolerance((0.0, 1.0))

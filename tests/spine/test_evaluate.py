@@ -77,7 +77,7 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
     assert runner.invoke(cli, ["submit", str(other), "--task", "toy-lesion", "--db", db]).exit_code == 0
     r = runner.invoke(cli, ["leaderboard", "toy-lesion", "--db", db, "--format", "csv"])
     lines = r.output.strip().splitlines()
-    assert lines[0].startswith("rank,name,team,kind,dice") and len(lines) == 3
+    assert lines[0].startswith("rank,rank_range,p_rank1,name,team,kind,dice") and len(lines) == 3
     r = runner.invoke(cli, ["submit", str(tmp_path / "missing.onnx"), "--task", "toy-lesion", "--db", db])
     assert r.exit_code == 1 and r.output.startswith("Error: No model file at")
     r = runner.invoke(cli, ["submit", str(toy_onnx), "--task", "nope", "--db", db])
@@ -87,7 +87,7 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
 
 def test_validation_previews_are_kept_and_test_predictions_never(file_store, toy_task, toy_onnx):
     from evaluator import imageio
-    from evaluator.evaluate import PREVIEW_CASES
+    from evaluator.scoring import PREVIEW_CASES
     from evaluator.store import ReadOnlyStore
 
     out = evaluate(file_store, toy_task, prepare(toy_onnx))

@@ -1,0 +1,201 @@
+"""Re-score stored results without running any model: a metric added (or a definition
+corrected) after a result was scored is computed from the result's stored test predictions
+and the task's frozen labels.
+
+Rules: only missing values are filled (NULL columns), so no existing number changes; before
+writing, the stored metrics are recomputed from the stored predictions and must agree with the
+stored values (to 1e-9), otherwise the result is left untouched and reported; each result is
+re-scored in one transaction; the evaluator version and time are recorded on the result.
+Image-level detection rates need only the stored TP/FP/FN counts, so they are filled for every
+result, with or without predictions. Running it twice changes nothing the second time.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from . import __version__, imageio
+from . import tasks as tasks_mod
+from .errors import SonoBenchError
+from .metrics import per_case_metrics, score_case
+from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
+from .store import Store, migrations
+
+_TOLERANCE = 1e-9
+_COUNTS = ("tp", "fp", "fn")
+
+
+@dataclass
+class RescoreReport:
+    filled: list[tuple[int, list[str]]] = field(default_factory=list)   # (submission id, metrics filled)
+    up_to_date: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)        # (submission id, why)
+
+
+def rescore(store: Store, task_id: str | None = None, labels_root=None) -> RescoreReport:
+    report = RescoreReport()
+    sql = ("select r.*, s.id as sid from results r join submissions s on s.id = r.submission_id "
+           "where s.status = 'done'" + (" and r.task_id = ?" if task_id else "") + " order by r.id")
+    results = [dict(r) for r in store.db.query(sql, [task_id] if task_id else [])]
+    tasks: dict[tuple[str, int], object] = {}
+    for res in results:
+        try:
+            filled = _rescore_one(store, res, tasks, labels_root)
+        except _Skip as e:
+            report.skipped.append((res["sid"], str(e)))
+            continue
+        (report.filled.append((res["sid"], filled)) if filled else report.up_to_date.append(res["sid"]))
+    return report
+
+
+class _Skip(Exception):
+    pass
+
+
+def _missing_case_metrics(store: Store, rid: int) -> list[str]:
+    out = []
+    for m in per_case_metrics():
+        n = next(iter(store.db.query(f"select count(*) n from case_results where result_id = ? and {m} is null",
+                                     [rid])))["n"]
+        if n:
+            out.append(m)
+    return out
+
+
+def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]:
+    rid = res["id"]
+    rows = [dict(r) for r in store.db.query("select * from case_results where result_id = ? order by case_id, "
+                                            "class_index", [rid])]
+    missing = _missing_case_metrics(store, rid)
+    updates: dict = {}
+    per_class = json.loads(res["per_class"]) if res.get("per_class") else {}
+    if missing:
+        predictions = {r["case_id"]: r["png"] for r in
+                       store.db.query("select case_id, png from predictions where result_id = ?", [rid])}
+        if not predictions:
+            why = (f"it has no stored test predictions (scored before they were kept), so {', '.join(missing)} "
+                   "cannot be computed; they stay missing until the model is scored again")
+            return _fill_detection_only(store, res, rows, per_class, why)
+        task = _task(tasks, res, labels_root)
+        scores = _recompute(task, rows, predictions, labels_root)
+        _check_agrees(rows, scores)
+        for r in rows:
+            for m in missing:
+                if r[m] is None:
+                    r[m] = scores[r["case_id"]][r["class_index"]][m]
+        by_case = _by_case(rows)
+        cols = summary_columns(task, [by_case[c] for c in sorted(by_case)])
+        for m in missing:
+            for k in AGGREGATE_KEYS:
+                if res.get(f"{m}_{k}") is None:
+                    updates[f"{m}_{k}"] = cols[f"{m}_{k}"]
+            for name, entry in cols["per_class"].items():
+                per_class.setdefault(name, {}).setdefault(m, entry[m])
+        if res.get("nsd_tolerance") is None and "nsd" in missing:
+            updates["nsd_tolerance"] = cols["nsd_tolerance"]
+    filled = list(missing) + _detection_updates(res, rows, per_class, updates)
+    if not filled:
+        return []
+    _write(store, rid, rows, missing, per_class, updates)
+    return filled
+
+
+def _detection_updates(res: dict, rows: list[dict], per_class: dict, updates: dict) -> list[str]:
+    """Detection rates from the stored counts, when the result lacks them: fills `updates` and
+    `per_class` in place and returns the metric names filled."""
+    if res.get("sensitivity_n") is not None or res.get("specificity_n") is not None:
+        return []
+    from .metrics.detection import detection_rates
+
+    by_class: dict[int, list[dict]] = {}
+    for r in rows:
+        by_class.setdefault(r["class_index"], []).append(r)
+    names = _class_names(res, per_class, by_class)
+    for c, name in names.items():
+        for k, v in detection_rates(by_class[c]).items():
+            per_class.setdefault(name, {}).setdefault(k, v)
+    updates.update(detection_columns({name: per_class[name] for name in names.values()}))
+    return ["sensitivity", "specificity"]
+
+
+def _fill_detection_only(store: Store, res: dict, rows: list[dict], per_class: dict, why: str):
+    updates: dict = {}
+    if _detection_updates(res, rows, per_class, updates):
+        _write(store, res["id"], rows, [], per_class, updates)
+        raise _Skip(f"filled sensitivity, specificity from the stored counts; {why}")
+    raise _Skip(why)
+
+
+def _write(store: Store, rid: int, rows: list[dict], missing: list[str], per_class: dict, updates: dict) -> None:
+    """One transaction: the missing per-case values (only where still NULL), then the result row."""
+    updates.update(per_class=json.dumps(per_class), rescored_at=migrations.now(), rescored_version=__version__)
+    with store.immediate():
+        for r in rows:
+            if missing:
+                sets = {m: r[m] for m in missing}
+                store.db.execute(
+                    "update case_results set " + ", ".join(f"{m} = coalesce({m}, ?)" for m in sets)
+                    + " where result_id = ? and case_id = ? and class_index = ?",
+                    [*sets.values(), rid, r["case_id"], r["class_index"]])
+        store.db["results"].update(rid, updates)
+
+
+def _task(tasks: dict, res: dict, labels_root):
+    key = (res["task_id"], res["task_version"])
+    if key not in tasks:
+        try:
+            task = tasks_mod.get_task(f"{key[0]}@{key[1]}")
+        except SonoBenchError as e:
+            raise _Skip(f"its task {key[0]}@{key[1]} cannot be loaded here ({e})") from None
+        if task.digest != res["manifest_digest"]:
+            raise _Skip(f"it was scored on manifest {res['manifest_digest'][:12]}… but {task.ref} on disk has "
+                        f"{task.digest[:12]}…")
+        try:
+            tasks_mod.verify_task(task, splits=(res["split"],), labels_root=labels_root)
+        except SonoBenchError as e:
+            raise _Skip(f"the labels of {task.ref} do not verify: {e}") from None
+        tasks[key] = task
+    return tasks[key]
+
+
+def _recompute(task, rows, predictions, labels_root) -> dict[str, dict[int, dict]]:
+    cases = {c.id: c for c in task.split("test")} | {c.id: c for c in task.split("val")}
+    out = {}
+    for case_id in sorted({r["case_id"] for r in rows}):
+        if case_id not in predictions or case_id not in cases:
+            raise _Skip(f"case {case_id} has no stored prediction or is not in the task")
+        pred = imageio.decode_png(predictions[case_id])
+        gt = imageio.load_label(task.label_path(cases[case_id], labels_root))
+        out[case_id] = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm,
+                                  nsd_tolerance=task.nsd_tolerance)
+    return out
+
+
+def _check_agrees(rows, scores) -> None:
+    for r in rows:
+        new = scores[r["case_id"]][r["class_index"]]
+        for k in per_case_metrics() + _COUNTS:
+            if r.get(k) is not None and abs(float(r[k]) - float(new[k])) > _TOLERANCE * max(1.0, abs(float(r[k]))):
+                raise _Skip(f"re-scoring its stored predictions gives {k} = {new[k]!r} for case {r['case_id']} "
+                            f"(stored: {r[k]!r}); nothing was changed - the stored numbers and today's "
+                            "definition disagree, which needs a look before any re-scoring")
+
+
+def _by_case(rows) -> dict[str, dict[int, dict]]:
+    out: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        out.setdefault(r["case_id"], {})[r["class_index"]] = r
+    return out
+
+
+def _class_names(res: dict, per_class: dict, by_class: dict) -> dict[int, str]:
+    """class index -> name, from the per-class JSON (which records each class's index)."""
+    names = {}
+    for name, entry in per_class.items():
+        idx = entry.get("index") if isinstance(entry, dict) else None
+        if isinstance(idx, int):
+            names[idx] = name
+    ordered = list(per_class)
+    for k, c in enumerate(sorted(by_class)):
+        names.setdefault(c, ordered[k] if k < len(ordered) else f"class {c}")
+    return {c: names[c] for c in sorted(by_class)}

@@ -1,0 +1,98 @@
+"""`sonobench rescore`: new metrics are filled from stored predictions, nothing existing
+changes, results that cannot be re-scored are reported with the reason, and a second run
+changes nothing."""
+import json
+
+from click.testing import CliRunner
+
+from evaluator.cli import cli
+from evaluator.evaluate import evaluate
+from evaluator.rescore import rescore
+from evaluator.submission import prepare
+
+from . import onnx_models
+
+NEW_CASE = ("nsd", "assd")
+NEW_RESULT = tuple(f"{m}_{k}" for m in NEW_CASE for k in ("mean", "std", "ci_low", "ci_high")) + (
+    "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high", "sensitivity_n",
+    "specificity", "specificity_ci_low", "specificity_ci_high", "specificity_n", "nsd_tolerance")
+
+
+def _as_before_this_change(store, rid, drop_predictions=False):
+    """Make a result look like one scored before NSD/ASSD/detection existed."""
+    db = store.db
+    db.execute("update case_results set nsd = null, assd = null where result_id = ?", [rid])
+    db.execute("update results set " + ", ".join(f"{c} = null" for c in NEW_RESULT) + " where id = ?", [rid])
+    pc = json.loads(db["results"].get(rid)["per_class"])
+    for entry in pc.values():
+        for k in ("nsd", "assd", "sensitivity", "specificity"):
+            entry.pop(k, None)
+    db["results"].update(rid, {"per_class": json.dumps(pc)})
+    if drop_predictions:
+        db.execute("delete from predictions where result_id = ?", [rid])
+    db.conn.commit()
+
+
+def _numbers(store, rid):
+    res = dict(store.db["results"].get(rid))
+    cases = [dict(r) for r in store.db.query("select * from case_results where result_id = ? order by case_id, "
+                                             "class_index", [rid])]
+    return res, cases
+
+
+def test_rescore_fills_new_metrics_and_changes_no_existing_number(file_store, toy_task, toy_onnx, tmp_path):
+    a = evaluate(file_store, toy_task, prepare(toy_onnx, name="a"))
+    b = evaluate(file_store, toy_task, prepare(onnx_models.scaled_identity(tmp_path / "b.onnx"), name="b"))
+    rid_a, rid_b = a.result["id"], b.result["id"]
+    scored_a, scored_cases_a = _numbers(file_store, rid_a)   # as the evaluator stored them
+    assert scored_a["nsd_mean"] is not None and all(c["nsd"] is not None for c in scored_cases_a)
+    assert file_store.db["predictions"].count == 2 * len(toy_task.split("test"))
+    _as_before_this_change(file_store, rid_a)
+    _as_before_this_change(file_store, rid_b, drop_predictions=True)
+    before_a, cases_before_a = _numbers(file_store, rid_a)
+    before_b, _ = _numbers(file_store, rid_b)
+
+    report = rescore(file_store)
+    assert report.filled == [(a.submission_id, ["nsd", "assd", "sensitivity", "specificity"])]
+    assert [sid for sid, _ in report.skipped] == [b.submission_id]
+    assert "no stored test predictions" in report.skipped[0][1]
+
+    after_a, cases_after_a = _numbers(file_store, rid_a)
+    # the filled values are exactly what the evaluator computed when it scored the model
+    for col in NEW_RESULT:
+        assert after_a[col] == scored_a[col], col
+    for got, want in zip(cases_after_a, scored_cases_a):
+        assert got["nsd"] == want["nsd"] and got["assd"] == want["assd"]
+    # and no number that existed before changed
+    for col, value in before_a.items():
+        if value is not None and col not in ("per_class", "rescored_at", "rescored_version"):
+            assert after_a[col] == value, col
+    for got, had in zip(cases_after_a, cases_before_a):
+        assert {k: v for k, v in got.items() if k not in NEW_CASE} == {k: v for k, v in had.items() if k not in NEW_CASE}
+    assert after_a["rescored_version"] and after_a["rescored_at"]
+    # without predictions: detection rates come from the counts, the surface metrics stay missing (never 0)
+    after_b, cases_b = _numbers(file_store, rid_b)
+    assert after_b["nsd_mean"] is None and all(c["nsd"] is None for c in cases_b)
+    assert after_b["sensitivity_n"] is not None and after_b["dice_mean"] == before_b["dice_mean"]
+
+    again = rescore(file_store)  # idempotent
+    assert again.filled == [] and again.up_to_date == [a.submission_id]
+    assert _numbers(file_store, rid_a) == (after_a, cases_after_a)
+
+
+def test_rescore_refuses_when_stored_numbers_disagree(file_store, toy_task, toy_onnx):
+    out = evaluate(file_store, toy_task, prepare(toy_onnx))
+    rid = out.result["id"]
+    _as_before_this_change(file_store, rid)
+    file_store.db.execute("update case_results set dice = dice * 0.5 + 0.25 where result_id = ?", [rid])
+    file_store.db.conn.commit()
+    before = _numbers(file_store, rid)
+    report = rescore(file_store)
+    assert report.filled == [] and "nothing was changed" in report.skipped[0][1]
+    assert _numbers(file_store, rid) == before
+
+
+def test_rescore_cli_says_what_it_did(file_store, toy_task, toy_onnx):
+    evaluate(file_store, toy_task, prepare(toy_onnx))
+    r = CliRunner().invoke(cli, ["rescore", "--db", str(file_store.path)])
+    assert r.exit_code == 0 and "re-scored 0, up to date 1, could not re-score 0" in r.output
