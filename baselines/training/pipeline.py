@@ -30,6 +30,7 @@ from evaluator.submission import prepare
 from evaluator.tasks import Task, sha256_file, user_data_dir
 
 from ..architectures import model_config
+from ..convergence import verdict
 from ..recipes import Profile
 from .data import Samples, cv_splits, eval_subset, load_split
 from .env import git_commit, hardware
@@ -86,7 +87,8 @@ def _training_meta(data: TaskData, profile: Profile, result, scores, device, spl
     git = git_commit()
     return {
         "history": result.history, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "stopped_early": result.stopped_early, "profile": profile.name, "recipe": profile.to_dict(),
+        "stopped_early": result.stopped_early,
+        "convergence": verdict(result.history, profile.to_dict(), result.stopped_early), "profile": profile.name, "recipe": profile.to_dict(),
         "seed": profile.seed, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
         "hardware": hardware(device, profile.threads), "git_commit": git["commit"], "git_dirty": git["dirty"],
         "gaps": _gaps(scores), "gap_scores": scores, "gap_method": GAP_METHOD,
@@ -106,6 +108,7 @@ class Trained:
     parity: float
     meta: dict
     wall_s: float
+    params_pytorch: int = 0   # sum(p.numel()) of the trained module: the count papers report
 
 
 def run_folder(task: Task, model: str, profile: Profile, out_dir: Path | None = None,
@@ -137,7 +140,7 @@ def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Pa
                   "cv": "stratified K-fold over train+val by mask (empty vs classes present)" if fold else None}
     meta = _training_meta(data, profile, result, scores, device, split_info)
     return Trained(model, profile, display_name(model, profile, fold), folder, onnx_path, model_config(result.model),
-                   parity, meta, time.monotonic() - t0)
+                   parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
 
 
 def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: SandboxConfig | None = None,
@@ -157,6 +160,7 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
               "onnx": {"path": str(trained.onnx_path), "sha256": sub.sha256, "bytes": trained.onnx_path.stat().st_size,
                        "parity_rel": trained.parity},
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": trained.meta,
+              "params_pytorch": trained.params_pytorch,
               "pipeline_wall_s": trained.wall_s + time.monotonic() - t0}
     (trained.folder / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return record
