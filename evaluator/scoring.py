@@ -165,7 +165,11 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
                          why_no_bwrap=iso.why_not_bwrap, embedded_code=sub.code_globals)
     if why:
         if sub.format.value == "pickle" and sub.code_globals and not config.allow_pickle:
-            why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
+            if sub.code_globals[0].startswith("<"):
+                why = (f"{sub.path.name} holds a pickle that SonoBench cannot fully parse, so it cannot be sure the "
+                       "file holds only tensors: " + why)
+            else:
+                why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
         raise InvalidSubmission(why)
     cases = task.split(split)
     is_onnx = sub.format.value == "onnx"

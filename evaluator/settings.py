@@ -41,6 +41,8 @@ class Settings:
     # isolation with a warning on the row; code formats never do.
     require_isolation: str = "auto"
     allow_pickle: bool = False
+    # Hosted mode: submitting needs a team token (`sonobench teams add`); the team comes from it.
+    require_auth: bool = False
     gpu: bool = False
     # Failure reasons are the evaluator's sentences; the model's own one-line exception message
     # (<= 400 chars) is appended unless this is false. Its stdout/stderr are never shown.
