@@ -45,3 +45,7 @@ class AlreadyScored(SonoBenchError):
 
 class StoreError(SonoBenchError):
     pass
+
+
+class EvaluationStopped(SonoBenchError):
+    """An evaluation was stopped from outside (a lost lease, a cancel): nothing is recorded for it."""

@@ -1,199 +1,232 @@
-"""Score one submission on one task: verify the split, run the model in the
-sandbox, validate every output, compute metrics, store the result atomically.
+"""The one evaluation pipeline: prepare -> plan -> sandboxed run -> score -> commit (or fail + log).
 
-`run_model` is the part shared by inline evaluation (`evaluate`) and the job
-queue's workers: it refuses what policy forbids, runs the sandbox and returns
-the result without writing it, so each caller commits in its own way (the
-queue checks its lease in the same transaction). Failure reasons are the
-evaluator's own sentences; what the model printed goes to a private log.
+Whatever starts an evaluation goes through here: the inline `sonobench submit`
+(`evaluate`, `evaluate_path`), the queue's workers (`evaluator.queue.process_job`),
+the app (which enqueues through `evaluator.queue.enqueue`) and a cluster backend.
+The work has two halves so that a remote node can do the first and the store's
+single writer the second:
+
+- `compute(task, sub, request, settings)` verifies the split, plans the isolation,
+  runs the model in the sandbox and scores it. It never touches the store and
+  never raises for a failed evaluation: it returns an `Attempt` holding the result
+  (or the failure), and the model's private log. An `Attempt` pickles.
+- `commit(store, submission_id, attempt, job=None)` writes the result in one
+  transaction, or records the failure, and saves the log. With a `job`, the
+  write happens only while that job's lease is still held.
+
+Every option that changes how a submission is scored (split, labels, isolation,
+GPU, threads, wall limit, pickle permission) is a field of `Request`, which is
+what an enqueued job carries (`Request.to_payload` / `from_payload`).
+Failure reasons are the evaluator's own sentences; what the model printed goes
+to the private log only.
 """
 from __future__ import annotations
 
-import os
-import platform
-import statistics
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-
-from . import __version__, imageio, scoring
-from .errors import AlreadyScored, InvalidSubmission, SandboxFailure, SonoBenchError
-from .metrics import score_case
-from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy
+from .errors import EvaluationStopped, InvalidSubmission, SonoBenchError
+from .sandbox import ISOLATION_MODES, SandboxConfig
+from .scoring import LogSink, Progress, isolation_meta, plan_isolation, run_model
 from .settings import Settings, load_settings
 from .store import Store
 from .store import jobs as store_jobs
 from .submission import FileLimits, Submission, combined_sha256, prepare
 from .tasks import Task, sha256_file, verify_task
 
-Progress = Callable[[int, int], None]
-LogSink = Callable[[str], None]
+__all__ = ["Request", "Attempt", "Outcome", "compute", "commit", "evaluate", "evaluate_path",
+           "prepare_or_reject", "start_submission"]
 
 
 @dataclass
 class Outcome:
     submission_id: int
     result: dict
-    reused: bool = False  # True when this exact file was already scored on this task version
 
 
-def hardware(config: SandboxConfig, isolation: str, sandbox: dict | None = None) -> dict:
-    cpu = platform.processor() or ""
+@dataclass(frozen=True)
+class Request:
+    """How to score a submission: everything besides the model files that changes the run.
+    `None` means "the scorer's default" (the operator settings, or the worker's own flags)."""
+
+    task: str                       # task ref, id@version
+    split: str = "test"
+    labels_root: str | None = None
+    kind: str = "submission"
+    isolation: str | None = None    # auto | bwrap | unshare | none
+    gpu: bool = False
+    threads: int | None = None
+    wall_seconds: float | None = None
+    allow_pickle: bool = False
+    extra_meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.split not in ("test", "val"):
+            raise SonoBenchError(f"split must be 'test' or 'val', got {self.split!r}")
+        if self.isolation is not None and self.isolation not in ISOLATION_MODES:
+            raise SonoBenchError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {self.isolation!r}")
+
+    @classmethod
+    def for_task(cls, task: Task, **kwargs) -> "Request":
+        return cls(task=task.ref, **kwargs)
+
+    def to_payload(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Request":
+        """Also reads the payloads of jobs queued before `Request` existed (options under 'sandbox')."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in payload.items() if k in known}
+        legacy = payload.get("sandbox") or {}
+        for key in ("allow_pickle", "wall_seconds", "threads"):
+            if legacy.get(key) and not values.get(key):
+                values[key] = legacy[key]
+        return cls(**values)
+
+    def sandbox_config(self, base: SandboxConfig) -> SandboxConfig:
+        """`base` (the settings' or the worker's config) with this request's options applied.
+        Permissions only widen when asked for: pickle and GPU are `base or request`."""
+        cfg = dataclasses.replace(base, limits=dataclasses.replace(base.limits))
+        cfg.allow_pickle = base.allow_pickle or self.allow_pickle
+        cfg.gpu = base.gpu or self.gpu
+        if self.isolation:
+            cfg.isolation = self.isolation
+        if self.threads:
+            cfg.threads = int(self.threads)
+        if self.wall_seconds:
+            cfg.limits.wall_seconds = float(self.wall_seconds)
+        return cfg
+
+
+@dataclass
+class Attempt:
+    """What `compute` returns: a scored result, or the failure that stopped it; plus the log."""
+
+    result: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    previews: dict[str, bytes] = field(default_factory=dict)
+    error: BaseException | None = None   # a SonoBenchError/OSError, or a wrapped internal error
+    platform: bool = False               # the evaluator or the machine failed, not the model: not charged
+    log: str = ""
+    meta: dict = field(default_factory=dict)  # isolation facts for the submission row
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None
+
+    @property
+    def reason(self) -> str:
+        return "" if self.error is None else str(self.error)
+
+
+def compute(task: Task, sub: Submission, request: Request, settings: Settings, *,
+            base_config: SandboxConfig | None = None, verify: bool = True,
+            progress: Progress | None = None) -> Attempt:
+    """Verify, plan, run in the sandbox and score; never writes. An `EvaluationStopped`
+    raised by `progress` (a lost lease, a cancel) and KeyboardInterrupt propagate."""
+    log: list[str] = []
+    attempt = Attempt()
     try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": config.threads, "device": "cuda" if config.gpu else "cpu",
-            "isolation": isolation, "sandbox": sandbox or {}, "python": platform.python_version(),
-            "machine": platform.machine()}
+        config = request.sandbox_config(base_config or settings.sandbox_config())
+        iso = plan_isolation(config, settings)
+        attempt.meta = isolation_meta(iso)
+        if not task.split(request.split):
+            raise SonoBenchError(f"task {task.ref} has no '{request.split}' cases")
+        if verify:
+            verify_task(task, splits=(request.split,), labels_root=request.labels_root)
+        attempt.result, attempt.rows, attempt.previews = run_model(
+            task, sub, split=request.split, config=config, iso=iso, settings=settings,
+            labels_root=request.labels_root, progress=progress, log_sink=log.append)
+    except EvaluationStopped:
+        raise
+    except SonoBenchError as e:
+        attempt.error = e
+    except OSError as e:  # the machine (disk full, ...), not the model
+        attempt.error = SonoBenchError(f"the evaluator hit a system error ({type(e).__name__}); it is not counted "
+                                       "against your quota, submit again later")
+        attempt.platform = True
+    except Exception as e:  # a bug of ours: a clear, recorded reason, not charged; the details for the operator
+        import traceback
 
-
-def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases, labels_root,
-                     progress: Progress | None):
-    per_case, rows, latencies, predictions = [], [], [], {}
-    max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
-    for i, case in enumerate(cases):
-        image = imageio.load_gray(task.image_path(case))
-        x = imageio.to_input(image, task.input_size, channels)
-        resp, y = proc.request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
-        if not resp.get("ok"):
-            raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
-        if y is None:
-            raise InvalidSubmission(f"the model returned no array for case {case.id}")
-        try:
-            scores = imageio.check_output(y, task.num_classes, task.input_size)
-        except InvalidSubmission as e:
-            raise InvalidSubmission(f"case {case.id}: {e}") from None
-        pred = imageio.to_labels(scores, image.shape, sub.output.value)
-        gt = imageio.load_label(task.label_path(case, labels_root))
-        if gt.shape != image.shape:
-            raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {image.shape}")
-        result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance)
-        per_case.append(result)
-        rows += scoring.case_rows(case.id, result)
-        predictions[case.id] = imageio.label_png(pred)  # kept so new metrics re-score without the model
-        if not resp.get("warmup") or len(cases) == 1:
-            latencies.append(resp["latency_s"])
-        if progress:
-            progress(i + 1, len(cases))
-    return per_case, rows, latencies, predictions
-
-
-PREVIEW_CASES = 3  # validation cases whose predictions are kept for the app's overlays
-
-
-def _val_previews(proc: ModelProcess, task: Task, sub: Submission, channels: int) -> dict[str, bytes]:
-    """Predict a few validation cases in the same sandbox and keep their label maps as PNG.
-    Only validation cases: test images and predictions are never kept or shown."""
-    previews = {}
-    max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
-    for case in task.split("val")[:PREVIEW_CASES]:
-        image = imageio.load_gray(task.image_path(case))
-        resp, y = proc.request({"op": "infer", "case": case.id}, imageio.to_input(image, task.input_size, channels),
-                               max_bytes=max_bytes)
-        if not resp.get("ok") or y is None:
-            raise SandboxFailure(f"the model failed on validation case {case.id}: {proc.model_error(resp)}")
-        scores = imageio.check_output(y, task.num_classes, task.input_size)
-        previews[case.id] = imageio.label_png(imageio.to_labels(scores, image.shape, sub.output.value))
-    return previews
-
-
-def plan_isolation(config: SandboxConfig, settings: Settings) -> Isolation:
-    """The isolation this run gets; an operator's 'bwrap' requirement is enforced here."""
-    iso = isolation_for("bwrap" if settings.require_isolation == "bwrap" else config.isolation)
-    return iso
-
-
-def isolation_meta(iso: Isolation) -> dict:
-    warning = policy.weak_warning(iso.mode)
-    meta = {"isolation": iso.mode}
-    if warning:
-        meta["warnings"] = [warning + (f" ({iso.why_not_bwrap})" if iso.why_not_bwrap else "")]
-    return meta
-
-
-def private_cases(task: Task, split: str, settings: Settings) -> bool:
-    return split == "test" and (task.test_labels_private or settings.private_test_split)
-
-
-def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig, iso: Isolation,
-              settings: Settings, labels_root=None, progress: Progress | None = None,
-              log_sink: LogSink | None = None) -> tuple[dict, list[dict]]:
-    """Run `sub` in the sandbox on `task`'s `split` and score it; returns (result, per-case rows)."""
-    why = policy.refusal(sub.format.value, iso.mode, allow_pickle=config.allow_pickle,
-                         why_no_bwrap=iso.why_not_bwrap, embedded_code=sub.code_globals)
-    if why:
-        if sub.format.value == "pickle" and sub.code_globals and not config.allow_pickle:
-            why = f"{sub.path.name} is a pickled Python object importing {', '.join(sub.code_globals[:3])}: " + why
-        raise InvalidSubmission(why)
-    cases = task.split(split)
-    t0 = time.monotonic()
-    proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
-    try:
-        with proc:
-            loaded = proc.load(task.input_size)
-            channels = loaded["channels"]
-            per_case, rows, latencies, predictions = _infer_and_score(proc, task, sub, channels, cases, labels_root, progress)
-            previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
-            end, _ = proc.request({"op": "end"})
+        log.append(traceback.format_exc())
+        attempt.error = SonoBenchError(f"internal evaluator error ({type(e).__name__}); it is not counted against "
+                                       "your quota and the operator has the details")
+        attempt.platform = True
     finally:
-        if log_sink:
-            log_sink(proc.private_log)
-    cx = loaded["complexity"]
-    result = {
-        "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
-        "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **scoring.summary_columns(task, per_case),
-        "params": cx.get("params"), "gflops": cx.get("gflops"),
-        "complexity": {**cx, "input_shape": [1, channels, *task.input_size], "batch": 1},
-        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": end.get("peak_rss_mb"),
-        "hardware": {**hardware(config, iso.mode, proc.facts), **isolation_meta(iso)},
-        "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
-        "private_cases": int(private_cases(task, split, settings)),
-        "test_predictions": predictions,
-    }
-    return result, rows, previews
+        attempt.log = "".join(log)
+    return attempt
+
+
+def commit(store: Store, submission_id: int, attempt: Attempt, job: store_jobs.Job | None = None) -> bool:
+    """Record `attempt` for the submission: its result in one transaction, or its failure;
+    then the log. With `job`, nothing is written unless the job is still ours; returns
+    False when it was not (the lease was lost), True when the outcome was recorded."""
+    recorded = True
+    if attempt.ok:
+        if job is None:
+            store.write_result(submission_id, attempt.result, attempt.rows, val_predictions=attempt.previews)
+        else:
+            store_jobs.complete(store, job, attempt.result, attempt.rows, val_predictions=attempt.previews)
+    elif job is None:
+        store_jobs.mark_failed(store, submission_id, attempt.reason or "the evaluation produced no result",
+                               platform=attempt.platform)
+    else:
+        recorded = store_jobs.fail(store, job, attempt.reason or "the evaluation produced no result",
+                                   platform=attempt.platform)
+    if recorded:
+        store_jobs.save_log(store, submission_id, attempt.log)
+    return recorded
+
+
+def submission_meta(sub: Submission, request: Request) -> dict:
+    return {"architecture": sub.architecture, "output": sub.output.value, "split": request.split, **sub.meta,
+            **request.extra_meta}
+
+
+def start_submission(store: Store, task: Task, sub: Submission, request: Request, settings: Settings, *,
+                     job_payload: dict | None = None, meta: dict | None = None) -> tuple[int, int | None]:
+    """The submission row (and, with `job_payload`, its job), after the store's one duplicate
+    rule and the team's quota. Raises AlreadyScored / QuotaExceeded; writes nothing then."""
+    store.refuse_duplicate(sub.sha256, task, sub.path.name)
+    store_jobs.register_task(store, task)
+    return store_jobs.create_submission(
+        store, settings, job_payload=job_payload, file_sha256=sub.sha256, filename=sub.path.name,
+        fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=request.kind,
+        meta={**submission_meta(sub, request), **(meta or {})}, team_id=sub.team_id)
 
 
 def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submission", split: str = "test",
              config: SandboxConfig | None = None, labels_root=None, progress: Progress | None = None,
-             extra_meta: dict | None = None, settings: Settings | None = None) -> Outcome:
-    """Score `sub` on `task`'s `split`. Raises AlreadyScored (with the existing id) for a repeat,
-    QuotaExceeded when the team is over its daily cap."""
+             extra_meta: dict | None = None, settings: Settings | None = None,
+             request: Request | None = None) -> Outcome:
+    """Score `sub` on `task` now and store the result. Raises AlreadyScored (with the existing
+    id) for a repeat, QuotaExceeded over the team's cap, and the failure's own exception
+    (after recording it on the submission row) when the evaluation fails."""
     settings = settings or load_settings()
-    config = config or settings.sandbox_config()
-    prior = store.find_scored(sub.sha256, task.id, task.version)
-    if prior is not None and prior["status"] == "done":
-        raise AlreadyScored(
-            f"{sub.path.name} (SHA-256 {sub.sha256[:12]}…) was already scored on {task.ref} as submission "
-            f"#{prior['id']}; it is not scored twice.", submission_id=prior["id"])
-    if not task.split(split):
-        raise SonoBenchError(f"task {task.ref} has no '{split}' cases")
-    verify_task(task, splits=(split,), labels_root=labels_root)  # refuse before anything is stored
-    iso = plan_isolation(config, settings)
-    store_jobs.register_task(store, task)
-    meta = {"architecture": sub.architecture, "output": sub.output.value, "split": split, **sub.meta,
-            **isolation_meta(iso), **(extra_meta or {})}
-    sid, _ = store_jobs.create_submission(
-        store, settings, file_sha256=sub.sha256, filename=sub.path.name, fmt=sub.format.value, task=task,
-        name=sub.name, team=sub.team, kind=kind, meta=meta)
-    log: list[str] = []
+    request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
+                                          labels_root=str(labels_root) if labels_root else None)
+    base = config or settings.sandbox_config()
+    store.refuse_duplicate(sub.sha256, task, sub.path.name)
+    if not task.split(request.split):
+        raise SonoBenchError(f"task {task.ref} has no '{request.split}' cases")
+    t0 = time.perf_counter()
+    verify_task(task, splits=(request.split,), labels_root=request.labels_root)  # refuse before anything is stored
+    verify_s = time.perf_counter() - t0
+    iso = plan_isolation(request.sandbox_config(base), settings)
+    sid, _ = start_submission(store, task, sub, request, settings, meta=isolation_meta(iso))
     try:
-        result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
-                                           labels_root=labels_root, progress=progress, log_sink=log.append)
-        store.write_result(sid, result, rows, val_predictions=previews)
-    except (SonoBenchError, OSError) as e:
-        store_jobs.mark_failed(store, sid, str(e))
-        raise
+        attempt = compute(task, sub, request, settings, base_config=base, verify=False, progress=progress)
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
-        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}")
+        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}", platform=True)
         raise
-    finally:
-        store_jobs.save_log(store, sid, "".join(log))
+    if attempt.ok:
+        attempt.result["hardware"].setdefault("phases_s", {})["verify manifest"] = round(verify_s, 4)
+    commit(store, sid, attempt)
+    if not attempt.ok:
+        raise attempt.error
     return Outcome(submission_id=sid, result=store.result_for(sid))
 
 
@@ -208,22 +241,41 @@ def _rejected_sha(path: Path) -> str | None:
 
 def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
                       team: str | None = None, architecture=None, output: str | None = None,
-                      kind: str = "submission", settings: Settings | None = None) -> Submission:
+                      kind: str = "submission", settings: Settings | None = None,
+                      team_id: int | None = None) -> Submission:
     """`prepare` the file; one refused by the checks still gets a failed row with the reason
     (so the submitter can read it, and it counts as a failure for the team's quota)."""
     settings = settings or load_settings()
     path = Path(path)
     try:
-        return prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
-                       limits=FileLimits.from_settings(settings))
+        sub = prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
+                      limits=FileLimits.from_settings(settings))
     except InvalidSubmission as e:
-        sha = _rejected_sha(path)
-        if sha is not None:
-            spec = spec or {}
-            store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
-                                        name=name or spec.get("name") or path.stem,
-                                        team=team or spec.get("team") or "", kind=kind, reason=str(e))
+        record_refusal(store, task, path, str(e), spec=spec, name=name, team=team, kind=kind, team_id=team_id)
         raise
+    sub.team_id = team_id
+    return sub
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def record_refusal(store: Store, task: Task, path, reason: str, *, spec: dict | None = None,
+                   name: str | None = None, team: str | None = None, kind: str = "submission",
+                   team_id: int | None = None) -> int | None:
+    """A failed row (charged as a failure) for a file refused before it ran; None when there is
+    no file to name it by."""
+    path = Path(path)
+    sha = _rejected_sha(path)
+    if sha is None:
+        return None
+    spec = spec if isinstance(spec, dict) else {}
+    store_jobs.register_task(store, task)
+    return store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
+                                       name=(_text(name) or _text(spec.get("name")) or path.stem)[:200],
+                                       team=(_text(team) or _text(spec.get("team")))[:100], kind=kind,
+                                       reason=reason, team_id=team_id)
 
 
 def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,

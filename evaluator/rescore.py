@@ -18,7 +18,7 @@ from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
 from .metrics import per_case_metrics, score_case
-from .scoring import AGGREGATE_KEYS, detection_columns, summary_columns
+from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
 
 _TOLERANCE = 1e-9

@@ -17,7 +17,7 @@ import streamlit as st
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import rank_rows
-from evaluator.store import ReadOnlyStore, default_db_path, queries
+from evaluator.store import ReadOnlyStore, default_db_path, queries, validity
 
 from . import columns
 
@@ -72,7 +72,19 @@ def _ranked(path: str, fp: Fingerprint, task_id: str, version: int, metric: str,
         rows = queries.leaderboard_table_rows(store, task_id, version)
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
+    rows, _ = validity.partition(rows)  # invalid rows are listed apart (invalid_rows), never ranked
     return pd.DataFrame(rank_rows(rows, metric)) if rows else pd.DataFrame()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _invalid(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
+    with _reader(path) as store:
+        return validity.partition(queries.leaderboard_table_rows(store, task_id, version))[1]
+
+
+def invalid_rows(task_id: str, version: int) -> list[dict]:
+    """Stored results of one task version whose values cannot be shown: id and the problem."""
+    return _invalid(*_key(), task_id, version)
 
 
 def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.DataFrame:
@@ -132,7 +144,7 @@ def paired_cases(a: int, b: int) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _baselines(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
     with _reader(path) as store:
-        return queries.baseline_rows(store, task_id, version)
+        return validity.partition(queries.baseline_rows(store, task_id, version))[0]
 
 
 def baselines(task_id: str, version: int) -> list[dict]:

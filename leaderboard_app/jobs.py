@@ -1,30 +1,34 @@
-"""Background evaluations for the Submit page.
+"""Background evaluations for the Submit page, through the evaluator's library.
 
-An uploaded model is only ever written to a private temp folder and handed to
-`sonobench submit ... --json` in a child process: the app process never loads
-or runs it (the evaluator then runs it inside its own sandbox). The page polls
-the child and the store's submission row to show progress and the outcome.
+An upload is written to a private temp folder, checked by the evaluator
+(`prepare_or_reject`, which records a refusal with its reason) and queued
+(`evaluator.queue.enqueue`, which copies the files into the queue's spool and
+carries the evaluation request); the temp folder is deleted at once. A thread
+of this process then claims that one job and runs it through the same pipeline
+as `sonobench worker` (`process_job`): the model is loaded and run only by the
+sandboxed child, never by the app's process. The page follows the submission
+row in the store (queued -> running -> done | failed) and shows its result or
+its recorded reason; a `sonobench worker` that takes the job first changes
+nothing for the page.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
+import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import InvalidSubmission, SonoBenchError
+from evaluator.errors import AlreadyScored, InvalidSubmission, SonoBenchError
 from evaluator.submission import EXTENSIONS, SPEC_KEYS
 
-DEFAULT_MAX_UPLOAD_MB = 256
-DEFAULT_MAX_JOBS = 2
+# The architecture JSON the Submit page shows as its example (a test builds it through the registry).
+EXAMPLE_ARCHITECTURE = {"name": "unet", "kwargs": {"num_classes": 1}}
 _RUNNING: set["Job"] = set()
 _LOCK = threading.Lock()
 
@@ -34,11 +38,47 @@ class TooManyJobs(SonoBenchError):
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("SONOBENCH_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024)
+    """The app's upload cap (setting app_max_upload_mb, env SONOBENCH_APP_MAX_UPLOAD_MB), at most
+    the evaluator's max_upload_mb."""
+    from evaluator.settings import load_settings
+
+    return int(load_settings().app_upload_mb * 1024 * 1024)
+
+
+def require_auth() -> bool:
+    """Whether the Submit page asks for a token. A malformed settings file shows the team field;
+    submitting then fails on the settings error itself (closed, not open)."""
+    from evaluator.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().require_auth
+    except SettingsError:
+        return False
+
+
+def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None = None):
+    """Preflight an upload (evaluator.preflight): a report, nothing stored, no quota used."""
+    from evaluator import tasks as tasks_mod
+    from evaluator.preflight import preflight
+    from evaluator.settings import load_settings
+
+    settings = load_settings()
+    spec = spec_from_json(spec_json) if spec_json else None
+    workdir = Path(tempfile.mkdtemp(prefix="sonobench-check-"))
+    try:
+        model = workdir / safe_filename(filename)
+        model.write_bytes(data)
+        return preflight(tasks_mod.get_task(task_ref), model, spec=spec, settings=settings,
+                         config=settings.sandbox_config())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SONOBENCH_APP_MAX_JOBS", DEFAULT_MAX_JOBS))
+    """Uploads evaluated at once (setting app_max_jobs, env SONOBENCH_APP_MAX_JOBS)."""
+    from evaluator.settings import load_settings
+
+    return load_settings().app_max_jobs
 
 
 def safe_filename(filename: str) -> str:
@@ -75,19 +115,40 @@ def spec_from_json(raw: bytes) -> dict:
 
 @dataclass(eq=False)
 class Job:
-    workdir: Path
-    sha256: str
+    """One upload the app queued (or found already submitted, or saw refused)."""
+
+    db: Path
     task_ref: str
-    task_id: str
     model_name: str
-    proc: subprocess.Popen
+    submission_id: int | None
+    job_id: int | None = None
+    verb: str = "Scored"               # what the success message says
+    refusal: str | None = None         # the checks refused the file: nothing runs
+    thread: threading.Thread | None = field(default=None, repr=False)
+    crash: str | None = None           # an error of the app's own thread (not the model's)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
-    _final: tuple | None = field(default=None, repr=False)
+
+    def row(self) -> dict | None:
+        """The submission row as the store holds it now (not cached)."""
+        if self.submission_id is None or not self.db.is_file():
+            return None
+        from evaluator.store import ReadOnlyStore
+
+        with ReadOnlyStore(self.db) as store:
+            return store.submission(self.submission_id)
+
+    @property
+    def status(self) -> str:
+        """queued | running | done | failed, from the store."""
+        if self.refusal or self.crash:
+            return "failed"
+        row = self.row()
+        return row["status"] if row else "failed"
 
     @property
     def running(self) -> bool:
-        if self.proc.poll() is None:
+        if self.status in ("queued", "running"):
             return True
         self.ended = self.ended or time.monotonic()
         return False
@@ -97,61 +158,56 @@ class Job:
         return (self.ended or time.monotonic()) - self.started
 
     def outcome(self) -> dict | None:
-        """The CLI's JSON answer ({submission_id, status, result}) once it exited 0."""
-        return self._finish()[0]
+        """{submission_id, status, result} once the submission is scored, else None."""
+        if self.running or self.status != "done":
+            return None
+        from evaluator.store import ReadOnlyStore
+
+        with ReadOnlyStore(self.db) as store:
+            result = store.result_for(self.submission_id)
+        return {"submission_id": self.submission_id, "status": self.verb, "result": result}
 
     def error(self) -> str | None:
-        """The CLI's own 'Error: ...' message (what happened and what to do), when it failed."""
-        return self._finish()[1]
-
-    def _finish(self) -> tuple[dict | None, str | None]:
-        """Read the child's answer once it has exited, then delete the upload and its folder."""
-        if self.running:
-            return None, None
-        if self._final is None:
-            self._final = (self._read_outcome(), self._read_error())
-            self.cleanup()
-        return self._final
-
-    def _read_outcome(self) -> dict | None:
-        if self.proc.returncode != 0:
+        """The evaluator's recorded reason (what happened and what to do), once it failed."""
+        if self.refusal or self.crash:
+            return self.refusal or self.crash
+        if self.running or self.status != "failed":
             return None
-        try:
-            return json.loads((self.workdir / "stdout.txt").read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-
-    def _read_error(self) -> str | None:
-        if self.proc.returncode == 0:
-            return None if self._read_outcome() else "the evaluator exited without an answer"
-        try:
-            lines = (self.workdir / "stderr.txt").read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        errors = [l for l in lines if l.startswith("Error:")]
-        if errors:
-            return errors[-1].removeprefix("Error:").strip()
-        tail = " ".join(lines[-3:]).strip()
-        return tail or f"the evaluation process exited with status {self.proc.returncode}"
+        return (self.row() or {}).get("error") or "the evaluation failed without a recorded reason"
 
     def cleanup(self) -> None:
         with _LOCK:
             _RUNNING.discard(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def cancel(self) -> None:
-        if self.running:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.cleanup()
+    def _work(self) -> None:
+        """Claim this job and evaluate it (the thread's body)."""
+        from evaluator.queue import process_job
+        from evaluator.settings import load_settings
+        from evaluator.store import Store
+        from evaluator.store import jobs as store_jobs
+
+        try:
+            settings = load_settings()
+            with Store(self.db) as store:
+                owner = f"{socket.gethostname()}:{os.getpid()}:app-{self.job_id}"
+                job = store_jobs.claim(store, owner, settings.lease_seconds, job_id=self.job_id)
+                if job is not None:  # else a `sonobench worker` has it; the page follows the row
+                    process_job(store, job, settings, settings.sandbox_config())
+        except Exception as e:  # shown on the page; the job's lease expires and a worker retries it
+            self.crash = f"the app could not run the evaluation ({type(e).__name__}: {e}); " \
+                         "start `sonobench worker` to finish it"
+        finally:
+            with _LOCK:
+                _RUNNING.discard(self)
 
 
-def start(data: bytes, filename: str, task_ref: str, task_id: str, *, db: Path, name: str = "",
-          team: str = "", spec_json: bytes | None = None) -> Job:
-    """Save the upload in a fresh private temp dir and start `sonobench submit` on it."""
+def _busy() -> int:
+    return sum(1 for j in _RUNNING if j.thread is not None and j.thread.is_alive())
+
+
+def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: Path, name: str = "",
+          team: str = "", spec_json: bytes | None = None, token: str = "") -> Job:
+    """Check and queue the upload through the evaluator, then evaluate it in a thread."""
     if len(data) > max_upload_bytes():
         raise InvalidSubmission(
             f"'{filename}' is {len(data) / 1024**2:.1f} MB; uploads are capped at "
@@ -162,30 +218,49 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str, *, db: Path, 
     safe = safe_filename(filename)
     spec = spec_from_json(spec_json) if spec_json else None
     with _LOCK:
-        _RUNNING.difference_update({j for j in _RUNNING if not j.running})
-        if len(_RUNNING) >= max_jobs():
-            raise TooManyJobs(f"{len(_RUNNING)} evaluations are already running; wait for one to finish and retry.")
-        workdir = Path(tempfile.mkdtemp(prefix="sonobench-upload-"))  # mode 0700
-        job = _launch(workdir, data, safe, task_ref, task_id, db=db, name=name, team=team, spec=spec)
-        _RUNNING.add(job)
+        if _busy() >= max_jobs():
+            raise TooManyJobs(f"{_busy()} evaluations are already running; wait for one to finish and retry.")
+        job = _queue(data, safe, task_ref, db=Path(db), name=name, team=team, spec=spec, token=token)
+        if job.job_id is not None:
+            job.thread = threading.Thread(target=job._work, name=f"app-job-{job.job_id}", daemon=True)
+            _RUNNING.add(job)
+            job.thread.start()
     return job
 
 
-def _launch(workdir: Path, data: bytes, safe: str, task_ref: str, task_id: str, *, db: Path, name: str,
-            team: str, spec: dict | None) -> Job:
-    model = workdir / safe
-    model.write_bytes(data)
-    cmd = [sys.executable, "-c", "from evaluator.cli import main; main()", "submit", str(model),
-           "--task", task_ref, "--db", str(db), "--json"]
-    if name:
-        cmd += ["--name", name]
-    if team:
-        cmd += ["--team", team]
-    if spec:
-        (workdir / "submission.json").write_text(json.dumps(spec))
-        cmd += ["--spec", str(workdir / "submission.json")]
-    env = dict(os.environ, SONOBENCH_DB=str(db))
-    with open(workdir / "stdout.txt", "wb") as out, open(workdir / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=env)
-    return Job(workdir=workdir, sha256=hashlib.sha256(data).hexdigest(), task_ref=task_ref, task_id=task_id,
-               model_name=name or Path(safe).stem, proc=proc)
+def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: str, spec: dict | None,
+           token: str = "") -> Job:
+    from evaluator import tasks as tasks_mod
+    from evaluator.evaluate import prepare_or_reject
+    from evaluator.queue import enqueue
+    from evaluator.settings import load_settings
+    from evaluator.store import Store
+
+    task = tasks_mod.get_task(task_ref)
+    settings = load_settings()
+    model_name = name or (spec or {}).get("name") or Path(safe).stem
+    workdir = Path(tempfile.mkdtemp(prefix="sonobench-upload-"))  # mode 0700
+    try:
+        model = workdir / safe
+        model.write_bytes(data)
+        with Store(db) as store:
+            who = None
+            if settings.require_auth or token:  # hosted mode: the token names the team; AuthError stores nothing
+                from evaluator.teams import authenticate
+
+                who = authenticate(store, token)
+                team, spec = who.name, {k: v for k, v in (spec or {}).items() if k != "team"}
+            try:
+                sub = prepare_or_reject(store, task, model, spec=spec, name=name or None, team=team or None,
+                                        settings=settings, team_id=who.id if who else None)
+            except InvalidSubmission as e:
+                return Job(db=db, task_ref=task.ref, model_name=model_name, submission_id=None, refusal=str(e))
+            try:
+                q = enqueue(store, task, sub, settings)  # copies the files into the spool
+            except AlreadyScored as e:
+                return Job(db=db, task_ref=task.ref, model_name=sub.name, submission_id=e.submission_id,
+                           verb="Already submitted (not scored twice)")
+            return Job(db=db, task_ref=task.ref, model_name=sub.name, submission_id=q.submission_id,
+                       job_id=q.job_id)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

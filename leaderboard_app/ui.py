@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 
 import streamlit as st
@@ -23,7 +24,7 @@ def shows_errors(page):
         try:
             page()
         except SonoBenchError as e:
-            st.error(str(e))
+            st.error(plain(str(e)))  # messages quote file and team names: shown as literal text
         except sqlite3.DatabaseError as e:
             st.error(f"The results store at {data.db_path()} could not be read ({e}). "
                      "Check the path given to `sonobench app --db`.")
@@ -89,3 +90,24 @@ def metric_picker(label: str, default: str, *, key: str) -> str:
     options = list(QUALITY)
     return st.selectbox(label, options, index=options.index(default) if default in options else 0, key=key,
                         format_func=lambda m: f"{QUALITY_LABEL[m]} {arrow(m)} ({direction_words(m)})")
+
+
+_MARKDOWN_SPECIALS = set("\\`*_{}[]<>#!|~:$&")
+_BLOCK_START = re.compile(r"^([-+]|\d+[.)])")  # would start a list item at the beginning of a block
+
+
+def plain(text) -> str:
+    """User-supplied text (a team or model name, a reason) made inert for st.markdown/st.caption:
+    every Markdown and HTML special character is backslash-escaped, so a name can never become
+    an image, a link, bold text, an icon, colour or HTML. Shows exactly the characters stored."""
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())  # newlines would start new Markdown blocks
+    s = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in s)
+    return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], s)
+
+
+def warn_invalid(invalid: list[dict]) -> None:
+    """One line per stored result that cannot be shown; the rest of the page renders."""
+    for r in invalid:
+        st.warning(f"Submission #{r['submission_id']}: its stored result is invalid and is not shown "
+                   f"({plain(r['invalid'])}). An operator can withdraw it.", icon=":material/warning:")

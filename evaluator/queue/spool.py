@@ -1,5 +1,6 @@
 """Enqueue a submission: copy its files into the spool, then create the
-submission row (status 'queued') and its job row in one transaction."""
+submission row (status 'queued') and its job row in one transaction. The job's
+payload is the evaluation `Request` plus where its files are."""
 from __future__ import annotations
 
 import os
@@ -7,10 +8,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AlreadyScored, StoreError
+from ..errors import StoreError
+from ..evaluate import Request, start_submission
 from ..settings import Settings
 from ..store import Store
-from ..store import jobs as store_jobs
 from ..submission import Submission
 from ..tasks import Task
 
@@ -40,23 +41,16 @@ def _spool_files(store: Store, sub: Submission) -> Path:
     return folder
 
 
-def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, *, kind: str = "submission",
-            split: str = "test", labels_root=None, sandbox: dict | None = None,
+def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, request: Request | None = None, *,
+            kind: str = "submission", split: str = "test", labels_root=None,
             extra_meta: dict | None = None) -> Queued:
-    """Queue `sub` for a worker. Raises AlreadyScored for a live duplicate, QuotaExceeded over the cap."""
-    prior = store.find_scored(sub.sha256, task.id, task.version)
-    if prior is not None:
-        raise AlreadyScored(
-            f"{sub.path.name} (SHA-256 {sub.sha256[:12]}…) was already submitted to {task.ref} as submission "
-            f"#{prior['id']} ({prior['status']}); it is not scored twice.", submission_id=prior["id"])
+    """Queue `sub` for a worker, carrying `request` (every option that changes the scoring).
+    Raises AlreadyScored for a live duplicate, QuotaExceeded over the cap; writes nothing then."""
+    request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
+                                          labels_root=str(labels_root) if labels_root else None)
+    store.refuse_duplicate(sub.sha256, task, sub.path.name)  # before copying anything
     folder = _spool_files(store, sub)
-    store_jobs.register_task(store, task)
-    payload = {"task": task.ref, "split": split, "spool": str(folder), "model": sub.path.name,
-               "architecture": sub.architecture, "output": sub.output.value, "name": sub.name, "team": sub.team,
-               "labels_root": str(labels_root) if labels_root else None, "sandbox": sandbox or {}}
-    meta = {"architecture": sub.architecture, "output": sub.output.value, "split": split, **sub.meta,
-            **(extra_meta or {})}
-    sid, jid = store_jobs.create_submission(
-        store, settings, job_payload=payload, file_sha256=sub.sha256, filename=sub.path.name,
-        fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=kind, meta=meta)
+    payload = {**request.to_payload(), "task": task.ref, "spool": str(folder), "model": sub.path.name,
+               "architecture": sub.architecture, "output": sub.output.value, "name": sub.name, "team": sub.team}
+    sid, jid = start_submission(store, task, sub, request, settings, job_payload=payload)
     return Queued(submission_id=sid, job_id=jid)

@@ -1,4 +1,9 @@
-"""Workers: claim a job, evaluate it in the sandbox under a heartbeat, commit or fail it.
+"""Workers: claim a job, run it through the evaluation pipeline under a heartbeat.
+
+The pipeline's two halves: `compute` (the sandboxed run and scoring, which writes
+nothing) and `record` here (its commit, only while the job's lease is held). The
+local worker runs both in one process; the Ray executor (evaluator/scaleout) runs
+`compute` on a node and `record` on the driver, the store's only writer.
 
 A worker is a process; `--concurrency N` runs N claim loops as threads, each
 with its own store connection and its own sandboxed child (the heavy work is
@@ -20,13 +25,14 @@ from typing import Callable
 
 from .. import tasks as tasks_mod
 from ..errors import SonoBenchError
-from ..evaluate import isolation_meta, plan_isolation, run_model
+from ..evaluate import Attempt, Request, commit, compute
 from ..sandbox import SandboxConfig
 from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
 from ..store.jobs import Job, LeaseLost
-from ..submission import FileLimits, prepare
+from ..submission import FileLimits, Submission, prepare
+from ..tasks import Task
 
 Log = Callable[[str], None]
 
@@ -69,57 +75,59 @@ class _Heartbeat:
         return False
 
 
-def _sandbox_config(base: SandboxConfig, payload: dict) -> SandboxConfig:
-    """The worker's config, with the few per-job options an operator may set at submit time."""
-    opts = payload.get("sandbox") or {}
-    cfg = dataclasses.replace(base, limits=dataclasses.replace(base.limits))
-    cfg.allow_pickle = base.allow_pickle or bool(opts.get("allow_pickle"))
-    if opts.get("wall_seconds"):
-        cfg.limits.wall_seconds = float(opts["wall_seconds"])
-    if opts.get("threads"):
-        cfg.threads = int(opts["threads"])
-    return cfg
+def load_spooled(spool: Path, payload: dict, settings: Settings, expected_sha256: str | None) -> Submission:
+    """A job's model files checked again (they must still be the ones that were queued)."""
+    sub = prepare(Path(spool), {}, name=payload.get("name"), team=payload.get("team"),
+                  architecture=payload.get("architecture"), output=payload.get("output"),
+                  limits=FileLimits.from_settings(settings))
+    if expected_sha256 and expected_sha256 != sub.sha256:
+        raise SonoBenchError("the spooled files of this job changed since they were queued; resubmit")
+    return sub
+
+
+def _prepare(store: Store, job: Job, settings: Settings) -> tuple[Task, Submission, Request]:
+    """The job's task, its spooled files checked again, and how to score them."""
+    p = job.payload
+    request = Request.from_payload(p)
+    task = tasks_mod.get_task(request.task)
+    row = store.submission(job.submission_id)
+    return task, load_spooled(Path(p["spool"]), p, settings, row["file_sha256"] if row else None), request
+
+
+def record(store: Store, job: Job, attempt: Attempt) -> JobReport:
+    """Commit a job's attempt (only while its lease is held) and report what happened."""
+    if attempt.meta:
+        store_jobs.merge_meta(store, job.submission_id, {**attempt.meta, "job": job.id, "attempt": job.attempts})
+    try:
+        if not commit(store, job.submission_id, attempt, job=job):
+            return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
+    except LeaseLost as e:
+        return JobReport(job.id, job.submission_id, "lost", str(e))
+    if attempt.ok:
+        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}")
+    return JobReport(job.id, job.submission_id, "failed", attempt.reason)
 
 
 def process_job(store: Store, job: Job, settings: Settings, base_config: SandboxConfig,
                 labels_root=None) -> JobReport:
-    """Evaluate one claimed job and record its outcome (unless the lease was lost)."""
-    p = job.payload
-    log: list[str] = []
+    """Evaluate one claimed job through the pipeline and record its outcome (unless the
+    lease was lost). `labels_root`, when given, overrides the job's own."""
     with _Heartbeat(store.path, job, settings) as hb:
         def progress(i, n):
             if hb.lost.is_set():
                 raise LeaseLost(f"job {job.id}: lease lost at case {i}/{n}; stopping")
 
         try:
-            task = tasks_mod.get_task(p["task"])
-            sub = prepare(Path(p["spool"]), {}, name=p.get("name"), team=p.get("team"),
-                          architecture=p.get("architecture"), output=p.get("output"),
-                          limits=FileLimits.from_settings(settings))
-            row = store.submission(job.submission_id)
-            if row and row["file_sha256"] != sub.sha256:
-                raise SonoBenchError(f"the spooled files of job {job.id} changed since they were queued; resubmit")
-            config = _sandbox_config(base_config, p)
-            iso = plan_isolation(config, settings)
-            store_jobs.merge_meta(store, job.submission_id, {**isolation_meta(iso), "job": job.id,
-                                                              "attempt": job.attempts})
-            split, labels = p.get("split", "test"), labels_root or p.get("labels_root")
-            tasks_mod.verify_task(task, splits=(split,), labels_root=labels)
-            result, rows, previews = run_model(task, sub, split=split, config=config, iso=iso, settings=settings,
-                                               labels_root=labels, progress=progress, log_sink=log.append)
-            store_jobs.complete(store, job, result, rows, val_predictions=previews)
-            detail = f"Dice {result['dice_mean']:.4f}"
-            status = "done"
+            task, sub, request = _prepare(store, job, settings)
+        except (SonoBenchError, OSError) as e:
+            return record(store, job, Attempt(error=e))
+        if labels_root:
+            request = dataclasses.replace(request, labels_root=str(labels_root))
+        try:
+            attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
-        except (SonoBenchError, OSError) as e:
-            status, detail = "failed", str(e)
-        except Exception as e:  # a bug of ours: still a clear, recorded reason
-            status, detail = "failed", f"internal evaluator error: {type(e).__name__}: {e}"
-        if status == "failed" and not store_jobs.fail(store, job, detail):
-            return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
-    store_jobs.save_log(store, job.submission_id, "".join(log))
-    return JobReport(job.id, job.submission_id, status, detail)
+        return record(store, job, attempt)
 
 
 @dataclass

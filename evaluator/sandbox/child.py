@@ -184,9 +184,9 @@ def _error(e: BaseException) -> str:
     if len(lines) > 1 and "Traceback" in str(e):
         last = lines[-1]
         text = last if re.match(r"^[\w.]+(Error|Exception)\b", last) else f"{type(e).__name__}: {last}"
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
+    from .reports import clean_text
+
+    return clean_text(text, MAX_ERROR_CHARS)
 
 
 def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:

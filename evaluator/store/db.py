@@ -21,6 +21,7 @@ from . import migrations
 
 SUBMISSION_KINDS = ("baseline", "submission")
 STATUSES = ("queued", "running", "done", "failed")
+LIVE_STATUSES = ("queued", "running", "done")  # a file with such a row is not scored again
 METRIC_COLUMNS = ("dice", "iou", "hd95")
 
 
@@ -32,11 +33,20 @@ def default_db_path() -> Path:
 def _decode(row: dict | None, *json_cols: str) -> dict | None:
     if row is None:
         return None
+    from .validity import decode_json
+
     row = dict(row)
     for c in json_cols:
         if isinstance(row.get(c), str):
-            row[c] = json.loads(row[c])
+            row[c] = decode_json(row[c])  # None when damaged: readers never crash on a stored row
     return row
+
+
+def _already(file_sha256: str, task: Task, prior: dict | None, filename: str) -> AlreadyScored:
+    pid = prior["id"] if prior else None
+    return AlreadyScored(
+        f"{filename} (SHA-256 {file_sha256[:12]}…) was already submitted to {task.ref} as submission "
+        f"#{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.", submission_id=pid)
 
 
 class _Reader:
@@ -68,24 +78,33 @@ class _Reader:
         return _decode(rows[0], "per_class", "complexity", "hardware") if rows else None
 
     def find_scored(self, file_sha256: str, task_id: str, task_version: int) -> dict | None:
-        """The finished (or in-flight) submission of this exact file on this task version, if any."""
+        """The finished (or in-flight) submission of this exact file on this task version, if any.
+        This is the store's one rule for "already scored": a queued, running or done row counts
+        (the unique index `submissions_once` enforces the same); a failed one may be retried."""
         rows = list(self.db.query(
             "select * from submissions where file_sha256 = ? and task_id = ? and task_version = ? "
-            "and status in ('queued','running','done') order by id limit 1",
+            f"and status in ({','.join(repr(s) for s in LIVE_STATUSES)}) order by id limit 1",
             [file_sha256, task_id, task_version],
         ))
         return _decode(rows[0], "meta") if rows else None
+
+    def refuse_duplicate(self, file_sha256: str, task: Task, filename: str = "This file") -> None:
+        """Raise AlreadyScored (carrying the existing id) when `find_scored` has a row."""
+        prior = self.find_scored(file_sha256, task.id, task.version)
+        if prior is not None:
+            raise _already(file_sha256, task, prior, filename)
 
     def leaderboard_rows(self, task_id: str, task_version: int | None = None) -> list[dict]:
         """One row per scored submission: result aggregates joined with submission identity."""
         if task_version is None:
             versions = [r["v"] for r in self.db.query(
-                "select max(task_version) v from results where task_id = ?", [task_id])]
+                "select max(r.task_version) v from results r join submissions s on s.id = r.submission_id "
+                "where r.task_id = ? and s.withdrawn_at is null", [task_id])]
             task_version = versions[0] if versions and versions[0] is not None else -1
         sql = (
             "select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, "
             "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
-            "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id"
+            "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id"
         )
         return [_decode(r, "per_class", "complexity", "hardware", "meta")
                 for r in self.db.query(sql, [task_id, task_version])]
@@ -106,6 +125,17 @@ class _Reader:
 
     def counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in ("tasks", "submissions", "results", "case_results")}
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards."""
+        self.db.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 class ReadOnlyStore(_Reader):
@@ -150,23 +180,19 @@ class Store(_Reader):
 
     def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
                           team: str = "", kind: str = "submission", meta: dict | None = None,
-                          status: str = "running") -> int:
+                          status: str = "running", team_id: int | None = None) -> int:
         if kind not in SUBMISSION_KINDS:
             raise StoreError(f"kind must be one of {', '.join(SUBMISSION_KINDS)}, got {kind!r}")
         row = {"file_sha256": file_sha256, "filename": filename, "format": fmt, "name": name, "team": team,
                "kind": kind, "task_id": task.id, "task_version": task.version, "status": status, "error": None,
-               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now()}
+               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now(),
+               "team_id": team_id}
         try:
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk
         except sqlite3.IntegrityError:
-            prior = self.find_scored(file_sha256, task.id, task.version)
-            pid = prior["id"] if prior else None
-            raise AlreadyScored(
-                f"This file (SHA-256 {file_sha256[:12]}…) was already submitted to {task.ref} "
-                f"as submission #{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.",
-                submission_id=pid,
-            ) from None
+            raise _already(file_sha256, task, self.find_scored(file_sha256, task.id, task.version),
+                           filename) from None
 
     def set_status(self, submission_id: int, status: str, error: str | None = None) -> None:
         if status not in STATUSES:

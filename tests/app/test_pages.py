@@ -5,7 +5,7 @@ import pytest
 
 from evaluator.store import ReadOnlyStore
 from evaluator.tasks import get_task
-from leaderboard_app import data
+from leaderboard_app import data, ui
 
 from .conftest import open_page
 
@@ -37,7 +37,7 @@ def test_submission_page_shows_distribution_worst_cases_and_only_validation_imag
     at = open_page("submission")
     at.selectbox(key="sub_pick").set_value(ids["smooth-0.30"]).run()
     assert not at.exception
-    assert at.header[0].value == "#%d smooth-0.30" % ids["smooth-0.30"]
+    assert at.header[0].value == ui.plain("#%d smooth-0.30" % ids["smooth-0.30"])
     assert len(_charts(at)) == 1  # violins of Dice, IoU, HD95
     worst = at.dataframe[-1].value
     assert list(worst["dice"]) == sorted(worst["dice"])  # worst first: Dice is higher-is-better
@@ -72,7 +72,7 @@ def test_compare_page_reports_wilcoxon_and_bootstrap_ci(app_env):
 def test_baselines_page_has_curves_and_the_gap_table(app_env):
     at = open_page("baselines")
     table = next(m.value for m in at.markdown if "Train→Test ΔDice" in m.value)
-    assert "unet-baseline" in table and " → " in table and "**" in table
+    assert ui.plain("unet-baseline") in table and " → " in table and "**" in table
     test_dice = ReadOnlyStore(app_env["db"]).result_for(app_env["ids"]["baseline"])["dice_mean"]
     assert f"0.7400 → {test_dice:.4f} = **{0.74 - test_dice:.4f}**" in table  # train Dice at best epoch 4
     assert len(_charts(at)) == 3  # loss, Dice, IoU

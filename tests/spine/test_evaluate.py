@@ -87,7 +87,7 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
 
 def test_validation_previews_are_kept_and_test_predictions_never(file_store, toy_task, toy_onnx):
     from evaluator import imageio
-    from evaluator.evaluate import PREVIEW_CASES
+    from evaluator.scoring import PREVIEW_CASES
     from evaluator.store import ReadOnlyStore
 
     out = evaluate(file_store, toy_task, prepare(toy_onnx))

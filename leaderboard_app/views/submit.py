@@ -1,5 +1,5 @@
-"""Submit a model: upload, evaluate in the background (sandboxed), show the result or the error."""
-import time
+"""Submit a model: upload, queue it through the evaluator, follow it without blocking, show the outcome."""
+import json
 
 import streamlit as st
 
@@ -7,7 +7,7 @@ from evaluator.submission import EXTENSIONS
 from leaderboard_app import data, jobs, ui
 
 JOB_KEY = "sonobench_submit_job"
-POLL_S = 0.5
+POLL_S = 1.0
 
 
 def _instructions() -> None:
@@ -17,7 +17,7 @@ def _instructions() -> None:
         "never loads it.  \n"
         "**Formats:** ONNX `.onnx`, TorchScript `.pt`/`.ts`, `torch.export` `.pt2`, or weights "
         "(`.pt`/`.pth` state_dict, `.safetensors`) plus an architecture JSON naming a registered baseline "
-        "architecture, e.g. `{\"name\": \"unet\", \"kwargs\": {\"classes\": 2}}`.  \n"
+        f"architecture, e.g. `{json.dumps(jobs.EXAMPLE_ARCHITECTURE)}`.  \n"
         "**Contract:** input float32 N×C×H×W in [0, 1] at the task's input size; output N×K×H×W logits "
         f"(K classes, or 1 for binary). Uploads are capped at {jobs.max_upload_bytes() / 1024**2:.0f} MB."
     )
@@ -38,39 +38,50 @@ def _form() -> None:
                                  "or a full submission.json (name, team, architecture, output).")
     c1, c2 = st.columns(2)
     name = c1.text_input("Display name", key="submit_name", placeholder="default: the file name")
-    team = c2.text_input("Team", key="submit_team")
-    if st.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
+    if jobs.require_auth():
+        token = c2.text_input("Team token", type="password", key="submit_token",
+                              help="Issued by the operator (`sonobench teams add`); it decides your team.")
+        team = ""
+    else:
+        team, token = c2.text_input("Team", key="submit_team"), ""
+    b1, b2 = st.columns([1, 4])
+    if b2.button("Check first (nothing is stored)", disabled=model is None, key="submit_check"):
+        _show_check(jobs.check(model.getvalue(), model.name, ref,
+                               spec_json=spec.getvalue() if spec is not None else None))
+    if b1.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
         task_id = summaries[refs.index(ref)]["id"]
         st.session_state[JOB_KEY] = jobs.start(
             model.getvalue(), model.name, ref, task_id, db=data.db_path(), name=name.strip(), team=team.strip(),
-            spec_json=spec.getvalue() if spec is not None else None)
+            spec_json=spec.getvalue() if spec is not None else None, token=token.strip())
         st.rerun()
 
 
+def _show_check(report) -> None:
+    """The preflight's findings, every problem at once, as plain text."""
+    if report.ok:
+        st.success(ui.plain(f"{report.model} meets the contract of {report.task}; nothing was stored."))
+    for p in report.problems:
+        st.error(ui.plain(p))
+    for line in report.checked:
+        st.caption(ui.plain("ok: " + line))
+
+
+@st.fragment(run_every=POLL_S)
 def _follow(job: jobs.Job) -> None:
-    """Poll the child process and the store until the evaluation ends."""
-    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True) as status:
-        line = st.empty()
-        bar = st.progress(0.05)
-        while job.running:
-            row = data.submission_for_file(job.sha256, job.task_id)
-            phase, frac = ("scoring the test cases in the sandbox", 0.5) if row and row["status"] == "running" \
-                else ("checking the file and starting the sandbox", 0.15)
-            line.write(f"{phase} … {job.elapsed:.0f} s")
-            bar.progress(frac)
-            time.sleep(POLL_S)
-        bar.progress(1.0)
-        ok = job.outcome() is not None
-        status.update(label=f"{job.model_name}: {'done' if ok else 'failed'} after {job.elapsed:.0f} s",
-                      state="complete" if ok else "error", expanded=False)
+    """Show the job's phase from the store; reruns itself (not the page) until the job ends."""
+    if not job.running:
+        st.rerun()  # the whole page, which now shows the outcome
+    phase, frac = {"queued": ("checked; waiting for the sandbox", 0.15),
+                   "running": ("scoring the test cases in the sandbox", 0.5)}.get(job.status, ("finishing", 0.9))
+    with st.status(ui.plain(f"Evaluating {job.model_name} on {job.task_ref}…"), expanded=True):
+        st.write(f"{phase} … {job.elapsed:.0f} s")
+        st.progress(frac)
 
 
 def _report(job: jobs.Job) -> None:
     outcome = job.outcome()
     if outcome is None:
-        row = data.submission_for_file(job.sha256, job.task_id)
-        reason = job.error() or (row or {}).get("error") or "unknown error"
-        st.error(f"The evaluation failed: {reason}")
+        st.error(f"The evaluation failed: {ui.plain(job.error() or 'unknown error')}")
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
@@ -82,8 +93,8 @@ def _report(job: jobs.Job) -> None:
         cols[1].metric("IoU ↑", f"{res['iou_mean']:.3f}", help=f"95% CI [{res['iou_ci_low']:.3f}, {res['iou_ci_high']:.3f}]")
         cols[2].metric(f"HD95 ({res.get('hd95_unit') or 'px'}) ↓", f"{res['hd95_mean']:.2f}")
         cols[3].metric("GFLOPs ↓", "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
-    st.page_link("pages/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
-    st.page_link("pages/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
+    st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
+    st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
 
 
 @ui.shows_errors
@@ -94,6 +105,7 @@ def submit_page():
     if job is not None:
         if job.running:
             _follow(job)
+            return
         _report(job)
         if st.button("Submit another model", key="submit_again"):
             job.cleanup()

@@ -1,4 +1,6 @@
 """Compare two: paired per-case differences, Wilcoxon signed-rank test, bootstrap CI."""
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,10 +21,10 @@ def _verdict(cmp: stats.PairedComparison, metric: str, a: dict, b: dict) -> str:
     if cmp.mean_diff == 0:
         return "The two submissions score the same on average."
     if significant:
-        return (f"**{ui.submission_label(winner)}** is better than {ui.submission_label(loser)} on "
+        return (f"**{ui.plain(ui.submission_label(winner))}** is better than {ui.plain(ui.submission_label(loser))} on "
                 f"{columns.QUALITY_LABEL[metric]}: the Wilcoxon test gives p < {ALPHA} and the 95% CI of the "
                 "mean difference excludes 0.")
-    return (f"No significant difference on {columns.QUALITY_LABEL[metric]}: {ui.submission_label(winner)} is ahead "
+    return (f"No significant difference on {columns.QUALITY_LABEL[metric]}: {ui.plain(ui.submission_label(winner))} is ahead "
             f"on average, but the evidence is weak (p ≥ {ALPHA} or the 95% CI includes 0).")
 
 
@@ -36,7 +38,8 @@ def _scatter(paired: pd.DataFrame, metric: str, a: dict, b: dict) -> go.Figure:
                    marker=dict(color="#0072B2", opacity=0.7),
                    hovertemplate="%{text}<br>A: %{x:.3f}<br>B: %{y:.3f}<extra></extra>"),
     ])
-    fig.update_layout(xaxis_title=f"A: {ui.submission_label(a)}", yaxis_title=f"B: {ui.submission_label(b)}",
+    fig.update_layout(xaxis_title=f"A: {html.escape(ui.submission_label(a))}",  # plotly renders HTML tags
+                      yaxis_title=f"B: {html.escape(ui.submission_label(b))}",
                       height=420, showlegend=False,
                       title=f"Per-case {columns.QUALITY_LABEL[metric]} — "
                             f"{'below' if columns.higher_is_better(metric) else 'above'} the line: A is better",

@@ -5,6 +5,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from evaluator.errors import TaskNotFound
+from evaluator.store import validity
 
 from evaluator import imageio
 from leaderboard_app import columns, data, overlays, ui
@@ -18,8 +19,8 @@ def _header(sub: dict, res: dict) -> None:
     arch = (sub.get("meta") or {}).get("architecture")
     arch = arch.get("name") if isinstance(arch, dict) else arch
     st.markdown(
-        f"**Team:** {sub.get('team') or '—'} · **Type:** {kind} · **Format:** {sub['format']}"
-        f"{f' · **Architecture:** {arch}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
+        f"**Team:** {ui.plain(sub.get('team')) or '—'} · **Type:** {kind} · **Format:** {ui.plain(sub['format'])}"
+        f"{f' · **Architecture:** {ui.plain(arch)}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
         f"Scored on **{res['n_cases']} {res['split']} cases** of {res['task_id']}@{res['task_version']} "
         f"(manifest `{res['manifest_digest'][:12]}`), evaluator {res.get('evaluator_version') or '?'}."
     )
@@ -119,7 +120,12 @@ def submission_page():
     st.session_state[ui.SUBMISSION_KEY] = row["id"]
     detail = data.submission_detail(row["id"])
     sub, res, cases = detail["submission"], detail["result"], detail["cases"]
-    st.header(f"#{sub['id']} {sub['name']}")
+    broken = validity.problems(res or {}) if res else ["no result row"]
+    if broken:
+        st.error(f"The stored result of submission #{row['id']} is invalid and cannot be shown "
+                 f"({'; '.join(broken)}). An operator can withdraw it (`sonobench admin withdraw`).")
+        return
+    st.header(ui.plain(f"#{sub['id']} {sub['name']}"))
     _header(sub, res)
     _metric_cards(res)
     unit = res.get("hd95_unit") or ""

@@ -21,13 +21,13 @@ def _styled(table):
 
 def _summary(ranked, metric: str, title: str) -> None:
     n_base = int((ranked["kind"] == "baseline").sum())
-    top = list(ranked.loc[ranked["rank"] == 1, "name"])
+    top = [ui.plain(n) for n in ranked.loc[ranked["rank"] == 1, "name"]]
     lead = (f"Leader: **{top[0]}**." if len(top) == 1 else
             f"**{len(top)} models share rank 1** (their intervals overlap): "
             + ", ".join(top[:3]) + (f" and {len(top) - 3} more." if len(top) > 3 else "."))
     base = ranked[ranked["kind"] == "baseline"].head(MAX_LISTED_BASELINES)
     where = ("  \nReference baselines: " + ", ".join(
-        f"**{r.name}** (rank {lab})" for r, lab in zip(base.itertuples(), columns.rank_labels(ranked["rank"])[base.index]))
+        f"**{ui.plain(r.name)}** (rank {lab})" for r, lab in zip(base.itertuples(), columns.rank_labels(ranked["rank"])[base.index]))
         + ("…" if n_base > len(base) else "") + ".") if n_base and len(ranked) > n_base else ""
     st.markdown(
         f"**{len(ranked)} models** ({n_base} baseline{'s' if n_base != 1 else ''}) on *{title}*, scored on "
@@ -58,6 +58,7 @@ def leaderboard_page():
     with right:
         kind = ui.kind_picker(key="lb_kind")
     ranked, table, helps = data.leaderboard_table(task_id, version, metric, kind)
+    ui.warn_invalid(data.invalid_rows(task_id, version))
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
         return
@@ -85,9 +86,9 @@ def _actions(ranked, event, task_id, version, metric) -> None:
         sid = int(ranked["submission_id"].iloc[rows[0]])
         st.session_state[ui.SUBMISSION_KEY] = sid
         if cols[0].button(f"Open #{sid} in detail", type="primary"):
-            st.switch_page("pages/submission.py")
+            st.switch_page("views/submission.py")
         if cols[1].button(f"Compare #{sid} with…"):
-            st.switch_page("pages/compare.py")
+            st.switch_page("views/compare.py")
     else:
         cols[0].caption("Select a row to open it in detail or compare it.")
     cols[2].download_button("Download CSV", lambda: columns.csv_table(ranked).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",

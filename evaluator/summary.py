@@ -1,0 +1,64 @@
+"""From per-case scores to a result's stored columns: one function that inline evaluation, the
+queue worker and `sonobench rescore` share, so an aggregate is computed one way only.
+
+The metric registry decides what is aggregated: every per-case metric (dice, iou, hd95, nsd,
+assd) gets mean/std/95% bootstrap CI as the macro mean over foreground classes, and per class;
+every detection rate (image-level sensitivity/specificity) gets its value, Wilson interval and
+the number of images it is a rate over, per class, and as columns for the task's (macro) view.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import METRICS, per_case_metrics, summarize
+from .metrics.detection import detection_rates
+from .metrics.info import detection_metrics
+from .tasks import Task
+
+AGGREGATE_KEYS = ("mean", "std", "ci_low", "ci_high")
+
+
+def distance_unit(task: Task) -> str:
+    return METRICS.get("hd95").unit_for(task.spacing_mm)
+
+
+def summary_columns(task: Task, per_case: list[dict[int, dict]]) -> dict:
+    """The result columns of `per_case` (a `score_case` dict per case, every case scored)."""
+    summary = summarize(per_case, task.classes)
+    out: dict = {}
+    for m in per_case_metrics():
+        for k in AGGREGATE_KEYS:
+            out[f"{m}_{k}"] = summary["macro"][m][k]
+    per_class = {}
+    for c, name in enumerate(task.classes[1:], start=1):
+        entry = {m: summary["per_class"][name][m] for m in per_case_metrics()}
+        entry.update(detection_rates([case[c] for case in per_case]))
+        per_class[name] = entry
+    out["per_class"] = per_class
+    out.update(detection_columns(per_class))
+    out["hd95_unit"] = distance_unit(task)
+    out["nsd_tolerance"] = task.nsd_tolerance
+    return out
+
+
+def detection_columns(per_class: dict) -> dict:
+    """`<rate>`, `<rate>_ci_low`, `<rate>_ci_high`, `<rate>_n` for the result row. One foreground
+    class: that class's rate and Wilson interval. Several: the macro mean of the classes where
+    the rate is defined, with no interval (a mean of rates over different image sets has none)."""
+    out: dict = {}
+    for m in detection_metrics():
+        rates = [e[m] for e in per_class.values() if e[m]["value"] is not None]
+        if len(per_class) == 1:
+            only = next(iter(per_class.values()))[m]
+            out.update({m: only["value"], f"{m}_ci_low": only["ci_low"], f"{m}_ci_high": only["ci_high"],
+                        f"{m}_n": only["n"]})
+        else:
+            out.update({m: float(np.mean([r["value"] for r in rates])) if rates else None,
+                        f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": sum(r["n"] for r in rates)})
+    return out
+
+
+def case_rows(case_id: str, scores: dict[int, dict]) -> list[dict]:
+    """The per-case store rows of one case: one per foreground class, every per-case metric."""
+    keys = per_case_metrics() + ("tp", "fp", "fn")
+    return [dict(case_id=case_id, class_index=c, failed=0, **{k: scores[c][k] for k in keys}) for c in sorted(scores)]
