@@ -51,7 +51,7 @@ def _reader(path: str):
     try:
         yield store
     finally:
-        store.db.conn.close()
+        store.close()
 
 
 # ------------------------------------------------------------------ store

@@ -214,7 +214,7 @@ class RayWorker:
                             self._cancelled.add(ref)
                         ray.cancel(ref, force=True)
         finally:
-            store.db.conn.close()
+            store.close()
 
     def run(self) -> list[JobReport]:
         ray = connect(self.address)
@@ -238,5 +238,5 @@ class RayWorker:
         finally:
             done.set()
             beat.join()
-            store.db.conn.close()
+            store.close()
         return self.reports
