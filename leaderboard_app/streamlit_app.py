@@ -1,7 +1,11 @@
 """SonoBench leaderboard: this file only routes (one page per file in pages/)."""
 import streamlit as st
 
-st.set_page_config(page_title="SonoBench", page_icon=":material/monitor_heart:", layout="wide")
+from leaderboard_app.ui import favicon
+
+# The icon is an image made here and served by the app itself: a ":material/...:" page icon
+# makes every browser fetch it from fonts.gstatic.com, and the app contacts no host but its own.
+st.set_page_config(page_title="SonoBench", page_icon=favicon(), layout="wide")
 
 pages = {
     "Results": [

@@ -17,6 +17,21 @@ TASK_KEY = "sonobench_task"
 SUBMISSION_KEY = "sonobench_submission"
 
 
+@functools.lru_cache(maxsize=1)
+def favicon():
+    """A 32 x 32 icon drawn in code (a fan-shaped ultrasound sector), so no file or host is needed."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:32, 0:32]
+    r, angle = np.hypot(x - 16, y - 2), np.degrees(np.arctan2(x - 16, y - 2))
+    sector = (r < 29) & (np.abs(angle) < 40)
+    img = np.zeros((32, 32, 4), np.uint8)
+    img[sector] = (0, 114, 178, 255)
+    img[sector & (np.abs(r - 18) < 3) & (np.abs(angle) < 12)] = (255, 255, 255, 255)
+    return Image.fromarray(img, "RGBA")
+
+
 def shows_errors(page):
     """Run a page; show library errors with st.error instead of a traceback."""
     @functools.wraps(page)
