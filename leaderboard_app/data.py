@@ -160,6 +160,20 @@ def submission_for_file(sha256: str, task_id: str) -> dict | None:
         return queries.latest_submission_for_file(store, sha256, task_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audit(path: str, fp: Fingerprint) -> list[dict]:
+    from evaluator.teams import audit_log
+
+    with _reader(path) as store:
+        return audit_log(store)
+
+
+def audit_log() -> list[dict]:
+    """The operator's audit log, newest first (empty for a store without one)."""
+    path = db_path()
+    return _audit(*_key()) if path.is_file() else []
+
+
 # ------------------------------------------------------------------ task folders
 # Keyed on the task search path, so a changed SONOBENCH_TASKS_PATH is never served stale.
 

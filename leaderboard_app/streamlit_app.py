@@ -17,6 +17,7 @@ pages = {
     "Benchmark": [
         st.Page("pages/baselines.py", title="Baselines", icon=":material/school:"),
         st.Page("pages/tasks.py", title="Tasks", icon=":material/dataset:"),
+        st.Page("pages/audit.py", title="Audit log", icon=":material/history:"),
     ],
     "Participate": [
         st.Page("pages/submit.py", title="Submit a model", icon=":material/upload:"),
