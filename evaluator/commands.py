@@ -188,6 +188,20 @@ def _rank_range(r: dict) -> str:
     return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
 
 
+def _mean_ci(r: dict, m: str, digits: int, unit: str | None = None) -> str:
+    """'0.812 [0.80,0.82]'; 'missing' for a result scored before the metric existed (never 0)."""
+    if r.get(f"{m}_mean") is None:
+        return "missing"
+    text = f"{r[f'{m}_mean']:.{digits}f} [{r[f'{m}_ci_low']:.{digits}f},{r[f'{m}_ci_high']:.{digits}f}]"
+    return f"{text} {unit}" if unit else text
+
+
+def _rate(r: dict, m: str) -> str:
+    if r.get(m) is None:
+        return "missing" if r.get(f"{m}_n") is None else "n/a"
+    return f"{r[m]:.2f} (n={r[f'{m}_n']})"
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
@@ -198,6 +212,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
             "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
             "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
             "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
+            "nsd": _mean_ci(r, "nsd", 3), "assd": _mean_ci(r, "assd", 2, r.get("hd95_unit")),
+            "sens": _rate(r, "sensitivity"), "spec": _rate(r, "specificity"),
             "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
             "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
             "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],
@@ -206,7 +222,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 
 
 @cli.command()
-@click.argument("task_ref")
+@click.argument("task_ref", required=False)
+@click.option("--overall", is_flag=True, help="Consensus across tasks: mean of each model's per-task ranks.")
 @click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
 @click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -215,10 +232,15 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
               "unpaired 95%-interval separation; mean: plain mean.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
+
+    if overall:
+        return _overall(kind, fmt, db_path, scheme)
+    if not task_ref:
+        raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
 
     from .metrics import METRICS
     from .ranking.board import rank_stored
@@ -276,14 +298,38 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
-def _print_invalid(invalid: list[dict]) -> None:
-    for r in invalid:
-        click.echo(f"Warning: stored result of submission #{r['submission_id']} is invalid and not ranked "
-                   f"({r['invalid']}); an operator can withdraw it.", err=True)
+def _overall(kind, fmt, db_path, scheme) -> None:
+    from .ranking.consensus import overall
+    from .settings import load_settings
+    from .store import ReadOnlyStore
+
+    settings = load_settings()
+    rows = overall(ReadOnlyStore(db_path), scheme, kind=kind, alpha=settings.ranking_alpha,
+                   top_n=settings.ranking_top_n)
+    if fmt == "json":
+        click.echo(json.dumps({"ranking": scheme, "definition": "mean of the per-task ranks (each task ranked by "
+                               f"its primary metric with the '{scheme}' scheme)", "rows": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("No results yet. Submit one with `sonobench submit MODEL --task TASK`.")
+        return
+    click.echo(f"Overall: models ordered by the number of tasks they were scored on, then by the mean of their "
+               f"per-task ranks (ranking '{scheme}' on each task's primary metric).")
+    for r in rows:
+        per = ", ".join(f"{t} {k}" for t, k in r["ranks"].items())
+        lacks = f"; lacks {', '.join(r['missing'])}" if r["missing"] else ""
+        click.echo(f"{r['position']:>3}  mean rank {r['mean_rank']:.2f} over {r['n_tasks']} task(s)  "
+                   f"{r['name']} ({r['team']}) [{per}{lacks}]")
 
 
 def _fmt_tau(tau) -> str:
     return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
+
+
+def _print_invalid(invalid: list[dict]) -> None:
+    for r in invalid:
+        click.echo(f"Warning: stored result of submission #{r['submission_id']} is invalid and not ranked "
+                   f"({r['invalid']}); an operator can withdraw it.", err=True)
 
 
 # ---------------------------------------------------------------- demo
@@ -301,7 +347,8 @@ def demo(ctx, no_app, port, db_path):
 
     db_path = db_path or str(default_db_path())
     task = run_demo(Store(db_path), log=click.echo)
-    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired")
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired",
+               overall=False)
     if no_app:
         return
     app_cmd = cli.get_command(ctx, "app")

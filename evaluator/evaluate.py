@@ -23,6 +23,7 @@ to the private log only.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +212,9 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     store.refuse_duplicate(sub.sha256, task, sub.path.name)
     if not task.split(request.split):
         raise SonoBenchError(f"task {task.ref} has no '{request.split}' cases")
+    t0 = time.perf_counter()
     verify_task(task, splits=(request.split,), labels_root=request.labels_root)  # refuse before anything is stored
+    verify_s = time.perf_counter() - t0
     iso = plan_isolation(request.sandbox_config(base), settings)
     sid, _ = start_submission(store, task, sub, request, settings, meta=isolation_meta(iso))
     try:
@@ -219,6 +222,8 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
         store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}", platform=True)
         raise
+    if attempt.ok:
+        attempt.result["hardware"].setdefault("phases_s", {})["verify manifest"] = round(verify_s, 4)
     commit(store, sid, attempt)
     if not attempt.ok:
         raise attempt.error

@@ -27,8 +27,6 @@ from pathlib import Path
 from evaluator.errors import AlreadyScored, InvalidSubmission, SonoBenchError
 from evaluator.submission import EXTENSIONS, SPEC_KEYS
 
-DEFAULT_MAX_UPLOAD_MB = 256
-DEFAULT_MAX_JOBS = 2
 # The architecture JSON the Submit page shows as its example (a test builds it through the registry).
 EXAMPLE_ARCHITECTURE = {"name": "unet", "kwargs": {"num_classes": 1}}
 _RUNNING: set["Job"] = set()
@@ -40,7 +38,11 @@ class TooManyJobs(SonoBenchError):
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("SONOBENCH_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024)
+    """The app's upload cap (setting app_max_upload_mb, env SONOBENCH_APP_MAX_UPLOAD_MB), at most
+    the evaluator's max_upload_mb."""
+    from evaluator.settings import load_settings
+
+    return int(load_settings().app_upload_mb * 1024 * 1024)
 
 
 def require_auth() -> bool:
@@ -73,7 +75,10 @@ def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None 
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SONOBENCH_APP_MAX_JOBS", DEFAULT_MAX_JOBS))
+    """Uploads evaluated at once (setting app_max_jobs, env SONOBENCH_APP_MAX_JOBS)."""
+    from evaluator.settings import load_settings
+
+    return load_settings().app_max_jobs
 
 
 def safe_filename(filename: str) -> str:

@@ -161,23 +161,42 @@ def _job(row: dict) -> Job:
                max_attempts=row["max_attempts"], owner=row["owner"], payload=json.loads(row["payload"] or "{}"))
 
 
+def _requeue_or_fail(db, row: dict, retry_note: str, give_up: str) -> str:
+    """Put an interrupted job back in the queue while it has attempts left, else fail it."""
+    if row["attempts"] >= row["max_attempts"]:
+        db.execute("update jobs set status = 'failed', error = ?, owner = null, finished_at = ? where id = ?",
+                   [give_up, migrations.now(), row["id"]])
+        # a lost worker is the platform's failure, not the model's: never charged to a quota
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = 0 where id = ?",
+                   [give_up, migrations.now(), row["submission_id"]])
+        return "failed"
+    db.execute("update jobs set status = 'queued', owner = null, error = ? where id = ?", [retry_note, row["id"]])
+    db.execute("update submissions set status = 'queued', updated_at = ? where id = ?",
+               [migrations.now(), row["submission_id"]])
+    return "queued"
+
+
 def _expire_leases(db, now: float) -> None:
     stale = list(db.query("select * from jobs where status = 'running' and lease_expires < ?", [now]))
     for row in stale:
-        if row["attempts"] >= row["max_attempts"]:
-            reason = (f"the evaluation was interrupted {row['attempts']} time(s): its worker stopped or hung "
-                      "and its lease expired; giving up (not counted against your quota; an operator can "
-                      "resubmit)")
-            db.execute("update jobs set status = 'failed', error = ?, owner = null, finished_at = ? where id = ?",
-                       [reason, migrations.now(), row["id"]])
-            db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = 0 "
-                       "where id = ?", [reason, migrations.now(), row["submission_id"]])
-        else:
-            db.execute("update jobs set status = 'queued', owner = null, error = ? where id = ?",
-                       [f"lease expired during attempt {row['attempts']} (worker {row['owner']} stopped); retried",
-                        row["id"]])
-            db.execute("update submissions set status = 'queued', updated_at = ? where id = ?",
-                       [migrations.now(), row["submission_id"]])
+        _requeue_or_fail(
+            db, row, f"lease expired during attempt {row['attempts']} (worker {row['owner']} stopped); retried",
+            f"the evaluation was interrupted {row['attempts']} time(s): its worker stopped or hung "
+            "and its lease expired; giving up (not counted against your quota; an operator can resubmit)")
+
+
+def release(store: Store, job: Job, why: str) -> str:
+    """The executor lost a running job (a Ray worker process or node died): queue it again while
+    it has attempts left, else fail it with the reason. Returns 'queued', 'failed', or 'lost'
+    when the job is no longer ours (nothing is written then)."""
+    with immediate(store.db) as db:
+        if not _owned(db, job):
+            return "lost"
+        row = dict(next(db.query("select * from jobs where id = ?", [job.id])))
+        return _requeue_or_fail(
+            db, row, f"attempt {job.attempts} was lost ({why}); retried",
+            f"the evaluation was interrupted {job.attempts} time(s), last: {why}; giving up "
+            "(an operator can resubmit)")
 
 
 def claim(store: Store, owner: str, lease_seconds: float, job_id: int | None = None) -> Job | None:

@@ -78,7 +78,7 @@ def test_the_example_architecture_on_the_page_builds():
 
 
 def test_uploads_are_size_capped_before_anything_runs(writable_env, monkeypatch):
-    monkeypatch.setenv("SONOBENCH_MAX_UPLOAD_MB", "0.001")
+    monkeypatch.setenv("SONOBENCH_APP_MAX_UPLOAD_MB", "0.001")
     at = _upload(open_page("submit"), "big.onnx", b"x" * 4096)
     assert at.error and "capped at" in at.error[0].value
 

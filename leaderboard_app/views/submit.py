@@ -93,8 +93,8 @@ def _report(job: jobs.Job) -> None:
         cols[1].metric("IoU ↑", f"{res['iou_mean']:.3f}", help=f"95% CI [{res['iou_ci_low']:.3f}, {res['iou_ci_high']:.3f}]")
         cols[2].metric(f"HD95 ({res.get('hd95_unit') or 'px'}) ↓", f"{res['hd95_mean']:.2f}")
         cols[3].metric("GFLOPs ↓", "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
-    st.page_link("pages/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
-    st.page_link("pages/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
+    st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
+    st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
 
 
 @ui.shows_errors
