@@ -151,6 +151,17 @@ def baselines(task_id: str, version: int) -> list[dict]:
     return _baselines(*_key(), task_id, version)
 
 
+def queue_status(submission_id: int) -> dict | None:
+    """Not cached: state, attempts, queue position and ETA of one submission (see store.jobs)."""
+    from evaluator.store.jobs import queue_status as _status
+
+    path = db_path()
+    if not path.is_file():
+        return None
+    with _reader(str(path)) as store:
+        return _status(store, submission_id)
+
+
 def submission_for_file(sha256: str, task_id: str) -> dict | None:
     """Not cached: the Submit page polls this while an evaluation runs."""
     path = db_path()

@@ -126,3 +126,16 @@ def warn_invalid(invalid: list[dict]) -> None:
     for r in invalid:
         st.warning(f"Submission #{r['submission_id']}: its stored result is invalid and is not shown "
                    f"({plain(r['invalid'])}). An operator can withdraw it.", icon=":material/warning:")
+
+
+def queue_line(st_: dict) -> str:
+    """'queued · position 2 · attempt 0 of 2 · about 3 min left' for a queue_status dict."""
+    parts = [st_["state"]]
+    if st_.get("position"):
+        parts.append(f"position {st_['position']} in the queue")
+    if st_.get("attempts") is not None:
+        parts.append(f"attempt {st_['attempts']} of {st_['max_attempts']}")
+    eta = st_.get("eta_seconds")
+    if eta is not None:
+        parts.append(f"about {eta:.0f} s left" if eta < 600 else f"about {eta / 60:.0f} min left")
+    return " · ".join(parts)
