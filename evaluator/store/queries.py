@@ -10,10 +10,24 @@ from typing import Any
 
 from .db import _Reader
 
-# Per case: the macro mean over foreground classes (class 0 is background and
-# never scored), the same reduction the evaluator's aggregates use.
+# The metrics come from the registry (dice, iou, hd95, nsd, assd per case; image-level rates).
+def _per_case_names() -> tuple[str, ...]:
+    from ..metrics import per_case_metrics
+
+    return per_case_metrics()
+
+
+def _detection_names() -> tuple[str, ...]:
+    from ..metrics import detection_metrics
+
+    return detection_metrics()
+
+
+# Per case: the macro mean over foreground classes (class 0 is background and never scored), the
+# same reduction the evaluator's aggregates use; a metric added after a row was scored averages to
+# NULL there (missing, never 0).
 _CASE_MEANS = (
-    "select c.case_id, avg(c.dice) as dice, avg(c.iou) as iou, avg(c.hd95) as hd95, "
+    "select c.case_id, " + "".join(f"avg(c.{m}) as {m}, " for m in _per_case_names()) +
     "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
     "from {table} c join results r on r.id = c.result_id "
     "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"
@@ -42,7 +56,9 @@ _TABLE_COLUMNS = ", ".join(
     ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
      "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
      "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
-    + [f"r.{m}_{k}" for m in ("dice", "iou", "hd95") for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}_{k}" for m in _per_case_names() for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}{k}" for m in _detection_names() for k in ("", "_ci_low", "_ci_high", "_n")]
+    + ["r.nsd_tolerance"]
 )
 
 
