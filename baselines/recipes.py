@@ -82,6 +82,10 @@ class Profile:
     threads: int | None = None     # torch CPU threads; fixed for bit-identical CPU reruns
     amp: bool = True               # mixed precision, used on CUDA only
     tta: bool = False              # horizontal-flip TTA baked into the exported model
+    channels_last: bool = False    # NHWC tensors on the CPU (oneDNN's fast convolution layout)
+    ema: float = 0.0               # weight of the past in the smoothed val Dice (0: raw) that drives
+                                   # early stopping and the LR schedule; the checkpoint stays the best raw
+    min_delta: float = 0.0         # a smoothed val Dice must beat the best by more than this to count
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -119,6 +123,9 @@ def _validated(p: Profile) -> Profile:
     if p.crop is not None and any(c < 32 or c % 32 for c in p.crop):
         raise InvalidProfile(f"profile '{p.name}': crop sides must be multiples of 32 (the models downsample "
                              f"by up to 32), got {p.crop}")
+    if not (0 <= p.ema < 1 and 0 <= p.min_delta < 1):
+        raise InvalidProfile(f"profile '{p.name}': need 0 <= ema < 1 and 0 <= min_delta < 1, got "
+                             f"ema={p.ema}, min_delta={p.min_delta}")
     if not 0 <= p.foreground_crop <= 1:
         raise InvalidProfile(f"profile '{p.name}': foreground_crop must lie in [0, 1], got {p.foreground_crop}")
     return p
@@ -156,6 +163,17 @@ PROFILES.register("paper", _validated(Profile(
     early_stop_patience=20, plateau_factor=0.5, plateau_patience=8, min_lr=1e-6,
     samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
     seed=0, threads=None,
+)))
+
+PROFILES.register("converged", _validated(Profile(
+    name="converged",
+    description="Trained until it stops improving, on a CPU: whole 256x256 images, batch 16 at twice the "
+                "paper's lr (linear scaling), 2 threads, channels-last; early stopping when the smoothed "
+                "(EMA 0.8) val Dice has not improved by > 0.005 for 10 epochs, at most 80 epochs.",
+    epochs=80, batch_size=16, lr=6e-4, weight_decay=1e-4,
+    early_stop_patience=10, plateau_factor=0.5, plateau_patience=5, min_lr=1e-6,
+    samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
+    seed=0, threads=2, channels_last=True, ema=0.8, min_delta=0.005,
 )))
 
 

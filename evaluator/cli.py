@@ -20,6 +20,10 @@ LAZY_COMMANDS = {
     "datasets": "evaluator.adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",
     "worker": "evaluator.queue.cli:worker",
+    "teams": "evaluator.hosted_cli:teams",
+    "admin": "evaluator.hosted_cli:admin",
+    "status": "evaluator.hosted_cli:status",
+    "check": "evaluator.hosted_cli:check",
 }
 
 

@@ -73,16 +73,31 @@ def row_sha256(row: dict) -> str:
     return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+PARAMS_PYTORCH = "PyTorch module: every tensor of model.parameters() once, as papers count them"
+PARAMS_ONNX = "ONNX graph: weight initialisers after export (batch norm folded into the convolutions)"
+
+
+def paper_params(complexity: dict, params_pytorch: int) -> dict:
+    """Complexity with `params` = the PyTorch module's count and the ONNX graph's count kept
+    beside it (in the `complexity` details, a JSON column), both labelled."""
+    details = dict(complexity.get("complexity") or {})
+    onnx = details.get("params_onnx", complexity.get("params"))
+    details.update({"params": params_pytorch, "params_onnx": onnx,
+                    "params_counted_as": PARAMS_PYTORCH, "params_onnx_counted_as": PARAMS_ONNX})
+    return {**complexity, "params": params_pytorch, "complexity": details}
+
+
 def row_from_record(record: dict) -> dict:
     """A compact reference row from `baselines.training.run_baseline`'s record."""
     res, training = record["result"], dict(record["training"])
     history = training.pop("history")
+    complexity = {k: res[k] for k in COMPLEXITY_KEYS}
     return {
         "model": record["model"], "profile": record["profile"], "name": record["name"],
         "team": "SonoBench baselines", "architecture": record["architecture"],
         "onnx": {k: record["onnx"][k] for k in ("sha256", "bytes", "parity_rel")},
         "scores": {k: res[k] for k in SCORE_KEYS},
-        "complexity": {k: res[k] for k in COMPLEXITY_KEYS},
+        "complexity": paper_params(complexity, record["params_pytorch"]),
         "history": history,
         "training": training,
         "provenance": {"git_commit": training["git_commit"], "git_dirty": training["git_dirty"],
@@ -91,6 +106,44 @@ def row_from_record(record: dict) -> dict:
         "evaluation": {"hardware": res["hardware"], "wall_s": res["wall_s"], "created_at": res["created_at"]},
         "cases": {"columns": list(CASE_COLUMNS), "rows": [[c[k] for k in CASE_COLUMNS] for c in record["cases"]]},
     }
+
+
+GPU_DICE_TOLERANCE = 0.02  # GPU kernels (AMP, atomics in backward) are not bit-deterministic
+
+
+def rerun_tolerance(row: dict, device: str, threads: int | None) -> dict:
+    """How close a rerun of `row` on `device` with `threads` CPU threads should land:
+    {"exact": bool, "dice": tolerance, "words": ...}. A CPU row rerun on the CPU at its
+    recorded thread count repeats every floating-point operation in order (same CPU kernels),
+    so it must be bit-identical; anything else may only agree within ±0.02 Dice."""
+    hw = row["provenance"]["hardware"]
+    ref_threads = hw.get("threads")
+    if hw["device"] == "cpu" and device == "cpu" and (threads or ref_threads) == ref_threads:
+        return {"exact": True, "dice": 0.0,
+                "words": f"bit-identical (CPU at {ref_threads} thread(s), as the reference; on a CPU with other "
+                         f"SIMD kernels than {hw.get('cpu')!r} the bytes may differ)"}
+    if hw["device"] == "cpu" and device == "cpu":
+        why = f"CPU at {threads} thread(s) instead of the reference's {ref_threads}: sums run in another order"
+    else:
+        why = f"trained on {hw['device']}, rerun on {device}: GPU kernels are not bit-deterministic"
+    return {"exact": False, "dice": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
+
+
+def converged_row(rows: list[dict], model: str) -> tuple[dict | None, str]:
+    """`model`'s converged reference row (a GPU `paper` row first, then the CPU `converged`
+    one, then any other whose curve passed the criterion), or None and why there is none."""
+    from ..convergence import row_verdict
+
+    mine = [r for r in rows if r["model"] == model]
+    rank = {"paper": 0, "converged": 1}
+    done = sorted((r for r in mine if row_verdict(r)["converged"]), key=lambda r: rank.get(r["profile"], 2))
+    if done:
+        return done[0], row_verdict(done[0])["reason"]
+    tried = [r for r in mine if r["profile"] in rank]
+    if tried:
+        return None, f"{tried[0]['profile']} row {row_verdict(tried[0])['reason']}"
+    return None, (f"none trained to convergence yet (committed: {', '.join(sorted(r['profile'] for r in mine)) or 'nothing'}); "
+                  f"`sonobench baselines run {model} --profile converged` trains one on the CPU")
 
 
 def describe(rows: list[dict]) -> str:
@@ -137,6 +190,17 @@ def _result_row(task, row: dict) -> dict:
             "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"]}
 
 
+def _detection(task, cases: list[dict]) -> dict:
+    """Image-level detection rates from the row's stored per-case counts (rows written before the
+    rates existed carry the counts, so the rates are exact, not estimated)."""
+    from evaluator.metrics.detection import detection_rates
+    from evaluator.summary import detection_columns
+
+    per_class = {name: detection_rates([c for c in cases if c["class_index"] == k])
+                 for k, name in enumerate(task.classes[1:], start=1)}
+    return detection_columns(per_class)
+
+
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
@@ -145,7 +209,7 @@ def _insert(store, task, row: dict, sha: str, source: str) -> int:
                                   task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
     try:
         cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]
-        store.write_result(sid, _result_row(task, row), cases)
+        store.write_result(sid, {**_detection(task, cases), **_result_row(task, row)}, cases)
     except BaseException:
         store.set_status(sid, "failed", "loading the reference row failed")
         raise

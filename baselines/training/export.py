@@ -19,7 +19,7 @@ from evaluator.errors import SonoBenchError
 
 from ..architectures import export as arch_export
 
-PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (DESIGN: 1e-4 relative)
+PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (the export contract: 1e-4 relative)
 
 
 class ExportMismatch(SonoBenchError):

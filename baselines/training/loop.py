@@ -4,8 +4,16 @@ stopping, best-on-validation-Dice checkpoint, AMP on CUDA only.
 History rows (one per epoch): train_loss / train_dice / train_iou are averaged
 over the (augmented, possibly cropped) batches the model was trained on;
 val_loss / val_dice / val_iou are measured on the whole validation split at
-the input size and scored like the evaluator (see scoring.py); lr is the
-learning rate the epoch ran with; time_s its wall time.
+the input size and scored like the evaluator (see scoring.py); val_dice_ema
+is the smoothed val Dice that early stopping and the LR schedule follow (the
+raw one when the profile's `ema` is 0); lr is the learning rate the epoch ran
+with; time_s its wall time.
+
+Early stopping counts the epochs since the smoothed val Dice last beat its best
+by more than `min_delta`; the kept checkpoint is the epoch of the best raw val
+Dice. With 40 validation cases the raw Dice swings by ~0.1 from one epoch to
+the next, so a raw "no new best for N epochs" rule stops on noise; the EMA
+follows the trend (baselines/convergence.py judges the curve afterwards).
 """
 from __future__ import annotations
 
@@ -70,6 +78,8 @@ class _Run:
         self.train, self.val, self.task, self.p, self.device = train, val, task, profile, device
         self.model = create_model(name, in_channels=task.input_channels,
                                   num_classes=output_channels(task)).to(device)
+        self.layout = torch.channels_last if profile.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.layout)
         weights = inverse_frequency_weights(train.targets, task.num_classes) if task.num_classes > 2 else None
         self.criterion = SegLoss(task.num_classes, weights).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay,
@@ -93,6 +103,7 @@ class _Run:
             x, y = x.to(self.device), y.to(self.device)
             if self.p.augment.enabled:
                 x, y = augment(x, y, self.p.augment, self.gen)
+            x = x.contiguous(memory_format=self.layout)
             with self._autocast():
                 logits = self.model(x)
                 loss = self.criterion(logits, y)
@@ -113,7 +124,7 @@ class _Run:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(self.val), self.p.batch_size):
                 stop = min(start + self.p.batch_size, len(self.val))
-                x = torch.from_numpy(self.val.images[start:stop]).to(self.device)
+                x = torch.from_numpy(self.val.images[start:stop]).to(self.device).contiguous(memory_format=self.layout)
                 y = torch.from_numpy(self.val.targets[start:stop].astype(np.int64)).to(self.device)
                 logits = self.model(x)
                 loss += float(self.criterion(logits, y)) * (stop - start)
@@ -134,16 +145,21 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
     with deterministic(profile.seed, device, profile.threads):
         run = _Run(name, train, val, task, profile, device)
         history, best, best_state, best_epoch, stale, stopped = [], None, None, 0, 0, False
+        smooth, best_smooth = None, None
         for epoch in range(1, profile.epochs + 1):
             te = time.monotonic()
             lr = run.opt.param_groups[0]["lr"]
             row = {"epoch": epoch, **run.train_epoch(bar), **run.validate(), "lr": lr}
+            smooth = row["val_dice"] if smooth is None else profile.ema * smooth + (1 - profile.ema) * row["val_dice"]
+            row["val_dice_ema"] = smooth
             row["time_s"] = time.monotonic() - te
             history.append(row)
-            run.sched.step(row["val_dice"])
+            run.sched.step(smooth)
             if best is None or row["val_dice"] > best["val_dice"]:
-                best, best_epoch, stale = row, epoch, 0
+                best, best_epoch = row, epoch
                 best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+            if best_smooth is None or smooth > best_smooth + profile.min_delta:
+                best_smooth, stale = smooth, 0
             else:
                 stale += 1
             if bar is not None:
@@ -155,7 +171,7 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
                 stopped = True
                 break
         run.model.load_state_dict(best_state)
-    model = run.model.cpu().eval()
+    model = run.model.cpu().to(memory_format=torch.contiguous_format).eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch,
                        best={k: best[k] for k in ("val_loss", "val_dice", "val_iou")},
                        epochs_run=len(history), stopped_early=stopped,

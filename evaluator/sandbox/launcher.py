@@ -239,7 +239,8 @@ class ModelProcess:
                 "uid": self._slot.uid if self._slot else os.getuid(),
                 "nproc": self.config.limits.processes if in_bwrap else None,
                 "network": "none" if self.isolation in ("bwrap", "unshare") else "host",
-                "source": "the evaluator's launcher"}
+                "source": "the evaluator's launcher",
+                **({"external_data": [f.name for f in self.files[1:]]} if self.fmt == "onnx" else {})}
 
     # ------------------------------------------------------------ talk
     def _log_tail(self, n: int = 800) -> str:

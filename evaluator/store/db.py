@@ -98,12 +98,13 @@ class _Reader:
         """One row per scored submission: result aggregates joined with submission identity."""
         if task_version is None:
             versions = [r["v"] for r in self.db.query(
-                "select max(task_version) v from results where task_id = ?", [task_id])]
+                "select max(r.task_version) v from results r join submissions s on s.id = r.submission_id "
+                "where r.task_id = ? and s.withdrawn_at is null", [task_id])]
             task_version = versions[0] if versions and versions[0] is not None else -1
         sql = (
             "select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, "
             "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
-            "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id"
+            "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id"
         )
         return [_decode(r, "per_class", "complexity", "hardware", "meta")
                 for r in self.db.query(sql, [task_id, task_version])]
@@ -179,12 +180,13 @@ class Store(_Reader):
 
     def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
                           team: str = "", kind: str = "submission", meta: dict | None = None,
-                          status: str = "running") -> int:
+                          status: str = "running", team_id: int | None = None) -> int:
         if kind not in SUBMISSION_KINDS:
             raise StoreError(f"kind must be one of {', '.join(SUBMISSION_KINDS)}, got {kind!r}")
         row = {"file_sha256": file_sha256, "filename": filename, "format": fmt, "name": name, "team": team,
                "kind": kind, "task_id": task.id, "task_version": task.version, "status": status, "error": None,
-               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now()}
+               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now(),
+               "team_id": team_id}
         try:
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk

@@ -128,3 +128,18 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
         page.wait_for_timeout(1500)  # let charts draw
         _no_exception(page)
         _shot(page, artifacts_dir, f"4-{slug}", height=2000)
+
+
+@pytest.mark.parametrize("path,heading", [("submit", "Submit a model"), ("compare", "Compare")])
+def test_a_cold_deep_link_shows_the_apps_navigation(running_app, page, path, heading):
+    """Opened first thing after `sonobench app` starts, a deep link routes through
+    st.navigation: the sidebar lists the app's page titles, never Streamlit's automatic
+    file-name navigation (which a folder called pages/ would add)."""
+    page.goto(f"{running_app}/{path}")
+    page.locator("h1").filter(has_text=heading).first.wait_for()
+    nav = page.locator("[data-testid=stSidebarNav]")
+    nav.wait_for()
+    text = nav.inner_text()
+    assert "Leaderboard" in text and "Submit a model" in text and "Compare two" in text, text
+    assert "streamlit app" not in text.lower() and "streamlit_app" not in text, text
+    _no_exception(page)

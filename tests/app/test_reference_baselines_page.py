@@ -1,5 +1,6 @@
 """The Baselines page on the committed reference rows of the default benchmark:
-one training profile at a time, the reference setting (`full`) first."""
+one training profile at a time, converged rows first; per row the convergence
+verdict in words, hardware, wall time and both parameter counts."""
 from baselines.reference import load_into_store, read_reference
 from evaluator.demo import DEFAULT_TASK
 from evaluator.store import Store
@@ -14,14 +15,24 @@ def test_profile_switch_shows_one_profile_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setenv("SONOBENCH_DB", str(db))
     rows = read_reference(DEFAULT_TASK)["rows"]
     by_profile = {p: sorted(r["name"] for r in rows if r["profile"] == p) for p in {r["profile"] for r in rows}}
-    assert set(by_profile) == {"full", "quick"}
+    order = [p for p in ("converged", "paper", "full", "quick") if p in by_profile]
+    assert {"full", "quick"} <= set(by_profile) and set(order) == set(by_profile)
+    verdicts = {r["name"]: r["training"]["convergence"]["reason"] for r in rows}
+    params = {r["name"]: (r["complexity"]["params"], r["complexity"]["complexity"]["params_onnx"]) for r in rows}
 
     at = open_page("baselines")
     radio = at.radio(key="base_profile")
-    assert radio.options == ["full", "quick"] and radio.value == "full"
-    for profile in ("full", "quick"):
+    assert radio.options == order and radio.value == order[0]
+    for profile in order:
         radio.set_value(profile).run()
         assert not at.exception
         table = next(m.value for m in at.markdown if "Train→Test ΔDice" in m.value)
         shown = sorted(line.split(" ", 2)[2].split(" |")[0] for line in table.splitlines()[2:])
         assert shown == by_profile[profile]
+        summary = next(m.value for m in at.markdown if "Params, PyTorch module" in m.value)
+        for line in summary.splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            name = cells[0].split(" ", 1)[1]
+            assert cells[1] == verdicts[name] and cells[2].startswith("cpu (")
+            assert cells[4] == f"{params[name][0] / 1e6:.3f} M" and cells[5] == f"{params[name][1] / 1e6:.3f} M"
+        assert len(summary.splitlines()) == 2 + len(by_profile[profile])

@@ -115,7 +115,7 @@ def test_torchscript_round_trip(name):
 def test_onnx_export_matches_onnxruntime(name, tmp_path):
     path = mt.check_onnx(name, tmp_path)
     complexity = pytest.importorskip("evaluator.complexity")
-    # the evaluator counts an ONNX submission like the PyTorch model (DESIGN: within 1%)
+    # the evaluator counts an ONNX submission like the PyTorch model (README: within 1%)
     onnx_count = complexity.count_onnx(path, (1, 1, *mt.SIZE))
     torch_count = complexity.count_torch(copy.deepcopy(mt.built(name)).to("meta"), (1, 1, *mt.SIZE))
     assert onnx_count["params"] == pytest.approx(torch_count["params"], rel=0.01)

@@ -19,7 +19,7 @@ def _invoke(*args):
     (["run", "--task", "toy-lesion", "--models", "unet,cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--profile", "quik"],
-     "Error: Unknown training profile 'quik'. Valid choices: full, paper, quick. Did you mean 'quick'?"),
+     "Error: Unknown training profile 'quik'. Valid choices: converged, full, paper, quick. Did you mean 'quick'?"),
     (["run", "--task", "no-such-task", "--models", "unet"], "Error: Unknown task 'no-such-task'. Valid choices: "),
     (["rerun", "unet", "--task", "toy-lesion"], "Error: No reference result for model 'unet' with profile 'quick'"),
     (["rerun", "unetx", "--task", "toy-lesion"], "Did you mean 'unet'?"),
@@ -48,6 +48,16 @@ def test_list_shows_params_and_references():
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["unet"]["params_m"] == 34.53 and rows["cmunext"]["params_m"] == 3.15
     assert "Ronneberger" in rows["unet"]["reference"]
+    # every required model says which converged row it has, or why none
+    for name in ("unet", "unext", "segformer-b0"):
+        c = rows[name]["converged"]
+        if c["profile"] is None:
+            assert c["why"].startswith(("none trained", "converged row not", "paper row not")), c
+        else:
+            assert c["why"].startswith("converged") and len(c["val_curve"]) == c["epochs_run"], c
+    assert rows["cmunet"]["converged"] is None
+    text = _invoke("list").output
+    assert "Converged references on sim-breast-lesion" in text and "unet " in text.split("Converged references")[1]
 
 
 @pytest.mark.slow
@@ -67,6 +77,8 @@ def test_run_update_reference_then_rerun_is_exact(toy_task, tmp_path):
     assert again.exit_code == 0, again.output
     assert "delta (rerun - reference): Dice +0.0000  IoU +0.0000  HD95 +0.00" in again.output
     assert "is bit-identical to the reference export" in again.output
+    assert "expected: bit-identical (CPU at 1 thread(s), as the reference" in again.output
+    assert "within the stated tolerance: bit-identical" in again.output
 
 
 @pytest.mark.slow

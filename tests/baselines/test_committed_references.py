@@ -53,7 +53,9 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
     assert n == len(REF["rows"])
     out = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--kind", "baseline", "--format", "json", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    ranked = json.loads(out.output)
+    board = json.loads(out.output)
+    assert board["ranking"] == "paired" and "Wilcoxon" in board["definition"]
+    ranked = board["rows"]
     assert {(r["name"]) for r in ranked} == {r["name"] for r in REF["rows"]}
     for r in ranked:
         for key in ("dice_mean", "dice_ci_low", "dice_ci_high", "iou_mean", "iou_ci_low", "hd95_mean",
@@ -61,3 +63,29 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
             assert r[key] is not None and r[key] == r[key], (r["name"], key)
     table = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--db", str(db)]).output
     assert all(name in table for name in ("unet (full)", "cmunext (full)", "segformer-b0 (full)"))
+
+
+@pytest.mark.parametrize("row", REF["rows"], ids=lambda r: f"{r['model']}@{r['profile']}")
+def test_params_are_the_pytorch_modules_count(row):
+    """What the papers report: sum(p.numel()) of the registry's module at the task's channels and
+    classes; the exported graph's count (batch norm folded) is kept beside it, labelled."""
+    from baselines.architectures import build_from_config
+
+    task = get_task(DEFAULT_TASK)
+    kwargs = row["architecture"]["kwargs"]
+    assert (kwargs["in_channels"], kwargs["num_classes"]) == (task.input_channels, 1 if task.num_classes == 2 else task.num_classes)
+    model = build_from_config(row["architecture"])
+    assert row["complexity"]["params"] == sum(p.numel() for p in model.parameters())
+    details = row["complexity"]["complexity"]
+    assert details["params"] == row["complexity"]["params"] and "PyTorch module" in details["params_counted_as"]
+    assert 0 < details["params_onnx"] <= row["complexity"]["params"] and "ONNX graph" in details["params_onnx_counted_as"]
+
+
+def test_every_row_carries_its_convergence_verdict_in_words():
+    from baselines.convergence import verdict
+
+    for row in REF["rows"]:
+        t = row["training"]
+        v = t["convergence"]
+        assert v["reason"].startswith("converged" if v["converged"] else "not converged"), v["reason"]
+        assert v == verdict(row["history"], t["recipe"], t["stopped_early"])  # recomputable from the row

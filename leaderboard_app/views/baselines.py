@@ -1,4 +1,5 @@
-"""Baselines: training curves and generalization gaps of the reference models."""
+"""Baselines: per reference row its convergence verdict, hardware, wall time and both
+parameter counts; its training curves; and the generalization gaps."""
 import html
 
 import pandas as pd
@@ -10,7 +11,8 @@ from leaderboard_app import data, ui
 # (history key, legend label, line dash); a missing key is simply not drawn
 CURVES = {
     "Loss (lower is better)": [("train_loss", "train", "solid"), ("val_loss", "val", "dash")],
-    "Dice (higher is better)": [("train_dice", "train", "solid"), ("val_dice", "val", "dash")],
+    "Dice (higher is better)": [("train_dice", "train", "solid"), ("val_dice", "val", "dash"),
+                                ("val_dice_ema", "val, smoothed", "dot")],
     "IoU (higher is better)": [("train_iou", "train", "solid"), ("val_iou", "val", "dash")],
 }
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
@@ -37,7 +39,41 @@ def _gap_cell(start, end, gap) -> str:
     return "n/a" if gap is None else f"**{float(gap):.4f}**"
 
 
-PROFILE_ORDER = ("full", "paper", "quick")  # the reference setting first
+PROFILE_ORDER = ("converged", "paper", "full", "quick")  # trained to convergence first; quick = smoke
+
+
+def _hardware(row: dict) -> str:
+    hw = _training(row).get("hardware") or {}
+    if not hw:
+        return "not recorded"
+    what = hw.get("gpu") if hw.get("device") == "cuda" else hw.get("cpu")
+    return f"{hw.get('device')} ({what}, {hw.get('threads')} thread(s))"
+
+
+def _count(n) -> str:
+    return "n/a" if n is None else f"{int(n) / 1e6:.3f} M"
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Per row: whether it converged (in words), where and how long it trained, both parameter counts."""
+    out = []
+    for r in rows:
+        t = _training(r)
+        verdict = t.get("convergence") or {}
+        details = r.get("complexity") if isinstance(r.get("complexity"), dict) else {}
+        onnx = details.get("params_onnx", r.get("params") if r.get("format") == "onnx" else None)
+        pytorch = details.get("params") if "params_onnx" in details else None
+        wall = t.get("wall_s")
+        out.append({
+            "Model": f"#{r['submission_id']} {r['name']}",
+            "Converged?": verdict.get("reason") or "no convergence verdict recorded (trained before verdicts existed)",
+            "Trained on": _hardware(r),
+            "Training wall time": "n/a" if wall is None else f"{wall / 60:.1f} min",
+            "Params, PyTorch module": _count(pytorch),
+            "Params, ONNX graph (BN folded)": _count(onnx),
+            "Test Dice": f"{r['dice_mean']:.3f}",
+        })
+    return out
 
 
 def profile_of(row: dict) -> str:
@@ -104,10 +140,17 @@ def baselines_page():
     present = profiles(rows)
     if len(present) > 1:
         chosen = st.radio("Training profile", present, horizontal=True, key="base_profile",
-                          help="full: the reference setting of the committed rows; quick: a CPU smoke-level run; "
-                               "paper: the seeds' GPU recipe. `sonobench baselines list` describes each.")
+                          help="converged: trained on a CPU until the smoothed val Dice plateaued; paper: the "
+                               "seeds' GPU recipe; full: the earlier CPU-sized setting (not converged); quick: "
+                               "a CPU smoke-level run. `sonobench baselines list` describes each.")
         rows = [r for r in rows if profile_of(r) == chosen]
     with_history = [r for r in rows if _training(r).get("history")]
+    st.subheader("Reference rows")
+    st.caption("Converged = stopped by its recipe's early stopping (patience >= 10 epochs) after at least twice "
+               "the patience, with the smoothed validation Dice up by <= 0.005 over the last 25% of epochs. "
+               "Params, PyTorch module: every tensor of `model.parameters()` once, as papers report them (the "
+               "leaderboard's column for a reference); ONNX graph: the exported file's weights, batch norm folded.")
+    st.markdown(_markdown_table(summary_rows(rows)))
     st.subheader("Generalization gaps (smaller is better)")
     st.caption("Score at the submitted (best-validation) epoch on train and validation, minus the evaluator's "
                "score on the held-out split: a large drop means the model fits its training data better than "
@@ -117,7 +160,8 @@ def baselines_page():
     if not with_history:
         st.info("These baselines were submitted without a training history.")
         return
-    st.caption("Solid = train, dashed = validation; the dotted vertical line marks each model's best epoch.")
+    st.caption("Solid = train, dashed = validation, dotted = smoothed validation Dice (what early stopping "
+               "follows); the dotted vertical line marks each model's best epoch.")
     cols = st.columns(len(CURVES))
     for col, (title, series) in zip(cols, CURVES.items()):
         col.plotly_chart(_curves(with_history, title, series), key=f"curve_{title.split()[0]}")

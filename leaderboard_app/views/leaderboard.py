@@ -209,9 +209,9 @@ def _actions(ranked, event, task_id, version, metric) -> None:
         sid = int(ranked["submission_id"].iloc[rows[0]])
         st.session_state[ui.SUBMISSION_KEY] = sid
         if cols[0].button(f"Open #{sid} in detail", type="primary"):
-            st.switch_page("pages/submission.py")
+            st.switch_page("views/submission.py")
         if cols[1].button(f"Compare #{sid} with…"):
-            st.switch_page("pages/compare.py")
+            st.switch_page("views/compare.py")
     else:
         cols[0].caption("Select a row to open it in detail or compare it.")
     cols[2].download_button("Download CSV", lambda: columns.csv_table(ranked).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
