@@ -126,3 +126,45 @@ def test_significance_map_matches_the_library(app_env):
     assert "95% bootstrap CI" in heat["text"][0][1]
     at.slider(key="cmp_map_n").set_value(2).run()
     assert len(_chart(at, "cmp_map")["data"][0]["y"]) == 2
+
+
+def test_overall_view_ranks_by_mean_task_rank_and_lists_missing_tasks(writable_env):
+    from evaluator.ranking import consensus
+
+    ids = writable_env["ids"]
+    with sqlite3.connect(writable_env["db"]) as conn:  # the band model becomes smooth-0.20 of team-0
+        conn.execute("update submissions set name = 'smooth-0.20', team = 'team-0' where id = ?", [ids["bands"]])
+    at = open_page()
+    at.segmented_control(key="lb_view").set_value("overall").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    expected = consensus.overall(ReadOnlyStore(writable_env["db"]))
+    assert list(table["Model"]) == [r["name"] for r in expected]
+    assert list(table["Mean rank"]) == pytest.approx([r["mean_rank"] for r in expected])
+    both = table[table["Model"] == "smooth-0.20"].iloc[0]
+    assert both["Tasks"] == 2 and both["Lacks"] == "—"
+    assert not np.isnan(both["toy-bands@1"]) and not np.isnan(both["toy-lesion@1"])
+    alone = table[table["Model"] == "smooth-0.45"].iloc[0]
+    assert alone["Lacks"] == "toy-bands@1" and alone["Tasks"] == 1
+
+
+def test_overall_view_says_when_no_model_spans_tasks(app_env):
+    at = open_page()
+    at.segmented_control(key="lb_view").set_value("overall").run()
+    assert "No model is scored on more than one task" in at.info[0].value
+
+
+def test_tasks_page_states_the_power_of_the_paired_test(writable_env):
+    from evaluator.ranking.power import detectable_difference
+
+    with sqlite3.connect(writable_env["db"]) as conn:  # four references on toy-lesion
+        conn.execute("update submissions set kind = 'baseline' where task_id = 'toy-lesion'")
+    at = open_page("tasks")
+    at.selectbox(key="tasks_task").set_value("toy-lesion@1").run()
+    assert not at.exception
+    p = detectable_difference(ReadOnlyStore(writable_env["db"]), "toy-lesion", 1)
+    text = next(m.value for m in at.markdown if m.value.startswith("**Power"))
+    assert f"({p['n_cases']} test cases)" in text and f"**{p['per_case_sd']:.3f}**" in text
+    assert (f"is **{p['delta']:.3f}**" in text) if p["delta"] is not None else "not detected" in text
+    at.selectbox(key="tasks_task").set_value("toy-bands@1").run()  # one result: no power estimate
+    assert any("not estimated" in m.value for m in at.markdown)
