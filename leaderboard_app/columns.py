@@ -117,7 +117,8 @@ def mean_ci(df: pd.DataFrame, metric: str, digits: int) -> pd.Series:
     """'0.812 [0.801–0.823]' per row; 'missing' where the row was scored before the metric existed."""
     if f"{metric}_mean" not in df:
         return pd.Series(MISSING, index=df.index)
-    mean, lo, hi = (df[f"{metric}_{k}"] for k in ("mean", "ci_low", "ci_high"))
+    # astype(float): a column that is NULL on every row comes back as None objects
+    mean, lo, hi = (df[f"{metric}_{k}"].astype(float) for k in ("mean", "ci_low", "ci_high"))
     f = f"{{:.{digits}f}}".format
     text = mean.map(f) + " [" + lo.map(f) + "–" + hi.map(f) + "]"
     return text.where(mean.notna(), MISSING)

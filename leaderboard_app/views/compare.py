@@ -2,7 +2,6 @@
 differences, one-sided Wilcoxon signed-rank tests, bootstrap CI of the mean difference)."""
 import html
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st

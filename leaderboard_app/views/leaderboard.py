@@ -3,6 +3,7 @@ CIs, rank stability (bootstrap rank ranges, blob plot) and an overall view acros
 import html
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -100,7 +101,7 @@ def blob_plot(ranked, info: dict) -> go.Figure | None:
     full = [int(by_id.loc[ids[k], "rank"]) for k in order]
     fig = go.Figure([
         go.Scatter(x=xs, y=ys, mode="markers", name="share of resamples", text=text, hoverinfo="text",
-                   marker=dict(size=sizes, sizemode="area", sizeref=1.0 / 900, sizemin=2, color="#0072B2",
+                   marker=dict(size=sizes, sizemode="area", sizeref=1.0 / 500, sizemin=2, color="#0072B2",
                                opacity=0.55, line=dict(width=0))),
         go.Scatter(x=names, y=med, mode="markers", name="median rank, 95% interval",
                    error_y=dict(type="data", symmetric=False, array=np.subtract(high, med),
@@ -112,10 +113,10 @@ def blob_plot(ranked, info: dict) -> go.Figure | None:
                    marker=dict(symbol="x", size=8, color="#D55E00"), hovertemplate="rank %{y}<extra></extra>"),
     ])
     top = int(max(max(ys), max(full)))
-    fig.update_layout(height=420, margin=dict(t=50, b=10), legend=dict(orientation="h", y=1.1),
+    fig.update_layout(height=max(380, 160 + 30 * top), margin=dict(t=70, b=10), legend=dict(orientation="h", y=1.08),
                       title=f"Rank stability: {n:,} bootstrap resamples of the cases "
                             f"(Kendall's τ = {info['kendall_tau']:.3f})",
-                      yaxis=dict(title="rank", autorange="reversed", range=[top + 0.5, 0.5], dtick=1 if top <= 25 else None),
+                      yaxis=dict(title="rank", range=[top + 0.6, 0.4], dtick=1 if top <= 25 else None, zeroline=False),
                       xaxis=dict(title="model (in rank order)", tickangle=-30))
     return fig
 
@@ -129,8 +130,6 @@ def _overall() -> None:
     if not rows:
         st.info("No model is scored on more than one task yet.")
         return
-    import pandas as pd
-
     tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
     table = pd.DataFrame([{
         "Overall": k + 1, "Model": r["name"], "Team": r.get("team") or "",

@@ -26,6 +26,8 @@ def test_new_metrics_show_missing_never_zero():
                        "sensitivity": [0.95, None], "sensitivity_ci_low": [0.8, None],
                        "sensitivity_ci_high": [0.99, None], "sensitivity_n": [40, None]})
     assert list(columns.mean_ci(df, "nsd", 3)) == ["0.900 [0.850–0.950]", "missing"]
+    old = pd.DataFrame({"nsd_mean": [None, None], "nsd_ci_low": [None, None], "nsd_ci_high": [None, None]})
+    assert list(columns.mean_ci(old, "nsd", 3)) == ["missing", "missing"]  # every row scored before NSD
     assert list(columns.rates(df, "sensitivity")) == ["0.950 [0.800–0.990] (n = 40)", "missing"]
     # a rate over no images is undefined, not missing and not 0
     assert columns.rate_ci(None, None, None, 0) == "n/a (no such images)"
