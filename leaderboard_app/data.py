@@ -8,6 +8,8 @@ commit touches `<db>-wal`, not the main file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -85,21 +87,36 @@ def _valid_rows(store, task_id: str, version: int, kind: str) -> list[dict]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int) -> tuple[pd.DataFrame, dict]:
-    # A ranking is a pure function of the stored result set and these settings, and results are
-    # immutable once written: keyed on the store fingerprint, the pairwise tests and the 1,000
-    # bootstrap rerankings run once per store change, never on a rerun.
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str) -> tuple[list[dict], str]:
+    """The valid rows of one task version and a digest of their content."""
     with _reader(path) as store:
         rows = _valid_rows(store, task_id, version, kind)
-        if not rows:
-            return pd.DataFrame(), {}
-        ranked = rank_stored(store, rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
+    return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, kind: str, scheme: str,
+             alpha: float, top_n: int, _rows: list[dict]) -> tuple[pd.DataFrame, dict]:
+    # A ranking is a pure function of the stored result rows and these settings, and a stored
+    # result never changes once written (re-scoring only fills missing metrics, which changes
+    # its row). So the pairwise tests and the 1,000 bootstrap rerankings are keyed on a digest of
+    # this task version's rows, not on the store's fingerprint: a write elsewhere in the store
+    # (a queued job, another task's result) does not redo them. `_rows` is not hashed by Streamlit.
+    if not _rows:
+        return pd.DataFrame(), {}
+    with _reader(path) as store:
+        ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
     info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
             "bootstrap_ranks": ranked.bootstrap_ranks}
     return pd.DataFrame(ranked.rows), info
+
+
+def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
+           alpha: float, top_n: int) -> tuple[pd.DataFrame, dict]:
+    rows, digest = _rows(path, fp, task_id, version, kind)
+    return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, rows)
 
 
 def board(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = Scheme.PAIRED.value):

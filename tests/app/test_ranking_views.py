@@ -168,3 +168,25 @@ def test_tasks_page_states_the_power_of_the_paired_test(writable_env):
     assert (f"is **{p['delta']:.3f}**" in text) if p["delta"] is not None else "not detected" in text
     at.selectbox(key="tasks_task").set_value("toy-bands@1").run()  # one result: no power estimate
     assert any("not estimated" in m.value for m in at.markdown)
+
+
+def test_the_ranking_is_redone_only_when_that_tasks_results_change(writable_env, monkeypatch):
+    import streamlit as st
+
+    from leaderboard_app import data
+
+    calls = []
+    real = data.rank_stored
+    monkeypatch.setattr(data, "rank_stored", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    st.cache_data.clear()
+    at = open_page()
+    assert calls == ["dice"]
+    ids = writable_env["ids"]
+    with sqlite3.connect(writable_env["db"]) as conn:  # another task's row changes: the store's fingerprint too
+        conn.execute("update submissions set name = 'renamed' where id = ?", [ids["bands"]])
+    at.run()
+    assert not at.exception and calls == ["dice"]
+    with sqlite3.connect(writable_env["db"]) as conn:  # this task's rows change: ranked again
+        conn.execute("update submissions set name = 'renamed' where id = ?", [ids["smooth-0.45"]])
+    at.run()
+    assert calls == ["dice", "dice"] and "renamed" in list(at.dataframe[0].value["Model"])
