@@ -99,6 +99,9 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
     page.get_by_text("4 models", exact=True).wait_for()
     _no_exception(page)
     _shot(page, artifacts_dir, "1-leaderboard")
+    page.get_by_text("Rank stability: 1,000 bootstrap resamples").wait_for()  # the blob plot's title
+    page.get_by_text("Kendall's τ between the full ranking").wait_for()
+    _shot(page, artifacts_dir, "1b-leaderboard-blob-plot", height=2000)
 
     page.get_by_role("link", name="Submit a model").click()
     page.get_by_role("heading", name="Submit a model").wait_for()
@@ -125,6 +128,8 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
     for slug, link in PAGES.items():
         page.get_by_role("link", name=link, exact=True).click()
         page.locator("h1").first.wait_for()
+        if slug == "compare":
+            page.get_by_text("Top 5 by mean Dice: row vs column").wait_for()  # the significance map
         page.wait_for_timeout(1500)  # let charts draw
         _no_exception(page)
         _shot(page, artifacts_dir, f"4-{slug}", height=2000)
