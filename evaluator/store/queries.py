@@ -14,10 +14,11 @@ from ..metrics import per_case_metrics
 from ..metrics.info import detection_metrics
 from .db import _Reader
 
-# Per case: the macro mean over foreground classes (class 0 is background and
-# never scored), the same reduction the evaluator's aggregates use.
+# Per case: the macro mean over foreground classes (class 0 is background and never scored), the
+# same reduction the evaluator's aggregates use, for every per-case metric of the registry; a
+# metric added after a row was scored averages to NULL there (missing, never 0).
 _CASE_MEANS = (
-    "select c.case_id, avg(c.dice) as dice, avg(c.iou) as iou, avg(c.hd95) as hd95, "
+    "select c.case_id, " + "".join(f"avg(c.{m}) as {m}, " for m in per_case_metrics()) +
     "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
     "from {table} c join results r on r.id = c.result_id "
     "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"

@@ -1,31 +1,69 @@
-"""Compare two: paired per-case differences, Wilcoxon signed-rank test, bootstrap CI."""
+"""Compare: the significance map of the top N models, and one pair case by case (paired
+differences, one-sided Wilcoxon signed-rank tests, bootstrap CI of the mean difference)."""
 import html
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from leaderboard_app import columns, data, stats, ui
+from evaluator.ranking.compare import NotComparable
+from leaderboard_app import columns, data, ui
 
-ALPHA = 0.05
+DEFAULT_MAP_N = 10
+OUTCOME = {1: "significantly better", -1: "significantly worse", 0: "not separable"}
+# Okabe-Ito: blue = row better, vermillion = row worse, grey = not separable
+OUTCOME_COLOURS = [[0.0, "#D55E00"], [0.333, "#D55E00"], [0.333, "#DDDDDD"], [0.667, "#DDDDDD"],
+                   [0.667, "#0072B2"], [1.0, "#0072B2"]]
 
 
-def _verdict(cmp: stats.PairedComparison, metric: str, a: dict, b: dict) -> str:
-    if cmp.n == 0:
-        return "These two submissions share no scored cases."
-    good_for_a = (cmp.mean_diff > 0) == columns.higher_is_better(metric)
-    winner, loser = (a, b) if good_for_a else (b, a)
-    ci_excludes_zero = cmp.ci_low > 0 or cmp.ci_high < 0
-    significant = cmp.wilcoxon_p is not None and cmp.wilcoxon_p < ALPHA and ci_excludes_zero
-    if cmp.mean_diff == 0:
-        return "The two submissions score the same on average."
-    if significant:
-        return (f"**{ui.plain(ui.submission_label(winner))}** is better than {ui.plain(ui.submission_label(loser))} on "
-                f"{columns.QUALITY_LABEL[metric]}: the Wilcoxon test gives p < {ALPHA} and the 95% CI of the "
-                "mean difference excludes 0.")
-    return (f"No significant difference on {columns.QUALITY_LABEL[metric]}: {ui.plain(ui.submission_label(winner))} is ahead "
-            f"on average, but the evidence is weak (p ≥ {ALPHA} or the 95% CI includes 0).")
+def _verdict(cmp: dict, a: dict, b: dict) -> str:
+    label = columns.QUALITY_LABEL[cmp["metric"]]
+    la, lb = ui.plain(ui.submission_label(a)), ui.plain(ui.submission_label(b))
+    if cmp["p_a_better"] <= cmp["alpha"]:
+        return (f"**{la}** is significantly better than {lb} on {label}: one-sided Wilcoxon p = "
+                f"{cmp['p_a_better']:.3g} ≤ α = {cmp['alpha']:g}.")
+    if cmp["p_b_better"] <= cmp["alpha"]:
+        return (f"**{lb}** is significantly better than {la} on {label}: one-sided Wilcoxon p = "
+                f"{cmp['p_b_better']:.3g} ≤ α = {cmp['alpha']:g}.")
+    return (f"Not separable on {label} at α = {cmp['alpha']:g}: neither one-sided test rejects "
+            f"(p = {cmp['p_a_better']:.3g} for A better, {cmp['p_b_better']:.3g} for B better).")
+
+
+def significance_map(sig: dict, metric: str) -> go.Figure:
+    """Heatmap: cell (row i, column j) = row i significantly better / worse / not separable
+    than column j; hover = the one-sided p-value and the paired mean difference with its CI."""
+    rows = sig["rows"]
+    names = [html.escape(f"#{r['submission_id']} {r['name']}") for r in rows]  # plotly renders HTML tags
+    d = columns.ndigits(metric)
+    hover = [[(f"{names[i]}<br>vs {names[j]}<br><b>{OUTCOME[int(sig['sign'][i, j])]}</b><br>"
+               f"p(row better), one-sided Wilcoxon = {sig['p'][i, j]:.3g}<br>"
+               f"mean difference row − column = {sig['diff'][i, j]:+.{d}f} "
+               f"[{sig['low'][i, j]:+.{d}f}, {sig['high'][i, j]:+.{d}f}] (95% bootstrap CI)")
+              if i != j else names[i] for j in range(len(rows))] for i in range(len(rows))]
+    z = [[None if i == j else int(sig["sign"][i, j]) for j in range(len(rows))] for i in range(len(rows))]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=names, y=names, zmin=-1, zmax=1, colorscale=OUTCOME_COLOURS, xgap=2, ygap=2,
+        text=hover, hoverinfo="text",
+        colorbar=dict(tickvals=[-0.667, 0, 0.667], ticktext=["row worse", "not separable", "row better"],
+                      title="")))
+    fig.update_layout(height=max(360, 60 + 38 * len(rows)), margin=dict(t=40, l=10),
+                      title=f"Top {len(rows)} by mean {columns.QUALITY_LABEL[metric]}: row vs column",
+                      yaxis=dict(autorange="reversed"), xaxis=dict(tickangle=-35, side="bottom"))
+    return fig
+
+
+def _map_section(task_id: str, version: int, metric: str) -> None:
+    st.subheader("Significance map")
+    n = st.slider("Models in the map (top N by mean)", 2, 30, DEFAULT_MAP_N, key="cmp_map_n")
+    sig = data.significance(task_id, version, metric, n)
+    if len(sig["rows"]) < 2 or sig["n_cases"] < 2:
+        st.info("The map needs at least two results sharing at least two scored cases with this metric.")
+        return
+    st.plotly_chart(significance_map(sig, metric), key="cmp_map")
+    st.caption(f"Each cell: is the **row** model better than the **column** model on the same {sig['n_cases']} "
+               f"{sig['split']} cases? One-sided Wilcoxon signed-rank tests, Holm-corrected over each model's "
+               f"comparisons at α = {sig['alpha']:g}, exactly as the paired ranking decides ranks. Hover a cell for "
+               "the p-value and the paired mean difference with its 95% bootstrap CI (10,000 resamples, seed 0).")
 
 
 def _scatter(paired: pd.DataFrame, metric: str, a: dict, b: dict) -> go.Figure:
@@ -57,10 +95,10 @@ def _histogram(paired: pd.DataFrame, metric: str) -> go.Figure:
 
 @ui.shows_errors
 def compare_page():
-    st.title("Compare two submissions")
-    st.caption("Both models are scored on the same cases, so each case gives a paired difference A − B. "
-               "The Wilcoxon signed-rank test asks whether those differences are centred on zero; the bootstrap "
-               "interval shows how precisely the mean difference is known.")
+    st.title("Compare submissions")
+    st.caption("Every model is scored on the same cases, so each case gives a paired difference A − B. "
+               "The one-sided Wilcoxon signed-rank tests ask whether one model is better case by case; the "
+               "bootstrap interval shows how precisely the mean difference is known.")
     picked = ui.task_picker(key="cmp_task")
     if picked is None:
         return
@@ -69,33 +107,40 @@ def compare_page():
     if len(choices) < 2:
         st.info("Comparing needs at least two scored submissions on this task.")
         return
-    left, right, mcol = st.columns([2, 2, 1.4])
+    metric = ui.metric_picker("Metric", (info.get("spec") or {}).get("primary_metric", "dice"), key="cmp_metric")
+    _map_section(task_id, version, metric)
+    st.subheader("One pair, case by case")
+    left, right = st.columns(2)
     first = ui.requested_submission()
     with left:
         a = ui.submission_picker("A", choices, key="cmp_a", default_id=first)
     with right:
         others = [c for c in choices if c["id"] != a["id"]]
         b = ui.submission_picker("B", others, key="cmp_b")
-    with mcol:
-        metric = ui.metric_picker("Metric", (info.get("spec") or {}).get("primary_metric", "dice"), key="cmp_metric")
+    try:
+        cmp = data.compare(a["id"], b["id"], metric)
+    except NotComparable as e:
+        st.info(ui.plain(str(e)))
+        return
     pairs = data.paired_cases(a["id"], b["id"])
     paired = pd.DataFrame({"case_id": [p["case_id"] for p in pairs],
-                           "a": [p["a"][metric] for p in pairs], "b": [p["b"][metric] for p in pairs]})
+                           "a": [p["a"][metric] for p in pairs], "b": [p["b"][metric] for p in pairs]}).dropna()
     paired["diff"] = paired["a"] - paired["b"]
-    cmp = stats.paired_comparison(paired["a"], paired["b"])
-    digits = 2 if metric == "hd95" else 3
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Paired cases", cmp.n)
-    favours_a = "positive" if columns.higher_is_better(metric) else "negative"
-    c2.metric(f"Mean difference A − B ({favours_a} favours A)",
-              "n/a" if np.isnan(cmp.mean_diff) else f"{cmp.mean_diff:+.{digits}f}",
-              help=f"95% bootstrap CI [{cmp.ci_low:+.{digits}f}, {cmp.ci_high:+.{digits}f}] (10,000 resamples of cases).")
-    c3.metric("Wilcoxon signed-rank p", "n/a" if cmp.wilcoxon_p is None else f"{cmp.wilcoxon_p:.3g}",
-              help="Two-sided test of zero median difference; small p = a real difference.")
-    st.markdown(f"95% bootstrap CI of the mean difference: **[{cmp.ci_low:+.{digits}f}, {cmp.ci_high:+.{digits}f}]**"
-                + (f" — {cmp.note}" if cmp.note else ""))
-    st.markdown(_verdict(cmp, metric, a, b))
-    if cmp.n:
+    d = columns.ndigits(metric)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Paired cases", cmp["n_cases"])
+    favours_a = "positive" if cmp["higher_is_better"] else "negative"
+    c2.metric(f"Mean difference A − B ({favours_a} favours A)", f"{cmp['mean_difference']:+.{d}f}",
+              help=f"95% bootstrap CI [{cmp['ci_low']:+.{d}f}, {cmp['ci_high']:+.{d}f}] "
+                   f"({cmp['resamples']:,} resamples of the cases, seed {cmp['seed']}).")
+    c3.metric("p (A better)", f"{cmp['p_a_better']:.3g}",
+              help="One-sided Wilcoxon signed-rank test that A is better than B case by case; small p = evidence.")
+    c4.metric("p (B better)", f"{cmp['p_b_better']:.3g}",
+              help="One-sided Wilcoxon signed-rank test that B is better than A case by case.")
+    st.markdown(f"95% bootstrap CI of the mean difference: **[{cmp['ci_low']:+.{d}f}, {cmp['ci_high']:+.{d}f}]**"
+                + (" — few cases: the p-values are coarse" if cmp["n_cases"] < 10 else ""))
+    st.markdown(_verdict(cmp, a, b))
+    if len(paired):
         g1, g2 = st.columns(2)
         g1.plotly_chart(_scatter(paired, metric, a, b), key="cmp_scatter")
         g2.plotly_chart(_histogram(paired, metric), key="cmp_hist")

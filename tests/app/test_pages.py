@@ -56,17 +56,22 @@ def test_submission_page_per_class_table_for_multiclass(app_env):
     assert list(per_class["Class"]) == ["upper", "lower"]
 
 
-def test_compare_page_reports_wilcoxon_and_bootstrap_ci(app_env):
+def test_compare_page_pair_view_is_the_librarys_compare_results(app_env):
+    from evaluator.ranking.compare import compare_results
+
     ids = app_env["ids"]
     at = open_page("compare")
     at.selectbox(key="cmp_a").set_value(ids["smooth-0.20"]).run()
     at.selectbox(key="cmp_b").set_value(ids["smooth-0.45"]).run()
     assert not at.exception
+    expected = compare_results(ReadOnlyStore(app_env["db"]), ids["smooth-0.20"], ids["smooth-0.45"], "dice")
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Paired cases"] == "6"
-    assert float(labels["Wilcoxon signed-rank p"]) <= 1
-    assert any("95% bootstrap CI of the mean difference" in m.value for m in at.markdown)
-    assert len(_charts(at)) == 2
+    assert labels["Paired cases"] == "6" == str(expected["n_cases"])
+    assert labels["p (A better)"] == f"{expected['p_a_better']:.3g}"
+    assert labels["p (B better)"] == f"{expected['p_b_better']:.3g}"
+    assert labels["Mean difference A − B (positive favours A)"] == f"{expected['mean_difference']:+.3f}"
+    assert any(f"[{expected['ci_low']:+.3f}, {expected['ci_high']:+.3f}]" in m.value for m in at.markdown)
+    assert len(_charts(at)) == 3  # the significance map, the scatter, the histogram
 
 
 def test_baselines_page_has_curves_and_the_gap_table(app_env):
