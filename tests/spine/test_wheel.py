@@ -76,3 +76,9 @@ def test_tasks_verify_and_submit_from_the_installed_wheel(installed):
     out = _run([str(bin_ / "sonobench"), "submit", str(model), "--task", "sim-breast-lesion", "--split", "val",
                 "--db", str(installed["root"] / "results.db")], **kw)
     assert "Scored: submission #1" in out and "(40 val cases" in out
+
+
+def test_the_demo_loads_the_packaged_references(installed):
+    out = _run([str(installed["venv"] / "bin" / "sonobench"), "demo", "--no-app",
+                "--db", str(installed["root"] / "demo.db")], cwd=installed["cwd"], env=installed["env"])
+    assert "reference baseline result(s)" in out and "Scored the demo submission" in out, out
