@@ -31,6 +31,7 @@ from evaluator.tasks import Task, sha256_file, user_data_dir
 
 from ..architectures import model_config
 from ..convergence import verdict
+from ..reference import stored_predictions
 from ..recipes import Profile
 from .data import Samples, cv_splits, eval_subset, load_split
 from .env import git_commit, hardware
@@ -136,8 +137,10 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
                        "parity_rel": parity},
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": meta,
               "params_pytorch": sum(p.numel() for p in result.model.parameters()),
+              "test_predictions": stored_predictions(store, sid),
               "pipeline_wall_s": time.monotonic() - t0}
-    (folder / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    (folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
+                                                indent=1, default=str) + "\n")
     return record
 
 
