@@ -11,6 +11,7 @@ import click
 from evaluator.cli import handle_errors
 from evaluator.demo import DEFAULT_TASK
 from evaluator.errors import SonoBenchError
+from evaluator.scaleout.options import check_address, executor_options
 
 # The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
 REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
@@ -18,7 +19,7 @@ REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3p
 
 def _models(values: tuple[str, ...]) -> list[str]:
     """--models a,b --models c -> [a, b, c], each checked against the registry (did you mean)."""
-    from .architectures import ARCHITECTURES
+    from evaluator.architectures import ARCHITECTURES
 
     names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(REFERENCE_MODELS)
     for n in names:
@@ -83,7 +84,7 @@ def _report(record: dict) -> None:
 def _param_count(name: str) -> int:
     import torch
 
-    from .architectures import create_model
+    from evaluator.architectures import create_model
 
     try:
         with torch.device("meta"):  # count without allocating or initialising the weights
@@ -109,7 +110,7 @@ def baselines():
 @handle_errors
 def list_cmd(task_id, as_json):
     """Registered architectures with parameter counts and committed reference Dice."""
-    from .architectures import list_architectures
+    from evaluator.architectures import list_architectures
     from .reference import read_reference
 
     ref_file = read_reference(task_id) or {"rows": []}
@@ -190,14 +191,17 @@ def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
 @click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
 @_reference_dir_option
+@executor_options
 @handle_errors
 def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, threads, db_path, out_dir,
-            labels_root, update_reference, reference_dir):
+            labels_root, update_reference, reference_dir, executor, address):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
     through the sandboxed evaluator (kind = baseline).
 
     Models are named as arguments or with --models (`run unet cmunext`,
-    `run --models unet,cmunext`); none: the seeds' zoo."""
+    `run --models unet,cmunext`); none: the seeds' zoo. With --executor ray every model
+    (and fold) trains as its own Ray task; this process submits the results."""
+    from evaluator.scaleout import Executor, import_ray
     from evaluator.store import Store
     from evaluator.tasks import get_task
 
@@ -207,13 +211,25 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta, threads), get_task(task_ref)
     if update_reference and (folds or tta):
         raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
-    device = _device(device)
-    click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' on {device}")
-    data, store = TaskData.load(task, labels_root), Store(db_path)
+    check_address(executor, address)
+    if executor is Executor.RAY:
+        import_ray()  # what to install, before any work
+        click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' as Ray tasks")
+        from .sweep import train_on_ray
+
+        units = [(n, (i, folds) if folds else None) for n in names for i in range(folds or 1)]
+        done = train_on_ray(task, units, profile, store=Store(db_path), out_dir=out_dir, device=device,
+                            labels_root=labels_root, address=address, log=click.echo)
+        record_of = lambda name, fold=None: done[(name, fold)]  # noqa: E731
+    else:
+        device = _device(device)
+        click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' on {device}")
+        data, store = TaskData.load(task, labels_root), Store(db_path)
+        record_of = lambda name, fold=None: _train_and_submit(  # noqa: E731
+            data, name, profile, store, out_dir, device, fold, labels_root)
     for name in names:
         if folds:
-            records = [_train_and_submit(data, name, profile, store, out_dir, device, (i, folds), labels_root)
-                       for i in range(folds)]
+            records = [record_of(name, (i, folds)) for i in range(folds)]
             for r in records:
                 _report(r)
             s = cv_summary(records)
@@ -221,7 +237,7 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
                        f"Dice {s['dice']['mean']:.4f} ± {s['dice']['std']:.4f}  IoU {s['iou']['mean']:.4f} ± "
                        f"{s['iou']['std']:.4f}  HD95 {s['hd95']['mean']:.2f} ± {s['hd95']['std']:.2f}")
             continue
-        record = _train_and_submit(data, name, profile, store, out_dir, device, labels_root=labels_root)
+        record = record_of(name)
         _report(record)
         if update_reference:
             path = reference.write_row(task, reference.row_from_record(record), folder=reference_dir)

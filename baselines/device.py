@@ -77,7 +77,7 @@ def _train_one(job: dict) -> dict:
 
     from evaluator.tasks import get_task
 
-    from .architectures import model_config
+    from evaluator.architectures import model_config
     from .convergence import verdict
     from .recipes import Profile
     from .training.data import load_split

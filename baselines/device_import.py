@@ -36,7 +36,7 @@ def _complexity(architecture: dict, task) -> dict:
     """The evaluator's PyTorch counter on the registry's module at the task's input size."""
     from evaluator.complexity.torch_counter import count_torch
 
-    from .architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     shape = [1, task.input_channels, *task.input_size]
     return {**count_torch(build_from_config(architecture), shape), "input_shape": shape, "batch": 1}

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from baselines.architectures import create_model
+from evaluator.architectures import create_model
 from baselines.recipes import get_profile
 from baselines.training.env import deterministic
 from baselines.training.losses import SegLoss

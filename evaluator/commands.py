@@ -86,43 +86,58 @@ def _print_result(res: dict) -> None:
 @click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
 @click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
+@click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
+              help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, as_json, db_path):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue."""
     from pathlib import Path
 
-    from .errors import AlreadyScored, SonoBenchError
-    from .evaluate import Request, evaluate, prepare_or_reject
+    from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
+    from .evaluate import Request, evaluate, prepare_or_reject, record_refusal
     from .settings import load_settings
     from .store import Store
     from .submission import SPEC_FILE, read_spec
+    from .teams import authenticate
 
     path = Path(model)
     if not path.exists():
         raise SonoBenchError(f"No model file at {path}; check the path")
+    settings = load_settings()
+    store = Store(db_path)
+    if settings.require_auth and kind == "baseline":
+        raise SonoBenchError("In hosted mode (require_auth) baselines are added by the operator with "
+                             "`sonobench baselines`, not through `submit`. Nothing was stored.")
+    who = authenticate(store, token) if settings.require_auth or token else None
+    if who is not None:
+        if team and team != who.name:
+            raise SonoBenchError(f"--team '{team}' is not the team of this token ('{who.name}'); the token decides "
+                                 "the team. Nothing was stored.")
+        team = who.name
     if spec_path is None and path.is_dir() and (path / SPEC_FILE).is_file():
         spec_path = path / SPEC_FILE
-    spec = read_spec(spec_path)
-    architecture = None
-    if arch:
-        try:
-            architecture = {"name": arch, "kwargs": json.loads(arch_kwargs) if arch_kwargs else {}}
-        except json.JSONDecodeError as e:
-            raise SonoBenchError(f"--arch-kwargs is not valid JSON: {e}") from None
+    try:
+        spec = read_spec(spec_path)
+    except InvalidSubmission as e:  # a refused spec still gets a failed row when the task is known
+        if task_ref:
+            record_refusal(store, tasks_mod.get_task(task_ref), path, str(e), name=name, team=team, kind=kind,
+                           team_id=who.id if who else None)
+        raise
+    if who is not None:
+        spec.pop("team", None)
+    architecture = {"name": arch, "kwargs": arch_kwargs or {}} if arch else None  # kwargs JSON checked in prepare
     ref = task_ref or spec.get("task")
     if not ref:
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
-    settings = load_settings()
     request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
                                gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
-    store = Store(db_path)
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
-                            output=output, kind=kind, settings=settings)
+                            output=output, kind=kind, settings=settings, team_id=who.id if who else None)
     if enqueue:
         _enqueue(store, task, sub, settings, request, as_json)
         return
@@ -173,6 +188,20 @@ def _rank_range(r: dict) -> str:
     return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
 
 
+def _mean_ci(r: dict, m: str, digits: int, unit: str | None = None) -> str:
+    """'0.812 [0.80,0.82]'; 'missing' for a result scored before the metric existed (never 0)."""
+    if r.get(f"{m}_mean") is None:
+        return "missing"
+    text = f"{r[f'{m}_mean']:.{digits}f} [{r[f'{m}_ci_low']:.{digits}f},{r[f'{m}_ci_high']:.{digits}f}]"
+    return f"{text} {unit}" if unit else text
+
+
+def _rate(r: dict, m: str) -> str:
+    if r.get(m) is None:
+        return "missing" if r.get(f"{m}_n") is None else "n/a"
+    return f"{r[m]:.2f} (n={r[f'{m}_n']})"
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
@@ -183,6 +212,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
             "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
             "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
             "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
+            "nsd": _mean_ci(r, "nsd", 3), "assd": _mean_ci(r, "assd", 2, r.get("hd95_unit")),
+            "sens": _rate(r, "sensitivity"), "spec": _rate(r, "specificity"),
             "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
             "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
             "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],
@@ -191,7 +222,8 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 
 
 @cli.command()
-@click.argument("task_ref")
+@click.argument("task_ref", required=False)
+@click.option("--overall", is_flag=True, help="Consensus across tasks: mean of each model's per-task ranks.")
 @click.option("--metric", default=None, help="Rank by this metric (default: the task's primary metric).")
 @click.option("--kind", type=click.Choice(["all", "baseline", "submission"]), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -200,41 +232,55 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
               "unpaired 95%-interval separation; mean: plain mean.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
 
+    if overall:
+        return _overall(kind, fmt, db_path, scheme)
+    if not task_ref:
+        raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
+
     from .metrics import METRICS
     from .ranking.board import rank_stored
     from .settings import load_settings
-    from .store import ReadOnlyStore
+    from .store import ReadOnlyStore, validity
 
     name, version = tasks_mod.parse_ref(task_ref)
     store = ReadOnlyStore(db_path)
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
-        rows = [r for r in rows if r["kind"] == kind]
-    if not rows:
+        rows = [r for r in rows if r.get("kind") == kind]
+    rows, invalid = validity.partition(rows)
+    if not rows and not invalid:
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
-    metric = metric or rows[0]["primary_metric"]
+    metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
-    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha, top_n=settings.ranking_top_n)
-    ranked = result.rows
+    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
+                         top_n=settings.ranking_top_n) if rows else None
+    ranked = result.rows if result else []
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{ranked[0]['task_version']}", "metric": metric,
-                               "ranking": scheme, "definition": result.definition,
-                               "kendall_tau": result.kendall_tau, "bootstrap_resamples": result.resamples,
-                               "rows": ranked}, indent=2, default=str))
+        click.echo(json.dumps({"task": f"{name}@{version or (ranked[0]['task_version'] if ranked else '')}",
+                               "metric": metric, "ranking": scheme,
+                               "definition": result.definition if result else None,
+                               "kendall_tau": result.kendall_tau if result else None,
+                               "bootstrap_resamples": result.resamples if result else None,
+                               "rows": ranked, "invalid": invalid}, indent=2, default=str))
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
+        fields = list(table[0]) if table else ["rank", "id"]
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(table[0]))
+        w = csv.DictWriter(buf, fieldnames=fields, restval="")
         w.writeheader(); w.writerows(table)
+        w.writerows({"rank": "invalid", "id": r["submission_id"]} for r in invalid)
         click.echo(buf.getvalue(), nl=False)
+        return
+    _print_invalid(invalid)
+    if not ranked:
         return
     info = METRICS.get(metric)
     click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
@@ -252,8 +298,38 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired"):
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
+def _overall(kind, fmt, db_path, scheme) -> None:
+    from .ranking.consensus import overall
+    from .settings import load_settings
+    from .store import ReadOnlyStore
+
+    settings = load_settings()
+    rows = overall(ReadOnlyStore(db_path), scheme, kind=kind, alpha=settings.ranking_alpha,
+                   top_n=settings.ranking_top_n)
+    if fmt == "json":
+        click.echo(json.dumps({"ranking": scheme, "definition": "mean of the per-task ranks (each task ranked by "
+                               f"its primary metric with the '{scheme}' scheme)", "rows": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("No results yet. Submit one with `sonobench submit MODEL --task TASK`.")
+        return
+    click.echo(f"Overall: models ordered by the number of tasks they were scored on, then by the mean of their "
+               f"per-task ranks (ranking '{scheme}' on each task's primary metric).")
+    for r in rows:
+        per = ", ".join(f"{t} {k}" for t, k in r["ranks"].items())
+        lacks = f"; lacks {', '.join(r['missing'])}" if r["missing"] else ""
+        click.echo(f"{r['position']:>3}  mean rank {r['mean_rank']:.2f} over {r['n_tasks']} task(s)  "
+                   f"{r['name']} ({r['team']}) [{per}{lacks}]")
+
+
 def _fmt_tau(tau) -> str:
     return "n/a" if tau is None or tau != tau else f"{tau:.3f}"
+
+
+def _print_invalid(invalid: list[dict]) -> None:
+    for r in invalid:
+        click.echo(f"Warning: stored result of submission #{r['submission_id']} is invalid and not ranked "
+                   f"({r['invalid']}); an operator can withdraw it.", err=True)
 
 
 # ---------------------------------------------------------------- demo
@@ -270,8 +346,11 @@ def demo(ctx, no_app, port, db_path):
     from .store import Store, default_db_path
 
     db_path = db_path or str(default_db_path())
-    task = run_demo(Store(db_path), log=click.echo)
-    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired")
+    from .cli import lazy_hook
+
+    task = run_demo(Store(db_path), log=click.echo, reference_loader=lazy_hook("reference_loader"))
+    ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired",
+               overall=False)
     if no_app:
         return
     app_cmd = cli.get_command(ctx, "app")

@@ -23,6 +23,7 @@ to the private log only.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,7 @@ class Attempt:
     rows: list[dict] = field(default_factory=list)
     previews: dict[str, bytes] = field(default_factory=dict)
     error: BaseException | None = None   # a SonoBenchError/OSError, or a wrapped internal error
+    platform: bool = False               # the evaluator or the machine failed, not the model: not charged
     log: str = ""
     meta: dict = field(default_factory=dict)  # isolation facts for the submission row
 
@@ -140,10 +142,19 @@ def compute(task: Task, sub: Submission, request: Request, settings: Settings, *
             labels_root=request.labels_root, progress=progress, log_sink=log.append)
     except EvaluationStopped:
         raise
-    except (SonoBenchError, OSError) as e:
+    except SonoBenchError as e:
         attempt.error = e
-    except Exception as e:  # a bug of ours: still a clear, recorded reason
-        attempt.error = SonoBenchError(f"internal evaluator error: {type(e).__name__}: {e}")
+    except OSError as e:  # the machine (disk full, ...), not the model
+        attempt.error = SonoBenchError(f"the evaluator hit a system error ({type(e).__name__}); it is not counted "
+                                       "against your quota, submit again later")
+        attempt.platform = True
+    except Exception as e:  # a bug of ours: a clear, recorded reason, not charged; the details for the operator
+        import traceback
+
+        log.append(traceback.format_exc())
+        attempt.error = SonoBenchError(f"internal evaluator error ({type(e).__name__}); it is not counted against "
+                                       "your quota and the operator has the details")
+        attempt.platform = True
     finally:
         attempt.log = "".join(log)
     return attempt
@@ -160,9 +171,11 @@ def commit(store: Store, submission_id: int, attempt: Attempt, job: store_jobs.J
         else:
             store_jobs.complete(store, job, attempt.result, attempt.rows, val_predictions=attempt.previews)
     elif job is None:
-        store_jobs.mark_failed(store, submission_id, attempt.reason or "the evaluation produced no result")
+        store_jobs.mark_failed(store, submission_id, attempt.reason or "the evaluation produced no result",
+                               platform=attempt.platform)
     else:
-        recorded = store_jobs.fail(store, job, attempt.reason or "the evaluation produced no result")
+        recorded = store_jobs.fail(store, job, attempt.reason or "the evaluation produced no result",
+                                   platform=attempt.platform)
     if recorded:
         store_jobs.save_log(store, submission_id, attempt.log)
     return recorded
@@ -182,7 +195,7 @@ def start_submission(store: Store, task: Task, sub: Submission, request: Request
     return store_jobs.create_submission(
         store, settings, job_payload=job_payload, file_sha256=sub.sha256, filename=sub.path.name,
         fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=request.kind,
-        meta={**submission_meta(sub, request), **(meta or {})})
+        meta={**submission_meta(sub, request), **(meta or {})}, team_id=sub.team_id)
 
 
 def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submission", split: str = "test",
@@ -199,14 +212,18 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     store.refuse_duplicate(sub.sha256, task, sub.path.name)
     if not task.split(request.split):
         raise SonoBenchError(f"task {task.ref} has no '{request.split}' cases")
+    t0 = time.perf_counter()
     verify_task(task, splits=(request.split,), labels_root=request.labels_root)  # refuse before anything is stored
+    verify_s = time.perf_counter() - t0
     iso = plan_isolation(request.sandbox_config(base), settings)
     sid, _ = start_submission(store, task, sub, request, settings, meta=isolation_meta(iso))
     try:
         attempt = compute(task, sub, request, settings, base_config=base, verify=False, progress=progress)
     except BaseException as e:  # KeyboardInterrupt etc.: never leave a 'running' row behind
-        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}")
+        store_jobs.mark_failed(store, sid, f"evaluation interrupted: {type(e).__name__}", platform=True)
         raise
+    if attempt.ok:
+        attempt.result["hardware"].setdefault("phases_s", {})["verify manifest"] = round(verify_s, 4)
     commit(store, sid, attempt)
     if not attempt.ok:
         raise attempt.error
@@ -224,22 +241,41 @@ def _rejected_sha(path: Path) -> str | None:
 
 def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,
                       team: str | None = None, architecture=None, output: str | None = None,
-                      kind: str = "submission", settings: Settings | None = None) -> Submission:
+                      kind: str = "submission", settings: Settings | None = None,
+                      team_id: int | None = None) -> Submission:
     """`prepare` the file; one refused by the checks still gets a failed row with the reason
     (so the submitter can read it, and it counts as a failure for the team's quota)."""
     settings = settings or load_settings()
     path = Path(path)
     try:
-        return prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
-                       limits=FileLimits.from_settings(settings))
+        sub = prepare(path, spec, name=name, team=team, architecture=architecture, output=output,
+                      limits=FileLimits.from_settings(settings))
     except InvalidSubmission as e:
-        sha = _rejected_sha(path)
-        if sha is not None:
-            spec = spec or {}
-            store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
-                                        name=name or spec.get("name") or path.stem,
-                                        team=team or spec.get("team") or "", kind=kind, reason=str(e))
+        record_refusal(store, task, path, str(e), spec=spec, name=name, team=team, kind=kind, team_id=team_id)
         raise
+    sub.team_id = team_id
+    return sub
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def record_refusal(store: Store, task: Task, path, reason: str, *, spec: dict | None = None,
+                   name: str | None = None, team: str | None = None, kind: str = "submission",
+                   team_id: int | None = None) -> int | None:
+    """A failed row (charged as a failure) for a file refused before it ran; None when there is
+    no file to name it by."""
+    path = Path(path)
+    sha = _rejected_sha(path)
+    if sha is None:
+        return None
+    spec = spec if isinstance(spec, dict) else {}
+    store_jobs.register_task(store, task)
+    return store_jobs.record_rejection(store, file_sha256=sha, filename=path.name, task=task,
+                                       name=(_text(name) or _text(spec.get("name")) or path.stem)[:200],
+                                       team=(_text(team) or _text(spec.get("team")))[:100], kind=kind,
+                                       reason=reason, team_id=team_id)
 
 
 def evaluate_path(store: Store, task: Task, path, *, spec: dict | None = None, name: str | None = None,

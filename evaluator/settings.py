@@ -41,6 +41,8 @@ class Settings:
     # isolation with a warning on the row; code formats never do.
     require_isolation: str = "auto"
     allow_pickle: bool = False
+    # Hosted mode: submitting needs a team token (`sonobench teams add`); the team comes from it.
+    require_auth: bool = False
     gpu: bool = False
     # Failure reasons are the evaluator's sentences; the model's own one-line exception message
     # (<= 400 chars) is appended unless this is false. Its stdout/stderr are never shown.
@@ -64,6 +66,10 @@ class Settings:
     # best rows (by mean) are tested pairwise; rows beyond them follow their means.
     ranking_alpha: float = 0.05
     ranking_top_n: int = 20
+    # The web app (SONOBENCH_APP_*): its own upload cap (never above the evaluator's
+    # max_upload_mb, see `app_upload_mb`) and how many uploads it evaluates at once.
+    app_max_upload_mb: float = 256.0
+    app_max_jobs: int = 2
     extra: dict = field(default_factory=dict, compare=False)
 
     def validate(self) -> "Settings":
@@ -78,9 +84,18 @@ class Settings:
             raise SettingsError(f"ranking_alpha must be a number in (0, 1), got {self.ranking_alpha!r}")
         if not isinstance(self.ranking_top_n, int) or isinstance(self.ranking_top_n, bool) or self.ranking_top_n < 2:
             raise SettingsError(f"ranking_top_n must be an integer >= 2, got {self.ranking_top_n!r}")
+        if not isinstance(self.app_max_upload_mb, (int, float)) or not self.app_max_upload_mb > 0:
+            raise SettingsError(f"app_max_upload_mb must be a number of MB > 0, got {self.app_max_upload_mb!r}")
+        if not isinstance(self.app_max_jobs, int) or isinstance(self.app_max_jobs, bool) or self.app_max_jobs < 1:
+            raise SettingsError(f"app_max_jobs must be an integer >= 1, got {self.app_max_jobs!r}")
         if self.lease_seconds <= 0 or self.max_attempts < 1:
             raise SettingsError("lease_seconds must be > 0 and max_attempts >= 1")
         return self
+
+    @property
+    def app_upload_mb(self) -> float:
+        """The app's effective upload cap: its own, never above what the evaluator accepts."""
+        return min(float(self.app_max_upload_mb), float(self.max_upload_mb))
 
     @property
     def heartbeat_seconds(self) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import pickletools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from .errors import InvalidSubmission
 from .registry import did_you_mean
 from .sandbox import archives
+from .sandbox.protocol import loads_bounded
 from .tasks import sha256_file
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -43,6 +45,8 @@ class OutputKind(str, enum.Enum):
 
 EXTENSIONS = {".onnx": "onnx", ".pt": "torch", ".pth": "torch", ".ts": "torch", ".pt2": "torch",
               ".bin": "torch", ".safetensors": "safetensors"}
+# A protocol 0/1 pickle has no PROTO opcode: any opcode may come first.
+_PROTOCOL0_STARTS = {op.code.encode("latin-1") for op in pickletools.opcodes}
 SPEC_KEYS = {"name", "team", "task", "architecture", "output", "description"}
 
 
@@ -72,6 +76,7 @@ class Submission:
     meta: dict = field(default_factory=dict)
     companions: list[Path] = field(default_factory=list)   # ONNX external-data files uploaded with it
     code_globals: tuple[str, ...] = ()                     # what a pickle / .pt2 would import and run
+    team_id: int | None = None                             # hosted mode: the team of the token
 
     @property
     def files(self) -> list[Path]:
@@ -88,25 +93,33 @@ def _zip_members(path: Path) -> list[str]:
         return []
 
 
+UNSURE = "<unparseable pickle>"
+
+
 def _classify_state_dict(path: Path, members: list[str]) -> tuple[Format, tuple[str, ...]]:
-    """A torch.save archive: tensors only -> STATE_DICT; anything importing code -> PICKLE."""
+    """A torch.save archive: tensors only -> STATE_DICT; anything importing code -> PICKLE.
+    A pickle the scan cannot read with certainty is a PICKLE (refused without --allow-pickle),
+    never 'only weights'."""
     pkl = next((m for m in members if m.endswith("data.pkl")), None)
     try:
-        found = archives.code_globals(archives.read_member(path, pkl)) if pkl else []
+        found = archives.code_globals(archives.read_member(path, pkl), exact=True) if pkl else []
     except archives.ArchiveRejected as e:
         raise InvalidSubmission(str(e)) from None
-    except (ValueError, EOFError, UnicodeDecodeError, KeyError):
-        found = []  # unparseable: weights_only=True will refuse it in the sandbox
+    except archives.PickleUnclear:
+        found = [UNSURE]
     return (Format.PICKLE, tuple(found)) if found else (Format.STATE_DICT, ())
 
 
 def _classify_legacy(path: Path) -> tuple[Format, tuple[str, ...]]:
-    """A non-zip pickle (legacy torch.save writes five in a row)."""
+    """A non-zip pickle (legacy torch.save writes five in a row), of any protocol."""
     data = path.read_bytes()[: archives.MAX_PICKLE_SCAN]
     try:
-        found = archives.code_globals(data, max_pickles=5)
-    except (ValueError, EOFError, UnicodeDecodeError):
-        return Format.PICKLE, ("<unparseable pickle>",)
+        found = archives.code_globals(data, max_pickles=archives.LEGACY_PICKLES)
+    except archives.PickleUnclear:
+        try:  # a plain pickle.dump of one object
+            found = archives.code_globals(data, exact=True)
+        except archives.PickleUnclear:
+            return Format.PICKLE, (UNSURE,)
     return (Format.PICKLE, tuple(found)) if found else (Format.STATE_DICT, ())
 
 
@@ -130,8 +143,8 @@ def inspect(path: Path, limits: FileLimits | None = None) -> tuple[Format, tuple
         return Format.ONNX, ()
     if EXTENSIONS[ext] == "safetensors":
         return Format.SAFETENSORS, ()  # header checked by prepare(), once the architecture is known
-    if head[:2] != b"PK":
-        if head[:1] == b"\x80":
+    if head[:4] != b"PK\x03\x04":
+        if head[:1] == b"\x80" or head[:1] in _PROTOCOL0_STARTS:
             return _classify_legacy(path)
         raise InvalidSubmission(f"{path.name} is not a PyTorch archive (no zip header); it may be truncated or of another format")
     try:
@@ -141,7 +154,7 @@ def inspect(path: Path, limits: FileLimits | None = None) -> tuple[Format, tuple
     members = [i.filename for i in infos]
     names = {m.split("/", 1)[-1] for m in members}
     if any(m.endswith("archive_format") for m in members) or "models/model.json" in names:
-        return Format.EXPORT, tuple(archives.embedded_code_globals(path, infos))
+        return Format.EXPORT, tuple(archives.embedded_code_globals(path, infos, limits.zip))
     if any(n.startswith("code/") for n in names) or "constants.pkl" in names:
         return Format.TORCHSCRIPT, ()
     if "data.pkl" in names:
@@ -164,33 +177,74 @@ def _check_safetensors(path: Path) -> None:
         raise InvalidSubmission(f"{path.name} has a safetensors header of {n} bytes in a {size}-byte file (truncated or not safetensors)")
 
 
+MAX_SPEC_BYTES = 1024**2
+MAX_SPEC_DEPTH = 16
+MAX_ARCH_JSON = 16 * 1024   # the architecture travels to the sandbox in one 64 KiB message
+TEXT_LIMITS = {"name": 200, "team": 100, "task": 200, "output": 40, "description": 4000}
+
+
 def read_spec(spec_path: str | Path | None) -> dict:
     if spec_path is None:
         return {}
     p = Path(spec_path)
     if not p.is_file():
         raise InvalidSubmission(f"Submission spec {p} does not exist")
+    if p.stat().st_size > MAX_SPEC_BYTES:
+        raise InvalidSubmission(f"{p.name} is larger than {MAX_SPEC_BYTES // 1024} KiB; a submission.json holds "
+                                "only a name, team, task, architecture and output")
     try:
-        spec = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidSubmission(f"{p.name} is not valid JSON: {e}") from None
+        spec = loads_bounded(p.read_bytes(), MAX_SPEC_DEPTH)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        why = str(e) if "nested" in str(e) else f"{type(e).__name__}: {str(e)[:120]}"
+        raise InvalidSubmission(f"{p.name} is not valid JSON ({why}); write a flat JSON object such as "
+                                '{"name": "my-model", "task": "sim-breast-lesion"}') from None
     if not isinstance(spec, dict):
         raise InvalidSubmission(f"{p.name} must hold a JSON object")
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         key = sorted(unknown)[0]
         raise InvalidSubmission(f"{p.name}: unknown key '{key}'. Valid keys: {', '.join(sorted(SPEC_KEYS))}.{did_you_mean(key, SPEC_KEYS)}")
+    for key, limit in TEXT_LIMITS.items():
+        check_text(spec.get(key), key, limit, where=f"{p.name}: ")
     return spec
 
 
+def check_text(value, what: str, limit: int, where: str = "") -> str | None:
+    """A name-like field: None or a string of at most `limit` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidSubmission(f"{where}'{what}' must be a text, got a JSON {type(value).__name__}")
+    if len(value) > limit or any(not ch.isprintable() for ch in value):
+        raise InvalidSubmission(f"{where}'{what}' must be at most {limit} printable characters")
+    return value
+
+
 def _architecture(arch) -> dict | None:
+    """{'name': str, 'kwargs': dict}; kwargs may arrive as JSON text (the CLI's --arch-kwargs)."""
     if arch is None:
         return None
     if isinstance(arch, str):
         arch = {"name": arch, "kwargs": {}}
-    if not isinstance(arch, dict) or "name" not in arch:
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str) or not arch["name"]:
         raise InvalidSubmission("'architecture' must be a name or {'name': ..., 'kwargs': {...}}")
-    return {"name": arch["name"], "kwargs": dict(arch.get("kwargs") or {})}
+    kwargs = arch.get("kwargs")
+    if isinstance(kwargs, str):
+        try:
+            kwargs = loads_bounded(kwargs.encode(), MAX_SPEC_DEPTH) if kwargs.strip() else {}
+        except (ValueError, RecursionError) as e:
+            raise InvalidSubmission(f"--arch-kwargs is not valid JSON ({str(e)[:120]}); pass an object such as "
+                                    "'{\"base\": 32}'") from None
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, dict):
+        raise InvalidSubmission(f"the architecture arguments must be a JSON object of keyword arguments such as "
+                                f'{{"base": 32}}, got a JSON {type(kwargs).__name__}')
+    out = {"name": arch["name"], "kwargs": kwargs}
+    if len(json.dumps(out)) > MAX_ARCH_JSON:
+        raise InvalidSubmission(f"the architecture spec is {len(json.dumps(out)) // 1024} KiB of JSON; the limit is "
+                                f"{MAX_ARCH_JSON // 1024} KiB. Pass only the constructor arguments (name and numbers), "
+                                "never weights or data")
+    return out
 
 
 def _regular(p: Path) -> Path:
@@ -247,6 +301,8 @@ def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = No
     Command-line values override the spec."""
     limits = limits or FileLimits()
     path = Path(path)
+    check_text(name, "name", TEXT_LIMITS["name"])
+    check_text(team, "team", TEXT_LIMITS["team"])
     if not path.exists() and not path.is_symlink():
         raise InvalidSubmission(f"No model file at {path}; check the path")
     if path.is_dir() and not spec and (path / SPEC_FILE).is_file():
@@ -254,6 +310,8 @@ def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = No
     model, companions = locate(path)
     _check_sizes(model, companions, limits)
     spec = dict(spec or {})
+    for key, limit in TEXT_LIMITS.items():
+        check_text(spec.get(key), key, limit, where=f"{SPEC_FILE}: ")
     fmt, code = inspect(model, limits)
     if fmt is not Format.ONNX and companions and path.is_dir():
         raise InvalidSubmission(f"the folder {path.name} holds extra files ({', '.join(c.name for c in companions)}); "

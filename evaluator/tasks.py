@@ -25,28 +25,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
+from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
 
 SPLITS = ("train", "val", "test")
 MANIFEST_FORMAT = 1
 REPO_SPLITS = Path(__file__).resolve().parent.parent / "splits"
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def user_data_dir() -> Path:
-    """Where SonoBench keeps its store and imported tasks (override: SONOBENCH_HOME)."""
-    env = os.environ.get("SONOBENCH_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(xdg) / "sonobench"
 
 
 def task_search_path() -> list[Path]:

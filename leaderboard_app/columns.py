@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-QUALITY = ("dice", "iou", "hd95")
+from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics
+
+# Everything below is driven by the metric registry: a metric registered there gets its column.
+QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd: mean over cases [95% bootstrap CI]
+DETECTION = detection_metrics()   # image-level sensitivity, specificity: rate [Wilson 95% CI] (n images)
+MISSING = "missing"               # a metric added after the row was scored (re-scoring fills it in)
 
 
 @dataclass(frozen=True)
@@ -29,13 +34,35 @@ COSTS = {
     "latency_ms": Cost("Latency", "ms", "Median CPU time per image inside the sandbox, on the hardware recorded with the result."),
 }
 
-QUALITY_HELP = {
-    "dice": "Dice overlap with the ground truth, 0–1, averaged over cases (macro over foreground classes).",
-    "iou": "Intersection over union (Jaccard), 0–1, averaged over cases.",
-    "hd95": "95th-percentile Hausdorff distance between predicted and true borders: how far the worst 5% of "
-            "the border is off.",
-}
-QUALITY_LABEL = {"dice": "Dice", "iou": "IoU", "hd95": "HD95"}
+_LABELS = {"dice": "Dice", "iou": "IoU", "hd95": "HD95", "nsd": "NSD", "assd": "ASSD",
+           "sensitivity": "Sensitivity", "specificity": "Specificity"}
+
+
+class _Labels(dict):
+    def __missing__(self, name):  # a metric registered later still gets a readable label
+        return name.upper()
+
+
+QUALITY_LABEL = _Labels(_LABELS)
+
+
+class _Helps(dict):
+    def __missing__(self, name):
+        return METRICS.get(name).description
+
+
+# The registry's own descriptions (they state each empty-mask policy, and that HD95 is medpy's
+# pooled definition, not MONAI's).
+QUALITY_HELP = _Helps()
+
+
+def is_distance(name: str) -> bool:
+    """hd95, assd: in pixels, or mm on a task with a spacing (the row's `hd95_unit`)."""
+    return name in METRICS and METRICS.get(name).unit == PIXELS
+
+
+def ndigits(name: str) -> int:
+    return 2 if is_distance(name) else 3
 
 
 def higher_is_better(name: str) -> bool:
@@ -57,9 +84,14 @@ def direction_words(name: str) -> str:
 
 def header(name: str, unit: str = "") -> str:
     """Column header with the direction arrow, e.g. 'Dice ↑' or 'HD95 (mm) ↓'."""
-    label = QUALITY_LABEL.get(name) or COSTS[name].label
+    label = QUALITY_LABEL[name] if name not in COSTS else COSTS[name].label
     unit = unit or (COSTS[name].unit if name in COSTS else "")
     return f"{label}{f' ({unit})' if unit else ''} {arrow(name)}"
+
+
+def metric_header(name: str, distance_unit: str = "px") -> str:
+    """`header` with the distance unit on hd95/assd."""
+    return header(name, distance_unit if is_distance(name) else "")
 
 
 def fmt_count(value) -> str:
@@ -72,59 +104,134 @@ def fmt_count(value) -> str:
 
 
 def rank_labels(ranks: pd.Series) -> pd.Series:
-    """'1', '=2', '=2', '4': a leading '=' marks a rank shared because the 95% CIs overlap."""
+    """'1', '=2', '=2', '4': a leading '=' marks a rank held by more than one row."""
     counts = ranks.map(ranks.value_counts())
     return np.where(counts > 1, "=" + ranks.astype(str), ranks.astype(str))
 
 
+def _missing(value) -> bool:
+    return value is None or value != value
+
+
 def mean_ci(df: pd.DataFrame, metric: str, digits: int) -> pd.Series:
-    """'0.812 [0.801–0.823]' per row; 'n/a' where the metric is missing."""
-    mean, lo, hi = (df[f"{metric}_{k}"] for k in ("mean", "ci_low", "ci_high"))
-    text = (mean.map(f"{{:.{digits}f}}".format) + " [" + lo.map(f"{{:.{digits}f}}".format)
-            + "–" + hi.map(f"{{:.{digits}f}}".format) + "]")
-    return text.where(mean.notna(), "n/a")
+    """'0.812 [0.801–0.823]' per row; 'missing' where the row was scored before the metric existed."""
+    if f"{metric}_mean" not in df:
+        return pd.Series(MISSING, index=df.index)
+    # astype(float): a column that is NULL on every row comes back as None objects
+    mean, lo, hi = (df[f"{metric}_{k}"].astype(float) for k in ("mean", "ci_low", "ci_high"))
+    f = f"{{:.{digits}f}}".format
+    text = mean.map(f) + " [" + lo.map(f) + "–" + hi.map(f) + "]"
+    return text.where(mean.notna(), MISSING)
 
 
-def display_table(ranked: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+def rate_ci(value, low, high, n) -> str:
+    """'0.950 [0.835–0.986] (n = 40)'; 'n/a (no such images)' when undefined; 'missing' when the
+    row was scored before detection rates existed (its n is NULL)."""
+    if _missing(n):
+        return MISSING
+    if _missing(value):
+        return "n/a (no such images)"
+    ci = "" if _missing(low) else f" [{low:.3f}–{high:.3f}]"
+    return f"{value:.3f}{ci} (n = {int(n)})"
+
+
+def rates(df: pd.DataFrame, metric: str) -> pd.Series:
+    if f"{metric}_n" not in df:
+        return pd.Series(MISSING, index=df.index)
+    cols = [df[c].astype(object) for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high", f"{metric}_n")]
+    return pd.Series([rate_ci(*v) for v in zip(*cols)], index=df.index, dtype=object)
+
+
+def _range(lo, hi) -> str:
+    if _missing(lo) or _missing(hi):
+        return ""
+    return f"{int(lo)}" if lo == hi else f"{int(lo)}–{int(hi)}"
+
+
+def rank_range(df: pd.DataFrame) -> pd.Series:
+    """'1–3' (95% bootstrap rank interval) for the tested rows, '' for the rest."""
+    if "rank_low" not in df:
+        return pd.Series("", index=df.index)
+    return pd.Series([_range(lo, hi) for lo, hi in zip(df["rank_low"], df["rank_high"])], index=df.index)
+
+
+def p_rank1(df: pd.DataFrame) -> pd.Series:
+    if "p_rank1" not in df:
+        return pd.Series("", index=df.index)
+    return df["p_rank1"].map(lambda v: "" if _missing(v) else f"{v:.0%}")
+
+
+def nsd_tolerance_words(df: pd.DataFrame) -> str:
+    tol = df["nsd_tolerance"].dropna().unique() if "nsd_tolerance" in df else []
+    if len(tol) == 1:
+        return f"Tolerance τ = {tol[0]:g} mm on this task."
+    if len(tol) > 1:
+        return "Tolerances differ between rows: " + ", ".join(f"{t:g}" for t in sorted(tol)) + " mm."
+    return "Tolerance: the task's declared τ in mm, else 2 pixels."
+
+
+RANK_HELP = {
+    "paired": "1 + the number of models significantly better on the same test cases (one-sided Wilcoxon "
+              "signed-rank per pair, Holm-corrected over each model's comparisons). '=' marks a rank held by "
+              "several rows: the same number of models beat each of them, which does not mean they tie "
+              "with each other. Rows below the tested top N are not tested and follow their means.",
+    "ci-overlap": "1 + the number of rows whose whole 95% bootstrap interval lies strictly better than this "
+                  "row's interval (unpaired). '=' marks a rank held by several rows; rows whose intervals "
+                  "overlap can still get different ranks.",
+    "mean": "1 + the number of rows with a strictly better mean. '=' marks rows with equal means.",
+}
+
+
+def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.DataFrame, dict[str, str]]:
     """The human table (text for mean [CI], numbers for costs) and the help text per header."""
     unit = _hd95_unit(ranked)
-    out = pd.DataFrame({
+    out = {
         "Rank": rank_labels(ranked["rank"]),
+        "Rank range": rank_range(ranked),
+        "P(rank 1)": p_rank1(ranked),
         "Model": ranked["name"],
         "Type": np.where(ranked["kind"] == "baseline", "BASELINE", "submission"),
         "Team": ranked["team"].fillna(""),
-        header("dice"): mean_ci(ranked, "dice", 3),
-        header("iou"): mean_ci(ranked, "iou", 3),
-        header("hd95", unit): mean_ci(ranked, "hd95", 2),
-        header("gflops"): ranked["gflops"],
-        header("params"): ranked["params"],
-        header("latency_ms"): ranked["latency_ms"],
-        "Date": ranked["created_at"].fillna("").str[:10],
-        "ID": ranked["submission_id"],
-    })
+    }
     helps = {
-        "Rank": "Position by the ranking metric. '=' marks a shared rank: the 95% confidence intervals overlap, "
-                "so the difference is not significant.",
+        "Rank": f"Rank ({scheme}): {RANK_HELP.get(scheme, '')}",
+        "Rank range": "95% interval of this model's rank over 1,000 bootstrap resamples of the test cases "
+                      "(reranked each time by the same scheme); blank for rows outside the tested top N.",
+        "P(rank 1)": "Share of the bootstrap resamples in which this model is ranked 1.",
         "Type": "BASELINE = a reference model trained and submitted by SonoBench itself (rerunnable with "
                 "`sonobench baselines`); submission = uploaded by a participant.",
-        header("dice"): f"{QUALITY_HELP['dice']} Mean [95% bootstrap CI]; {direction_words('dice')}.",
-        header("iou"): f"{QUALITY_HELP['iou']} Mean [95% bootstrap CI]; {direction_words('iou')}.",
-        header("hd95", unit): f"{QUALITY_HELP['hd95']} In {unit}. Mean [95% bootstrap CI]; {direction_words('hd95')}.",
-        header("gflops"): f"{COSTS['gflops'].help} {direction_words('gflops').capitalize()}.",
-        header("params"): f"{COSTS['params'].help} {direction_words('params').capitalize()}.",
-        header("latency_ms"): f"{COSTS['latency_ms'].help} {direction_words('latency_ms').capitalize()}.",
-        "Date": "When the result was scored (UTC).",
-        "ID": "Submission number; open it on the Submission page.",
     }
-    return out, helps
+    for m in QUALITY:
+        h = metric_header(m, unit)
+        out[h] = mean_ci(ranked, m, ndigits(m))
+        extra = f" In {unit}." if is_distance(m) else ""
+        extra += f" {nsd_tolerance_words(ranked)}" if m == "nsd" else ""
+        helps[h] = (f"{QUALITY_HELP[m]}{extra} Mean over cases [95% bootstrap CI]; {direction_words(m)}. "
+                    f"'{MISSING}': scored before this metric existed.")
+    for m in DETECTION:
+        h = header(m)
+        out[h] = rates(ranked, m)
+        helps[h] = (f"{QUALITY_HELP[m]} Rate [Wilson 95% CI] (n = images it is a rate over); {direction_words(m)}. "
+                    f"'{MISSING}': scored before this metric existed.")
+    for c in COSTS:
+        out[header(c)] = ranked[c]
+        helps[header(c)] = f"{COSTS[c].help} {direction_words(c).capitalize()}."
+    out["Date"] = ranked["created_at"].fillna("").str[:10]
+    out["ID"] = ranked["submission_id"]
+    helps["Date"] = "When the result was scored (UTC)."
+    helps["ID"] = "Submission number; open it on the Submission page."
+    return pd.DataFrame(out), helps
 
 
 def csv_table(ranked: pd.DataFrame) -> pd.DataFrame:
     """Machine-readable export: numbers stay numbers, CI ends get their own columns."""
-    cols = ["rank", "submission_id", "name", "team", "kind"]
+    cols = ["rank", "rank_low", "rank_high", "p_rank1", "rank_median", "rank_tested", "submission_id", "name",
+            "team", "kind"]
     for m in QUALITY:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high", f"{m}_std"]
-    cols += ["hd95_unit", "gflops", "params", "latency_ms", "peak_memory_mb", "split", "n_cases",
+    for m in DETECTION:
+        cols += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"]
+    cols += ["hd95_unit", "nsd_tolerance", "gflops", "params", "latency_ms", "peak_memory_mb", "split", "n_cases",
              "manifest_digest", "created_at"]
     return ranked[[c for c in cols if c in ranked.columns]]
 

@@ -8,6 +8,8 @@ commit touches `<db>-wal`, not the main file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,11 @@ import streamlit as st
 
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
-from evaluator.ranking import rank_rows
-from evaluator.store import ReadOnlyStore, default_db_path, queries
+from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
+from evaluator.ranking.board import rank_stored
+from evaluator.ranking.compare import compare_results
+from evaluator.ranking.overlap import order_by_mean
+from evaluator.store import ReadOnlyStore, default_db_path, queries, validity
 
 from . import columns
 
@@ -51,7 +56,7 @@ def _reader(path: str):
     try:
         yield store
     finally:
-        store.db.conn.close()
+        store.close()
 
 
 # ------------------------------------------------------------------ store
@@ -66,30 +71,179 @@ def scored_tasks() -> list[dict]:
     return _scored_tasks(*_key())
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _ranked(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str) -> pd.DataFrame:
-    with _reader(path) as store:
-        rows = queries.leaderboard_table_rows(store, task_id, version)
+def ranking_settings() -> tuple[float, int]:
+    """(alpha, top N) of the paired ranking, from the operator's settings (`sonobench settings`)."""
+    from evaluator.settings import load_settings
+
+    s = load_settings()
+    return float(s.ranking_alpha), int(s.ranking_top_n)
+
+
+def _valid_rows(store, task_id: str, version: int, kind: str) -> list[dict]:
+    rows = queries.leaderboard_table_rows(store, task_id, version)
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
-    return pd.DataFrame(rank_rows(rows, metric)) if rows else pd.DataFrame()
+    return validity.partition(rows)[0]  # invalid rows are listed apart (invalid_rows), never ranked
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str) -> tuple[list[dict], str]:
+    """The valid rows of one task version and a digest of their content."""
+    with _reader(path) as store:
+        rows = _valid_rows(store, task_id, version, kind)
+    return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, kind: str, scheme: str,
+             alpha: float, top_n: int, _rows: list[dict]) -> tuple[pd.DataFrame, dict]:
+    # A ranking is a pure function of the stored result rows and these settings, and a stored
+    # result never changes once written (re-scoring only fills missing metrics, which changes
+    # its row). So the pairwise tests and the 1,000 bootstrap rerankings are keyed on a digest of
+    # this task version's rows, not on the store's fingerprint: a write elsewhere in the store
+    # (a queued job, another task's result) does not redo them. `_rows` is not hashed by Streamlit.
+    if not _rows:
+        return pd.DataFrame(), {}
+    with _reader(path) as store:
+        ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
+    info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
+            "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
+            "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
+            "bootstrap_ranks": ranked.bootstrap_ranks}
+    return pd.DataFrame(ranked.rows), info
+
+
+def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
+           alpha: float, top_n: int) -> tuple[pd.DataFrame, dict]:
+    rows, digest = _rows(path, fp, task_id, version, kind)
+    return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, rows)
+
+
+def board(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = Scheme.PAIRED.value):
+    """(ranked rows best first, ranking info: definition, Kendall's tau, bootstrap ranks of the tested rows)."""
+    alpha, top_n = ranking_settings()
+    return _board(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _invalid(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
+    with _reader(path) as store:
+        return validity.partition(queries.leaderboard_table_rows(store, task_id, version))[1]
+
+
+def invalid_rows(task_id: str, version: int) -> list[dict]:
+    """Stored results of one task version whose values cannot be shown: id and the problem."""
+    return _invalid(*_key(), task_id, version)
 
 
 def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.DataFrame:
-    """Leaderboard rows of one task version (all, or one kind), best first by `metric`,
-    with a rank shared where 95% CIs overlap."""
-    return _ranked(*_key(), task_id, version, metric, kind)
+    """Leaderboard rows of one task version (all, or one kind), best first by `metric`, ranked
+    by the default (paired) scheme."""
+    return board(task_id, version, metric, kind)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str):
-    frame = _ranked(path, fp, task_id, version, metric, kind)
-    return (frame, *columns.display_table(frame)) if not frame.empty else (frame, pd.DataFrame(), {})
+def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
+           alpha: float, top_n: int):
+    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n)
+    if frame.empty:
+        return frame, info, pd.DataFrame(), {}
+    return (frame, info, *columns.display_table(frame, scheme))
 
 
-def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all"):
-    """(ranked rows, the formatted table, help text per column), cached: reruns skip the formatting."""
-    return _table(*_key(), task_id, version, metric, kind)
+def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired"):
+    """(ranked rows, ranking info, the formatted table, help text per column), cached: reruns skip
+    the ranking and the formatting."""
+    alpha, top_n = ranking_settings()
+    return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _significance(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, top_n: int,
+                  alpha: float) -> dict:
+    with _reader(path) as store:
+        rows = [r for r in order_by_mean(_valid_rows(store, task_id, version, "all"), metric)
+                if r.get(f"{metric}_mean") is not None]
+        if not rows:
+            return {"rows": [], "n_cases": 0}
+        split = rows[0]["split"]  # only results on the same cases compare: the leader's split
+        rows = [r for r in rows if r["split"] == split][:top_n]
+        values = queries.case_values(store, [r["submission_id"] for r in rows], metric)
+    cases = sorted(set.intersection(*(set(values[r["submission_id"]]) for r in rows)))
+    raw = np.array([[values[r["submission_id"]][c] for c in cases] for r in rows]).reshape(len(rows), len(cases))
+    m = len(rows)
+    out = {"rows": rows, "split": split, "n_cases": len(cases), "alpha": alpha,
+           "sign": np.zeros((m, m), int), "p": np.ones((m, m)), "diff": np.zeros((m, m)),
+           "low": np.zeros((m, m)), "high": np.zeros((m, m))}
+    if len(cases) < 2 or m < 2:
+        return out
+    better = orient(raw, metric)
+    out["sign"] = significance_matrix(better, alpha)
+    out["p"] = pairwise_pvalues(better)
+    for i in range(m):
+        for j in range(i + 1, m):
+            d = mean_difference_ci(raw[i], raw[j])  # in the metric's own units: row minus column
+            out["diff"][i, j], out["low"][i, j], out["high"][i, j] = d.mean, d.ci_low, d.ci_high
+            out["diff"][j, i], out["low"][j, i], out["high"][j, i] = -d.mean, -d.ci_high, -d.ci_low
+    return out
+
+
+def significance(task_id: str, version: int, metric: str, top_n: int = 10) -> dict:
+    """The pairwise outcomes of the top `top_n` results by mean: `sign[i, j]` = +1 when row i is
+    significantly better than column j (Holm, as the paired ranking), -1 worse, 0 not separable;
+    `p[i, j]` the one-sided p-value of "i better than j"; the paired mean difference i − j with
+    its 95% bootstrap CI (10,000 resamples, seed 0)."""
+    alpha, _ = ranking_settings()
+    return _significance(*_key(), task_id, version, metric, int(top_n), alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _compare(path: str, fp: Fingerprint, a: int, b: int, metric: str, alpha: float) -> dict:
+    with _reader(path) as store:
+        return compare_results(store, a, b, metric, alpha=alpha)
+
+
+def compare(a: int, b: int, metric: str) -> dict:
+    """The library's one-pair comparison (`sonobench compare A B`): both one-sided p-values, the
+    mean difference A − B with its bootstrap CI and the verdict. Raises NotComparable."""
+    alpha, _ = ranking_settings()
+    return _compare(*_key(), a, b, metric, alpha)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _consensus(path: str, fp: Fingerprint, alpha: float, top_n: int) -> list[dict]:
+    from evaluator.ranking import consensus as consensus_mod
+
+    with _reader(path) as store:
+        return consensus_mod.overall(store, Scheme.PAIRED, alpha=alpha, top_n=top_n)
+
+
+def consensus() -> tuple[list[dict], str]:
+    """(rows of the overall view: models scored on more than one task, by mean per-task rank, with
+    the tasks each lacks; a reason when there is nothing to show)."""
+    alpha, top_n = ranking_settings()
+    rows = _consensus(*_key(), alpha, top_n)
+    if not any(r["n_tasks"] > 1 for r in rows):
+        return [], "No model is scored on more than one task yet, so there is no overall ranking."
+    return rows, ""
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _power(path: str, fp: Fingerprint, task_id: str, version: int, alpha: float) -> dict | None:
+    from evaluator.ranking import power as power_mod
+
+    with _reader(path) as store:
+        return power_mod.detectable_difference(store, task_id, version, alpha=alpha)
+
+
+def power(task_id: str, version: int) -> dict | None:
+    """The smallest difference in mean primary metric the paired test detects 80% of the time at
+    the task's size (from resampling its reference results), or None without 2 references."""
+    path = db_path()
+    if not path.is_file():
+        return None
+    alpha, _ = ranking_settings()
+    return _power(*_key(), task_id, version, alpha)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -132,11 +286,22 @@ def paired_cases(a: int, b: int) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _baselines(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
     with _reader(path) as store:
-        return queries.baseline_rows(store, task_id, version)
+        return validity.partition(queries.baseline_rows(store, task_id, version))[0]
 
 
 def baselines(task_id: str, version: int) -> list[dict]:
     return _baselines(*_key(), task_id, version)
+
+
+def queue_status(submission_id: int) -> dict | None:
+    """Not cached: state, attempts, queue position and ETA of one submission (see store.jobs)."""
+    from evaluator.store.jobs import queue_status as _status
+
+    path = db_path()
+    if not path.is_file():
+        return None
+    with _reader(str(path)) as store:
+        return _status(store, submission_id)
 
 
 def submission_for_file(sha256: str, task_id: str) -> dict | None:
@@ -146,6 +311,20 @@ def submission_for_file(sha256: str, task_id: str) -> dict | None:
         return None
     with _reader(str(path)) as store:
         return queries.latest_submission_for_file(store, sha256, task_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audit(path: str, fp: Fingerprint) -> list[dict]:
+    from evaluator.teams import audit_log
+
+    with _reader(path) as store:
+        return audit_log(store)
+
+
+def audit_log() -> list[dict]:
+    """The operator's audit log, newest first (empty for a store without one)."""
+    path = db_path()
+    return _audit(*_key()) if path.is_file() else []
 
 
 # ------------------------------------------------------------------ task folders

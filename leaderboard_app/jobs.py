@@ -27,8 +27,6 @@ from pathlib import Path
 from evaluator.errors import AlreadyScored, InvalidSubmission, SonoBenchError
 from evaluator.submission import EXTENSIONS, SPEC_KEYS
 
-DEFAULT_MAX_UPLOAD_MB = 256
-DEFAULT_MAX_JOBS = 2
 # The architecture JSON the Submit page shows as its example (a test builds it through the registry).
 EXAMPLE_ARCHITECTURE = {"name": "unet", "kwargs": {"num_classes": 1}}
 _RUNNING: set["Job"] = set()
@@ -40,11 +38,47 @@ class TooManyJobs(SonoBenchError):
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("SONOBENCH_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024)
+    """The app's upload cap (setting app_max_upload_mb, env SONOBENCH_APP_MAX_UPLOAD_MB), at most
+    the evaluator's max_upload_mb."""
+    from evaluator.settings import load_settings
+
+    return int(load_settings().app_upload_mb * 1024 * 1024)
+
+
+def require_auth() -> bool:
+    """Whether the Submit page asks for a token. A malformed settings file shows the team field;
+    submitting then fails on the settings error itself (closed, not open)."""
+    from evaluator.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().require_auth
+    except SettingsError:
+        return False
+
+
+def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None = None):
+    """Preflight an upload (evaluator.preflight): a report, nothing stored, no quota used."""
+    from evaluator import tasks as tasks_mod
+    from evaluator.preflight import preflight
+    from evaluator.settings import load_settings
+
+    settings = load_settings()
+    spec = spec_from_json(spec_json) if spec_json else None
+    workdir = Path(tempfile.mkdtemp(prefix="sonobench-check-"))
+    try:
+        model = workdir / safe_filename(filename)
+        model.write_bytes(data)
+        return preflight(tasks_mod.get_task(task_ref), model, spec=spec, settings=settings,
+                         config=settings.sandbox_config())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SONOBENCH_APP_MAX_JOBS", DEFAULT_MAX_JOBS))
+    """Uploads evaluated at once (setting app_max_jobs, env SONOBENCH_APP_MAX_JOBS)."""
+    from evaluator.settings import load_settings
+
+    return load_settings().app_max_jobs
 
 
 def safe_filename(filename: str) -> str:
@@ -172,7 +206,7 @@ def _busy() -> int:
 
 
 def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: Path, name: str = "",
-          team: str = "", spec_json: bytes | None = None) -> Job:
+          team: str = "", spec_json: bytes | None = None, token: str = "") -> Job:
     """Check and queue the upload through the evaluator, then evaluate it in a thread."""
     if len(data) > max_upload_bytes():
         raise InvalidSubmission(
@@ -186,7 +220,7 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: P
     with _LOCK:
         if _busy() >= max_jobs():
             raise TooManyJobs(f"{_busy()} evaluations are already running; wait for one to finish and retry.")
-        job = _queue(data, safe, task_ref, db=Path(db), name=name, team=team, spec=spec)
+        job = _queue(data, safe, task_ref, db=Path(db), name=name, team=team, spec=spec, token=token)
         if job.job_id is not None:
             job.thread = threading.Thread(target=job._work, name=f"app-job-{job.job_id}", daemon=True)
             _RUNNING.add(job)
@@ -194,7 +228,8 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: P
     return job
 
 
-def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: str, spec: dict | None) -> Job:
+def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: str, spec: dict | None,
+           token: str = "") -> Job:
     from evaluator import tasks as tasks_mod
     from evaluator.evaluate import prepare_or_reject
     from evaluator.queue import enqueue
@@ -209,9 +244,15 @@ def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: 
         model = workdir / safe
         model.write_bytes(data)
         with Store(db) as store:
+            who = None
+            if settings.require_auth or token:  # hosted mode: the token names the team; AuthError stores nothing
+                from evaluator.teams import authenticate
+
+                who = authenticate(store, token)
+                team, spec = who.name, {k: v for k, v in (spec or {}).items() if k != "team"}
             try:
                 sub = prepare_or_reject(store, task, model, spec=spec, name=name or None, team=team or None,
-                                        settings=settings)
+                                        settings=settings, team_id=who.id if who else None)
             except InvalidSubmission as e:
                 return Job(db=db, task_ref=task.ref, model_name=model_name, submission_id=None, refusal=str(e))
             try:

@@ -1,21 +1,26 @@
-"""SonoBench leaderboard: this file only routes (one page per file in pages/)."""
+"""SonoBench leaderboard: this file only routes (one page per file in views/; the folder is not named pages/, which Streamlit would also route by file name)."""
 import streamlit as st
 
-st.set_page_config(page_title="SonoBench", page_icon=":material/monitor_heart:", layout="wide")
+from leaderboard_app.ui import favicon
+
+# The icon is an image made here and served by the app itself: a ":material/...:" page icon
+# makes every browser fetch it from fonts.gstatic.com, and the app contacts no host but its own.
+st.set_page_config(page_title="SonoBench", page_icon=favicon(), layout="wide")
 
 pages = {
     "Results": [
-        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", default=True),
-        st.Page("pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
-        st.Page("pages/submission.py", title="Submission detail", icon=":material/query_stats:"),
-        st.Page("pages/compare.py", title="Compare two", icon=":material/compare_arrows:"),
+        st.Page("views/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", default=True),
+        st.Page("views/efficiency.py", title="Efficiency", icon=":material/speed:"),
+        st.Page("views/submission.py", title="Submission detail", icon=":material/query_stats:"),
+        st.Page("views/compare.py", title="Compare two", icon=":material/compare_arrows:"),
     ],
     "Benchmark": [
-        st.Page("pages/baselines.py", title="Baselines", icon=":material/school:"),
-        st.Page("pages/tasks.py", title="Tasks", icon=":material/dataset:"),
+        st.Page("views/baselines.py", title="Baselines", icon=":material/school:"),
+        st.Page("views/tasks.py", title="Tasks", icon=":material/dataset:"),
+        st.Page("views/audit.py", title="Audit log", icon=":material/history:"),
     ],
     "Participate": [
-        st.Page("pages/submit.py", title="Submit a model", icon=":material/upload:"),
+        st.Page("views/submit.py", title="Submit a model", icon=":material/upload:"),
     ],
 }
 st.navigation(pages).run()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 
 import streamlit as st
@@ -16,6 +17,21 @@ TASK_KEY = "sonobench_task"
 SUBMISSION_KEY = "sonobench_submission"
 
 
+@functools.lru_cache(maxsize=1)
+def favicon():
+    """A 32 x 32 icon drawn in code (a fan-shaped ultrasound sector), so no file or host is needed."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:32, 0:32]
+    r, angle = np.hypot(x - 16, y - 2), np.degrees(np.arctan2(x - 16, y - 2))
+    sector = (r < 29) & (np.abs(angle) < 40)
+    img = np.zeros((32, 32, 4), np.uint8)
+    img[sector] = (0, 114, 178, 255)
+    img[sector & (np.abs(r - 18) < 3) & (np.abs(angle) < 12)] = (255, 255, 255, 255)
+    return Image.fromarray(img, "RGBA")
+
+
 def shows_errors(page):
     """Run a page; show library errors with st.error instead of a traceback."""
     @functools.wraps(page)
@@ -23,7 +39,7 @@ def shows_errors(page):
         try:
             page()
         except SonoBenchError as e:
-            st.error(str(e))
+            st.error(plain(str(e)))  # messages quote file and team names: shown as literal text
         except sqlite3.DatabaseError as e:
             st.error(f"The results store at {data.db_path()} could not be read ({e}). "
                      "Check the path given to `sonobench app --db`.")
@@ -89,3 +105,37 @@ def metric_picker(label: str, default: str, *, key: str) -> str:
     options = list(QUALITY)
     return st.selectbox(label, options, index=options.index(default) if default in options else 0, key=key,
                         format_func=lambda m: f"{QUALITY_LABEL[m]} {arrow(m)} ({direction_words(m)})")
+
+
+_MARKDOWN_SPECIALS = set("\\`*_{}[]<>#!|~:$&")
+_BLOCK_START = re.compile(r"^([-+]|\d+[.)])")  # would start a list item at the beginning of a block
+
+
+def plain(text) -> str:
+    """User-supplied text (a team or model name, a reason) made inert for st.markdown/st.caption:
+    every Markdown and HTML special character is backslash-escaped, so a name can never become
+    an image, a link, bold text, an icon, colour or HTML. Shows exactly the characters stored."""
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())  # newlines would start new Markdown blocks
+    s = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in s)
+    return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], s)
+
+
+def warn_invalid(invalid: list[dict]) -> None:
+    """One line per stored result that cannot be shown; the rest of the page renders."""
+    for r in invalid:
+        st.warning(f"Submission #{r['submission_id']}: its stored result is invalid and is not shown "
+                   f"({plain(r['invalid'])}). An operator can withdraw it.", icon=":material/warning:")
+
+
+def queue_line(st_: dict) -> str:
+    """'queued · position 2 · attempt 0 of 2 · about 3 min left' for a queue_status dict."""
+    parts = [st_["state"]]
+    if st_.get("position"):
+        parts.append(f"position {st_['position']} in the queue")
+    if st_.get("attempts") is not None:
+        parts.append(f"attempt {st_['attempts']} of {st_['max_attempts']}")
+    eta = st_.get("eta_seconds")
+    if eta is not None:
+        parts.append(f"about {eta:.0f} s left" if eta < 600 else f"about {eta / 60:.0f} min left")
+    return " · ".join(parts)

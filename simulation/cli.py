@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from evaluator.cli import handle_errors
+from evaluator.scaleout.options import check_address, executor_options
 
 from .physics import Physics
 from .presets import PRESETS
@@ -23,20 +24,24 @@ def _levels(values) -> list[NoiseLevel]:
               help="kwave: k-Wave wave simulation + beamforming; fast: convolution model.")
 @click.option("--noise-levels", multiple=True, default=("low,medium,high",), show_default=True,
               help="Electronic noise levels drawn per sample (comma-separated or repeated): low, medium, high.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel processes (local executor; on Ray the cluster's CPUs are the parallelism).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Global seed; sample i uses (seed, i).")
 @click.option("--task-folder", type=click.Path(file_okay=False), default=None,
               help="Also freeze the result as a task version folder (task.json + manifest.json).")
 @click.option("--task-id", default=None, help="Task id for --task-folder (default: sim-<preset>).")
 @click.option("--task-version", type=int, default=1, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options
 @handle_errors
-def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, task_id, task_version, quiet):
+def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, task_id, task_version, quiet,
+             executor, address):
     """Simulate B-mode images with exact labels (resumable: finished samples are skipped)."""
     from .dataset import generate
 
+    check_address(executor, address)
     result = generate(preset, n, out, backend=backend, noise_levels=_levels(noise_levels), workers=workers,
-                      seed=seed, phys=Physics(), progress=not quiet)
+                      seed=seed, phys=Physics(), progress=not quiet, executor=executor.value, address=address)
     click.echo(f"{result['done']} samples in {out} ({result['generated']} generated now); index: {result['index']}")
     if task_folder:
         from .task import freeze_task

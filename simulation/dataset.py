@@ -14,6 +14,8 @@ Samples depend only on (seed, index), so order and worker count do not matter.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from evaluator.errors import SonoBenchError
+from evaluator.scaleout import Executor, import_ray, parse_executor
 
 from . import phantom
 from .physics import Physics
@@ -56,12 +59,18 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
-    _atomic_write(path, lambda p: Image.fromarray(array).save(p, format="PNG", optimize=True))
+def _png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _json_bytes(obj: dict) -> bytes:
+    return (json.dumps(obj, separators=(",", ":"), sort_keys=True) + "\n").encode()
 
 
 def _save_json(path: Path, obj: dict) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, separators=(",", ":"), sort_keys=True) + "\n"))
+    _atomic_write(path, lambda p: p.write_bytes(_json_bytes(obj)))
 
 
 def run_config(preset, n, backend, noise_levels, seed, phys: Physics) -> dict:
@@ -101,16 +110,26 @@ def is_done(out: Path, sid: str) -> bool:
     return all((out / d / f"{sid}{ext}").exists() for d, ext in (("images", ".png"), ("labels", ".png"), ("meta", ".json")))
 
 
-def _work(job: tuple) -> str:
+def render(job: tuple) -> tuple[str, dict[str, bytes]]:
+    """Simulate one sample; returns its id and its files' bytes by path (nothing is written)."""
     out, preset, seed, index, phys_json, backend, noise, split = job
     phys = Physics.from_json(phys_json)
     sid = sample_id(preset, index)
     s = make_sample(preset, seed, index, phys, Backend(backend), NoiseLevel(noise))
-    out = Path(out)
-    _save_png(out / "images" / f"{sid}.png", s.image)
-    _save_png(out / "labels" / f"{sid}.png", s.label)
     meta = dict(s.meta, sample_id=sid, split=split, image=f"images/{sid}.png", label=f"labels/{sid}.png")
-    _save_json(out / "meta" / f"{sid}.json", _round(meta))
+    return sid, {f"images/{sid}.png": _png_bytes(s.image), f"labels/{sid}.png": _png_bytes(s.label),
+                 f"meta/{sid}.json": _json_bytes(_round(meta))}
+
+
+def write_sample(out: Path, files: dict[str, bytes]) -> None:
+    """Write a rendered sample, its meta last (the meta file marks the sample done)."""
+    for rel in sorted(files, key=lambda r: r.startswith("meta/")):
+        _atomic_write(Path(out) / rel, lambda p, data=files[rel]: p.write_bytes(data))
+
+
+def _work(job: tuple) -> str:
+    sid, files = render(job)
+    write_sample(Path(job[0]), files)
     return sid
 
 
@@ -119,12 +138,43 @@ def _init_worker() -> None:
     os.environ["SONOBENCH_SIM_THREADS"] = "1"
 
 
+@contextlib.contextmanager
+def _one_thread_here():
+    """A sequential run computes like a pool worker (one thread, the same numbers), then gives
+    the caller's process back its own thread setting and environment."""
+    import sys
+
+    before = os.environ.get("SONOBENCH_SIM_THREADS")
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else None
+    _init_worker()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SONOBENCH_SIM_THREADS", None)
+        else:
+            os.environ["SONOBENCH_SIM_THREADS"] = before
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+def _render_on_node(job: tuple) -> tuple[str, dict[str, bytes]]:
+    """A Ray task: render on whichever node, return the bytes; the driver writes the files."""
+    _init_worker()
+    return render(job)
+
+
 def generate(preset: str, n: int, out, backend: str = "kwave", noise_levels=("low", "medium", "high"),
-             workers: int = 1, seed: int = 0, phys: Physics | None = None, progress: bool = True) -> dict:
-    """Generate (or finish) a dataset; returns {'done': ..., 'generated': ..., 'index': path}."""
+             workers: int = 1, seed: int = 0, phys: Physics | None = None, progress: bool = True,
+             executor: str = "local", address: str | None = None) -> dict:
+    """Generate (or finish) a dataset; returns {'done': ..., 'generated': ..., 'index': path}.
+    executor 'ray': one Ray task per sample (`workers` unused: the cluster's CPUs are the
+    parallelism); the nodes return bytes and this process writes them, so the files are the same."""
     from .presets import get_preset
 
     get_preset(preset)
+    on_ray = parse_executor(executor) is Executor.RAY
+    if on_ray:
+        import_ray()  # before anything is written
     phys = phys or Physics()
     out = Path(out)
     levels = [NoiseLevel(l) for l in noise_levels]
@@ -137,7 +187,10 @@ def generate(preset: str, n: int, out, backend: str = "kwave", noise_levels=("lo
     pending = [i for i in range(n) if not is_done(out, sample_id(preset, i))]
     jobs = [(str(out), preset, seed, i, phys.to_json(), Backend(backend).value,
              draw_noise_level(seed, i, levels).value, splits[i]) for i in pending]
-    _run_jobs(jobs, workers, total=n, progress=progress)
+    if on_ray:
+        _run_on_ray(jobs, out, total=n, progress=progress, address=address)
+    else:
+        _run_jobs(jobs, workers, total=n, progress=progress)
     index = write_index(out, preset, splits)
     return {"done": n, "generated": len(jobs), "index": str(index)}
 
@@ -147,16 +200,33 @@ def _run_jobs(jobs, workers, total, progress):
 
     bar = tqdm(total=total, initial=total - len(jobs), unit="img", disable=not progress, desc="simulate")
     if workers <= 1 or len(jobs) <= 1:
-        _init_worker()
-        for job in jobs:
-            _work(job)
-            bar.update(1)
+        with _one_thread_here():
+            for job in jobs:
+                _work(job)
+                bar.update(1)
     else:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             for _ in pool.imap_unordered(_work, jobs):
                 bar.update(1)
+    bar.close()
+
+
+def _run_on_ray(jobs, out: Path, total, progress, address):
+    from tqdm import tqdm
+
+    from evaluator.scaleout import connect
+
+    ray = connect(address)
+    remote = ray.remote(num_cpus=1)(_render_on_node)  # Ray retries a task whose worker died: rendering is pure
+    bar = tqdm(total=total, initial=total - len(jobs), unit="img", disable=not progress, desc="simulate (ray)")
+    pending = [remote.remote(job) for job in jobs]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        _, files = ray.get(ready[0])
+        write_sample(out, files)
+        bar.update(1)
     bar.close()
 
 

@@ -222,6 +222,17 @@ def _result_row(task, row: dict) -> dict:
             "test_predictions": decode_predictions(row.get("predictions"))}
 
 
+def _detection(task, cases: list[dict]) -> dict:
+    """Image-level detection rates from the row's stored per-case counts (rows written before the
+    rates existed carry the counts, so the rates are exact, not estimated)."""
+    from evaluator.metrics.detection import detection_rates
+    from evaluator.summary import detection_columns
+
+    per_class = {name: detection_rates([c for c in cases if c["class_index"] == k])
+                 for k, name in enumerate(task.classes[1:], start=1)}
+    return detection_columns(per_class)
+
+
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
@@ -231,7 +242,7 @@ def _insert(store, task, row: dict, sha: str, source: str) -> int:
                                   task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
     try:
         cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]
-        store.write_result(sid, _result_row(task, row), cases)
+        store.write_result(sid, {**_detection(task, cases), **_result_row(task, row)}, cases)
     except BaseException:
         store.set_status(sid, "failed", "loading the reference row failed")
         raise

@@ -29,7 +29,7 @@ from evaluator.store import Store
 from evaluator.submission import prepare
 from evaluator.tasks import Task, sha256_file, user_data_dir
 
-from ..architectures import model_config
+from evaluator.architectures import model_config
 from ..convergence import verdict
 from ..reference import stored_predictions
 from ..recipes import Profile
@@ -97,15 +97,32 @@ def _training_meta(data: TaskData, profile: Profile, result, scores, device, spl
     }
 
 
-def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,
-                 device: str = "cpu", fold: tuple[int, int] | None = None, bar=None,
-                 sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print) -> dict:
-    """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
+@dataclass
+class Trained:
+    """A trained, exported baseline, not yet submitted (what a Ray task sends back)."""
+    model: str
+    profile: Profile
+    name: str
+    folder: Path
+    onnx_path: Path
+    architecture: dict
+    parity: float
+    meta: dict
+    wall_s: float
+    params_pytorch: int = 0   # sum(p.numel()) of the trained module: the count papers report
+
+
+def run_folder(task: Task, model: str, profile: Profile, out_dir: Path | None = None,
+               fold: tuple[int, int] | None = None) -> Path:
+    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}{'-tta' if profile.tta else ''}"
+    return folder / f"fold{fold[0] + 1}of{fold[1]}" if fold else folder
+
+
+def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Path, device: str = "cpu",
+                     fold: tuple[int, int] | None = None, bar=None) -> Trained:
+    """Train `model`, save the checkpoint, export ONNX and score the gaps into `folder`."""
     task = data.task
     train, val = data.folds(fold[1], profile.seed)[fold[0]] if fold else (data.train, data.val)
-    name = display_name(model, profile, fold)
-    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}{'-tta' if profile.tta else ''}"
-    folder = folder / f"fold{fold[0] + 1}of{fold[1]}" if fold else folder
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     result = train_model(model, train, val, task, profile, device, bar=bar)
@@ -123,25 +140,41 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
                   "folds": fold[1] if fold else None,
                   "cv": "stratified K-fold over train+val by mask (empty vs classes present)" if fold else None}
     meta = _training_meta(data, profile, result, scores, device, split_info)
-    sub = prepare(onnx_path, name=name, team=TEAM, architecture=model_config(result.model))
+    return Trained(model, profile, display_name(model, profile, fold), folder, onnx_path, model_config(result.model),
+                   parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
+
+
+def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: SandboxConfig | None = None,
+                   labels_root=None, log: Log = print) -> dict:
+    """Submit a trained baseline through the sandboxed evaluator; returns the run record (also run.json)."""
+    t0 = time.monotonic()
+    sub = prepare(trained.onnx_path, name=trained.name, team=TEAM, architecture=trained.architecture)
     try:
         outcome = evaluate(store, task, sub, kind="baseline", config=sandbox, labels_root=labels_root,
-                           extra_meta={"training": meta})
+                           extra_meta={"training": trained.meta})
         sid, reused = outcome.submission_id, False
     except AlreadyScored as e:  # a bit-identical model is already in this store
-        log(f"{name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
+        log(f"{trained.name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
         sid, reused = e.submission_id, True
-    record = {"model": model, "profile": profile.name, "name": name, "task": task.ref,
-              "architecture": model_config(result.model), "submission_id": sid, "reused": reused,
-              "onnx": {"path": str(onnx_path), "sha256": sub.sha256, "bytes": onnx_path.stat().st_size,
-                       "parity_rel": parity},
-              "result": store.result_for(sid), "cases": store.case_results(sid), "training": meta,
-              "params_pytorch": sum(p.numel() for p in result.model.parameters()),
-              "test_predictions": stored_predictions(store, sid),
-              "pipeline_wall_s": time.monotonic() - t0}
-    (folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
-                                                indent=1, default=str) + "\n")
+    record = {"model": trained.model, "profile": trained.profile.name, "name": trained.name, "task": task.ref,
+              "architecture": trained.architecture, "submission_id": sid, "reused": reused,
+              "onnx": {"path": str(trained.onnx_path), "sha256": sub.sha256, "bytes": trained.onnx_path.stat().st_size,
+                       "parity_rel": trained.parity},
+              "result": store.result_for(sid), "cases": store.case_results(sid), "training": trained.meta,
+              "params_pytorch": trained.params_pytorch,
+              "pipeline_wall_s": trained.wall_s + time.monotonic() - t0}
+    (trained.folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
+                                                        indent=1, default=str) + "\n")
     return record
+
+
+def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,
+                 device: str = "cpu", fold: tuple[int, int] | None = None, bar=None,
+                 sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print) -> dict:
+    """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
+    folder = run_folder(data.task, model, profile, out_dir, fold)
+    trained = train_and_export(data, model, profile, folder=folder, device=device, fold=fold, bar=bar)
+    return submit_trained(store, data.task, trained, sandbox=sandbox, labels_root=labels_root, log=log)
 
 
 def cv_summary(records: list[dict]) -> dict:

@@ -10,6 +10,8 @@ until nothing more folds. Folding may turn small weights into new constants
 (Unsqueeze(gn.weight)); parameters are therefore counted on the original graph."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import ComplexityError
@@ -21,9 +23,10 @@ MAX_ROUNDS = 100  # each round can unlock the next block of a deep network
 def infer_with_folding(model):
     """(model with inferred value_info, names of the values folded into initializers)."""
     folded: set[str] = set()
+    known = _small_initializers(model.graph)  # read once; each round adds what it folded
     for _ in range(MAX_ROUNDS):
         model = _infer(model)
-        values = _fold(model)
+        values = _fold(model, known)
         new = {k: v for k, v in values.items() if k not in folded}
         if not new:
             break
@@ -50,19 +53,25 @@ def _static_shapes(graph) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _fold(model) -> dict[str, np.ndarray]:
-    from onnx import helper, numpy_helper
+def _small_initializers(graph) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in graph.initializer
+            if _small(t.dims) and t.data_location != 1}
+
+
+def _fold(model, known: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Values of the foldable nodes; `known` (name -> constant) grows with every one found."""
+    from onnx import helper
 
     graph = model.graph
     shapes = _static_shapes(graph)
-    known: dict[str, np.ndarray] = {}
-    for t in graph.initializer:
-        if _small(t.dims) and t.data_location != 1:
-            known[t.name] = numpy_helper.to_array(t)
     folded: dict[str, np.ndarray] = {}
     for node in graph.node:
         if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or node.output[0] in known:
             continue
+        if node.op_type not in _OPS and node.op_type not in ("Shape", "Size", "Constant"):
+            continue  # not shape arithmetic: skip before parsing its attributes
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         value = _evaluate(node, attrs, known, shapes)
         if value is not None and value.size <= MAX_ELEMENTS:
@@ -73,7 +82,7 @@ def _fold(model) -> dict[str, np.ndarray]:
 
 
 def _small(dims) -> bool:
-    return int(np.prod(dims, dtype=np.int64)) <= MAX_ELEMENTS
+    return math.prod(dims) <= MAX_ELEMENTS
 
 
 def _replace_with_initializers(model, values: dict[str, np.ndarray]):

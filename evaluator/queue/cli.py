@@ -6,11 +6,13 @@ import signal
 import click
 
 from ..cli import handle_errors
+from ..scaleout.options import executor_options
 
 
 @click.command()
-@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Jobs evaluated at once by this worker (one sandbox each).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Jobs evaluated at once by this worker, one sandbox each (default: 1; with --executor ray: "
+                   "as many as the cluster's CPUs allow at --threads CPUs a job).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
               help="Results store holding the queue (default: $SONOBENCH_DB or the user data dir).")
 @click.option("--once", is_flag=True, help="Exit as soon as no job is waiting.")
@@ -26,15 +28,27 @@ from ..cli import handle_errors
 @click.option("--wall-limit", type=float, default=None, help="Seconds before a model process is killed.")
 @click.option("--lease-seconds", type=float, default=None,
               help="Lease of a claimed job; a worker silent this long is presumed dead.")
+@executor_options
 @handle_errors
 def worker(concurrency, db_path, once, max_jobs, poll_seconds, labels_root, isolation, allow_pickle, gpu,
-           threads, wall_limit, lease_seconds):
+           threads, wall_limit, lease_seconds, executor, address):
     """Evaluate queued submissions (`sonobench submit --enqueue`) until stopped."""
     import dataclasses
 
+    from ..scaleout import Executor
+    from ..scaleout.options import check_address
     from ..settings import load_settings
     from ..store import Store, default_db_path
     from .worker import Worker
+
+    check_address(executor, address)
+    on_ray = executor is Executor.RAY
+    if on_ray:
+        from ..scaleout import import_ray
+
+        import_ray()  # fail now, with what to install, rather than after opening the store
+    if on_ray and threads is None:
+        threads = 1  # each Ray task reserves this many CPUs of its node
 
     settings = load_settings()
     if lease_seconds:
@@ -46,9 +60,14 @@ def worker(concurrency, db_path, once, max_jobs, poll_seconds, labels_root, isol
         config.limits.wall_seconds = wall_limit
     db_path = str(db_path or default_db_path())
     Store(db_path)  # create / migrate once, before the threads start
-    w = Worker(db_path=db_path, settings=settings, config=config, concurrency=concurrency, once=once,
-               max_jobs=max_jobs, poll_seconds=poll_seconds, labels_root=labels_root,
-               log=lambda m: click.echo(m, err=True))
+    common = dict(db_path=db_path, settings=settings, config=config, once=once, max_jobs=max_jobs,
+                  poll_seconds=poll_seconds, labels_root=labels_root, log=lambda m: click.echo(m, err=True))
+    if on_ray:
+        from ..scaleout.ray_worker import RayWorker
+
+        w = RayWorker(address=address, concurrency=concurrency, **common)
+    else:
+        w = Worker(concurrency=concurrency or 1, **common)
 
     def stop(signum, frame):  # finish the jobs in hand, claim no more
         click.echo(f"worker: signal {signum}, finishing current jobs", err=True)
@@ -58,5 +77,7 @@ def worker(concurrency, db_path, once, max_jobs, poll_seconds, labels_root, isol
     signal.signal(signal.SIGINT, stop)
     reports = w.run()
     done = sum(r.status == "done" for r in reports)
-    click.echo(f"worker: {len(reports)} job(s) processed, {done} scored, "
-               f"{sum(r.status == 'failed' for r in reports)} failed, {sum(r.status == 'lost' for r in reports)} lost")
+    retried = sum(r.status == "retried" for r in reports)
+    click.echo(f"worker: {len(reports) - retried} job(s) processed, {done} scored, "
+               f"{sum(r.status == 'failed' for r in reports)} failed, {sum(r.status == 'lost' for r in reports)} lost"
+               + (f", {retried} attempt(s) retried after a lost Ray worker" if retried else ""))

@@ -1,5 +1,10 @@
 """Workers: claim a job, run it through the evaluation pipeline under a heartbeat.
 
+The pipeline's two halves: `compute` (the sandboxed run and scoring, which writes
+nothing) and `record` here (its commit, only while the job's lease is held). The
+local worker runs both in one process; the Ray executor (evaluator/scaleout) runs
+`compute` on a node and `record` on the driver, the store's only writer.
+
 A worker is a process; `--concurrency N` runs N claim loops as threads, each
 with its own store connection and its own sandboxed child (the heavy work is
 in the child process, so threads suffice). A heartbeat thread per job extends
@@ -66,8 +71,18 @@ class _Heartbeat:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self._store.db.conn.close()
+        self._store.close()
         return False
+
+
+def load_spooled(spool: Path, payload: dict, settings: Settings, expected_sha256: str | None) -> Submission:
+    """A job's model files checked again (they must still be the ones that were queued)."""
+    sub = prepare(Path(spool), {}, name=payload.get("name"), team=payload.get("team"),
+                  architecture=payload.get("architecture"), output=payload.get("output"),
+                  limits=FileLimits.from_settings(settings))
+    if expected_sha256 and expected_sha256 != sub.sha256:
+        raise SonoBenchError("the spooled files of this job changed since they were queued; resubmit")
+    return sub
 
 
 def _prepare(store: Store, job: Job, settings: Settings) -> tuple[Task, Submission, Request]:
@@ -75,13 +90,22 @@ def _prepare(store: Store, job: Job, settings: Settings) -> tuple[Task, Submissi
     p = job.payload
     request = Request.from_payload(p)
     task = tasks_mod.get_task(request.task)
-    sub = prepare(Path(p["spool"]), {}, name=p.get("name"), team=p.get("team"),
-                  architecture=p.get("architecture"), output=p.get("output"),
-                  limits=FileLimits.from_settings(settings))
     row = store.submission(job.submission_id)
-    if row and row["file_sha256"] != sub.sha256:
-        raise SonoBenchError(f"the spooled files of job {job.id} changed since they were queued; resubmit")
-    return task, sub, request
+    return task, load_spooled(Path(p["spool"]), p, settings, row["file_sha256"] if row else None), request
+
+
+def record(store: Store, job: Job, attempt: Attempt) -> JobReport:
+    """Commit a job's attempt (only while its lease is held) and report what happened."""
+    if attempt.meta:
+        store_jobs.merge_meta(store, job.submission_id, {**attempt.meta, "job": job.id, "attempt": job.attempts})
+    try:
+        if not commit(store, job.submission_id, attempt, job=job):
+            return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
+    except LeaseLost as e:
+        return JobReport(job.id, job.submission_id, "lost", str(e))
+    if attempt.ok:
+        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}")
+    return JobReport(job.id, job.submission_id, "failed", attempt.reason)
 
 
 def process_job(store: Store, job: Job, settings: Settings, base_config: SandboxConfig,
@@ -94,23 +118,16 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
                 raise LeaseLost(f"job {job.id}: lease lost at case {i}/{n}; stopping")
 
         try:
-            try:
-                task, sub, request = _prepare(store, job, settings)
-            except (SonoBenchError, OSError) as e:
-                attempt = Attempt(error=e)
-            else:
-                if labels_root:
-                    request = dataclasses.replace(request, labels_root=str(labels_root))
-                attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
-                store_jobs.merge_meta(store, job.submission_id, {**attempt.meta, "job": job.id,
-                                                                  "attempt": job.attempts})
-            if not commit(store, job.submission_id, attempt, job=job):
-                return JobReport(job.id, job.submission_id, "lost", "lease lost before the failure was recorded")
+            task, sub, request = _prepare(store, job, settings)
+        except (SonoBenchError, OSError) as e:
+            return record(store, job, Attempt(error=e))
+        if labels_root:
+            request = dataclasses.replace(request, labels_root=str(labels_root))
+        try:
+            attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
-    if attempt.ok:
-        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}")
-    return JobReport(job.id, job.submission_id, "failed", attempt.reason)
+        return record(store, job, attempt)
 
 
 @dataclass
@@ -165,7 +182,7 @@ class Worker:
                 self.log(f"job {job.id} (submission #{job.submission_id}): {report.status}"
                          f"{': ' + report.detail if report.detail else ''}")
         finally:
-            store.db.conn.close()
+            store.close()
 
     def run(self) -> list[JobReport]:
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"worker-{i}")

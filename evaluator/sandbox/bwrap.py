@@ -2,7 +2,8 @@
 
 The child gets new pid/net/ipc/uts (and cgroup) namespaces, read-only binds of
 the system libraries, the Python installation and virtualenv, the evaluator's
-and baselines' code, and the one model folder; a fresh size-capped tmpfs /tmp;
+code (the architecture registry included; no training code), and the one model
+folder; a fresh size-capped tmpfs /tmp;
 a private /proc and a minimal /dev. Not bound, so not there: the repository's
 splits/ (labels), the results store, home directories, /etc (no passwd, no
 secrets), the network. The environment is scrubbed by the launcher.
@@ -30,10 +31,12 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CODE_DIRS = ("evaluator", "baselines")  # the repository code the child may import
+CODE_DIRS = ("evaluator",)  # the repository code the child may import (model definitions included)
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/alternatives", "/etc/localtime")
 SANDBOX_MODEL_DIR = "/model"
+SITE_DIRS = ("site-packages", "dist-packages")
+MOUNTED_DIRS = ("/tmp", "/proc", "/dev")  # mounted fresh by bwrap; folders below them are created after
 NAMESPACES = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
 
 
@@ -41,12 +44,31 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
+def installed() -> bool:
+    """True when the evaluator runs from an installed wheel (its root is a site-packages
+    folder), False in a checkout."""
+    return REPO_ROOT.name in SITE_DIRS
+
+
 def python_roots() -> list[str]:
-    """The interpreter installation and the virtualenv (real paths), never a sys.path entry
-    that could be the repository itself (an editable install puts it there)."""
+    """What the child imports from (real paths): the interpreter installation, the
+    virtualenv and every other site-packages folder on sys.path (a .pth file may add one,
+    and a plain sys.path entry such as a home folder is never bound). Never the
+    checkout itself or a folder holding it: its code folders are bound one by one, so its
+    task data and anything else in it stay out. An installed wheel's site-packages is
+    bound whole, with its task data hidden (`hidden_dirs`)."""
     roots = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
              os.path.realpath(os.path.dirname(os.path.dirname(sys.executable)))}
-    return sorted(r for r in roots if r != "/" and not Path(REPO_ROOT).is_relative_to(r))
+    roots |= {os.path.realpath(p) for p in sys.path
+              if p and os.path.isdir(p) and os.path.basename(os.path.realpath(p)) in SITE_DIRS}
+    keep = sorted(r for r in roots if r != "/" and (installed() or not REPO_ROOT.is_relative_to(r)))
+    return [r for r in keep if not any(r != k and Path(r).is_relative_to(k) for k in keep)]
+
+
+def hidden_dirs() -> list[str]:
+    """Folders inside a bound root that the child must not see: the installed task data."""
+    splits = REPO_ROOT / "splits"
+    return [str(splits)] if installed() and splits.is_dir() else []
 
 
 def gpu_device_nodes() -> list[str]:
@@ -66,12 +88,13 @@ def _ancestors(paths: list[str]) -> list[str]:
             out.add(parent)
             parent = os.path.dirname(parent)
     covered = [p for p in paths]
-    return sorted((d for d in out if d not in covered and not any(d.startswith(c + "/") for c in covered)),
-                  key=lambda d: d.count("/"))
+    return sorted((d for d in out if d not in covered and d not in MOUNTED_DIRS
+                   and not any(d.startswith(c + "/") for c in covered)), key=lambda d: d.count("/"))
 
 
 def mounts(model_dir: Path, *, gpu: bool = False, extra_ro: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
-    """(kind, source, destination) for every bind; kind is ro, dev or symlink."""
+    """(kind, source, destination) for every bind; kind is ro, dev, symlink or hide (an
+    empty tmpfs over a folder of a bound root)."""
     plan: list[tuple[str, str, str]] = []
     for p in SYSTEM_DIRS:
         if os.path.islink(p):
@@ -84,6 +107,7 @@ def mounts(model_dir: Path, *, gpu: bool = False, extra_ro: tuple[str, ...] = ()
     for p in sorted(set(binds)):
         if not any(p == s or p.startswith(s + "/") for k, s, _ in plan if k == "ro" and s in SYSTEM_DIRS):
             plan.append(("ro", p, p))
+    plan += [("hide", d, d) for d in hidden_dirs()]
     plan.append(("ro", str(model_dir), SANDBOX_MODEL_DIR))
     if gpu:
         plan += [("dev", n, n) for n in gpu_device_nodes()]
@@ -100,11 +124,16 @@ def command(model_dir: Path, *, gpu: bool = False, tmpfs_mb: int = 256, as_root:
     else:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     plan = mounts(model_dir, gpu=gpu, extra_ro=extra_ro)
-    for d in _ancestors([dest for _, _, dest in plan] + ["/tmp", "/proc", "/dev"]):
-        args += ["--perms", "0755", "--dir", d]
+    # /tmp first, then the folders leading to the binds: a checkout or virtualenv under /tmp
+    # (a clone in /tmp/x) is then bound inside the private /tmp instead of hidden by it.
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmpfs_mb * 1024 * 1024),
              "--tmpfs", "/tmp"]
+    for d in _ancestors([dest for _, _, dest in plan]):
+        args += ["--perms", "0755", "--dir", d]
     for kind, src, dest in plan:
+        if kind == "hide":
+            args += ["--perms", "0755", "--size", "4096", "--tmpfs", dest]
+            continue
         flag = {"ro": "--ro-bind", "dev": "--dev-bind", "symlink": "--symlink"}[kind]
         args += [flag, src, dest]
     return args + ["--chdir", "/tmp", "--"]

@@ -123,7 +123,7 @@ def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, thre
     if fmt in ("state_dict", "safetensors"):
         if not arch:
             raise LoadError("a state_dict needs an architecture spec (submission.json 'architecture': {'name': ..., 'kwargs': {...}})")
-        from baselines.architectures import build_from_config
+        from evaluator.architectures import build_from_config
 
         model = build_from_config(arch)
         if fmt == "safetensors":
@@ -184,9 +184,9 @@ def _error(e: BaseException) -> str:
     if len(lines) > 1 and "Traceback" in str(e):
         last = lines[-1]
         text = last if re.match(r"^[\w.]+(Error|Exception)\b", last) else f"{type(e).__name__}: {last}"
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
+    from .reports import clean_text
+
+    return clean_text(text, MAX_ERROR_CHARS)
 
 
 def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SandboxFailure
-from . import bwrap, protocol
+from . import bwrap, protocol, reports
 
 REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
@@ -151,6 +151,7 @@ class ModelProcess:
         self.proc: subprocess.Popen | None = None
         self.deadline = 0.0
         self.facts: dict = {}
+        self.child_facts: dict = {}
         self.private_log = ""
         self._slot = None
 
@@ -226,7 +227,20 @@ class ModelProcess:
         if hello.get("op") != "hello":
             self.kill()
             raise SandboxFailure("the sandbox child sent an unexpected first message")
-        self.facts = dict(hello.get("facts") or {}, isolation=self.isolation)
+        # What the child says about its confinement is kept for tests and the operator's eyes only.
+        self.child_facts = hello.get("facts") if isinstance(hello.get("facts"), dict) else {}
+        # The facts recorded on a row are what the launcher itself arranged, never what the child
+        # (which later runs submitted code) says about itself.
+        self.facts = self.launcher_facts()
+
+    def launcher_facts(self) -> dict:
+        in_bwrap = self.isolation == "bwrap"
+        return {"isolation": self.isolation, "seccomp": "filter requested" if self.config.seccomp else "off",
+                "uid": self._slot.uid if self._slot else os.getuid(),
+                "nproc": self.config.limits.processes if in_bwrap else None,
+                "network": "none" if self.isolation in ("bwrap", "unshare") else "host",
+                "source": "the evaluator's launcher",
+                **({"external_data": [f.name for f in self.files[1:]]} if self.fmt == "onnx" else {})}
 
     # ------------------------------------------------------------ talk
     def _log_tail(self, n: int = 800) -> str:
@@ -251,10 +265,26 @@ class ModelProcess:
             why += f" (model process died with {sig}{': ' + hint if hint else ''})"
         return SandboxFailure(why)
 
+    def timed_request(self, header: dict, array: np.ndarray | None = None, max_bytes: int | None = None):
+        """`request`, timed by the parent's own clock: from writing the input to the pipe until
+        the whole output has been read back (transfer both ways + the model's forward pass)."""
+        t0 = time.perf_counter()
+        resp, y = self.request(header, array, max_bytes=max_bytes)
+        return resp, y, time.perf_counter() - t0
+
     def request(self, header: dict, array: np.ndarray | None = None, deadline: float | None = None,
                 max_bytes: int | None = None, limit_text: str | None = None):
         try:
             protocol.send(self._req_w, header, array)
+        except protocol.ProtocolError as e:  # our own request is too large: nothing was sent
+            raise SandboxFailure(f"the request to the model process is too large ({e}); "
+                                 "shorten the architecture arguments") from None
+        except BrokenPipeError:
+            time.sleep(0.05)
+            code = self.proc.poll()
+            self.kill()
+            raise self._fail("the model process exited before it read its input", code) from None
+        try:
             return protocol.recv(self._resp_r, deadline or self.deadline, max_bytes=max_bytes)
         except protocol.Deadline:
             self.kill()
@@ -267,6 +297,8 @@ class ModelProcess:
             raise self._fail(f"the model process failed: {e}", code) from None
 
     def load(self, input_size, complexity: bool = True) -> dict:
+        """Load the model; returns the checked reply ({'channels', 'complexity'}). `complexity`:
+        count it inside the sandbox (code formats; the parent counts ONNX from the graph)."""
         load_deadline = time.monotonic() + self.config.limits.load_seconds
         deadline = min(self.deadline, load_deadline)
         limit_text = None if self.deadline <= load_deadline else \
@@ -276,17 +308,48 @@ class ModelProcess:
                                 "threads": self.config.threads, "allow_pickle": self.config.allow_pickle,
                                 "gpu": self.config.gpu, "onnx_domains": list(self.config.onnx_domains),
                                 "complexity": complexity}, deadline=deadline, limit_text=limit_text)
-        if not resp.get("ok"):
+        if not reports.check_ok(resp, "load"):
             raise SandboxFailure(f"the model could not be loaded: {self.model_error(resp)}")
-        self.facts.update(resp.get("facts") or {})
-        return resp
+        return reports.load_reply(resp, reported_complexity=complexity)
 
     def model_error(self, resp: dict) -> str:
-        """The child's one-line error, or only its exception type when the operator hides
-        model-provided text (the message may come from submitted code)."""
+        """The child's one-line error (cleaned and bounded), or only its exception type when the
+        operator hides model-provided text (the message may come from submitted code)."""
         if self.config.model_error_details or not resp.get("type"):
-            return str(resp.get("error"))
-        return f"{resp['type']} (details in the operator's log)"
+            return reports.error_text(resp)
+        return (f"{reports.error_type(resp)} (the operator hides model messages; run `sonobench check MODEL "
+                "--task T` on your own machine to see the full error)")
+
+    def peak_memory_mb(self) -> float | None:
+        """The largest peak resident set (VmHWM) among the sandbox's processes, read by the
+        parent from /proc while they are alive; None where /proc does not show them."""
+        if not self.proc or self.proc.poll() is not None:
+            return None
+        tree, frontier = {self.proc.pid}, [self.proc.pid]
+        parents: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read().rsplit(b")", 1)[1].split()
+                parents.setdefault(int(stat[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+        while frontier:
+            kids = parents.get(frontier.pop(), [])
+            tree.update(kids)
+            frontier += kids
+        peak = None
+        for pid in tree:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    kb = next((int(l.split()[1]) for l in f if l.startswith("VmHWM:")), None)
+            except (OSError, ValueError, IndexError):
+                continue
+            if kb is not None:
+                peak = max(peak or 0, kb / 1024)
+        return peak
 
     # ------------------------------------------------------------ stop
     def kill(self) -> None:

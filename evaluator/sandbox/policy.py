@@ -34,6 +34,11 @@ def refusal(fmt: str, isolation: str, *, allow_pickle: bool, why_no_bwrap: str =
         return ("pickled Python objects run arbitrary code when loaded and are refused; submit ONNX, "
                 "TorchScript, .pt2, or a state_dict/safetensors file with an architecture spec "
                 "(an operator can allow pickles with --allow-pickle)")
+    unsure = [g for g in embedded_code if g.startswith("<cannot be sure")]
+    if fmt == "export" and unsure and not allow_pickle:
+        return (f"this .pt2 archive could not be fully checked ({unsure[0][17:-1].strip(': ')}); torch.export.load "
+                "might run code from it, so it is refused. Re-export it with torch.export.save from an "
+                "unmodified torch (or an operator can allow it with --allow-pickle)")
     if fmt == "export" and embedded_code and not allow_pickle:
         return (f"this .pt2 archive embeds pickles that import {', '.join(embedded_code[:3])}; torch.export.load "
                 "would execute them, so it is refused (re-export plain tensors, or an operator can allow it "

@@ -30,13 +30,35 @@ def default_db_path() -> Path:
     return Path(env).expanduser() if env else user_data_dir() / "sonobench.db"
 
 
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database):
+    """The one write-lock helper: a transaction that takes the write lock up front (BEGIN
+    IMMEDIATE), so concurrent writers wait on busy_timeout instead of failing at lock upgrade
+    or losing an update between a read and a write. Nested use joins the outer transaction."""
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer transaction already holds the lock
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _decode(row: dict | None, *json_cols: str) -> dict | None:
     if row is None:
         return None
+    from .validity import decode_json
+
     row = dict(row)
     for c in json_cols:
         if isinstance(row.get(c), str):
-            row[c] = json.loads(row[c])
+            row[c] = decode_json(row[c])  # None when damaged: readers never crash on a stored row
     return row
 
 
@@ -96,12 +118,13 @@ class _Reader:
         """One row per scored submission: result aggregates joined with submission identity."""
         if task_version is None:
             versions = [r["v"] for r in self.db.query(
-                "select max(task_version) v from results where task_id = ?", [task_id])]
+                "select max(r.task_version) v from results r join submissions s on s.id = r.submission_id "
+                "where r.task_id = ? and s.withdrawn_at is null", [task_id])]
             task_version = versions[0] if versions and versions[0] is not None else -1
         sql = (
             "select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, "
             "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
-            "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id"
+            "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id"
         )
         return [_decode(r, "per_class", "complexity", "hardware", "meta")
                 for r in self.db.query(sql, [task_id, task_version])]
@@ -177,12 +200,13 @@ class Store(_Reader):
 
     def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
                           team: str = "", kind: str = "submission", meta: dict | None = None,
-                          status: str = "running") -> int:
+                          status: str = "running", team_id: int | None = None) -> int:
         if kind not in SUBMISSION_KINDS:
             raise StoreError(f"kind must be one of {', '.join(SUBMISSION_KINDS)}, got {kind!r}")
         row = {"file_sha256": file_sha256, "filename": filename, "format": fmt, "name": name, "team": team,
                "kind": kind, "task_id": task.id, "task_version": task.version, "status": status, "error": None,
-               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now()}
+               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now(),
+               "team_id": team_id}
         try:
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk
@@ -224,19 +248,6 @@ class Store(_Reader):
                                                           "updated_at": migrations.now()})
         return rid
 
-    @contextlib.contextmanager
     def immediate(self):
-        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE), so
-        concurrent writers wait on busy_timeout instead of failing at lock upgrade."""
-        conn = self.db.conn
-        if conn.in_transaction:  # nested: the outer transaction already holds the lock
-            with self.db.atomic():
-                yield self.db
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """The store's write transaction (see `write_transaction`)."""
+        return write_transaction(self.db)

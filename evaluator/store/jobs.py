@@ -11,17 +11,14 @@ neither write a result nor overwrite the state that its successor owns.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import sqlite_utils
-
 from ..errors import EvaluationStopped, StoreError
 from . import migrations
-from .db import Store
+from .db import Store, write_transaction
 
 LOG_LIMIT = 64 * 1024
 
@@ -40,45 +37,38 @@ class Job:
     payload: dict
 
 
-@contextlib.contextmanager
-def immediate(db: sqlite_utils.Database):
-    """A write transaction that takes the write lock at once (no lost updates between workers)."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+immediate = write_transaction  # the store's one write-lock helper, under the name callers here use
 
 
 def utc_day() -> str:
     return migrations.now()[:10]
 
 
-def _count_today(db, team: str, statuses: tuple[str, ...]) -> int:
+def _count_today(db, team: str, statuses: tuple[str, ...], team_id: int | None = None) -> int:
+    """Today's submissions of a team: by its id when it has one (hosted mode), so renaming
+    nothing can escape a quota; failures the platform caused (charged = 0) never count."""
     marks = ",".join("?" * len(statuses))
-    sql = (f"select count(*) n from submissions where team = ? and kind = 'submission' "
+    who, arg = ("team_id = ?", team_id) if team_id is not None else ("team = ? and team_id is null", team)
+    sql = (f"select count(*) n from submissions where {who} and kind = 'submission' and charged = 1 "
            f"and substr(created_at, 1, 10) = ? and status in ({marks})")
-    return next(db.query(sql, [team, utc_day(), *statuses]))["n"]
+    return next(db.query(sql, [arg, utc_day(), *statuses]))["n"]
 
 
-def check_quota(db, settings, team: str, kind: str) -> None:
+def check_quota(db, settings, team: str, kind: str, team_id: int | None = None) -> None:
     """Raise QuotaExceeded when `team` has used today's submissions or failures."""
     from ..settings import QuotaExceeded
 
     if kind != "submission":
         return
+    team = team if isinstance(team, str) else ""
     who = f"Team '{team}'" if team else "Submissions without a team"
     if settings.daily_submissions is not None:
-        used = _count_today(db, team, ("queued", "running", "done"))
+        used = _count_today(db, team, ("queued", "running", "done"), team_id)
         if used >= settings.daily_submissions:
             raise QuotaExceeded(f"{who} has used its {settings.daily_submissions} submissions for today (UTC); "
                                 "try again tomorrow. Failed runs do not count against this cap.")
     if settings.daily_failures is not None:
-        failed = _count_today(db, team, ("failed",))
+        failed = _count_today(db, team, ("failed",), team_id)
         if failed >= settings.daily_failures:
             raise QuotaExceeded(f"{who} has had {failed} failed submissions today (UTC), the daily limit; "
                                 "check the model locally (`sonobench submit --split val`) and try again tomorrow.")
@@ -89,7 +79,8 @@ def create_submission(store: Store, settings, *, job_payload: dict | None = None
     Returns (submission id, job id or None). Raises AlreadyScored for a live duplicate."""
     status = "queued" if job_payload is not None else "running"
     with immediate(store.db):
-        check_quota(store.db, settings, fields.get("team", ""), fields.get("kind", "submission"))
+        check_quota(store.db, settings, fields.get("team", ""), fields.get("kind", "submission"),
+                    fields.get("team_id"))
         sid = store.create_submission(status=status, **fields)  # AlreadyScored on a live duplicate
         jid = None
         if job_payload is not None:
@@ -101,21 +92,23 @@ def create_submission(store: Store, settings, *, job_payload: dict | None = None
 
 
 def record_rejection(store: Store, *, file_sha256: str, filename: str, task, name: str, team: str,
-                     kind: str, reason: str, meta: dict | None = None) -> int:
+                     kind: str, reason: str, meta: dict | None = None, team_id: int | None = None) -> int:
     """A failed row for a file refused before it could run (counted as a failure for quotas)."""
     with immediate(store.db) as db:
         sid = store.create_submission(file_sha256=file_sha256, filename=filename, fmt="rejected", task=task,
-                                      name=name, team=team, kind=kind, meta=meta, status="failed")
+                                      name=name, team=team, kind=kind, meta=meta, status="failed",
+                                      team_id=team_id)
         db.execute("update submissions set error = ? where id = ?", [reason, sid])
     return sid
 
 
-def mark_failed(store: Store, submission_id: int, reason: str) -> None:
+def mark_failed(store: Store, submission_id: int, reason: str, platform: bool = False) -> None:
     """Like Store.set_status(.., 'failed'), but taking the write lock first: under concurrent
-    writers a read-then-write transaction can fail at once with 'database is locked'."""
+    writers a read-then-write transaction can fail at once with 'database is locked'.
+    `platform`: the evaluator or the machine failed, not the model: not charged to the quota."""
     with immediate(store.db) as db:
-        db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
-                   [reason, migrations.now(), submission_id])
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = ? where id = ?",
+                   [reason, migrations.now(), 0 if platform else 1, submission_id])
 
 
 def register_task(store: Store, task) -> None:
@@ -154,22 +147,42 @@ def _job(row: dict) -> Job:
                max_attempts=row["max_attempts"], owner=row["owner"], payload=json.loads(row["payload"] or "{}"))
 
 
+def _requeue_or_fail(db, row: dict, retry_note: str, give_up: str) -> str:
+    """Put an interrupted job back in the queue while it has attempts left, else fail it."""
+    if row["attempts"] >= row["max_attempts"]:
+        db.execute("update jobs set status = 'failed', error = ?, owner = null, finished_at = ? where id = ?",
+                   [give_up, migrations.now(), row["id"]])
+        # a lost worker is the platform's failure, not the model's: never charged to a quota
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = 0 where id = ?",
+                   [give_up, migrations.now(), row["submission_id"]])
+        return "failed"
+    db.execute("update jobs set status = 'queued', owner = null, error = ? where id = ?", [retry_note, row["id"]])
+    db.execute("update submissions set status = 'queued', updated_at = ? where id = ?",
+               [migrations.now(), row["submission_id"]])
+    return "queued"
+
+
 def _expire_leases(db, now: float) -> None:
     stale = list(db.query("select * from jobs where status = 'running' and lease_expires < ?", [now]))
     for row in stale:
-        if row["attempts"] >= row["max_attempts"]:
-            reason = (f"the evaluation was interrupted {row['attempts']} time(s): its worker stopped or hung "
-                      "and its lease expired; giving up (an operator can resubmit)")
-            db.execute("update jobs set status = 'failed', error = ?, owner = null, finished_at = ? where id = ?",
-                       [reason, migrations.now(), row["id"]])
-            db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
-                       [reason, migrations.now(), row["submission_id"]])
-        else:
-            db.execute("update jobs set status = 'queued', owner = null, error = ? where id = ?",
-                       [f"lease expired during attempt {row['attempts']} (worker {row['owner']} stopped); retried",
-                        row["id"]])
-            db.execute("update submissions set status = 'queued', updated_at = ? where id = ?",
-                       [migrations.now(), row["submission_id"]])
+        _requeue_or_fail(
+            db, row, f"lease expired during attempt {row['attempts']} (worker {row['owner']} stopped); retried",
+            f"the evaluation was interrupted {row['attempts']} time(s): its worker stopped or hung "
+            "and its lease expired; giving up (not counted against your quota; an operator can resubmit)")
+
+
+def release(store: Store, job: Job, why: str) -> str:
+    """The executor lost a running job (a Ray worker process or node died): queue it again while
+    it has attempts left, else fail it with the reason. Returns 'queued', 'failed', or 'lost'
+    when the job is no longer ours (nothing is written then)."""
+    with immediate(store.db) as db:
+        if not _owned(db, job):
+            return "lost"
+        row = dict(next(db.query("select * from jobs where id = ?", [job.id])))
+        return _requeue_or_fail(
+            db, row, f"attempt {job.attempts} was lost ({why}); retried",
+            f"the evaluation was interrupted {job.attempts} time(s), last: {why}; giving up "
+            "(an operator can resubmit)")
 
 
 def claim(store: Store, owner: str, lease_seconds: float, job_id: int | None = None) -> Job | None:
@@ -220,18 +233,66 @@ def complete(store: Store, job: Job, result: dict[str, Any], cases: Iterable[dic
     return store.write_result(job.submission_id, result, cases, also=mark_done, val_predictions=val_predictions)
 
 
-def fail(store: Store, job: Job, reason: str) -> bool:
-    """Mark the job and its submission failed; False (and nothing written) if it is no longer ours."""
+def fail(store: Store, job: Job, reason: str, platform: bool = False) -> bool:
+    """Mark the job and its submission failed; False (and nothing written) if it is no longer ours.
+    `platform`: the failure is the evaluator's, not the model's: not charged to the quota."""
     with immediate(store.db) as db:
         if not _owned(db, job):
             return False
         db.execute("update jobs set status = 'failed', error = ?, finished_at = ? where id = ?",
                    [reason, migrations.now(), job.id])
-        db.execute("update submissions set status = 'failed', error = ?, updated_at = ? where id = ?",
-                   [reason, migrations.now(), job.submission_id])
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = ? where id = ?",
+                   [reason, migrations.now(), 0 if platform else 1, job.submission_id])
     return True
 
 
 def jobs(store, status: str | None = None) -> list[dict]:
     sql = "select * from jobs" + (" where status = ?" if status else "") + " order by id"
     return [dict(r) for r in store.db.query(sql, [status] if status else [])]
+
+
+# ------------------------------------------------------------------ visibility
+
+RECENT_JOBS = 20
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    import datetime as dt
+
+    try:
+        return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def queue_status(store, submission_id: int) -> dict | None:
+    """State, attempts, queue position and an ETA (from the median duration of the last
+    RECENT_JOBS finished jobs, one worker assumed) of one submission; None if unknown."""
+    import statistics
+
+    sub = store.submission(submission_id)
+    if sub is None:
+        return None
+    out = {"submission_id": submission_id, "name": sub["name"], "team": sub["team"], "state": sub["status"],
+           "error": sub.get("error"), "withdrawn": bool(sub.get("withdrawn_at")), "attempts": None,
+           "max_attempts": None, "position": None, "eta_seconds": None, "typical_job_seconds": None}
+    rows = list(store.db.query("select * from jobs where submission_id = ?", [submission_id]))
+    if not rows:
+        return out
+    job = rows[0]
+    out.update(attempts=job["attempts"], max_attempts=job["max_attempts"])
+    recent = [d for d in (_seconds(r["started_at"], r["finished_at"]) for r in store.db.query(
+        "select started_at, finished_at from jobs where status = 'done' order by id desc limit ?",
+        [RECENT_JOBS])) if d is not None and d >= 0]
+    typical = statistics.median(recent) if recent else None
+    out["typical_job_seconds"] = typical
+    if job["status"] == "queued":
+        ahead = next(store.db.query("select count(*) n from jobs where status = 'queued' and id < ?", [job["id"]]))["n"]
+        running = next(store.db.query("select count(*) n from jobs where status = 'running'"))["n"]
+        out["position"] = ahead + 1
+        if typical is not None:
+            out["eta_seconds"] = typical * (ahead + 1 + (0.5 if running else 0))
+    elif job["status"] == "running" and typical is not None:
+        started = _seconds(job["started_at"], migrations.now())
+        out["eta_seconds"] = max(0.0, typical - (started or 0.0))
+    return out

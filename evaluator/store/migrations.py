@@ -131,6 +131,32 @@ def m004_predictions_surface_detection(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m005_teams_audit(db: sqlite_utils.Database) -> None:
+    """Hosted mode: teams with hashed tokens, the team a submission belongs to, whether a failure
+    is charged to its quota, withdrawn/verified marks, and the append-only operator audit log."""
+    db["teams"].create(
+        {"id": int, "name": str, "token_salt": str, "token_hash": str, "kdf": str, "created_at": str,
+         "rotated_at": str, "revoked_at": str, "disqualified_at": str},
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX teams_name ON teams(name)")
+    db["submissions"].add_column("team_id", int)
+    db["submissions"].add_column("charged", int, not_null_default=1)  # 0: a platform failure, not counted
+    db["submissions"].add_column("withdrawn_at", str)
+    db["submissions"].add_column("verified_at", str)
+    db["submissions"].create_index(["team_id", "kind", "created_at"])
+    db["audit_log"].create(
+        {"id": int, "at": str, "actor": str, "action": str, "target": str, "reason": str, "detail": str},
+        pk="id",
+    )
+    # Append-only: the log can be added to, never edited or deleted from.
+    db.execute("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+    db.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

@@ -1,5 +1,7 @@
 """Read-only queries the leaderboard app needs beyond `ReadOnlyStore`'s own.
 
+Withdrawn results (`sonobench admin withdraw`) are left out of every query here.
+
 Each function takes a store (anything with the `_Reader` API; the app passes a
 `ReadOnlyStore`) and only runs SELECTs, so the app never holds SQL itself.
 """
@@ -8,12 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..metrics import per_case_metrics
+from ..metrics.info import detection_metrics
 from .db import _Reader
 
-# Per case: the macro mean over foreground classes (class 0 is background and
-# never scored), the same reduction the evaluator's aggregates use.
+# Per case: the macro mean over foreground classes (class 0 is background and never scored), the
+# same reduction the evaluator's aggregates use, for every per-case metric of the registry; a
+# metric added after a row was scored averages to NULL there (missing, never 0).
 _CASE_MEANS = (
-    "select c.case_id, avg(c.dice) as dice, avg(c.iou) as iou, avg(c.hd95) as hd95, "
+    "select c.case_id, " + "".join(f"avg(c.{m}) as {m}, " for m in per_case_metrics()) +
     "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
     "from {table} c join results r on r.id = c.result_id "
     "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"
@@ -27,7 +32,7 @@ def scored_tasks(store: _Reader) -> list[dict]:
         "select r.task_id, r.task_version, count(*) as n_results, t.title, t.spec "
         "from results r join submissions s on s.id = r.submission_id "
         "left join tasks t on t.id = r.task_id and t.version = r.task_version "
-        "where s.status = 'done' group by r.task_id, r.task_version "
+        "where s.status = 'done' and s.withdrawn_at is null group by r.task_id, r.task_version "
         "order by n_results desc, r.task_id, r.task_version desc"
     )
     out = []
@@ -42,7 +47,9 @@ _TABLE_COLUMNS = ", ".join(
     ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
      "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
      "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
-    + [f"r.{m}_{k}" for m in ("dice", "iou", "hd95") for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}_{k}" for m in per_case_metrics() for k in ("mean", "std", "ci_low", "ci_high")]
+    + [f"r.{m}{k}" for m in detection_metrics() for k in ("", "_ci_low", "_ci_high", "_n")]
+    + ["r.nsd_tolerance"]
 )
 
 
@@ -50,7 +57,7 @@ def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> l
     """The scalar columns of `leaderboard_rows` (no JSON blobs to decode): what the leaderboard
     table, its CSV and the efficiency plot show. Same rows: finished submissions of one version."""
     sql = (f"select {_TABLE_COLUMNS} from results r join submissions s on s.id = r.submission_id "
-           "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by r.id")
+           "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id")
     return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
 
 
@@ -59,7 +66,7 @@ def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[
     sql = (
         "select s.id, s.name, s.team, s.kind, r.primary_metric, r.dice_mean, r.split, r.n_cases "
         "from results r join submissions s on s.id = r.submission_id "
-        "where r.task_id = ? and r.task_version = ? and s.status = 'done' order by s.id"
+        "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by s.id"
     )
     return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
 
@@ -86,7 +93,7 @@ def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]
     sql = (
         "select s.id as submission_id, s.name, s.team, s.meta, r.dice_mean, r.iou_mean, r.hd95_mean, "
         "r.hd95_unit, r.split, r.params, r.gflops, r.complexity, s.format from results r join submissions s on s.id = r.submission_id "
-        "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.kind = 'baseline' order by s.name, s.id"
+        "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null and s.kind = 'baseline' order by s.name, s.id"
     )
     out = []
     for row in store.db.query(sql, [task_id, task_version]):

@@ -35,11 +35,11 @@ def writable_env(built_store, tmp_path, monkeypatch):
 
 
 def open_page(page: str | None = None, timeout: float = 30):
-    """Run the app (router included) and switch to pages/<page>.py."""
+    """Run the app (router included) and switch to views/<page>.py."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=timeout).run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at

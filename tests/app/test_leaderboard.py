@@ -55,12 +55,13 @@ def test_csv_download_holds_numbers(app_env):
     at = open_page()
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
     from leaderboard_app import columns
-    from leaderboard_app.data import _ranked, _key  # the exact frame the button exports
+    from leaderboard_app.data import board  # the exact frame the button exports
 
-    ranked = _ranked(*_key(), "toy-lesion", 1, "dice", "all")
+    ranked = board("toy-lesion", 1, "dice", "all", "paired")[0]
     csv = pd.read_csv(io.StringIO(columns.csv_table(ranked).to_csv(index=False)))
-    assert {"dice_mean", "dice_ci_low", "dice_ci_high", "hd95_unit", "kind"} <= set(csv.columns)
-    assert csv["dice_mean"].is_monotonic_decreasing
+    assert {"dice_mean", "dice_ci_low", "dice_ci_high", "hd95_unit", "kind", "rank_low", "rank_high", "p_rank1",
+            "nsd_mean", "sensitivity", "sensitivity_n", "nsd_tolerance"} <= set(csv.columns)
+    assert list(csv["rank"]) == sorted(csv["rank"])
 
 
 def test_missing_store_says_what_to_do(tmp_path, monkeypatch):

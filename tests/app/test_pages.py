@@ -5,7 +5,7 @@ import pytest
 
 from evaluator.store import ReadOnlyStore
 from evaluator.tasks import get_task
-from leaderboard_app import data
+from leaderboard_app import data, ui
 
 from .conftest import open_page
 
@@ -37,7 +37,7 @@ def test_submission_page_shows_distribution_worst_cases_and_only_validation_imag
     at = open_page("submission")
     at.selectbox(key="sub_pick").set_value(ids["smooth-0.30"]).run()
     assert not at.exception
-    assert at.header[0].value == "#%d smooth-0.30" % ids["smooth-0.30"]
+    assert at.header[0].value == ui.plain("#%d smooth-0.30" % ids["smooth-0.30"])
     assert len(_charts(at)) == 1  # violins of Dice, IoU, HD95
     worst = at.dataframe[-1].value
     assert list(worst["dice"]) == sorted(worst["dice"])  # worst first: Dice is higher-is-better
@@ -56,23 +56,28 @@ def test_submission_page_per_class_table_for_multiclass(app_env):
     assert list(per_class["Class"]) == ["upper", "lower"]
 
 
-def test_compare_page_reports_wilcoxon_and_bootstrap_ci(app_env):
+def test_compare_page_pair_view_is_the_librarys_compare_results(app_env):
+    from evaluator.ranking.compare import compare_results
+
     ids = app_env["ids"]
     at = open_page("compare")
     at.selectbox(key="cmp_a").set_value(ids["smooth-0.20"]).run()
     at.selectbox(key="cmp_b").set_value(ids["smooth-0.45"]).run()
     assert not at.exception
+    expected = compare_results(ReadOnlyStore(app_env["db"]), ids["smooth-0.20"], ids["smooth-0.45"], "dice")
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Paired cases"] == "6"
-    assert float(labels["Wilcoxon signed-rank p"]) <= 1
-    assert any("95% bootstrap CI of the mean difference" in m.value for m in at.markdown)
-    assert len(_charts(at)) == 2
+    assert labels["Paired cases"] == "6" == str(expected["n_cases"])
+    assert labels["p (A better)"] == f"{expected['p_a_better']:.3g}"
+    assert labels["p (B better)"] == f"{expected['p_b_better']:.3g}"
+    assert labels["Mean difference A − B (positive favours A)"] == f"{expected['mean_difference']:+.3f}"
+    assert any(f"[{expected['ci_low']:+.3f}, {expected['ci_high']:+.3f}]" in m.value for m in at.markdown)
+    assert len(_charts(at)) == 3  # the significance map, the scatter, the histogram
 
 
 def test_baselines_page_has_curves_and_the_gap_table(app_env):
     at = open_page("baselines")
     table = next(m.value for m in at.markdown if "Train→Test ΔDice" in m.value)
-    assert "unet-baseline" in table and " → " in table and "**" in table
+    assert ui.plain("unet-baseline") in table and " → " in table and "**" in table
     test_dice = ReadOnlyStore(app_env["db"]).result_for(app_env["ids"]["baseline"])["dice_mean"]
     assert f"0.7400 → {test_dice:.4f} = **{0.74 - test_dice:.4f}**" in table  # train Dice at best epoch 4
     assert len(_charts(at)) == 3  # loss, Dice, IoU

@@ -1,27 +1,6 @@
 import numpy as np
 import pandas as pd
-import pytest
-from scipy import stats as sps
-
 from leaderboard_app import columns, stats
-
-
-def test_paired_comparison_matches_scipy_and_brackets_the_mean():
-    rng = np.random.default_rng(3)
-    a = rng.uniform(0.5, 0.9, 40)
-    b = a - rng.normal(0.03, 0.02, 40)
-    cmp = stats.paired_comparison(a, b)
-    assert cmp.n == 40 and cmp.mean_diff == pytest.approx(np.mean(a - b))
-    assert cmp.ci_low < cmp.mean_diff < cmp.ci_high and cmp.ci_low > 0
-    assert cmp.wilcoxon_p == pytest.approx(sps.wilcoxon(a - b).pvalue)
-    assert stats.paired_comparison(a, b) == cmp  # seeded: reproducible
-
-
-def test_paired_comparison_edge_cases():
-    same = stats.paired_comparison([0.5, 0.7, 0.9], [0.5, 0.7, 0.9])
-    assert same.wilcoxon_p == 1.0 and same.mean_diff == 0 and "identical" in same.note
-    assert stats.paired_comparison([], []).n == 0
-    assert stats.paired_comparison([0.4], [0.2]).wilcoxon_p is None
 
 
 def test_pareto_front_respects_direction_and_skips_missing():
@@ -34,6 +13,27 @@ def test_pareto_front_respects_direction_and_skips_missing():
 
 def test_rank_labels_mark_shared_ranks():
     assert list(columns.rank_labels(pd.Series([1, 2, 2, 4]))) == ["1", "=2", "=2", "4"]
+
+
+def test_rank_range_and_p_rank1_text():
+    df = pd.DataFrame({"rank_low": [1, 1, None], "rank_high": [1, 3, None], "p_rank1": [0.875, 0.1, None]})
+    assert list(columns.rank_range(df)) == ["1", "1–3", ""]
+    assert list(columns.p_rank1(df)) == ["88%", "10%", ""]
+
+
+def test_new_metrics_show_missing_never_zero():
+    df = pd.DataFrame({"nsd_mean": [0.9, None], "nsd_ci_low": [0.85, None], "nsd_ci_high": [0.95, None],
+                       "sensitivity": [0.95, None], "sensitivity_ci_low": [0.8, None],
+                       "sensitivity_ci_high": [0.99, None], "sensitivity_n": [40, None]})
+    assert list(columns.mean_ci(df, "nsd", 3)) == ["0.900 [0.850–0.950]", "missing"]
+    old = pd.DataFrame({"nsd_mean": [None, None], "nsd_ci_low": [None, None], "nsd_ci_high": [None, None]})
+    assert list(columns.mean_ci(old, "nsd", 3)) == ["missing", "missing"]  # every row scored before NSD
+    assert list(columns.rates(df, "sensitivity")) == ["0.950 [0.800–0.990] (n = 40)", "missing"]
+    # a rate over no images is undefined, not missing and not 0
+    assert columns.rate_ci(None, None, None, 0) == "n/a (no such images)"
+    assert columns.QUALITY == ("dice", "iou", "hd95", "nsd", "assd")  # driven by the metric registry
+    assert columns.DETECTION == ("sensitivity", "specificity")
+    assert "medpy" in columns.QUALITY_HELP["hd95"] and "MONAI" in columns.QUALITY_HELP["hd95"]
 
 
 def test_directions_come_from_metadata_and_cost_registry():

@@ -8,7 +8,7 @@ import pytest
 from evaluator.errors import InvalidSubmission
 from evaluator.store import ReadOnlyStore
 from evaluator.toy import threshold_onnx
-from leaderboard_app import jobs
+from leaderboard_app import jobs, ui
 
 from .conftest import open_page
 
@@ -49,7 +49,7 @@ def test_a_broken_model_shows_the_evaluators_error(writable_env):
     assert "Traceback" not in at.error[0].value
     # the refusal is recorded by the evaluator (a failed row with the same reason), not scraped
     rows = ReadOnlyStore(writable_env["db"]).submissions(status="failed")
-    assert rows and rows[-1]["error"] and rows[-1]["error"] in at.error[0].value
+    assert rows and rows[-1]["error"] and ui.plain(rows[-1]["error"]) in at.error[0].value  # shown as literal text
 
 
 def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
@@ -72,13 +72,13 @@ def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
 
 
 def test_the_example_architecture_on_the_page_builds():
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     assert build_from_config(jobs.EXAMPLE_ARCHITECTURE) is not None
 
 
 def test_uploads_are_size_capped_before_anything_runs(writable_env, monkeypatch):
-    monkeypatch.setenv("SONOBENCH_MAX_UPLOAD_MB", "0.001")
+    monkeypatch.setenv("SONOBENCH_APP_MAX_UPLOAD_MB", "0.001")
     at = _upload(open_page("submit"), "big.onnx", b"x" * 4096)
     assert at.error and "capped at" in at.error[0].value
 

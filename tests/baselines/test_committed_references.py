@@ -53,7 +53,9 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
     assert n == len(REF["rows"])
     out = CliRunner().invoke(cli, ["leaderboard", DEFAULT_TASK, "--kind", "baseline", "--format", "json", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    ranked = json.loads(out.output)
+    board = json.loads(out.output)
+    assert board["ranking"] == "paired" and "Wilcoxon" in board["definition"]
+    ranked = board["rows"]
     assert {(r["name"]) for r in ranked} == {r["name"] for r in REF["rows"]}
     for r in ranked:
         for key in ("dice_mean", "dice_ci_low", "dice_ci_high", "iou_mean", "iou_ci_low", "hd95_mean",
@@ -67,7 +69,7 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
 def test_params_are_the_pytorch_modules_count(row):
     """What the papers report: sum(p.numel()) of the registry's module at the task's channels and
     classes; the exported graph's count (batch norm folded) is kept beside it, labelled."""
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     task = get_task(DEFAULT_TASK)
     kwargs = row["architecture"]["kwargs"]

@@ -55,7 +55,7 @@ def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp
     # independent check: rebuild unext from its returned weights, export, score in the sandbox
     from safetensors.torch import load_file
 
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
     from baselines.training.export import export_onnx
     from evaluator.evaluate import evaluate
     from evaluator.store import Store

@@ -115,8 +115,8 @@ def test_trainer_scores_equal_the_evaluator():
 
 
 def test_unknown_exporter_is_named():
-    from baselines.architectures import create_model
-    from baselines.architectures.export import ExportFailed, export_onnx
+    from evaluator.architectures import create_model
+    from evaluator.architectures.export import ExportFailed, export_onnx
 
     with pytest.raises(ExportFailed, match="Unknown exporter 'tflite'. Valid choices: dynamo, torchscript"):
         export_onnx(create_model("unext"), "never-written.onnx", exporter="tflite")

@@ -1,5 +1,5 @@
 """The same network counted as PyTorch and as ONNX gives the same GFLOPs and, up to
-BN folding, the same parameters (DESIGN.md: Complexity, within 1%)."""
+BN folding, the same parameters (README: How scoring works, Cost; within 1%)."""
 import pytest
 
 torch = pytest.importorskip("torch")

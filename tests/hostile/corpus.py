@@ -49,6 +49,9 @@ class Case:
     settings: dict = field(default_factory=dict)
     wall: float = 8.0
     bwrap_only: bool = False      # the payload runs code: without bubblewrap the policy refuses it
+    spec: dict | None = None      # submission.json values passed with the file
+    architecture: dict | None = None
+    team: object = "red"
 
 
 # ------------------------------------------------------------------ ONNX
@@ -410,9 +413,15 @@ CASES: list[Case] = [
 ]
 
 
+def all_cases() -> list[Case]:
+    from tests.hostile.corpus_hosted import HOSTED_CASES
+
+    return CASES + HOSTED_CASES
+
+
 def build_all(out: Path, targets: Targets, with_torch: bool = True) -> dict[str, Path]:
     built = {}
-    for case in CASES:
+    for case in all_cases():
         if case.torch and not with_torch:
             continue
         d = out / case.name

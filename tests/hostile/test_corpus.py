@@ -14,7 +14,7 @@ from evaluator.sandbox import bwrap
 from evaluator.settings import load_settings
 from evaluator.store import jobs as store_jobs
 
-from .corpus import CASES
+from .corpus import all_cases
 
 BWRAP = bwrap.probe()[0]
 _TABLE: list[tuple[str, str, str]] = []
@@ -52,7 +52,7 @@ def _param(case):
     return pytest.param(case, id=case.name, marks=[pytest.mark.slow] if slow else [])
 
 
-@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+@pytest.mark.parametrize("case", [_param(c) for c in all_cases()])
 def test_hostile_submission_is_contained(case, file_store, toy_task, targets, listener, tmp_path):
     if case.torch:
         pytest.importorskip("torch")
@@ -65,7 +65,8 @@ def test_hostile_submission_is_contained(case, file_store, toy_task, targets, li
     config.limits.wall_seconds = case.wall
 
     with pytest.raises(SonoBenchError):
-        evaluate_path(file_store, toy_task, path, settings=settings, config=config, name=case.name, team="red")
+        evaluate_path(file_store, toy_task, path, settings=settings, config=config, name=case.name, team=case.team,
+                      spec=case.spec, architecture=case.architecture)
 
     [row] = file_store.submissions()
     expected = case.reason if (BWRAP or not case.bwrap_only) else NO_BWRAP_REFUSAL

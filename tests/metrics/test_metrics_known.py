@@ -45,7 +45,7 @@ def test_concentric_discs_hd95_is_radius_gap(r1, r2):
     assert abs(hd95(a, b) - (r2 - r1)) <= 1.0
 
 
-# --- empty-mask policy (DESIGN.md: Metrics) ---------------------------------------
+# --- empty-mask policy (README: How scoring works) ---------------------------------------
 
 EMPTY = np.zeros((30, 40), bool)
 SOME = disc((30, 40), (15, 20), 5)

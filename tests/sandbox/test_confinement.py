@@ -19,11 +19,12 @@ needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bubblewrap cannot run here")
 @needs_bwrap
 def test_child_reports_its_confinement(toy_onnx):
     with ModelProcess(toy_onnx, "onnx", SandboxConfig(isolation="bwrap")) as proc:
-        facts = dict(proc.facts)
+        facts, launcher = dict(proc.child_facts), dict(proc.facts)
         proc.load((64, 64))
         resp, y = proc.request({"op": "infer", "case": "c"}, np.zeros((1, 1, 64, 64), np.float32))
     assert resp["ok"] and y.shape == (1, 1, 64, 64)
-    assert facts["isolation"] == "bwrap"
+    # what a row records comes from the launcher, not from the child
+    assert launcher["isolation"] == "bwrap" and launcher["source"] == "the evaluator's launcher"
     assert facts["capabilities"] == "0000000000000000"
     assert facts["nproc"] == SandboxConfig().limits.processes
     if seccomp.supported():

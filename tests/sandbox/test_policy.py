@@ -103,7 +103,7 @@ def test_operator_can_hide_model_provided_error_text(file_store, toy_task, tmp_p
     from onnx import helper
 
     bad = onnx_models._save([helper.make_node("Reshape", ["image", "image"], ["out"])], {}, tmp_path / "bad.onnx")
-    with pytest.raises(SandboxFailure, match=r"could not be loaded: \w+ \(details in the operator's log\)$"):
+    with pytest.raises(SandboxFailure, match=r"could not be loaded: \w+ \(the operator hides model messages; run `sonobench check"):
         evaluate(file_store, toy_task, prepare(bad), settings=Settings(model_error_details=False))
     [row] = file_store.submissions()
     assert "Traceback" in store_jobs.private_log(file_store, row["id"])

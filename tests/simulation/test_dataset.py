@@ -125,3 +125,14 @@ def test_committed_benchmark_sample_regenerates_from_its_metadata():
     image = np.asarray(Image.open(BENCHMARK_DATA / meta["image"])).astype(int)
     assert np.array_equal(s.label, np.asarray(Image.open(BENCHMARK_DATA / meta["label"])))
     assert np.abs(s.image.astype(int) - image).max() <= 1
+
+
+@needs_kwave
+def test_a_sequential_run_leaves_the_callers_threads_alone(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.delenv("SONOBENCH_SIM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    dataset.generate("breast-lesion", 1, tmp_path, backend="fast", seed=1, phys=small_physics(), progress=False)
+    assert "SONOBENCH_SIM_THREADS" not in os.environ
+    assert torch.get_num_threads() == before

@@ -38,13 +38,32 @@ def _form() -> None:
                                  "or a full submission.json (name, team, architecture, output).")
     c1, c2 = st.columns(2)
     name = c1.text_input("Display name", key="submit_name", placeholder="default: the file name")
-    team = c2.text_input("Team", key="submit_team")
-    if st.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
+    if jobs.require_auth():
+        token = c2.text_input("Team token", type="password", key="submit_token",
+                              help="Issued by the operator (`sonobench teams add`); it decides your team.")
+        team = ""
+    else:
+        team, token = c2.text_input("Team", key="submit_team"), ""
+    b1, b2 = st.columns([1, 4])
+    if b2.button("Check first (nothing is stored)", disabled=model is None, key="submit_check"):
+        _show_check(jobs.check(model.getvalue(), model.name, ref,
+                               spec_json=spec.getvalue() if spec is not None else None))
+    if b1.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
         task_id = summaries[refs.index(ref)]["id"]
         st.session_state[JOB_KEY] = jobs.start(
             model.getvalue(), model.name, ref, task_id, db=data.db_path(), name=name.strip(), team=team.strip(),
-            spec_json=spec.getvalue() if spec is not None else None)
+            spec_json=spec.getvalue() if spec is not None else None, token=token.strip())
         st.rerun()
+
+
+def _show_check(report) -> None:
+    """The preflight's findings, every problem at once, as plain text."""
+    if report.ok:
+        st.success(ui.plain(f"{report.model} meets the contract of {report.task}; nothing was stored."))
+    for p in report.problems:
+        st.error(ui.plain(p))
+    for line in report.checked:
+        st.caption(ui.plain("ok: " + line))
 
 
 @st.fragment(run_every=POLL_S)
@@ -54,15 +73,18 @@ def _follow(job: jobs.Job) -> None:
         st.rerun()  # the whole page, which now shows the outcome
     phase, frac = {"queued": ("checked; waiting for the sandbox", 0.15),
                    "running": ("scoring the test cases in the sandbox", 0.5)}.get(job.status, ("finishing", 0.9))
-    with st.status(f"Evaluating {job.model_name} on {job.task_ref}…", expanded=True):
+    with st.status(ui.plain(f"Evaluating {job.model_name} on {job.task_ref}…"), expanded=True):
         st.write(f"{phase} … {job.elapsed:.0f} s")
         st.progress(frac)
+        where = data.queue_status(job.submission_id) if job.submission_id else None
+        if where:
+            st.caption(ui.queue_line(where))
 
 
 def _report(job: jobs.Job) -> None:
     outcome = job.outcome()
     if outcome is None:
-        st.error(f"The evaluation failed: {job.error() or 'unknown error'}")
+        st.error(f"The evaluation failed: {ui.plain(job.error() or 'unknown error')}")
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
@@ -74,8 +96,8 @@ def _report(job: jobs.Job) -> None:
         cols[1].metric("IoU ↑", f"{res['iou_mean']:.3f}", help=f"95% CI [{res['iou_ci_low']:.3f}, {res['iou_ci_high']:.3f}]")
         cols[2].metric(f"HD95 ({res.get('hd95_unit') or 'px'}) ↓", f"{res['hd95_mean']:.2f}")
         cols[3].metric("GFLOPs ↓", "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
-    st.page_link("pages/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
-    st.page_link("pages/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
+    st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
+    st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
 
 
 @ui.shows_errors

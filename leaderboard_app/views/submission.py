@@ -5,6 +5,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from evaluator.errors import TaskNotFound
+from evaluator.store import validity
 
 from evaluator import imageio
 from leaderboard_app import columns, data, overlays, ui
@@ -17,36 +18,62 @@ def _header(sub: dict, res: dict) -> None:
     kind = "BASELINE — a reference model trained by SonoBench" if sub["kind"] == "baseline" else "submission"
     arch = (sub.get("meta") or {}).get("architecture")
     arch = arch.get("name") if isinstance(arch, dict) else arch
+    verified = f" · **Verified by the operator** ({sub['verified_at'][:10]})" if sub.get("verified_at") else ""
     st.markdown(
-        f"**Team:** {sub.get('team') or '—'} · **Type:** {kind} · **Format:** {sub['format']}"
-        f"{f' · **Architecture:** {arch}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
+        f"**Team:** {ui.plain(sub.get('team')) or '—'}{verified} · **Type:** {kind} · **Format:** {ui.plain(sub['format'])}"
+        f"{f' · **Architecture:** {ui.plain(arch)}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
         f"Scored on **{res['n_cases']} {res['split']} cases** of {res['task_id']}@{res['task_version']} "
         f"(manifest `{res['manifest_digest'][:12]}`), evaluator {res.get('evaluator_version') or '?'}."
     )
 
 
+def _fmt(value, d: int) -> str:
+    return columns.MISSING if value is None or value != value else f"{value:.{d}f}"
+
+
 def _metric_cards(res: dict) -> None:
-    unit = res.get("hd95_unit") or ""
-    cols = st.columns(6)
+    unit = res.get("hd95_unit") or "px"
+    cols = st.columns(len(columns.QUALITY))
     for col, m in zip(cols, columns.QUALITY):
-        digits = 2 if m == "hd95" else 3
-        col.metric(columns.header(m, unit if m == "hd95" else ""), f"{res[f'{m}_mean']:.{digits}f}",
-                   help=f"{columns.QUALITY_HELP[m]} 95% CI [{res[f'{m}_ci_low']:.{digits}f}, "
-                        f"{res[f'{m}_ci_high']:.{digits}f}], std {res[f'{m}_std']:.{digits}f}.")
+        d = columns.ndigits(m)
+        mean = res.get(f"{m}_mean")
+        tol = (f" Tolerance τ = {res['nsd_tolerance']:g} mm." if m == "nsd" and res.get("nsd_tolerance") is not None
+               else "")
+        col.metric(columns.metric_header(m, unit) + (f" @ τ = {res['nsd_tolerance']:g} mm" if tol else ""),
+                   _fmt(mean, d),
+                   help=(f"{columns.QUALITY_HELP[m]}{tol} 95% CI [{_fmt(res.get(f'{m}_ci_low'), d)}, "
+                         f"{_fmt(res.get(f'{m}_ci_high'), d)}], std {_fmt(res.get(f'{m}_std'), d)}."
+                         if mean is not None else f"{columns.QUALITY_HELP[m]} Missing: this result was scored "
+                         "before the metric existed; `sonobench rescore` fills it in where predictions are stored."))
+    cols = st.columns(len(columns.DETECTION) + len(columns.COSTS))
+    for col, m in zip(cols, columns.DETECTION):
+        text = columns.rate_ci(res.get(m), res.get(f"{m}_ci_low"), res.get(f"{m}_ci_high"), res.get(f"{m}_n"))
+        col.metric(columns.header(m), text.split(" ")[0] if text[0].isdigit() else text,
+                   help=f"{columns.QUALITY_HELP[m]} {text}: rate [Wilson 95% CI] (n = images it is a rate over).")
     fmt = {"gflops": lambda v: f"{v:.3g}", "params": columns.fmt_count, "latency_ms": lambda v: f"{v:.1f}"}
-    for col, c in zip(cols[3:], columns.COSTS):
+    for col, c in zip(cols[len(columns.DETECTION):], columns.COSTS):
         value = res.get(c)
         col.metric(columns.header(c), "n/a" if value is None else fmt[c](value), help=columns.COSTS[c].help)
     st.caption("95% bootstrap CI over cases — " + " · ".join(
-        f"{columns.QUALITY_LABEL[m]} [{res[f'{m}_ci_low']:.{2 if m == 'hd95' else 3}f}, "
-        f"{res[f'{m}_ci_high']:.{2 if m == 'hd95' else 3}f}]" for m in columns.QUALITY)
-        + f" · ↑ higher is better, ↓ lower is better · HD95 in {unit or 'px'}")
+        f"{columns.QUALITY_LABEL[m]} [{_fmt(res.get(f'{m}_ci_low'), columns.ndigits(m))}, "
+        f"{_fmt(res.get(f'{m}_ci_high'), columns.ndigits(m))}]" for m in columns.QUALITY if res.get(f"{m}_mean") is not None)
+        + " · image-level rates with Wilson 95% CI — " + " · ".join(
+        f"{columns.QUALITY_LABEL[m]} {columns.rate_ci(res.get(m), res.get(f'{m}_ci_low'), res.get(f'{m}_ci_high'), res.get(f'{m}_n'))}"
+        for m in columns.DETECTION)
+        + f" · ↑ higher is better, ↓ lower is better · HD95, ASSD in {unit} · HD95 is medpy's pooled 95th "
+          "percentile of both directions' distances; MONAI's (the larger directed percentile) can be much larger"
+        + " · **missing**: scored before that metric existed")
+
+
+def _shown_metrics(cases: pd.DataFrame) -> list[str]:
+    """The per-case metrics this result has values for (old rows lack NSD and ASSD)."""
+    return [m for m in columns.QUALITY if m in cases and cases[m].notna().any()]
 
 
 def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[columns.header(m, unit if m == "hd95" else "")
-                                                        for m in columns.QUALITY])
-    for i, m in enumerate(columns.QUALITY, start=1):
+    shown = _shown_metrics(cases)
+    fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[columns.metric_header(m, unit) for m in shown])
+    for i, m in enumerate(shown, start=1):
         fig.add_trace(go.Violin(y=cases[m], name=columns.QUALITY_LABEL[m], box_visible=True, meanline_visible=True,
                                 points="all", pointpos=0, jitter=0.3, spanmode="hard", text=cases["case_id"],
                                 hovertemplate="%{text}: %{y:.3f}<extra></extra>", showlegend=False,
@@ -57,14 +84,18 @@ def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
 
 def _per_class_table(res: dict) -> pd.DataFrame:
     rows = []
+    unit = res.get("hd95_unit") or "px"
     for cls, by_metric in (res.get("per_class") or {}).items():
         row = {"Class": cls}
         for m in columns.QUALITY:
             agg = by_metric.get(m) or {}
-            d = 2 if m == "hd95" else 3
-            row[columns.header(m, res.get("hd95_unit") or "" if m == "hd95" else "")] = (
-                f"{agg.get('mean', float('nan')):.{d}f} [{agg.get('ci_low', float('nan')):.{d}f}–"
-                f"{agg.get('ci_high', float('nan')):.{d}f}]")
+            d = columns.ndigits(m)
+            row[columns.metric_header(m, unit)] = (
+                columns.MISSING if agg.get("mean") is None else
+                f"{agg['mean']:.{d}f} [{_fmt(agg.get('ci_low'), d)}–{_fmt(agg.get('ci_high'), d)}]")
+        for m in columns.DETECTION:
+            r = by_metric.get(m) or {}
+            row[columns.header(m)] = columns.rate_ci(r.get("value"), r.get("ci_low"), r.get("ci_high"), r.get("n"))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -119,10 +150,15 @@ def submission_page():
     st.session_state[ui.SUBMISSION_KEY] = row["id"]
     detail = data.submission_detail(row["id"])
     sub, res, cases = detail["submission"], detail["result"], detail["cases"]
-    st.header(f"#{sub['id']} {sub['name']}")
+    broken = validity.problems(res or {}) if res else ["no result row"]
+    if broken:
+        st.error(f"The stored result of submission #{row['id']} is invalid and cannot be shown "
+                 f"({'; '.join(broken)}). An operator can withdraw it (`sonobench admin withdraw`).")
+        return
+    st.header(ui.plain(f"#{sub['id']} {sub['name']}"))
     _header(sub, res)
     _metric_cards(res)
-    unit = res.get("hd95_unit") or ""
+    unit = res.get("hd95_unit") or "px"
     st.subheader("Per-case distribution")
     st.caption(f"One dot per {res['split']} case (macro mean over foreground classes); box = quartiles, "
                "dashed line = mean. Hover a dot for its case.")
@@ -132,11 +168,12 @@ def submission_page():
         st.dataframe(_per_class_table(res), hide_index=True)
     metric = res.get("primary_metric") or "dice"
     st.subheader(f"Worst cases by {columns.header(metric)}")
-    worst = _worst(cases, metric)[["case_id", "dice", "iou", "hd95", "tp", "fp", "fn"]]
+    shown = _shown_metrics(cases)
+    worst = _worst(cases, metric)[["case_id", *shown, "tp", "fp", "fn"]]
     st.dataframe(worst, hide_index=True, column_config={
-        "case_id": "Case", **{m: st.column_config.NumberColumn(columns.header(m, unit if m == "hd95" else ""),
-                                                                 format="%.2f" if m == "hd95" else "%.3f")
-                              for m in columns.QUALITY},
+        "case_id": "Case", **{m: st.column_config.NumberColumn(columns.metric_header(m, unit),
+                                                                 format=f"%.{columns.ndigits(m)}f")
+                              for m in shown},
         "tp": st.column_config.NumberColumn("TP px", help="True-positive pixels"),
         "fp": st.column_config.NumberColumn("FP px", help="False-positive pixels"),
         "fn": st.column_config.NumberColumn("FN px", help="False-negative pixels")})

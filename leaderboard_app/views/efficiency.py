@@ -1,4 +1,6 @@
 """Efficiency: quality against compute, with the Pareto front of the best trade-offs."""
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,7 +12,7 @@ KIND_STYLE = {"submission": ("circle", "#0072B2"), "baseline": ("diamond", "#D55
 
 def _hover(df, metric: str, unit: str) -> list[str]:
     return [
-        f"<b>#{r.submission_id} {r.name}</b> ({r.kind})<br>team: {r.team or '—'}<br>"
+        f"<b>#{r.submission_id} {html.escape(str(r.name))}</b> ({r.kind})<br>team: {html.escape(str(r.team or '—'))}<br>"
         f"{columns.QUALITY_LABEL[metric]}: {getattr(r, metric + '_mean'):.3f} "
         f"[{getattr(r, metric + '_ci_low'):.3f}–{getattr(r, metric + '_ci_high'):.3f}] {unit}<br>"
         f"GFLOPs: {r.gflops:.3g} · params: {columns.fmt_count(r.params)} · latency: {r.latency_ms:.1f} ms"
@@ -66,6 +68,7 @@ def efficiency_page():
     with right:
         kind = ui.kind_picker(key="eff_kind")
     df = data.ranked(task_id, version, metric, kind)
+    ui.warn_invalid(data.invalid_rows(task_id, version))
     if df.empty:
         st.info("Nothing scored for this selection yet.")
         return
@@ -79,9 +82,9 @@ def efficiency_page():
         front = plotted.iloc[stats.pareto_front(plotted["gflops"], plotted[f"{metric}_mean"],
                                                 higher_quality_is_better=columns.higher_is_better(metric))]
         st.markdown("**On the Pareto front** (cheapest first): " +
-                    ", ".join(f"#{r.submission_id} {r.name}" for r in front.itertuples()))
+                    ", ".join(ui.plain(f"#{r.submission_id} {r.name}") for r in front.itertuples()))
     if not missing.empty:
-        st.caption("Not plotted (no GFLOPs count): " + ", ".join(f"#{r.submission_id} {r.name}" for r in missing.itertuples()))
+        st.caption("Not plotted (no GFLOPs count): " + ", ".join(ui.plain(f"#{r.submission_id} {r.name}") for r in missing.itertuples()))
 
 
 efficiency_page()

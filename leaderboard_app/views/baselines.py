@@ -1,5 +1,7 @@
 """Baselines: per reference row its convergence verdict, hardware, wall time and both
 parameter counts; its training curves; and the generalization gaps."""
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -106,7 +108,7 @@ def gap_rows(rows: list[dict]) -> list[dict]:
     for r in rows:
         t = _training(r)
         gaps = t.get("gaps") or {}
-        cells = {"Model": f"#{r['submission_id']} {r['name']}"}
+        cells = {"Model": ui.plain(f"#{r['submission_id']} {r['name']}")}
         for metric, test in (("dice", r["dice_mean"]), ("iou", r["iou_mean"])):
             for start in ("train", "val"):
                 label = f"{start.capitalize()}→Test Δ{'Dice' if metric == 'dice' else 'IoU'}"
@@ -127,7 +129,7 @@ def _curves(rows: list[dict], title: str, series) -> go.Figure:
         for key, split, dash in series:
             if key in history and history[key].notna().any():
                 fig.add_trace(go.Scatter(x=history["epoch"], y=history[key], mode="lines",
-                                         name=f"{r['name']} ({split})", line=dict(color=color, dash=dash)))
+                                         name=html.escape(f"{r['name']} ({split})"), line=dict(color=color, dash=dash)))
         best = _training(r).get("best_epoch")
         if best is not None:
             fig.add_vline(x=best, line_dash="dot", line_color=color, opacity=0.5)

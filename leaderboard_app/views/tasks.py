@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard_app import data, overlays, ui
+from leaderboard_app import columns, data, overlays, ui
 
 N_SAMPLES = 8
 
@@ -28,6 +28,28 @@ def _facts(t: dict) -> None:
     st.markdown("**Manifest digest** (SHA-256 over every case's files; each result records the digest it was "
                 "scored on):")
     st.code(t["digest"], language=None)
+
+
+def power_statement(p: dict | None, primary: str) -> str:
+    """What the paired ranking can tell apart on this task, from resampling its reference results."""
+    if p is None:
+        return ("**Power:** not estimated — it needs at least two reference results scored on this task version "
+                "(`sonobench baselines`).")
+    label = columns.QUALITY_LABEL[p["metric"]]
+    d = columns.ndigits(p["metric"])
+    if p.get("delta") is None:
+        found = (f"even a shift as large as the largest per-case difference is not detected {p['power']:.0%} of "
+                 "the time")
+    else:
+        found = (f"the smallest difference in mean {label} that the one-sided paired Wilcoxon test detects "
+                 f"**{p['power']:.0%} of the time** at α = {p['alpha']:g} is **{p['delta']:.{d}f}**")
+        if p.get("delta_holm") is not None:
+            found += (f" ({p['delta_holm']:.{d}f} at the strictest Holm level α/(m − 1) a model's comparisons can "
+                      "face)")
+    return (f"**Power at this task's size ({p['n_cases']} test cases):** {found}. Observed per-case spread: "
+            f"standard deviation of one model's per-case {label} **{p['per_case_sd']:.{d}f}**, of the paired "
+            f"difference between two models **{p['paired_sd']:.{d}f}** (medians over the {p['n_references']} "
+            f"references). Method: {p['method']}.")
 
 
 def _samples(ref: str, show_labels: bool) -> None:
@@ -62,6 +84,7 @@ def tasks_page():
     st.header(t["title"])
     st.write(t.get("description") or "")
     _facts(t)
+    st.markdown(power_statement(data.power(t["id"], int(t["version"])), t.get("primary_metric", "dice")))
     st.subheader("Sample training images")
     show = st.toggle("Show ground-truth labels", value=True, key="tasks_labels")
     _samples(ref, show)

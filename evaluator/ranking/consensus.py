@@ -1,0 +1,42 @@
+"""Consensus across tasks (challengeR's rank aggregation): a model scored on several tasks is
+ranked by the mean of its per-task ranks. A model is identified by (team, name) across tasks;
+the newest version of each task with results is used; tasks a model lacks are listed, and its
+mean covers only the tasks it was scored on (so compare mean ranks together with n_tasks)."""
+from __future__ import annotations
+
+from ..store import queries
+from . import DEFAULT_ALPHA, DEFAULT_TOP_N, Scheme
+
+
+def overall(store, scheme=Scheme.PAIRED, *, kind: str = "all", alpha: float = DEFAULT_ALPHA,
+            top_n: int = DEFAULT_TOP_N) -> list[dict]:
+    from .board import rank_stored
+
+    latest: dict[str, int] = {}
+    for t in queries.scored_tasks(store):
+        latest[t["task_id"]] = max(latest.get(t["task_id"], 0), t["task_version"])
+    refs = [f"{tid}@{v}" for tid, v in sorted(latest.items())]
+    models: dict[tuple[str, str], dict] = {}
+    for tid, v in sorted(latest.items()):
+        rows = [r for r in queries.leaderboard_table_rows(store, tid, v) if kind == "all" or r["kind"] == kind]
+        if not rows:
+            continue
+        ranked = rank_stored(store, rows, rows[0]["primary_metric"], scheme, alpha=alpha, top_n=top_n,
+                             stability=False)
+        for r in ranked.rows:
+            key = (r.get("team") or "", r.get("name") or "")
+            entry = models.setdefault(key, {"team": key[0], "name": key[1], "kind": r.get("kind"), "ranks": {}})
+            if r["rank"] is not None:
+                prior = entry["ranks"].get(f"{tid}@{v}")
+                entry["ranks"][f"{tid}@{v}"] = r["rank"] if prior is None else min(prior, r["rank"])
+    out = []
+    for entry in models.values():
+        ranks = entry["ranks"]
+        if not ranks:
+            continue
+        out.append({**entry, "mean_rank": sum(ranks.values()) / len(ranks), "n_tasks": len(ranks),
+                    "missing": [t for t in refs if t not in ranks]})
+    out.sort(key=lambda e: (-e["n_tasks"], e["mean_rank"], e["name"]))
+    for i, e in enumerate(out):
+        e["position"] = i + 1
+    return out

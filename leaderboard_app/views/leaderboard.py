@@ -1,0 +1,220 @@
+"""Leaderboard: every scored model of a task, ranked by a metric and a ranking scheme, with 95%
+CIs, rank stability (bootstrap rank ranges, blob plot) and an overall view across tasks."""
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from evaluator.ranking import Scheme
+from leaderboard_app import columns, data, ui
+
+BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
+# pandas' Styler renders every cell in Python (~0.2 ms each): beyond this many rows the
+# tint would cost seconds per rerun, and the Type column alone marks baselines.
+MAX_TINTED_ROWS = 500
+VISIBLE_ROWS = 20
+MAX_LISTED_BASELINES = 5
+
+
+def _styled(table):
+    if len(table) > MAX_TINTED_ROWS:
+        return table
+    tint = np.where(table["Type"].to_numpy() == "BASELINE", BASELINE_TINT, "")
+    return table.style.apply(lambda col: tint, axis=0)
+
+
+SCHEME_LABELS = {
+    Scheme.PAIRED.value: "Paired tests (default)",
+    Scheme.CI_OVERLAP.value: "CI overlap (unpaired)",
+    Scheme.MEAN.value: "Mean only",
+}
+
+
+def _lead(ranked, scheme: str) -> str:
+    top = [ui.plain(n) for n in ranked.loc[ranked["rank"] == 1, "name"]]
+    if len(top) == 1:
+        return f"Leader: **{top[0]}**."
+    reason = {
+        "paired": "no other model is significantly better than any of them on the same cases",
+        "ci-overlap": "no other row's whole 95% interval lies above theirs",
+        "mean": "their means are equal",
+    }[scheme]
+    return (f"**{len(top)} models hold rank 1** ({reason}; that does not make them equal to each other): "
+            + ", ".join(top[:3]) + (f" and {len(top) - 3} more." if len(top) > 3 else "."))
+
+
+def _summary(ranked, info: dict, metric: str, title: str) -> None:
+    n_base = int((ranked["kind"] == "baseline").sum())
+    base = ranked[ranked["kind"] == "baseline"].head(MAX_LISTED_BASELINES)
+    where = ("  \nReference baselines: " + ", ".join(
+        f"**{ui.plain(r.name)}** (rank {lab})" for r, lab in zip(base.itertuples(), columns.rank_labels(ranked["rank"])[base.index]))
+        + ("…" if n_base > len(base) else "") + ".") if n_base and len(ranked) > n_base else ""
+    st.markdown(
+        f"**{len(ranked)} models** ({n_base} baseline{'s' if n_base != 1 else ''}) on *{title}*, scored on "
+        f"**{int(ranked['n_cases'].max())} held-out {ranked['split'].iloc[0]} cases**, ranked by "
+        f"**{columns.header(metric)}** ({columns.direction_words(metric)}). {_lead(ranked, info['scheme'])}{where}"
+    )
+    st.caption(
+        "**↑** higher is better · **↓** lower is better · Dice, IoU, HD95, NSD, ASSD: mean over cases "
+        "[95% bootstrap confidence interval] · sensitivity, specificity: image-level rate [Wilson 95% interval] "
+        "(n images) · **missing**: scored before that metric existed · **Rank range**: 95% interval of the rank "
+        "over bootstrap resamples of the cases · **BASELINE** (blue rows): reference model trained by SonoBench · "
+        "HD95 is medpy's pooled 95th percentile, not MONAI's · hover a column header for its definition"
+    )
+
+
+def _definition(info: dict) -> None:
+    words = f"**Ranking ({info['scheme']}):** {info['definition']}."
+    if info.get("kendall_tau") is not None and info["kendall_tau"] == info["kendall_tau"]:
+        lo, hi = info["kendall_tau_ci"]
+        words += (f"  \n**Rank stability:** Kendall's τ between the full ranking and {info['resamples']:,} "
+                  f"bootstrap rerankings of the {info['n_cases']} cases = **{info['kendall_tau']:.3f}** "
+                  f"(95% of resamples in [{lo:.3f}, {hi:.3f}]; 1 = every resample ranks the tested models alike).")
+    st.markdown(words)
+
+
+def blob_plot(ranked, info: dict) -> go.Figure | None:
+    """challengeR's blob plot: per tested model (x, in rank order) the share of bootstrap resamples
+    giving each rank (y); marker area ∝ share; the median rank and the 95% rank interval marked."""
+    boot = info.get("bootstrap_ranks")
+    if boot is None or not len(info.get("tested") or []):
+        return None
+    by_id = ranked.set_index("submission_id")
+    ids = list(info["tested"])
+    order = sorted(range(len(ids)), key=lambda k: (by_id.loc[ids[k], "rank"], k))  # rank order, then mean
+    names = [f"#{ids[k]} {by_id.loc[ids[k], 'name']}" for k in order]
+    names = [html.escape(n) for n in names]  # plotly renders HTML tags in labels
+    xs, ys, sizes, text = [], [], [], []
+    n = boot.shape[0]
+    for pos, k in enumerate(order):
+        values, counts = np.unique(boot[:, k], return_counts=True)
+        for v, c in zip(values, counts):
+            xs.append(names[pos])
+            ys.append(int(v))
+            sizes.append(c / n)
+            text.append(f"{names[pos]}<br>rank {int(v)} in {c / n:.1%} of {n:,} resamples")
+    med = [float(by_id.loc[ids[k], "rank_median"]) for k in order]
+    low = [float(by_id.loc[ids[k], "rank_low"]) for k in order]
+    high = [float(by_id.loc[ids[k], "rank_high"]) for k in order]
+    full = [int(by_id.loc[ids[k], "rank"]) for k in order]
+    fig = go.Figure([
+        go.Scatter(x=xs, y=ys, mode="markers", name="share of resamples", text=text, hoverinfo="text",
+                   marker=dict(size=sizes, sizemode="area", sizeref=1.0 / 500, sizemin=2, color="#0072B2",
+                               opacity=0.55, line=dict(width=0))),
+        go.Scatter(x=names, y=med, mode="markers", name="median rank, 95% interval",
+                   error_y=dict(type="data", symmetric=False, array=np.subtract(high, med),
+                                arrayminus=np.subtract(med, low), color="#222", thickness=1.5, width=6),
+                   marker=dict(symbol="line-ew-open", size=16, color="#222", line=dict(width=2)),
+                   customdata=np.c_[low, high], hovertemplate="median %{y}<br>95%: %{customdata[0]:.0f}–"
+                                                             "%{customdata[1]:.0f}<extra></extra>"),
+        go.Scatter(x=names, y=full, mode="markers", name="rank on all cases",
+                   marker=dict(symbol="x", size=8, color="#D55E00"), hovertemplate="rank %{y}<extra></extra>"),
+    ])
+    top = int(max(max(ys), max(full)))
+    fig.update_layout(height=max(380, 160 + 30 * top), margin=dict(t=70, b=10), legend=dict(orientation="h", y=1.08),
+                      title=f"Rank stability: {n:,} bootstrap resamples of the cases "
+                            f"(Kendall's τ = {info['kendall_tau']:.3f})",
+                      yaxis=dict(title="rank", range=[top + 0.6, 0.4], dtick=1 if top <= 25 else None, zeroline=False),
+                      xaxis=dict(title="model (in rank order)", tickangle=-30))
+    return fig
+
+
+def _overall() -> None:
+    st.subheader("Overall: mean rank across tasks")
+    rows, problem = data.consensus()
+    if problem:
+        st.info(problem)
+        return
+    if not rows:
+        st.info("No model is scored on more than one task yet.")
+        return
+    tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
+    table = pd.DataFrame([{
+        "Overall": k + 1, "Model": r["name"], "Team": r.get("team") or "",
+        "Mean rank": r["mean_rank"], "Tasks": r["n_tasks"],
+        **{t: r["ranks"].get(t) for t in tasks},
+        "Lacks": ", ".join(r["missing"]) or "—",
+    } for k, r in enumerate(rows)])
+    st.caption("challengeR's consensus: each model's rank on each task (paired scheme, the task's primary "
+               "metric), averaged over the tasks it is scored on, lowest first. A model scored on fewer tasks "
+               "is averaged over those only: **Lacks** lists the tasks it has no result on.")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "Mean rank": st.column_config.NumberColumn("Mean rank ↓", format="%.2f",
+                                                   help="Mean of the per-task ranks; lower is better."),
+        "Lacks": st.column_config.Column("Lacks", help="Tasks this model has no result on."),
+        **{t: st.column_config.NumberColumn(t, format="%d", help=f"Rank on {t}") for t in tasks}})
+
+
+@ui.shows_errors
+def leaderboard_page():
+    st.title("SonoBench leaderboard")
+    st.caption("Ultrasound segmentation models scored by a sandboxed evaluator on frozen, held-out splits.")
+    if data.db_path().is_file() and len(data.scored_tasks()) > 1 and st.segmented_control(
+            "View", ["task", "overall"], format_func={"task": "One task", "overall": "Overall"}.get, default="task",
+            required=True, key="lb_view", help="Overall: models scored on several tasks, by their mean rank.") == "overall":
+        _overall()
+        return
+    left, mid, scol, right = st.columns([2.2, 1.3, 1.4, 1.5])
+    with left:
+        picked = ui.task_picker(key="lb_task")
+    if picked is None:
+        return
+    task_id, version, info = picked
+    primary = (info.get("spec") or {}).get("primary_metric", "dice")
+    with mid:
+        metric = ui.metric_picker("Rank by", primary, key="lb_metric")
+    with scol:
+        scheme = st.selectbox("Ranking", list(SCHEME_LABELS), format_func=SCHEME_LABELS.get, key="lb_scheme",
+                              help="How ranks are computed; the exact definition is printed under the table.")
+    with right:
+        kind = ui.kind_picker(key="lb_kind")
+    ranked, board, table, helps = data.leaderboard_table(task_id, version, metric, kind, scheme)
+    ui.warn_invalid(data.invalid_rows(task_id, version))
+    if ranked.empty:
+        st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
+        return
+    _summary(ranked, board, metric, info.get("title") or f"{task_id}@{version}")
+    config = {name: st.column_config.Column(name, help=text) for name, text in helps.items()}
+    config.update({
+        "Rank": st.column_config.Column("Rank", help=helps["Rank"], width=55),
+        "Rank range": st.column_config.Column("Rank range", help=helps["Rank range"], width=80),
+        "P(rank 1)": st.column_config.Column("P(rank 1)", help=helps["P(rank 1)"], width=75),
+        "Type": st.column_config.Column("Type", help=helps["Type"], width=95),
+        "Date": st.column_config.Column("Date", help=helps["Date"], width=95),
+        columns.header("gflops"): st.column_config.NumberColumn(columns.header("gflops"), help=helps[columns.header("gflops")], format="%.3g"),
+        columns.header("params"): st.column_config.NumberColumn(columns.header("params"), help=helps[columns.header("params")], format="compact"),
+        columns.header("latency_ms"): st.column_config.NumberColumn(columns.header("latency_ms"), help=helps[columns.header("latency_ms")], format="%.1f"),
+        "ID": st.column_config.NumberColumn("ID", help=helps["ID"], format="%d", width=50),
+    })
+    height = 38 + 35 * min(len(table), VISIBLE_ROWS)  # header + rows; longer tables scroll
+    event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch", height=height,
+                         on_select="rerun", selection_mode="single-row", key="lb_table")
+    _definition(board)
+    _actions(ranked, event, task_id, version, metric)
+    fig = blob_plot(ranked, board)
+    if fig is not None:
+        st.plotly_chart(fig, key="lb_blob")
+        st.caption("Blob plot (challengeR): for each tested model, the share of bootstrap resamples of the cases "
+                   "that give it each rank (marker area ∝ share); the black bar is the median rank and its 95% "
+                   "interval, the orange × the rank on all cases. Narrow columns: a stable rank.")
+
+
+def _actions(ranked, event, task_id, version, metric) -> None:
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    cols = st.columns([1.2, 1.2, 4])
+    if rows:
+        sid = int(ranked["submission_id"].iloc[rows[0]])
+        st.session_state[ui.SUBMISSION_KEY] = sid
+        if cols[0].button(f"Open #{sid} in detail", type="primary"):
+            st.switch_page("views/submission.py")
+        if cols[1].button(f"Compare #{sid} with…"):
+            st.switch_page("views/compare.py")
+    else:
+        cols[0].caption("Select a row to open it in detail or compare it.")
+    cols[2].download_button("Download CSV", lambda: columns.csv_table(ranked).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
+                            mime="text/csv", help="Numbers unformatted, CI ends in their own columns.")
+
+
+leaderboard_page()
