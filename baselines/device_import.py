@@ -128,4 +128,5 @@ def _store(store, task, m: dict, result: dict, rows: list[dict], scores: dict, p
     return {"model": m["model"], "profile": profile.name, "name": name, "task": task.ref,
             "architecture": m["architecture"], "submission_id": sid, "reused": False,
             "onnx": None, "result": store.result_for(sid), "cases": store.case_results(sid),
-            "training": {**training, "history": m["history"]}, "params_pytorch": m["params_pytorch"]}
+            "training": {**training, "history": m["history"]}, "params_pytorch": m["params_pytorch"],
+            "test_predictions": result["test_predictions"]}
