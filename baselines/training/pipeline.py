@@ -162,6 +162,7 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
                        "parity_rel": trained.parity},
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": trained.meta,
               "params_pytorch": trained.params_pytorch,
+              "test_predictions": stored_predictions(store, sid),
               "pipeline_wall_s": trained.wall_s + time.monotonic() - t0}
     (trained.folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
                                                         indent=1, default=str) + "\n")
