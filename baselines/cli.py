@@ -113,14 +113,15 @@ def list_cmd(task_id, as_json):
     from evaluator.architectures import list_architectures
     from .reference import read_reference
 
-    ref = {(r["model"], r["profile"]): r for r in (read_reference(task_id) or {"rows": []})["rows"]}
+    ref_file = read_reference(task_id) or {"rows": []}
+    ref = {(r["model"], r["profile"]): r for r in ref_file["rows"]}
     rows = []
     for arch in list_architectures():
         params = _param_count(arch["name"])
         refs = {p: r["scores"]["dice_mean"] for (m, p), r in ref.items() if m == arch["name"]}
         rows.append({"name": arch["name"], "family": arch["family"], "params_m": round(params / 1e6, 2),
                      "reference_dice": refs, "reference": arch["reference"]})
-    converged = _converged_summary(list(ref.values()))
+    converged = _converged_summary(list(ref.values()), ref_file.get("converged_notes"))
     by_model = {c["model"]: c for c in converged}
     for r in rows:
         r["converged"] = by_model.get(r["name"])  # None: not one of the seeds' required models
@@ -153,13 +154,13 @@ def _hardware_words(hw: dict) -> str:
     return f"{hw['device']} ({what}, {hw.get('threads')} thread(s))"
 
 
-def _converged_summary(rows: list[dict]) -> list[dict]:
+def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict]:
     """Per required model: its converged row's scores, curve, hardware and wall time, or why none."""
     from .reference import converged_row
 
     out = []
     for model in REFERENCE_MODELS:
-        row, why = converged_row(rows, model)
+        row, why = converged_row(rows, model, notes)
         if row is None:
             out.append({"model": model, "profile": None, "why": why})
             continue
@@ -243,6 +244,33 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
             click.echo(f"    recorded in {path}")
 
 
+@baselines.command("import-device")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
+@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
+@click.option("--update-reference", is_flag=True, help="Write each model's row into the task's reference file.")
+@_reference_dir_option
+@handle_errors
+def import_device_cmd(folder, task_ref, db_path, labels_root, update_reference, reference_dir):
+    """Score the pack that `python -m baselines.device train` wrote on a lent GPU
+    (FOLDER: its output) through the evaluator's scoring code and store every model."""
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    from . import reference
+    from .device_import import import_pack
+
+    task = get_task(task_ref)
+    for record in import_pack(folder, task, Store(db_path), labels_root):
+        res, t = record["result"], record["training"]
+        click.echo(f"{record['name']}: #{record['submission_id']}  {_scores_line(res)}  trained on "
+                   f"{_hardware_words(t['hardware'])} in {t['wall_s']:.0f} s; {t['convergence']['reason']}")
+        if update_reference:
+            path = reference.write_row(task, reference.row_from_record(record), folder=reference_dir)
+            click.echo(f"    recorded in {path}")
+
+
 @baselines.command("rerun")
 @click.argument("model")
 @click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True)
@@ -293,7 +321,7 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
     deltas = {m: new[f"{m}_mean"] - ref[f"{m}_mean"] for m in ("dice", "iou", "hd95")}
     click.echo(f"delta (rerun - reference): Dice {deltas['dice']:+.4f}  IoU {deltas['iou']:+.4f}  "
                f"HD95 {deltas['hd95']:+.2f} {new['hd95_unit']}")
-    same = record["onnx"]["sha256"] == row["onnx"]["sha256"]
+    same = bool(record.get("onnx") and row.get("onnx")) and record["onnx"]["sha256"] == row["onnx"]["sha256"]
     click.echo(f"exported ONNX {'is bit-identical to' if same else 'differs from'} the reference export")
     if expected["exact"] and not (same and deltas["dice"] == 0):
         raise SonoBenchError(f"the rerun is not bit-identical to the reference (Dice {deltas['dice']:+.4f}, ONNX "

@@ -30,7 +30,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from evaluator.errors import SonoBenchError, UnknownName
-from evaluator.registry import Registry
+from evaluator.registry import Registry, did_you_mean
+
+AMP_DTYPES = ("float16", "bfloat16")
 
 
 class UnknownProfile(UnknownName):
@@ -81,6 +83,7 @@ class Profile:
     seed: int = 0
     threads: int | None = None     # torch CPU threads; fixed for bit-identical CPU reruns
     amp: bool = True               # mixed precision, used on CUDA only
+    amp_dtype: str = "float16"     # or "bfloat16" (no loss scaling; native on recent GPUs)
     tta: bool = False              # horizontal-flip TTA baked into the exported model
     channels_last: bool = False    # NHWC tensors on the CPU (oneDNN's fast convolution layout)
     ema: float = 0.0               # weight of the past in the smoothed val Dice (0: raw) that drives
@@ -123,6 +126,9 @@ def _validated(p: Profile) -> Profile:
     if p.crop is not None and any(c < 32 or c % 32 for c in p.crop):
         raise InvalidProfile(f"profile '{p.name}': crop sides must be multiples of 32 (the models downsample "
                              f"by up to 32), got {p.crop}")
+    if p.amp_dtype not in AMP_DTYPES:
+        raise InvalidProfile(f"profile '{p.name}': amp_dtype must be one of {', '.join(AMP_DTYPES)}, got "
+                             f"{p.amp_dtype!r}{did_you_mean(str(p.amp_dtype), AMP_DTYPES)}")
     if not (0 <= p.ema < 1 and 0 <= p.min_delta < 1):
         raise InvalidProfile(f"profile '{p.name}': need 0 <= ema < 1 and 0 <= min_delta < 1, got "
                              f"ema={p.ema}, min_delta={p.min_delta}")
@@ -158,11 +164,11 @@ PROFILES.register("full", _validated(Profile(
 PROFILES.register("paper", _validated(Profile(
     name="paper",
     description="The seeds' GPU recipe (001/002): up to 100 epochs of the whole training split at the "
-                "task's input size, batch 8, early stopping after 20 epochs. Needs a GPU.",
+                "task's input size, batch 8, early stopping after 20 epochs, bf16 autocast. Needs a GPU.",
     epochs=100, batch_size=8, lr=3e-4, weight_decay=1e-4,
     early_stop_patience=20, plateau_factor=0.5, plateau_patience=8, min_lr=1e-6,
     samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
-    seed=0, threads=None,
+    seed=0, threads=None, amp_dtype="bfloat16",
 )))
 
 PROFILES.register("converged", _validated(Profile(

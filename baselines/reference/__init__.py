@@ -16,6 +16,7 @@ uses it.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -87,6 +88,32 @@ def paper_params(complexity: dict, params_pytorch: int) -> dict:
     return {**complexity, "params": params_pytorch, "complexity": details}
 
 
+PREDICTIONS_FORMAT = "png-base64"  # per test case: the evaluator's stored label-map PNG, base64
+
+
+def stored_predictions(store, submission_id: int) -> dict[str, bytes]:
+    """The test predictions the evaluator stored with a result (case id -> PNG bytes)."""
+    sql = ("select p.case_id, p.png from predictions p join results r on r.id = p.result_id "
+           "where r.submission_id = ? order by p.case_id")
+    if "predictions" not in store.db.table_names():
+        return {}
+    return {r["case_id"]: r["png"] for r in store.db.query(sql, [submission_id])}
+
+
+def encode_predictions(pngs: dict[str, bytes]) -> dict | None:
+    if not pngs:
+        return None
+    return {"format": PREDICTIONS_FORMAT, "cases": {k: base64.b64encode(v).decode() for k, v in sorted(pngs.items())}}
+
+
+def decode_predictions(block: dict | None) -> dict[str, bytes]:
+    if not block:
+        return {}
+    if block.get("format") != PREDICTIONS_FORMAT:
+        raise ReferenceMismatch(f"reference predictions in format {block.get('format')!r}; expected {PREDICTIONS_FORMAT}")
+    return {k: base64.b64decode(v) for k, v in block["cases"].items()}
+
+
 def row_from_record(record: dict) -> dict:
     """A compact reference row from `baselines.training.run_baseline`'s record."""
     res, training = record["result"], dict(record["training"])
@@ -95,7 +122,7 @@ def row_from_record(record: dict) -> dict:
     return {
         "model": record["model"], "profile": record["profile"], "name": record["name"],
         "team": "SonoBench baselines", "architecture": record["architecture"],
-        "onnx": {k: record["onnx"][k] for k in ("sha256", "bytes", "parity_rel")},
+        "onnx": {k: record["onnx"][k] for k in ("sha256", "bytes", "parity_rel")} if record.get("onnx") else None,
         "scores": {k: res[k] for k in SCORE_KEYS},
         "complexity": paper_params(complexity, record["params_pytorch"]),
         "history": history,
@@ -105,6 +132,7 @@ def row_from_record(record: dict) -> dict:
                        "evaluator_version": res["evaluator_version"], "manifest_digest": res["manifest_digest"]},
         "evaluation": {"hardware": res["hardware"], "wall_s": res["wall_s"], "created_at": res["created_at"]},
         "cases": {"columns": list(CASE_COLUMNS), "rows": [[c[k] for k in CASE_COLUMNS] for c in record["cases"]]},
+        "predictions": encode_predictions(record.get("test_predictions") or {}),
     }
 
 
@@ -129,7 +157,7 @@ def rerun_tolerance(row: dict, device: str, threads: int | None) -> dict:
     return {"exact": False, "dice": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
 
 
-def converged_row(rows: list[dict], model: str) -> tuple[dict | None, str]:
+def converged_row(rows: list[dict], model: str, notes: dict | None = None) -> tuple[dict | None, str]:
     """`model`'s converged reference row (a GPU `paper` row first, then the CPU `converged`
     one, then any other whose curve passed the criterion), or None and why there is none."""
     from ..convergence import row_verdict
@@ -140,6 +168,8 @@ def converged_row(rows: list[dict], model: str) -> tuple[dict | None, str]:
     if done:
         return done[0], row_verdict(done[0])["reason"]
     tried = [r for r in mine if r["profile"] in rank]
+    if (notes or {}).get(model):
+        return None, notes[model]
     if tried:
         return None, f"{tried[0]['profile']} row {row_verdict(tried[0])['reason']}"
     return None, (f"none trained to convergence yet (committed: {', '.join(sorted(r['profile'] for r in mine)) or 'nothing'}); "
@@ -177,8 +207,9 @@ def write_row(task, row: dict, folder: Path | None = None) -> Path:
                                 "move it aside before recording references for the new version")
     kept = [r for r in (ref or {"rows": []})["rows"] if (r["model"], r["profile"]) != (row["model"], row["profile"])]
     rows = sorted(kept + [row], key=lambda r: (r["profile"], r["model"]))
+    notes = (ref or {}).get("converged_notes")  # per model: why it has no converged row (measured cost)
     ref = {"format": FORMAT, "task": task.id, "task_version": task.version, "manifest_digest": task.digest,
-           "note": describe(rows), "rows": rows}
+           "note": describe(rows), **({"converged_notes": notes} if notes else {}), "rows": rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ref, indent=1) + "\n")
     return path
@@ -187,7 +218,8 @@ def write_row(task, row: dict, folder: Path | None = None) -> Path:
 def _result_row(task, row: dict) -> dict:
     return {"task_id": task.id, "task_version": task.version, "manifest_digest": row["provenance"]["manifest_digest"],
             **row["scores"], **row["complexity"], "hardware": row["evaluation"]["hardware"],
-            "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"]}
+            "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"],
+            "test_predictions": decode_predictions(row.get("predictions"))}
 
 
 def _detection(task, cases: list[dict]) -> dict:
@@ -204,8 +236,9 @@ def _detection(task, cases: list[dict]) -> dict:
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
-            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": row["onnx"]["sha256"]}}
-    sid = store.create_submission(file_sha256=sha, filename=f"{row['model']}-{row['profile']}.onnx", fmt="onnx",
+            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")}}
+    fmt = "onnx" if row.get("onnx") else "predictions"
+    sid = store.create_submission(file_sha256=sha, filename=f"{row['model']}-{row['profile']}.{fmt}", fmt=fmt,
                                   task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
     try:
         cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]

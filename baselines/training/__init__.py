@@ -8,19 +8,28 @@
 Modules: data (splits in memory, stratified K-fold), augment, losses, loop
 (the trainer), scoring (Dice/IoU as the evaluator computes them), export
 (ONNX + onnxruntime parity), env (determinism, provenance), pipeline (end to end).
+
+Names are imported on first use, so that `baselines.training.loop` can run where
+only torch is installed (a lent GPU machine: see baselines/device.py) without
+pulling in the store and the sandbox that `pipeline` needs.
 """
+import importlib
+
 import evaluator._torchcompat as _torchcompat
 
 _torchcompat.ensure()  # smp-based architectures import torchvision
 
-from .data import InvalidSplit, Samples, cv_splits, load_samples, load_split, stratified_folds  # noqa: E402
-from .env import DeviceUnavailable, resolve_device  # noqa: E402
-from .export import ExportMismatch, export_onnx  # noqa: E402
-from .loop import TrainResult, output_channels, train_model  # noqa: E402
-from .pipeline import TaskData, cv_summary, default_out_dir, display_name, run_baseline  # noqa: E402
+_WHERE = {
+    "InvalidSplit": "data", "Samples": "data", "cv_splits": "data", "load_samples": "data", "load_split": "data",
+    "stratified_folds": "data", "DeviceUnavailable": "env", "resolve_device": "env", "ExportMismatch": "export",
+    "export_onnx": "export", "TrainResult": "loop", "output_channels": "loop", "train_model": "loop",
+    "TaskData": "pipeline", "cv_summary": "pipeline", "default_out_dir": "pipeline", "display_name": "pipeline",
+    "run_baseline": "pipeline",
+}
+__all__ = sorted(_WHERE)
 
-__all__ = [
-    "DeviceUnavailable", "ExportMismatch", "InvalidSplit", "Samples", "TaskData", "TrainResult",
-    "cv_splits", "cv_summary", "default_out_dir", "display_name", "export_onnx", "load_samples",
-    "load_split", "output_channels", "resolve_device", "run_baseline", "stratified_folds", "train_model",
-]
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -88,11 +88,12 @@ class _Run:
             self.opt, mode="max", factor=profile.plateau_factor, patience=profile.plateau_patience,
             min_lr=profile.min_lr)
         self.amp = profile.amp and device == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.amp_dtype = getattr(torch, profile.amp_dtype)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.gen = torch.Generator().manual_seed(profile.seed)
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp)
+        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp)
 
     def train_epoch(self, bar) -> dict:
         self.model.train()

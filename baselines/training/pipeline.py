@@ -31,6 +31,7 @@ from evaluator.tasks import Task, sha256_file, user_data_dir
 
 from evaluator.architectures import model_config
 from ..convergence import verdict
+from ..reference import stored_predictions
 from ..recipes import Profile
 from .data import Samples, cv_splits, eval_subset, load_split
 from .env import git_commit, hardware
@@ -161,8 +162,10 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
                        "parity_rel": trained.parity},
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": trained.meta,
               "params_pytorch": trained.params_pytorch,
+              "test_predictions": stored_predictions(store, sid),
               "pipeline_wall_s": trained.wall_s + time.monotonic() - t0}
-    (trained.folder / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    (trained.folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
+                                                        indent=1, default=str) + "\n")
     return record
 
 

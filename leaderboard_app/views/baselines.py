@@ -54,6 +54,21 @@ def _count(n) -> str:
     return "n/a" if n is None else f"{int(n) / 1e6:.3f} M"
 
 
+def converged_by_model(rows: list[dict]) -> list[dict]:
+    """Per architecture among the rows: its converged row, or why there is none (in words)."""
+    out = {}
+    for r in rows:
+        model = ((r.get("meta") or {}).get("architecture") or {}).get("name") or r["name"]
+        verdict = _training(r).get("convergence") or {}
+        entry = out.setdefault(model, {"Model": model, "Converged row": None, "Why none": []})
+        if verdict.get("converged") and entry["Converged row"] is None:
+            entry["Converged row"] = f"#{r['submission_id']} {r['name']}: Dice {r['dice_mean']:.3f}, {_hardware(r)}"
+        elif not verdict.get("converged"):
+            entry["Why none"].append(f"{profile_of(r)}: {verdict.get('reason') or 'no verdict recorded'}")
+    return [{"Model": e["Model"], "Converged row": e["Converged row"] or "none",
+             "Why none": "" if e["Converged row"] else "; ".join(e["Why none"])} for e in out.values()]
+
+
 def summary_rows(rows: list[dict]) -> list[dict]:
     """Per row: whether it converged (in words), where and how long it trained, both parameter counts."""
     out = []
@@ -137,6 +152,8 @@ def baselines_page():
     if not rows:
         st.info(f"No baselines scored on {task_id}@{version} yet. Train and submit them with `sonobench baselines`.")
         return
+    st.subheader("Converged reference per model")
+    st.markdown(_markdown_table(converged_by_model(rows)))
     present = profiles(rows)
     if len(present) > 1:
         chosen = st.radio("Training profile", present, horizontal=True, key="base_profile",

@@ -21,6 +21,12 @@ def test_profile_switch_shows_one_profile_at_a_time(tmp_path, monkeypatch):
     params = {r["name"]: (r["complexity"]["params"], r["complexity"]["complexity"]["params_onnx"]) for r in rows}
 
     at = open_page("baselines")
+    per_model = next(m.value for m in at.markdown if "| Converged row |" in m.value)
+    converged = {r["model"] for r in rows if r["training"]["convergence"]["converged"]}
+    for line in per_model.splitlines()[2:]:
+        model, row, why = [c.strip() for c in line.strip().strip("|").split(" | ")][:3]
+        assert (row != "none") == (model in converged) and (why == "") == (model in converged), line
+        assert model in converged or "not converged" in why
     radio = at.radio(key="base_profile")
     assert radio.options == order and radio.value == order[0]
     for profile in order:

@@ -73,8 +73,13 @@ def test_reference_rows_load_idempotently(record, toy_data, tmp_path):
     assert reference.load_into_store(store, task, log=print, folder=tmp_path) == 0
     rows = store.leaderboard_rows(task.id)
     assert len(rows) == 1 and rows[0]["kind"] == "baseline"
-    for key in ("dice_mean", "dice_ci_low", "iou_mean", "hd95_mean", "gflops", "params", "latency_ms"):
+    for key in ("dice_mean", "dice_ci_low", "iou_mean", "hd95_mean", "gflops", "latency_ms"):
         assert rows[0][key] == rec["result"][key], key
+    # a reference row counts parameters as papers do (the PyTorch module); the ONNX graph's count is kept beside
+    assert rows[0]["params"] == rec["params_pytorch"] and rows[0]["complexity"]["params_onnx"] == rec["result"]["params"]
+    # and carries the evaluator's stored test predictions into the store it is loaded into
+    pngs = reference.stored_predictions(store, rows[0]["submission_id"])
+    assert pngs == rec["test_predictions"] and len(pngs) == len(toy_data.test)
     assert rows[0]["meta"]["training"]["history"] == rec["training"]["history"]
     cases = store.case_results(rows[0]["submission_id"])
     assert [(c["case_id"], c["dice"]) for c in cases] == [(c["case_id"], c["dice"]) for c in rec["cases"]]

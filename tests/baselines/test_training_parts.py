@@ -21,10 +21,17 @@ def test_profiles_are_data_and_round_trip():
     # `full` is the CPU-sized reference: quick's recipe, longer, gaps on every training case
     assert full.crop == quick.crop and full.threads == 1 and full.train_eval_cases is None
     assert 1.4 < full.epochs * full.samples_per_epoch / (quick.epochs * quick.samples_per_epoch) < 1.5
+    # `converged`: whole images, 2 threads, channels-last, smoothed early stopping long enough to judge
+    conv = get_profile("converged")
+    assert conv.crop is None and conv.threads == 2 and conv.channels_last and conv.early_stop_patience >= 10
+    assert conv.lr / conv.batch_size == pytest.approx(paper.lr / paper.batch_size)  # linear lr scaling
+    assert paper.amp_dtype == "bfloat16" and 0 < conv.ema < 1 and conv.min_delta == 0.005
+    with pytest.raises(InvalidProfile, match="amp_dtype must be one of float16, bfloat16, got 'bf16'"):
+        paper.replace(amp_dtype="bf16")
 
 
 def test_profile_errors_name_the_choices():
-    with pytest.raises(UnknownProfile, match="Valid choices: full, paper, quick. Did you mean 'quick'"):
+    with pytest.raises(UnknownProfile, match="Valid choices: converged, full, paper, quick. Did you mean 'quick'"):
         get_profile("quik")
     with pytest.raises(InvalidProfile, match="Expected `epochs` to be a positive integer, but got 0"):
         get_profile("quick").replace(epochs=0)
