@@ -1,2 +1,3 @@
-"""Reference baselines: the architecture registry (`baselines.architectures`), their
-training recipes, and the `sonobench baselines` command that reruns them."""
+"""Reference baselines: training recipes for the registered architectures (the registry
+itself, model definitions only, is `evaluator.architectures`),
+and the `sonobench baselines` command that reruns them."""

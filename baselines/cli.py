@@ -19,7 +19,7 @@ REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3p
 
 def _models(values: tuple[str, ...]) -> list[str]:
     """--models a,b --models c -> [a, b, c], each checked against the registry (did you mean)."""
-    from .architectures import ARCHITECTURES
+    from evaluator.architectures import ARCHITECTURES
 
     names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(REFERENCE_MODELS)
     for n in names:
@@ -84,7 +84,7 @@ def _report(record: dict) -> None:
 def _param_count(name: str) -> int:
     import torch
 
-    from .architectures import create_model
+    from evaluator.architectures import create_model
 
     try:
         with torch.device("meta"):  # count without allocating or initialising the weights
@@ -110,7 +110,7 @@ def baselines():
 @handle_errors
 def list_cmd(task_id, as_json):
     """Registered architectures with parameter counts and committed reference Dice."""
-    from .architectures import list_architectures
+    from evaluator.architectures import list_architectures
     from .reference import read_reference
 
     ref = {(r["model"], r["profile"]): r for r in (read_reference(task_id) or {"rows": []})["rows"]}

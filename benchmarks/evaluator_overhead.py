@@ -35,7 +35,7 @@ from evaluator.tasks import get_task  # noqa: E402
 def export_model(arch: str, task, path: Path) -> Path:
     import torch
 
-    from baselines.architectures import create_model
+    from evaluator.architectures import create_model
 
     torch.manual_seed(0)
     model = create_model(arch, in_channels=task.input_channels, num_classes=1 if task.num_classes == 2 else task.num_classes).eval()

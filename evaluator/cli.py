@@ -27,6 +27,22 @@ LAZY_COMMANDS = {
 }
 
 
+# Functions other packages lend to the evaluator's own commands, named the same way: the CLI is
+# the top layer, the one place that knows the packages it assembles.
+LAZY_HOOKS = {
+    "reference_loader": "baselines.reference:load_into_store",  # `sonobench demo` loads the references
+}
+
+
+def lazy_hook(name: str):
+    """The function `LAZY_HOOKS[name]` names, or None when its package is not installed."""
+    module, _, attr = LAZY_HOOKS[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        return None
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))

@@ -346,7 +346,9 @@ def demo(ctx, no_app, port, db_path):
     from .store import Store, default_db_path
 
     db_path = db_path or str(default_db_path())
-    task = run_demo(Store(db_path), log=click.echo)
+    from .cli import lazy_hook
+
+    task = run_demo(Store(db_path), log=click.echo, reference_loader=lazy_hook("reference_loader"))
     ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired",
                overall=False)
     if no_app:

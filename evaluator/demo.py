@@ -6,7 +6,6 @@ model through the sandboxed evaluator exactly as a user would.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from . import tasks as tasks_mod
@@ -33,20 +32,16 @@ def default_task(log=print) -> tasks_mod.Task:
         return build_toy_task(folder, n=48, size=128)
 
 
-def load_reference_baselines(store: Store, task: tasks_mod.Task, log=print) -> int:
-    """Reference rows committed by `sonobench baselines` (when that package provides them)."""
-    try:
-        ref = importlib.import_module("baselines.reference")
-    except ImportError:
-        return 0
-    loader = getattr(ref, "load_into_store", None)
+def load_reference_baselines(store: Store, task: tasks_mod.Task, loader=None, log=print) -> int:
+    """Reference rows through `loader(store, task, log=...)` (the CLI passes the one the
+    baselines package provides; the evaluator itself never imports training code)."""
     return loader(store, task, log=log) if loader else 0
 
 
-def run_demo(store: Store, log=print) -> tasks_mod.Task:
+def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
     task = default_task(log)
     log(f"Task: {task.ref} ({task.title}); {len(task.split('test'))} test cases, digest {task.digest[:12]}")
-    n = load_reference_baselines(store, task, log)
+    n = load_reference_baselines(store, task, reference_loader, log)
     if n:
         log(f"Loaded {n} reference baseline result(s)")
     model = tasks_mod.user_data_dir() / "demo" / "intensity-threshold.onnx"

@@ -155,6 +155,27 @@ def admin_disqualify(team, reason, db_path):
     _ok(f"Team '{team}' disqualified; {n} result(s) withdrawn")
 
 
+@admin.command("rescore")
+@click.argument("task_ref")
+@_reason_option
+@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
+@_db_option
+@handle_errors
+def admin_rescore(task_ref, reason, labels_root, db_path):
+    """Re-score TASK's stored results from their stored predictions (`sonobench rescore`), audited."""
+    from .rescore import rescore
+    from .store import Store
+    from .teams import record_action
+
+    store = Store(db_path)
+    name, _ = tasks_mod.parse_ref(task_ref)
+    rep = rescore(store, name, labels_root=labels_root)
+    record_action(store, "rescore", f"task:{name}", reason,
+                  {"filled": [sid for sid, _ in rep.filled], "skipped": [sid for sid, _ in rep.skipped]})
+    _ok(f"Re-scored {name}: {len(rep.filled)} result(s) filled, {len(rep.up_to_date)} up to date, "
+        f"{len(rep.skipped)} skipped")
+
+
 @admin.command("audit")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option

@@ -201,6 +201,13 @@ def disqualify(store: Store, name: str, reason: str, actor: str | None = None) -
     return n
 
 
+def record_action(store: Store, action: str, target: str, reason: str, detail: dict | None = None,
+                  actor: str | None = None) -> None:
+    """Append one operator action that another module performed (e.g. a re-score)."""
+    with store_jobs.immediate(store.db) as db:
+        _audit(db, actor or operator(), action, target, _need_reason(reason, action), detail)
+
+
 def audit_log(store) -> list[dict]:
     """Every operator action, newest first (readable from a ReadOnlyStore too)."""
     if "audit_log" not in store.db.table_names():

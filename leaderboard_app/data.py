@@ -56,7 +56,7 @@ def _reader(path: str):
     try:
         yield store
     finally:
-        store.db.conn.close()
+        store.close()
 
 
 # ------------------------------------------------------------------ store
@@ -293,6 +293,17 @@ def baselines(task_id: str, version: int) -> list[dict]:
     return _baselines(*_key(), task_id, version)
 
 
+def queue_status(submission_id: int) -> dict | None:
+    """Not cached: state, attempts, queue position and ETA of one submission (see store.jobs)."""
+    from evaluator.store.jobs import queue_status as _status
+
+    path = db_path()
+    if not path.is_file():
+        return None
+    with _reader(str(path)) as store:
+        return _status(store, submission_id)
+
+
 def submission_for_file(sha256: str, task_id: str) -> dict | None:
     """Not cached: the Submit page polls this while an evaluation runs."""
     path = db_path()
@@ -300,6 +311,20 @@ def submission_for_file(sha256: str, task_id: str) -> dict | None:
         return None
     with _reader(str(path)) as store:
         return queries.latest_submission_for_file(store, sha256, task_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audit(path: str, fp: Fingerprint) -> list[dict]:
+    from evaluator.teams import audit_log
+
+    with _reader(path) as store:
+        return audit_log(store)
+
+
+def audit_log() -> list[dict]:
+    """The operator's audit log, newest first (empty for a store without one)."""
+    path = db_path()
+    return _audit(*_key()) if path.is_file() else []
 
 
 # ------------------------------------------------------------------ task folders

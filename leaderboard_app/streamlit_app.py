@@ -1,7 +1,11 @@
 """SonoBench leaderboard: this file only routes (one page per file in views/; the folder is not named pages/, which Streamlit would also route by file name)."""
 import streamlit as st
 
-st.set_page_config(page_title="SonoBench", page_icon=":material/monitor_heart:", layout="wide")
+from leaderboard_app.ui import favicon
+
+# The icon is an image made here and served by the app itself: a ":material/...:" page icon
+# makes every browser fetch it from fonts.gstatic.com, and the app contacts no host but its own.
+st.set_page_config(page_title="SonoBench", page_icon=favicon(), layout="wide")
 
 pages = {
     "Results": [
@@ -13,6 +17,7 @@ pages = {
     "Benchmark": [
         st.Page("views/baselines.py", title="Baselines", icon=":material/school:"),
         st.Page("views/tasks.py", title="Tasks", icon=":material/dataset:"),
+        st.Page("views/audit.py", title="Audit log", icon=":material/history:"),
     ],
     "Participate": [
         st.Page("views/submit.py", title="Submit a model", icon=":material/upload:"),

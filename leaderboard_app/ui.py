@@ -17,6 +17,21 @@ TASK_KEY = "sonobench_task"
 SUBMISSION_KEY = "sonobench_submission"
 
 
+@functools.lru_cache(maxsize=1)
+def favicon():
+    """A 32 x 32 icon drawn in code (a fan-shaped ultrasound sector), so no file or host is needed."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:32, 0:32]
+    r, angle = np.hypot(x - 16, y - 2), np.degrees(np.arctan2(x - 16, y - 2))
+    sector = (r < 29) & (np.abs(angle) < 40)
+    img = np.zeros((32, 32, 4), np.uint8)
+    img[sector] = (0, 114, 178, 255)
+    img[sector & (np.abs(r - 18) < 3) & (np.abs(angle) < 12)] = (255, 255, 255, 255)
+    return Image.fromarray(img, "RGBA")
+
+
 def shows_errors(page):
     """Run a page; show library errors with st.error instead of a traceback."""
     @functools.wraps(page)
@@ -111,3 +126,16 @@ def warn_invalid(invalid: list[dict]) -> None:
     for r in invalid:
         st.warning(f"Submission #{r['submission_id']}: its stored result is invalid and is not shown "
                    f"({plain(r['invalid'])}). An operator can withdraw it.", icon=":material/warning:")
+
+
+def queue_line(st_: dict) -> str:
+    """'queued · position 2 · attempt 0 of 2 · about 3 min left' for a queue_status dict."""
+    parts = [st_["state"]]
+    if st_.get("position"):
+        parts.append(f"position {st_['position']} in the queue")
+    if st_.get("attempts") is not None:
+        parts.append(f"attempt {st_['attempts']} of {st_['max_attempts']}")
+    eta = st_.get("eta_seconds")
+    if eta is not None:
+        parts.append(f"about {eta:.0f} s left" if eta < 600 else f"about {eta / 60:.0f} min left")
+    return " · ".join(parts)

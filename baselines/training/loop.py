@@ -27,7 +27,7 @@ from torch import nn
 
 from evaluator.tasks import Task
 
-from ..architectures import create_model
+from evaluator.architectures import create_model
 from ..recipes import Profile
 from .augment import augment, make_batch
 from .data import Samples

@@ -29,7 +29,7 @@ from evaluator.store import Store
 from evaluator.submission import prepare
 from evaluator.tasks import Task, sha256_file, user_data_dir
 
-from ..architectures import model_config
+from evaluator.architectures import model_config
 from ..convergence import verdict
 from ..recipes import Profile
 from .data import Samples, cv_splits, eval_subset, load_split

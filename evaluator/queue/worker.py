@@ -71,7 +71,7 @@ class _Heartbeat:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self._store.db.conn.close()
+        self._store.close()
         return False
 
 
@@ -182,7 +182,7 @@ class Worker:
                 self.log(f"job {job.id} (submission #{job.submission_id}): {report.status}"
                          f"{': ' + report.detail if report.detail else ''}")
         finally:
-            store.db.conn.close()
+            store.close()
 
     def run(self) -> list[JobReport]:
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"worker-{i}")

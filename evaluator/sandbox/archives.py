@@ -56,14 +56,31 @@ def _safe_global(module: str, name: str) -> bool:
                               ("torch.serialization", "_get_layout"), ("torch.storage", "UntypedStorage")}
 
 
+SECOND_OPINION_BYTES = 64 * 1024**2
+
+
+def second_opinion(data: bytes) -> list[str]:
+    """What picklescan (a maintained scanner with its own parser) calls dangerous in `data`.
+    Our allow-list is the gate; this only adds what our own reading might have missed."""
+    from picklescan.scanner import SafetyLevel, scan_pickle_bytes
+
+    if len(data) > SECOND_OPINION_BYTES:
+        return []
+    result = scan_pickle_bytes(io.BytesIO(data), "member", multiple_pickles=True)
+    return [f"{g.module}.{g.name} (picklescan)" for g in result.globals if g.safety == SafetyLevel.Dangerous]
+
+
 def code_globals(data: bytes, max_pickles: int = 1, exact: bool = False) -> list[str]:
-    """The globals outside the tensor-only allow-list, in order of appearance (deduplicated).
-    Raises PickleUnclear when the pickle cannot be read with certainty."""
+    """The globals outside the tensor-only allow-list, in order of appearance (deduplicated),
+    plus anything picklescan calls dangerous. Raises PickleUnclear when the pickle cannot be
+    read with certainty."""
     out: list[str] = []
     for g in pickles.pickle_globals(data, max_pickles, exact=exact):
         mod, _, nm = g.rpartition(".")
         if not _safe_global(mod, nm) and g not in out:
             out.append(g)
+    if not out:
+        out += second_opinion(data)
     return out
 
 

@@ -2,7 +2,8 @@
 
 The child gets new pid/net/ipc/uts (and cgroup) namespaces, read-only binds of
 the system libraries, the Python installation and virtualenv, the evaluator's
-and baselines' code, and the one model folder; a fresh size-capped tmpfs /tmp;
+code (the architecture registry included; no training code), and the one model
+folder; a fresh size-capped tmpfs /tmp;
 a private /proc and a minimal /dev. Not bound, so not there: the repository's
 splits/ (labels), the results store, home directories, /etc (no passwd, no
 secrets), the network. The environment is scrubbed by the launcher.
@@ -30,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CODE_DIRS = ("evaluator", "baselines")  # the repository code the child may import
+CODE_DIRS = ("evaluator",)  # the repository code the child may import (model definitions included)
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/alternatives", "/etc/localtime")
 SANDBOX_MODEL_DIR = "/model"

@@ -123,7 +123,7 @@ def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, thre
     if fmt in ("state_dict", "safetensors"):
         if not arch:
             raise LoadError("a state_dict needs an architecture spec (submission.json 'architecture': {'name': ..., 'kwargs': {...}})")
-        from baselines.architectures import build_from_config
+        from evaluator.architectures import build_from_config
 
         model = build_from_config(arch)
         if fmt == "safetensors":

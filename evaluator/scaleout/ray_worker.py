@@ -44,6 +44,9 @@ class NoGpuOnCluster(SonoBenchError):
     """GPU jobs were asked for, but the cluster has no GPU to run them."""
 
 
+NO_GPU = "--gpu: no node of the Ray cluster has a GPU, so no job could start."
+
+
 class NodeCannotEvaluate(SonoBenchError):
     """A Ray node could not run the evaluation code at all (a missing or different install)."""
 
@@ -103,14 +106,16 @@ class RayWorker:
     def cpus_per_job(self) -> int:
         return max(1, int(self.config.threads or 1))
 
-    def task_options(self) -> dict:
-        """Ray resources of one job: its sandbox's threads as CPUs, and a whole GPU for --gpu."""
-        return {"num_cpus": self.cpus_per_job, **({"num_gpus": 1} if self.config.gpu else {})}
+    def task_options(self, request: Request | None = None) -> dict:
+        """Ray resources of one job: its sandbox's threads as CPUs, and a whole GPU when the
+        worker (--gpu) or the submission asks for CUDA."""
+        threads = (request.threads if request and request.threads else None) or self.cpus_per_job
+        gpu = self.config.gpu or bool(request and request.gpu)
+        return {"num_cpus": max(1, int(threads)), **({"num_gpus": 1} if gpu else {})}
 
     def _check_cluster(self, ray) -> None:
         if self.config.gpu and ray.cluster_resources().get("GPU", 0) < 1:
-            raise NoGpuOnCluster("--gpu: no node of the Ray cluster has a GPU, so no job could start. Join a GPU "
-                                 "node (`ray start --address HEAD_IP:6379` on it) or drop --gpu.")
+            raise NoGpuOnCluster(NO_GPU + " Join a GPU node (`ray start --address HEAD_IP:6379` on it) or drop --gpu.")
 
     def _slots(self, ray) -> int:
         if self.concurrency:
@@ -138,7 +143,11 @@ class RayWorker:
         bundle = self._bundle(ray, task, request.split, self.labels_root or request.labels_root)
         files = {f.name: f.read_bytes() for f in sorted(Path(p["spool"]).iterdir()) if f.is_file()}
         sha = store.submission(job.submission_id)["file_sha256"]
-        return remote.options(**self.task_options()).remote(p, files, sha, task, [bundle], self.settings, self.config)
+        options = self.task_options(request)
+        if options.get("num_gpus") and ray.cluster_resources().get("GPU", 0) < 1:
+            raise NoGpuOnCluster(NO_GPU + " This submission asks for CUDA; resubmit it without --gpu, or once a "
+                                 "GPU node has joined.")
+        return remote.options(**options).remote(p, files, sha, task, [bundle], self.settings, self.config)
 
     def _fill(self, ray, remote, store: Store) -> None:
         while not self.stop.is_set() and len(self._inflight) < self._slots(ray):
@@ -214,7 +223,7 @@ class RayWorker:
                             self._cancelled.add(ref)
                         ray.cancel(ref, force=True)
         finally:
-            store.db.conn.close()
+            store.close()
 
     def run(self) -> list[JobReport]:
         ray = connect(self.address)
@@ -238,5 +247,5 @@ class RayWorker:
         finally:
             done.set()
             beat.join()
-            store.db.conn.close()
+            store.close()
         return self.reports

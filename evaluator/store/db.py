@@ -30,6 +30,26 @@ def default_db_path() -> Path:
     return Path(env).expanduser() if env else user_data_dir() / "sonobench.db"
 
 
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database):
+    """The one write-lock helper: a transaction that takes the write lock up front (BEGIN
+    IMMEDIATE), so concurrent writers wait on busy_timeout instead of failing at lock upgrade
+    or losing an update between a read and a write. Nested use joins the outer transaction."""
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer transaction already holds the lock
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _decode(row: dict | None, *json_cols: str) -> dict | None:
     if row is None:
         return None
@@ -228,19 +248,6 @@ class Store(_Reader):
                                                           "updated_at": migrations.now()})
         return rid
 
-    @contextlib.contextmanager
     def immediate(self):
-        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE), so
-        concurrent writers wait on busy_timeout instead of failing at lock upgrade."""
-        conn = self.db.conn
-        if conn.in_transaction:  # nested: the outer transaction already holds the lock
-            with self.db.atomic():
-                yield self.db
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """The store's write transaction (see `write_transaction`)."""
+        return write_transaction(self.db)

@@ -11,17 +11,14 @@ neither write a result nor overwrite the state that its successor owns.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import sqlite_utils
-
 from ..errors import EvaluationStopped, StoreError
 from . import migrations
-from .db import Store
+from .db import Store, write_transaction
 
 LOG_LIMIT = 64 * 1024
 
@@ -40,18 +37,7 @@ class Job:
     payload: dict
 
 
-@contextlib.contextmanager
-def immediate(db: sqlite_utils.Database):
-    """A write transaction that takes the write lock at once (no lost updates between workers)."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+immediate = write_transaction  # the store's one write-lock helper, under the name callers here use
 
 
 def utc_day() -> str:

@@ -18,8 +18,9 @@ def _header(sub: dict, res: dict) -> None:
     kind = "BASELINE — a reference model trained by SonoBench" if sub["kind"] == "baseline" else "submission"
     arch = (sub.get("meta") or {}).get("architecture")
     arch = arch.get("name") if isinstance(arch, dict) else arch
+    verified = f" · **Verified by the operator** ({sub['verified_at'][:10]})" if sub.get("verified_at") else ""
     st.markdown(
-        f"**Team:** {ui.plain(sub.get('team')) or '—'} · **Type:** {kind} · **Format:** {ui.plain(sub['format'])}"
+        f"**Team:** {ui.plain(sub.get('team')) or '—'}{verified} · **Type:** {kind} · **Format:** {ui.plain(sub['format'])}"
         f"{f' · **Architecture:** {ui.plain(arch)}' if arch else ''} · **Scored:** {(res['created_at'] or '')[:19]} UTC  \n"
         f"Scored on **{res['n_cases']} {res['split']} cases** of {res['task_id']}@{res['task_version']} "
         f"(manifest `{res['manifest_digest'][:12]}`), evaluator {res.get('evaluator_version') or '?'}."

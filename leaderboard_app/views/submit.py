@@ -76,6 +76,9 @@ def _follow(job: jobs.Job) -> None:
     with st.status(ui.plain(f"Evaluating {job.model_name} on {job.task_ref}…"), expanded=True):
         st.write(f"{phase} … {job.elapsed:.0f} s")
         st.progress(frac)
+        where = data.queue_status(job.submission_id) if job.submission_id else None
+        if where:
+            st.caption(ui.queue_line(where))
 
 
 def _report(job: jobs.Job) -> None:

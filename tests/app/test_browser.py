@@ -135,6 +135,66 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
         _shot(page, artifacts_dir, f"4-{slug}", height=2000)
 
 
+class _Pixel:
+    """An HTTP server on 127.0.0.1 that counts every request (the injected image's target)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_markdown_and_html_in_a_team_name_stay_text_and_only_the_app_is_contacted(writable_env, running_app,
+                                                                                   page, artifacts_dir):
+    import sqlite3
+
+    pixel = _Pixel()
+    try:
+        target = f"http://127.0.0.1:{pixel.port}"
+        team = f'![t]({target}/pixel.png) <img src="{target}/img.png"> **VERIFIED BASELINE**'
+        name = f'<b>bold</b> [click]({target}/link)'
+        sid = writable_env["ids"]["smooth-0.30"]
+        with sqlite3.connect(writable_env["db"]) as conn:
+            conn.execute("update submissions set team = ?, name = ? where id = ?", [team, name, sid])
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        for path in ("", f"submission?id={sid}", "efficiency", "compare", "baselines", "tasks", "submit"):
+            page.goto(f"{running_app}/{path}")
+            page.locator("h1").first.wait_for()
+            page.wait_for_timeout(2500)
+            _no_exception(page)
+        page.goto(f"{running_app}/submission?id={sid}")
+        page.get_by_text("VERIFIED BASELINE").first.wait_for()
+        body = page.locator("[data-testid=stMain]").inner_text()
+        assert f"![t]({target}/pixel.png)" in body and "**VERIFIED BASELINE**" in body  # literal text
+        assert "<b>bold</b>" in body
+        assert page.locator(f"img[src^='{target}']").count() == 0
+        assert page.locator("[data-testid=stMain] strong", has_text="VERIFIED BASELINE").count() == 0
+        _shot(page, artifacts_dir, "5-injection-shown-as-text")
+        foreign = [u for u in requests if not u.startswith((running_app, "data:", "blob:", "about:"))]
+        assert foreign == [], foreign
+        assert pixel.hits == []
+    finally:
+        pixel.close()
+
+
 @pytest.mark.parametrize("path,heading", [("submit", "Submit a model"), ("compare", "Compare")])
 def test_a_cold_deep_link_shows_the_apps_navigation(running_app, page, path, heading):
     """Opened first thing after `sonobench app` starts, a deep link routes through

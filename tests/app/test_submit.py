@@ -72,7 +72,7 @@ def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
 
 
 def test_the_example_architecture_on_the_page_builds():
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     assert build_from_config(jobs.EXAMPLE_ARCHITECTURE) is not None
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from baselines.architectures import ARCHITECTURES
+from evaluator.architectures import ARCHITECTURES
 
 from . import model_tester as mt
 
@@ -123,7 +123,7 @@ def test_onnx_export_matches_onnxruntime(name, tmp_path):
 
 
 def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
-    from baselines.architectures import InvalidArchitectureConfig, create_model
+    from evaluator.architectures import InvalidArchitectureConfig, create_model
 
     with pytest.raises(InvalidArchitectureConfig,
                        match=r"img_size=224 .*window_size=8.*Valid img_size up to 1024: "
@@ -134,7 +134,7 @@ def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
 
 
 def test_transunet_config_errors_are_named():
-    from baselines.architectures import InvalidArchitectureConfig, create_model
+    from evaluator.architectures import InvalidArchitectureConfig, create_model
 
     with pytest.raises(InvalidArchitectureConfig, match="img_size must be a multiple of 16 .*got 250"):
         create_model("transunet", img_size=250)
@@ -145,7 +145,7 @@ def test_transunet_config_errors_are_named():
 def test_swin_unet_refuses_another_input_size():
     import torch
 
-    from baselines.architectures.layers import InputSizeMismatch
+    from evaluator.architectures.layers import InputSizeMismatch
 
     with pytest.raises(InputSizeMismatch, match=r"built for 64 x 64 images \(img_size=64\) but got 32 x 32"):
         mt.built("swin-unet")(torch.zeros(1, 1, 32, 32))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from baselines.architectures import (
+from evaluator.architectures import (
     ARCHITECTURES,
     InvalidArchitectureConfig,
     UnknownArchitecture,

@@ -69,7 +69,7 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
 def test_params_are_the_pytorch_modules_count(row):
     """What the papers report: sum(p.numel()) of the registry's module at the task's channels and
     classes; the exported graph's count (batch norm folded) is kept beside it, labelled."""
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     task = get_task(DEFAULT_TASK)
     kwargs = row["architecture"]["kwargs"]

@@ -13,7 +13,7 @@ from evaluator.metrics import score_case
 
 
 def test_profiles_are_data_and_round_trip():
-    assert [p.name for p in list_profiles()] == ["full", "paper", "quick"]
+    assert [p.name for p in list_profiles()] == ["converged", "full", "paper", "quick"]
     for p in list_profiles():
         assert Profile.from_dict(p.to_dict()) == p
     quick, full, paper = get_profile("quick"), get_profile("full"), get_profile("paper")
@@ -108,8 +108,8 @@ def test_trainer_scores_equal_the_evaluator():
 
 
 def test_unknown_exporter_is_named():
-    from baselines.architectures import create_model
-    from baselines.architectures.export import ExportFailed, export_onnx
+    from evaluator.architectures import create_model
+    from evaluator.architectures.export import ExportFailed, export_onnx
 
     with pytest.raises(ExportFailed, match="Unknown exporter 'tflite'. Valid choices: dynamo, torchscript"):
         export_onnx(create_model("unext"), "never-written.onnx", exporter="tflite")

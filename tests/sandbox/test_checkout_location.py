@@ -57,7 +57,7 @@ def test_submit_from_a_copy_of_the_code_under_tmp(toy_task, toy_onnx, tmp_path):
     clone = Path("/tmp") / f"sonobench-clone-{os.getpid()}"
     shutil.rmtree(clone, ignore_errors=True)
     try:
-        for d in ("evaluator", "baselines"):
+        for d in ("evaluator",):
             shutil.copytree(Path(bwrap.__file__).resolve().parents[2] / d, clone / d,
                             ignore=shutil.ignore_patterns("__pycache__"))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluator.evaluate import Request
 from evaluator.queue import Worker, enqueue
 from evaluator.settings import Settings
 from evaluator.store import Store
@@ -136,6 +137,8 @@ def test_gpu_jobs_ask_ray_for_a_whole_gpu_and_need_one_in_the_cluster(ray_cluste
     gpu = RayWorker(db_path=str(file_store.path), settings=settings,
                     config=settings.sandbox_config(threads=1, gpu=True))
     assert cpu.task_options() == {"num_cpus": 2} and gpu.task_options() == {"num_cpus": 1, "num_gpus": 1}
+    asks = Request(task="toy-lesion@1", gpu=True, threads=3)  # a submission's own options
+    assert cpu.task_options(asks) == {"num_cpus": 3, "num_gpus": 1}
     assert ray_cluster.cluster_resources().get("GPU", 0) == 0  # the test cluster has none
     with pytest.raises(NoGpuOnCluster, match="no node of the Ray cluster has a GPU"):
         gpu.run()
@@ -156,3 +159,13 @@ def test_a_node_that_cannot_run_sonobench_stops_the_driver_and_keeps_the_job(ray
     assert "put back in the queue" in str(e.value)
     [job] = store_jobs.jobs(store)
     assert (job["status"], job["attempts"]) == ("queued", 1) and store.counts()["results"] == 0
+
+
+def test_a_submission_asking_for_cuda_fails_with_the_reason_on_a_cluster_without_gpu(ray_cluster, toy_task,
+                                                                                      toy_onnx, tmp_path):
+    store = Store(tmp_path / "results.db")
+    enqueue(store, toy_task, prepare(toy_onnx), Settings(), request=Request.for_task(toy_task, gpu=True))
+    reports = _ray_worker(store.path).run()
+    assert [r.status for r in reports] == ["failed"]
+    [job] = store_jobs.jobs(store)
+    assert job["status"] == "failed" and "asks for CUDA; resubmit it without --gpu" in job["error"]

@@ -14,7 +14,7 @@ ARCH = {"name": "unext", "kwargs": {"in_channels": 1, "num_classes": 1}}
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from baselines.architectures import build_from_config
+    from evaluator.architectures import build_from_config
 
     out = tmp_path_factory.mktemp("formats")
     torch.manual_seed(0)

@@ -111,6 +111,27 @@ def test_withdrawn_row_vanishes_from_cli_json_and_the_audit_log_says_why(hosted)
     assert [r["submission_id"] for r in board["rows"]] == [sid]
 
 
+def test_verify_and_rescore_are_audited(hosted):
+    db = str(hosted["db"])
+    assert _submit(hosted, _model(hosted["tmp"], 0.3), token=hosted["token"]).exit_code == 0
+    sid = Store(hosted["db"]).submissions()[0]["id"]
+    assert CliRunner().invoke(cli, ["admin", "verify", str(sid), "--reason", "code read", "--db", db]).exit_code == 0
+    out = CliRunner().invoke(cli, ["admin", "rescore", "toy-lesion", "--reason", "NSD added", "--db", db])
+    assert out.exit_code == 0 and "Re-scored toy-lesion" in out.output, out.output
+    audit = json.loads(CliRunner().invoke(cli, ["admin", "audit", "--json", "--db", db]).output)
+    assert [a["action"] for a in audit[:2]] == ["rescore", "verify"]
+    assert Store(hosted["db"]).submission(sid)["verified_at"]
+    no_reason = CliRunner().invoke(cli, ["admin", "withdraw", str(sid), "--reason", " ", "--db", db])
+    assert no_reason.exit_code == 1 and "Say why" in no_reason.output
+
+
+def test_queue_line_for_the_app():
+    from leaderboard_app.ui import queue_line
+
+    line = queue_line({"state": "queued", "position": 2, "attempts": 0, "max_attempts": 2, "eta_seconds": 200.0})
+    assert line == "queued · position 2 in the queue · attempt 0 of 2 · about 200 s left"
+
+
 def test_disqualify_withdraws_the_team_and_blocks_it(hosted):
     db = str(hosted["db"])
     assert _submit(hosted, _model(hosted["tmp"], 0.3), token=hosted["token"]).exit_code == 0

@@ -1,6 +1,6 @@
 """Registered baseline architectures, looked up by name.
 
-    >>> from baselines.architectures import create_model, model_config, build_from_config
+    >>> from evaluator.architectures import create_model, model_config, build_from_config
     >>> model = create_model("cmunext", in_channels=1, num_classes=1)
     >>> config = model_config(model)   # {"name": "cmunext", "kwargs": {...}}
     >>> twin = build_from_config(config); twin.load_state_dict(model.state_dict())

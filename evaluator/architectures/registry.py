@@ -103,7 +103,7 @@ def model_config(model: nn.Module) -> dict:
     if config is None:
         raise InvalidArchitectureConfig(
             f"This {type(model).__name__} was not built through the architecture registry; "
-            "build it with baselines.architectures.create_model(name, ...) to save its config")
+            "build it with evaluator.architectures.create_model(name, ...) to save its config")
     return json.loads(json.dumps(config))
 
 
