@@ -46,11 +46,11 @@ class Registry(Generic[T]):
         return sorted(self._entries.items())
 
 
-def parse_choice(enum_cls, value, what: str):
-    """`enum_cls(value)` for a fixed option set, or UnknownName listing the valid values."""
+def parse_choice(enum_cls, value, what: str, error: type[Exception] = UnknownName):
+    """`enum_cls(value)` for a fixed option set, or `error` (UnknownName) listing the valid values."""
     try:
         return enum_cls(value)
     except ValueError:
         names = [e.value for e in enum_cls]
-        raise UnknownName(f"Unknown {what} '{value}'. Valid choices: {', '.join(names)}."
+        raise error(f"Unknown {what} '{value}'. Valid choices: {', '.join(names)}."
                           f"{did_you_mean(str(value), names)}") from None

@@ -7,11 +7,7 @@ import json
 import click
 
 from .cli import cli, handle_errors
-
-
-def _db_option(fn):
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                        help="Results store (default: $SONOBENCH_DB or the user data dir).")(fn)
+from .commands import _db_option
 
 
 @cli.command()

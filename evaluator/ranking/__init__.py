@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SonoBenchError
-from ..registry import did_you_mean
+from ..registry import parse_choice
 from .overlap import ci_overlap_ranks, mean_ranks, order_by_mean
 from .paired import mean_difference_ci, orient, paired_ranks, pairwise_pvalues, significance_matrix
 from .stability import rank_stability
@@ -38,14 +38,7 @@ class Scheme(str, enum.Enum):
 
     @classmethod
     def parse(cls, value) -> "Scheme":
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            names = [s.value for s in cls]
-            raise UnknownRanking(f"Unknown ranking scheme {value!r}.{did_you_mean(str(value), names)} "
-                                 f"Valid: {', '.join(names)}.") from None
+        return value if isinstance(value, cls) else parse_choice(cls, value, "ranking scheme", UnknownRanking)
 
 
 class UnknownRanking(SonoBenchError, ValueError):
