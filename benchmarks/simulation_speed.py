@@ -46,9 +46,9 @@ def main():
     ap.add_argument("--fast-frames", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for our loop (plain numpy is single-threaded)")
     args = ap.parse_args()
-    os.environ["SONOBENCH_SIM_THREADS"] = str(args.threads)
-
     from simulation import arrays
+
+    arrays.use_threads(args.threads)
     from simulation.kwave_backend import channel_rf, channel_rf_plain
 
     phys = Physics(rows=args.rows, cols=args.cols)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from . import environment
+
 APP_NAME = "sonobench"
 
 
@@ -23,7 +25,7 @@ def user_data_dir() -> Path:
     """Where SonoBench keeps its store and imported tasks: $SONOBENCH_HOME, else the
     platform's user data folder (platformdirs; on Linux $XDG_DATA_HOME/sonobench or
     ~/.local/share/sonobench)."""
-    env = os.environ.get("SONOBENCH_HOME")
+    env = environment.get("SONOBENCH_HOME")
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))

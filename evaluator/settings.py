@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from . import environment
 from .errors import SonoBenchError
 from .registry import did_you_mean
 
@@ -54,9 +55,15 @@ class Settings:
     max_unpacked_mb: int = 8192             # total uncompressed size of a PyTorch archive
     max_zip_ratio: float = 20.0             # uncompressed / compressed, over the archive
     max_zip_members: int = 50_000
-    # Sandbox
-    wall_seconds: float = 600.0
-    memory_mb: int = 8192
+    # Sandbox (the launcher's Limits and SandboxConfig take their defaults from here)
+    wall_seconds: float = 600.0             # the whole run, loading included
+    load_seconds: float = 120.0             # loading + complexity counting
+    memory_mb: int = 8192                   # address space of the model process
+    cpu_seconds: int = 1800
+    file_size_mb: int = 64                  # any one file the model process writes
+    open_files: int = 256
+    processes: int = 128                    # RLIMIT_NPROC under bubblewrap (threads count)
+    tmpfs_mb: int = 256                     # the sandbox's private /tmp
     sandbox_uid: int = 62000                # root only: children run as uids [uid, uid + sandbox_uids)
     sandbox_uids: int = 64
     # Queue
@@ -90,6 +97,10 @@ class Settings:
             raise SettingsError(f"app_max_jobs must be an integer >= 1, got {self.app_max_jobs!r}")
         if self.lease_seconds <= 0 or self.max_attempts < 1:
             raise SettingsError("lease_seconds must be > 0 and max_attempts >= 1")
+        for name in _POSITIVE:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise SettingsError(f"{name} must be a number > 0, got {v!r}")
         return self
 
     @property
@@ -105,7 +116,10 @@ class Settings:
         """A SandboxConfig carrying these settings (explicit overrides win)."""
         from .sandbox import Limits, SandboxConfig
 
-        limits = Limits(wall_seconds=self.wall_seconds, address_space_mb=self.memory_mb)
+        limits = Limits(address_space_mb=self.memory_mb, cpu_seconds=self.cpu_seconds,
+                        wall_seconds=self.wall_seconds, file_size_mb=self.file_size_mb,
+                        open_files=self.open_files, processes=self.processes, tmpfs_mb=self.tmpfs_mb,
+                        load_seconds=self.load_seconds)
         cfg = SandboxConfig(isolation="bwrap" if self.require_isolation == "bwrap" else "auto",
                             allow_pickle=self.allow_pickle, gpu=self.gpu, limits=limits,
                             onnx_domains=tuple(self.onnx_domains), sandbox_uid=self.sandbox_uid,
@@ -114,6 +128,16 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+_POSITIVE = ("max_model_mb", "max_upload_mb", "max_unpacked_mb", "max_zip_ratio", "max_zip_members",
+             "wall_seconds", "load_seconds", "memory_mb", "cpu_seconds", "file_size_mb", "open_files",
+             "processes", "tmpfs_mb", "sandbox_uids")
+# Every default in one object: the launcher's Limits/SandboxConfig and submission.FileLimits
+# take theirs from it, so no number is written twice.
+DEFAULTS = Settings()
+MB = 1024 * 1024
+# Fixed, not an operator setting: how much pickle data the parent disassembles before it
+# refuses to be sure (the scan runs in the trusted parent, so it stays bounded whatever the caps).
+MAX_PICKLE_SCAN_BYTES = 256 * MB
 
 
 def _coerce(name: str, value, source: str):
@@ -145,7 +169,7 @@ def _coerce(name: str, value, source: str):
 
 
 def settings_path() -> Path | None:
-    env = os.environ.get("SONOBENCH_SETTINGS")
+    env = environment.get("SONOBENCH_SETTINGS")
     if env:
         return Path(env).expanduser()
     from .tasks import user_data_dir
@@ -155,7 +179,6 @@ def settings_path() -> Path | None:
 
 
 def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
-    env = os.environ if env is None else env
     values: dict = {}
     path = Path(path) if path else settings_path()
     if path is not None:
@@ -172,8 +195,6 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
                 raise SettingsError(f"{path}: unknown setting '{key}'. Valid: {', '.join(sorted(_FIELDS))}."
                                     f"{did_you_mean(key, _FIELDS)}")
             values[key] = _coerce(key, value, str(path))
-    for name in _FIELDS:
-        var = "SONOBENCH_" + name.upper()
-        if var in env:
-            values[name] = _coerce(name, env[var], var)
+    for name, raw in environment.settings_overrides(_FIELDS, env).items():
+        values[name] = _coerce(name, raw, environment.setting_variable(name))
     return Settings(**values).validate()

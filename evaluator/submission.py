@@ -22,9 +22,9 @@ from .errors import InvalidSubmission
 from .registry import did_you_mean
 from .sandbox import archives
 from .sandbox.protocol import loads_bounded
+from .settings import DEFAULTS as _DEFAULTS, MB, MAX_PICKLE_SCAN_BYTES
 from .tasks import sha256_file
 
-MAX_MODEL_BYTES = 2 * 1024**3
 SPEC_FILE = "submission.json"
 IGNORED_IN_FOLDER = {SPEC_FILE, "README.md", "README.txt", ".DS_Store"}
 
@@ -52,15 +52,16 @@ SPEC_KEYS = {"name", "team", "task", "architecture", "output", "description"}
 
 @dataclass(frozen=True)
 class FileLimits:
-    max_model_bytes: int = MAX_MODEL_BYTES
-    max_upload_bytes: int = 8 * 1024**3
-    zip: archives.ZipLimits = archives.ZipLimits(8 * 1024**3, 20.0, 50_000)
+    # Defaults are the operator settings' (from_settings(DEFAULTS)), never a second literal.
+    max_model_bytes: int = _DEFAULTS.max_model_mb * MB
+    max_upload_bytes: int = _DEFAULTS.max_upload_mb * MB
+    zip: archives.ZipLimits = archives.ZipLimits(_DEFAULTS.max_unpacked_mb * MB, _DEFAULTS.max_zip_ratio,
+                                                 _DEFAULTS.max_zip_members)
 
     @classmethod
     def from_settings(cls, s) -> "FileLimits":
-        mb = 1024**2
-        return cls(s.max_model_mb * mb, s.max_upload_mb * mb,
-                   archives.ZipLimits(s.max_unpacked_mb * mb, s.max_zip_ratio, s.max_zip_members))
+        return cls(int(s.max_model_mb * MB), int(s.max_upload_mb * MB),
+                   archives.ZipLimits(int(s.max_unpacked_mb * MB), s.max_zip_ratio, s.max_zip_members))
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _classify_state_dict(path: Path, members: list[str]) -> tuple[Format, tuple[
 
 def _classify_legacy(path: Path) -> tuple[Format, tuple[str, ...]]:
     """A non-zip pickle (legacy torch.save writes five in a row), of any protocol."""
-    data = path.read_bytes()[: archives.MAX_PICKLE_SCAN]
+    data = path.read_bytes()[: MAX_PICKLE_SCAN_BYTES]
     try:
         found = archives.code_globals(data, max_pickles=archives.LEGACY_PICKLES)
     except archives.PickleUnclear:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from . import environment
 from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
 from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
@@ -34,7 +35,7 @@ REPO_SPLITS = Path(__file__).resolve().parent.parent / "splits"
 
 
 def task_search_path() -> list[Path]:
-    paths = [Path(p) for p in os.environ.get("SONOBENCH_TASKS_PATH", "").split(os.pathsep) if p]
+    paths = [Path(p) for p in environment.get("SONOBENCH_TASKS_PATH", "").split(os.pathsep) if p]
     return paths + [user_data_dir() / "tasks", REPO_SPLITS]
 
 
@@ -120,7 +121,7 @@ class Task:
 
     def label_path(self, case: Case, labels_root: str | os.PathLike | None = None) -> Path:
         if case.split == "test":
-            root = labels_root or os.environ.get("SONOBENCH_TEST_LABELS")
+            root = labels_root or environment.get("SONOBENCH_TEST_LABELS")
             if root:
                 return Path(root) / case.label
         return self.data_root / case.label

@@ -1,7 +1,6 @@
 """`sonobench app`: start the Streamlit leaderboard on a results store."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from evaluator import environment
 from evaluator.cli import handle_errors
 from evaluator.errors import SonoBenchError
 
@@ -68,7 +68,8 @@ def app(db_path, port, address, headless):
 
     db = Path(db_path).expanduser().resolve() if db_path else default_db_path()
     _check_port(address, port)
-    env = dict(os.environ, SONOBENCH_DB=str(db))
+    # Streamlit is our own trusted child: it inherits our environment, with the store named.
+    env = environment.inherited(SONOBENCH_DB=str(db))
     click.echo(f"SonoBench leaderboard on http://{'localhost' if address == '127.0.0.1' else address}:{port}"
                f"  (store: {db}{'' if db.is_file() else ', not created yet'}; Ctrl+C to stop)")
     upload_mb = max(1, max_upload_bytes() // (1024 * 1024))

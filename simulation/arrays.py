@@ -3,14 +3,30 @@ GPU is present) when installed, else NumPy + scipy.fft. Both run float32 real FF
 the loop is written with operators only, so one code path serves both.
 
 Select with SONOBENCH_SIM_ARRAYS=torch|numpy (default: torch if importable);
-SONOBENCH_SIM_THREADS caps torch's threads (dataset workers set it to 1).
+`use_threads(n)` caps torch's threads in this process (dataset workers use 1). It is a
+function, not an environment variable, so nothing leaks into the caller's environment.
 """
 from __future__ import annotations
 
 import functools
-import os
+import sys
 
 import numpy as np
+
+from evaluator import environment
+
+_threads: int | None = None  # set by use_threads; None = torch's own default
+
+
+def use_threads(n: int | None) -> int | None:
+    """Cap torch's threads for the simulation in this process; returns the previous cap.
+    Applied now if torch is already imported, else when the torch backend starts."""
+    global _threads
+    previous, _threads = _threads, n
+    torch = sys.modules.get("torch")
+    if n and torch is not None:
+        torch.set_num_threads(n)
+    return previous
 
 
 class NumpyArrays:
@@ -46,9 +62,8 @@ class TorchArrays:
     def __init__(self):
         import torch
 
-        threads = os.environ.get("SONOBENCH_SIM_THREADS")
-        if threads:
-            torch.set_num_threads(int(threads))
+        if _threads:
+            torch.set_num_threads(_threads)
         self._t = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -74,7 +89,7 @@ class TorchArrays:
 
 @functools.lru_cache(maxsize=None)
 def pick(name: str | None = None):
-    name = name or os.environ.get("SONOBENCH_SIM_ARRAYS") or "auto"
+    name = name or environment.get("SONOBENCH_SIM_ARRAYS") or "auto"
     if name in ("auto", "torch"):
         try:
             return TorchArrays()

@@ -26,6 +26,7 @@ from PIL import Image
 from evaluator.errors import SonoBenchError
 from evaluator.scaleout import Executor, import_ray, parse_executor
 
+from . import arrays as sim_arrays
 from . import phantom
 from .physics import Physics
 from .sample import Backend, NoiseLevel, draw_noise_level, make_sample, sample_rngs
@@ -134,27 +135,23 @@ def _work(job: tuple) -> str:
 
 
 def _init_worker() -> None:
-    # One thread per worker: the processes are the parallelism (read by simulation.arrays).
-    os.environ["SONOBENCH_SIM_THREADS"] = "1"
+    # One thread per worker: the processes are the parallelism.
+    sim_arrays.use_threads(1)
 
 
 @contextlib.contextmanager
 def _one_thread_here():
     """A sequential run computes like a pool worker (one thread, the same numbers), then gives
-    the caller's process back its own thread setting and environment."""
+    the caller's process back its own thread setting (its environment is never touched)."""
     import sys
 
-    before = os.environ.get("SONOBENCH_SIM_THREADS")
     torch = sys.modules.get("torch")
     torch_threads = torch.get_num_threads() if torch else None
-    _init_worker()
+    previous = sim_arrays.use_threads(1)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("SONOBENCH_SIM_THREADS", None)
-        else:
-            os.environ["SONOBENCH_SIM_THREADS"] = before
+        sim_arrays.use_threads(previous)
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
 def _render_on_node(job: tuple) -> tuple[str, dict[str, bytes]]:

@@ -44,6 +44,8 @@ def deterministic(seed: int, device: str, threads: int | None):
             torch.is_deterministic_algorithms_warn_only_enabled(),
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, det.fill_uninitialized_memory)
     if device == "cuda":
+        # Written, not read: cuBLAS takes its deterministic workspace from the process environment
+        # (it must be set before CUDA starts), so this is the one documented write.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if threads:
         torch.set_num_threads(threads)

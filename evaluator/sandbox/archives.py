@@ -24,10 +24,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import MAX_PICKLE_SCAN_BYTES
 from . import pickles
 from .pickles import PickleUnclear
 
-MAX_PICKLE_SCAN = 256 * 1024**2
+MAX_PICKLE_SCAN = MAX_PICKLE_SCAN_BYTES  # see evaluator/settings.py
 _DTYPE_NAMES = {"float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8",
                 "bool", "complex64", "complex128", "float", "double", "half", "long", "int", "short"}
 _TORCH_NAMES = {"Size", "device", "strided", "sparse_coo", "sparse_csr", "channels_last", "contiguous_format",
@@ -240,10 +241,9 @@ def _unpickled_members(z: zipfile.ZipFile) -> list[tuple[str, str]]:
     return sorted((m, how) for m, how in out.items() if m in set(names))
 
 
-def embedded_code_globals(path: Path, infos: list[zipfile.ZipInfo], limits: ZipLimits | None = None) -> list[str]:
+def embedded_code_globals(path: Path, infos: list[zipfile.ZipInfo], limits: ZipLimits) -> list[str]:
     """A .pt2 archive: the code globals of every pickle torch.export.load would unpickle.
     A member that cannot be read with certainty is reported as '<cannot be sure: ...>'."""
-    limits = limits or ZipLimits(MAX_PICKLE_SCAN, 1000.0, 50_000)
     out: list[str] = []
     with zipfile.ZipFile(path) as z:
         try:

@@ -140,10 +140,11 @@ def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, thre
 
 
 def load(req: dict):
-    fmt, path, threads = req["format"], req["model_path"], int(req.get("threads", 1))
-    gpu = bool(req.get("gpu"))
+    # No fallbacks here: the launcher always sends every field (from its SandboxConfig, whose
+    # defaults are the operator settings'), so a missing one is a protocol error, not a default.
+    fmt, path, threads, gpu = req["format"], req["model_path"], int(req["threads"]), bool(req["gpu"])
     if fmt == "onnx":
-        return _OnnxModel(path, threads, tuple(req.get("onnx_domains") or ("", "ai.onnx")), gpu)
+        return _OnnxModel(path, threads, tuple(req["onnx_domains"]), gpu)
     from .. import _torchcompat
 
     _torchcompat.ensure()
@@ -153,7 +154,7 @@ def load(req: dict):
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already fixed by an earlier parallel call
         pass
-    return _load_torch(path, fmt, req.get("architecture"), bool(req.get("allow_pickle")), threads, gpu)
+    return _load_torch(path, fmt, req.get("architecture"), bool(req["allow_pickle"]), threads, gpu)
 
 
 def _probe_channels(model, req) -> int:
@@ -203,7 +204,7 @@ def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:
         return
     h, w = header["input_size"]
     complexity = {"params": None, "gflops": None, "error": None}
-    if header.get("complexity", True):
+    if header["complexity"]:
         try:
             complexity.update(model.complexity((1, channels, h, w)))
         except Exception as e:

@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import environment
 from ..errors import SandboxFailure
+from ..settings import DEFAULTS as _DEFAULTS
 from . import bwrap, protocol, reports
 
 REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
-DEFAULT_ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 PRIVATE_LOG_BYTES = 64 * 1024
 START_SECONDS = 60.0
 GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES")
@@ -39,29 +40,36 @@ GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPA
 
 @dataclass
 class Limits:
-    address_space_mb: int = 8192
-    cpu_seconds: int = 1800
-    wall_seconds: float = 600.0
-    file_size_mb: int = 64
-    open_files: int = 256
-    processes: int = 128     # RLIMIT_NPROC inside bubblewrap: threads count, new processes are refused anyway
-    tmpfs_mb: int = 256
-    load_seconds: float = 120.0  # wall time allowed for loading + complexity counting
+    """What the model process may use; the defaults are the operator settings' (evaluator/settings.py)."""
+    address_space_mb: int = _DEFAULTS.memory_mb
+    cpu_seconds: int = _DEFAULTS.cpu_seconds
+    wall_seconds: float = _DEFAULTS.wall_seconds
+    file_size_mb: int = _DEFAULTS.file_size_mb
+    open_files: int = _DEFAULTS.open_files
+    processes: int = _DEFAULTS.processes     # RLIMIT_NPROC inside bubblewrap: threads count, new processes are refused anyway
+    tmpfs_mb: int = _DEFAULTS.tmpfs_mb
+    load_seconds: float = _DEFAULTS.load_seconds  # wall time allowed for loading + complexity counting
+
+
+def default_threads() -> int:
+    """Threads the model may use: this machine's cores, at most 4 (more rarely helps one image)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
 class SandboxConfig:
     isolation: str = "auto"
-    threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    threads: int = field(default_factory=default_threads)
     limits: Limits = field(default_factory=Limits)
-    allow_pickle: bool = False
-    gpu: bool = False
-    onnx_domains: tuple[str, ...] = DEFAULT_ONNX_DOMAINS
-    sandbox_uid: int = 62000   # root only: first uid of the pool the child switches to
-    sandbox_uids: int = 64
+    allow_pickle: bool = _DEFAULTS.allow_pickle
+    gpu: bool = _DEFAULTS.gpu
+    onnx_domains: tuple[str, ...] = _DEFAULTS.onnx_domains
+    sandbox_uid: int = _DEFAULTS.sandbox_uid   # root only: first uid of the pool the child switches to
+    sandbox_uids: int = _DEFAULTS.sandbox_uids
     seccomp: bool = True
     extra_ro_binds: tuple[str, ...] = ()
-    model_error_details: bool = True  # False: reasons name the exception type only (text stays in the log)
+    # False: reasons name the exception type only (text stays in the log)
+    model_error_details: bool = _DEFAULTS.model_error_details
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,7 @@ def _scrubbed_env(home: str, threads: int, gpu: bool) -> dict[str, str]:
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
     }
     if gpu:
-        env.update({k: os.environ[k] for k in GPU_ENV if k in os.environ})
+        env.update(environment.passthrough(GPU_ENV))  # the GPU selection, nothing else of ours
     return env
 
 

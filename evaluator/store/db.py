@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
+from .. import environment
 from ..errors import AlreadyScored, StoreError
 from ..tasks import Task, user_data_dir
 from . import migrations
@@ -26,7 +27,7 @@ METRIC_COLUMNS = ("dice", "iou", "hd95")
 
 
 def default_db_path() -> Path:
-    env = os.environ.get("SONOBENCH_DB")
+    env = environment.get("SONOBENCH_DB")
     return Path(env).expanduser() if env else user_data_dir() / "sonobench.db"
 
 

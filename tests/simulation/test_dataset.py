@@ -128,11 +128,17 @@ def test_committed_benchmark_sample_regenerates_from_its_metadata():
 
 
 @needs_kwave
-def test_a_sequential_run_leaves_the_callers_threads_alone(tmp_path, monkeypatch):
+def test_a_sequential_run_leaves_the_callers_threads_alone(tmp_path):
     import torch
 
-    monkeypatch.delenv("SONOBENCH_SIM_THREADS", raising=False)
-    before = torch.get_num_threads()
-    dataset.generate("breast-lesion", 1, tmp_path, backend="fast", seed=1, phys=small_physics(), progress=False)
-    assert "SONOBENCH_SIM_THREADS" not in os.environ
-    assert torch.get_num_threads() == before
+    from simulation import arrays
+
+    torch.set_num_threads(2)
+    env_before = dict(os.environ)
+    try:
+        dataset.generate("breast-lesion", 1, tmp_path, backend="fast", seed=1, phys=small_physics(), progress=False)
+        assert dict(os.environ) == env_before  # nothing leaks into the caller's environment
+        assert torch.get_num_threads() == 2
+        assert arrays._threads is None  # the simulation's own cap is back to "torch's default"
+    finally:
+        torch.set_num_threads(1)

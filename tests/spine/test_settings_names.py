@@ -21,3 +21,102 @@ def test_the_apps_upload_cap_has_its_own_name():
 def test_bad_values_are_clear_errors(env, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(env=env)
+
+
+# --- One source of settings -------------------------------------------------------------
+
+import dataclasses
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ENV_MODULE = "evaluator/environment.py"
+# Writes to the environment, not reads of a setting; each says why where it stands.
+ENV_EXCEPTIONS = {"baselines/training/env.py": "CUBLAS_WORKSPACE_CONFIG must be in the process "
+                                               "environment before CUDA starts"}
+ENV_READ = re.compile(r"os\.environ|getenv|from os import environ")
+
+
+def test_the_environment_is_read_in_one_module():
+    hits = []
+    for folder in ("evaluator", "baselines", "leaderboard_app", "simulation", "adapters"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            rel = str(path.relative_to(REPO))
+            if rel == ENV_MODULE:
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if ENV_READ.search(line) and not line.lstrip().startswith("#"):
+                    hits.append(f"{rel}:{n}: {line.strip()}")
+    unexpected = [h for h in hits if h.split(":")[0] not in ENV_EXCEPTIONS]
+    assert not unexpected, unexpected
+    for rel in ENV_EXCEPTIONS:  # an exception that no longer happens is dropped from the list
+        assert any(h.startswith(rel) for h in hits), rel
+
+
+def test_every_listed_variable_is_read_somewhere_and_documented():
+    from evaluator import environment
+
+    sources = "".join(p.read_text() for folder in ("evaluator", "leaderboard_app", "simulation", "adapters")
+                      for p in (REPO / folder).rglob("*.py") if str(p.relative_to(REPO)) != ENV_MODULE)
+    readme = (REPO / "README.md").read_text()
+    for name in environment.VARIABLES:
+        assert f'"{name}"' in sources, f"{name} is listed but nothing reads it"
+        assert name in readme, f"{name} is not in README's settings table"
+    with pytest.raises(KeyError, match="SONOBENCH_DB"):
+        environment.get("SONOBENCH_DBB")
+
+
+def test_settings_overrides_read_the_given_environment():
+    from evaluator import environment
+
+    env = {"SONOBENCH_WALL_SECONDS": "5", "SONOBENCH_NOT_A_FIELD": "1", "HOME": "/x"}
+    assert environment.settings_overrides(["wall_seconds", "memory_mb"], env) == {"wall_seconds": "5"}
+
+
+def test_the_sandbox_and_file_limits_derive_from_the_settings():
+    from evaluator.sandbox import Limits, SandboxConfig
+    from evaluator.settings import DEFAULTS, MB
+    from evaluator.submission import FileLimits
+
+    limits, cfg = Limits(), SandboxConfig()
+    assert (limits.address_space_mb, limits.wall_seconds, limits.load_seconds, limits.cpu_seconds,
+            limits.file_size_mb, limits.open_files, limits.processes, limits.tmpfs_mb) == \
+        (DEFAULTS.memory_mb, DEFAULTS.wall_seconds, DEFAULTS.load_seconds, DEFAULTS.cpu_seconds,
+         DEFAULTS.file_size_mb, DEFAULTS.open_files, DEFAULTS.processes, DEFAULTS.tmpfs_mb)
+    assert (cfg.onnx_domains, cfg.sandbox_uid, cfg.sandbox_uids, cfg.allow_pickle, cfg.gpu,
+            cfg.model_error_details) == (DEFAULTS.onnx_domains, DEFAULTS.sandbox_uid, DEFAULTS.sandbox_uids,
+                                         DEFAULTS.allow_pickle, DEFAULTS.gpu, DEFAULTS.model_error_details)
+    # The defaults are exactly what the default settings give, so there is one number per limit.
+    assert DEFAULTS.sandbox_config() == cfg
+    assert FileLimits() == FileLimits.from_settings(DEFAULTS)
+    assert FileLimits().max_upload_bytes == DEFAULTS.max_upload_mb * MB
+
+
+def test_changed_settings_reach_the_limits():
+    from evaluator.submission import FileLimits
+
+    s = load_settings(env={"SONOBENCH_WALL_SECONDS": "7.5", "SONOBENCH_TMPFS_MB": "32",
+                           "SONOBENCH_MAX_ZIP_MEMBERS": "9", "SONOBENCH_MAX_MODEL_MB": "3"})
+    cfg = s.sandbox_config()
+    assert cfg.limits.wall_seconds == 7.5 and cfg.limits.tmpfs_mb == 32
+    fl = FileLimits.from_settings(s)
+    assert fl.zip.max_members == 9 and fl.max_model_bytes == 3 * 1024 * 1024
+    assert dataclasses.replace(s, wall_seconds=1.0).sandbox_config().limits.wall_seconds == 1.0
+
+
+@pytest.mark.parametrize("var", ["SONOBENCH_TMPFS_MB", "SONOBENCH_WALL_SECONDS", "SONOBENCH_MAX_ZIP_RATIO"])
+def test_a_limit_must_be_positive(var):
+    with pytest.raises(SettingsError, match="must be a number > 0"):
+        load_settings(env={var: "0"})
+
+
+def test_a_fractional_app_upload_cap_loads():
+    assert load_settings(env={"SONOBENCH_APP_MAX_UPLOAD_MB": "100.5"}).app_upload_mb == 100.5
+
+
+def test_every_setting_is_in_the_readme_table():
+    from evaluator.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    missing = [f.name for f in dataclasses.fields(Settings) if f.name != "extra" and f"`{f.name}`" not in readme]
+    assert not missing, missing
