@@ -68,8 +68,17 @@ def _train_and_submit(data, model, profile, store, out, device, fold=None, label
 
 
 def _scores_line(res: dict) -> str:
-    return (f"Dice {res['dice_mean']:.4f} [{res['dice_ci_low']:.3f}, {res['dice_ci_high']:.3f}]  "
-            f"IoU {res['iou_mean']:.4f}  HD95 {res['hd95_mean']:.2f} {res['hd95_unit']}")
+    from evaluator.metrics import always_stored_metrics
+    from evaluator.summary import scores_text
+
+    return scores_text(res, always_stored_metrics())  # what every row, reference rows too, has
+
+
+def _cv_line(s: dict) -> str:
+    from evaluator.metrics import METRICS
+
+    return "  ".join(f"{METRICS.get(m).title} {s[m]['mean']:.{METRICS.get(m).digits}f} ± "
+                     f"{s[m]['std']:.{METRICS.get(m).digits}f}" for m in s if m in METRICS)
 
 
 def _report(record: dict) -> None:
@@ -234,8 +243,7 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
                 _report(r)
             s = cv_summary(records)
             click.echo(f"{name} ({profile.name}), {folds}-fold CV, test scores mean ± std over folds: "
-                       f"Dice {s['dice']['mean']:.4f} ± {s['dice']['std']:.4f}  IoU {s['iou']['mean']:.4f} ± "
-                       f"{s['iou']['std']:.4f}  HD95 {s['hd95']['mean']:.2f} ± {s['hd95']['std']:.2f}")
+                       + _cv_line(s))
             continue
         record = record_of(name)
         _report(record)
@@ -318,9 +326,11 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
     commit = (row["provenance"]["git_commit"] or "unknown")[:12]
     click.echo(f"reference (commit {commit}): {_scores_line(ref)}")
     click.echo(f"rerun (this machine):        {_scores_line(new)}")
-    deltas = {m: new[f"{m}_mean"] - ref[f"{m}_mean"] for m in ("dice", "iou", "hd95")}
-    click.echo(f"delta (rerun - reference): Dice {deltas['dice']:+.4f}  IoU {deltas['iou']:+.4f}  "
-               f"HD95 {deltas['hd95']:+.2f} {new['hd95_unit']}")
+    from evaluator.metrics import always_stored_metrics
+    from evaluator.summary import deltas_text
+
+    deltas, text = deltas_text(new, ref, always_stored_metrics())
+    click.echo(f"delta (rerun - reference): {text}")
     same = bool(record.get("onnx") and row.get("onnx")) and record["onnx"]["sha256"] == row["onnx"]["sha256"]
     click.echo(f"exported ONNX {'is bit-identical to' if same else 'differs from'} the reference export")
     if expected["exact"] and not (same and deltas["dice"] == 0):

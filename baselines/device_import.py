@@ -20,7 +20,7 @@ import numpy as np
 from evaluator import __version__ as evaluator_version
 from evaluator import imageio, summary
 from evaluator.errors import SonoBenchError
-from evaluator.metrics import score_case
+from evaluator.metrics import count_metrics, score_case
 
 from .device import PREDICTIONS, SUMMARY, check_pack, unpack
 from .training.pipeline import GAP_METHOD, TEAM, display_name
@@ -57,14 +57,9 @@ def _score(task, ids: list[str], preds: list[np.ndarray], labels_root=None):
 
 
 def _split_dice(task, samples_labels: list[np.ndarray], preds: list[np.ndarray]) -> dict:
-    from .training.scoring import summarize
+    from .training.scoring import label_scores, summarize
 
-    dices, ious = [], []
-    for gt, pred in zip(samples_labels, preds):
-        res = score_case(pred, gt, task.num_classes)
-        dices.append(float(np.mean([res[c]["dice"] for c in res])))
-        ious.append(float(np.mean([res[c]["iou"] for c in res])))
-    return summarize(dices, ious)
+    return summarize([label_scores(pred, gt, task.num_classes) for gt, pred in zip(samples_labels, preds)])
 
 
 def import_pack(folder: Path, task, store, labels_root=None) -> list[dict]:
@@ -100,7 +95,7 @@ def import_pack(folder: Path, task, store, labels_root=None) -> list[dict]:
                   "evaluator_version": evaluator_version, "wall_s": pack["wall_s"], "test_predictions": pngs}
         scores = {"train": _split_dice(task, labels["train"], preds["train"]),
                   "val": _split_dice(task, labels["val"], preds["val"]),
-                  "test": {"dice": result["dice_mean"], "iou": result["iou_mean"], "n": len(per_case)}}
+                  "test": {**{m: result[f"{m}_mean"] for m in count_metrics()}, "n": len(per_case)}}
         records.append(_store(store, task, m, result, rows, scores, pack, git))
     return records
 

@@ -55,12 +55,9 @@ def _db_option(fn):
 
 
 def _print_result(res: dict) -> None:
-    unit = res.get("hd95_unit") or "px"
-    click.echo(
-        f"  Dice {res['dice_mean']:.4f} [{res['dice_ci_low']:.4f}, {res['dice_ci_high']:.4f}]  "
-        f"IoU {res['iou_mean']:.4f} [{res['iou_ci_low']:.4f}, {res['iou_ci_high']:.4f}]  "
-        f"HD95 {res['hd95_mean']:.2f} {unit} [{res['hd95_ci_low']:.2f}, {res['hd95_ci_high']:.2f}]"
-    )
+    from .summary import scores_text
+
+    click.echo("  " + scores_text(res))
     gflops = "n/a" if res.get("gflops") is None else f"{res['gflops']:.2f}"
     params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
     click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
@@ -202,6 +199,21 @@ def _rate(r: dict, m: str) -> str:
     return f"{r[m]:.2f} (n={r[f'{m}_n']})"
 
 
+def _metric_cells(r: dict) -> dict:
+    """One cell per registered metric, in registry order: mean [CI] (distances with the row's
+    unit) for per-case metrics, rate (n) for detection rates."""
+    from .metrics import METRICS, MetricKind, metric_names
+
+    cells = {}
+    for m in metric_names():
+        info = METRICS.get(m)
+        if info.kind is MetricKind.DETECTION:
+            cells[m] = _rate(r, m)
+        else:
+            cells[m] = _mean_ci(r, m, info.digits, r.get("hd95_unit") if info.unit else None)
+    return cells
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
@@ -209,11 +221,7 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
             "rank": r["rank"], "rank_range": _rank_range(r),
             "p_rank1": "-" if r.get("p_rank1") is None else f"{r['p_rank1']:.2f}",
             "name": r["name"], "team": r["team"], "kind": r["kind"],
-            "dice": f"{r['dice_mean']:.4f} [{r['dice_ci_low']:.3f},{r['dice_ci_high']:.3f}]",
-            "iou": f"{r['iou_mean']:.4f} [{r['iou_ci_low']:.3f},{r['iou_ci_high']:.3f}]",
-            "hd95": f"{r['hd95_mean']:.2f} [{r['hd95_ci_low']:.2f},{r['hd95_ci_high']:.2f}] {r['hd95_unit']}",
-            "nsd": _mean_ci(r, "nsd", 3), "assd": _mean_ci(r, "assd", 2, r.get("hd95_unit")),
-            "sens": _rate(r, "sensitivity"), "spec": _rate(r, "specificity"),
+            **_metric_cells(r),
             "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
             "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
             "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],
@@ -242,7 +250,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if not task_ref:
         raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
 
-    from .metrics import METRICS
+    from .metrics import METRICS, metric_names
     from .ranking.board import rank_stored
     from .settings import load_settings
     from .store import ReadOnlyStore, validity
@@ -289,7 +297,9 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     click.echo(f"rank_range: 95% interval of the rank when the test cases are resampled {result.resamples} times and "
                f"ranked by {reranked} each time; p_rank1: share of resamples ranked 1; Kendall's tau to the full "
                f"ranking {_fmt_tau(result.kendall_tau)}.")
-    click.echo("Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]. HD95 is medpy's pooled 95th "
+    directions = ", ".join(f"{METRICS.get(m).title} {'higher' if METRICS.get(m).higher_is_better else 'lower'}"
+                           for m in metric_names())
+    click.echo(f"Better: {directions}; mean [95% bootstrap CI], rates (n images). HD95 is medpy's pooled 95th "
                "percentile, not MONAI's max of the two directed percentiles.")
     cols = list(table[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}

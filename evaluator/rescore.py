@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
-from .metrics import per_case_metrics, score_case
+from .metrics import detection_metrics, per_case_metrics, score_case
 from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
 
@@ -115,7 +115,7 @@ def _detection_updates(res: dict, rows: list[dict], per_class: dict, updates: di
         for k, v in detection_rates(by_class[c]).items():
             per_class.setdefault(name, {}).setdefault(k, v)
     updates.update(detection_columns({name: per_class[name] for name in names.values()}))
-    return ["sensitivity", "specificity"]
+    return list(detection_metrics())
 
 
 def _fill_detection_only(store: Store, res: dict, rows: list[dict], per_class: dict, why: str):

@@ -62,3 +62,30 @@ def case_rows(case_id: str, scores: dict[int, dict]) -> list[dict]:
     """The per-case store rows of one case: one per foreground class, every per-case metric."""
     keys = per_case_metrics() + ("tp", "fp", "fn")
     return [dict(case_id=case_id, class_index=c, failed=0, **{k: scores[c][k] for k in keys}) for c in sorted(scores)]
+
+
+def scores_text(res: dict, metrics=None, ci: bool = True) -> str:
+    """'Dice 0.8123 [0.8011, 0.8230]  IoU ...  HD95 3.21 px [2.90, 3.55]' for a result row: each
+    of `metrics` (default: every per-case metric) that the row has, in registry order, with the
+    registry's label and digits; distances carry the row's unit."""
+    unit = res.get("hd95_unit") or "px"  # hd95 and assd share the row's distance unit
+    parts = []
+    for m in metrics or per_case_metrics():
+        info = METRICS.get(m)
+        if res.get(f"{m}_mean") is None:
+            continue
+        d = info.digits
+        text = f"{info.title} {res[f'{m}_mean']:.{d}f}{f' {unit}' if info.unit else ''}"
+        if ci:
+            text += f" [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]"
+        parts.append(text)
+    return "  ".join(parts)
+
+
+def deltas_text(new: dict, ref: dict, metrics) -> tuple[dict, str]:
+    """({metric: new mean - ref mean}, 'Dice +0.0000  IoU +0.0000  HD95 +0.00 px') over `metrics`."""
+    deltas = {m: new[f"{m}_mean"] - ref[f"{m}_mean"] for m in metrics}
+    unit = new.get("hd95_unit") or "px"
+    text = "  ".join(f"{METRICS.get(m).title} {deltas[m]:+.{METRICS.get(m).digits}f}"
+                     f"{f' {unit}' if METRICS.get(m).unit else ''}" for m in metrics)
+    return deltas, text

@@ -34,16 +34,12 @@ COSTS = {
     "latency_ms": Cost("Latency", "ms", "Median CPU time per image inside the sandbox, on the hardware recorded with the result."),
 }
 
-_LABELS = {"dice": "Dice", "iou": "IoU", "hd95": "HD95", "nsd": "NSD", "assd": "ASSD",
-           "sensitivity": "Sensitivity", "specificity": "Specificity"}
-
-
 class _Labels(dict):
-    def __missing__(self, name):  # a metric registered later still gets a readable label
-        return name.upper()
+    def __missing__(self, name):  # the registry's label ("Dice", "HD95")
+        return METRICS.get(name).title
 
 
-QUALITY_LABEL = _Labels(_LABELS)
+QUALITY_LABEL = _Labels()
 
 
 class _Helps(dict):

@@ -22,12 +22,16 @@ import json
 from pathlib import Path
 
 from evaluator.errors import AlreadyScored, SonoBenchError, UnknownName
+from evaluator.metrics import always_stored_metrics, summary_columns
 from evaluator.registry import did_you_mean
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 FORMAT = 1
-CASE_COLUMNS = ("case_id", "class_index", "dice", "iou", "hd95", "tp", "fp", "fn", "failed")
-SCORE_KEYS = tuple(f"{m}_{s}" for m in ("dice", "iou", "hd95") for s in ("mean", "std", "ci_low", "ci_high")) + (
+# Format 1 holds the metrics every stored result has (the registry's always_stored ones: dice,
+# iou, hd95); a loaded row lacks the others until `sonobench rescore` fills them from its
+# stored test predictions.
+CASE_COLUMNS = ("case_id", "class_index", *always_stored_metrics(), "tp", "fp", "fn", "failed")
+SCORE_KEYS = summary_columns(always_stored_metrics()) + (
     "hd95_unit", "per_class", "n_cases", "n_failed_cases", "split", "primary_metric")
 COMPLEXITY_KEYS = ("params", "gflops", "complexity", "latency_ms", "peak_memory_mb")
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evaluator.metrics import count_metrics
 from evaluator.tasks import Task
 
 from evaluator.architectures import create_model
@@ -33,7 +34,7 @@ from .augment import augment, make_batch
 from .data import Samples
 from .env import cpu_seconds, deterministic
 from .losses import SegLoss, batch_scores, inverse_frequency_weights, predict_labels
-from .scoring import case_scores
+from .scoring import case_scores, summarize
 
 MIN_BATCH = 2  # a last batch of one sample is dropped (BatchNorm needs two)
 
@@ -97,7 +98,7 @@ class _Run:
 
     def train_epoch(self, bar) -> dict:
         self.model.train()
-        losses, dices, ious, n = 0.0, [], [], 0
+        losses, cases, n = 0.0, [], 0
         for index in _batches(epoch_order(len(self.train), self.p.samples_per_epoch, self.gen), self.p.batch_size):
             x, y = make_batch(self.train.images, self.train.targets, index, self.p.crop, self.p.foreground_crop,
                               self.gen)
@@ -113,15 +114,15 @@ class _Run:
             self.scaler.step(self.opt)
             self.scaler.update()
             losses += float(loss.detach()) * len(index); n += len(index)
-            d, i = batch_scores(predict_labels(logits.detach()).cpu(), y.cpu(), self.task.num_classes)
-            dices += d; ious += i
+            cases += batch_scores(predict_labels(logits.detach()).cpu(), y.cpu(), self.task.num_classes)
             if bar is not None:
                 bar.update(1)
-        return {"train_loss": losses / max(n, 1), "train_dice": float(np.mean(dices)), "train_iou": float(np.mean(ious))}
+        scores = summarize(cases)
+        return {"train_loss": losses / max(n, 1), **{f"train_{m}": scores[m] for m in count_metrics()}}
 
     def validate(self) -> dict:
         self.model.eval()
-        loss, dices, ious = 0.0, [], []
+        loss, cases = 0.0, []
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(self.val), self.p.batch_size):
                 stop = min(start + self.p.batch_size, len(self.val))
@@ -129,10 +130,11 @@ class _Run:
                 y = torch.from_numpy(self.val.targets[start:stop].astype(np.int64)).to(self.device)
                 logits = self.model(x)
                 loss += float(self.criterion(logits, y)) * (stop - start)
-                for j, out in enumerate(logits.float().cpu().numpy()):
-                    d, i = case_scores(out, self.val.labels[start + j], self.task.num_classes)
-                    dices.append(d); ious.append(i)
-        return {"val_loss": loss / len(self.val), "val_dice": float(np.mean(dices)), "val_iou": float(np.mean(ious))}
+                # The evaluator's own functions, at each case's native size (scoring.case_scores).
+                cases += [case_scores(out, self.val.labels[start + j], self.task.num_classes)
+                          for j, out in enumerate(logits.float().cpu().numpy())]
+        scores = summarize(cases)
+        return {"val_loss": loss / len(self.val), **{f"val_{m}": scores[m] for m in count_metrics()}}
 
 
 def steps_per_epoch(n_train: int, profile: Profile) -> int:
@@ -174,6 +176,6 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
         run.model.load_state_dict(best_state)
     model = run.model.cpu().to(memory_format=torch.contiguous_format).eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch,
-                       best={k: best[k] for k in ("val_loss", "val_dice", "val_iou")},
+                       best={k: best[k] for k in ("val_loss", *(f"val_{m}" for m in count_metrics()))},
                        epochs_run=len(history), stopped_early=stopped,
                        wall_s=time.monotonic() - t0, cpu_s=cpu_seconds() - c0)

@@ -57,16 +57,9 @@ def predict_labels(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(1)
 
 
-def batch_scores(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> tuple[list[float], list[float]]:
-    """Per-sample Dice and IoU, macro over foreground classes, with the evaluator's
-    empty-mask policy (both empty -> 1)."""
-    dices, ious = [], []
-    for p, t in zip(pred, target):
-        d, i = [], []
-        for c in range(1, num_classes):
-            pc, tc = p == c, t == c
-            tp = int((pc & tc).sum()); fp = int(pc.sum()) - tp; fn = int(tc.sum()) - tp
-            d.append(1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn))
-            i.append(1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn))
-        dices.append(float(np.mean(d))); ious.append(float(np.mean(i)))
-    return dices, ious
+def batch_scores(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> list[dict[str, float]]:
+    """Per sample of a (CPU) batch of label maps, the evaluator's count-based scores (Dice, IoU:
+    macro over foreground classes, both empty -> 1) from `scoring.label_scores`."""
+    from .scoring import label_scores
+
+    return [label_scores(p.numpy(), t.numpy(), num_classes) for p, t in zip(pred, target)]

@@ -23,6 +23,7 @@ import torch
 
 from evaluator import __version__ as evaluator_version
 from evaluator.errors import AlreadyScored
+from evaluator.metrics import always_stored_metrics, count_metrics
 from evaluator.evaluate import evaluate
 from evaluator.sandbox import SandboxConfig
 from evaluator.store import Store
@@ -73,9 +74,10 @@ def display_name(model: str, profile: Profile, fold: tuple[int, int] | None = No
 
 
 def _gaps(scores: dict) -> dict:
+    """Train->test and val->test differences of each metric the trainer scores (the registry's
+    count-based ones: dice, iou), e.g. 'train_test_dice'."""
     test = scores["test"]
-    return {"train_test_dice": scores["train"]["dice"] - test["dice"], "val_test_dice": scores["val"]["dice"] - test["dice"],
-            "train_test_iou": scores["train"]["iou"] - test["iou"], "val_test_iou": scores["val"]["iou"] - test["iou"]}
+    return {f"{split}_test_{m}": scores[split][m] - test[m] for m in count_metrics() for split in ("train", "val")}
 
 
 def _save_checkpoint(folder: Path, model: torch.nn.Module, history: list[dict]) -> None:
@@ -181,7 +183,7 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
 def cv_summary(records: list[dict]) -> dict:
     """Mean ± std over folds of each fold model's test aggregates (seed 002's reporting)."""
     out = {"folds": len(records)}
-    for m in ("dice", "iou", "hd95"):
+    for m in always_stored_metrics():  # every result has these, old or new
         values = [r["result"][f"{m}_mean"] for r in records]
         out[m] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                   "per_fold": values}

@@ -1,7 +1,8 @@
-"""Dice/IoU of model outputs, computed exactly as the evaluator does: logits at
-the input size -> `imageio.to_labels` at each case's native size -> the
-evaluator's confusion counts -> Dice/IoU per foreground class (both empty = 1),
-macro mean over classes, mean over cases. HD95 is left to the evaluator.
+"""Validation scores of model outputs, computed by the evaluator's own functions: logits at
+the input size -> `imageio.to_labels` at each case's native size -> `metrics.score_overlap`
+(the registry's count-based metrics, Dice and IoU, per foreground class; both empty = 1)
+-> `metrics.case_mean` over classes -> mean over cases. The surface distances (HD95, NSD,
+ASSD) are left to the evaluator's scoring of the exported model.
 """
 from __future__ import annotations
 
@@ -12,26 +13,27 @@ import numpy as np
 import torch
 
 from evaluator import imageio
-from evaluator.metrics.case import confusion_counts
-from evaluator.metrics.dice import dice_from_counts
-from evaluator.metrics.iou import iou_from_counts
+from evaluator.metrics import case_mean, count_metrics, score_overlap
 
 from .data import Samples
 
 
-def case_scores(scores: np.ndarray, label: np.ndarray, num_classes: int) -> tuple[float, float]:
-    """Dice and IoU (macro over foreground classes) of one case's K x h x w logits."""
+def label_scores(pred: np.ndarray, label: np.ndarray, num_classes: int) -> dict[str, float]:
+    """{metric: macro mean over foreground classes} of one predicted label map, for every
+    count-based metric of the registry."""
+    per_class = score_overlap(pred, label, num_classes)
+    return {m: case_mean(per_class, m) for m in count_metrics()}
+
+
+def case_scores(scores: np.ndarray, label: np.ndarray, num_classes: int) -> dict[str, float]:
+    """`label_scores` of one case's K x h x w logits, labelled at the case's native size."""
     pred = imageio.to_labels(scores.astype(np.float32, copy=False), label.shape, "logits")
-    cm = confusion_counts(pred, label, num_classes)
-    dice, iou = [], []
-    for c in range(1, num_classes):
-        tp = int(cm[c, c]); fp = int(cm[:, c].sum()) - tp; fn = int(cm[c, :].sum()) - tp
-        dice.append(dice_from_counts(tp, fp, fn)); iou.append(iou_from_counts(tp, fp, fn))
-    return float(np.mean(dice)), float(np.mean(iou))
+    return label_scores(pred, label, num_classes)
 
 
-def summarize(dices: list[float], ious: list[float]) -> dict:
-    return {"dice": float(np.mean(dices)), "iou": float(np.mean(ious)), "n": len(dices)}
+def summarize(cases: list[dict[str, float]]) -> dict:
+    """Mean over cases of each metric, and the number of cases."""
+    return {**{m: float(np.mean([c[m] for c in cases])) for m in count_metrics()}, "n": len(cases)}
 
 
 def torch_logits(model: torch.nn.Module, samples: Samples, batch: int, device: str,
@@ -49,9 +51,8 @@ def torch_logits(model: torch.nn.Module, samples: Samples, batch: int, device: s
 
 
 def score_torch(model, samples: Samples, num_classes: int, batch: int, device: str, tta: bool = False) -> dict:
-    pairs = [case_scores(out, samples.labels[i], num_classes)
-             for i, out in torch_logits(model, samples, batch, device, tta)]
-    return summarize([p[0] for p in pairs], [p[1] for p in pairs])
+    return summarize([case_scores(out, samples.labels[i], num_classes)
+                      for i, out in torch_logits(model, samples, batch, device, tta)])
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
@@ -68,9 +69,5 @@ def score_onnx(path: str | Path, samples: Samples, num_classes: int, threads: in
     """Score an exported model case by case (batch 1, like the sandbox) with onnxruntime."""
     session = onnx_session(path, threads)
     name = session.get_inputs()[0].name
-    dices, ious = [], []
-    for i in range(len(samples)):
-        out = session.run(None, {name: samples.images[i:i + 1]})[0][0]
-        d, u = case_scores(out, samples.labels[i], num_classes)
-        dices.append(d); ious.append(u)
-    return summarize(dices, ious)
+    return summarize([case_scores(session.run(None, {name: samples.images[i:i + 1]})[0][0], samples.labels[i],
+                                  num_classes) for i in range(len(samples))])

@@ -7,18 +7,19 @@ intervals. `METRICS` holds each metric's direction, bounds, unit and kind for th
 leaderboard; `per_case_metrics()` lists the ones `score_case` returns."""
 from ._checks import InvalidMetricInput
 from .aggregate import aggregate, summarize
-from .case import confusion_counts, score_case
+from .case import case_mean, confusion_counts, score_case, score_overlap
 from .detection import detection_rates, wilson_interval
 from .dice import dice, dice_from_counts
 from .hd95 import hd95, image_diagonal
-from .info import (METRICS, MILLIMETRES, PIXELS, MetricInfo, MetricKind, detection_metrics, per_case_metrics,
-                   unit_for_spacing)
+from .info import (METRICS, MILLIMETRES, PIXELS, SUMMARY_STATS, MetricInfo, MetricKind, always_stored_metrics,
+                   count_metrics, detection_metrics, distance_metrics, metric_names, per_case_metrics, summary_columns, unit_for_spacing)
 from .iou import iou, iou_from_counts
 from .surface import SurfaceDistances, assd, default_nsd_tolerance, nsd, surface_distances
 
 __all__ = [
     "METRICS", "MetricInfo", "MetricKind", "PIXELS", "MILLIMETRES", "unit_for_spacing", "InvalidMetricInput",
-    "per_case_metrics", "detection_metrics",
+    "per_case_metrics", "detection_metrics", "always_stored_metrics", "distance_metrics", "summary_columns", "metric_names", "count_metrics", "score_overlap", "case_mean",
+    "SUMMARY_STATS",
     "dice", "iou", "hd95", "image_diagonal", "dice_from_counts", "iou_from_counts",
     "nsd", "assd", "surface_distances", "SurfaceDistances", "default_nsd_tolerance",
     "detection_rates", "wilson_interval",

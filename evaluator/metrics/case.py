@@ -6,6 +6,7 @@ import numpy as np
 from ._checks import check_label_pair, check_positive_int, check_spacing, check_tolerance
 from .dice import dice_from_counts
 from .hd95 import hd95_unchecked
+from .info import count_metrics
 from .iou import iou_from_counts
 from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
 
@@ -14,6 +15,37 @@ def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.n
     """K x K matrix, [g, p] = number of pixels of true class g predicted as class p."""
     flat = gt.astype(np.int64).ravel() * num_classes + pred.astype(np.int64).ravel()
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+# The registry's count-based metrics (info.count_metrics) and the function of each; a test checks
+# that the two agree, so a metric flagged from_counts there must have its function here.
+_FROM_COUNTS = {"dice": dice_from_counts, "iou": iou_from_counts}
+
+
+def _class_counts(cm: np.ndarray, c: int) -> tuple[int, int, int]:
+    tp = int(cm[c, c])
+    return tp, int(cm[:, c].sum()) - tp, int(cm[c, :].sum()) - tp
+
+
+def _overlap(cm: np.ndarray, num_classes: int) -> dict[int, dict]:
+    out = {}
+    for c in range(1, num_classes):
+        tp, fp, fn = _class_counts(cm, c)
+        out[c] = {**{m: _FROM_COUNTS[m](tp, fp, fn) for m in count_metrics()}, "tp": tp, "fp": fp, "fn": fn}
+    return out
+
+
+def score_overlap(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int) -> dict[int, dict]:
+    """The count-based part of `score_case` (dice, iou, tp, fp, fn per foreground class), for
+    callers that score often and need no surface distances (the trainer's validation)."""
+    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+    pred_labels, gt_labels = check_label_pair(pred_labels, gt_labels, num_classes)
+    return _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)
+
+
+def case_mean(per_class: dict[int, dict], metric: str) -> float:
+    """One case's macro mean of `metric` over its foreground classes (the summary's reduction)."""
+    return float(np.mean([scores[metric] for scores in per_class.values()]))
 
 
 def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None,
@@ -30,18 +62,11 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
     pred_labels, gt_labels = check_label_pair(pred_labels, gt_labels, num_classes)
     spacing = check_spacing(spacing)
     tolerance = default_nsd_tolerance(spacing) if nsd_tolerance is None else check_tolerance(nsd_tolerance)
-    cm = confusion_counts(pred_labels, gt_labels, num_classes)
-    out: dict[int, dict] = {}
-    for c in range(1, num_classes):
-        tp = int(cm[c, c])
-        fp = int(cm[:, c].sum()) - tp
-        fn = int(cm[c, :].sum()) - tp
-        out[c] = {
-            "dice": dice_from_counts(tp, fp, fn),
-            "iou": iou_from_counts(tp, fp, fn),
-            **_class_distances(pred_labels, gt_labels, c, tp + fp, tp + fn, spacing, tolerance),
-            "tp": tp, "fp": fp, "fn": fn,
-        }
+    out = _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)
+    for c, s in out.items():
+        counts = {k: s.pop(k) for k in ("tp", "fp", "fn")}  # keep the key order: metrics, then counts
+        s.update(_class_distances(pred_labels, gt_labels, c, counts["tp"] + counts["fp"],
+                                  counts["tp"] + counts["fn"], spacing, tolerance), **counts)
     return out
 
 

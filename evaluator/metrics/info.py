@@ -11,6 +11,7 @@ from ._checks import check_spacing
 
 PIXELS = "px"
 MILLIMETRES = "mm"
+SUMMARY_STATS = ("mean", "std", "ci_low", "ci_high")  # a per-case metric's columns: <name>_<stat>
 
 
 class MetricKind(str, Enum):
@@ -28,6 +29,24 @@ class MetricInfo:
     upper_bound: float
     description: str
     kind: MetricKind = MetricKind.PER_CASE
+    label: str = ""          # how tables and plots name it ("Dice", "HD95"); default: NAME upper-cased
+    digits: int = 3          # decimals when shown
+    # True: scored since the first store schema, so every stored result has it; False: added
+    # later, so rows scored before it lack it (shown as 'missing' until re-scored).
+    always_stored: bool = False
+    # True: computed from the confusion counts alone (dice, iou), cheap enough for the trainer
+    # to score every validation epoch with the evaluator's own function.
+    from_counts: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.upper()
+
+    def columns(self) -> tuple[str, ...]:
+        """The result-row columns that hold this metric's summary."""
+        if self.kind is MetricKind.DETECTION:
+            return (self.name, f"{self.name}_ci_low", f"{self.name}_ci_high", f"{self.name}_n")
+        return tuple(f"{self.name}_{k}" for k in SUMMARY_STATS)
 
     def unit_for(self, spacing=None) -> str:
         """The unit of this metric on a task with `spacing` ((row_mm, col_mm) or None)."""
@@ -44,36 +63,46 @@ METRICS: Registry[MetricInfo] = Registry("metric")
 
 _REGISTERED = (
     MetricInfo("dice", True, "", 0.0, 1.0,
-               "Dice similarity coefficient 2|P∩G| / (|P|+|G|); 1 when both masks are empty."),
+               "Dice similarity coefficient 2|P∩G| / (|P|+|G|); 1 when both masks are empty.",
+               label="Dice", digits=4, always_stored=True, from_counts=True),
     MetricInfo("iou", True, "", 0.0, 1.0,
-               "Intersection over union (Jaccard) |P∩G| / |P∪G|; 1 when both masks are empty."),
+               "Intersection over union (Jaccard) |P∩G| / |P∪G|; 1 when both masks are empty.",
+               label="IoU", digits=4, always_stored=True, from_counts=True),
     MetricInfo("hd95", False, PIXELS, 0.0, math.inf,
                "95th percentile of the pooled surface distances of both directions (medpy's hd95, "
                "1-connected borders), in pixels or in mm when the task has a spacing; 0 when both masks "
                "are empty, the image diagonal when exactly one is. MONAI and DeepMind's surface-distance "
                "take the larger of the two directed 95th percentiles instead, which can be much larger: "
-               "do not compare with a paper's MONAI HD95."),
+               "do not compare with a paper's MONAI HD95.",
+               label="HD95", digits=2, always_stored=True),
     MetricInfo("nsd", True, "", 0.0, 1.0,
                "Normalised surface distance (surface Dice, Nikolov et al. 2021): the share of both "
                "contours' length within the tolerance of the other contour (DeepMind's surface-distance "
                "definition); tolerance in mm declared by the task, else 2 pixels. 1 when both masks are "
-               "empty, 0 when exactly one is."),
+               "empty, 0 when exactly one is.",
+               label="NSD", digits=3),
     MetricInfo("assd", False, PIXELS, 0.0, math.inf,
                "Average symmetric surface distance: the mean of the two contour-length-weighted mean "
                "distances from each contour to the other (DeepMind's surface-distance definition), in "
                "pixels or in mm when the task has a spacing; 0 when both masks are empty, the image "
-               "diagonal when exactly one is."),
+               "diagonal when exactly one is.",
+               label="ASSD", digits=2),
     MetricInfo("sensitivity", True, "", 0.0, 1.0,
                "Image-level sensitivity: among test images whose ground truth has the class, the share "
                "whose prediction overlaps it anywhere; Wilson 95% interval; undefined without such images.",
-               MetricKind.DETECTION),
+               MetricKind.DETECTION, label="Sensitivity", digits=2),
     MetricInfo("specificity", True, "", 0.0, 1.0,
                "Image-level specificity: among test images whose ground truth lacks the class, the share "
                "predicted empty; Wilson 95% interval; undefined without such images.",
-               MetricKind.DETECTION),
+               MetricKind.DETECTION, label="Specificity", digits=2),
 )
 for _info in _REGISTERED:
     METRICS.register(_info.name, _info)
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric, in registration order (per-case first, then detection rates)."""
+    return tuple(i.name for i in _REGISTERED)
 
 
 def per_case_metrics() -> tuple[str, ...]:
@@ -85,6 +114,27 @@ def per_case_metrics() -> tuple[str, ...]:
 def detection_metrics() -> tuple[str, ...]:
     """Names of the image-level detection rates, in registration order."""
     return tuple(i.name for i in _REGISTERED if i.kind is MetricKind.DETECTION)
+
+
+def count_metrics() -> tuple[str, ...]:
+    """Per-case metrics computed from the confusion counts alone (dice, iou): `score_overlap`'s."""
+    return tuple(i.name for i in _REGISTERED if i.from_counts)
+
+
+def always_stored_metrics() -> tuple[str, ...]:
+    """Per-case metrics every stored result has (dice, iou, hd95): a row lacking one is invalid."""
+    return tuple(i.name for i in _REGISTERED if i.kind is MetricKind.PER_CASE and i.always_stored)
+
+
+def distance_metrics() -> tuple[str, ...]:
+    """Metrics measured as distances (hd95, assd): pixels, or mm on a task with a spacing."""
+    return tuple(i.name for i in _REGISTERED if i.unit == PIXELS)
+
+
+def summary_columns(names=None) -> tuple[str, ...]:
+    """The result-row columns of `names` (default: every registered metric), in registry order."""
+    wanted = None if names is None else set(names)
+    return tuple(c for i in _REGISTERED if wanted is None or i.name in wanted for c in i.columns())
 
 
 def unit_for_spacing(metric: str, spacing=None) -> str:

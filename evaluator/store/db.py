@@ -23,7 +23,6 @@ from . import migrations
 SUBMISSION_KINDS = ("baseline", "submission")
 STATUSES = ("queued", "running", "done", "failed")
 LIVE_STATUSES = ("queued", "running", "done")  # a file with such a row is not scored again
-METRIC_COLUMNS = ("dice", "iou", "hd95")
 
 
 def default_db_path() -> Path:

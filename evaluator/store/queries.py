@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..metrics import per_case_metrics
-from ..metrics.info import detection_metrics
+from ..metrics import per_case_metrics, summary_columns
 from .db import _Reader
 
 # Per case: the macro mean over foreground classes (class 0 is background and never scored), the
@@ -47,8 +46,7 @@ _TABLE_COLUMNS = ", ".join(
     ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
      "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
      "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
-    + [f"r.{m}_{k}" for m in per_case_metrics() for k in ("mean", "std", "ci_low", "ci_high")]
-    + [f"r.{m}{k}" for m in detection_metrics() for k in ("", "_ci_low", "_ci_high", "_n")]
+    + [f"r.{c}" for c in summary_columns()]  # every registered metric's columns
     + ["r.nsd_tolerance"]
 )
 
@@ -91,7 +89,8 @@ def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
 def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """Scored baselines of one task version with their meta (training history lives in meta['training'])."""
     sql = (
-        "select s.id as submission_id, s.name, s.team, s.meta, r.dice_mean, r.iou_mean, r.hd95_mean, "
+        "select s.id as submission_id, s.name, s.team, s.meta, "
+        + "".join(f"r.{m}_mean, " for m in per_case_metrics()) +
         "r.hd95_unit, r.split, r.params, r.gflops, r.complexity, s.format from results r join submissions s on s.id = r.submission_id "
         "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null and s.kind = 'baseline' order by s.name, s.id"
     )

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import math
 
-QUALITY = ("dice", "iou", "hd95")
-REQUIRED = tuple(f"{m}_{k}" for m in QUALITY for k in ("mean", "std", "ci_low", "ci_high"))
+from ..metrics import always_stored_metrics, summary_columns
+
+# Every stored result has these (the registry says which); metrics added later may be NULL.
+QUALITY = always_stored_metrics()
+REQUIRED = summary_columns(QUALITY)
 OPTIONAL = ("params", "gflops", "latency_ms", "peak_memory_mb")
 COUNTS = ("n_cases", "params")
 MAX_TEXT = 1000

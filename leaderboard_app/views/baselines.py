@@ -6,14 +6,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from leaderboard_app import data, ui
+from evaluator.metrics import count_metrics
+from leaderboard_app import columns, data, ui
 
 # (history key, legend label, line dash); a missing key is simply not drawn
+# One panel per metric the trainer scores (the registry's count-based ones); the smoothed series
+# exists for the metric early stopping follows (val_dice_ema) and is skipped for the others.
 CURVES = {
     "Loss (lower is better)": [("train_loss", "train", "solid"), ("val_loss", "val", "dash")],
-    "Dice (higher is better)": [("train_dice", "train", "solid"), ("val_dice", "val", "dash"),
-                                ("val_dice_ema", "val, smoothed", "dot")],
-    "IoU (higher is better)": [("train_iou", "train", "solid"), ("val_iou", "val", "dash")],
+    **{f"{columns.QUALITY_LABEL[m]} ({columns.direction_words(m)})":
+       [(f"train_{m}", "train", "solid"), (f"val_{m}", "val", "dash"), (f"val_{m}_ema", "val, smoothed", "dot")]
+       for m in count_metrics()},
 }
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
 
@@ -109,9 +112,10 @@ def gap_rows(rows: list[dict]) -> list[dict]:
         t = _training(r)
         gaps = t.get("gaps") or {}
         cells = {"Model": ui.plain(f"#{r['submission_id']} {r['name']}")}
-        for metric, test in (("dice", r["dice_mean"]), ("iou", r["iou_mean"])):
+        for metric in count_metrics():  # what the trainer scores each epoch (the registry says which)
+            test = r.get(f"{metric}_mean")
             for start in ("train", "val"):
-                label = f"{start.capitalize()}→Test Δ{'Dice' if metric == 'dice' else 'IoU'}"
+                label = f"{start.capitalize()}→Test Δ{columns.QUALITY_LABEL[metric]}"
                 cells[label] = _gap_cell(_at_best(t, f"{start}_{metric}"), test, gaps.get(f"{start}_test_{metric}"))
         cells["Epochs run"] = t.get("epochs_run", len(t.get("history") or []) or "n/a")
         cells["Best epoch"] = t.get("best_epoch", "n/a")

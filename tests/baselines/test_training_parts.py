@@ -107,11 +107,11 @@ def test_trainer_scores_equal_the_evaluator():
     for trial in range(20):
         gt = (rng.random((24, 24)) < 0.2).astype(np.uint8) * (trial % 4 != 0)
         logits = rng.normal(size=(1, 24, 24)).astype(np.float32) - (2.0 if trial % 5 == 0 else 0.0)
-        d, i = case_scores(logits, gt, 2)
+        got = case_scores(logits, gt, 2)
         ref = score_case((logits[0] > 0).astype(np.uint8), gt, 2)[1]
-        assert (d, i) == (ref["dice"], ref["iou"])
-        bd, bi = batch_scores(torch.from_numpy((logits > 0).astype(np.int64)), torch.from_numpy(gt[None]).long(), 2)
-        assert (bd[0], bi[0]) == pytest.approx((ref["dice"], ref["iou"]), abs=1e-12)
+        assert (got["dice"], got["iou"]) == (ref["dice"], ref["iou"])
+        batch = batch_scores(torch.from_numpy((logits > 0).astype(np.int64)), torch.from_numpy(gt[None]).long(), 2)
+        assert (batch[0]["dice"], batch[0]["iou"]) == (ref["dice"], ref["iou"])
 
 
 def test_unknown_exporter_is_named():
@@ -138,3 +138,37 @@ def test_reference_note_says_what_the_rows_are():
     assert "No 'full'" not in cpu_full
     gpu_full = describe([_row("unet", "full", "cuda")])
     assert "sized for a CPU" not in gpu_full and "H100" in gpu_full
+
+
+def _old_trainer_case_scores(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> tuple[float, float]:
+    """The trainer's former Dice/IoU code, kept here as an independent reference: per-class
+    counts from the masks, 2TP/(2TP+FP+FN) and TP/(TP+FP+FN), both empty = 1, macro mean."""
+    dice, iou = [], []
+    for c in range(1, num_classes):
+        p, g = pred == c, gt == c
+        tp = int((p & g).sum()); fp = int((p & ~g).sum()); fn = int((~p & g).sum())
+        dice.append(1.0 if 2 * tp + fp + fn == 0 else 2.0 * tp / (2 * tp + fp + fn))
+        iou.append(1.0 if tp + fp + fn == 0 else tp / float(tp + fp + fn))
+    return float(np.mean(dice)), float(np.mean(iou))
+
+
+def test_the_trainers_validation_scores_are_the_evaluators_and_equal_the_old_code():
+    from baselines.training.scoring import label_scores, summarize
+
+    rng = np.random.default_rng(7)
+    cases, old = [], []
+    for trial in range(12):
+        k = 2 + trial % 3
+        gt = rng.integers(0, k, size=(20, 28)).astype(np.uint8) * (trial % 4 != 0)
+        pred = np.where(rng.random((20, 28)) < 0.7, gt, rng.integers(0, k, size=(20, 28))).astype(np.uint8)
+        if trial == 5:
+            pred[:] = 0  # an empty prediction
+        got = label_scores(pred, gt, k)
+        ref = score_case(pred, gt, k)
+        assert got == {"dice": float(np.mean([r["dice"] for r in ref.values()])),
+                       "iou": float(np.mean([r["iou"] for r in ref.values()]))}
+        assert (got["dice"], got["iou"]) == pytest.approx(_old_trainer_case_scores(pred, gt, k), abs=1e-15)
+        cases.append(got); old.append(_old_trainer_case_scores(pred, gt, k))
+    s = summarize(cases)
+    assert s["n"] == 12 and s["dice"] == pytest.approx(np.mean([o[0] for o in old]), abs=1e-15)
+    assert s["iou"] == pytest.approx(np.mean([o[1] for o in old]), abs=1e-15)
