@@ -1,6 +1,6 @@
 """`sonobench datasets`: list the adapters and import a local dataset copy.
 
-A thin wrapper: the work is in `evaluator.adapters.import_dataset`; library
+A thin wrapper: the work is in `adapters.import_dataset`; library
 errors become `Error: ...` with exit status 1 through `handle_errors`.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import textwrap
 
 import click
 
-from ..cli import handle_errors
-from ..tasks import REPO_SPLITS
+from evaluator.cli import handle_errors
+from evaluator.tasks import REPO_SPLITS
 from .catalog import ADAPTERS
 from .importer import Options, import_dataset
 from .leakage import DEFAULT_MAX_DISTANCE

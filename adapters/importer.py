@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SonoBenchError
-from ..tasks import REPO_SPLITS, Task, load_task_folder, sha256_file, task_search_path, user_data_dir, write_task
+from evaluator.errors import SonoBenchError
+from evaluator.tasks import REPO_SPLITS, Task, load_task_folder, sha256_file, task_search_path, user_data_dir, write_task
 from . import splits as split_rules
 from .base import Adapter, Scan, SourceCase, SourceProblem
 from .catalog import get_adapter

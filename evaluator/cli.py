@@ -17,7 +17,7 @@ from .errors import SonoBenchError
 LAZY_COMMANDS = {
     "simulate": "simulation.cli:simulate",
     "baselines": "baselines.cli:baselines",
-    "datasets": "evaluator.adapters.cli:datasets",
+    "datasets": "adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",
     "worker": "evaluator.queue.cli:worker",
     "teams": "evaluator.hosted_cli:teams",

@@ -5,7 +5,7 @@ import json
 
 from click.testing import CliRunner
 
-from evaluator.adapters import ADAPTERS
+from adapters import ADAPTERS
 from evaluator.cli import cli
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator.adapters import ADAPTERS
+from adapters import ADAPTERS
 from evaluator.tasks import get_task, verify_task
 
 from .replicas import REPLICAS, make_busbra, make_bus_uclm, texture

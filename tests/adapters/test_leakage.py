@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator.adapters import NearDuplicateLeak
-from evaluator.adapters import leakage
-from evaluator.adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
+from adapters import NearDuplicateLeak
+from adapters import leakage
+from adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
 from evaluator.cli import cli
 from evaluator.tasks import user_data_dir
 

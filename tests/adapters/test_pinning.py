@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator.adapters import CopyMismatch, LayoutError, SplitListMismatch
+from adapters import CopyMismatch, LayoutError, SplitListMismatch
 from evaluator.tasks import get_task, verify_task
 
 from .replicas import save, texture

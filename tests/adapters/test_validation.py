@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator.adapters import LayoutError
+from adapters import LayoutError
 from evaluator.cli import cli
 from evaluator.tasks import user_data_dir
 

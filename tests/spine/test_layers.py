@@ -10,6 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+UPPER = ("baselines", "leaderboard_app", "simulation", "adapters")  # packages that build on the evaluator
+
+
 def _modules(folder: str):
     return sorted((REPO / folder).rglob("*.py"))
 
@@ -37,10 +40,26 @@ def test_the_evaluator_never_imports_baselines():
 
 def test_only_the_cli_names_other_packages():
     """The command table is the top layer: it is the one evaluator module that names
-    `baselines`, `simulation` and `leaderboard_app` (as lazy "module:attribute" strings)."""
+    `baselines`, `simulation`, `adapters` and `leaderboard_app` (as lazy "module:attribute" strings)."""
     naming = [str(p.relative_to(REPO)) for p in _modules("evaluator")
-              if any(f'"{pkg}.' in p.read_text() for pkg in ("baselines", "leaderboard_app", "simulation"))]
+              if any(f'"{pkg}.' in p.read_text() for pkg in UPPER)]
     assert naming == ["evaluator/cli.py"], naming
+
+
+def test_the_evaluator_imports_no_package_above_it():
+    offenders = {str(p.relative_to(REPO)): sorted(n for n in _imported(p) if n.split(".")[0] in UPPER)
+                 for p in _modules("evaluator")}
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_the_task_producers_sit_beside_each_other_on_the_evaluator():
+    """adapters/ and simulation/ produce tasks: they use the evaluator's task API (and nothing
+    of the baselines or the app), and neither needs the other."""
+    assert not (REPO / "evaluator" / "adapters").exists()
+    for producer, sibling in (("adapters", "simulation"), ("simulation", "adapters")):
+        names = {n for p in _modules(producer) for n in _imported(p)}
+        assert "evaluator.tasks" in names, producer
+        assert not any(n.split(".")[0] in ("baselines", "leaderboard_app", sibling) for n in names), (producer, names)
 
 
 def test_the_sandbox_and_the_baselines_share_the_architecture_registry():
@@ -48,7 +67,7 @@ def test_the_sandbox_and_the_baselines_share_the_architecture_registry():
     users = [p for p in _modules("baselines") if any(n.startswith("evaluator.architectures") for n in _imported(p))]
     assert users, "baselines/ builds its models from evaluator.architectures"
     arch = {n for p in _modules("evaluator/architectures") for n in _imported(p)}
-    assert not any(n.split(".")[0] in ("baselines", "leaderboard_app", "simulation") for n in arch), arch
+    assert not any(n.split(".")[0] in UPPER for n in arch), arch
 
 
 def test_nobody_reaches_into_the_store_connection():
