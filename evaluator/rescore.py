@@ -103,7 +103,7 @@ def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]
 def _detection_updates(res: dict, rows: list[dict], per_class: dict, updates: dict) -> list[str]:
     """Detection rates from the stored counts, when the result lacks them: fills `updates` and
     `per_class` in place and returns the metric names filled."""
-    if res.get("sensitivity_n") is not None or res.get("specificity_n") is not None:
+    if any(res.get(f"{m}_n") is not None for m in detection_metrics()):
         return []
     from .metrics.detection import detection_rates
 

@@ -84,16 +84,6 @@ class Submission:
         return [self.path, *self.companions]
 
 
-def _zip_members(path: Path) -> list[str]:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return []
-
-
 UNSURE = "<unparseable pickle>"
 
 

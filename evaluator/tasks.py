@@ -287,11 +287,6 @@ def summaries() -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
-def list_tasks() -> list[Task]:
-    """Every version of every discoverable task (unreadable ones are skipped by `tasks` CLI with a warning)."""
-    return [load_task_folder(folder) for _, vs in sorted(discover().items()) for _, folder in sorted(vs.items())]
-
-
 def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, images=True, labels=True) -> None:
     """Check every file of the given splits against the manifest; raise ManifestMismatch naming the cases."""
     problems: list[tuple[str, str]] = []

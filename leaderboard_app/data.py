@@ -304,15 +304,6 @@ def queue_status(submission_id: int) -> dict | None:
         return _status(store, submission_id)
 
 
-def submission_for_file(sha256: str, task_id: str) -> dict | None:
-    """Not cached: the Submit page polls this while an evaluation runs."""
-    path = db_path()
-    if not path.is_file():
-        return None
-    with _reader(str(path)) as store:
-        return queries.latest_submission_for_file(store, sha256, task_id)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def _audit(path: str, fp: Fingerprint) -> list[dict]:
     from evaluator.teams import audit_log

@@ -50,11 +50,6 @@ def torch_logits(model: torch.nn.Module, samples: Samples, batch: int, device: s
                 yield start + j, out
 
 
-def score_torch(model, samples: Samples, num_classes: int, batch: int, device: str, tta: bool = False) -> dict:
-    return summarize([case_scores(out, samples.labels[i], num_classes)
-                      for i, out in torch_logits(model, samples, batch, device, tta)])
-
-
 def onnx_session(path: str | Path, threads: int | None = None):
     import onnxruntime as ort
 

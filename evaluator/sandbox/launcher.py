@@ -114,10 +114,6 @@ def isolation_for(mode: str) -> Isolation:
     return Isolation(mode, "isolation chosen explicitly")
 
 
-def resolve_isolation(mode: str) -> str:
-    return isolation_for(mode).mode
-
-
 def _set_limits(limits: Limits):
     def apply():
         mb = 1024 * 1024

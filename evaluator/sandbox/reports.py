@@ -124,9 +124,3 @@ def load_reply(resp: dict, reported_complexity: bool) -> dict:
     return out
 
 
-def infer_reply(resp: dict) -> bool:
-    """Check a successful inference reply; returns whether the child flagged it as warm-up."""
-    warm = resp.get("warmup")
-    if type(warm) is not bool:
-        raise _invalid("inference reply ('warmup' must be true or false)", warm)
-    return warm

@@ -103,20 +103,6 @@ def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]
     return out
 
 
-def latest_submission_for_file(store: _Reader, file_sha256: str, task_id: str) -> dict | None:
-    """The newest submission row (any status) of this exact file on this task: the Submit
-    page polls it to follow a background evaluation and to read its error."""
-    rows = list(store.db.query(
-        "select * from submissions where file_sha256 = ? and task_id = ? order by id desc limit 1",
-        [file_sha256, task_id],
-    ))
-    if not rows:
-        return None
-    row = dict(rows[0])
-    row["meta"] = _json_or_empty(row.get("meta"))
-    return row
-
-
 def _json_or_empty(value: Any) -> dict:
     if isinstance(value, dict):
         return value

@@ -3,8 +3,9 @@ import json
 
 import streamlit as st
 
+from evaluator.metrics import always_stored_metrics
 from evaluator.submission import EXTENSIONS
-from leaderboard_app import data, jobs, ui
+from leaderboard_app import columns, data, jobs, ui
 
 JOB_KEY = "sonobench_submit_job"
 POLL_S = 1.0
@@ -91,11 +92,13 @@ def _report(job: jobs.Job) -> None:
     verb = outcome.get("status", "Scored")
     st.success(f"{verb}: submission #{sid} on {job.task_ref}.")
     if res:
-        cols = st.columns(4)
-        cols[0].metric("Dice ↑", f"{res['dice_mean']:.3f}", help=f"95% CI [{res['dice_ci_low']:.3f}, {res['dice_ci_high']:.3f}]")
-        cols[1].metric("IoU ↑", f"{res['iou_mean']:.3f}", help=f"95% CI [{res['iou_ci_low']:.3f}, {res['iou_ci_high']:.3f}]")
-        cols[2].metric(f"HD95 ({res.get('hd95_unit') or 'px'}) ↓", f"{res['hd95_mean']:.2f}")
-        cols[3].metric("GFLOPs ↓", "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
+        shown = always_stored_metrics()  # every result has these; the Submission page shows the rest
+        cols = st.columns(len(shown) + 1)
+        for col, m in zip(cols, shown):
+            d = columns.ndigits(m)
+            col.metric(columns.metric_header(m, res.get("hd95_unit") or "px"), f"{res[f'{m}_mean']:.{d}f}",
+                       help=f"95% CI [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]")
+        cols[-1].metric(columns.header("gflops"), "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
     st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
     st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
 

@@ -73,8 +73,15 @@ def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
 
 def test_the_example_architecture_on_the_page_builds():
     from evaluator.architectures import build_from_config
+    from evaluator.architectures.registry import InvalidArchitectureConfig
+    from evaluator.submission import _architecture
 
-    assert build_from_config(jobs.EXAMPLE_ARCHITECTURE) is not None
+    # The page's example goes through the same spec check and registry as an upload's JSON.
+    assert build_from_config(_architecture(jobs.EXAMPLE_ARCHITECTURE)) is not None
+    # The old example spelled the class count "classes", which the registry refuses by name.
+    wrong = {**jobs.EXAMPLE_ARCHITECTURE, "kwargs": {"classes": 1}}
+    with pytest.raises(InvalidArchitectureConfig, match="Did you mean 'num_classes'"):
+        build_from_config(_architecture(wrong))
 
 
 def test_uploads_are_size_capped_before_anything_runs(writable_env, monkeypatch):

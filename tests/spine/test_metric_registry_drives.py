@@ -64,7 +64,18 @@ def _offences(path: Path) -> list[str]:
             named = _metrics_named(_strings(node))
             if len(named) >= 2:
                 out.append(f"{where}: one statement spelling out {sorted(named)}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # A block of statements, one per metric (`res['dice_mean']`, then `res['iou_mean']`).
+            named = _columns_named(s for n in node.body for s in _strings(n) if id(n) not in docstrings
+                                   and not (isinstance(n, ast.Expr) and id(n.value) in docstrings))
+            if len(named) >= 2:
+                out.append(f"{where}: function {node.name} spells the columns of {sorted(named)}")
     return out
+
+
+def _columns_named(strings) -> set[str]:
+    """Registered metrics whose result/history columns (dice_mean, val_iou, ...) the strings name."""
+    return {m.group(1) for s in strings if len(s) <= 40 and (m := _COLUMN.fullmatch(s)) and m.group(0) != m.group(1)}
 
 
 def _modules():
@@ -85,6 +96,7 @@ def test_no_module_outside_the_registry_spells_the_metric_list():
     'row = {"dice": 1, "nsd": 2}',
     'SQL = "select r.dice_mean, r.iou_mean, r.hd95_mean from results r where 1"',
     'print(f"Dice {r[\'dice_mean\']:.3f} IoU {r[\'iou_mean\']:.3f}")',
+    'def show(r):\n    a(r["dice_mean"])\n    b(r["iou_ci_low"])',
 ])
 def test_the_check_catches_a_hand_written_list(tmp_path, source):
     path = REPO / "evaluator" / "_probe_for_test.py"  # must sit under REPO for relative paths
