@@ -82,3 +82,11 @@ def test_the_demo_loads_the_packaged_references(installed):
     out = _run([str(installed["venv"] / "bin" / "sonobench"), "demo", "--no-app",
                 "--db", str(installed["root"] / "demo.db")], cwd=installed["cwd"], env=installed["env"])
     assert "reference baseline result(s)" in out and "Scored the demo submission" in out, out
+
+
+def test_the_dataset_adapters_install_beside_the_evaluator(installed):
+    """adapters/ is a top-level package of the wheel, reached by `sonobench datasets`."""
+    assert (installed["site"] / "adapters" / "importer.py").is_file()
+    out = _run([str(installed["venv"] / "bin" / "sonobench"), "datasets", "list"],
+               cwd=installed["cwd"], env=installed["env"])
+    assert "busi" in out.lower(), out
