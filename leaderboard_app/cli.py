@@ -1,6 +1,7 @@
 """`sonobench app`: start the Streamlit leaderboard on a results store."""
 from __future__ import annotations
 
+import math
 import signal
 import socket
 import subprocess
@@ -34,6 +35,12 @@ def streamlit_command(port: int, address: str, headless: bool, max_upload_mb: in
             "--server.headless", "true" if headless else "false",
             "--server.maxUploadSize", str(max_upload_mb), "--client.toolbarMode", "minimal",
             "--browser.gatherUsageStats", "false"]
+
+
+def streamlit_upload_mb(cap_bytes: int) -> int:
+    """Streamlit's whole-MB upload limit for the app's cap: rounded up, so a fractional cap
+    (100.5 MB) is enforced exactly by the app's own check, with its message, not cut to 100."""
+    return max(1, math.ceil(cap_bytes / (1024 * 1024)))
 
 
 def _serve(cmd: list[str], env: dict) -> int:
@@ -72,7 +79,6 @@ def app(db_path, port, address, headless):
     env = environment.inherited(SONOBENCH_DB=str(db))
     click.echo(f"SonoBench leaderboard on http://{'localhost' if address == '127.0.0.1' else address}:{port}"
                f"  (store: {db}{'' if db.is_file() else ', not created yet'}; Ctrl+C to stop)")
-    upload_mb = max(1, max_upload_bytes() // (1024 * 1024))
-    code = _serve(streamlit_command(port, address, headless, upload_mb), env)
+    code = _serve(streamlit_command(port, address, headless, streamlit_upload_mb(max_upload_bytes())), env)
     if code:
         raise SonoBenchError(f"Streamlit exited with status {code}; see its messages above.")

@@ -29,3 +29,13 @@ def test_streamlit_is_started_headless_without_telemetry():
     flags = dict(zip(cmd[5::2], cmd[6::2]))
     assert flags["--server.port"] == "8600" and flags["--server.headless"] == "true"
     assert flags["--browser.gatherUsageStats"] == "false" and flags["--server.maxUploadSize"] == "256"
+
+
+def test_a_fractional_upload_cap_reaches_streamlit_rounded_up(monkeypatch):
+    from leaderboard_app import jobs
+    from leaderboard_app.cli import streamlit_upload_mb
+
+    monkeypatch.setenv("SONOBENCH_APP_MAX_UPLOAD_MB", "100.5")
+    assert jobs.max_upload_bytes() == int(100.5 * 1024 * 1024)  # the app's own check is exact
+    assert streamlit_upload_mb(jobs.max_upload_bytes()) == 101
+    assert streamlit_upload_mb(256 * 1024 * 1024) == 256 and streamlit_upload_mb(10) == 1
