@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import METRICS, per_case_metrics, summarize
+from .metrics import METRICS, SUMMARY_STATS, per_case_metrics, summarize
 from .metrics.detection import detection_rates
 from .metrics.info import detection_metrics
 from .tasks import Task
 
-AGGREGATE_KEYS = ("mean", "std", "ci_low", "ci_high")
+AGGREGATE_KEYS = SUMMARY_STATS  # the registry names a per-case metric's result columns <name>_<stat>
 
 
 def distance_unit(task: Task) -> str:

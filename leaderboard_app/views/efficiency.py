@@ -72,7 +72,8 @@ def efficiency_page():
     if df.empty:
         st.info("Nothing scored for this selection yet.")
         return
-    unit = str(df["hd95_unit"].iloc[0] or "") if metric == "hd95" else ""
+    # hd95 and assd are distances in the row's unit (px, or mm on a task with a spacing)
+    unit = str(df["hd95_unit"].iloc[0] or "") if columns.is_distance(metric) else ""
     missing = df[df["gflops"].isna() | ~(df["gflops"] > 0)]
     plotted = df.drop(missing.index)
     if plotted.empty:
