@@ -21,12 +21,14 @@ import numpy as np
 
 from ..errors import SonoBenchError
 from ..registry import parse_choice
+from ..settings import DEFAULTS
 from .overlap import ci_overlap_ranks, mean_ranks, order_by_mean
 from .paired import mean_difference_ci, orient, paired_ranks, pairwise_pvalues, significance_matrix
 from .stability import rank_stability
 
-DEFAULT_ALPHA = 0.05
-DEFAULT_TOP_N = 20
+# The operator settings' defaults (evaluator/settings.py), not a second copy of the numbers.
+DEFAULT_ALPHA = DEFAULTS.ranking_alpha
+DEFAULT_TOP_N = DEFAULTS.ranking_top_n
 STABILITY_RESAMPLES = 1000
 STABILITY_SEED = 0
 

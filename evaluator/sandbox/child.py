@@ -174,9 +174,6 @@ def _probe_channels(model, req) -> int:
     raise LoadError(f"the model fails on a 1x1x{h}x{w} and on a 1x3x{h}x{w} float32 input: {_error(first_error)}")
 
 
-MAX_ERROR_CHARS = 400
-
-
 def _error(e: BaseException) -> str:
     """One line about what went wrong, bounded: messages can come from submitted code.
     A TorchScript error is a long traceback whose last line holds the cause: keep that."""
@@ -187,7 +184,7 @@ def _error(e: BaseException) -> str:
         text = last if re.match(r"^[\w.]+(Error|Exception)\b", last) else f"{type(e).__name__}: {last}"
     from .reports import clean_text
 
-    return clean_text(text, MAX_ERROR_CHARS)
+    return clean_text(text)  # bounded to reports.MAX_TEXT, the limit the parent checks against
 
 
 def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:

@@ -120,3 +120,10 @@ def test_every_setting_is_in_the_readme_table():
     readme = (REPO / "README.md").read_text()
     missing = [f.name for f in dataclasses.fields(Settings) if f.name != "extra" and f"`{f.name}`" not in readme]
     assert not missing, missing
+
+
+def test_the_rankings_defaults_are_the_settings():
+    from evaluator import ranking
+    from evaluator.settings import DEFAULTS
+
+    assert (ranking.DEFAULT_ALPHA, ranking.DEFAULT_TOP_N) == (DEFAULTS.ranking_alpha, DEFAULTS.ranking_top_n)
