@@ -69,6 +69,12 @@ def handle_errors(fn):
     return wrapper
 
 
+def db_option(fn):
+    """The one `--db` option of every command that reads or writes the store."""
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
+                        help="Results store (default: $SONOBENCH_DB or the user data dir).")(fn)
+
+
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="sonobench")
 def cli():

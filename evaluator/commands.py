@@ -7,7 +7,7 @@ import sys
 import click
 
 from . import tasks as tasks_mod
-from .cli import cli, handle_errors
+from .cli import cli, db_option, handle_errors
 
 
 @cli.group(invoke_without_command=True)
@@ -49,11 +49,6 @@ def tasks_verify(task, labels_root):
 
 # ---------------------------------------------------------------- submit
 
-def _db_option(fn):
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                        help="Results store (default: $SONOBENCH_DB or the user data dir).")(fn)
-
-
 def _print_result(res: dict) -> None:
     from .summary import scores_text
 
@@ -86,7 +81,7 @@ def _print_result(res: dict) -> None:
 @click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
               help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
-@_db_option
+@db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
            isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
@@ -238,7 +233,7 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
               show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
               "unpaired 95%-interval separation; mean: plain mean.")
-@_db_option
+@db_option
 @handle_errors
 def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
@@ -347,7 +342,7 @@ def _print_invalid(invalid: list[dict]) -> None:
 @cli.command()
 @click.option("--no-app", is_flag=True, help="Score and print the leaderboard, but do not start the web app.")
 @click.option("--port", type=int, default=8501, show_default=True)
-@_db_option
+@db_option
 @click.pass_context
 @handle_errors
 def demo(ctx, no_app, port, db_path):

@@ -8,12 +8,7 @@ import json
 import click
 
 from . import tasks as tasks_mod
-from .cli import handle_errors
-
-
-def _db_option(fn):
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                        help="Results store (default: $SONOBENCH_DB or the user data dir).")(fn)
+from .cli import db_option, handle_errors
 
 
 def _reason_option(fn):
@@ -29,7 +24,7 @@ def teams():
 
 @teams.command("add")
 @click.argument("name")
-@_db_option
+@db_option
 @handle_errors
 def teams_add(name, db_path):
     """Create team NAME and print its token (shown once; only a salted hash is stored)."""
@@ -43,7 +38,7 @@ def teams_add(name, db_path):
 
 @teams.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@_db_option
+@db_option
 @handle_errors
 def teams_list(as_json, db_path):
     """List teams (never their tokens)."""
@@ -64,7 +59,7 @@ def teams_list(as_json, db_path):
 @teams.command("revoke")
 @click.argument("name")
 @click.option("--reason", default="", help="Why (kept in the audit log).")
-@_db_option
+@db_option
 @handle_errors
 def teams_revoke(name, reason, db_path):
     """Stop NAME's token from working (its results stay)."""
@@ -77,7 +72,7 @@ def teams_revoke(name, reason, db_path):
 
 @teams.command("rotate")
 @click.argument("name")
-@_db_option
+@db_option
 @handle_errors
 def teams_rotate(name, db_path):
     """Issue NAME a new token (printed once); the old one stops working."""
@@ -102,7 +97,7 @@ def _ok(msg):
 @admin.command("withdraw")
 @click.argument("submission_id", type=int)
 @_reason_option
-@_db_option
+@db_option
 @handle_errors
 def admin_withdraw(submission_id, reason, db_path):
     """Hide a result from the leaderboard, the app and the JSON (kept; `restore` undoes it)."""
@@ -116,7 +111,7 @@ def admin_withdraw(submission_id, reason, db_path):
 @admin.command("restore")
 @click.argument("submission_id", type=int)
 @_reason_option
-@_db_option
+@db_option
 @handle_errors
 def admin_restore(submission_id, reason, db_path):
     """Show a withdrawn result again."""
@@ -130,7 +125,7 @@ def admin_restore(submission_id, reason, db_path):
 @admin.command("verify")
 @click.argument("submission_id", type=int)
 @_reason_option
-@_db_option
+@db_option
 @handle_errors
 def admin_verify(submission_id, reason, db_path):
     """Mark a scored result as checked by the operator."""
@@ -144,7 +139,7 @@ def admin_verify(submission_id, reason, db_path):
 @admin.command("disqualify")
 @click.argument("team")
 @_reason_option
-@_db_option
+@db_option
 @handle_errors
 def admin_disqualify(team, reason, db_path):
     """Revoke TEAM's token and withdraw all its results."""
@@ -159,7 +154,7 @@ def admin_disqualify(team, reason, db_path):
 @click.argument("task_ref")
 @_reason_option
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
-@_db_option
+@db_option
 @handle_errors
 def admin_rescore(task_ref, reason, labels_root, db_path):
     """Re-score TASK's stored results from their stored predictions (`sonobench rescore`), audited."""
@@ -178,7 +173,7 @@ def admin_rescore(task_ref, reason, labels_root, db_path):
 
 @admin.command("audit")
 @click.option("--json", "as_json", is_flag=True)
-@_db_option
+@db_option
 @handle_errors
 def admin_audit(as_json, db_path):
     """Show the audit log, newest first: who did what, when and why."""
@@ -206,7 +201,7 @@ def _duration(s: float | None) -> str:
 @click.command()
 @click.argument("submission_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
-@_db_option
+@db_option
 @handle_errors
 def status(submission_id, as_json, db_path):
     """Where SUBMISSION_ID stands: state, attempts, queue position and an ETA."""

@@ -6,8 +6,7 @@ import json
 
 import click
 
-from .cli import cli, handle_errors
-from .commands import _db_option
+from .cli import cli, db_option, handle_errors
 
 
 @cli.command()
@@ -15,7 +14,7 @@ from .commands import _db_option
 @click.argument("b", type=int)
 @click.option("--metric", default=None, help="Compare on this metric (default: the task's primary metric).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_db_option
+@db_option
 @handle_errors
 def compare(a, b, metric, fmt, db_path):
     """Compare submissions A and B case by case (one-sided Wilcoxon both ways, paired bootstrap CI)."""
@@ -44,7 +43,7 @@ def compare(a, b, metric, fmt, db_path):
 @click.option("--task", "task_id", default=None, help="Only results of this task id.")
 @click.option("--labels-root", type=click.Path(file_okay=False), default=None,
               help="Folder holding private test labels (default: $SONOBENCH_TEST_LABELS or the task folder).")
-@_db_option
+@db_option
 @handle_errors
 def rescore(task_id, labels_root, db_path):
     """Fill metrics added since a result was scored, from its stored predictions (no model runs)."""

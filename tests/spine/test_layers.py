@@ -88,3 +88,14 @@ def test_no_file_refers_to_documents_outside_the_repository():
             text = path.read_text(errors="ignore")
             hits += [f"{name}: {n}" for n in needles if n in text]
     assert not hits, hits
+
+
+@pytest.mark.parametrize("module", ["evaluator.commands", "evaluator.scoring_commands", "evaluator.hosted_cli"])
+def test_a_command_module_imports_on_its_own(module):
+    """No import cycle through the CLI: a command module imported first (a script, a test) loads."""
+    import os
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
