@@ -102,13 +102,13 @@ def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Back
     params = phantom.draw_phantom(preset, g_rng, phys)
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
-    maps.pop("tissue_index")
+    tissue = maps.pop("tissue_index")
     if backend == Backend.KWAVE:
         env = kwave_envelope(maps, phys, NOISE_STD[noise], n_rng)
     else:
         from .fast_backend import fast_envelope
 
-        env = fast_envelope(maps, phys, NOISE_STD[noise], n_rng)
+        env = fast_envelope(maps, phys, NOISE_STD[noise], n_rng, tissue_index=tissue)
     image = beamform.log_compress(env, phys) if phys.image_formation == 1 else image_formation.bmode(env, phys)
     meta = {
         "index": int(index), "seed": int(seed), "preset": preset, "backend": backend.value,
