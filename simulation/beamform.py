@@ -46,10 +46,12 @@ def gate_transmit(rf: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
 _DAS_CACHE: dict = {}
 
 
-def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, grid=None):
+def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, grid=None, block_rows: int | None = None):
     """Delay-and-sum as a sparse matrix: pixels x (element, time sample).
 
     `grid` = (z, x) pixel centres in m (default: the output pixel grid, `pixel_grid`).
+    `block_rows`: build that many depth rows at a time and stack them (the same matrix,
+    row by row, with a fraction of the build's peak memory).
 
     Row p holds, for every element inside pixel p's receive aperture, the two
     linear-interpolation weights at the round-trip delay, times the element's
@@ -64,7 +66,13 @@ def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, grid=No
     if key not in _DAS_CACHE:
         if len(_DAS_CACHE) >= 8:  # one entry per steering angle of the current physics
             _DAS_CACHE.pop(next(iter(_DAS_CACHE)))
-        _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t, z, x)
+        if block_rows is None:
+            _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t, z, x)
+        else:
+            from scipy import sparse
+
+            _DAS_CACHE[key] = sparse.vstack([_build_das_matrix(phys, t_peak, angle_deg, n_t, z[i:i + block_rows], x)
+                                             for i in range(0, z.size, block_rows)], format="csr")
     return _DAS_CACHE[key]
 
 

@@ -37,6 +37,7 @@ from .physics import Physics
 AXIAL_SAMPLES_PER_WAVELENGTH = 8   # per lambda of depth = 4 per period of the two-way RF (lambda/2)
 LATERAL_SAMPLES_PER_WAVELENGTH = 2
 HANN_FWHM_FACTOR = 2.00   # -6 dB main-lobe width of a Hann window's transform, in lambda*z/D (Harris 1978, table 1)
+DAS_BLOCK_ROWS = 128        # the DAS matrix is built 128 fine rows at a time (peak memory)
 SPREADING_MIN_Z_M = 1.0e-3  # the 2-D spreading term of the TGC stops growing shallower than this
 
 
@@ -89,7 +90,7 @@ def das_rf(rf: np.ndarray, phys: Physics, t_peak: float, angle_deg: float = 0.0)
     """Delay-and-sum of real channel RF onto the fine grid (depth x lateral), same
     dynamic F-number Hann receive aperture as image formation 1."""
     z, x = fine_grid(phys)
-    matrix = beamform.das_matrix(phys, t_peak, angle_deg, rf.shape[1], grid=(z, x))
+    matrix = beamform.das_matrix(phys, t_peak, angle_deg, rf.shape[1], grid=(z, x), block_rows=DAS_BLOCK_ROWS)
     return (matrix @ np.ascontiguousarray(rf, dtype=np.float32).ravel()).reshape(z.size, x.size)
 
 

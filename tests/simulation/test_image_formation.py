@@ -196,3 +196,12 @@ def test_image_formation_version_is_recorded_and_v1_physics_reads_as_version_1()
     assert Physics.from_json({k: v for k, v in Physics().to_json().items() if k != "image_formation"}).image_formation == 1
     with pytest.raises(InvalidPhysics, match="image_formation"):
         Physics(image_formation=7)
+
+
+def test_das_matrix_built_in_blocks_is_the_same_matrix():
+    p = Physics(rows=40, cols=32, out_shape=(40, 32))
+    z, x = image_formation.fine_grid(p)
+    t_peak, n_t = 3 * p.pulse_sigma_s, p.n_steps()
+    whole = beamform._build_das_matrix(p, t_peak, 0.0, n_t, z, x)
+    blocks = beamform.das_matrix(p, t_peak, 0.0, n_t, grid=(z, x), block_rows=7)
+    assert whole.shape == blocks.shape and (whole != blocks).nnz == 0
