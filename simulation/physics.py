@@ -3,7 +3,8 @@
 One frozen dataclass holds every physical and imaging parameter; it is saved in
 each sample's metadata, so a sample can be regenerated from its JSON alone.
 The defaults are the settings of the `sim-breast-lesion` benchmark (see its README
-for the reasoning: 2 CPU cores, ~300 frames in ~90 minutes).
+for the reasoning: 2 CPU cores, ~300 frames in ~90 minutes), except the image-formation
+version: new data get version 2; v1's recorded physics (no `image_formation` key) reads as 1.
 """
 from __future__ import annotations
 
