@@ -1,6 +1,6 @@
 """Image formation 2: channel RF -> B-mode, with every step on a grid that resolves it.
 
-    channel RF (+ band-limited receiver noise)
+    channel RF (+ receiver noise through the receive band-pass)
       -> delay-and-sum of the real RF onto a fine grid
          (axial step <= lambda/8, i.e. >= 4 samples per period of the two-way RF;
           lateral step <= lambda/2)
@@ -69,17 +69,19 @@ def pulse_spectrum(phys: Physics, freqs_hz: np.ndarray) -> np.ndarray:
 
 
 def receiver_noise(shape: tuple[int, int], phys: Physics, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS channel noise in the receiver's band: white Gaussian noise per channel,
-    filtered along time with the transmit pulse's spectrum (a matched receive filter).
-    Band-limited like the echoes, it beamforms into speckle-sized grain."""
+    """Channel noise through the receiver's band-pass: unit-variance white Gaussian noise per
+    channel (image formation 1's noise), filtered along time with the transmit pulse's
+    spectrum at unit gain at f0 (a matched receive filter). The in-band noise is version 1's;
+    the out-of-band part, which beamformed into horizontal streaks, is gone. Its RMS is
+    sqrt(sqrt(pi) sigma_f / (fs / 2)), 0.27 for the default physics."""
     white = rng.standard_normal(shape)
     f = sfft.rfftfreq(shape[1], phys.dt_s)
-    n = sfft.irfft(sfft.rfft(white, axis=1) * pulse_spectrum(phys, f)[None], n=shape[1], axis=1)
-    return n / max(float(np.sqrt(np.mean(n ** 2))), 1e-30)
+    return sfft.irfft(sfft.rfft(white, axis=1) * pulse_spectrum(phys, f)[None], n=shape[1], axis=1)
 
 
 def add_noise(rf: np.ndarray, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
-    """Channel RF plus receiver noise of `noise_std` times the RMS of the (gated) echoes."""
+    """Channel RF plus receiver noise: white noise of `noise_std` times the RMS of the (gated)
+    echoes, as in version 1, through the receive band-pass (`receiver_noise`)."""
     if noise_std <= 0:
         return rf
     rms = float(np.sqrt(np.mean(rf.astype(np.float64) ** 2)))
