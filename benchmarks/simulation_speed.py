@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from simulation import beamform, phantom
+from simulation import beamform, image_formation, phantom
 from simulation.physics import Physics
 from simulation.sample import Backend, make_sample, sample_rngs
 
@@ -34,7 +34,10 @@ def kwave_frame(channel_rf, phys: Physics, index: int) -> tuple[float, float]:
     maps = phantom.acoustic_maps(params, phys, s)
     maps.pop("tissue_index")
     rf, t_peak = channel_rf(phys, maps)
-    beamform.log_compress(beamform.envelope(rf, phys, t_peak), phys)
+    if phys.image_formation == 1:
+        beamform.log_compress(beamform.envelope(rf, phys, t_peak), phys)
+    else:
+        image_formation.bmode(image_formation.envelope(rf, phys, t_peak), phys)
     return time.process_time() - c0, time.perf_counter() - t0
 
 

@@ -1,4 +1,7 @@
-"""Channel RF -> B-mode: delay-and-sum, envelope, log compression.
+"""Channel RF -> B-mode: delay-and-sum, envelope, log compression (image formation 1).
+
+The delay-and-sum matrix is shared with image formation 2 (`image_formation.py`),
+which beamforms real RF on a finer grid instead.
 
 The envelope is formed before summation: each channel is made analytic (Hilbert
 transform along time), and the analytic samples are delayed, apodised and summed.
@@ -43,8 +46,12 @@ def gate_transmit(rf: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
 _DAS_CACHE: dict = {}
 
 
-def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
+def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, grid=None, block_rows: int | None = None):
     """Delay-and-sum as a sparse matrix: pixels x (element, time sample).
+
+    `grid` = (z, x) pixel centres in m (default: the output pixel grid, `pixel_grid`).
+    `block_rows`: build that many depth rows at a time and stack them (the same matrix,
+    row by row, with a fraction of the build's peak memory).
 
     Row p holds, for every element inside pixel p's receive aperture, the two
     linear-interpolation weights at the round-trip delay, times the element's
@@ -53,18 +60,26 @@ def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
     (physics, angle) and each frame is one sparse mat-vec."""
     import json
 
-    key = (json.dumps(phys.to_json(), sort_keys=True), float(t_peak), float(angle_deg), int(n_t))
+    z, x = grid if grid is not None else pixel_grid(phys)
+    key = (json.dumps(phys.to_json(), sort_keys=True), float(t_peak), float(angle_deg), int(n_t),
+           z.tobytes(), x.tobytes())
     if key not in _DAS_CACHE:
         if len(_DAS_CACHE) >= 8:  # one entry per steering angle of the current physics
             _DAS_CACHE.pop(next(iter(_DAS_CACHE)))
-        _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t)
+        if block_rows is None:
+            _DAS_CACHE[key] = _build_das_matrix(phys, t_peak, angle_deg, n_t, z, x)
+        else:
+            from scipy import sparse
+
+            _DAS_CACHE[key] = sparse.vstack([_build_das_matrix(phys, t_peak, angle_deg, n_t, z[i:i + block_rows], x)
+                                             for i in range(0, z.size, block_rows)], format="csr")
     return _DAS_CACHE[key]
 
 
-def _build_das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, chunk: int = 32):
+def _build_das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, z: np.ndarray, x: np.ndarray,
+                      chunk: int = 32):
     from scipy import sparse
 
-    z, x = pixel_grid(phys)
     Z, X = np.meshgrid(z, x, indexing="ij")
     xe = element_x(phys)
     c, th = phys.c_beamform, math.radians(angle_deg)
@@ -94,7 +109,8 @@ def _build_das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, 
 
 
 def das(rf: np.ndarray, phys: Physics, t_peak: float, angle_deg: float = 0.0) -> np.ndarray:
-    """Plane-wave delay-and-sum of analytic channel data onto the pixel grid (complex)."""
+    """Plane-wave delay-and-sum of analytic channel data onto the pixel grid (complex).
+    Image formation 1 (see `image_formation` for 2)."""
     analytic = hilbert(rf.astype(np.float64), axis=1).astype(np.complex64)
     matrix = das_matrix(phys, t_peak, angle_deg, analytic.shape[1])
     flat = analytic.ravel()
@@ -114,7 +130,12 @@ def log_compress(env: np.ndarray, phys: Physics, reference: float | None = None)
     of the field a dark lesion covers."""
     z, _ = pixel_grid(phys)
     gain = 10 ** (phys.tgc_db_per_cm * (z * 100.0) / 20.0)
-    e = env * gain[:, None]
+    return compress_db(env * gain[:, None], phys, reference)
+
+
+def compress_db(e: np.ndarray, phys: Physics, reference: float | None = None) -> np.ndarray:
+    """20*log10 of a gain-compensated envelope, [-DR, 0] dB -> [0, 255] (uint8); the
+    reference (0 dB) defaults to `median_db` above the image's median."""
     ref = reference if reference is not None else float(np.median(e)) * 10 ** (-phys.median_db / 20)
     db = 20 * np.log10(np.maximum(e, 1e-12) / max(ref, 1e-12))
     return np.clip(np.round((db + phys.dynamic_range_db) / phys.dynamic_range_db * 255), 0, 255).astype(np.uint8)

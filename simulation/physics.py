@@ -3,7 +3,8 @@
 One frozen dataclass holds every physical and imaging parameter; it is saved in
 each sample's metadata, so a sample can be regenerated from its JSON alone.
 The defaults are the settings of the `sim-breast-lesion` benchmark (see its README
-for the reasoning: 2 CPU cores, ~300 frames in ~90 minutes).
+for the reasoning: 2 CPU cores, ~300 frames in ~90 minutes), except the image-formation
+version: new data get version 2; v1's recorded physics (no `image_formation` key) reads as 1.
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from evaluator.errors import SonoBenchError
 
 class InvalidPhysics(SonoBenchError):
     """A physics setting would give an unresolved or unstable simulation."""
+
+
+# Image-formation (B-mode pipeline) versions. 1: analytic DAS straight onto the pixel grid,
+# white channel noise, partial TGC (sim-breast-lesion@1). 2: RF DAS on a fine grid, Hilbert
+# envelope there, anti-aliased resampling, band-limited noise, attenuation-matched TGC.
+IMAGE_FORMATIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,10 @@ class Physics:
     out_shape: tuple[int, int] = (256, 256)  # B-mode pixel grid (rows = depth)
     dynamic_range_db: float = 50.0  # log compression: [-DR, 0] dB maps to [0, 255]
     median_db: float = -24.0        # log compression: where the image's median envelope lands
-    tgc_db_per_cm: float = 2.5      # partial time-gain compensation (two-way, per cm depth)
+    tgc_db_per_cm: float = 2.5      # image formation 1 only: partial TGC (two-way, per cm depth)
+    image_formation: int = 2        # pipeline version (see simulation/image_formation.py); 1 = sim-breast-lesion@1
+    tgc_alpha: float = 0.75         # image formation 2: attenuation the TGC compensates, dB/(MHz^y cm)
+    tgc_spreading: bool = True      # image formation 2: the TGC also compensates 2-D spreading (10 log10 z)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -46,6 +56,9 @@ class Physics:
                 f"{ppw:.2f} grid points per wavelength at {self.f0_hz / 1e6:g} MHz and c={self.c_min:g} m/s; "
                 "k-space PSTD needs at least 3. Lower f0_hz or dx_m."
             )
+        if self.image_formation not in IMAGE_FORMATIONS:
+            raise InvalidPhysics(f"image_formation={self.image_formation} is unknown; valid: "
+                                 f"{', '.join(map(str, IMAGE_FORMATIONS))}.")
         if not 0 < self.cfl <= 0.5:
             raise InvalidPhysics(f"cfl={self.cfl} is outside (0, 0.5]; use 0.3 (k-Wave's default).")
 
@@ -78,6 +91,10 @@ class Physics:
         return self.cycles / self.f0_hz / 2.3548
 
     @property
+    def wavelength_m(self) -> float:
+        return self.c_beamform / self.f0_hz
+
+    @property
     def pulse_s(self) -> float:
         """Duration of the transmit burst (its Gaussian window spans +-3 sigma)."""
         return 6.0 * self.pulse_sigma_s
@@ -106,6 +123,8 @@ class Physics:
     @classmethod
     def from_json(cls, d: dict) -> "Physics":
         d = {k: v for k, v in d.items() if k != "derived"}
+        # Physics recorded before image formation was versioned (sim-breast-lesion@1) used version 1.
+        d.setdefault("image_formation", 1)
         d["angles_deg"] = tuple(d.get("angles_deg", (0.0,)))
         d["out_shape"] = tuple(d.get("out_shape", (256, 256)))
         return cls(**d)

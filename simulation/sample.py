@@ -1,5 +1,8 @@
 """One sample: phantom -> (k-Wave channel RF -> DAS -> envelope | fast model) -> B-mode.
 
+`Physics.image_formation` picks the B-mode pipeline: 2 (`image_formation.py`) for new
+data, 1 (`beamform.py`) to regenerate sim-breast-lesion@1 from its recorded physics.
+
 Everything random about a sample comes from `np.random.SeedSequence([seed, index])`,
 so a sample is the same whichever worker makes it, in whatever order.
 """
@@ -14,7 +17,7 @@ import numpy as np
 from evaluator.errors import UnknownName
 from evaluator.registry import did_you_mean
 
-from . import beamform, phantom
+from . import beamform, image_formation, phantom
 from .physics import Physics
 
 
@@ -60,6 +63,24 @@ def draw_noise_level(seed: int, index: int, levels) -> NoiseLevel:
 
 
 def kwave_envelope(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """Envelope on the output pixel grid, by the physics' image-formation version."""
+    return (_kwave_envelope_v1 if phys.image_formation == 1 else _kwave_envelope_v2)(maps, phys, noise_std, rng)
+
+
+def _kwave_envelope_v2(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    from .kwave_backend import channel_rf
+
+    total = None
+    for angle in phys.angles_deg:
+        rf, t_peak = channel_rf(phys, maps, angle)
+        rf = image_formation.add_noise(beamform.gate_transmit(rf, phys, t_peak), phys, noise_std, rng)
+        img = image_formation.das_rf(rf, phys, t_peak, angle)
+        total = img if total is None else total + img  # coherent compounding of the beamformed RF
+    return image_formation.resample_to_pixels(image_formation.envelope_fine(total), phys)
+
+
+def _kwave_envelope_v1(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """sim-breast-lesion@1's pipeline, unchanged (white channel noise, analytic DAS on the pixel grid)."""
     from .kwave_backend import channel_rf
 
     total = None
@@ -81,17 +102,17 @@ def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Back
     params = phantom.draw_phantom(preset, g_rng, phys)
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
-    maps.pop("tissue_index")
+    tissue = maps.pop("tissue_index")
     if backend == Backend.KWAVE:
         env = kwave_envelope(maps, phys, NOISE_STD[noise], n_rng)
     else:
         from .fast_backend import fast_envelope
 
-        env = fast_envelope(maps, phys, NOISE_STD[noise], n_rng)
-    image = beamform.log_compress(env, phys)
+        env = fast_envelope(maps, phys, NOISE_STD[noise], n_rng, tissue_index=tissue)
+    image = beamform.log_compress(env, phys) if phys.image_formation == 1 else image_formation.bmode(env, phys)
     meta = {
         "index": int(index), "seed": int(seed), "preset": preset, "backend": backend.value,
-        "noise_level": noise.value, "noise_std_rel": NOISE_STD[noise],
+        "noise_level": noise.value, "noise_std_rel": NOISE_STD[noise], "image_formation": phys.image_formation,
         "physics": phys.to_json(), "phantom": params,
         "seconds": round(time.perf_counter() - t0, 3),
     }

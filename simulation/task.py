@@ -20,7 +20,7 @@ class IncompleteDataset(SonoBenchError):
 def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
     preset = get_preset(run["preset"])
     phys = Physics.from_json(run["physics"])
-    return {
+    spec = {
         "id": task_id, "version": int(version),
         "title": f"Simulated breast ultrasound lesion segmentation ({n_cases} k-Wave B-mode images)"
         if run["backend"] == "kwave" else f"Simulated {run['preset']} ({run['backend']} backend)",
@@ -35,6 +35,9 @@ def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
         "source": {"generator": "sonobench simulate", "preset": run["preset"], "backend": run["backend"],
                    "seed": run["seed"], "noise_levels": run["noise_levels"], "physics": run["physics"]},
     }
+    if "image_formation" in run["physics"]:  # recorded since version 2; absent (= 1) in sim-breast-lesion@1
+        spec["source"]["image_formation"] = phys.image_formation
+    return spec
 
 
 def freeze_task(data_dir, folder, task_id: str, version: int = 1):
@@ -52,6 +55,7 @@ def freeze_task(data_dir, folder, task_id: str, version: int = 1):
             meta = json.loads(meta_path.read_text())
             cases.append({"id": sid, "split": split, "image": scan, "label": label,
                           "meta": {"has_lesion": meta["phantom"]["has_lesion"], "n_lesions": len(meta["phantom"]["lesions"]),
-                                   "noise_level": meta["noise_level"]}})
+                                   "noise_level": meta["noise_level"],
+                                   **({"image_formation": meta["image_formation"]} if "image_formation" in meta else {})}})
     root = os.path.relpath(data_dir.resolve(), folder.resolve())
     return write_task(folder, task_spec(task_id, version, run, len(cases)), cases, data_root=root)

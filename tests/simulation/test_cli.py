@@ -32,6 +32,12 @@ def test_fast_backend_writes_a_task(tmp_path):
     assert r.exit_code == 0, r.output
     assert sum(len(v) for v in read_index(out / "index.npz").values()) == 6
     assert (task / "manifest.json").exists() and "Froze task sim-test@1" in r.output
+    import json
+
+    spec = json.loads((task / "task.json").read_text())
+    assert spec["source"]["image_formation"] == 2 and spec["source"]["physics"]["image_formation"] == 2
+    metas = [json.loads(p.read_text()) for p in (out / "meta").glob("*.json")]
+    assert len(metas) == 6 and all(m["image_formation"] == 2 for m in metas)
 
 
 @needs_kwave
