@@ -13,7 +13,7 @@ from evaluator.metrics import score_case
 
 
 def test_profiles_are_data_and_round_trip():
-    assert [p.name for p in list_profiles()] == ["converged", "full", "paper", "quick"]
+    assert [p.name for p in list_profiles()] == ["converged", "full", "paper", "pretrain", "quick"]
     for p in list_profiles():
         assert Profile.from_dict(p.to_dict()) == p
     quick, full, paper = get_profile("quick"), get_profile("full"), get_profile("paper")
