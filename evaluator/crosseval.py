@@ -78,7 +78,8 @@ def family_matrix(store, family: str, model_sha256: str | None = None) -> dict:
             trained_on = _own_training_task(r, task) or known.get(key)
             if trained_on is None:
                 continue
-            entry = matrix.setdefault((key, trained_on), {"model": r["name"], "team": r.get("team") or "",
+            name = ((r.get("meta") or {}).get("crosseval") or {}).get("model_name") or r["name"]
+            entry = matrix.setdefault((key, trained_on), {"model": name, "team": r.get("team") or "",
                                                           "kind": r.get("kind"), "model_sha256": key,
                                                           "trained_on": trained_on, "cells": {}})
             entry["cells"].setdefault(task.ref, _cell(r, task, trained_on))  # the earliest scoring of a cell
@@ -99,9 +100,14 @@ def score_family(store, source: ModelSource, family: str, *, labels_root=None, s
     trained_on = get_task(source.trained_on).ref  # a task that exists (did-you-mean otherwise), with its version
     out: dict[str, int | dict] = {}
     for task in family_tasks(family):
-        sub = prepare_or_reject(store, task, source.path, name=source.name, team=source.team,
+        # off the diagonal the name says where the model was trained: the cell is also a row of that
+        # task's leaderboard, where a zero-shot model must not pass for one trained on the task
+        in_domain = task.id == trained_on.split("@")[0]
+        name = source.name if in_domain else f"{source.name} [trained on {trained_on}]"
+        sub = prepare_or_reject(store, task, source.path, name=name, team=source.team,
                                 architecture=source.architecture, kind=source.kind, settings=settings)
-        meta = {"crosseval": {"trained_on": trained_on, "family": family, "model_sha256": sub.sha256}}
+        meta = {"crosseval": {"trained_on": trained_on, "family": family, "model_sha256": sub.sha256,
+                              "model_name": source.name}}
         try:
             out[task.ref] = evaluate(store, task, sub, kind=source.kind, labels_root=labels_root, extra_meta=meta,
                                      settings=settings).submission_id

@@ -16,7 +16,8 @@ def crosseval_page():
     if not families:
         st.info("No task on this machine declares a family (task.json 'family').")
         return
-    family = st.selectbox("Task family", families, key="cx_family")
+    scored = [f for f in families if data.crosseval(f)["rows"]]  # open on a family with something to show
+    family = st.selectbox("Task family", families, index=families.index(scored[0]) if scored else 0, key="cx_family")
     matrix = data.crosseval(family)
     if not matrix["rows"]:
         st.info(f"No model with a known training set is scored on the '{family}' tasks yet.")
