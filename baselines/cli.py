@@ -73,12 +73,14 @@ class _Workflow:
     set, a checkpoint, --init weights) and the style adaptation of the simulated phase."""
 
     def __init__(self, pretrain, pretrain_profile, init, style_target, style_method, style_beta):
-        from simulation.style import StyleBatches, make_adapter
-
         if pretrain and init:
             raise SonoBenchError("--pretrain and --init both set the starting weights; pass one of them")
         self.pretrain, self.profile, self.init = pretrain, pretrain_profile, init
-        self.style = StyleBatches(make_adapter(style_method, style_target, style_beta)) if style_target else None
+        self.style = None
+        if style_target:
+            from simulation.style import StyleBatches, make_adapter
+
+            self.style = StyleBatches(make_adapter(style_method, style_target, style_beta))
         self.is_set = bool(pretrain) and not Path(pretrain).is_file()
         self._starts: dict = {}
 

@@ -112,3 +112,34 @@ def test_pretrain_then_finetune_records_the_set_digest_and_both_histories(toy_ta
     res = CliRunner().invoke(cli, args[:5] + ["--profile", "full"] + args[5:])
     assert res.exit_code == 0, res.output
     assert "cached checkpoint" in res.output
+
+
+def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
+    """--style-target restyles the pretraining set's batches with --pretrain SET, else the training split's."""
+    import numpy as np
+    from PIL import Image
+
+    from baselines.cli import _Workflow
+    from baselines.recipes import get_profile
+
+    target = tmp_path / "target"
+    target.mkdir()
+    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(target / "t.png")
+    plain = _Workflow(None, get_profile("pretrain"), None, str(target), "histogram", 0.0)
+    start, style = plain.start_for("unext", None, tmp_path, "cpu")
+    assert start is None and style is plain.style and style.describe()["method"] == "histogram"
+    init = _Workflow(None, get_profile("pretrain"), str(weights[0]), None, "fda", 0.01)
+    start, style = init.start_for("unext", None, tmp_path, "cpu")
+    assert style is None and start.record["checkpoint_sha256"] == sha256_file(weights[0]) and start.strict
+    with_set = _Workflow("some-set", get_profile("pretrain"), None, str(target), "fda", 0.01)
+    seen = {"calls": 0}
+
+    def fake_pretrain(name, model, task, profile, *, out_dir, device, style):
+        seen.update(name=name, style=style, calls=seen["calls"] + 1)
+        return "the start"
+
+    monkeypatch.setattr("baselines.training.transfer.pretrain_on_set", fake_pretrain)
+    assert with_set.start_for("unext", None, tmp_path, "cpu") == ("the start", None)  # not at fine-tuning...
+    assert seen == {"name": "some-set", "style": with_set.style, "calls": 1}        # ...but in pretraining
+    with_set.start_for("unext", None, tmp_path, "cpu")
+    assert seen["calls"] == 1  # one pretraining per model, reused by its folds
