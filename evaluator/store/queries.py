@@ -91,7 +91,7 @@ def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
 def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """Scored baselines of one task version with their meta (training history lives in meta['training'])."""
     sql = (
-        "select s.id as submission_id, s.name, s.team, s.meta, r.dice_mean, r.iou_mean, r.hd95_mean, "
+        "select s.id as submission_id, s.name, s.team, s.meta, r.dice_mean, r.dice_ci_low, r.dice_ci_high, r.iou_mean, r.hd95_mean, "
         "r.hd95_unit, r.split, r.params, r.gflops, r.complexity, s.format from results r join submissions s on s.id = r.submission_id "
         "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null and s.kind = 'baseline' order by s.name, s.id"
     )
