@@ -120,7 +120,8 @@ def _workflow_options(fn):
         click.option("--style-target", type=click.Path(exists=True, file_okay=False), default=None,
                      help="Folder of unlabelled target-domain images: simulated training images are style-adapted "
                           "toward it (the pretraining set with --pretrain SET, else the training split)."),
-        click.option("--style-method", default="fda", show_default=True, help="fda or histogram."),
+        click.option("--style-method", type=click.Choice(["fda", "histogram"]), default="fda", show_default=True,
+                     help="fda: Fourier amplitude swap; histogram: histogram matching."),
         click.option("--style-beta", type=float, default=0.01, show_default=True, help="FDA window (Yang & Soatto 2020)."),
     ]
     for option in reversed(options):

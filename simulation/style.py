@@ -114,7 +114,13 @@ class _TargetAdapter:
         self.targets: list[np.ndarray] = []
 
     def fit(self, folder) -> "_TargetAdapter":
+        import hashlib
+
         self.targets = load_targets(folder)
+        h = hashlib.sha256()
+        for p in image_files(Path(folder)):  # what the targets are, for records and caches keyed on them
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+        self.targets_sha256 = h.hexdigest()
         return self
 
     def pick(self, rng: np.random.Generator) -> np.ndarray:
@@ -123,7 +129,8 @@ class _TargetAdapter:
         return self.targets[int(rng.integers(len(self.targets)))]
 
     def describe(self) -> dict:
-        return {"method": self.method.value, "targets": len(self.targets)}
+        return {"method": self.method.value, "targets": len(self.targets),
+                "targets_sha256": getattr(self, "targets_sha256", None)}
 
 
 class FDA(_TargetAdapter):
@@ -176,8 +183,8 @@ class StyleBatches:
         out = x.clone()
         for i in range(x.shape[0]):
             if coins[i] < self.p:
-                rng = np.random.default_rng(int(seeds[i]))
-                for c in range(x.shape[1]):
+                for c in range(x.shape[1]):  # a fresh generator per channel: every channel gets the same target
+                    rng = np.random.default_rng(int(seeds[i]))
                     out[i, c] = torch.from_numpy(self.adapter(x[i, c].numpy(), rng).astype(np.float32))
         return out
 

@@ -129,8 +129,12 @@ def pretrain_on_set(set_name: str, model: str, target: Task, profile: Profile, *
     ckpt, info_path = folder / "state_dict.pt", folder / "pretrain.json"
     if ckpt.is_file() and info_path.is_file():
         record = json.loads(info_path.read_text())
-        return Start(torch.load(ckpt, map_location="cpu", weights_only=True), strict=False,
-                     record={**record, "reused_checkpoint": True})
+        if record.get("checkpoint_sha256") == sha256_file(ckpt):  # else a changed file: pretrain again
+            return Start(torch.load(ckpt, map_location="cpu", weights_only=True), strict=False,
+                         record={**record, "reused_checkpoint": True})
+    if not pset.task.split("val"):
+        raise SonoBenchError(f"pretraining set {set_name} has no val cases (its early stopping needs some); make "
+                             "a set of at least 8 images")
     # the set at the target's input size and channels, so the weights fit the fine-tuning model
     task = dataclasses.replace(pset.task, input_size=target.input_size, input_channels=target.input_channels)
     train, val = load_split(task, "train"), load_split(task, "val")

@@ -137,3 +137,24 @@ def test_cli_writes_adapted_images_and_a_contact_sheet(sim_dir, target_dir, tmp_
     assert res.exit_code == 0, res.output
     assert "4 images adapted with fda" in res.output and "4 labels copied unchanged" in res.output
     assert Image.open(sheet).size == (3 * 164, 18 + 4 * 164)
+
+
+def test_every_channel_of_a_sample_gets_the_same_target(target_dir, tmp_path):
+    import torch
+
+    gray = torch.from_numpy(np.random.default_rng(4).random((3, 1, 24, 24)).astype(np.float32))
+    style = StyleBatches(make_adapter("histogram", target_dir), p=1.0)
+    rgb = style(gray.repeat(1, 3, 1, 1), torch.Generator().manual_seed(0))
+    assert torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2])
+
+
+def test_the_record_names_the_targets_by_content(target_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for p in target_dir.iterdir():
+        img = np.asarray(Image.open(p)).copy()
+        img[0, 0] ^= 1
+        Image.fromarray(img).save(other / p.name)
+    a, b = make_adapter("fda", target_dir).describe(), make_adapter("fda", other).describe()
+    assert a["targets"] == b["targets"] == 3 and a["targets_sha256"] != b["targets_sha256"]
+    assert make_adapter("fda", target_dir).describe() == a
