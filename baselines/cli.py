@@ -92,10 +92,16 @@ class _Workflow:
 
         if model not in self._starts:
             if self.is_set:
-                click.echo(f"Pretraining {model} on set '{self.pretrain}' with profile '{self.profile.name}'")
-                self._starts[model] = pretrain_on_set(self.pretrain, model, task, self.profile,
-                                                      out_dir=Path(out or default_out_dir()), device=device,
-                                                      style=self.style)
+                from simulation.pretrain import load_set
+
+                from .training.loop import steps_per_epoch
+
+                n_train = len(load_set(self.pretrain).task.split("train"))
+                total = self.profile.epochs * steps_per_epoch(n_train, self.profile)
+                with _progress(total, f"{model} pretraining on {self.pretrain} ({self.profile.name})") as bar:
+                    self._starts[model] = pretrain_on_set(self.pretrain, model, task, self.profile,
+                                                          out_dir=Path(out or default_out_dir()), device=device,
+                                                          bar=bar, style=self.style)
             elif self.pretrain or self.init:
                 self._starts[model] = from_file(self.pretrain or self.init, "checkpoint" if self.pretrain else "init")
             else:

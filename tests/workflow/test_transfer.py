@@ -131,10 +131,13 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     init = _Workflow(None, get_profile("pretrain"), str(weights[0]), None, "fda", 0.01)
     start, style = init.start_for("unext", None, tmp_path, "cpu")
     assert style is None and start.record["checkpoint_sha256"] == sha256_file(weights[0]) and start.strict
+    from simulation.pretrain import make_set
+
+    make_set("some-set", "breast-lesion", 4)
     with_set = _Workflow("some-set", get_profile("pretrain"), None, str(target), "fda", 0.01)
     seen = {"calls": 0}
 
-    def fake_pretrain(name, model, task, profile, *, out_dir, device, style):
+    def fake_pretrain(name, model, task, profile, *, out_dir, device, bar, style):
         seen.update(name=name, style=style, calls=seen["calls"] + 1)
         return "the start"
 
