@@ -12,6 +12,7 @@ from evaluator.cli import handle_errors
 from evaluator.demo import DEFAULT_TASK
 from evaluator.errors import SonoBenchError
 from evaluator.scaleout.options import check_address, executor_options
+from simulation.style import StyleMethod
 
 # The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
 REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
@@ -126,8 +127,9 @@ def _workflow_options(fn):
         click.option("--style-target", type=click.Path(exists=True, file_okay=False), default=None,
                      help="Folder of unlabelled target-domain images: simulated training images are style-adapted "
                           "toward it (the pretraining set with --pretrain SET, else the training split)."),
-        click.option("--style-method", type=click.Choice(["fda", "histogram"]), default="fda", show_default=True,
-                     help="fda: Fourier amplitude swap; histogram: histogram matching."),
+        click.option("--style-method", type=click.Choice([m.value for m in StyleMethod]), default="fda",
+                     show_default=True, help="fda: Fourier amplitude swap; histogram: histogram matching; "
+                     "speckle: speckle-contrast matching."),
         click.option("--style-beta", type=float, default=0.01, show_default=True, help="FDA window (Yang & Soatto 2020)."),
     ]
     for option in reversed(options):

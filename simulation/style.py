@@ -12,6 +12,13 @@ Methods (`STYLES`):
 - ``histogram``: classical histogram matching (the source's empirical CDF mapped
   onto the target's, the algorithm of skimage.exposure.match_histograms, written
   in numpy because scikit-image is not a dependency).
+- ``speckle``: speckle-contrast matching. Fully developed speckle has a fixed
+  contrast (std / mean 0.52 for a Rayleigh envelope: Burckhardt 1978; Wagner et al.
+  1983), so after log compression the local standard deviation of speckle is set
+  by the scanner's dynamic range and compression; simulators and scanners differ
+  in it. The fluctuation around the local mean (a `size` x `size` box) is scaled
+  so that the median local std equals the target's; the local mean (anatomy,
+  lesion contrast) is kept. It matches speckle contrast, not grain size.
 
 Interface: an adapter is a callable ``image -> image`` (float HxW in [0, 1]) taking
 a ``numpy.random.Generator`` that picks the target image, with ``fit(folder)`` to
@@ -47,6 +54,7 @@ class StyleError(SonoBenchError):
 class StyleMethod(str, Enum):
     FDA = "fda"
     HISTOGRAM = "histogram"
+    SPECKLE = "speckle"
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -106,6 +114,27 @@ def match_histogram(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.interp(s_q, t_q, t_vals)[s_idx].reshape(source.shape)
 
 
+def local_stats(image: np.ndarray, size: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Local mean and standard deviation over a size x size box (mirrored at the borders)."""
+    from scipy.ndimage import uniform_filter
+
+    image = np.asarray(image, np.float64)
+    mean = uniform_filter(image, size, mode="reflect")
+    var = uniform_filter(image * image, size, mode="reflect") - mean * mean
+    return mean, np.sqrt(np.clip(var, 0.0, None))
+
+
+def speckle_gain(source: np.ndarray, target: np.ndarray, size: int = 7) -> float:
+    """Factor that brings the source's median local std to the target's."""
+    return float(np.median(local_stats(target, size)[1]) / max(np.median(local_stats(source, size)[1]), 1e-8))
+
+
+def match_speckle(source: np.ndarray, target: np.ndarray, size: int = 7) -> np.ndarray:
+    """Source with its fluctuation around the local mean scaled to the target's speckle contrast."""
+    mean, _ = local_stats(source, size)
+    return mean + speckle_gain(source, target, size) * (np.asarray(source, np.float64) - mean)
+
+
 class _TargetAdapter:
     """Shared part: the target images and the seeded choice of one per call."""
     method: StyleMethod
@@ -158,9 +187,24 @@ class HistogramMatch(_TargetAdapter):
         return np.clip(match_histogram(np.asarray(image, np.float64), self.pick(rng)), 0.0, 1.0)
 
 
+class SpeckleMatch(_TargetAdapter):
+    method = StyleMethod.SPECKLE
+
+    def __init__(self, beta: float = 0.0, size: int = 7):  # beta unused: one signature for every factory
+        super().__init__()
+        self.size = size
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return np.clip(match_speckle(image, self.pick(rng), self.size), 0.0, 1.0)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "window": self.size}
+
+
 STYLES: Registry[Callable[..., _TargetAdapter]] = Registry("style method", StyleError)
 STYLES.register(StyleMethod.FDA.value, FDA)
 STYLES.register(StyleMethod.HISTOGRAM.value, HistogramMatch)
+STYLES.register(StyleMethod.SPECKLE.value, SpeckleMatch)
 
 
 def make_adapter(method: str, target_dir, beta: float = 0.01):

@@ -17,7 +17,8 @@ from .style import StyleMethod
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: images/ adapted, labels/ copied unchanged.")
 @click.option("--method", type=click.Choice([m.value for m in StyleMethod]), default="fda", show_default=True,
-              help="fda: Fourier amplitude swap (Yang & Soatto 2020); histogram: histogram matching.")
+              help="fda: Fourier amplitude swap (Yang & Soatto 2020); histogram: histogram matching; "
+                   "speckle: speckle-contrast matching.")
 @click.option("--beta", type=float, default=0.01, show_default=True, help="FDA low-frequency window (0: identity).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the target per image; same seed, same bytes.")
 @click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), default=None,

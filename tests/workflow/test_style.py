@@ -122,7 +122,7 @@ def test_an_empty_target_folder_is_refused_with_the_reason(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(StyleError, match="holds no images"):
         HistogramMatch().fit(tmp_path / "empty")
-    with pytest.raises(StyleError, match="Valid choices: fda, histogram"):
+    with pytest.raises(StyleError, match="Valid choices: fda, histogram, speckle"):
         make_adapter("cyclegan", tmp_path / "empty")
 
 
@@ -158,3 +158,22 @@ def test_the_record_names_the_targets_by_content(target_dir, tmp_path):
     a, b = make_adapter("fda", target_dir).describe(), make_adapter("fda", other).describe()
     assert a["targets"] == b["targets"] == 3 and a["targets_sha256"] != b["targets_sha256"]
     assert make_adapter("fda", target_dir).describe() == a
+
+
+def test_speckle_matching_gives_the_targets_speckle_contrast_and_keeps_the_local_mean():
+    from simulation.style import local_stats, match_speckle
+
+    rng = np.random.default_rng(5)
+    yy = np.linspace(0, 1, 96)[:, None] * np.ones((1, 96))
+    src = 0.3 + 0.3 * yy + 0.15 * rng.standard_normal((96, 96))   # strong speckle on a depth ramp
+    tgt = 0.5 + 0.04 * rng.standard_normal((80, 80))               # faint speckle
+    out = match_speckle(src, tgt)
+    med = lambda a: float(np.median(local_stats(a)[1]))  # noqa: E731
+    assert med(src) > 3 * med(tgt)
+    assert med(out) == pytest.approx(med(tgt), rel=0.1)
+    # the slow structure (the mean over a larger box than the speckle window) is the source's, not the
+    # target's; inside only: the box is mirrored at the border
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(local_stats(out, 15)[0][inner], local_stats(src, 15)[0][inner], atol=0.015)
+    assert abs(out[inner].mean() - src[inner].mean()) < 0.005 < abs(src.mean() - tgt.mean())
+    assert np.allclose(match_speckle(src, src), src)  # matching an image to itself changes nothing
