@@ -109,3 +109,22 @@ def test_the_committed_references_give_the_in_domain_column(tmp_path):
     dice = sorted(round(r["cells"]["sim-breast-lesion@1"]["mean"], 9) for r in matrix["rows"])
     assert dice == sorted(round(r["scores"]["dice_mean"], 9) for r in ref_rows)
     assert all(r["cells"]["sim-breast-lesion@1"]["in_domain"] for r in matrix["rows"])
+
+
+def test_an_imported_breast_dataset_joins_the_simulated_one(tmp_path, toy_onnx):
+    """The path for imported data: a BUSI replica imported by its adapter declares family 'breast', so
+    the matrix has the simulated and the imported task as columns."""
+    from evaluator.adapters import import_dataset
+    from evaluator.crosseval import ModelSource, family_matrix, score_family
+    from evaluator.store import Store
+    from evaluator.tasks import family_tasks
+    from tests.adapters.replicas import make_busi
+
+    import_dataset("busi", make_busi(tmp_path / "busi-copy"), splits_dir=tmp_path / "pinned")
+    assert [t.ref for t in family_tasks("breast")] == ["busi@1", "sim-breast-lesion@1"]
+    store = Store(tmp_path / "b.db")
+    cells = score_family(store, ModelSource(toy_onnx, "busi", "threshold"), "breast", log=lambda m: None)
+    assert all(isinstance(v, int) for v in cells.values()), cells
+    (row,) = family_matrix(store, "breast")["rows"]
+    assert row["trained_on"] == "busi@1"
+    assert {t: c["in_domain"] for t, c in row["cells"].items()} == {"busi@1": True, "sim-breast-lesion@1": False}
