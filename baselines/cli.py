@@ -61,57 +61,14 @@ def _train_and_submit(data, model, profile, store, out, device, fold=None, label
     from .training import display_name, run_baseline
     from .training.loop import steps_per_epoch
 
-    start, style = workflow.start_for(model, data.task, out, device) if workflow else (None, None)
+    from .training.pipeline import run_tag
+
+    start, style = workflow.start_for(model, data.task, out, device, progress=_progress) if workflow else (None, None)
     n_train = len(data.folds(fold[1], profile.seed)[fold[0]][0]) if fold else len(data.train)
     total = profile.epochs * steps_per_epoch(n_train, profile)
-    with _progress(total, display_name(model, profile, fold, start.tag if start else None)) as bar:
+    with _progress(total, display_name(model, profile, fold, run_tag(start, style))) as bar:
         return run_baseline(data, model, profile, store=store, out_dir=out, device=device, fold=fold, bar=bar,
                             labels_root=labels_root, log=click.echo, start=start, style=style)
-
-
-class _Workflow:
-    """The physics-guided options of `baselines run`: where each model starts (a pretraining
-    set, a checkpoint, --init weights) and the style adaptation of the simulated phase."""
-
-    def __init__(self, pretrain, pretrain_profile, init, style_target, style_method, style_beta):
-        if pretrain and init:
-            raise SonoBenchError("--pretrain and --init both set the starting weights; pass one of them")
-        self.pretrain, self.profile, self.init = pretrain, pretrain_profile, init
-        self.style = None
-        if style_target:
-            from simulation.style import StyleBatches, make_adapter
-
-            self.style = StyleBatches(make_adapter(style_method, style_target, style_beta))
-        self.is_set = bool(pretrain) and not Path(pretrain).is_file()
-        self._starts: dict = {}
-
-    def start_for(self, model, task, out, device):
-        """(start, fine-tuning style): the style adapts the pretraining set when there is one, else the
-        training split (a model trained on simulated data for a real target)."""
-        from .training import default_out_dir
-        from .training.transfer import from_file, pretrain_on_set
-
-        if model not in self._starts:
-            if self.is_set:
-                from simulation.pretrain import load_set
-
-                from .training.loop import steps_per_epoch
-
-                n_train = len(load_set(self.pretrain).task.split("train"))
-                total = self.profile.epochs * steps_per_epoch(n_train, self.profile)
-                with _progress(total, f"{model} pretraining on {self.pretrain} ({self.profile.name})") as bar:
-                    self._starts[model] = pretrain_on_set(self.pretrain, model, task, self.profile,
-                                                          out_dir=Path(out or default_out_dir()), device=device,
-                                                          bar=bar, style=self.style)
-            elif self.pretrain or self.init:
-                self._starts[model] = from_file(self.pretrain or self.init, "checkpoint" if self.pretrain else "init")
-            else:
-                self._starts[model] = None
-        return self._starts[model], (None if self.is_set else self.style)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.pretrain or self.init or self.style)
 
 
 def _workflow_options(fn):
@@ -289,8 +246,10 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta, threads), get_task(task_ref)
     if update_reference and (folds or tta):
         raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
-    workflow = _Workflow(pretrain, _profile(pretrain_profile, pretrain_epochs, threads=threads), init_path,
-                         style_target, style_method, style_beta)
+    from .training.transfer import Workflow
+
+    workflow = Workflow(pretrain, _profile(pretrain_profile, pretrain_epochs, threads=threads), init_path,
+                        style_target, style_method, style_beta, log=click.echo)
     if workflow.active and (update_reference or executor is Executor.RAY):
         raise SonoBenchError("--pretrain/--init/--style-target runs are recorded in the store and run.json, not in "
                              "the (model, profile)-keyed reference file, and train locally: drop "

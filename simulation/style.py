@@ -235,6 +235,11 @@ class StyleBatches:
     def describe(self) -> dict:
         return {**self.adapter.describe(), "p": self.p}
 
+    @property
+    def tag(self) -> str:
+        """Names a style-adapted run apart from the plain one: method and the targets' content."""
+        return f"style-{self.adapter.method.value}-{str(self.adapter.describe()['targets_sha256'])[:8]}"
+
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)

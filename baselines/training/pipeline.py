@@ -113,6 +113,12 @@ class Trained:
     params_pytorch: int = 0   # sum(p.numel()) of the trained module: the count papers report
 
 
+def run_tag(start=None, style=None) -> str | None:
+    """Folder / name suffix that keeps a pretrained or style-adapted run apart from the scratch one."""
+    parts = [start.tag if start is not None else None, style.tag if style is not None else None]
+    return "-".join(p for p in parts if p) or None
+
+
 def run_folder(task: Task, model: str, profile: Profile, out_dir: Path | None = None,
                fold: tuple[int, int] | None = None, tag: str | None = None) -> Path:
     folder = Path(out_dir or default_out_dir()) / task.id / (
@@ -148,8 +154,8 @@ def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Pa
         meta["pretraining"] = {**start.record, "fit": result.extra.get("init")}
     if style is not None:
         meta["style"] = style.describe()
-    return Trained(model, profile, display_name(model, profile, fold, start.tag if start else None), folder, onnx_path, model_config(result.model),
-                   parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
+    return Trained(model, profile, display_name(model, profile, fold, run_tag(start, style)), folder, onnx_path,
+                   model_config(result.model), parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
 
 
 def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: SandboxConfig | None = None,
@@ -182,7 +188,7 @@ def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, 
                  sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print,
                  start=None, style=None) -> dict:
     """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
-    folder = run_folder(data.task, model, profile, out_dir, fold, start.tag if start else None)
+    folder = run_folder(data.task, model, profile, out_dir, fold, run_tag(start, style))
     trained = train_and_export(data, model, profile, folder=folder, device=device, fold=fold, bar=bar,
                                start=start, style=style)
     return submit_trained(store, data.task, trained, sandbox=sandbox, labels_root=labels_root, log=log)

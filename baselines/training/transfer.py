@@ -99,7 +99,9 @@ class Start:
     def tag(self) -> str:
         """Folder / display suffix that keeps a pretrained run apart from the scratch one."""
         digest = self.record.get("set_digest") or self.record.get("checkpoint_sha256")
-        return f"{self.record['kind']}-{digest[:8]}"
+        style = self.record.get("style")  # a style-adapted pretraining is another start
+        extra = f"-style-{style['method']}-{str(style.get('targets_sha256'))[:8]}" if style else ""
+        return f"{self.record['kind']}-{digest[:8]}{extra}"
 
     def __call__(self, model: torch.nn.Module) -> dict:
         return fit_weights(model, self.state, strict=self.strict, source=self.record.get("path", "pretraining"))
@@ -148,3 +150,54 @@ def pretrain_on_set(set_name: str, model: str, target: Task, profile: Profile, *
               "checkpoint": str(ckpt), "checkpoint_sha256": sha256_file(ckpt), "reused_checkpoint": False}
     info_path.write_text(json.dumps(record, indent=1) + "\n")
     return Start(result.model.state_dict(), strict=False, record=record)
+
+
+class Workflow:
+    """The physics-guided options of one `baselines run`: where each model starts (a pretraining
+    set, a checkpoint, --init weights) and the style adaptation of its simulated phase."""
+
+    def __init__(self, pretrain: str | None, pretrain_profile: Profile, init: str | None, style_target=None,
+                 style_method: str = "fda", style_beta: float = 0.01, log=print):
+        if pretrain and init:
+            raise SonoBenchError("--pretrain and --init both set the starting weights; pass one of them")
+        self.pretrain, self.profile, self.init, self.log = pretrain, pretrain_profile, init, log
+        self.style = None
+        if style_target:
+            from simulation.style import StyleBatches, make_adapter
+
+            self.style = StyleBatches(make_adapter(style_method, style_target, style_beta))
+        self.is_set = bool(pretrain) and not Path(pretrain).is_file()
+        self._starts: dict = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pretrain or self.init or self.style)
+
+    def start_for(self, model: str, task: Task, out_dir, device: str, progress=None):
+        """(start, fine-tuning style), one start per model (its folds share it). The style adapts
+        the pretraining set when there is one, else the training split (a model trained on
+        simulated data for a real target). `progress(total, desc)`: a tqdm-like context manager."""
+        from .pipeline import default_out_dir
+
+        if model not in self._starts:
+            if self.is_set:
+                self._starts[model] = self._pretrain(model, task, Path(out_dir or default_out_dir()), device, progress)
+            elif self.pretrain or self.init:
+                self._starts[model] = from_file(self.pretrain or self.init, "checkpoint" if self.pretrain else "init")
+            else:
+                self._starts[model] = None
+        return self._starts[model], (None if self.is_set else self.style)
+
+    def _pretrain(self, model, task, out_dir, device, progress):
+        import contextlib
+
+        from simulation.pretrain import load_set
+
+        from .loop import steps_per_epoch
+
+        total = self.profile.epochs * steps_per_epoch(len(load_set(self.pretrain).task.split("train")), self.profile)
+        self.log(f"Pretraining {model} on set '{self.pretrain}' with profile '{self.profile.name}'")
+        bar_cm = progress(total, f"{model} pretraining on {self.pretrain}") if progress else contextlib.nullcontext()
+        with bar_cm as bar:
+            return pretrain_on_set(self.pretrain, model, task, self.profile, out_dir=out_dir, device=device,
+                                   bar=bar, style=self.style)

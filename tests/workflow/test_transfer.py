@@ -119,7 +119,8 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    from baselines.cli import _Workflow
+    from baselines.training.pipeline import run_tag
+    from baselines.training.transfer import Workflow as _Workflow
     from baselines.recipes import get_profile
 
     target = tmp_path / "target"
@@ -128,6 +129,7 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     plain = _Workflow(None, get_profile("pretrain"), None, str(target), "histogram", 0.0)
     start, style = plain.start_for("unext", None, tmp_path, "cpu")
     assert start is None and style is plain.style and style.describe()["method"] == "histogram"
+    assert run_tag(start, style).startswith("style-histogram-")  # its own run folder, not the scratch one's
     init = _Workflow(None, get_profile("pretrain"), str(weights[0]), None, "fda", 0.01)
     start, style = init.start_for("unext", None, tmp_path, "cpu")
     assert style is None and start.record["checkpoint_sha256"] == sha256_file(weights[0]) and start.strict
@@ -146,3 +148,19 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     assert seen == {"name": "some-set", "style": with_set.style, "calls": 1}        # ...but in pretraining
     with_set.start_for("unext", None, tmp_path, "cpu")
     assert seen["calls"] == 1  # one pretraining per model, reused by its folds
+
+
+def test_each_start_has_its_own_run_folder(tmp_path, weights):
+    from baselines.recipes import get_profile
+    from baselines.training.pipeline import run_folder, run_tag
+    from baselines.training.transfer import Start, from_file
+    from evaluator.tasks import get_task
+
+    task, quick = get_task("sim-breast-lesion"), get_profile("quick")
+    set_start = Start({}, False, {"kind": "pretrain", "set_digest": "a" * 64})
+    styled = Start({}, False, {"kind": "pretrain", "set_digest": "a" * 64,
+                               "style": {"method": "fda", "targets_sha256": "b" * 64}})
+    folders = {run_folder(task, "unext", quick, tmp_path, tag=run_tag(s)) for s in
+               (None, set_start, styled, from_file(weights[0]))}
+    assert len(folders) == 4
+    assert run_tag(styled) == "pretrain-aaaaaaaa-style-fda-bbbbbbbb"
