@@ -71,6 +71,7 @@ class Adapter:
     read: Callable[[Path, SourceCase], Loaded]
     source: dict = field(default_factory=dict)   # citation / download page
     modality: str = "ultrasound"
+    family: str | None = None                    # task.json "family" of the imported task (`sonobench crosseval`)
 
     @property
     def short(self) -> str:

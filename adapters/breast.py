@@ -58,7 +58,7 @@ def scan_busi(root: Path) -> Scan:
 
 
 BUSI = Adapter(
-    name="busi", title="BUSI: breast lesion segmentation (Al-Dhabyani et al. 2020)",
+    name="busi", family="breast", title="BUSI: breast lesion segmentation (Al-Dhabyani et al. 2020)",
     description="Breast ultrasound images of 600 women (benign, malignant, normal) with lesion masks; "
                 "extra masks of multifocal cases are merged into one.",
     layout="Dataset_BUSI_with_GT/{benign,malignant,normal}/<class> (N).png with <class> (N)_mask.png "
@@ -126,7 +126,7 @@ def scan_busbra(root: Path) -> Scan:
 
 
 BUSBRA = Adapter(
-    name="busbra", title="BUS-BRA: breast lesion segmentation (Gomez-Flores et al. 2024)",
+    name="busbra", family="breast", title="BUS-BRA: breast lesion segmentation (Gomez-Flores et al. 2024)",
     description="1,875 breast ultrasound images of 1,064 patients (biopsy-proven benign/malignant) "
                 "with lesion delineations, four scanners.",
     layout="BUSBRA/Images/bus_XXXX-s.png, BUSBRA/Masks/mask_XXXX-s.png, optional bus_data.csv "
@@ -165,7 +165,7 @@ def scan_bus_uc(root: Path) -> Scan:
 
 
 BUS_UC = Adapter(
-    name="bus-uc", title="BUS-UC: breast lesion segmentation",
+    name="bus-uc", family="breast", title="BUS-UC: breast lesion segmentation",
     description="Breast ultrasound images (benign/malignant) with lesion masks (Mendeley Data 3ksd7w7jkx).",
     layout="BUS_UC/{Benign,Malignant}/images/<name>.png with masks/<name>.png (or All/images + All/masks)",
     split_rule=STRATIFIED.format(test=0.2, by="folder class (benign/malignant)"),
@@ -195,7 +195,7 @@ def scan_bus_uclm(root: Path) -> Scan:
 
 
 BUS_UCLM = Adapter(
-    name="bus-uclm", title="BUS-UCLM: breast lesion segmentation (Vallez et al. 2025)",
+    name="bus-uclm", family="breast", title="BUS-UCLM: breast lesion segmentation (Vallez et al. 2025)",
     description="683 breast ultrasound images of 38 patients; RGB masks (green benign, red malignant) "
                 "become one binary lesion label.",
     layout="BUS-UCLM/images/<PATIENT>_<NNN>.png with masks/<PATIENT>_<NNN>.png (RGB: black background, "
@@ -223,7 +223,7 @@ def scan_yap2018(root: Path) -> Scan:
 
 
 YAP2018 = Adapter(
-    name="yap2018", title="Yap2018: breast lesion segmentation (Dataset B, UDIAT)",
+    name="yap2018", family="breast", title="Yap2018: breast lesion segmentation (Dataset B, UDIAT)",
     description="163 breast ultrasound images (Siemens ACUSON Sequoia) with lesion masks.",
     layout="DatasetB/original/<NNNNNN>.png with GT/<NNNNNN>.png",
     split_rule=STRATIFIED.format(test=0.2, by="lesion present/absent"),

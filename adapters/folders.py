@@ -70,7 +70,7 @@ def scan_ultrabones(root: Path) -> Scan:
 
 
 ULTRABONES = Adapter(
-    name="ultrabones100k", title="UltraBones100k: bone surface segmentation (Wu et al. 2025)",
+    name="ultrabones100k", family="bone", title="UltraBones100k: bone surface segmentation (Wu et al. 2025)",
     description="Lower-limb ultrasound of 14 cadaver specimens with automatically labelled bone surfaces.",
     layout="AI_Ultrasound_dataset/cadaverNN_<id>/recordNN/UltrasoundImages/<timestamp>.png with "
            "Labels/<timestamp>_label.png",

@@ -209,6 +209,7 @@ def _spec(adapter: Adapter, task_id: str, opts: Options, scan: Scan, conv: list[
                    "split_rule": rule, "seed": opts.seed, "test_fraction": opts.test_fraction, "folds": opts.folds,
                    "near_duplicates": {"hash": "dct-phash-64", "max_distance": opts.max_distance, **dups.to_json()},
                    "sources_sha256": hashlib.sha256(blob).hexdigest()},
+        **({"family": adapter.family} if adapter.family else {}),
     }
 
 

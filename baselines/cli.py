@@ -12,6 +12,7 @@ from evaluator.cli import handle_errors
 from evaluator.demo import DEFAULT_TASK
 from evaluator.errors import SonoBenchError
 from evaluator.scaleout.options import check_address, executor_options
+from simulation.style import StyleMethod
 
 # The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
 REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
@@ -56,15 +57,41 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
 
 
-def _train_and_submit(data, model, profile, store, out, device, fold=None, labels_root=None) -> dict:
+def _train_and_submit(data, model, profile, store, out, device, fold=None, labels_root=None, workflow=None) -> dict:
     from .training import display_name, run_baseline
     from .training.loop import steps_per_epoch
 
+    from .training.pipeline import run_tag
+
+    start, style = workflow.start_for(model, data.task, out, device, progress=_progress) if workflow else (None, None)
     n_train = len(data.folds(fold[1], profile.seed)[fold[0]][0]) if fold else len(data.train)
     total = profile.epochs * steps_per_epoch(n_train, profile)
-    with _progress(total, display_name(model, profile, fold)) as bar:
+    with _progress(total, display_name(model, profile, fold, run_tag(start, style))) as bar:
         return run_baseline(data, model, profile, store=store, out_dir=out, device=device, fold=fold, bar=bar,
-                            labels_root=labels_root, log=click.echo)
+                            labels_root=labels_root, log=click.echo, start=start, style=style)
+
+
+def _workflow_options(fn):
+    options = [
+        click.option("--pretrain", default=None, metavar="SET_OR_CHECKPOINT",
+                     help="Pretrain first: a pretraining set (`sonobench pretrain-set list`) trained with "
+                          "--pretrain-profile, or a local checkpoint file; then fine-tune with --profile."),
+        click.option("--pretrain-profile", default="pretrain", show_default=True, help="Profile of the pretraining phase."),
+        click.option("--pretrain-epochs", type=click.IntRange(min=1), default=None,
+                     help="Override the pretraining profile's epochs."),
+        click.option("--init", "init_path", type=click.Path(dir_okay=False), default=None,
+                     help="Start from a local state_dict (.pt/.pth) or .safetensors file (strict key check)."),
+        click.option("--style-target", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Folder of unlabelled target-domain images: simulated training images are style-adapted "
+                          "toward it (the pretraining set with --pretrain SET, else the training split)."),
+        click.option("--style-method", type=click.Choice([m.value for m in StyleMethod]), default="fda",
+                     show_default=True, help="fda: Fourier amplitude swap; histogram: histogram matching; "
+                     "speckle: speckle-contrast matching."),
+        click.option("--style-beta", type=float, default=0.01, show_default=True, help="FDA window (Yang & Soatto 2020)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 def _scores_line(res: dict) -> str:
@@ -88,6 +115,12 @@ def _report(record: dict) -> None:
                f"GFLOPs {res['gflops']:.2f}  params {res['params'] / 1e6:.2f} M")
     click.echo(f"    best epoch {t['best_epoch']}/{t['epochs_run']}, trained in {t['wall_s']:.0f} s; gaps "
                f"train->test Dice {g['train_test_dice']:+.4f}, val->test Dice {g['val_test_dice']:+.4f}")
+    pt = t.get("pretraining")
+    if pt:
+        digest = f"set digest {pt['set_digest'][:12]}" if pt.get("set_digest") else f"SHA-256 {pt['checkpoint_sha256'][:12]}"
+        phase = (f", {pt['epochs_run']} pretraining epochs{' (cached checkpoint)' if pt.get('reused_checkpoint') else ''}"
+                 if pt.get("history") else "")
+        click.echo(f"    started from {pt['kind']} {pt.get('set') or pt.get('path')} ({digest}{phase})")
 
 
 def _param_count(name: str) -> int:
@@ -195,6 +228,7 @@ def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict
 @click.option("--epochs", type=int, default=None, help="Override the profile's epoch count (smoke runs).")
 @click.option("--tta", is_flag=True, help="Bake horizontal-flip test-time augmentation into the exported model.")
 @_threads_option
+@_workflow_options
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Checkpoints, ONNX files, histories (default: <data dir>/baselines).")
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
@@ -202,7 +236,8 @@ def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict
 @_reference_dir_option
 @executor_options
 @handle_errors
-def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, threads, db_path, out_dir,
+def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, threads, pretrain,
+            pretrain_profile, pretrain_epochs, init_path, style_target, style_method, style_beta, db_path, out_dir,
             labels_root, update_reference, reference_dir, executor, address):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
     through the sandboxed evaluator (kind = baseline).
@@ -220,6 +255,14 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta, threads), get_task(task_ref)
     if update_reference and (folds or tta):
         raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
+    from .training.transfer import Workflow
+
+    workflow = Workflow(pretrain, _profile(pretrain_profile, pretrain_epochs, threads=threads), init_path,
+                        style_target, style_method, style_beta, log=click.echo)
+    if workflow.active and (update_reference or executor is Executor.RAY):
+        raise SonoBenchError("--pretrain/--init/--style-target runs are recorded in the store and run.json, not in "
+                             "the (model, profile)-keyed reference file, and train locally: drop "
+                             "--update-reference / --executor ray")
     check_address(executor, address)
     if executor is Executor.RAY:
         import_ray()  # what to install, before any work
@@ -235,7 +278,7 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
         click.echo(f"Training {', '.join(names)} on {task.ref} with profile '{profile.name}' on {device}")
         data, store = TaskData.load(task, labels_root), Store(db_path)
         record_of = lambda name, fold=None: _train_and_submit(  # noqa: E731
-            data, name, profile, store, out_dir, device, fold, labels_root)
+            data, name, profile, store, out_dir, device, fold, labels_root, workflow)
     for name in names:
         if folds:
             records = [record_of(name, (i, folds)) for i in range(folds)]

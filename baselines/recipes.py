@@ -183,6 +183,18 @@ PROFILES.register("converged", _validated(Profile(
 )))
 
 
+PROFILES.register("pretrain", _validated(Profile(
+    name="pretrain",
+    description="The pretraining phase of `baselines run --pretrain SET` (PhyUS-Net: pretrain on simulated "
+                "images, then fine-tune): the quick recipe's optimiser and patches, 6 epochs x 384 patches "
+                "of the pretraining set, 1 thread. Fine-tuning then uses --profile.",
+    epochs=6, batch_size=4, lr=2e-3, weight_decay=1e-4,
+    early_stop_patience=3, plateau_factor=0.5, plateau_patience=2, min_lr=1e-5,
+    samples_per_epoch=384, crop=(128, 128), foreground_crop=0.67, train_eval_cases=48,
+    seed=0, threads=1,
+)))
+
+
 def get_profile(name: str) -> Profile:
     return PROFILES.get(name)
 

@@ -16,6 +16,9 @@ from .errors import SonoBenchError
 # name -> "module:attribute" of a click command or group living in another package
 LAZY_COMMANDS = {
     "simulate": "simulation.cli:simulate",
+    "pretrain-set": "simulation.pretrain_cli:pretrain_set",
+    "style-adapt": "simulation.style_cli:style_adapt",
+    "crosseval": "evaluator.crosseval_cli:crosseval",
     "baselines": "baselines.cli:baselines",
     "datasets": "adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",

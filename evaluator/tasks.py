@@ -88,6 +88,7 @@ class Task:
     test_labels_private: bool = False
     source: dict = field(default_factory=dict)
     nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
+    family: str | None = None  # task.json "family" (e.g. "breast"): declared, never guessed; `sonobench crosseval`
 
     @property
     def ref(self) -> str:
@@ -145,6 +146,7 @@ class Task:
             "folder": str(self.folder),
             "description": self.description,
             "test_labels_private": self.test_labels_private,
+            "family": self.family,
         }
 
 
@@ -215,7 +217,15 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         test_labels_private=bool(spec.get("test_labels_private", False)),
         source=spec.get("source", {}),
         nsd_tolerance_declared=_tolerance(spec, spec_path),
+        family=_family(spec, spec_path),
     )
+
+
+def _family(spec: dict, spec_path: Path) -> str | None:
+    value = spec.get("family")
+    if value is not None and not (isinstance(value, str) and value.strip() == value and value):
+        raise InvalidTaskSpec(f"{spec_path}: 'family' must be a non-empty name such as \"breast\", got {value!r}")
+    return value
 
 
 def _tolerance(spec: dict, spec_path: Path) -> float | None:
@@ -350,3 +360,18 @@ def write_task(folder: str | os.PathLike, spec: dict, cases: Iterable[dict], dat
            "digest": digest, "cases": [c.to_json() for c in frozen]}
     man_path.write_text(json.dumps(man, indent=1) + "\n")
     return load_task_folder(folder)
+
+
+def family_tasks(family: str) -> list[Task]:
+    """The latest version of every discoverable task whose task.json declares `family`,
+    sorted by id; raises TaskNotFound naming the families there are."""
+    latest = {}
+    for task in list_tasks():
+        if task.family is not None and (task.id not in latest or task.version > latest[task.id].version):
+            latest[task.id] = task
+    members = sorted((t for t in latest.values() if t.family == family), key=lambda t: t.id)
+    if not members:
+        known = sorted({t.family for t in latest.values()})
+        raise TaskNotFound(f"No task declares family '{family}'. Families: {', '.join(known) or '(none)'}."
+                           f"{did_you_mean(family, known)}")
+    return members

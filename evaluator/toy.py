@@ -29,8 +29,10 @@ def _toy_case(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.nda
 
 
 def build_toy_task(folder: str | Path, *, task_id: str = "toy-lesion", n: int = 24, size: int = 64,
-                   seed: int = 0, version: int = 1, spacing_mm=(0.2, 0.2), input_size=None) -> Task:
-    """Write a frozen toy task (train/val/test = 50/25/25 %, a quarter of cases without lesion)."""
+                   seed: int = 0, version: int = 1, spacing_mm=(0.2, 0.2), input_size=None,
+                   family: str | None = None) -> Task:
+    """Write a frozen toy task (train/val/test = 50/25/25 %, a quarter of cases without lesion);
+    `family` declares its task family (cross-dataset tests)."""
     folder = Path(folder)
     data = folder / "data"
     (data / "images").mkdir(parents=True, exist_ok=True)
@@ -52,6 +54,7 @@ def build_toy_task(folder: str | Path, *, task_id: str = "toy-lesion", n: int = 
         "native_size": [size, size], "input_size": list(input_size or (size, size)), "input_channels": 1,
         "spacing_mm": list(spacing_mm) if spacing_mm else None, "primary_metric": "dice", "data_root": "data",
         "source": {"generator": "evaluator.toy.build_toy_task", "seed": seed, "n": n},
+        **({"family": family} if family else {}),
     }
     return write_task(folder, spec, cases)
 

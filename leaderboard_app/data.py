@@ -364,3 +364,23 @@ def _case_arrays(ref: str, paths: tuple[str, ...], case_id: str, with_label: boo
 def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Image (and label) of one training or validation case."""
     return _case_arrays(ref, _paths(), case_id, with_label)
+
+
+# ------------------------------------------------------------------ cross-dataset matrix
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _crosseval(path: str, fp: Fingerprint, family: str, paths: tuple[str, ...]) -> dict:
+    from evaluator.crosseval import family_matrix
+
+    with _reader(path) as store:
+        return family_matrix(store, family)
+
+
+def crosseval(family: str) -> dict:
+    """The family's cross-dataset matrix (evaluator.crosseval.family_matrix) from the store."""
+    return _crosseval(*_key(), family, _paths())
+
+
+def families() -> list[str]:
+    """Families declared by the tasks on this machine (task.json 'family')."""
+    return sorted({s["family"] for s in task_summaries()[0] if s.get("family")})

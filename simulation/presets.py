@@ -27,6 +27,7 @@ BREAST_TISSUES = {
 _PRESETS: dict[str, dict] = {
     "breast-lesion": {
         "title": "Breast with 0-2 lesions (skin, subcutaneous fat, glandular tissue, retromammary fat, muscle)",
+        "family": "breast",  # the task family its datasets join (task.json "family"; `sonobench crosseval`)
         "classes": ["background", "lesion"],
         "tissues": BREAST_TISSUES,
         # Layers from the skin surface down; the last one fills the rest of the field.
@@ -84,6 +85,7 @@ MSK_TISSUES = {
 # attenuation the acoustic shadow beneath. Label = the bone.
 _PRESETS["bone-surface"] = {
     "title": "Bone surface under skin, fat and muscle (UltraBones-like)",
+    "family": "bone",
     "classes": ["background", "bone"],
     "tissues": MSK_TISSUES,
     "layers": [

@@ -27,7 +27,7 @@ def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
         "description": (f"{preset['title']}. B-mode images simulated with the SonoBench {run['backend']} backend "
                         f"(preset {run['preset']}, seed {run['seed']}); labels exact by construction. "
                         "About a quarter of the cases are normal (no lesion)."),
-        "modality": "ultrasound (simulated B-mode)",
+        "modality": "ultrasound (simulated B-mode)", "family": preset["family"],
         "classes": list(preset["classes"]),
         "native_size": list(phys.out_shape), "input_size": list(phys.out_shape), "input_channels": 1,
         "spacing_mm": [round(v, 6) for v in phys.pixel_mm],

@@ -75,10 +75,13 @@ def _batches(order: list[int], size: int) -> list[list[int]]:
 class _Run:
     """State of one training run; `fit` drives it epoch by epoch."""
 
-    def __init__(self, name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str):
+    def __init__(self, name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str,
+                 init=None, style=None):
         self.train, self.val, self.task, self.p, self.device = train, val, task, profile, device
-        self.model = create_model(name, in_channels=task.input_channels,
-                                  num_classes=output_channels(task)).to(device)
+        self.model = create_model(name, in_channels=task.input_channels, num_classes=output_channels(task))
+        self.init_report = init(self.model) if init is not None else None  # starting weights (transfer.py)
+        self.model = self.model.to(device)
+        self.style = style  # sim -> real style adaptation of the training batches (transfer.StyleBatches)
         self.layout = torch.channels_last if profile.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.layout)
         weights = inverse_frequency_weights(train.targets, task.num_classes) if task.num_classes > 2 else None
@@ -102,6 +105,8 @@ class _Run:
         for index in _batches(epoch_order(len(self.train), self.p.samples_per_epoch, self.gen), self.p.batch_size):
             x, y = make_batch(self.train.images, self.train.targets, index, self.p.crop, self.p.foreground_crop,
                               self.gen)
+            if self.style is not None:
+                x = self.style(x, self.gen)
             x, y = x.to(self.device), y.to(self.device)
             if self.p.augment.enabled:
                 x, y = augment(x, y, self.p.augment, self.gen)
@@ -142,11 +147,14 @@ def steps_per_epoch(n_train: int, profile: Profile) -> int:
 
 
 def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str = "cpu",
-                bar: Any = None, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train architecture `name` with `profile`; `bar` is tqdm-like (update, set_postfix)."""
+                bar: Any = None, log: Callable[[str], None] | None = None, init: Callable | None = None,
+                style: Callable | None = None) -> TrainResult:
+    """Train architecture `name` with `profile`; `bar` is tqdm-like (update, set_postfix).
+    `init(model)` sets the starting weights (after the seeded initialisation) and returns a report
+    kept in `extra["init"]`; `style(x, generator)` restyles each training batch before augmentation."""
     t0, c0 = time.monotonic(), cpu_seconds()
     with deterministic(profile.seed, device, profile.threads):
-        run = _Run(name, train, val, task, profile, device)
+        run = _Run(name, train, val, task, profile, device, init=init, style=style)
         history, best, best_state, best_epoch, stale, stopped = [], None, None, 0, 0, False
         smooth, best_smooth = None, None
         for epoch in range(1, profile.epochs + 1):
@@ -178,4 +186,5 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
     return TrainResult(model=model, history=history, best_epoch=best_epoch,
                        best={k: best[k] for k in ("val_loss", *(f"val_{m}" for m in count_metrics()))},
                        epochs_run=len(history), stopped_early=stopped,
-                       wall_s=time.monotonic() - t0, cpu_s=cpu_seconds() - c0)
+                       wall_s=time.monotonic() - t0, cpu_s=cpu_seconds() - c0,
+                       extra={"init": run.init_report} if run.init_report is not None else {})

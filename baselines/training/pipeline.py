@@ -68,8 +68,9 @@ def default_out_dir() -> Path:
     return user_data_dir() / "baselines"
 
 
-def display_name(model: str, profile: Profile, fold: tuple[int, int] | None = None) -> str:
-    extras = (["flip TTA"] if profile.tta else []) + ([f"fold {fold[0] + 1}/{fold[1]}"] if fold else [])
+def display_name(model: str, profile: Profile, fold: tuple[int, int] | None = None, tag: str | None = None) -> str:
+    extras = (["flip TTA"] if profile.tta else []) + ([f"fold {fold[0] + 1}/{fold[1]}"] if fold else []) + (
+        [tag] if tag else [])
     return f"{model} ({', '.join([profile.name, *extras])})"
 
 
@@ -114,20 +115,29 @@ class Trained:
     params_pytorch: int = 0   # sum(p.numel()) of the trained module: the count papers report
 
 
+def run_tag(start=None, style=None) -> str | None:
+    """Folder / name suffix that keeps a pretrained or style-adapted run apart from the scratch one."""
+    parts = [start.tag if start is not None else None, style.tag if style is not None else None]
+    return "-".join(p for p in parts if p) or None
+
+
 def run_folder(task: Task, model: str, profile: Profile, out_dir: Path | None = None,
-               fold: tuple[int, int] | None = None) -> Path:
-    folder = Path(out_dir or default_out_dir()) / task.id / f"{model}-{profile.name}{'-tta' if profile.tta else ''}"
+               fold: tuple[int, int] | None = None, tag: str | None = None) -> Path:
+    folder = Path(out_dir or default_out_dir()) / task.id / (
+        f"{model}-{profile.name}{'-tta' if profile.tta else ''}{f'-{tag}' if tag else ''}")
     return folder / f"fold{fold[0] + 1}of{fold[1]}" if fold else folder
 
 
 def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Path, device: str = "cpu",
-                     fold: tuple[int, int] | None = None, bar=None) -> Trained:
-    """Train `model`, save the checkpoint, export ONNX and score the gaps into `folder`."""
+                     fold: tuple[int, int] | None = None, bar=None, start=None, style=None) -> Trained:
+    """Train `model`, save the checkpoint, export ONNX and score the gaps into `folder`.
+    `start` (transfer.Start): the starting weights (pretraining / --init); `style`: a
+    train-time style adaptation of the batches (simulation.style.StyleBatches)."""
     task = data.task
     train, val = data.folds(fold[1], profile.seed)[fold[0]] if fold else (data.train, data.val)
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    result = train_model(model, train, val, task, profile, device, bar=bar)
+    result = train_model(model, train, val, task, profile, device, bar=bar, init=start, style=style)
     _save_checkpoint(folder, result.model, result.history)
     net = exportable(result.model, profile.tta)
     onnx_path = export_onnx(net, folder / f"{model}-{profile.name}.onnx", task.input_size, task.input_channels)
@@ -142,8 +152,12 @@ def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Pa
                   "folds": fold[1] if fold else None,
                   "cv": "stratified K-fold over train+val by mask (empty vs classes present)" if fold else None}
     meta = _training_meta(data, profile, result, scores, device, split_info)
-    return Trained(model, profile, display_name(model, profile, fold), folder, onnx_path, model_config(result.model),
-                   parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
+    if start is not None:  # both phases' histories: `history` is the fine-tuning, this the pretraining
+        meta["pretraining"] = {**start.record, "fit": result.extra.get("init")}
+    if style is not None:
+        meta["style"] = style.describe()
+    return Trained(model, profile, display_name(model, profile, fold, run_tag(start, style)), folder, onnx_path,
+                   model_config(result.model), parity, meta, time.monotonic() - t0, sum(p.numel() for p in result.model.parameters()))
 
 
 def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: SandboxConfig | None = None,
@@ -173,10 +187,12 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
 
 def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,
                  device: str = "cpu", fold: tuple[int, int] | None = None, bar=None,
-                 sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print) -> dict:
+                 sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print,
+                 start=None, style=None) -> dict:
     """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
-    folder = run_folder(data.task, model, profile, out_dir, fold)
-    trained = train_and_export(data, model, profile, folder=folder, device=device, fold=fold, bar=bar)
+    folder = run_folder(data.task, model, profile, out_dir, fold, run_tag(start, style))
+    trained = train_and_export(data, model, profile, folder=folder, device=device, fold=fold, bar=bar,
+                               start=start, style=style)
     return submit_trained(store, data.task, trained, sandbox=sandbox, labels_root=labels_root, log=log)
 
 

@@ -90,7 +90,8 @@ def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]
     """Scored baselines of one task version with their meta (training history lives in meta['training'])."""
     sql = (
         "select s.id as submission_id, s.name, s.team, s.meta, "
-        + "".join(f"r.{m}_mean, " for m in per_case_metrics()) +
+        + "".join(f"r.{m}_mean, " for m in per_case_metrics())
+        + "".join(f"r.{m}_ci_low, r.{m}_ci_high, " for m in per_case_metrics()) +
         "r.hd95_unit, r.split, r.params, r.gflops, r.complexity, s.format from results r join submissions s on s.id = r.submission_id "
         "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null and s.kind = 'baseline' order by s.name, s.id"
     )

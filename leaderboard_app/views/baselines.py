@@ -90,7 +90,40 @@ def summary_rows(rows: list[dict]) -> list[dict]:
             "Params, PyTorch module": _count(pytorch),
             "Params, ONNX graph (BN folded)": _count(onnx),
             "Test Dice": f"{r['dice_mean']:.3f}",
+            "Start": start_of(r),  # scratch, or the pretraining set's digest / the weights' SHA-256
         })
+    return out
+
+
+def start_of(row: dict) -> str:
+    """Where training started: from scratch, a pretraining set (its digest) or local weights (SHA-256)."""
+    pt = _training(row).get("pretraining")
+    if not isinstance(pt, dict):
+        return "scratch"
+    if pt.get("set_digest"):
+        return f"pretrained on {pt.get('set')} (digest {str(pt['set_digest'])[:12]})"
+    return f"{pt.get('kind', 'init')} {str(pt.get('path', '')).rsplit('/', 1)[-1]} (SHA-256 {str(pt.get('checkpoint_sha256'))[:12]})"
+
+
+def scratch_vs_pretrained(rows: list[dict]) -> list[dict]:
+    """Per (architecture, fine-tuning profile) with a scratch row and a pretrained one: their test
+    Dice side by side (PhyUS-Net's comparison at the same fine-tuning budget)."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        model = ((r.get("meta") or {}).get("architecture") or {}).get("name") or r["name"]
+        start = start_of(r)
+        groups.setdefault((model, profile_of(r)), {}).setdefault(start, r)
+    out = []
+    for (model, profile), starts in sorted(groups.items()):
+        scratch = starts.get("scratch")
+        for start, r in starts.items():
+            if start == "scratch" or scratch is None:
+                continue
+            out.append({"Model": model, "Fine-tuning profile": profile,
+                        "Scratch Dice": f"{scratch['dice_mean']:.3f} [{scratch['dice_ci_low']:.3f}, {scratch['dice_ci_high']:.3f}]",
+                        "Started from": start,
+                        "Pretrained Dice": f"{r['dice_mean']:.3f} [{r['dice_ci_low']:.3f}, {r['dice_ci_high']:.3f}]",
+                        "Δ Dice": f"{r['dice_mean'] - scratch['dice_mean']:+.3f}"})
     return out
 
 
@@ -158,6 +191,13 @@ def baselines_page():
         return
     st.subheader("Converged reference per model")
     st.markdown(_markdown_table(converged_by_model(rows)))
+    paired = scratch_vs_pretrained(rows)
+    if paired:
+        st.subheader("Scratch vs pretrained")
+        st.caption("The same architecture fine-tuned with the same profile from scratch and from pretrained weights "
+                   "(`sonobench baselines run MODEL --pretrain SET`); test Dice with its 95% bootstrap CI. "
+                   "`sonobench compare A B` tests the difference case by case.")
+        st.markdown(_markdown_table(paired))
     present = profiles(rows)
     if len(present) > 1:
         chosen = st.radio("Training profile", present, horizontal=True, key="base_profile",

@@ -19,12 +19,16 @@ def _invoke(*args):
     (["run", "--task", "toy-lesion", "--models", "unet,cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--profile", "quik"],
-     "Error: Unknown training profile 'quik'. Valid choices: converged, full, paper, quick. Did you mean 'quick'?"),
+     "Error: Unknown training profile 'quik'. Valid choices: converged, full, paper, pretrain, quick. Did you mean 'quick'?"),
     (["run", "--task", "no-such-task", "--models", "unet"], "Error: Unknown task 'no-such-task'. Valid choices: "),
     (["rerun", "unet", "--task", "toy-lesion"], "Error: No reference result for model 'unet' with profile 'quick'"),
     (["rerun", "unetx", "--task", "toy-lesion"], "Did you mean 'unet'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--folds", "2", "--update-reference"], "Error: --update-reference"),
     (["run", "unet", "--task", "toy-lesion", "--tta", "--update-reference"], "drop --folds/--tta"),
+    (["run", "unet", "--task", "toy-lesion", "--pretrain", "s", "--update-reference"], "drop --update-reference"),
+    (["run", "unet", "--task", "toy-lesion", "--pretrain", "s", "--init", "w.pt"], "pass one of them"),
+    (["run", "unet", "--task", "toy-lesion", "--pretrain-profile", "pretrian", "--pretrain", "s"],
+     "Did you mean 'pretrain'?"),
 ])
 def test_errors_name_what_to_do(toy_task, args, message):
     result = _invoke(*args)
