@@ -22,11 +22,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
 from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
+from .scan_region import ScanRegion
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPLITS = ("train", "val", "test")
 MANIFEST_FORMAT = 1
@@ -87,6 +91,7 @@ class Task:
     test_labels_private: bool = False
     source: dict = field(default_factory=dict)
     nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
+    scan_region: ScanRegion | None = None  # task.json "scan_region"; None = the whole image is scored
 
     @property
     def ref(self) -> str:
@@ -118,6 +123,10 @@ class Task:
     def image_path(self, case: Case) -> Path:
         return self.data_root / case.image
 
+    def region_for(self, case: Case, image) -> np.ndarray | None:
+        """The boolean scan region of `case` (native grey `image` given), or None without one."""
+        return None if self.scan_region is None else self.scan_region.mask_for(case, image, self.data_root)
+
     def label_path(self, case: Case, labels_root: str | os.PathLike | None = None) -> Path:
         if case.split == "test":
             root = labels_root or os.environ.get("SONOBENCH_TEST_LABELS")
@@ -139,6 +148,7 @@ class Task:
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "primary_metric": self.primary_metric,
             "nsd_tolerance": self.nsd_tolerance,
+            "scan_region": self.scan_region.to_json() if self.scan_region else None,
             "splits": counts,
             "digest": self.digest,
             "folder": str(self.folder),
@@ -214,6 +224,7 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         test_labels_private=bool(spec.get("test_labels_private", False)),
         source=spec.get("source", {}),
         nsd_tolerance_declared=_tolerance(spec, spec_path),
+        scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
     )
 
 
@@ -302,6 +313,9 @@ def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, im
             checks.append(("image", task.image_path(case), case.image_sha256))
         if labels:
             checks.append(("label", task.label_path(case, labels_root), case.label_sha256))
+        region_file = task.scan_region.file_of(case, task.data_root) if task.scan_region and images else None
+        if region_file:
+            checks.append(("scan region", *region_file))
         for kind, path, expected in checks:
             if not path.is_file():
                 problems.append((case.id, f"{kind} missing at {path}"))
