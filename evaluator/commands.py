@@ -1,6 +1,7 @@
 """The evaluator's own subcommands: tasks, submit, leaderboard, ..."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -155,12 +156,27 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     except AlreadyScored as e:
         sid, res = e.submission_id, store.result_for(e.submission_id)
         verb = "Already scored (not scored twice)" if res else "Already submitted (not scored twice)"
+    if not as_json:
+        click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
+        if res:
+            _print_result(res)
+    shifts = _score_shifts(store, task, sub, request, settings, sid, as_json) if res and split == "test" else []
     if as_json:
-        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res}, indent=2, default=str))
-        return
-    click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
-    if res:
-        _print_result(res)
+        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res,
+                               "shifts": [dataclasses.asdict(o) for o in shifts]}, indent=2, default=str))
+
+
+def _score_shifts(store, task, sub, request, settings, sid, quiet):
+    """After the main result: the task's acquisition-shift sets, one evaluation each."""
+    from . import robustness
+
+    sets = robustness.shift_sets(task)
+    if not sets:
+        return []
+    if not quiet:
+        click.echo(f"Scoring the {len(sets)} acquisition-shift set(s) of {task.ref} "
+                   "(`sonobench leaderboard TASK --view robustness` shows the drops):")
+    return robustness.score_shifts(store, task, sub, request, settings, sid, log=None if quiet else click.echo)
 
 
 def _enqueue(store, task, sub, settings, request, as_json):
@@ -202,6 +218,35 @@ def _rate(r: dict, m: str) -> str:
     return f"{r[m]:.2f} (n={r[f'{m}_n']})"
 
 
+def _robustness_view(task_ref, kind, fmt, db_path):
+    import csv
+    import io
+
+    from . import robustness
+    from .store import ReadOnlyStore
+
+    task = tasks_mod.get_task(task_ref)
+    robustness.require_shift_sets(task)
+    conditions, rows = robustness.robustness_rows(ReadOnlyStore(db_path), task, kind)
+    if fmt == "json":
+        click.echo(json.dumps({"task": task.ref, "metric": task.primary_metric, "conditions": conditions,
+                               "definition": robustness.DEFINITION, "rows": [r.to_json() for r in rows]},
+                              indent=2, default=str))
+        return
+    table = robustness.table(conditions, rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(table[0]) if table else ["name"])
+        w.writeheader(); w.writerows(table)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    click.echo(f"Robustness on {task.ref} ({task.primary_metric}; {robustness.DEFINITION})")
+    if not table:
+        click.echo(f"No results yet for {task.ref}.")
+        return
+    _print_table(table)
+
+
 def leaderboard_table(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
@@ -230,9 +275,12 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
               show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
               "unpaired 95%-interval separation; mean: plain mean.")
+@click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
+              help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
+              "paired drop against the same phantoms unshifted, and one robustness number per model.")
 @_db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking"):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
@@ -241,6 +289,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         return _overall(kind, fmt, db_path, scheme)
     if not task_ref:
         raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
+    if view == "robustness":
+        return _robustness_view(task_ref, kind, fmt, db_path)
 
     from .metrics import METRICS
     from .ranking.board import rank_stored
@@ -291,6 +341,10 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
                f"ranking {_fmt_tau(result.kendall_tau)}.")
     click.echo("Dice/IoU higher is better, HD95 lower is better; [95% bootstrap CI]. HD95 is medpy's pooled 95th "
                "percentile, not MONAI's max of the two directed percentiles.")
+    _print_table(table)
+
+
+def _print_table(table: list[dict]) -> None:
     cols = list(table[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
     click.echo("  ".join(c.ljust(widths[c]) for c in cols))

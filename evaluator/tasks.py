@@ -92,6 +92,8 @@ class Task:
     source: dict = field(default_factory=dict)
     nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
     scan_region: ScanRegion | None = None  # task.json "scan_region"; None = the whole image is scored
+    parent: str | None = None  # task.json "parent": id@version of the task this test-only set shifts
+    condition: dict = field(default_factory=dict)  # task.json "condition": name, description, what changed
 
     @property
     def ref(self) -> str:
@@ -149,6 +151,8 @@ class Task:
             "primary_metric": self.primary_metric,
             "nsd_tolerance": self.nsd_tolerance,
             "scan_region": self.scan_region.to_json() if self.scan_region else None,
+            "parent": self.parent,
+            "condition": self.condition or None,
             "splits": counts,
             "digest": self.digest,
             "folder": str(self.folder),
@@ -225,7 +229,28 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         source=spec.get("source", {}),
         nsd_tolerance_declared=_tolerance(spec, spec_path),
         scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
+        **_shift_fields(spec, spec_path, cases),
     )
+
+
+def _shift_fields(spec: dict, spec_path: Path, cases: tuple[Case, ...]) -> dict:
+    """`parent` and `condition` of an acquisition-shift set: test cases only, each naming the
+    parent's test case it re-images (`meta.source_case`), so scores pair case by case."""
+    parent = spec.get("parent")
+    if parent is None:
+        if "condition" in spec:
+            raise InvalidTaskSpec(f"{spec_path}: 'condition' belongs to a shift set, which also names its 'parent'")
+        return {}
+    if not isinstance(parent, str) or "@" not in parent:
+        raise InvalidTaskSpec(f"{spec_path}: 'parent' must be a task reference id@version, got {parent!r}")
+    condition = spec.get("condition")
+    if not isinstance(condition, dict) or not isinstance(condition.get("name"), str) or not condition["name"]:
+        raise InvalidTaskSpec(f"{spec_path}: a shift set needs a 'condition' object with a 'name'")
+    bad = [c.id for c in cases if c.split != "test" or not isinstance(c.meta.get("source_case"), str)]
+    if bad:
+        raise InvalidTaskSpec(f"{spec_path}: a shift set holds test cases only, each with meta.source_case naming "
+                              f"the parent's case it re-images; not so: {', '.join(bad[:5])}")
+    return {"parent": parent, "condition": dict(condition)}
 
 
 def _tolerance(spec: dict, spec_path: Path) -> float | None:
@@ -295,6 +320,32 @@ def summaries() -> tuple[list[dict], list[str]]:
             except Exception as e:
                 problems.append(f"{name}@{version}: {e}")
     return rows, problems
+
+
+def children_of(task: Task) -> list[Task]:
+    """The acquisition-shift sets of `task` (tasks whose `parent` is its id@version), by id.
+    A child whose source cases are not all in the parent's test split is refused loudly."""
+    out = []
+    for name, versions in sorted(discover().items()):
+        for _, folder in sorted(versions.items()):
+            spec_parent = _peek_parent(folder)
+            if spec_parent != task.ref:
+                continue
+            child = load_task_folder(folder)
+            test_ids = {c.id for c in task.split("test")}
+            missing = sorted({c.meta["source_case"] for c in child.cases} - test_ids)
+            if missing:
+                raise InvalidTaskSpec(f"shift set {child.ref} re-images cases that are not test cases of "
+                                      f"{task.ref}: {', '.join(missing[:5])}")
+            out.append(child)
+    return out
+
+
+def _peek_parent(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "task.json").read_text()).get("parent")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None  # an unreadable folder is reported by `sonobench tasks`, not here
 
 
 def list_tasks() -> list[Task]:

@@ -1,0 +1,197 @@
+"""Acquisition-shift robustness: score every submission to a task on its shift sets, and
+tabulate how much each model degrades.
+
+A shift set is a test-only child task (task.json ``"parent": "<id>@<version>"`` and a
+``"condition"``): the same phantoms as some of the parent's test cases, re-imaged under one
+named change of acquisition (frequency, noise, attenuation, assumed sound speed, dynamic
+range). Each of its cases names the parent case it re-images (``meta.source_case``), so a
+model's score on a shifted image pairs with its score on the unshifted one.
+
+Scoring a shift set is an ordinary evaluation of the same file on the child task, through
+the one pipeline, started only after the parent's result is stored (so the main score is
+never delayed) and never charged to the team's quota: the team submitted once. The inline
+CLI scores the shift sets right after the main result; a queue worker enqueues them as
+follow-up jobs.
+
+Definitions (README "Robustness"):
+
+- drop on condition c = mean over the set's cases i of (unshifted_i - shifted_i) of the
+  task's primary metric, signed so that a positive drop is a loss (for a lower-is-better
+  metric it is shifted - unshifted), with a percentile-bootstrap 95% CI over cases;
+- robustness (one number per model) = the mean drop over all the task's conditions, in the
+  primary metric's unit; lower is better, <= 0 means no loss. A model without a score on
+  every condition has none.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import AlreadyScored, SonoBenchError
+from .metrics import METRICS, aggregate
+from .store import queries
+from .tasks import Task, children_of
+
+Log = Callable[[str], None]
+
+
+def shift_sets(task: Task) -> list[Task]:
+    """The acquisition-shift sets of `task` (none for a shift set itself)."""
+    return [] if task.parent else children_of(task)
+
+
+def follow_up(request, child: Task, parent_submission_id: int):
+    """The parent's `Request`, aimed at `child` and marked as a follow-up (not charged)."""
+    meta = {**request.extra_meta, "follow_up_of": int(parent_submission_id),
+            "condition": child.condition.get("name")}
+    return dataclasses.replace(request, task=child.ref, split="test", follow_up_of=int(parent_submission_id),
+                               extra_meta=meta)
+
+
+@dataclass
+class ShiftOutcome:
+    task: str
+    condition: str
+    submission_id: int | None = None
+    primary: float | None = None
+    error: str | None = None
+    already: bool = False
+
+
+def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
+                 log: Log | None = None) -> list[ShiftOutcome]:
+    """Evaluate `sub` on each shift set of `task`, one after the other, after its main result.
+    A failure on one set is recorded on that set's row and does not stop the others."""
+    from .evaluate import evaluate
+
+    out = []
+    for child in shift_sets(task):
+        name = child.condition["name"]
+        o = ShiftOutcome(child.ref, name)
+        try:
+            done = evaluate(store, child, sub, settings=settings, request=follow_up(request, child, parent_submission_id))
+            o.submission_id, o.primary = done.submission_id, done.result.get(f"{child.primary_metric}_mean")
+        except AlreadyScored as e:
+            o.submission_id, o.already = e.submission_id, True
+        except SonoBenchError as e:
+            o.error = str(e)
+        out.append(o)
+        if log:
+            log(_outcome_line(o, child))
+    return out
+
+
+def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_id: int) -> list[int]:
+    """Queue one follow-up job per shift set (for a worker); returns the job ids queued."""
+    from .queue import enqueue
+
+    jobs = []
+    for child in shift_sets(task):
+        try:
+            jobs.append(enqueue(store, child, sub, settings, follow_up(request, child, parent_submission_id)).job_id)
+        except AlreadyScored:
+            continue
+    return jobs
+
+
+def _outcome_line(o: ShiftOutcome, child: Task) -> str:
+    if o.error:
+        return f"  shift '{o.condition}' ({o.task}): failed - {o.error}"
+    if o.already:
+        return f"  shift '{o.condition}' ({o.task}): already scored (submission {o.submission_id})"
+    return f"  shift '{o.condition}' ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+
+
+@dataclass
+class ConditionScore:
+    condition: str
+    task: str
+    n: int
+    shifted: float
+    unshifted: float
+    drop: float
+    drop_ci_low: float
+    drop_ci_high: float
+
+
+@dataclass
+class RobustnessRow:
+    submission_id: int
+    name: str
+    team: str
+    kind: str
+    unshifted: float | None
+    conditions: dict[str, ConditionScore] = field(default_factory=dict)
+    robustness: float | None = None
+
+    def to_json(self) -> dict:
+        return {**{k: getattr(self, k) for k in ("submission_id", "name", "team", "kind", "unshifted", "robustness")},
+                "conditions": {c: dataclasses.asdict(s) for c, s in self.conditions.items()}}
+
+
+DEFINITION = ("drop = mean over the shift set's cases of (unshifted - shifted) primary metric on the same phantom "
+              "(positive = worse), 95% bootstrap CI over cases; robustness = the mean drop over all conditions "
+              "(lower is better; none unless the model has every condition).")
+
+
+def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], list[RobustnessRow]]:
+    """(condition names, one row per scored submission to `task` in its latest version), best
+    robustness first; rows lacking a condition come last."""
+    sets = shift_sets(task)
+    metric = task.primary_metric
+    sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
+    parents = [r for r in store.leaderboard_rows(task.id, task.version) if kind == "all" or r["kind"] == kind]
+    parent_values = queries.case_values(store, [r["submission_id"] for r in parents], metric)
+    by_child = {}
+    for child in sets:
+        rows = {r["file_sha256"]: r for r in store.leaderboard_rows(child.id, child.version)}
+        values = queries.case_values(store, [r["submission_id"] for r in rows.values()], metric)
+        source = {c.id: c.meta["source_case"] for c in child.cases}
+        by_child[child.condition["name"]] = (child, rows, values, source)
+    out = []
+    for p in parents:
+        base = parent_values.get(p["submission_id"], {})
+        row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"], p.get(f"{metric}_mean"))
+        for name, (child, rows, values, source) in by_child.items():
+            r = rows.get(p["file_sha256"])
+            if r is None:
+                continue
+            shifted = values.get(r["submission_id"], {})
+            pairs = [(base[source[cid]], v) for cid, v in shifted.items() if source.get(cid) in base]
+            if not pairs:
+                continue
+            drops = [sign * (u - s) for u, s in pairs]
+            agg = aggregate(drops)
+            row.conditions[name] = ConditionScore(
+                name, child.ref, len(pairs), sum(s for _, s in pairs) / len(pairs),
+                sum(u for u, _ in pairs) / len(pairs), agg["mean"], agg["ci_low"], agg["ci_high"])
+        if by_child and len(row.conditions) == len(by_child):
+            row.robustness = sum(c.drop for c in row.conditions.values()) / len(row.conditions)
+        out.append(row)
+    out.sort(key=lambda r: (r.robustness is None, r.robustness if r.robustness is not None else 0.0))
+    return list(by_child), out
+
+
+def table(conditions: list[str], rows: list[RobustnessRow]) -> list[dict]:
+    """Printable rows: per condition 'shifted (drop [CI])', then the robustness number."""
+    out = []
+    for r in rows:
+        line = {"name": r.name, "team": r.team, "kind": r.kind,
+                "unshifted": "missing" if r.unshifted is None else f"{r.unshifted:.4f}"}
+        for c in conditions:
+            s = r.conditions.get(c)
+            line[c] = ("not scored" if s is None else
+                       f"{s.shifted:.3f} (drop {s.drop:+.3f} [{s.drop_ci_low:+.3f},{s.drop_ci_high:+.3f}])")
+        line["robustness"] = "-" if r.robustness is None else f"{r.robustness:+.4f}"
+        line["id"] = r.submission_id
+        out.append(line)
+    return out
+
+
+def require_shift_sets(task: Task) -> list[Task]:
+    sets = shift_sets(task)
+    if not sets:
+        raise SonoBenchError(f"task {task.ref} has no acquisition-shift sets (tasks whose task.json names "
+                             f"\"parent\": \"{task.ref}\"); `sonobench tasks` lists what exists")
+    return sets
