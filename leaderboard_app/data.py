@@ -373,3 +373,25 @@ def _case_arrays(ref: str, paths: tuple[str, ...], case_id: str, with_label: boo
 def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Image (and label) of one training or validation case."""
     return _case_arrays(ref, _paths(), case_id, with_label)
+
+
+# ------------------------------------------------------------------ robustness
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _robustness(path: str, fp: Fingerprint, task_ref: str, kind: str) -> dict:
+    from evaluator import robustness
+    from evaluator.tasks import get_task
+
+    task = get_task(task_ref)
+    sets = robustness.shift_sets(task)
+    with _reader(path) as store:
+        conditions, rows = robustness.robustness_rows(store, task, kind)
+    return {"task": task.ref, "metric": task.primary_metric, "conditions": conditions,
+            "descriptions": {s.condition["name"]: s.condition.get("description", "") for s in sets},
+            "sets": {s.condition["name"]: s.ref for s in sets}, "rows": [r.to_json() for r in rows]}
+
+
+def robustness(task_id: str, version: int, kind: str = "all") -> dict:
+    """Per model: primary metric under each acquisition-shift condition, the paired drop, and
+    the robustness number (evaluator.robustness); `conditions` is empty without shift sets."""
+    return _robustness(*_key(), f"{task_id}@{version}", kind)

@@ -13,6 +13,7 @@ pages = {
         st.Page("views/efficiency.py", title="Efficiency", icon=":material/speed:"),
         st.Page("views/submission.py", title="Submission detail", icon=":material/query_stats:"),
         st.Page("views/compare.py", title="Compare two", icon=":material/compare_arrows:"),
+        st.Page("views/robustness.py", title="Robustness", icon=":material/shield:"),
     ],
     "Benchmark": [
         st.Page("views/baselines.py", title="Baselines", icon=":material/school:"),
