@@ -2,7 +2,8 @@
 tabulate how much each model degrades.
 
 A shift set is a test-only child task (task.json ``"parent": "<id>@<version>"`` and a
-``"condition"``): the same phantoms as some of the parent's test cases, re-imaged under one
+``"condition"``; one with ``"reference": true`` is the unshifted re-simulation that the
+drops pair against, else the parent's own test images are): the same phantoms as some of the parent's test cases, re-imaged under one
 named change of acquisition (frequency, noise, attenuation, assumed sound speed, dynamic
 range). Each of its cases names the parent case it re-images (``meta.source_case``), so a
 model's score on a shifted image pairs with its score on the unshifted one.
@@ -143,16 +144,20 @@ def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], li
     sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
     parents = [r for r in store.leaderboard_rows(task.id, task.version) if kind == "all" or r["kind"] == kind]
     parent_values = queries.case_values(store, [r["submission_id"] for r in parents], metric)
-    by_child = {}
+    by_child, reference = {}, None
     for child in sets:
         rows = {r["file_sha256"]: r for r in store.leaderboard_rows(child.id, child.version)}
         values = queries.case_values(store, [r["submission_id"] for r in rows.values()], metric)
         source = {c.id: c.meta["source_case"] for c in child.cases}
-        by_child[child.condition["name"]] = (child, rows, values, source)
+        if child.condition.get("reference"):
+            reference = (rows, values, source)
+        else:
+            by_child[child.condition["name"]] = (child, rows, values, source)
     out = []
     for p in parents:
-        base = parent_values.get(p["submission_id"], {})
-        row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"], p.get(f"{metric}_mean"))
+        base = _baseline(p, parent_values, reference)
+        row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"],
+                            sum(base.values()) / len(base) if reference and base else p.get(f"{metric}_mean"))
         for name, (child, rows, values, source) in by_child.items():
             r = rows.get(p["file_sha256"])
             if r is None:
@@ -171,6 +176,18 @@ def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], li
         out.append(row)
     out.sort(key=lambda r: (r.robustness is None, r.robustness if r.robustness is not None else 0.0))
     return list(by_child), out
+
+
+def _baseline(parent_row: dict, parent_values: dict, reference) -> dict[str, float]:
+    """{parent case id: unshifted value}: from the reference shift set (the same pipeline as the
+    shifted sets) when the task has one, else from the parent's own test images."""
+    if reference is None:
+        return parent_values.get(parent_row["submission_id"], {})
+    rows, values, source = reference
+    r = rows.get(parent_row["file_sha256"])
+    if r is None:
+        return {}
+    return {source[cid]: v for cid, v in values.get(r["submission_id"], {}).items()}
 
 
 def table(conditions: list[str], rows: list[RobustnessRow]) -> list[dict]:

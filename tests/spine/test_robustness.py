@@ -169,3 +169,24 @@ def test_leaderboard_robustness_view(shifted_toy, toy_onnx, tmp_path):
 def test_require_shift_sets_says_what_exists(toy_task):
     with pytest.raises(SonoBenchError, match="sonobench tasks"):
         robustness.require_shift_sets(toy_task)
+
+
+def test_a_reference_set_is_the_baseline_and_not_a_condition(toy_task, toy_onnx, file_store, tmp_path):
+    root = tmp_path / "tasks"
+    ref = make_shift(toy_task, root, "unshifted", lambda im: im)
+    spec_path = ref.folder / "task.json"
+    spec = json.loads(spec_path.read_text())
+    spec["condition"]["reference"] = True
+    spec_path.write_text(json.dumps(spec))
+    make_shift(toy_task, root, "gain", brighter)
+    task = get_task(toy_task.ref)
+    sub = prepare(toy_onnx, name="thr")
+    main = evaluate(file_store, task, sub, settings=Settings())
+    outcomes = robustness.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
+    conditions, rows = robustness.robustness_rows(file_store, task)
+    assert conditions == ["gain"]  # the reference is what drops are measured from
+    by = {o.condition: o.submission_id for o in outcomes}
+    base = queries.case_values(file_store, [by["unshifted"]], "dice")[by["unshifted"]]
+    shifted = queries.case_values(file_store, [by["gain"]], "dice")[by["gain"]]
+    expected = np.mean([base[f"unshifted-{k.split('-', 1)[1]}"] - v for k, v in shifted.items()])
+    assert rows[0].conditions["gain"].drop == pytest.approx(expected)
