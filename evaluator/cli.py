@@ -16,6 +16,7 @@ from .errors import SonoBenchError
 # name -> "module:attribute" of a click command or group living in another package
 LAZY_COMMANDS = {
     "simulate": "simulation.cli:simulate",
+    "shifts": "simulation.shifts_cli:shifts",
     "baselines": "baselines.cli:baselines",
     "datasets": "evaluator.adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",
