@@ -87,13 +87,16 @@ def _print_result(res: dict) -> None:
 @click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
 @click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
+@click.option("--corruptions", default=None, metavar="all|LIST",
+              help="Opt in: after the main result, also score the image-corruption suite (all: 7 corruptions x 3 "
+              "severities on a case subset, <= 3x the main inference; or e.g. noise,shadow-s2).")
 @click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
               help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @_db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue."""
     from pathlib import Path
@@ -136,7 +139,12 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
     request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
-                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
+                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
+                               corruptions=corruptions)
+    if corruptions:
+        from .corruptions import suite
+
+        suite(task, corruptions)  # an unknown corruption fails here, before anything is stored
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
                             output=output, kind=kind, settings=settings, team_id=who.id if who else None)
     if enqueue:
@@ -170,11 +178,11 @@ def _score_shifts(store, task, sub, request, settings, sid, quiet):
     """After the main result: the task's acquisition-shift sets, one evaluation each."""
     from . import robustness
 
-    sets = robustness.shift_sets(task)
+    sets = robustness.follow_up_sets(task, request)
     if not sets:
         return []
     if not quiet:
-        click.echo(f"Scoring the {len(sets)} acquisition-shift set(s) of {task.ref} "
+        click.echo(f"Scoring {len(sets)} acquisition-shift / corruption set(s) of {task.ref} "
                    "(`sonobench leaderboard TASK --view robustness` shows the drops):")
     return robustness.score_shifts(store, task, sub, request, settings, sid, log=None if quiet else click.echo)
 

@@ -62,6 +62,7 @@ class Request:
     allow_pickle: bool = False
     extra_meta: dict = field(default_factory=dict)
     follow_up_of: int | None = None  # the submission this scores again on a shift set: not charged
+    corruptions: str | None = None   # opt-in corruption suite after the main result: "all" or a list
 
     def __post_init__(self):
         if self.split not in ("test", "val"):

@@ -42,12 +42,23 @@ def shift_sets(task: Task) -> list[Task]:
     return [] if task.parent else children_of(task)
 
 
+def follow_up_sets(task: Task, request) -> list[Task]:
+    """What a test submission to `task` is scored on after its main result: every shift set,
+    then the corruption variants the request opted into (none by default)."""
+    sets = shift_sets(task)
+    if request.corruptions and not task.parent:
+        from .corruptions import suite
+
+        sets += suite(task, request.corruptions)
+    return sets
+
+
 def follow_up(request, child: Task, parent_submission_id: int):
     """The parent's `Request`, aimed at `child` and marked as a follow-up (not charged)."""
     meta = {**request.extra_meta, "follow_up_of": int(parent_submission_id),
             "condition": child.condition.get("name")}
     return dataclasses.replace(request, task=child.ref, split="test", follow_up_of=int(parent_submission_id),
-                               extra_meta=meta)
+                               corruptions=None, extra_meta=meta)
 
 
 @dataclass
@@ -62,12 +73,13 @@ class ShiftOutcome:
 
 def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
                  log: Log | None = None) -> list[ShiftOutcome]:
-    """Evaluate `sub` on each shift set of `task`, one after the other, after its main result.
-    A failure on one set is recorded on that set's row and does not stop the others."""
+    """Evaluate `sub` on each follow-up set of `task` (`follow_up_sets`), one after the other,
+    after its main result. A failure on one set is recorded on that set's row and does not stop
+    the others."""
     from .evaluate import evaluate
 
     out = []
-    for child in shift_sets(task):
+    for child in follow_up_sets(task, request):
         name = child.condition["name"]
         o = ShiftOutcome(child.ref, name)
         try:
@@ -88,7 +100,7 @@ def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_
     from .queue import enqueue
 
     jobs = []
-    for child in shift_sets(task):
+    for child in follow_up_sets(task, request):
         try:
             jobs.append(enqueue(store, child, sub, settings, follow_up(request, child, parent_submission_id)).job_id)
         except AlreadyScored:
@@ -114,6 +126,7 @@ class ConditionScore:
     drop: float
     drop_ci_low: float
     drop_ci_high: float
+    family: str = "shift"  # "shift" (a re-simulated acquisition) or "corruption" (an image corruption)
 
 
 @dataclass
@@ -125,21 +138,38 @@ class RobustnessRow:
     unshifted: float | None
     conditions: dict[str, ConditionScore] = field(default_factory=dict)
     robustness: float | None = None
+    corruption_robustness: float | None = None
 
     def to_json(self) -> dict:
-        return {**{k: getattr(self, k) for k in ("submission_id", "name", "team", "kind", "unshifted", "robustness")},
+        return {**{k: getattr(self, k) for k in ("submission_id", "name", "team", "kind", "unshifted", "robustness",
+                                                 "corruption_robustness")},
                 "conditions": {c: dataclasses.asdict(s) for c, s in self.conditions.items()}}
 
 
 DEFINITION = ("drop = mean over the shift set's cases of (unshifted - shifted) primary metric on the same phantom "
-              "(positive = worse), 95% bootstrap CI over cases; robustness = the mean drop over all conditions "
-              "(lower is better; none unless the model has every condition).")
+              "(positive = worse), 95% bootstrap CI over cases; robustness = the mean drop over all acquisition-shift "
+              "conditions (lower is better; none unless the model has every condition); corruption robustness = the "
+              "same over the image corruptions scored for this task (opt-in), none unless the model has them all.")
+
+
+def _stored_variants(store, task: Task) -> list[Task]:
+    """The corruption variants of `task` that hold at least one stored result."""
+    from .corruptions import CORRUPTIONS, SEVERITIES, variant_id, variant_task
+
+    if task.parent:
+        return []
+    out = []
+    for c in CORRUPTIONS.names():
+        for sev in SEVERITIES:
+            if store.leaderboard_rows(variant_id(task.id, c, sev), task.version):
+                out.append(variant_task(task, c, sev))
+    return out
 
 
 def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], list[RobustnessRow]]:
     """(condition names, one row per scored submission to `task` in its latest version), best
     robustness first; rows lacking a condition come last."""
-    sets = shift_sets(task)
+    sets = shift_sets(task) + _stored_variants(store, task)
     metric = task.primary_metric
     sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
     parents = [r for r in store.leaderboard_rows(task.id, task.version) if kind == "all" or r["kind"] == kind]
@@ -148,13 +178,14 @@ def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], li
     for child in sets:
         rows = {r["file_sha256"]: r for r in store.leaderboard_rows(child.id, child.version)}
         values = queries.case_values(store, [r["submission_id"] for r in rows.values()], metric)
-        source = {c.id: c.meta["source_case"] for c in child.cases}
+        source = {c.id: c.id if child.corruption else c.meta["source_case"] for c in child.cases}
         if child.condition.get("reference"):
             reference = (rows, values, source)
         else:
             by_child[child.condition["name"]] = (child, rows, values, source)
     out = []
     for p in parents:
+        own = parent_values.get(p["submission_id"], {})
         base = _baseline(p, parent_values, reference)
         row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"],
                             sum(base.values()) / len(base) if reference and base else p.get(f"{metric}_mean"))
@@ -163,19 +194,28 @@ def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], li
             if r is None:
                 continue
             shifted = values.get(r["submission_id"], {})
-            pairs = [(base[source[cid]], v) for cid, v in shifted.items() if source.get(cid) in base]
+            against = own if child.corruption else base  # a corruption corrupts the parent's own images
+            pairs = [(against[source[cid]], v) for cid, v in shifted.items() if source.get(cid) in against]
             if not pairs:
                 continue
             drops = [sign * (u - s) for u, s in pairs]
             agg = aggregate(drops)
             row.conditions[name] = ConditionScore(
                 name, child.ref, len(pairs), sum(s for _, s in pairs) / len(pairs),
-                sum(u for u, _ in pairs) / len(pairs), agg["mean"], agg["ci_low"], agg["ci_high"])
-        if by_child and len(row.conditions) == len(by_child):
-            row.robustness = sum(c.drop for c in row.conditions.values()) / len(row.conditions)
+                sum(u for u, _ in pairs) / len(pairs), agg["mean"], agg["ci_low"], agg["ci_high"],
+                "corruption" if child.corruption else "shift")
+        row.robustness = _mean_drop(row, by_child, "shift")
+        row.corruption_robustness = _mean_drop(row, by_child, "corruption")
         out.append(row)
     out.sort(key=lambda r: (r.robustness is None, r.robustness if r.robustness is not None else 0.0))
     return list(by_child), out
+
+
+def _mean_drop(row: RobustnessRow, by_child: dict, family: str) -> float | None:
+    names = [n for n, (child, *_) in by_child.items() if bool(child.corruption) == (family == "corruption")]
+    if not names or any(n not in row.conditions for n in names):
+        return None
+    return sum(row.conditions[n].drop for n in names) / len(names)
 
 
 def _baseline(parent_row: dict, parent_values: dict, reference) -> dict[str, float]:
@@ -201,6 +241,9 @@ def table(conditions: list[str], rows: list[RobustnessRow]) -> list[dict]:
             line[c] = ("not scored" if s is None else
                        f"{s.shifted:.3f} (drop {s.drop:+.3f} [{s.drop_ci_low:+.3f},{s.drop_ci_high:+.3f}])")
         line["robustness"] = "-" if r.robustness is None else f"{r.robustness:+.4f}"
+        if any(s.family == "corruption" for row in rows for s in row.conditions.values()):
+            line["corruption robustness"] = ("-" if r.corruption_robustness is None
+                                             else f"{r.corruption_robustness:+.4f}")
         line["id"] = r.submission_id
         out.append(line)
     return out

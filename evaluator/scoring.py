@@ -84,7 +84,7 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         for i, case in enumerate(cases):
-            image = imageio.load_gray(task.image_path(case))
+            image = task.load_image(case)  # a corruption variant corrupts it here
             x = imageio.to_input(image, task.input_size, channels)
             phases.lap("cases: read + preprocess")
             resp, y, seconds = proc.timed_request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
@@ -98,7 +98,7 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
             except InvalidSubmission as e:
                 raise InvalidSubmission(f"case {case.id}: {e}") from None
             pred = imageio.to_labels(scores, image.shape, sub.output.value)
-            pending.append(pool.submit(_score_one, task, case, pred, image, labels_root))
+            pending.append(pool.submit(_score_one, task, case, pred, None if task.corruption else image, labels_root))
             phases.lap("cases: validate + resize")
             if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
                 latencies.append(seconds)

@@ -94,6 +94,7 @@ class Task:
     scan_region: ScanRegion | None = None  # task.json "scan_region"; None = the whole image is scored
     parent: str | None = None  # task.json "parent": id@version of the task this test-only set shifts
     condition: dict = field(default_factory=dict)  # task.json "condition": name, description, what changed
+    corruption: tuple | None = None  # (name, severity) of a virtual corruption variant (evaluator.corruptions)
 
     @property
     def ref(self) -> str:
@@ -125,6 +126,18 @@ class Task:
     def image_path(self, case: Case) -> Path:
         return self.data_root / case.image
 
+    def load_image(self, case: Case) -> np.ndarray:
+        """The case's grey image as a model sees it: a corruption variant corrupts it on read
+        (deterministically; outside the scan region nothing changes)."""
+        from . import imageio
+
+        image = imageio.load_gray(self.image_path(case))
+        if self.corruption is None:
+            return image
+        from .corruptions import corrupt
+
+        return corrupt(image, case.id, *self.corruption, region=self.region_for(case, image))
+
     def region_for(self, case: Case, image) -> np.ndarray | None:
         """The boolean scan region of `case` (native grey `image` given), or None without one."""
         return None if self.scan_region is None else self.scan_region.mask_for(case, image, self.data_root)
@@ -153,6 +166,7 @@ class Task:
             "scan_region": self.scan_region.to_json() if self.scan_region else None,
             "parent": self.parent,
             "condition": self.condition or None,
+            "corruption": list(self.corruption) if self.corruption else None,
             "splits": counts,
             "digest": self.digest,
             "folder": str(self.folder),
@@ -295,8 +309,15 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def get_task(ref: str) -> Task:
-    """Load a task by `id` (latest version) or `id@version`."""
+    """Load a task by `id` (latest version) or `id@version`; `id~corruption-sN` is the
+    corruption variant of a task (evaluator.corruptions)."""
     name, version = parse_ref(ref)
+    if "~" in name:
+        from .corruptions import parse_variant, variant_task
+
+        parent_id, corruption, severity = parse_variant(name)
+        parent = get_task(parent_id if version is None else f"{parent_id}@{version}")
+        return variant_task(parent, corruption, severity)
     found = discover()
     if name not in found:
         valid = ", ".join(sorted(found)) or "(none: run `sonobench simulate` or `sonobench datasets import`)"
