@@ -3,7 +3,7 @@ evaluator's own scoring code, and store each model as a kind="baseline" result.
 
 The test label maps in the pack were made on the device with the evaluator's
 `imageio.to_labels` at each case's native size; here they are scored with
-`evaluator.metrics.score_case` and aggregated with `evaluator.summary`, exactly
+`evaluator.scoring.score_prediction` (the evaluator's own per-case scoring) and aggregated with `evaluator.summary`, exactly
 as the sandboxed pipeline does with a model's outputs, and kept as the result's
 stored predictions. Train and val maps give the generalization gaps. GFLOPs are
 counted here on the registry's module (the evaluator's PyTorch counter); the
@@ -20,7 +20,8 @@ import numpy as np
 from evaluator import __version__ as evaluator_version
 from evaluator import imageio, summary
 from evaluator.errors import SonoBenchError
-from evaluator.metrics import count_metrics, score_case
+from evaluator.metrics import count_metrics
+from evaluator.scoring import score_prediction
 
 from .device import PREDICTIONS, SUMMARY, check_pack, unpack
 from .training.pipeline import GAP_METHOD, TEAM, display_name
@@ -48,8 +49,7 @@ def _score(task, ids: list[str], preds: list[np.ndarray], labels_root=None):
         raise InvalidPack(f"the pack's test cases differ from {task.ref}'s test split; retrain on the frozen task")
     per_case, rows, pngs = [], [], {}
     for cid, pred in zip(ids, preds):
-        gt = imageio.load_label(task.label_path(cases[cid], labels_root))
-        result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance)
+        result = score_prediction(task, cases[cid], pred, labels_root)
         per_case.append(result)
         rows += summary.case_rows(cid, result)
         pngs[cid] = imageio.label_png(pred)

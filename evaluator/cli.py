@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "pretrain-set": "simulation.pretrain_cli:pretrain_set",
     "style-adapt": "simulation.style_cli:style_adapt",
     "crosseval": "evaluator.crosseval_cli:crosseval",
+    "shifts": "simulation.shifts_cli:shifts",
     "baselines": "baselines.cli:baselines",
     "datasets": "adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",

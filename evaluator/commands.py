@@ -1,6 +1,7 @@
 """The evaluator's own subcommands: tasks, submit, leaderboard, ..."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -78,13 +79,16 @@ def _print_result(res: dict) -> None:
 @click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
 @click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
+@click.option("--corruptions", default=None, metavar="all|LIST",
+              help="Opt in: after the main result, also score the image-corruption suite (all: 7 corruptions x 3 "
+              "severities on a case subset, <= 3x the main inference; or e.g. noise,shadow-s2).")
 @click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
               help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue."""
     from pathlib import Path
@@ -127,7 +131,12 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
     request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
-                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle)
+                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
+                               corruptions=corruptions)
+    if corruptions:
+        from .corruptions import suite
+
+        suite(task, corruptions)  # an unknown corruption fails here, before anything is stored
     sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
                             output=output, kind=kind, settings=settings, team_id=who.id if who else None)
     if enqueue:
@@ -147,12 +156,27 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     except AlreadyScored as e:
         sid, res = e.submission_id, store.result_for(e.submission_id)
         verb = "Already scored (not scored twice)" if res else "Already submitted (not scored twice)"
+    if not as_json:
+        click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
+        if res:
+            _print_result(res)
+    shifts = _score_shifts(store, task, sub, request, settings, sid, as_json) if res and split == "test" else []
     if as_json:
-        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res}, indent=2, default=str))
-        return
-    click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
-    if res:
-        _print_result(res)
+        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res,
+                               "shifts": [dataclasses.asdict(o) for o in shifts]}, indent=2, default=str))
+
+
+def _score_shifts(store, task, sub, request, settings, sid, quiet):
+    """After the main result: the task's acquisition-shift sets, one evaluation each."""
+    from . import robustness
+
+    sets = robustness.follow_up_sets(task, request)
+    if not sets:
+        return []
+    if not quiet:
+        click.echo(f"Scoring {len(sets)} acquisition-shift / corruption set(s) of {task.ref} "
+                   "(`sonobench leaderboard TASK --view robustness` shows the drops):")
+    return robustness.score_shifts(store, task, sub, request, settings, sid, log=None if quiet else click.echo)
 
 
 def _enqueue(store, task, sub, settings, request, as_json):
@@ -207,6 +231,34 @@ def _metric_cells(r: dict) -> dict:
         else:
             cells[m] = _mean_ci(r, m, info.digits, r.get("hd95_unit") if info.unit else None)
     return cells
+def _robustness_view(task_ref, kind, fmt, db_path):
+    import csv
+    import io
+
+    from . import robustness
+    from .store import ReadOnlyStore
+
+    task = tasks_mod.get_task(task_ref)
+    store = ReadOnlyStore(db_path)
+    robustness.require_conditions(store, task)
+    conditions, rows = robustness.robustness_rows(store, task, kind)
+    if fmt == "json":
+        click.echo(json.dumps({"task": task.ref, "metric": task.primary_metric, "conditions": conditions,
+                               "definition": robustness.DEFINITION, "rows": [r.to_json() for r in rows]},
+                              indent=2, default=str))
+        return
+    table = robustness.table(conditions, rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(table[0]) if table else ["name"])
+        w.writeheader(); w.writerows(table)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    click.echo(f"Robustness on {task.ref} ({task.primary_metric}; {robustness.DEFINITION})")
+    if not table:
+        click.echo(f"No results yet for {task.ref}.")
+        return
+    _print_table(table)
 
 
 def leaderboard_table(rows: list[dict]) -> list[dict]:
@@ -233,9 +285,12 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
               show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
               "unpaired 95%-interval separation; mean: plain mean.")
+@click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
+              help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
+              "paired drop against the same phantoms unshifted, and one robustness number per model.")
 @db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking"):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     import csv
     import io
@@ -244,6 +299,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         return _overall(kind, fmt, db_path, scheme)
     if not task_ref:
         raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
+    if view == "robustness":
+        return _robustness_view(task_ref, kind, fmt, db_path)
 
     from .metrics import METRICS, metric_names
     from .ranking.board import rank_stored
@@ -296,6 +353,10 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
                            for m in metric_names())
     click.echo(f"Better: {directions}; mean [95% bootstrap CI], rates (n images). HD95 is medpy's pooled 95th "
                "percentile, not MONAI's max of the two directed percentiles.")
+    _print_table(table)
+
+
+def _print_table(table: list[dict]) -> None:
     cols = list(table[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
     click.echo("  ".join(c.ljust(widths[c]) for c in cols))

@@ -61,6 +61,8 @@ class Request:
     wall_seconds: float | None = None
     allow_pickle: bool = False
     extra_meta: dict = field(default_factory=dict)
+    follow_up_of: int | None = None  # the submission this scores again on a shift set: not charged
+    corruptions: str | None = None   # opt-in corruption suite after the main result: "all" or a list
 
     def __post_init__(self):
         if self.split not in ("test", "val"):
@@ -193,7 +195,8 @@ def start_submission(store: Store, task: Task, sub: Submission, request: Request
     store.refuse_duplicate(sub.sha256, task, sub.path.name)
     store_jobs.register_task(store, task)
     return store_jobs.create_submission(
-        store, settings, job_payload=job_payload, file_sha256=sub.sha256, filename=sub.path.name,
+        store, settings, job_payload=job_payload, charged=request.follow_up_of is None,
+        file_sha256=sub.sha256, filename=sub.path.name,
         fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=request.kind,
         meta={**submission_meta(sub, request), **(meta or {})}, team_id=sub.team_id)
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
-from .metrics import detection_metrics, per_case_metrics, score_case
+from .metrics import detection_metrics, per_case_metrics
+from .scoring import score_prediction
 from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
 
@@ -165,9 +166,7 @@ def _recompute(task, rows, predictions, labels_root) -> dict[str, dict[int, dict
         if case_id not in predictions or case_id not in cases:
             raise _Skip(f"case {case_id} has no stored prediction or is not in the task")
         pred = imageio.decode_png(predictions[case_id])
-        gt = imageio.load_label(task.label_path(cases[case_id], labels_root))
-        out[case_id] = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm,
-                                  nsd_tolerance=task.nsd_tolerance)
+        out[case_id] = score_prediction(task, cases[case_id], pred, labels_root)
     return out
 
 

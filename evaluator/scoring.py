@@ -56,11 +56,23 @@ class Phases:
         return {k: round(v, 4) for k, v in self.seconds.items()}
 
 
-def _score_one(task: Task, case, pred, shape, labels_root):
+def score_prediction(task: Task, case, pred, labels_root=None, image=None) -> dict[int, dict]:
+    """Score one predicted label map of `case` against its label the way the task defines:
+    its spacing, NSD tolerance and scan region. `image` (the case's native grey image) is
+    read when the task's scan region needs it and it is not given. Every path that scores
+    (a submission, a re-score of stored predictions, a GPU pack) calls this, so they agree."""
     gt = imageio.load_label(task.label_path(case, labels_root))
-    if gt.shape != shape:
-        raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, image is {shape}")
-    result = score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance)
+    if gt.shape != pred.shape:
+        raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, prediction is {pred.shape}")
+    region = None
+    if task.scan_region is not None:
+        region = task.region_for(case, imageio.load_gray(task.image_path(case)) if image is None else image)
+    return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance,
+                      region=region)
+
+
+def _score_one(task: Task, case, pred, image, labels_root):
+    result = score_prediction(task, case, pred, labels_root, image)
     return result, imageio.label_png(pred)  # the PNG is kept so new metrics re-score without the model
 
 
@@ -72,7 +84,7 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         for i, case in enumerate(cases):
-            image = imageio.load_gray(task.image_path(case))
+            image = task.load_image(case)  # a corruption variant corrupts it here
             x = imageio.to_input(image, task.input_size, channels)
             phases.lap("cases: read + preprocess")
             resp, y, seconds = proc.timed_request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
@@ -86,7 +98,7 @@ def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: 
             except InvalidSubmission as e:
                 raise InvalidSubmission(f"case {case.id}: {e}") from None
             pred = imageio.to_labels(scores, image.shape, sub.output.value)
-            pending.append(pool.submit(_score_one, task, case, pred, image.shape, labels_root))
+            pending.append(pool.submit(_score_one, task, case, pred, None if task.corruption else image, labels_root))
             phases.lap("cases: validate + resize")
             if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
                 latencies.append(seconds)

@@ -22,12 +22,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from . import environment
 from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
 from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
+from .scan_region import ScanRegion
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPLITS = ("train", "val", "test")
 MANIFEST_FORMAT = 1
@@ -89,6 +93,10 @@ class Task:
     source: dict = field(default_factory=dict)
     nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
     family: str | None = None  # task.json "family" (e.g. "breast"): declared, never guessed; `sonobench crosseval`
+    scan_region: ScanRegion | None = None  # task.json "scan_region"; None = the whole image is scored
+    parent: str | None = None  # task.json "parent": id@version of the task this test-only set shifts
+    condition: dict = field(default_factory=dict)  # task.json "condition": name, description, what changed
+    corruption: tuple | None = None  # (name, severity) of a virtual corruption variant (evaluator.corruptions)
 
     @property
     def ref(self) -> str:
@@ -120,6 +128,22 @@ class Task:
     def image_path(self, case: Case) -> Path:
         return self.data_root / case.image
 
+    def load_image(self, case: Case) -> np.ndarray:
+        """The case's grey image as a model sees it: a corruption variant corrupts it on read
+        (deterministically; outside the scan region nothing changes)."""
+        from . import imageio
+
+        image = imageio.load_gray(self.image_path(case))
+        if self.corruption is None:
+            return image
+        from .corruptions import corrupt
+
+        return corrupt(image, case.id, *self.corruption, region=self.region_for(case, image))
+
+    def region_for(self, case: Case, image) -> np.ndarray | None:
+        """The boolean scan region of `case` (native grey `image` given), or None without one."""
+        return None if self.scan_region is None else self.scan_region.mask_for(case, image, self.data_root)
+
     def label_path(self, case: Case, labels_root: str | os.PathLike | None = None) -> Path:
         if case.split == "test":
             root = labels_root or environment.get("SONOBENCH_TEST_LABELS")
@@ -141,6 +165,10 @@ class Task:
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "primary_metric": self.primary_metric,
             "nsd_tolerance": self.nsd_tolerance,
+            "scan_region": self.scan_region.to_json() if self.scan_region else None,
+            "parent": self.parent,
+            "condition": self.condition or None,
+            "corruption": list(self.corruption) if self.corruption else None,
             "splits": counts,
             "digest": self.digest,
             "folder": str(self.folder),
@@ -218,6 +246,8 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         source=spec.get("source", {}),
         nsd_tolerance_declared=_tolerance(spec, spec_path),
         family=_family(spec, spec_path),
+        scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
+        **_shift_fields(spec, spec_path, cases),
     )
 
 
@@ -226,6 +256,26 @@ def _family(spec: dict, spec_path: Path) -> str | None:
     if value is not None and not (isinstance(value, str) and value.strip() == value and value):
         raise InvalidTaskSpec(f"{spec_path}: 'family' must be a non-empty name such as \"breast\", got {value!r}")
     return value
+
+
+def _shift_fields(spec: dict, spec_path: Path, cases: tuple[Case, ...]) -> dict:
+    """`parent` and `condition` of an acquisition-shift set: test cases only, each naming the
+    parent's test case it re-images (`meta.source_case`), so scores pair case by case."""
+    parent = spec.get("parent")
+    if parent is None:
+        if "condition" in spec:
+            raise InvalidTaskSpec(f"{spec_path}: 'condition' belongs to a shift set, which also names its 'parent'")
+        return {}
+    if not isinstance(parent, str) or "@" not in parent:
+        raise InvalidTaskSpec(f"{spec_path}: 'parent' must be a task reference id@version, got {parent!r}")
+    condition = spec.get("condition")
+    if not isinstance(condition, dict) or not isinstance(condition.get("name"), str) or not condition["name"]:
+        raise InvalidTaskSpec(f"{spec_path}: a shift set needs a 'condition' object with a 'name'")
+    bad = [c.id for c in cases if c.split != "test" or not isinstance(c.meta.get("source_case"), str)]
+    if bad:
+        raise InvalidTaskSpec(f"{spec_path}: a shift set holds test cases only, each with meta.source_case naming "
+                              f"the parent's case it re-images; not so: {', '.join(bad[:5])}")
+    return {"parent": parent, "condition": dict(condition)}
 
 
 def _tolerance(spec: dict, spec_path: Path) -> float | None:
@@ -270,8 +320,15 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def get_task(ref: str) -> Task:
-    """Load a task by `id` (latest version) or `id@version`."""
+    """Load a task by `id` (latest version) or `id@version`; `id~corruption-sN` is the
+    corruption variant of a task (evaluator.corruptions)."""
     name, version = parse_ref(ref)
+    if "~" in name:
+        from .corruptions import parse_variant, variant_task
+
+        parent_id, corruption, severity = parse_variant(name)
+        parent = get_task(parent_id if version is None else f"{parent_id}@{version}")
+        return variant_task(parent, corruption, severity)
     found = discover()
     if name not in found:
         valid = ", ".join(sorted(found)) or "(none: run `sonobench simulate` or `sonobench datasets import`)"
@@ -297,6 +354,32 @@ def summaries() -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
+def children_of(task: Task) -> list[Task]:
+    """The acquisition-shift sets of `task` (tasks whose `parent` is its id@version), by id.
+    A child whose source cases are not all in the parent's test split is refused loudly."""
+    out = []
+    for name, versions in sorted(discover().items()):
+        for _, folder in sorted(versions.items()):
+            spec_parent = _peek_parent(folder)
+            if spec_parent != task.ref:
+                continue
+            child = load_task_folder(folder)
+            test_ids = {c.id for c in task.split("test")}
+            missing = sorted({c.meta["source_case"] for c in child.cases} - test_ids)
+            if missing:
+                raise InvalidTaskSpec(f"shift set {child.ref} re-images cases that are not test cases of "
+                                      f"{task.ref}: {', '.join(missing[:5])}")
+            out.append(child)
+    return out
+
+
+def _peek_parent(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "task.json").read_text()).get("parent")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None  # an unreadable folder is reported by `sonobench tasks`, not here
+
+
 def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, images=True, labels=True) -> None:
     """Check every file of the given splits against the manifest; raise ManifestMismatch naming the cases."""
     problems: list[tuple[str, str]] = []
@@ -308,6 +391,9 @@ def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, im
             checks.append(("image", task.image_path(case), case.image_sha256))
         if labels:
             checks.append(("label", task.label_path(case, labels_root), case.label_sha256))
+        region_file = task.scan_region.file_of(case, task.data_root) if task.scan_region and images else None
+        if region_file:
+            checks.append(("scan region", *region_file))
         for kind, path, expected in checks:
             if not path.is_file():
                 problems.append((case.id, f"{kind} missing at {path}"))

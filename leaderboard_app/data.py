@@ -384,3 +384,23 @@ def crosseval(family: str) -> dict:
 def families() -> list[str]:
     """Families declared by the tasks on this machine (task.json 'family')."""
     return sorted({s["family"] for s in task_summaries()[0] if s.get("family")})
+# ------------------------------------------------------------------ robustness
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _robustness(path: str, fp: Fingerprint, task_ref: str, kind: str) -> dict:
+    from evaluator import robustness
+    from evaluator.tasks import get_task
+
+    task = get_task(task_ref)
+    with _reader(path) as store:
+        sets = robustness.shift_sets(task) + robustness.stored_variants(store, task)
+        conditions, rows = robustness.robustness_rows(store, task, kind)
+    return {"task": task.ref, "metric": task.primary_metric, "conditions": conditions,
+            "descriptions": {s.condition["name"]: s.condition.get("description", "") for s in sets},
+            "sets": {s.condition["name"]: s.ref for s in sets}, "rows": [r.to_json() for r in rows]}
+
+
+def robustness(task_id: str, version: int, kind: str = "all") -> dict:
+    """Per model: primary metric under each acquisition-shift condition, the paired drop, and
+    the robustness number (evaluator.robustness); `conditions` is empty without shift sets."""
+    return _robustness(*_key(), f"{task_id}@{version}", kind)

@@ -14,6 +14,7 @@ pages = {
         st.Page("views/submission.py", title="Submission detail", icon=":material/query_stats:"),
         st.Page("views/compare.py", title="Compare two", icon=":material/compare_arrows:"),
         st.Page("views/crosseval.py", title="Cross-dataset", icon=":material/grid_on:"),
+        st.Page("views/robustness.py", title="Robustness", icon=":material/shield:"),
     ],
     "Benchmark": [
         st.Page("views/baselines.py", title="Baselines", icon=":material/school:"),

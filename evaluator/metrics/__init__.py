@@ -3,7 +3,8 @@
 `dice`, `iou`, `hd95`, `nsd`, `assd` score two boolean masks; `score_case` scores a label
 map per foreground class; `aggregate` / `summarize` reduce over cases with a bootstrap
 CI; `detection_rates` gives image-level sensitivity and specificity with Wilson
-intervals. `METRICS` holds each metric's direction, bounds, unit and kind for the
+intervals. `convex_hull_region` / `restrict` confine scoring to a scan region.
+`METRICS` holds each metric's direction, bounds, unit and kind for the
 leaderboard; `per_case_metrics()` lists the ones `score_case` returns."""
 from ._checks import InvalidMetricInput
 from .aggregate import aggregate, summarize
@@ -14,6 +15,7 @@ from .hd95 import hd95, image_diagonal
 from .info import (METRICS, MILLIMETRES, PIXELS, SUMMARY_STATS, MetricInfo, MetricKind, always_stored_metrics,
                    count_metrics, detection_metrics, distance_metrics, metric_names, per_case_metrics, summary_columns, unit_for_spacing)
 from .iou import iou, iou_from_counts
+from .region import convex_hull_region, restrict
 from .surface import SurfaceDistances, assd, default_nsd_tolerance, nsd, surface_distances
 
 __all__ = [
@@ -23,5 +25,5 @@ __all__ = [
     "dice", "iou", "hd95", "image_diagonal", "dice_from_counts", "iou_from_counts",
     "nsd", "assd", "surface_distances", "SurfaceDistances", "default_nsd_tolerance",
     "detection_rates", "wilson_interval",
-    "score_case", "confusion_counts", "aggregate", "summarize",
+    "score_case", "confusion_counts", "aggregate", "summarize", "convex_hull_region", "restrict",
 ]

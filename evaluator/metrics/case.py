@@ -8,6 +8,7 @@ from .dice import dice_from_counts
 from .hd95 import hd95_unchecked
 from .info import count_metrics
 from .iou import iou_from_counts
+from .region import restrict
 from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
 
 
@@ -49,17 +50,21 @@ def case_mean(per_class: dict[int, dict], metric: str) -> float:
 
 
 def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None,
-               nsd_tolerance=None) -> dict[int, dict]:
+               nsd_tolerance=None, region=None) -> dict[int, dict]:
     """Per foreground class c in 1..num_classes-1 of one case:
     {"dice", "iou", "hd95", "nsd", "assd" (float), "tp", "fp", "fn" (int pixel counts)}.
 
     `pred_labels`, `gt_labels`: 2-D integer label maps of equal shape (0 = background).
     `spacing`: (row_mm, col_mm), one number, or None; HD95 and ASSD are in mm with it,
     pixels without. `nsd_tolerance`: NSD's tolerance in the same unit; None means
-    `default_nsd_tolerance(spacing)` (2 pixels).
+    `default_nsd_tolerance(spacing)` (2 pixels). `region`: the case's scan region (a boolean
+    mask of the same shape) or None for the whole image; pixels outside it are background
+    in both maps, so nothing outside the imaged fan counts.
     Empty masks follow the benchmark's policy (see the metric registry): never NaN, never skipped."""
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     pred_labels, gt_labels = check_label_pair(pred_labels, gt_labels, num_classes)
+    if region is not None:
+        pred_labels, gt_labels = restrict(pred_labels, gt_labels, region)
     spacing = check_spacing(spacing)
     tolerance = default_nsd_tolerance(spacing) if nsd_tolerance is None else check_tolerance(nsd_tolerance)
     out = _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)

@@ -94,8 +94,9 @@ def _prepare(store: Store, job: Job, settings: Settings) -> tuple[Task, Submissi
     return task, load_spooled(Path(p["spool"]), p, settings, row["file_sha256"] if row else None), request
 
 
-def record(store: Store, job: Job, attempt: Attempt) -> JobReport:
-    """Commit a job's attempt (only while its lease is held) and report what happened."""
+def record(store: Store, job: Job, attempt: Attempt, settings: Settings | None = None) -> JobReport:
+    """Commit a job's attempt (only while its lease is held) and report what happened. With
+    `settings`, a stored test result queues the task's shift-set follow-ups after it."""
     if attempt.meta:
         store_jobs.merge_meta(store, job.submission_id, {**attempt.meta, "job": job.id, "attempt": job.attempts})
     try:
@@ -104,8 +105,25 @@ def record(store: Store, job: Job, attempt: Attempt) -> JobReport:
     except LeaseLost as e:
         return JobReport(job.id, job.submission_id, "lost", str(e))
     if attempt.ok:
-        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}")
+        try:  # a shift set that does not load must not undo the stored main result
+            queued = queue_follow_ups(store, job, settings) if settings is not None else []
+            more = f"; {len(queued)} shift-set job(s) queued" if queued else ""
+        except (SonoBenchError, OSError) as e:
+            more = f"; shift sets not queued: {e}"
+        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}{more}")
     return JobReport(job.id, job.submission_id, "failed", attempt.reason)
+
+
+def queue_follow_ups(store: Store, job: Job, settings: Settings) -> list[int]:
+    """The shift-set jobs of a finished test job (none for a follow-up itself)."""
+    request = Request.from_payload(job.payload)
+    if request.split != "test" or request.follow_up_of is not None:
+        return []
+    from ..robustness import enqueue_shifts
+
+    task = tasks_mod.get_task(request.task)
+    sub = load_spooled(Path(job.payload["spool"]), job.payload, settings, None)
+    return enqueue_shifts(store, task, sub, request, settings, job.submission_id)
 
 
 def process_job(store: Store, job: Job, settings: Settings, base_config: SandboxConfig,
@@ -127,7 +145,7 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
             attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
-        return record(store, job, attempt)
+        return record(store, job, attempt, settings)
 
 
 @dataclass

@@ -199,7 +199,7 @@ class RayWorker:
         if cancelled:
             self._record(JobReport(job.id, job.submission_id, "lost", "lease lost; the late result is discarded"))
             return
-        self._record(record(store, job, attempt))
+        self._record(record(store, job, attempt, self.settings))
 
     def _record(self, report: JobReport) -> None:
         self.reports.append(report)

@@ -74,14 +74,20 @@ def check_quota(db, settings, team: str, kind: str, team_id: int | None = None) 
                                 "check the model locally (`sonobench submit --split val`) and try again tomorrow.")
 
 
-def create_submission(store: Store, settings, *, job_payload: dict | None = None, **fields) -> tuple[int, int | None]:
+def create_submission(store: Store, settings, *, job_payload: dict | None = None, charged: bool = True,
+                      **fields) -> tuple[int, int | None]:
     """Quota check + submission row (+ job row when `job_payload` is given), atomically.
-    Returns (submission id, job id or None). Raises AlreadyScored for a live duplicate."""
+    Returns (submission id, job id or None). Raises AlreadyScored for a live duplicate.
+    `charged=False` (a follow-up such as a shift-set score of an accepted submission): no
+    quota check, and the row never counts against one."""
     status = "queued" if job_payload is not None else "running"
     with immediate(store.db):
-        check_quota(store.db, settings, fields.get("team", ""), fields.get("kind", "submission"),
-                    fields.get("team_id"))
+        if charged:
+            check_quota(store.db, settings, fields.get("team", ""), fields.get("kind", "submission"),
+                        fields.get("team_id"))
         sid = store.create_submission(status=status, **fields)  # AlreadyScored on a live duplicate
+        if not charged:
+            store.db.execute("update submissions set charged = 0 where id = ?", [sid])
         jid = None
         if job_payload is not None:
             jid = store.db["jobs"].insert({
@@ -107,7 +113,8 @@ def mark_failed(store: Store, submission_id: int, reason: str, platform: bool = 
     writers a read-then-write transaction can fail at once with 'database is locked'.
     `platform`: the evaluator or the machine failed, not the model: not charged to the quota."""
     with immediate(store.db) as db:
-        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = ? where id = ?",
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, "
+                   "charged = min(charged, ?) where id = ?",  # a follow-up (charged 0) stays uncharged
                    [reason, migrations.now(), 0 if platform else 1, submission_id])
 
 
@@ -241,7 +248,8 @@ def fail(store: Store, job: Job, reason: str, platform: bool = False) -> bool:
             return False
         db.execute("update jobs set status = 'failed', error = ?, finished_at = ? where id = ?",
                    [reason, migrations.now(), job.id])
-        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, charged = ? where id = ?",
+        db.execute("update submissions set status = 'failed', error = ?, updated_at = ?, "
+                   "charged = min(charged, ?) where id = ?",  # a follow-up (charged 0) stays uncharged
                    [reason, migrations.now(), 0 if platform else 1, job.submission_id])
     return True
 
