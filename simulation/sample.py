@@ -96,23 +96,30 @@ def _kwave_envelope_v1(maps: dict, phys: Physics, noise_std: float, rng: np.rand
 
 
 def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Backend = Backend.KWAVE,
-                noise: NoiseLevel = NoiseLevel.LOW) -> Sample:
+                noise: NoiseLevel = NoiseLevel.LOW, *, noise_std: float | None = None,
+                attenuation_scale: float = 1.0) -> Sample:
+    """Sample `index` of (preset, seed). `noise_std` (relative RF noise) replaces the noise
+    level's and `attenuation_scale` multiplies every tissue's attenuation: the acquisition
+    shifts of `simulation.shifts`, which keep the phantom (geometry, label) as it is."""
     g_rng, s_rng, n_rng, _ = sample_rngs(seed, index)
     t0 = time.perf_counter()
     params = phantom.draw_phantom(preset, g_rng, phys)
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
     tissue = maps.pop("tissue_index")
+    if attenuation_scale != 1.0:
+        maps["alpha_coeff"] = maps["alpha_coeff"] * float(attenuation_scale)
+    std = NOISE_STD[noise] if noise_std is None else float(noise_std)
     if backend == Backend.KWAVE:
-        env = kwave_envelope(maps, phys, NOISE_STD[noise], n_rng)
+        env = kwave_envelope(maps, phys, std, n_rng)
     else:
         from .fast_backend import fast_envelope
 
-        env = fast_envelope(maps, phys, NOISE_STD[noise], n_rng, tissue_index=tissue)
+        env = fast_envelope(maps, phys, std, n_rng, tissue_index=tissue)
     image = beamform.log_compress(env, phys) if phys.image_formation == 1 else image_formation.bmode(env, phys)
     meta = {
         "index": int(index), "seed": int(seed), "preset": preset, "backend": backend.value,
-        "noise_level": noise.value, "noise_std_rel": NOISE_STD[noise], "image_formation": phys.image_formation,
+        "noise_level": noise.value, "noise_std_rel": std, "image_formation": phys.image_formation,
         "physics": phys.to_json(), "phantom": params,
         "seconds": round(time.perf_counter() - t0, 3),
     }
