@@ -373,6 +373,11 @@ def children_of(task: Task) -> list[Task]:
     return out
 
 
+def list_tasks() -> list[Task]:
+    """Every version of every discoverable task (unreadable ones are skipped by `tasks` CLI with a warning)."""
+    return [load_task_folder(folder) for _, vs in sorted(discover().items()) for _, folder in sorted(vs.items())]
+
+
 def _peek_parent(folder: Path) -> str | None:
     try:
         return json.loads((folder / "task.json").read_text()).get("parent")
