@@ -118,7 +118,8 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
 
     page.get_by_role("link", name="See it on the leaderboard").click()
     page.get_by_text("5 models", exact=True).wait_for()
-    with page.expect_download() as download:
+    page.get_by_text("Rank stability: 1,000 bootstrap resamples").wait_for()  # the page has finished drawing
+    with page.expect_download(timeout=90_000) as download:
         page.get_by_role("button", name="Download CSV").click()
     rows = list(csv.DictReader(open(download.value.path())))
     mine = [r for r in rows if r["name"] == "browser-upload"]
