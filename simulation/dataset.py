@@ -98,7 +98,11 @@ def assign_splits(preset: str, seed: int, n: int, phys: Physics) -> dict[int, st
 
     Only the (cheap) phantom geometry is drawn. Within each stratum the k-th index
     in increasing order gets SPLIT_PATTERN[k % 15], so growing n never moves an
-    existing sample to another split."""
+    existing sample to another split. A preset with `specimens` is split by specimen
+    instead (the k-th specimen gets SPLIT_PATTERN[k % 15], all its cases with it), as
+    UltraBones100k splits by specimen: no anatomy is seen in training and in test."""
+    if phantom.specimen_of(preset, 0) is not None:
+        return {i: SPLIT_PATTERN[phantom.specimen_of(preset, i) % len(SPLIT_PATTERN)] for i in range(n)}
     counters, split = {False: 0, True: 0}, {}
     for i in range(n):
         has = phantom.draw_phantom(preset, sample_rngs(seed, i)[0], phys)["has_lesion"]

@@ -36,8 +36,28 @@ def _curve(terms, x_mm):
     return sum(a * np.sin(2 * np.pi * x_mm / wl + ph) for a, wl, ph in terms)
 
 
-def draw_phantom(preset_name: str, rng: np.random.Generator, phys: Physics) -> dict:
-    """Random geometry and tissue properties of one sample, as plain JSON data."""
+def specimen_of(preset_name: str, index: int) -> int | None:
+    """The specimen (a group of cases sharing one anatomy family) of sample `index`, for a
+    preset that declares `specimens`; None otherwise. Consecutive indices share a specimen."""
+    spec = get_preset(preset_name).get("specimens")
+    return None if spec is None else int(index) // int(spec["cases_per_specimen"])
+
+
+def specimen_rng(seed: int, specimen: int | None) -> np.random.Generator | None:
+    """The random stream of one specimen's shared anatomy (independent of every sample's streams)."""
+    if specimen is None:
+        return None
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(specimen), 0x5EC1]))
+
+
+def draw_phantom(preset_name: str, rng: np.random.Generator, phys: Physics,
+                 specimen: np.random.Generator | None = None) -> dict:
+    """Random geometry and tissue properties of one sample, as plain JSON data.
+
+    `specimen` is the stream of the sample's specimen (`specimen_rng`) for a preset that
+    declares `specimens`: its lesions' (e.g. the bone's) shape and tissue are drawn from it, so
+    every case of one specimen shows the same anatomy, jittered per case. Presets without
+    `structures` or `specimens` draw exactly what they always drew (sim-breast-lesion@1)."""
     preset = get_preset(preset_name)
     depth_mm, width_mm = phys.depth_m * 1e3, phys.width_m * 1e3
     boundaries, top = [], 0.0
@@ -47,9 +67,14 @@ def draw_phantom(preset_name: str, rng: np.random.Generator, phys: Physics) -> d
         boundaries.append({"base_mm": top, "wobble": _wobble(rng, amp)})
     ligaments = [_draw_ligament(rng, preset["ligaments"], boundaries, width_mm)
                  for _ in range(int(rng.integers(preset["ligaments"]["count"][0], preset["ligaments"]["count"][1] + 1)))]
-    lesions = _draw_lesions(rng, preset, boundaries, depth_mm, width_mm)
-    return {"preset": preset_name, "layers": [l["tissue"] for l in preset["layers"]], "boundaries": boundaries,
-            "ligaments": ligaments, "lesions": lesions, "has_lesion": bool(lesions)}
+    out = {"preset": preset_name, "layers": [l["tissue"] for l in preset["layers"]], "boundaries": boundaries,
+           "ligaments": ligaments}
+    if preset.get("structures"):
+        out["mirrored"] = bool(rng.random() < 0.5) if preset.get("mirror") else False
+        out["structures"] = _draw_structures(rng, preset, width_mm, out["mirrored"])
+    lesions = _draw_lesions(rng, preset, boundaries, depth_mm, width_mm, out.get("structures", []), specimen)
+    out.update(lesions=lesions, has_lesion=bool(lesions))
+    return out
 
 
 def _draw_ligament(rng, spec, boundaries, width_mm) -> dict:
@@ -61,14 +86,19 @@ def _draw_ligament(rng, spec, boundaries, width_mm) -> dict:
             "phase": _u(rng, (0, 2 * math.pi)), "thickness_mm": _u(rng, spec["thickness_mm"]), "in": spec["in"]}
 
 
-def _draw_lesions(rng, preset, boundaries, depth_mm, width_mm) -> list:
+def _draw_lesions(rng, preset, boundaries, depth_mm, width_mm, structures=(), specimen=None) -> list:
     spec = preset["lesions"]
     w = np.array(spec["count_weights"], dtype=float)
     n = int(rng.choice(len(w), p=w / w.sum()))
+    if "within_structure" in spec:
+        return _draw_lesions_in_structure(rng, spec, structures, n, preset["tissues"])
     band = [l["tissue"] for l in preset["layers"]].index(spec["within"])
     lo_z = boundaries[band - 1]["base_mm"]
     hi_z = boundaries[band]["base_mm"] if band < len(boundaries) else depth_mm  # the last layer fills the field
     host = preset["tissues"][spec["within"]]
+    if specimen is not None:
+        return _draw_specimen_lesions(rng, specimen, spec, host, n, (lo_z, hi_z), depth_mm, width_mm,
+                                      preset["specimens"]["jitter"])
     lesions = []
     for _ in range(40):  # rejection sampling for non-overlapping lesions inside the field
         if len(lesions) == n:
@@ -82,6 +112,81 @@ def _draw_lesions(rng, preset, boundaries, depth_mm, width_mm) -> list:
                for o in lesions):
             lesions.append(les)
     return lesions
+
+
+def _draw_specimen_lesions(rng, specimen, spec, host, n, band_z, depth_mm, width_mm, jitter) -> list:
+    """Lesions (e.g. a bone) whose shape and tissue belong to the specimen, placed per case:
+    the specimen fixes shape, size, tilt and depth within the host layer; each case moves
+    the probe a little (lateral and depth shift, tilt, scale)."""
+    base = _draw_lesion(specimen, spec, host)  # a fresh specimen stream per case: the same for every case
+    depth_frac, x_frac = _u(specimen, (0.25, 0.75)), _u(specimen, (0.35, 0.65))
+    lesions = []
+    for _ in range(n):
+        les = dict(base)
+        les["radius_mm"] = base["radius_mm"] * (1 + _u(rng, (-1, 1)) * jitter["radius_scale"])
+        les["rotation_rad"] = base["rotation_rad"] + _u(rng, (-1, 1)) * jitter["rotation_rad"]
+        lo_z, hi_z = band_z
+        zc = lo_z + depth_frac * (min(hi_z, depth_mm) - lo_z) + _u(rng, (-1, 1)) * jitter["zc_mm"]
+        les.update(zc_mm=float(min(max(zc, lo_z), depth_mm - spec["margin_mm"])),
+                   xc_mm=float(x_frac * width_mm + _u(rng, (-1, 1)) * jitter["xc_mm"]))
+        lesions.append(les)
+    return lesions
+
+
+def _draw_lesions_in_structure(rng, spec, structures, n, tissues) -> list:
+    """Lesions inside a named structure (a thyroid nodule inside the lobe), centred within
+    `inner_frac` of the structure's radii, in its tissue."""
+    hosts = [b for b in structures if b["name"] == spec["within_structure"]]
+    if not hosts:
+        return []
+    host_body = hosts[-1]
+    lesions = []
+    for _ in range(n):
+        les = _draw_lesion(rng, spec, host_body["tissue"])
+        a = math.sqrt(host_body["aspect"])
+        ang, rad = _u(rng, (0, 2 * math.pi)), spec.get("inner_frac", 0.5) * math.sqrt(_u(rng, (0, 1)))
+        les.update(zc_mm=host_body["zc_mm"] + rad * host_body["radius_mm"] / a * math.sin(ang),
+                   xc_mm=host_body["xc_mm"] + rad * host_body["radius_mm"] * a * math.cos(ang))
+        lesions.append(les)
+    return lesions
+
+
+def _tissue_draw(rng, t: dict) -> dict:
+    """One tissue's properties: each a fixed number or a [lo, hi] range."""
+    return {k: (_u(rng, v) if isinstance(v, (list, tuple)) else float(v)) for k, v in t.items()}
+
+
+def _draw_structures(rng, preset, width_mm, mirrored) -> list:
+    """Named anatomical structures (an organ, a vessel, the trachea), drawn in order; each is
+    an ellipse-like body (the lesion shape model) in its own tissue, optionally with a wall
+    (an outer body in the wall's tissue, the inner one `thickness_mm` smaller). A structure
+    placed `beside` another starts `gap_mm` after that one's lateral extent (negative = overlap)."""
+    bodies, placed = [], {}
+    for st in preset["structures"]:
+        if rng.random() >= st.get("p", 1.0):
+            continue
+        radius, aspect = _u(rng, st["radius_mm"]), _u(rng, st["aspect"])
+        half_w = radius * math.sqrt(aspect)
+        if "beside" in st:
+            ref = placed[st["beside"]["of"]]
+            x = ref["x_unmirrored"] + ref["half_w"] + _u(rng, st["beside"]["gap_mm"]) + half_w
+        else:
+            x = _u(rng, st["x_frac"]) * width_mm
+        harmonics = [[k, _u(rng, (amin, amax)) / math.sqrt(kmax - kmin + 1), _u(rng, (0, 2 * math.pi))]
+                     for kmin, kmax, amin, amax in st.get("harmonics", []) for k in range(kmin, kmax + 1)]
+        rot = _u(rng, st.get("rotation_rad", [0.0, 0.0]))
+        body = {"name": st["name"], "label": st["label"], "zc_mm": _u(rng, st["z_mm"]),
+                "xc_mm": width_mm - x if mirrored else x, "radius_mm": radius, "aspect": aspect,
+                "rotation_rad": -rot if mirrored else rot, "harmonics": harmonics, "spicules": [],
+                "extent": (1.0 + sum(h[1] for h in harmonics)) * math.sqrt(max(aspect, 1 / aspect))}
+        placed[st["name"]] = {"x_unmirrored": x, "half_w": half_w}
+        inner_tissue = _tissue_draw(rng, st["tissue"])
+        if "wall" in st:
+            thickness = _u(rng, st["wall"]["thickness_mm"])
+            bodies.append(dict(body, part="wall", tissue=_tissue_draw(rng, st["wall"]["tissue"])))
+            body = dict(body, radius_mm=max(radius - thickness, 0.3))
+        bodies.append(dict(body, tissue=inner_tissue))
+    return bodies
 
 
 def _draw_lesion(rng, spec, host) -> dict:
@@ -103,6 +208,7 @@ def _draw_lesion(rng, spec, host) -> dict:
         "extent": extent * math.sqrt(max(aspect, 1 / aspect)),
         "rotation_rad": _u(rng, (-0.4, 0.4)), "harmonics": harmonics, "spicules": spicules,
         "echogenicity": echo, "posterior": post, "label": spec["label"],
+        **({"label_surface_mm": spec["label_surface_mm"]} if spec.get("label_surface_mm") else {}),
         "tissue": {"c": _u(rng, spec["c"]), "rho": _u(rng, spec["rho"]), "alpha": _u(rng, p["alpha"]),
                    "scat_amp": host["scat_amp"] * _u(rng, e["amp_factor"]),
                    "scat_density": min(1.0, host["scat_density"] * _u(rng, e["density_factor"]))},
@@ -146,16 +252,34 @@ def tissue_index(params: dict, z_mm: np.ndarray, x_mm: np.ndarray, tissue_names:
         host = np.isin(idx, [tissue_names.index(t) for t in lig["in"]])
         on = (np.abs(z_mm - zc) < lig["thickness_mm"] / 2) & (x_mm >= lig["x0_mm"]) & (x_mm <= lig["x1_mm"]) & host
         idx[on] = tissue_names.index("ligament")
-    for i, les in enumerate(params["lesions"]):
-        idx[lesion_mask(les, z_mm, x_mm)] = len(tissue_names) + i
+    for i, body in enumerate(bodies(params)):
+        idx[lesion_mask(body, z_mm, x_mm)] = len(tissue_names) + i
     return idx
+
+
+def bodies(params: dict) -> list:
+    """Every labelled body of a phantom in drawing order (structures, then lesions): a later
+    body overwrites an earlier one where they overlap, in the tissue and in the label."""
+    return list(params.get("structures", [])) + list(params["lesions"])
+
+
+def top_surface(mask: np.ndarray, z_mm: np.ndarray, band_mm: float) -> np.ndarray:
+    """The part of `mask` within `band_mm` below its first pixel in each column: the surface
+    an echo comes back from (a bone's top, facing the probe); what lies deeper is in shadow."""
+    if not mask.any():
+        return mask
+    top = np.where(mask, z_mm, np.inf).min(axis=0, keepdims=True)
+    return mask & (z_mm < top + band_mm)
 
 
 def label_map(params: dict, phys: Physics) -> np.ndarray:
     z, x = _grid_mm(phys.out_shape, phys.depth_m, phys.width_m)
     label = np.zeros(phys.out_shape, dtype=np.uint8)
-    for les in params["lesions"]:
-        label[lesion_mask(les, z, x)] = les["label"]
+    for body in bodies(params):
+        mask = lesion_mask(body, z, x)
+        if body.get("label_surface_mm"):
+            mask = top_surface(mask, z, body["label_surface_mm"])
+        label[mask] = body["label"]
     return label
 
 
@@ -163,7 +287,7 @@ def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict
     """Sound speed, density, attenuation and scatterers on the simulation grid interior."""
     tissues = get_preset(params["preset"])["tissues"]
     names = list(tissues)
-    props = [tissues[n] for n in names] + [les["tissue"] for les in params["lesions"]]
+    props = [tissues[n] for n in names] + [body["tissue"] for body in bodies(params)]
     z, x = _grid_mm((phys.rows, phys.cols), phys.depth_m, phys.width_m)
     idx = tissue_index(params, z, x, names)
     table = lambda key: np.array([p[key] for p in props], dtype=np.float64)[idx]

@@ -28,6 +28,9 @@ _PRESETS: dict[str, dict] = {
     "breast-lesion": {
         "title": "Breast with 0-2 lesions (skin, subcutaneous fat, glandular tissue, retromammary fat, muscle)",
         "family": "breast",  # the task family its datasets join (task.json "family"; `sonobench crosseval`)
+        # What a task frozen from a k-Wave run of this preset says about itself (simulation.task).
+        "task": {"title": "Simulated breast ultrasound lesion segmentation ({n} k-Wave B-mode images)",
+                 "note": "About a quarter of the cases are normal (no lesion).", "primary_metric": "dice"},
         "classes": ["background", "lesion"],
         "tissues": BREAST_TISSUES,
         # Layers from the skin surface down; the last one fills the rest of the field.
@@ -82,11 +85,21 @@ MSK_TISSUES = {
 
 # Bone: a flat, slightly curved cortical plate. Its impedance (density ~1900
 # kg/m^3; sound speed capped at the grid's c_max) gives the bright surface echo, its
-# attenuation the acoustic shadow beneath. Label = the bone.
+# attenuation the acoustic shadow beneath. Label = the bone's surface facing the probe,
+# a band `label_surface_mm` thick (UltraBones100k labels the surface, not the bone: what
+# lies below the first echo is shadow). Cases come in specimens of 10: one bone shape and
+# tissue per specimen, the probe moved a little per case; the split is by specimen.
 _PRESETS["bone-surface"] = {
     "title": "Bone surface under skin, fat and muscle (UltraBones-like)",
     "family": "bone",
+    "task": {"title": "Simulated musculoskeletal ultrasound bone-surface segmentation ({n} k-Wave B-mode images)",
+             "note": ("The label is the bone surface facing the probe as a 0.5 mm band; cases come in "
+                      "specimens of 10 sharing one bone, split by specimen; about 15 % show no bone."),
+             "primary_metric": "dice"},
     "classes": ["background", "bone"],
+    "specimens": {"cases_per_specimen": 10,
+                  # per case: the probe moves laterally / in depth, tilts, and the bone's scale varies
+                  "jitter": {"xc_mm": 3.0, "zc_mm": 1.5, "rotation_rad": 0.1, "radius_scale": 0.08}},
     "tissues": MSK_TISSUES,
     "layers": [
         {"tissue": "gel", "thickness_mm": [1.1, 1.4]},
@@ -97,8 +110,9 @@ _PRESETS["bone-surface"] = {
     "interface_wobble_mm": [0.3, 1.5],
     "ligaments": {"count": [2, 8], "thickness_mm": [0.2, 0.35], "in": ["muscle"]},
     "lesions": {
-        "count_weights": [0.1, 0.9, 0.0],
+        "count_weights": [0.15, 0.85, 0.0],
         "label": 1,
+        "label_surface_mm": 0.5,
         "within": "muscle",
         "margin_mm": 0.5,
         "radius_mm": [3.0, 5.0],
@@ -111,6 +125,95 @@ _PRESETS["bone-surface"] = {
         "c": [1650.0, 1650.0],
         "rho": [1800.0, 1950.0],
         "overlap_gap_mm": 1.5,
+    },
+}
+
+# Neck, transverse view of one thyroid lobe (a linear probe over the thyroid, as in thyroid
+# and carotid screening). Same field and grid as the breast task, so a k-Wave frame costs the
+# same; the anatomy fits a 33.6 mm field: trachea at the medial edge (its anterior wall, the
+# only part a plane wave sees back, inside the field), the lobe wrapping against it,
+# the common carotid artery lateral to the lobe, the internal jugular vein superficial and
+# lateral to the artery. Acoustics: thyroid parenchyma homogeneous and brighter than the strap
+# muscles; blood anechoic with little attenuation (posterior enhancement); vessel walls
+# echogenic; tracheal cartilage hypoechoic with air behind it (low impedance: a bright curved
+# echo and a full shadow). Sizes (adult; Duck, Szabo, thyroid/carotid sonography references):
+# lobe ~15-20 mm wide and 10-15 mm deep, CCA 6-8 mm, IJV 5-12 mm and flattened, trachea ~18 mm.
+NECK_TISSUES = {
+    "gel": BREAST_TISSUES["gel"],
+    "skin": BREAST_TISSUES["skin"],
+    "fat": BREAST_TISSUES["fat"],
+    "strap": {"c": 1580.0, "rho": 1065.0, "alpha": 1.0, "scat_density": 0.3, "scat_amp": 0.006},
+    "connective": {"c": 1540.0, "rho": 1040.0, "alpha": 0.8, "scat_density": 0.35, "scat_amp": 0.0065},
+    "muscle": {"c": 1580.0, "rho": 1065.0, "alpha": 1.0, "scat_density": 0.35, "scat_amp": 0.006},
+    "ligament": BREAST_TISSUES["ligament"],
+}
+_BLOOD = {"c": 1584.0, "rho": 1060.0, "alpha": 0.15, "scat_density": 0.0, "scat_amp": 0.0}
+_VESSEL_WALL = {"c": 1600.0, "rho": 1100.0, "alpha": 1.2, "scat_density": 0.9, "scat_amp": [0.011, 0.015]}
+
+_PRESETS["neck-thyroid"] = {
+    "title": "Neck, transverse thyroid view: thyroid lobe, nodule, carotid artery, jugular vein, trachea",
+    "family": "neck",
+    "task": {"title": "Simulated neck ultrasound: thyroid, nodule, carotid artery, jugular vein, trachea "
+                      "({n} k-Wave B-mode images)",
+             "note": "Half the lobes hold a nodule; the jugular vein is absent (collapsed) in about 15 %.",
+             "primary_metric": "dice"},
+    "classes": ["background", "thyroid", "nodule", "carotid-artery", "jugular-vein", "trachea"],
+    "tissues": NECK_TISSUES,
+    "layers": [
+        {"tissue": "gel", "thickness_mm": [1.1, 1.4]},
+        {"tissue": "skin", "thickness_mm": [1.2, 2.0]},
+        {"tissue": "fat", "thickness_mm": [1.0, 3.0]},
+        {"tissue": "strap", "thickness_mm": [2.0, 4.0]},       # sternohyoid / sternothyroid
+        {"tissue": "connective", "thickness_mm": [17.0, 22.0]},
+        {"tissue": "muscle", "thickness_mm": None},            # longus colli / prevertebral
+    ],
+    "interface_wobble_mm": [0.3, 1.2],
+    "ligaments": {"count": [0, 2], "thickness_mm": [0.2, 0.35], "in": ["fat", "connective"]},
+    "mirror": True,  # left or right lobe: the trachea at the left or the right edge
+    "structures": [  # drawn in order; a later one overwrites an earlier one where they overlap
+        {"name": "trachea", "label": 5, "x_frac": [0.0, 0.1], "z_mm": [15.0, 19.0],
+         "radius_mm": [8.0, 9.5], "aspect": [1.0, 1.2],
+         "wall": {"thickness_mm": [1.2, 1.8],   # cartilage ring
+                  "tissue": {"c": 1640.0, "rho": 1100.0, "alpha": 1.5, "scat_density": 0.1, "scat_amp": 0.004}},
+         "tissue": {"c": 1450.0, "rho": 100.0, "alpha": 4.0, "scat_density": 0.0, "scat_amp": 0.0}},  # air, as far as the grid allows (see the task README)
+        {"name": "thyroid", "label": 1, "beside": {"of": "trachea", "gap_mm": [-6.0, -3.5]}, "z_mm": [13.0, 16.5],
+         "radius_mm": [5.5, 7.0], "aspect": [1.2, 1.7], "rotation_rad": [-0.15, 0.15],
+         "harmonics": [[2, 3, 0.0, 0.06]],
+         "tissue": {"c": 1560.0, "rho": 1050.0, "alpha": 1.0, "scat_density": [0.8, 0.95], "scat_amp": [0.012, 0.015]}},
+        {"name": "jugular-vein", "label": 4, "p": 0.85, "beside": {"of": "thyroid", "gap_mm": [-3.0, 1.0]},
+         "z_mm": [8.0, 11.0], "radius_mm": [2.5, 4.5], "aspect": [1.4, 2.6], "rotation_rad": [-0.2, 0.2],
+         "wall": {"thickness_mm": [0.25, 0.35], "tissue": _VESSEL_WALL}, "tissue": _BLOOD},
+        {"name": "carotid-artery", "label": 3, "beside": {"of": "thyroid", "gap_mm": [0.3, 2.0]},
+         "z_mm": [16.0, 20.0], "radius_mm": [3.0, 4.0], "aspect": [0.95, 1.08],
+         "wall": {"thickness_mm": [0.6, 0.9], "tissue": _VESSEL_WALL}, "tissue": _BLOOD},
+    ],
+    "lesions": {  # the nodule, inside the lobe
+        "count_weights": [0.5, 0.5, 0.0],
+        "label": 2,
+        "within_structure": "thyroid",
+        "inner_frac": 0.45,
+        "margin_mm": 0.5,
+        "radius_mm": [1.5, 4.0],
+        "shapes": {
+            "round": {"weight": 0.4, "aspect": [0.9, 1.15], "harmonics": [[2, 3, 0.0, 0.04]], "spicules": [0, 0]},
+            "oval": {"weight": 0.35, "aspect": [1.2, 1.7], "harmonics": [[2, 3, 0.0, 0.05]], "spicules": [0, 0]},
+            "irregular": {"weight": 0.25, "aspect": [0.8, 1.3], "harmonics": [[2, 4, 0.05, 0.12], [6, 12, 0.02, 0.05]],
+                          "spicules": [0, 0]},
+        },
+        "echogenicity": {  # relative to the thyroid parenchyma
+            "hypo": {"weight": 0.5, "amp_factor": [0.2, 0.5], "density_factor": [0.5, 1.0]},
+            "iso": {"weight": 0.2, "amp_factor": [0.8, 1.1], "density_factor": [0.9, 1.1]},
+            "hyper": {"weight": 0.1, "amp_factor": [1.4, 1.9], "density_factor": [1.0, 1.2]},
+            "cystic": {"weight": 0.2, "amp_factor": [0.0, 0.05], "density_factor": [0.0, 0.2]},
+        },
+        "posterior": {
+            "none": {"weight": 0.6, "alpha": [0.8, 1.1]},
+            "enhancement": {"weight": 0.25, "alpha": [0.05, 0.3]},
+            "shadowing": {"weight": 0.15, "alpha": [2.5, 4.0]},
+        },
+        "c": [1530.0, 1580.0],
+        "rho": [1030.0, 1070.0],
+        "overlap_gap_mm": 1.0,
     },
 }
 

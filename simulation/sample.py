@@ -103,7 +103,8 @@ def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Back
     shifts of `simulation.shifts`, which keep the phantom (geometry, label) as it is."""
     g_rng, s_rng, n_rng, _ = sample_rngs(seed, index)
     t0 = time.perf_counter()
-    params = phantom.draw_phantom(preset, g_rng, phys)
+    specimen = phantom.specimen_of(preset, index)
+    params = phantom.draw_phantom(preset, g_rng, phys, phantom.specimen_rng(seed, specimen))
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
     tissue = maps.pop("tissue_index")
@@ -121,6 +122,7 @@ def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Back
         "index": int(index), "seed": int(seed), "preset": preset, "backend": backend.value,
         "noise_level": noise.value, "noise_std_rel": std, "image_formation": phys.image_formation,
         "physics": phys.to_json(), "phantom": params,
+        **({"specimen": specimen} if specimen is not None else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     return Sample(image=image, label=label, meta=meta)

@@ -20,18 +20,19 @@ class IncompleteDataset(SonoBenchError):
 def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
     preset = get_preset(run["preset"])
     phys = Physics.from_json(run["physics"])
+    about = preset["task"]
     spec = {
         "id": task_id, "version": int(version),
-        "title": f"Simulated breast ultrasound lesion segmentation ({n_cases} k-Wave B-mode images)"
+        "title": about["title"].format(n=n_cases)
         if run["backend"] == "kwave" else f"Simulated {run['preset']} ({run['backend']} backend)",
         "description": (f"{preset['title']}. B-mode images simulated with the SonoBench {run['backend']} backend "
                         f"(preset {run['preset']}, seed {run['seed']}); labels exact by construction. "
-                        "About a quarter of the cases are normal (no lesion)."),
+                        f"{about['note']}"),
         "modality": "ultrasound (simulated B-mode)", "family": preset["family"],
         "classes": list(preset["classes"]),
         "native_size": list(phys.out_shape), "input_size": list(phys.out_shape), "input_channels": 1,
         "spacing_mm": [round(v, 6) for v in phys.pixel_mm],
-        "primary_metric": "dice", "test_labels_private": False,
+        "primary_metric": about["primary_metric"], "test_labels_private": False,
         "source": {"generator": "sonobench simulate", "preset": run["preset"], "backend": run["backend"],
                    "seed": run["seed"], "noise_levels": run["noise_levels"], "physics": run["physics"]},
     }
