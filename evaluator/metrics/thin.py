@@ -12,8 +12,9 @@ in mm with a spacing (row_mm, col_mm).
 - surface F1: their harmonic mean, 0 when both are 0;
 - mean distance pred -> ref and ref -> pred: the one-sided means (lower is better).
 
-This is the accuracy / completeness / F1 at a distance threshold used for ultrasound bone
-surfaces (UltraBones100k reports them at 0.5 mm). A centre-line (skeleton) version was not
+These are the accuracy / completeness / F1 at a distance threshold that ultrasound bone-surface
+work reports (e.g. UltraBones100k); this module does not claim to reproduce any paper's exact
+point sets, only this definition. A centre-line (skeleton) version was not
 chosen: it needs a thinning algorithm whose spurs and end points change the numbers on a
 3-4 px band, and on a band it differs from the pixel version by at most the band's half-width,
 which the tolerance is meant to absorb.
