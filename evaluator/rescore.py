@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
-from .metrics import detection_metrics, per_case_metrics
+from .metrics import METRICS, detection_metrics, per_case_metrics
 from .scoring import score_prediction
 from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
@@ -92,8 +92,10 @@ def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]
                     updates[f"{m}_{k}"] = cols[f"{m}_{k}"]
             for name, entry in cols["per_class"].items():
                 per_class.setdefault(name, {}).setdefault(m, entry[m])
-        if res.get("nsd_tolerance") is None and "nsd" in missing:
-            updates["nsd_tolerance"] = cols["nsd_tolerance"]
+        for m in missing:  # the tolerance a filled metric was scored at (the registry names its column)
+            col = METRICS.get(m).tolerance
+            if col and res.get(col) is None:
+                updates[col] = cols[col]
     filled = list(missing) + _detection_updates(res, rows, per_class, updates)
     if not filled:
         return []

@@ -58,7 +58,7 @@ class Phases:
 
 def score_prediction(task: Task, case, pred, labels_root=None, image=None) -> dict[int, dict]:
     """Score one predicted label map of `case` against its label the way the task defines:
-    its spacing, NSD tolerance and scan region. `image` (the case's native grey image) is
+    its spacing, NSD and surface tolerances and scan region. `image` (the case's native grey image) is
     read when the task's scan region needs it and it is not given. Every path that scores
     (a submission, a re-score of stored predictions, a GPU pack) calls this, so they agree."""
     gt = imageio.load_label(task.label_path(case, labels_root))
@@ -68,7 +68,7 @@ def score_prediction(task: Task, case, pred, labels_root=None, image=None) -> di
     if task.scan_region is not None:
         region = task.region_for(case, imageio.load_gray(task.image_path(case)) if image is None else image)
     return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance,
-                      region=region)
+                      region=region, surface_tolerance=task.surface_tolerance)
 
 
 def _score_one(task: Task, case, pred, image, labels_root):

@@ -2,7 +2,7 @@
 queue worker and `sonobench rescore` share, so an aggregate is computed one way only.
 
 The metric registry decides what is aggregated: every per-case metric (dice, iou, hd95, nsd,
-assd) gets mean/std/95% bootstrap CI as the macro mean over foreground classes, and per class;
+assd, the thin-structure surface metrics) gets mean/std/95% bootstrap CI as the macro mean over foreground classes, and per class;
 every detection rate (image-level sensitivity/specificity) gets its value, Wilson interval and
 the number of images it is a rate over, per class, and as columns for the task's (macro) view.
 """
@@ -38,6 +38,7 @@ def summary_columns(task: Task, per_case: list[dict[int, dict]]) -> dict:
     out.update(detection_columns(per_class))
     out["hd95_unit"] = distance_unit(task)
     out["nsd_tolerance"] = task.nsd_tolerance
+    out["surface_tolerance"] = task.surface_tolerance
     return out
 
 
@@ -68,7 +69,7 @@ def scores_text(res: dict, metrics=None, ci: bool = True) -> str:
     """'Dice 0.8123 [0.8011, 0.8230]  IoU ...  HD95 3.21 px [2.90, 3.55]' for a result row: each
     of `metrics` (default: every per-case metric) that the row has, in registry order, with the
     registry's label and digits; distances carry the row's unit."""
-    unit = res.get("hd95_unit") or "px"  # hd95 and assd share the row's distance unit
+    unit = res.get("hd95_unit") or "px"  # every distance metric shares the row's distance unit
     parts = []
     for m in metrics or per_case_metrics():
         info = METRICS.get(m)

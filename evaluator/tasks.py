@@ -92,6 +92,7 @@ class Task:
     test_labels_private: bool = False
     source: dict = field(default_factory=dict)
     nsd_tolerance_declared: float | None = None  # task.json "nsd_tolerance" (mm with a spacing, else px)
+    surface_tolerance_declared: float | None = None  # task.json "surface_tolerance" (same unit)
     family: str | None = None  # task.json "family" (e.g. "breast"): declared, never guessed; `sonobench crosseval`
     scan_region: ScanRegion | None = None  # task.json "scan_region"; None = the whole image is scored
     parent: str | None = None  # task.json "parent": id@version of the task this test-only set shifts
@@ -111,6 +112,15 @@ class Task:
         if self.nsd_tolerance_declared is not None:
             return self.nsd_tolerance_declared
         return default_nsd_tolerance(self.spacing_mm)
+
+    @property
+    def surface_tolerance(self) -> float:
+        """The thin-structure surface metrics' tolerance (surface precision/recall/F1) in the
+        task's distance unit (mm with a spacing, else pixels): the value task.json declares as
+        "surface_tolerance", else the NSD tolerance (so a task declaring neither uses 2 pixels)."""
+        if self.surface_tolerance_declared is not None:
+            return self.surface_tolerance_declared
+        return self.nsd_tolerance
 
     @property
     def num_classes(self) -> int:
@@ -165,6 +175,7 @@ class Task:
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "primary_metric": self.primary_metric,
             "nsd_tolerance": self.nsd_tolerance,
+            "surface_tolerance": self.surface_tolerance,
             "scan_region": self.scan_region.to_json() if self.scan_region else None,
             "parent": self.parent,
             "condition": self.condition or None,
@@ -244,7 +255,8 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         digest=digest,
         test_labels_private=bool(spec.get("test_labels_private", False)),
         source=spec.get("source", {}),
-        nsd_tolerance_declared=_tolerance(spec, spec_path),
+        nsd_tolerance_declared=_tolerance(spec, spec_path, "nsd_tolerance"),
+        surface_tolerance_declared=_tolerance(spec, spec_path, "surface_tolerance"),
         family=_family(spec, spec_path),
         scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
         **_shift_fields(spec, spec_path, cases),
@@ -278,12 +290,13 @@ def _shift_fields(spec: dict, spec_path: Path, cases: tuple[Case, ...]) -> dict:
     return {"parent": parent, "condition": dict(condition)}
 
 
-def _tolerance(spec: dict, spec_path: Path) -> float | None:
-    value = spec.get("nsd_tolerance")
+def _tolerance(spec: dict, spec_path: Path, key: str) -> float | None:
+    """task.json's `key` ("nsd_tolerance", "surface_tolerance"): absent/null, or a finite number > 0."""
+    value = spec.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise InvalidTaskSpec(f"{spec_path}: 'nsd_tolerance' must be a positive number (mm with a spacing, "
+        raise InvalidTaskSpec(f"{spec_path}: '{key}' must be a positive number (mm with a spacing, "
                               f"else pixels), got {value!r}")
     return float(value)
 

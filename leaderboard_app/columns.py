@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics
+from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics, tolerance_columns
 
 # Everything below is driven by the metric registry: a metric registered there gets its column.
-QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd: mean over cases [95% bootstrap CI]
+QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd, surface metrics: mean over cases [95% CI]
 DETECTION = detection_metrics()   # image-level sensitivity, specificity: rate [Wilson 95% CI] (n images)
 MISSING = "missing"               # a metric added after the row was scored (re-scoring fills it in)
 
@@ -53,7 +53,7 @@ QUALITY_HELP = _Helps()
 
 
 def is_distance(name: str) -> bool:
-    """hd95, assd: in pixels, or mm on a task with a spacing (the row's `hd95_unit`)."""
+    """hd95, assd, the mean distances: in pixels, or mm on a task with a spacing (the row's `hd95_unit`)."""
     return name in METRICS and METRICS.get(name).unit == PIXELS
 
 
@@ -86,7 +86,7 @@ def header(name: str, unit: str = "") -> str:
 
 
 def metric_header(name: str, distance_unit: str = "px") -> str:
-    """`header` with the distance unit on hd95/assd."""
+    """`header` with the distance unit on the distance metrics."""
     return header(name, distance_unit if is_distance(name) else "")
 
 
@@ -157,13 +157,19 @@ def p_rank1(df: pd.DataFrame) -> pd.Series:
     return df["p_rank1"].map(lambda v: "" if _missing(v) else f"{v:.0%}")
 
 
-def nsd_tolerance_words(df: pd.DataFrame) -> str:
-    tol = df["nsd_tolerance"].dropna().unique() if "nsd_tolerance" in df else []
+def tolerance_words(df: pd.DataFrame, metric: str) -> str:
+    """The tolerance `metric` was scored at on these rows (the registry names its column, e.g.
+    nsd_tolerance, surface_tolerance), in the rows' distance unit; '' for a metric without one."""
+    col = METRICS.get(metric).tolerance
+    if not col:
+        return ""
+    unit = _hd95_unit(df)
+    tol = df[col].dropna().unique() if col in df else []
     if len(tol) == 1:
-        return f"Tolerance τ = {tol[0]:g} mm on this task."
+        return f"Tolerance τ = {tol[0]:g} {unit} on this task."
     if len(tol) > 1:
-        return "Tolerances differ between rows: " + ", ".join(f"{t:g}" for t in sorted(tol)) + " mm."
-    return "Tolerance: the task's declared τ in mm, else 2 pixels."
+        return "Tolerances differ between rows: " + ", ".join(f"{t:g}" for t in sorted(tol)) + f" {unit}."
+    return "Tolerance: the task's declared τ (mm with a pixel spacing, else pixels), else 2 pixels."
 
 
 RANK_HELP = {
@@ -201,7 +207,7 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.Data
         h = metric_header(m, unit)
         out[h] = mean_ci(ranked, m, ndigits(m))
         extra = f" In {unit}." if is_distance(m) else ""
-        extra += f" {nsd_tolerance_words(ranked)}" if m == "nsd" else ""
+        extra += f" {tolerance_words(ranked, m)}" if METRICS.get(m).tolerance else ""
         helps[h] = (f"{QUALITY_HELP[m]}{extra} Mean over cases [95% bootstrap CI]; {direction_words(m)}. "
                     f"'{MISSING}': scored before this metric existed.")
     for m in DETECTION:
@@ -227,7 +233,7 @@ def csv_table(ranked: pd.DataFrame) -> pd.DataFrame:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high", f"{m}_std"]
     for m in DETECTION:
         cols += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"]
-    cols += ["hd95_unit", "nsd_tolerance", "gflops", "params", "latency_ms", "peak_memory_mb", "split", "n_cases",
+    cols += ["hd95_unit", *tolerance_columns(), "gflops", "params", "latency_ms", "peak_memory_mb", "split", "n_cases",
              "manifest_digest", "created_at"]
     return ranked[[c for c in cols if c in ranked.columns]]
 

@@ -1,6 +1,8 @@
 """Segmentation metrics as pure functions with metadata.
 
-`dice`, `iou`, `hd95`, `nsd`, `assd` score two boolean masks; `score_case` scores a label
+`dice`, `iou`, `hd95`, `nsd`, `assd` and the thin-structure metrics (`surface_precision`,
+`surface_recall`, `surface_f1`, `mean_dist_pred_to_ref`, `mean_dist_ref_to_pred`) score two
+boolean masks; `score_case` scores a label
 map per foreground class; `aggregate` / `summarize` reduce over cases with a bootstrap
 CI; `detection_rates` gives image-level sensitivity and specificity with Wilson
 intervals. `convex_hull_region` / `restrict` confine scoring to a scan region.
@@ -13,17 +15,22 @@ from .detection import detection_rates, wilson_interval
 from .dice import dice, dice_from_counts
 from .hd95 import hd95, image_diagonal
 from .info import (METRICS, MILLIMETRES, PIXELS, SUMMARY_STATS, MetricInfo, MetricKind, always_stored_metrics,
-                   count_metrics, detection_metrics, distance_metrics, metric_names, per_case_metrics, summary_columns, unit_for_spacing)
+                   count_metrics, detection_metrics, distance_metrics, metric_names, per_case_metrics, summary_columns,
+                   tolerance_columns, unit_for_spacing)
 from .iou import iou, iou_from_counts
 from .region import convex_hull_region, restrict
 from .surface import SurfaceDistances, assd, default_nsd_tolerance, nsd, surface_distances
+from .thin import (BandDistances, band_distances, band_scores, mean_dist_pred_to_ref, mean_dist_ref_to_pred,
+                   surface_f1, surface_precision, surface_recall)
 
 __all__ = [
     "METRICS", "MetricInfo", "MetricKind", "PIXELS", "MILLIMETRES", "unit_for_spacing", "InvalidMetricInput",
     "per_case_metrics", "detection_metrics", "always_stored_metrics", "distance_metrics", "summary_columns", "metric_names", "count_metrics", "score_overlap", "case_mean",
     "SUMMARY_STATS",
     "dice", "iou", "hd95", "image_diagonal", "dice_from_counts", "iou_from_counts",
-    "nsd", "assd", "surface_distances", "SurfaceDistances", "default_nsd_tolerance",
+    "nsd", "assd", "surface_distances", "SurfaceDistances", "default_nsd_tolerance", "tolerance_columns",
+    "surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred",
+    "band_distances", "band_scores", "BandDistances",
     "detection_rates", "wilson_interval",
     "score_case", "confusion_counts", "aggregate", "summarize", "convex_hull_region", "restrict",
 ]

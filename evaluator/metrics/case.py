@@ -1,4 +1,5 @@
-"""Score one case: per foreground class, Dice, IoU, HD95, NSD, ASSD and the TP/FP/FN pixel counts."""
+"""Score one case: per foreground class, Dice, IoU, HD95, NSD, ASSD, the thin-structure surface
+metrics (surface precision/recall/F1, one-sided mean distances) and the TP/FP/FN pixel counts."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from .info import count_metrics
 from .iou import iou_from_counts
 from .region import restrict
 from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
+from .thin import BandDistances, band_distances_unchecked, band_scores_from
 
 
 def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
@@ -50,15 +52,17 @@ def case_mean(per_class: dict[int, dict], metric: str) -> float:
 
 
 def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None,
-               nsd_tolerance=None, region=None) -> dict[int, dict]:
-    """Per foreground class c in 1..num_classes-1 of one case:
-    {"dice", "iou", "hd95", "nsd", "assd" (float), "tp", "fp", "fn" (int pixel counts)}.
+               nsd_tolerance=None, region=None, surface_tolerance=None) -> dict[int, dict]:
+    """Per foreground class c in 1..num_classes-1 of one case: every per-case metric of the
+    registry ("dice", "iou", "hd95", "nsd", "assd", "surface_precision", ... as floats), then
+    "tp", "fp", "fn" (int pixel counts).
 
     `pred_labels`, `gt_labels`: 2-D integer label maps of equal shape (0 = background).
-    `spacing`: (row_mm, col_mm), one number, or None; HD95 and ASSD are in mm with it,
-    pixels without. `nsd_tolerance`: NSD's tolerance in the same unit; None means
-    `default_nsd_tolerance(spacing)` (2 pixels). `region`: the case's scan region (a boolean
-    mask of the same shape) or None for the whole image; pixels outside it are background
+    `spacing`: (row_mm, col_mm), one number, or None; the distances (HD95, ASSD, the mean
+    distances) are in mm with it, pixels without. `nsd_tolerance`: NSD's tolerance in the same
+    unit; None means `default_nsd_tolerance(spacing)` (2 pixels). `surface_tolerance`: the
+    thin-structure metrics' tolerance in the same unit; None means NSD's tolerance.
+    `region`: the case's scan region (a boolean mask of the same shape) or None for the whole image; pixels outside it are background
     in both maps, so nothing outside the imaged fan counts.
     Empty masks follow the benchmark's policy (see the metric registry): never NaN, never skipped."""
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
@@ -67,18 +71,24 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
         pred_labels, gt_labels = restrict(pred_labels, gt_labels, region)
     spacing = check_spacing(spacing)
     tolerance = default_nsd_tolerance(spacing) if nsd_tolerance is None else check_tolerance(nsd_tolerance)
+    band_tolerance = tolerance if surface_tolerance is None else check_tolerance(surface_tolerance)
     out = _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)
     for c, s in out.items():
         counts = {k: s.pop(k) for k in ("tp", "fp", "fn")}  # keep the key order: metrics, then counts
         s.update(_class_distances(pred_labels, gt_labels, c, counts["tp"] + counts["fp"],
-                                  counts["tp"] + counts["fn"], spacing, tolerance), **counts)
+                                  counts["tp"] + counts["fn"], spacing, tolerance, band_tolerance), **counts)
     return out
 
 
-def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance) -> dict[str, float]:
+_NO_PIXELS = BandDistances(np.zeros(0), np.zeros(0))  # both masks empty
+
+
+def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance, band_tolerance) -> dict[str, float]:
     if n_pred == 0 and n_gt == 0:  # skip building masks for absent classes
-        return {"hd95": 0.0, "nsd": 1.0, "assd": 0.0}
+        empty = band_scores_from(_NO_PIXELS, pred.shape, spacing, band_tolerance)
+        return {"hd95": 0.0, "nsd": 1.0, "assd": 0.0, **empty}
     p, g = pred == c, gt == c
     sd = surface_distances_unchecked(p, g, spacing)
     return {"hd95": hd95_unchecked(p, g, spacing), "nsd": nsd_from(sd, tolerance),
-            "assd": assd_from(sd, p.shape, spacing)}
+            "assd": assd_from(sd, p.shape, spacing),
+            **band_scores_from(band_distances_unchecked(p, g, spacing), p.shape, spacing, band_tolerance)}

@@ -37,6 +37,9 @@ class MetricInfo:
     # True: computed from the confusion counts alone (dice, iou), cheap enough for the trainer
     # to score every validation epoch with the evaluator's own function.
     from_counts: bool = False
+    # The result column recording the tolerance the metric was scored at ("" = it has none);
+    # re-scoring fills it with the metric, and the leaderboard states it in the column's help.
+    tolerance: str = ""
 
     @property
     def title(self) -> str:
@@ -80,13 +83,45 @@ _REGISTERED = (
                "contours' length within the tolerance of the other contour (DeepMind's surface-distance "
                "definition); tolerance in mm declared by the task, else 2 pixels. 1 when both masks are "
                "empty, 0 when exactly one is.",
-               label="NSD", digits=3),
+               label="NSD", digits=3, tolerance="nsd_tolerance"),
     MetricInfo("assd", False, PIXELS, 0.0, math.inf,
                "Average symmetric surface distance: the mean of the two contour-length-weighted mean "
                "distances from each contour to the other (DeepMind's surface-distance definition), in "
                "pixels or in mm when the task has a spacing; 0 when both masks are empty, the image "
                "diagonal when exactly one is.",
                label="ASSD", digits=2),
+    # Thin-structure surface metrics (evaluator/metrics/thin.py), for bone surfaces labelled as
+    # a band of a few pixels. Computed for every task, not only where a task asks: they cost a
+    # few ms per case, every per-case metric then has a value on every row (NULL keeps meaning
+    # 'scored before the metric existed', never 'not applicable'), and on blob-like structures
+    # they are still a well-defined tolerance-aware pixel precision/recall.
+    MetricInfo("surface_precision", True, "", 0.0, 1.0,
+               "Surface precision (thin structures, e.g. a bone surface band): the share of predicted "
+               "foreground pixels within the tolerance of a reference pixel, on the mask pixels themselves "
+               "(not contours; pixel-centre distances). Tolerance: the task's \"surface_tolerance\" (mm with "
+               "a spacing, else pixels), else the NSD tolerance. 1 when both masks are empty, 0 when exactly "
+               "one is.",
+               label="Surface precision", digits=3, tolerance="surface_tolerance"),
+    MetricInfo("surface_recall", True, "", 0.0, 1.0,
+               "Surface recall (completeness): the share of reference foreground pixels within the tolerance "
+               "of a predicted pixel, on the mask pixels themselves (not contours). Tolerance: the task's "
+               "\"surface_tolerance\", else the NSD tolerance. 1 when both masks are empty, 0 when exactly "
+               "one is.",
+               label="Surface recall", digits=3, tolerance="surface_tolerance"),
+    MetricInfo("surface_f1", True, "", 0.0, 1.0,
+               "Surface F1: the harmonic mean of surface precision and surface recall at the same tolerance "
+               "(0 when both are 0). 1 when both masks are empty, 0 when exactly one is.",
+               label="Surface F1", digits=3, tolerance="surface_tolerance"),
+    MetricInfo("mean_dist_pred_to_ref", False, PIXELS, 0.0, math.inf,
+               "One-sided mean distance from each predicted foreground pixel to the nearest reference pixel "
+               "(pixel centres; false positives far away raise it), in pixels or in mm when the task has a "
+               "spacing; 0 when both masks are empty, the image diagonal when exactly one is.",
+               label="Mean dist pred→ref", digits=2),
+    MetricInfo("mean_dist_ref_to_pred", False, PIXELS, 0.0, math.inf,
+               "One-sided mean distance from each reference foreground pixel to the nearest predicted pixel "
+               "(pixel centres; missed parts raise it), in pixels or in mm when the task has a spacing; 0 "
+               "when both masks are empty, the image diagonal when exactly one is.",
+               label="Mean dist ref→pred", digits=2),
     MetricInfo("sensitivity", True, "", 0.0, 1.0,
                "Image-level sensitivity: among test images whose ground truth has the class, the share "
                "whose prediction overlaps it anywhere; Wilson 95% interval; undefined without such images.",
@@ -107,7 +142,8 @@ def metric_names() -> tuple[str, ...]:
 
 def per_case_metrics() -> tuple[str, ...]:
     """Names of the metrics scored per case and class, in registration order
-    (dice, iou, hd95, nsd, assd): what `score_case` returns and `summarize` aggregates."""
+    (dice, iou, hd95, nsd, assd, then the thin-structure surface metrics): what `score_case`
+    returns and `summarize` aggregates."""
     return tuple(i.name for i in _REGISTERED if i.kind is MetricKind.PER_CASE)
 
 
@@ -127,8 +163,14 @@ def always_stored_metrics() -> tuple[str, ...]:
 
 
 def distance_metrics() -> tuple[str, ...]:
-    """Metrics measured as distances (hd95, assd): pixels, or mm on a task with a spacing."""
+    """Metrics measured as distances (hd95, assd, the one-sided mean distances): pixels, or mm
+    on a task with a spacing."""
     return tuple(i.name for i in _REGISTERED if i.unit == PIXELS)
+
+
+def tolerance_columns() -> tuple[str, ...]:
+    """The result columns recording a metric's tolerance (nsd_tolerance, surface_tolerance), once each."""
+    return tuple(dict.fromkeys(i.tolerance for i in _REGISTERED if i.tolerance))
 
 
 def summary_columns(names=None) -> tuple[str, ...]:

@@ -157,6 +157,27 @@ def m005_teams_audit(db: sqlite_utils.Database) -> None:
                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
 
 
+@migration
+def m006_thin_structure_surface_metrics(db: sqlite_utils.Database) -> None:
+    """The thin-structure surface metrics (bone-surface bands): surface precision, recall and F1
+    at the task's surface tolerance, and the two one-sided mean distances, per case and as
+    aggregates, plus the tolerance each result was scored at. Rows scored before this migration
+    keep NULL in the new columns (missing until `sonobench rescore` fills them, never 0)."""
+    new = ("surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")
+    for col in new:
+        db["case_results"].add_column(col, float)
+    for m in new:
+        for k in ("mean", "std", "ci_low", "ci_high"):
+            db["results"].add_column(f"{m}_{k}", float)
+    db["results"].add_column("surface_tolerance", float)
+    # case_results_public selects c.*: recreate it so the new columns show through the view
+    db.execute("DROP VIEW IF EXISTS case_results_public")
+    db.execute(
+        "CREATE VIEW case_results_public AS SELECT c.* FROM case_results c "
+        "JOIN results r ON r.id = c.result_id WHERE r.private_cases = 0"
+    )
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

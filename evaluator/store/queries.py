@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..metrics import per_case_metrics, summary_columns
+from ..metrics import per_case_metrics, summary_columns, tolerance_columns
 from .db import _Reader
 
 # Per case: the macro mean over foreground classes (class 0 is background and never scored), the
@@ -47,7 +47,7 @@ _TABLE_COLUMNS = ", ".join(
      "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
      "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
     + [f"r.{c}" for c in summary_columns()]  # every registered metric's columns
-    + ["r.nsd_tolerance"]
+    + [f"r.{c}" for c in tolerance_columns()]  # the tolerance each result was scored at
 )
 
 

@@ -33,13 +33,14 @@ def _fmt(value, d: int) -> str:
 
 def _metric_cards(res: dict) -> None:
     unit = res.get("hd95_unit") or "px"
-    cols = st.columns(len(columns.QUALITY))
-    for col, m in zip(cols, columns.QUALITY):
+    per_row = 5  # cards per row: ten metrics in one row would be too narrow to read
+    rows = [columns.QUALITY[i:i + per_row] for i in range(0, len(columns.QUALITY), per_row)]
+    for m, col in ((m, col) for row in rows for m, col in zip(row, st.columns(len(row)))):
         d = columns.ndigits(m)
         mean = res.get(f"{m}_mean")
-        tol = (f" Tolerance τ = {res['nsd_tolerance']:g} mm." if m == "nsd" and res.get("nsd_tolerance") is not None
-               else "")
-        col.metric(columns.metric_header(m, unit) + (f" @ τ = {res['nsd_tolerance']:g} mm" if tol else ""),
+        tau = res.get(columns.METRICS.get(m).tolerance) if columns.METRICS.get(m).tolerance else None
+        tol = f" Tolerance τ = {tau:g} {unit}." if tau is not None else ""
+        col.metric(columns.metric_header(m, unit) + (f" @ τ = {tau:g} {unit}" if tol else ""),
                    _fmt(mean, d),
                    help=(f"{columns.QUALITY_HELP[m]}{tol} 95% CI [{_fmt(res.get(f'{m}_ci_low'), d)}, "
                          f"{_fmt(res.get(f'{m}_ci_high'), d)}], std {_fmt(res.get(f'{m}_std'), d)}."
@@ -60,13 +61,13 @@ def _metric_cards(res: dict) -> None:
         + " · image-level rates with Wilson 95% CI — " + " · ".join(
         f"{columns.QUALITY_LABEL[m]} {columns.rate_ci(res.get(m), res.get(f'{m}_ci_low'), res.get(f'{m}_ci_high'), res.get(f'{m}_n'))}"
         for m in columns.DETECTION)
-        + f" · ↑ higher is better, ↓ lower is better · HD95, ASSD in {unit} · HD95 is medpy's pooled 95th "
+        + f" · ↑ higher is better, ↓ lower is better · distances (HD95, ASSD, mean distances) in {unit} · HD95 is medpy's pooled 95th "
           "percentile of both directions' distances; MONAI's (the larger directed percentile) can be much larger"
         + " · **missing**: scored before that metric existed")
 
 
 def _shown_metrics(cases: pd.DataFrame) -> list[str]:
-    """The per-case metrics this result has values for (old rows lack NSD and ASSD)."""
+    """The per-case metrics this result has values for (old rows lack the metrics added later)."""
     return [m for m in columns.QUALITY if m in cases and cases[m].notna().any()]
 
 

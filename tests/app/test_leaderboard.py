@@ -77,3 +77,30 @@ def test_unreadable_store_is_an_error_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("SONOBENCH_DB", str(bad))
     at = open_page()
     assert at.error and "could not be read" in at.error[0].value
+
+
+@pytest.mark.parametrize("metric,title", [("surface_f1", "Surface F1 ↑"),
+                                          ("mean_dist_pred_to_ref", "Mean dist pred→ref (mm) ↓")])
+def test_thin_structure_metrics_are_columns_and_sort_by_their_direction(app_env, metric, title):
+    at = open_page()
+    at.selectbox(key="lb_metric").set_value(metric).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert title in table.columns and all(s.count("[") == 1 for s in table[title])
+    assert list(table["ID"]) == _store_order(app_env["db"], metric)
+
+
+def test_thin_structure_metrics_reach_help_and_csv(app_env):
+    from leaderboard_app import columns
+    from leaderboard_app.data import board
+
+    ranked = board("toy-lesion", 1, "dice", "all", "paired")[0]
+    shown, helps = columns.display_table(ranked)
+    assert "Tolerance τ = 0.4 mm on this task." in helps["Surface F1 ↑"]  # the toy task's default: 2 px of 0.2 mm
+    assert "not contours" in helps["Surface precision ↑"]
+    assert "In mm." in helps["Mean dist ref→pred (mm) ↓"] and "Tolerance" not in helps["Mean dist ref→pred (mm) ↓"]
+    csv = pd.read_csv(io.StringIO(columns.csv_table(ranked).to_csv(index=False)))
+    assert {"surface_precision_mean", "surface_recall_ci_low", "surface_f1_ci_high", "mean_dist_pred_to_ref_mean",
+            "mean_dist_ref_to_pred_std", "surface_tolerance"} <= set(csv.columns)
+    assert csv["surface_tolerance"].tolist() == [pytest.approx(0.4)] * len(csv)
+    assert csv["surface_f1_mean"].between(0, 1).all()

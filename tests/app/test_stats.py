@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 from leaderboard_app import columns, stats
+from evaluator.metrics import per_case_metrics
 
 
 def test_pareto_front_respects_direction_and_skips_missing():
@@ -31,7 +32,8 @@ def test_new_metrics_show_missing_never_zero():
     assert list(columns.rates(df, "sensitivity")) == ["0.950 [0.800–0.990] (n = 40)", "missing"]
     # a rate over no images is undefined, not missing and not 0
     assert columns.rate_ci(None, None, None, 0) == "n/a (no such images)"
-    assert columns.QUALITY == ("dice", "iou", "hd95", "nsd", "assd")  # driven by the metric registry
+    assert columns.QUALITY[:5] == ("dice", "iou", "hd95", "nsd", "assd")  # driven by the metric registry
+    assert columns.QUALITY == per_case_metrics()
     assert columns.DETECTION == ("sensitivity", "specificity")
     assert "medpy" in columns.QUALITY_HELP["hd95"] and "MONAI" in columns.QUALITY_HELP["hd95"]
 

@@ -76,11 +76,16 @@ def test_score_case_empty_policy_per_class():
     pred[26:, 31:] = 4
     out = score_case(pred, gt, 5, spacing=(0.5, 0.25))
     diag = math.sqrt(15.0**2 + 10.0**2)
+    one_empty = {"surface_precision": 0.0, "surface_recall": 0.0, "surface_f1": 0.0,
+                 "mean_dist_pred_to_ref": pytest.approx(diag), "mean_dist_ref_to_pred": pytest.approx(diag)}
     assert out[1] == {"dice": 0.0, "iou": 0.0, "hd95": pytest.approx(diag), "nsd": 0.0, "assd": pytest.approx(diag),
-                      "tp": 0, "fp": 0, "fn": int(SOME.sum())}
+                      **one_empty, "tp": 0, "fp": 0, "fn": int(SOME.sum())}
+    assert {k: out[2][k] for k in one_empty} == one_empty
     assert out[2]["dice"] == 0.0 and out[2]["hd95"] == pytest.approx(diag) and out[2]["fn"] == 0
     assert out[2]["nsd"] == 0.0 and out[2]["assd"] == pytest.approx(diag)
-    assert out[3] == {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "nsd": 1.0, "assd": 0.0, "tp": 0, "fp": 0, "fn": 0}
+    assert out[3] == {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "nsd": 1.0, "assd": 0.0, "surface_precision": 1.0,
+                      "surface_recall": 1.0, "surface_f1": 1.0, "mean_dist_pred_to_ref": 0.0,
+                      "mean_dist_ref_to_pred": 0.0, "tp": 0, "fp": 0, "fn": 0}
     assert 0 < out[4]["dice"] < 1 and out[4]["tp"] == 4 * 9
     assert 0 < out[4]["nsd"] <= 1 and out[4]["assd"] > 0
 

@@ -1,5 +1,6 @@
 """Shift sets re-image the parent's test phantoms: same labels, a different image, frozen as
 test-only children that the robustness view pairs with the parent case by case."""
+import dataclasses
 import json
 
 import numpy as np
@@ -54,6 +55,10 @@ def test_make_freezes_a_resumable_test_only_child(tiny_sim_task):
     assert [s.ref for s in robustness.shift_sets(parent)] == [child.ref]
     spec = json.loads((folder / "task.json").read_text())
     assert spec["source"]["cpu_seconds_per_frame"] > 0 and load_task_folder(folder).digest == child.digest
+    # a shift set scores like its parent: the same tolerances, a declared surface tolerance included
+    assert (child.nsd_tolerance, child.surface_tolerance) == (task.nsd_tolerance, task.surface_tolerance)
+    declared = dataclasses.replace(task, surface_tolerance_declared=0.33)
+    assert shifts._spec(declared, shifts.CONDITIONS.get("high-noise"), folder, n, None)["surface_tolerance"] == 0.33
 
 
 def test_refusals_say_what_to_do(tiny_sim_task, toy_task):

@@ -96,3 +96,35 @@ def test_rescore_cli_says_what_it_did(file_store, toy_task, toy_onnx):
     evaluate(file_store, toy_task, prepare(toy_onnx))
     r = CliRunner().invoke(cli, ["rescore", "--db", str(file_store.path)])
     assert r.exit_code == 0 and "re-scored 0, up to date 1, could not re-score 0" in r.output
+
+
+THIN_CASE = ("surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")
+
+
+def test_rescore_fills_the_thin_structure_metrics_and_their_tolerance(file_store, toy_task, toy_onnx):
+    """A result scored before m006 (thin-structure metrics NULL, no surface tolerance) gets them
+    from its stored predictions, equal to what the evaluator computes when it scores."""
+    out = evaluate(file_store, toy_task, prepare(toy_onnx))
+    rid = out.result["id"]
+    scored, scored_cases = _numbers(file_store, rid)
+    assert scored["surface_tolerance"] == toy_task.surface_tolerance and scored["surface_f1_mean"] is not None
+    cols = [f"{m}_{k}" for m in THIN_CASE for k in ("mean", "std", "ci_low", "ci_high")] + ["surface_tolerance"]
+    db = file_store.db
+    db.execute("update case_results set " + ", ".join(f"{m} = null" for m in THIN_CASE) + " where result_id = ?", [rid])
+    db.execute("update results set " + ", ".join(f"{c} = null" for c in cols) + " where id = ?", [rid])
+    pc = json.loads(db["results"].get(rid)["per_class"])
+    for entry in pc.values():
+        for m in THIN_CASE:
+            entry.pop(m)
+    db["results"].update(rid, {"per_class": json.dumps(pc)})
+    db.conn.commit()
+
+    report = rescore(file_store)
+    assert report.filled == [(out.submission_id, list(THIN_CASE))]
+    after, cases_after = _numbers(file_store, rid)
+    for c in cols:
+        assert after[c] == scored[c], c
+    for got, want in zip(cases_after, scored_cases):
+        assert {m: got[m] for m in THIN_CASE} == {m: want[m] for m in THIN_CASE}
+    assert json.loads(after["per_class"]) == json.loads(scored["per_class"])
+    assert rescore(file_store).filled == []

@@ -83,3 +83,37 @@ def test_private_case_rows_are_hidden_from_readers(file_store, toy_task):
     assert ro.case_results(sid) == [] and queries.case_means(ro, sid) == []
     assert ro.result_for(sid)["dice_mean"] == 0.5  # aggregates stay visible
     assert len(file_store.case_results(sid)) == 1  # the operator keeps them for recomputation
+
+
+def test_m006_adds_the_thin_structure_columns_and_old_rows_stay_missing(tmp_path, toy_task):
+    """A store at m005 holding a scored row: opening it applies m006, whose new columns are NULL on
+    the old row (missing, never 0) and show through the public per-case view."""
+    import json
+
+    import sqlite_utils
+
+    from evaluator.store import migrations
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for name, fn in migrations.MIGRATIONS:
+        if name.startswith("m006"):
+            break
+        fn(db)
+        db["_migrations"].insert({"name": name, "applied_at": migrations.now()})
+    db["submissions"].insert({"id": 1, "file_sha256": "a" * 64, "filename": "m.onnx", "format": "onnx", "name": "m",
+                              "task_id": toy_task.id, "task_version": toy_task.version, "status": "done"})
+    old_row = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in _result(toy_task).items()}
+    rid = db["results"].insert(dict(old_row, submission_id=1)).last_pk
+    db["case_results"].insert(dict(CASE, result_id=rid))
+    db.conn.commit()
+    db.conn.close()
+
+    store = Store(tmp_path / "old.db")  # applies what is pending
+    assert [r["name"] for r in store.db["_migrations"].rows][-1] == "m006_thin_structure_surface_metrics"
+    row = store.db["results"].get(rid)
+    assert row["dice_mean"] == 0.5  # the old numbers are untouched
+    assert row["surface_f1_mean"] is None and row["surface_tolerance"] is None
+    assert row["mean_dist_ref_to_pred_ci_high"] is None
+    case = next(iter(store.db.query("select * from case_results_public where result_id = ?", [rid])))
+    assert case["dice"] == 0.5 and "surface_precision" in case and case["surface_precision"] is None

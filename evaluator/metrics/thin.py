@@ -1,0 +1,118 @@
+"""Surface metrics with a tolerance for thin structures (a bone surface labelled as a band of
+a few pixels), where Dice on the band is brittle: a prediction one band-width off scores 0.
+
+They are computed on the mask pixels themselves, not on contours: a band 3-4 pixels wide is
+all border, so its contour (what NSD/ASSD measure) would trace both sides of one surface.
+For every foreground pixel of one mask, its distance is from its centre to the nearest pixel
+centre of the other mask (0 for a pixel in both), sqrt((dy*sy)**2 + (dx*sx)**2), in pixels or
+in mm with a spacing (row_mm, col_mm).
+
+- surface precision: the share of predicted pixels within the tolerance (<=) of a reference pixel;
+- surface recall: the share of reference pixels within the tolerance of a predicted pixel;
+- surface F1: their harmonic mean, 0 when both are 0;
+- mean distance pred -> ref and ref -> pred: the one-sided means (lower is better).
+
+These are the accuracy / completeness / F1 at a distance threshold that ultrasound bone-surface
+work reports (e.g. UltraBones100k); this module does not claim to reproduce any paper's exact
+point sets, only this definition. A centre-line (skeleton) version was not
+chosen: it needs a thinning algorithm whose spurs and end points change the numbers on a
+3-4 px band, and on a band it differs from the pixel version by at most the band's half-width,
+which the tolerance is meant to absorb.
+
+Empty masks follow the benchmark's policy: both empty -> precision = recall = F1 = 1 and both
+distances 0; exactly one empty -> precision = recall = F1 = 0 and both distances the image
+diagonal (as HD95 and ASSD)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import check_mask_pair, check_spacing, check_tolerance
+from ._nearest import symmetric_distances
+from .hd95 import _bounding_box, image_diagonal
+
+
+class BandDistances(NamedTuple):
+    """Per foreground pixel, in row-major order."""
+    pred_to_gt: np.ndarray  # distance of each predicted pixel to the nearest reference pixel
+    gt_to_pred: np.ndarray  # distance of each reference pixel to the nearest predicted pixel
+
+
+def band_distances(pred: np.ndarray, gt: np.ndarray, spacing=None) -> BandDistances:
+    """Pixel-to-nearest-pixel distances of two 2-D boolean masks of equal shape (pixels, or
+    mm with `spacing`); a direction whose other mask is empty holds inf."""
+    pred, gt = check_mask_pair(pred, gt)
+    return band_distances_unchecked(pred, gt, check_spacing(spacing))
+
+
+def band_distances_unchecked(pred: np.ndarray, gt: np.ndarray, spacing) -> BandDistances:
+    """band_distances without argument checks, for callers that validated already."""
+    has_pred, has_gt = bool(pred.any()), bool(gt.any())
+    if not (has_pred and has_gt):
+        return BandDistances(np.full(np.count_nonzero(pred), np.inf), np.full(np.count_nonzero(gt), np.inf))
+    box = _bounding_box(pred | gt)  # every pixel of both lies in the crop: no distance changes
+    to_gt, to_pred = symmetric_distances(pred[box], gt[box], spacing)
+    return BandDistances(to_gt, to_pred)
+
+
+def band_scores_from(bd: BandDistances, shape: tuple[int, int], spacing, tolerance: float) -> dict[str, float]:
+    """All five thin-structure scores from `band_distances` of masks of `shape`, with the
+    empty-mask policy; keys are the registry's metric names."""
+    n_pred, n_gt = bd.pred_to_gt.size, bd.gt_to_pred.size
+    if n_pred == 0 and n_gt == 0:
+        return _scores(1.0, 1.0, 0.0, 0.0)
+    if n_pred == 0 or n_gt == 0:
+        diagonal = image_diagonal(shape, spacing)
+        return _scores(0.0, 0.0, diagonal, diagonal)
+    precision = float(np.count_nonzero(bd.pred_to_gt <= tolerance) / n_pred)
+    recall = float(np.count_nonzero(bd.gt_to_pred <= tolerance) / n_gt)
+    return _scores(precision, recall, float(bd.pred_to_gt.mean()), float(bd.gt_to_pred.mean()))
+
+
+def _scores(precision: float, recall: float, pred_to_ref: float, ref_to_pred: float) -> dict[str, float]:
+    f1 = 0.0 if precision + recall == 0 else 2.0 * precision * recall / (precision + recall)
+    return {"surface_precision": precision, "surface_recall": recall, "surface_f1": f1,
+            "mean_dist_pred_to_ref": pred_to_ref, "mean_dist_ref_to_pred": ref_to_pred}
+
+
+def band_scores(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> dict[str, float]:
+    """The five thin-structure scores of two 2-D boolean masks at `tolerance` (pixels, or mm
+    with `spacing`)."""
+    pred, gt = check_mask_pair(pred, gt)
+    tolerance = check_tolerance(tolerance)
+    spacing = check_spacing(spacing)
+    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, tolerance)
+
+
+def surface_precision(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> float:
+    """Share of predicted pixels within `tolerance` of a reference pixel. Both empty -> 1; one -> 0."""
+    return band_scores(pred, gt, tolerance, spacing)["surface_precision"]
+
+
+def surface_recall(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> float:
+    """Share of reference pixels within `tolerance` of a predicted pixel. Both empty -> 1; one -> 0."""
+    return band_scores(pred, gt, tolerance, spacing)["surface_recall"]
+
+
+def surface_f1(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> float:
+    """Harmonic mean of surface precision and recall (0 when both are 0). Both empty -> 1; one -> 0."""
+    return band_scores(pred, gt, tolerance, spacing)["surface_f1"]
+
+
+def mean_dist_pred_to_ref(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
+    """Mean distance of the predicted pixels to the nearest reference pixel (pixels, or mm with
+    `spacing`). Both empty -> 0; exactly one empty -> the image diagonal."""
+    pred, gt = check_mask_pair(pred, gt)
+    spacing = check_spacing(spacing)
+    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0)[
+        "mean_dist_pred_to_ref"]
+
+
+def mean_dist_ref_to_pred(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
+    """Mean distance of the reference pixels to the nearest predicted pixel (pixels, or mm with
+    `spacing`). Both empty -> 0; exactly one empty -> the image diagonal."""
+    pred, gt = check_mask_pair(pred, gt)
+    spacing = check_spacing(spacing)
+    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0)[
+        "mean_dist_ref_to_pred"]
