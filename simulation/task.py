@@ -36,6 +36,8 @@ def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
         "source": {"generator": "sonobench simulate", "preset": run["preset"], "backend": run["backend"],
                    "seed": run["seed"], "noise_levels": run["noise_levels"], "physics": run["physics"]},
     }
+    if "surface_tolerance" in about:
+        spec["surface_tolerance"] = about["surface_tolerance"]
     if "image_formation" in run["physics"]:  # recorded since version 2; absent (= 1) in sim-breast-lesion@1
         spec["source"]["image_formation"] = phys.image_formation
     return spec
