@@ -98,6 +98,7 @@ ABDOMENUS = Adapter(
            "test_images, test_label",
     split_rule="the published MedSegBench train/val/test arrays, unchanged",
     classes=ABDOMEN_CLASSES, scan=scan_abdomenus, read=read_abdomenus,
+    scan_region={"method": "convex-hull", "threshold": 0},  # convex abdominal probe: a fan on black
     source={"citation": "Vitale S. et al., IJCARS 15 (2020); MedSegBench (Aydin & Kus 2024)",
             "url": "https://zenodo.org/records/13358372"},
 )

@@ -72,6 +72,10 @@ class Adapter:
     source: dict = field(default_factory=dict)   # citation / download page
     modality: str = "ultrasound"
     family: str | None = None                    # task.json "family" of the imported task (`sonobench crosseval`)
+    # task.json "scan_region" of the imported task (evaluator/scan_region.py): a convex-probe dataset
+    # whose fan sits on a black background declares {"method": "convex-hull", "threshold": 0}, so
+    # metrics count only inside the fan (UltraBench's convention); None = the whole image.
+    scan_region: dict | None = None
 
     @property
     def short(self) -> str:

@@ -13,7 +13,7 @@ import click
 from evaluator.cli import handle_errors
 from evaluator.tasks import REPO_SPLITS
 from .catalog import ADAPTERS
-from .importer import Options, import_dataset
+from .importer import SCAN_REGION_CHOICES, Options, import_dataset
 from .leakage import DEFAULT_MAX_DISTANCE
 
 DEFAULTS = Options()
@@ -59,13 +59,17 @@ def list_adapters(as_json):
               help=f"Where pinned split lists are read and frozen (default: {REPO_SPLITS}).")
 @click.option("--freeze-into-repo", is_flag=True,
               help="Write the split as file-name lists into <splits-dir>/<task-id>/ to commit them.")
+@click.option("--scan-region", type=click.Choice(SCAN_REGION_CHOICES), default="auto", show_default=True,
+              help="Score only inside each image's scan region: auto = the adapter's declaration (convex-probe "
+                   "datasets such as AbdomenUS: the convex hull of the non-black pixels); convex-hull = that, "
+                   "for any dataset; none = the whole image.")
 @handle_errors
 def import_cmd(name, path, task_id, version, out, seed, test_fraction, folds, hash_distance, allow_duplicates,
-               splits_dir, freeze_into_repo):
+               splits_dir, freeze_into_repo, scan_region):
     """Import the copy of dataset NAME found at PATH (see `sonobench datasets list`)."""
     report = import_dataset(name, path, task_id=task_id, version=version, out=out, seed=seed,
                             test_fraction=test_fraction, folds=folds, max_distance=hash_distance,
                             allow_duplicates=allow_duplicates, splits_dir=splits_dir,
-                            freeze_lists=freeze_into_repo)
+                            freeze_lists=freeze_into_repo, scan_region=scan_region)
     for line in report.lines():
         click.echo(line)

@@ -48,6 +48,7 @@ class Options:
     allow_duplicates: bool = False
     splits_dir: Path | None = None        # where pinned split lists live; default: the repository's splits/
     freeze_lists: bool = False            # write the split as file-name lists into splits_dir/<task>/
+    scan_region: str = "auto"             # auto: the adapter's declaration; convex-hull; none (whole image)
 
     def __post_init__(self):
         for name in ("out", "splits_dir"):
@@ -210,7 +211,23 @@ def _spec(adapter: Adapter, task_id: str, opts: Options, scan: Scan, conv: list[
                    "near_duplicates": {"hash": "dct-phash-64", "max_distance": opts.max_distance, **dups.to_json()},
                    "sources_sha256": hashlib.sha256(blob).hexdigest()},
         **({"family": adapter.family} if adapter.family else {}),
+        **({"scan_region": region} if (region := _scan_region(adapter, opts)) else {}),
     }
+
+
+SCAN_REGION_CHOICES = ("auto", "convex-hull", "none")
+
+
+def _scan_region(adapter: Adapter, opts: Options) -> dict | None:
+    """The imported task's scan region: the adapter's own (auto), the convex hull of each image's
+    non-black pixels, or none; an unknown choice names the valid ones."""
+    if opts.scan_region == "auto":
+        return dict(adapter.scan_region) if adapter.scan_region else None
+    if opts.scan_region == "convex-hull":
+        return {"method": "convex-hull", "threshold": 0}
+    if opts.scan_region == "none":
+        return None
+    raise ImportOptionError(f"--scan-region must be one of {', '.join(SCAN_REGION_CHOICES)}, got {opts.scan_region!r}")
 
 
 def _cases(conv: list[Converted], assigned: dict) -> list[dict]:

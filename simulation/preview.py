@@ -12,14 +12,29 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 OUTLINE = (255, 64, 64)
+# class 1 red (as in the single-class sheets), then green, blue, yellow, cyan, magenta
+CLASS_COLOURS = (OUTLINE, (64, 255, 64), (80, 140, 255), (255, 230, 0), (0, 230, 230), (255, 0, 255))
 
 
 def outlined(image: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """The B-mode with each class's outline in its own colour (CLASS_COLOURS[class - 1])."""
     rgb = np.repeat(image[..., None], 3, axis=2)
-    fg = label > 0
-    edge = fg & ~(np.roll(fg, 1, 0) & np.roll(fg, -1, 0) & np.roll(fg, 1, 1) & np.roll(fg, -1, 1))
-    rgb[edge] = OUTLINE
+    for c in np.unique(label[label > 0]):
+        fg = label == c
+        edge = fg & ~(np.roll(fg, 1, 0) & np.roll(fg, -1, 0) & np.roll(fg, 1, 1) & np.roll(fg, -1, 1))
+        rgb[edge] = CLASS_COLOURS[(int(c) - 1) % len(CLASS_COLOURS)]
     return rgb
+
+
+def _caption(meta: dict) -> str:
+    ph = meta["phantom"]
+    les = ", ".join(f"{l['shape']}/{l['echogenicity']}/{l['posterior']}" for l in ph["lesions"])
+    if ph.get("structures"):  # name the structures in view (walls are part of their structure)
+        names = sorted({b["name"] for b in ph["structures"]} - {"thyroid", "trachea"})
+        return f"{'+'.join(names) or 'no vessels'}; nodule: {les or 'none'}"
+    if "specimen" in meta:
+        return f"specimen {meta['specimen']}: {les or 'no bone in view'}"
+    return les or "normal"
 
 
 def contact_sheet(data_dir, out_png, n: int = 12, cols: int = 4, ids=None) -> Path:
@@ -37,9 +52,8 @@ def contact_sheet(data_dir, out_png, n: int = 12, cols: int = 4, ids=None) -> Pa
         img = np.asarray(Image.open(data_dir / meta["image"]))
         lab = np.asarray(Image.open(data_dir / meta["label"]))
         tile = Image.fromarray(np.concatenate([np.repeat(img[..., None], 3, 2), outlined(img, lab)], axis=1))
-        les = meta["phantom"]["lesions"]
-        text = ", ".join(f"{l['shape']}/{l['echogenicity']}/{l['posterior']}" for l in les) or "normal"
-        ImageDraw.Draw(tile).text((4, 2), f"{meta['sample_id'][-5:]} {meta['noise_level']}: {text}", fill=(255, 255, 0))
+        ImageDraw.Draw(tile).text((4, 2), f"{meta['sample_id'][-5:]} {meta['noise_level']}: {_caption(meta)}",
+                                  fill=(255, 255, 0))
         tiles.append(np.asarray(tile))
     h, w, _ = tiles[0].shape
     rows = -(-len(tiles) // cols)
