@@ -1,0 +1,54 @@
+"""Per-class scores on the committed multi-class task (sim-neck-thyroid@1): every foreground
+class is scored on its own, and a class absent from both masks follows the empty policy."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from evaluator.metrics.hd95 import image_diagonal
+from evaluator.scoring import score_prediction
+from evaluator.tasks import get_task
+
+
+def _no_nodule_case(task):
+    return next(c for c in task.split("test") if not c.meta["has_lesion"])
+
+
+def test_a_perfect_prediction_scores_one_per_class_and_an_absent_class_is_empty_empty():
+    task = get_task("sim-neck-thyroid@1")
+    assert task.num_classes == 6 and task.primary_metric == "dice"
+    case = _no_nodule_case(task)
+    gt = np.asarray(Image.open(task.label_path(case)))
+    assert 2 not in np.unique(gt)
+    scores = score_prediction(task, case, gt.copy())
+    assert sorted(scores) == [1, 2, 3, 4, 5]
+    for c, s in scores.items():
+        assert s["dice"] == 1.0 and s["iou"] == 1.0 and s["hd95"] == 0.0
+    assert scores[2]["tp"] == scores[2]["fp"] == scores[2]["fn"] == 0  # absent from both: Dice 1 by policy
+
+
+def test_a_false_nodule_costs_only_the_nodule_class():
+    task = get_task("sim-neck-thyroid@1")
+    case = _no_nodule_case(task)
+    gt = np.asarray(Image.open(task.label_path(case)))
+    pred = gt.copy()
+    lobe = np.argwhere(gt == 1)
+    r, c = lobe[len(lobe) // 2]
+    pred[r - 3:r + 3, c - 3:c + 3] = 2  # a small false nodule inside the lobe
+    scores = score_prediction(task, case, pred)
+    diag = image_diagonal(gt.shape, task.spacing_mm)
+    assert scores[2]["dice"] == 0.0 and scores[2]["fp"] == 36 and np.isclose(scores[2]["hd95"], diag)
+    assert 0.97 < scores[1]["dice"] < 1.0           # the lobe lost those 36 pixels
+    for k in (3, 4, 5):
+        assert scores[k]["dice"] == 1.0
+
+
+def test_classes_are_named_and_the_task_readme_states_the_split():
+    task = get_task("sim-neck-thyroid@1")
+    assert list(task.classes) == ["background", "thyroid", "nodule", "carotid-artery", "jugular-vein", "trachea"]
+    counts = {s: len(task.split(s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 133, "val": 33, "test": 84}
+    readme = (task.folder / "README.md").read_text()
+    assert "133 train / 33 val / 84 test" in readme
+    spec = json.loads((task.folder / "task.json").read_text())
+    assert spec["source"]["backend"] == "kwave" and spec["source"]["image_formation"] == 2
