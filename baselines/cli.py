@@ -332,10 +332,13 @@ def import_device_cmd(folder, task_ref, db_path, labels_root, update_reference, 
 @click.option("--tolerance", type=float, default=None,
               help="Fail when |Δ Dice| exceeds this (default: the row's stated tolerance: bit-identical for a CPU "
                    "row rerun at its thread count, ±0.02 Dice otherwise).")
+@click.option("--record-shifts", is_flag=True,
+              help="When the rerun is bit-identical to the reference, write its scores on the task's "
+                   "acquisition-shift sets into the reference row (the row itself stays as it is).")
 @_threads_option
 @_reference_dir_option
 @handle_errors
-def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, threads, reference_dir):
+def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, threads, reference_dir, record_shifts):
     """Retrain MODEL with its committed reference settings and print the difference."""
     from evaluator.store import Store
     from evaluator.tasks import get_task
@@ -360,6 +363,22 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
     store = Store(db_path) if db_path else Store(memory=True)
     record = _train_and_submit(TaskData.load(task), model, profile, store, out_dir, device)
     _print_deltas(row, record, expected)
+    if record_shifts:
+        _record_shifts(task, row, record, reference_dir)
+
+
+def _record_shifts(task, row: dict, record: dict, reference_dir) -> None:
+    """Add the rerun's shift-set results to `row`: only from a bit-identical rerun (the same ONNX
+    bytes are the same model, so its shift scores are the reference's)."""
+    from . import reference
+
+    if not (record.get("onnx") and row.get("onnx") and record["onnx"]["sha256"] == row["onnx"]["sha256"]):
+        raise SonoBenchError("--record-shifts needs a bit-identical rerun (the same ONNX bytes as the reference); "
+                             "this one differs, so its shift-set scores are not the reference model's")
+    if not record.get("shifts"):
+        raise SonoBenchError(f"{task.ref} has no acquisition-shift sets to record (`sonobench shifts make {task.ref}`)")
+    path = reference.write_row(task, {**row, "shifts": reference.shift_block(record["shifts"])}, folder=reference_dir)
+    click.echo(f"recorded {len(record['shifts'])} shift-set result(s) of {row['model']} ({row['profile']}) in {path}")
 
 
 def _print_deltas(row: dict, record: dict, expected: dict) -> None:

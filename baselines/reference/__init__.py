@@ -74,8 +74,12 @@ def find_row(task_id: str, model: str, profile: str, folder: Path | None = None)
 
 
 def row_sha256(row: dict) -> str:
-    """Identity of a reference row in the store: SHA-256 of its canonical JSON."""
-    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """Identity of a reference row in the store: SHA-256 of its canonical JSON, without its
+    `shifts` block (the same model's results on the task's acquisition-shift sets, which may be
+    added to a row later without making it another model). Its shift-set results are stored
+    under the same identity, which is how the Robustness view pairs them with the row."""
+    core = {k: v for k, v in row.items() if k != "shifts"}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 PARAMS_PYTORCH = "PyTorch module: every tensor of model.parameters() once, as papers count them"
@@ -118,6 +122,21 @@ def decode_predictions(block: dict | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in block["cases"].items()}
 
 
+def _case_block(cases: list[dict]) -> dict:
+    return {"columns": list(CASE_COLUMNS), "rows": [[c[k] for k in CASE_COLUMNS] for c in cases]}
+
+
+def shift_block(shifts: dict) -> dict:
+    """The row's `shifts`: per shift-set task ref, what the store needs to show the same model
+    on it (manifest digest, aggregates, per-case rows, predictions, where it was evaluated)."""
+    return {ref: {"manifest_digest": s["result"]["manifest_digest"], "scores": {k: s["result"][k] for k in SCORE_KEYS},
+                  "evaluation": {"hardware": s["result"]["hardware"], "wall_s": s["result"]["wall_s"],
+                                 "created_at": s["result"]["created_at"],
+                                 "evaluator_version": s["result"]["evaluator_version"]},
+                  "cases": _case_block(s["cases"]), "predictions": encode_predictions(s.get("test_predictions") or {})}
+            for ref, s in sorted(shifts.items())}
+
+
 def row_from_record(record: dict) -> dict:
     """A compact reference row from `baselines.training.run_baseline`'s record."""
     res, training = record["result"], dict(record["training"])
@@ -135,8 +154,9 @@ def row_from_record(record: dict) -> dict:
                        "hardware": training["hardware"], "seed": training["seed"], "wall_s": training["wall_s"],
                        "evaluator_version": res["evaluator_version"], "manifest_digest": res["manifest_digest"]},
         "evaluation": {"hardware": res["hardware"], "wall_s": res["wall_s"], "created_at": res["created_at"]},
-        "cases": {"columns": list(CASE_COLUMNS), "rows": [[c[k] for k in CASE_COLUMNS] for c in record["cases"]]},
+        "cases": _case_block(record["cases"]),
         "predictions": encode_predictions(record.get("test_predictions") or {}),
+        **({"shifts": shift_block(record["shifts"])} if record.get("shifts") else {}),
     }
 
 
@@ -269,11 +289,39 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
     added = 0
     for row in ref["rows"]:
         sha = row_sha256(row)
-        if store.find_scored(sha, task.id, task.version) is not None:
-            continue
-        try:
-            _insert(store, task, row, sha, source)
-            added += 1
-        except AlreadyScored:  # loaded concurrently by another process
-            continue
+        if store.find_scored(sha, task.id, task.version) is None:
+            try:
+                _insert(store, task, row, sha, source)
+                added += 1
+            except AlreadyScored:  # loaded concurrently by another process
+                pass
+        _load_shifts(store, task, row, sha, source, log)
     return added
+
+
+def _load_shifts(store, task, row: dict, sha: str, source: str, log) -> None:
+    """Insert the row's results on the task's acquisition-shift sets (under the row's identity),
+    skipping sets that are absent here, re-frozen since (another digest) or already loaded."""
+    from evaluator.robustness import shift_sets
+
+    children = {c.ref: c for c in shift_sets(task)}
+    for ref, block in (row.get("shifts") or {}).items():
+        child = children.get(ref)
+        if child is None:
+            continue
+        if block["manifest_digest"] != child.digest:
+            log(f"{row['model']} ({row['profile']}): its {ref} result was scored on manifest "
+                f"{block['manifest_digest'][:12]}…, not {child.digest[:12]}…; not loaded.")
+            continue
+        if store.find_scored(sha, child.id, child.version) is not None:
+            continue
+        store.register_task(child)
+        ev = block["evaluation"]
+        shifted = {**row, "scores": block["scores"], "cases": block["cases"], "predictions": block.get("predictions"),
+                   "provenance": {**row["provenance"], "manifest_digest": block["manifest_digest"],
+                                  "evaluator_version": ev["evaluator_version"]},
+                   "evaluation": {k: ev[k] for k in ("hardware", "wall_s", "created_at")}}
+        try:
+            _insert(store, child, shifted, sha, source)
+        except AlreadyScored:
+            continue

@@ -24,7 +24,9 @@ import torch
 from evaluator import __version__ as evaluator_version
 from evaluator.errors import AlreadyScored
 from evaluator.metrics import always_stored_metrics, count_metrics
-from evaluator.evaluate import evaluate
+from evaluator.evaluate import Request, evaluate
+from evaluator.robustness import score_shifts, shift_sets
+from evaluator.settings import load_settings
 from evaluator.sandbox import SandboxConfig
 from evaluator.store import Store
 from evaluator.submission import prepare
@@ -165,13 +167,16 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
     """Submit a trained baseline through the sandboxed evaluator; returns the run record (also run.json)."""
     t0 = time.monotonic()
     sub = prepare(trained.onnx_path, name=trained.name, team=TEAM, architecture=trained.architecture)
+    request = Request.for_task(task, kind="baseline", extra_meta={"training": trained.meta},
+                               labels_root=str(labels_root) if labels_root else None)
     try:
-        outcome = evaluate(store, task, sub, kind="baseline", config=sandbox, labels_root=labels_root,
-                           extra_meta={"training": trained.meta})
+        outcome = evaluate(store, task, sub, config=sandbox, request=request)
         sid, reused = outcome.submission_id, False
     except AlreadyScored as e:  # a bit-identical model is already in this store
         log(f"{trained.name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
         sid, reused = e.submission_id, True
+    # Like every submission to a task with acquisition-shift sets: scored on each after the main result.
+    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if shift_sets(task) else []
     record = {"model": trained.model, "profile": trained.profile.name, "name": trained.name, "task": task.ref,
               "architecture": trained.architecture, "submission_id": sid, "reused": reused,
               "onnx": {"path": str(trained.onnx_path), "sha256": sub.sha256, "bytes": trained.onnx_path.stat().st_size,
@@ -179,10 +184,23 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
               "result": store.result_for(sid), "cases": store.case_results(sid), "training": trained.meta,
               "params_pytorch": trained.params_pytorch,
               "test_predictions": stored_predictions(store, sid),
+              "shifts": shift_records(store, shifts),
               "pipeline_wall_s": trained.wall_s + time.monotonic() - t0}
-    (trained.folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "test_predictions"},
+    (trained.folder / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k not in ("test_predictions", "shifts")},
                                                         indent=1, default=str) + "\n")
     return record
+
+
+def shift_records(store: Store, outcomes) -> dict[str, dict]:
+    """{shift-set task ref: its result, per-case rows and predictions} of the scored shift sets
+    (a failed set is left out; its error is on its own submission row)."""
+    out = {}
+    for o in outcomes:
+        if o.submission_id is None or store.result_for(o.submission_id) is None:
+            continue
+        out[o.task] = {"result": store.result_for(o.submission_id), "cases": store.case_results(o.submission_id),
+                       "test_predictions": stored_predictions(store, o.submission_id)}
+    return out
 
 
 def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,

@@ -1,0 +1,70 @@
+"""A baseline is scored on its task's acquisition-shift sets like any submission; its
+reference row carries those results (`shifts`) without changing the row's identity, and
+loading the row puts them in the store under that identity, so the Robustness view shows
+the committed references next to new submissions."""
+import json
+
+import pytest
+
+from baselines import reference
+from baselines.training import TaskData, run_baseline
+from evaluator import robustness
+from evaluator.store import Store
+from evaluator.tasks import get_task
+from tests.spine.test_robustness import brighter, make_shift
+
+from .test_training import TINY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def shifted(toy_task, tmp_path):
+    make_shift(toy_task, tmp_path / "tasks", "gain", brighter)
+    return get_task(toy_task.ref)
+
+
+def test_a_reference_row_carries_and_loads_its_shift_set_results(shifted, tmp_path):
+    store = Store(memory=True)
+    rec = run_baseline(TaskData.load(shifted), "unext", TINY, store=store, out_dir=tmp_path / "out", log=lambda s: None)
+    (child,) = robustness.shift_sets(shifted)
+    assert list(rec["shifts"]) == [child.ref]
+    shifted_result = rec["shifts"][child.ref]["result"]
+    assert shifted_result["n_cases"] == len(child.cases) and shifted_result["manifest_digest"] == child.digest
+
+    row = reference.row_from_record(rec)
+    assert row["shifts"][child.ref]["manifest_digest"] == child.digest
+    bare = {k: v for k, v in row.items() if k != "shifts"}
+    assert reference.row_sha256(row) == reference.row_sha256(bare)  # adding shifts keeps the identity
+
+    folder = tmp_path / "ref"
+    reference.write_row(shifted, bare, folder=folder)   # an old row, loaded before shifts existed
+    db = Store(tmp_path / "results.db")
+    assert reference.load_into_store(db, shifted, log=print, folder=folder) == 1
+    assert db.leaderboard_rows(child.id) == []
+    reference.write_row(shifted, row, folder=folder)    # the same row, now with its shift results
+    assert reference.load_into_store(db, shifted, log=print, folder=folder) == 0  # no second model
+    assert len(db.leaderboard_rows(shifted.id)) == 1
+    (loaded,) = db.leaderboard_rows(child.id)
+    assert loaded["file_sha256"] == db.leaderboard_rows(shifted.id)[0]["file_sha256"]
+    assert loaded["dice_mean"] == shifted_result["dice_mean"]
+    assert reference.load_into_store(db, shifted, log=print, folder=folder) == 0
+    assert len(db.leaderboard_rows(child.id)) == 1      # idempotent
+
+    conditions, rows = robustness.robustness_rows(db, shifted)
+    assert conditions == ["gain"] and rows[0].kind == "baseline" and "gain" in rows[0].conditions
+    assert rows[0].conditions["gain"].n == len(child.cases)
+
+
+def test_a_shift_result_for_another_manifest_is_not_loaded(shifted, tmp_path):
+    store = Store(memory=True)
+    rec = run_baseline(TaskData.load(shifted), "unext", TINY, store=store, out_dir=tmp_path / "out", log=lambda s: None)
+    row = reference.row_from_record(rec)
+    (ref,) = row["shifts"]
+    row["shifts"][ref]["manifest_digest"] = "0" * 64
+    reference.write_row(shifted, row, folder=tmp_path / "ref")
+    db, messages = Store(memory=True), []
+    assert reference.load_into_store(db, shifted, log=messages.append, folder=tmp_path / "ref") == 1
+    assert db.leaderboard_rows(robustness.shift_sets(shifted)[0].id) == []
+    assert any("not loaded" in m for m in messages)
+    json.dumps(row)  # the row stays plain JSON
