@@ -231,10 +231,18 @@ def _metric_cells(r: dict) -> dict:
         else:
             cells[m] = _mean_ci(r, m, info.digits, r.get("hd95_unit") if info.unit else None)
     return cells
-def _robustness_view(task_ref, kind, fmt, db_path):
+def _echo_csv(table: list[dict], fields: list[str], extra: list[dict] = ()) -> None:
+    """Print `table` (and `extra` rows, missing cells empty) as CSV with a header."""
     import csv
     import io
 
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, restval="")
+    w.writeheader(); w.writerows(table); w.writerows(extra)
+    click.echo(buf.getvalue(), nl=False)
+
+
+def _robustness_view(task_ref, kind, fmt, db_path):
     from . import robustness
     from .store import ReadOnlyStore
 
@@ -249,11 +257,7 @@ def _robustness_view(task_ref, kind, fmt, db_path):
         return
     table = robustness.table(conditions, rows)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(table[0]) if table else ["name"])
-        w.writeheader(); w.writerows(table)
-        click.echo(buf.getvalue(), nl=False)
-        return
+        return _echo_csv(table, list(table[0]) if table else ["name"])
     click.echo(f"Robustness on {task.ref} ({task.primary_metric}; {robustness.DEFINITION})")
     if not table:
         click.echo(f"No results yet for {task.ref}.")
@@ -292,9 +296,6 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @handle_errors
 def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking"):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
-    import csv
-    import io
-
     if overall:
         return _overall(kind, fmt, db_path, scheme)
     if not task_ref:
@@ -332,13 +333,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         return
     table = leaderboard_table(ranked)
     if fmt == "csv":
-        fields = list(table[0]) if table else ["rank", "id"]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=fields, restval="")
-        w.writeheader(); w.writerows(table)
-        w.writerows({"rank": "invalid", "id": r["submission_id"]} for r in invalid)
-        click.echo(buf.getvalue(), nl=False)
-        return
+        return _echo_csv(table, list(table[0]) if table else ["rank", "id"],
+                         [{"rank": "invalid", "id": r["submission_id"]} for r in invalid])
     _print_invalid(invalid)
     if not ranked:
         return

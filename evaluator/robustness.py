@@ -166,10 +166,17 @@ def stored_variants(store, task: Task) -> list[Task]:
     return out
 
 
-def robustness_rows(store, task: Task, kind: str = "all") -> tuple[list[str], list[RobustnessRow]]:
+def conditions_of(store, task: Task) -> list[Task]:
+    """The shift sets of `task` and its corruption variants that hold results."""
+    return shift_sets(task) + stored_variants(store, task)
+
+
+def robustness_rows(store, task: Task, kind: str = "all", sets: list[Task] | None = None
+                    ) -> tuple[list[str], list[RobustnessRow]]:
     """(condition names, one row per scored submission to `task` in its latest version), best
-    robustness first; rows lacking a condition come last."""
-    sets = shift_sets(task) + stored_variants(store, task)
+    robustness first; rows lacking a condition come last. `sets`: `conditions_of(store, task)`
+    when the caller has it already."""
+    sets = conditions_of(store, task) if sets is None else sets
     metric = task.primary_metric
     sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
     parents = [r for r in store.leaderboard_rows(task.id, task.version) if kind == "all" or r["kind"] == kind]
@@ -251,7 +258,7 @@ def table(conditions: list[str], rows: list[RobustnessRow]) -> list[dict]:
 
 def require_conditions(store, task: Task) -> list[Task]:
     """The shift sets and scored corruption variants of `task`, or an error saying how to get some."""
-    sets = shift_sets(task) + stored_variants(store, task)
+    sets = conditions_of(store, task)
     if not sets:
         raise SonoBenchError(f"task {task.ref} has no acquisition-shift sets (tasks whose task.json names "
                              f"\"parent\": \"{task.ref}\"; `sonobench tasks` lists what exists) and no scored "

@@ -393,8 +393,8 @@ def _robustness(path: str, fp: Fingerprint, task_ref: str, kind: str) -> dict:
 
     task = get_task(task_ref)
     with _reader(path) as store:
-        sets = robustness.shift_sets(task) + robustness.stored_variants(store, task)
-        conditions, rows = robustness.robustness_rows(store, task, kind)
+        sets = robustness.conditions_of(store, task)
+        conditions, rows = robustness.robustness_rows(store, task, kind, sets)
     return {"task": task.ref, "metric": task.primary_metric, "conditions": conditions,
             "descriptions": {s.condition["name"]: s.condition.get("description", "") for s in sets},
             "sets": {s.condition["name"]: s.ref for s in sets}, "rows": [r.to_json() for r in rows]}

@@ -131,6 +131,23 @@ def test_the_drop_is_paired_per_case_and_robustness_is_its_mean(shifted_toy, toy
     assert rows[0].conditions["gain"].unshifted == pytest.approx(np.mean(list(base.values())))
 
 
+def test_one_failing_shift_set_does_not_stop_the_others_or_touch_the_main_result(shifted_toy, toy_onnx, file_store):
+    gain, noise = robustness.shift_sets(shifted_toy)
+    tampered = gain.image_path(gain.cases[0])
+    tampered.write_bytes(tampered.read_bytes() + b"x")  # the gain set no longer matches its manifest
+    sub = prepare(toy_onnx, name="thr")
+    main = evaluate(file_store, shifted_toy, sub, settings=Settings())
+    before = file_store.result_for(main.submission_id)
+    outcomes = robustness.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
+                                       main.submission_id)
+    by_name = {o.condition: o for o in outcomes}
+    assert by_name["gain"].error and gain.cases[0].id in by_name["gain"].error
+    assert by_name["noise"].error is None and by_name["noise"].primary is not None  # scored after the failure
+    assert file_store.result_for(main.submission_id) == before
+    _, rows = robustness.robustness_rows(file_store, shifted_toy)
+    assert set(rows[0].conditions) == {"noise"} and rows[0].robustness is None
+
+
 def test_a_model_missing_a_condition_has_no_robustness_number(shifted_toy, toy_onnx, file_store):
     sub = prepare(toy_onnx, name="thr")
     evaluate(file_store, shifted_toy, sub, settings=Settings())  # main only, no shift scores
