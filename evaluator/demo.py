@@ -1,8 +1,9 @@
 """`sonobench demo`: the main job end to end on the default benchmark.
 
 Picks the embedded default task (`sim-breast-lesion`) or, where it is absent,
-builds the small toy task; loads the committed reference baselines; submits a
-model through the sandboxed evaluator exactly as a user would.
+builds the small toy task; loads the committed reference baselines (of every task on
+this machine); submits a model through the sandboxed evaluator exactly as a user would,
+then scores it on the default task's acquisition-shift sets like any submission.
 """
 from __future__ import annotations
 
@@ -38,12 +39,33 @@ def load_reference_baselines(store: Store, task: tasks_mod.Task, loader=None, lo
     return loader(store, task, log=log) if loader else 0
 
 
+def _other_tasks(default: tasks_mod.Task) -> list[tasks_mod.Task]:
+    """The latest version of every other discoverable task that is not a shift set (their
+    committed reference rows are loaded too, so each task's leaderboard has its baselines)."""
+    out = []
+    for name, versions in sorted(tasks_mod.discover().items()):
+        if name == default.id:
+            continue
+        try:
+            task = tasks_mod.get_task(name)
+        except Exception:  # an unreadable task is `sonobench tasks`' business, not the demo's
+            continue
+        if not task.parent:
+            out.append(task)
+    return out
+
+
 def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
+    from . import robustness
+    from .evaluate import Request
+    from .settings import load_settings
+
     task = default_task(log)
     log(f"Task: {task.ref} ({task.title}); {len(task.split('test'))} test cases, digest {task.digest[:12]}")
     n = load_reference_baselines(store, task, reference_loader, log)
-    if n:
-        log(f"Loaded {n} reference baseline result(s)")
+    others = sum(load_reference_baselines(store, t, reference_loader, log) for t in _other_tasks(task))
+    if n or others:
+        log(f"Loaded {n} reference baseline result(s) for {task.ref}" + (f" and {others} for the other tasks" if others else ""))
     model = tasks_mod.user_data_dir() / "demo" / "intensity-threshold.onnx"
     model.parent.mkdir(parents=True, exist_ok=True)
     if not model.exists():
@@ -52,6 +74,14 @@ def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
     try:
         out = evaluate(store, task, sub, progress=None)
         log(f"Scored the demo submission #{out.submission_id}: Dice {out.result['dice_mean']:.3f}")
+        sid = out.submission_id
     except AlreadyScored as e:
         log(f"The demo submission is already on the leaderboard (#{e.submission_id})")
+        sid = e.submission_id
+    if robustness.shift_sets(task):  # as for every submission: its acquisition-shift scores after the main one
+        settings = load_settings()
+        outcomes = robustness.score_shifts(store, task, sub, Request.for_task(task), settings, sid)
+        done = [o for o in outcomes if o.error is None]
+        log(f"Scored it on {len(done)} of {len(outcomes)} acquisition-shift set(s) "
+            f"(`sonobench leaderboard {task.id} --view robustness`)")
     return task

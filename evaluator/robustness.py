@@ -190,12 +190,15 @@ def robustness_rows(store, task: Task, kind: str = "all", sets: list[Task] | Non
             reference = (rows, values, source)
         else:
             by_child[child.condition["name"]] = (child, rows, values, source)
+    # the phantoms the shift drops are measured on: "unshifted" is their mean, not the whole test split's
+    phantoms = {src for child, _, _, source in by_child.values() if not child.corruption for src in source.values()}
     out = []
     for p in parents:
         own = parent_values.get(p["submission_id"], {})
         base = _baseline(p, parent_values, reference)
+        on = [v for c, v in base.items() if c in phantoms] if phantoms else list(base.values())
         row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"],
-                            sum(base.values()) / len(base) if reference and base else p.get(f"{metric}_mean"))
+                            sum(on) / len(on) if on else p.get(f"{metric}_mean"))
         for name, (child, rows, values, source) in by_child.items():
             r = rows.get(p["file_sha256"])
             if r is None:

@@ -207,3 +207,18 @@ def test_a_reference_set_is_the_baseline_and_not_a_condition(toy_task, toy_onnx,
     shifted = queries.case_values(file_store, [by["gain"]], "dice")[by["gain"]]
     expected = np.mean([base[f"unshifted-{k.split('-', 1)[1]}"] - v for k, v in shifted.items()])
     assert rows[0].conditions["gain"].drop == pytest.approx(expected)
+
+
+def test_unshifted_is_the_mean_over_the_re_imaged_phantoms(toy_task, tmp_path, toy_onnx, file_store):
+    make_shift(toy_task, tmp_path / "tasks", "noise", noisier, n=4)
+    task = get_task(toy_task.ref)
+    sub = prepare(toy_onnx, name="thr")
+    main = evaluate(file_store, task, sub, settings=Settings())
+    robustness.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
+    _, rows = robustness.robustness_rows(file_store, task)
+    base = queries.case_values(file_store, [main.submission_id], "dice")[main.submission_id]
+    (child,) = robustness.shift_sets(task)
+    phantoms = [c.meta["source_case"] for c in child.cases]
+    assert len(phantoms) == 4 < len(base)
+    assert rows[0].unshifted == pytest.approx(np.mean([base[c] for c in phantoms]))
+    assert rows[0].unshifted == pytest.approx(rows[0].conditions["noise"].unshifted)
