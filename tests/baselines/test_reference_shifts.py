@@ -68,3 +68,25 @@ def test_a_shift_result_for_another_manifest_is_not_loaded(shifted, tmp_path):
     assert db.leaderboard_rows(robustness.shift_sets(shifted)[0].id) == []
     assert any("not loaded" in m for m in messages)
     json.dumps(row)  # the row stays plain JSON
+
+
+def test_a_task_ranked_by_a_later_metric_gets_it_for_its_references_on_load(toy_task, tmp_path):
+    """A reference row holds the always-stored metrics (Dice, IoU, HD95); a task ranked by another
+    one (the bone task's surface_f1) fills it from the row's own predictions when the row loads."""
+    spec_path = toy_task.folder / "task.json"
+    spec = json.loads(spec_path.read_text())
+    spec["primary_metric"] = "surface_f1"
+    spec_path.write_text(json.dumps(spec))
+    task = get_task(toy_task.ref)
+    assert task.primary_metric == "surface_f1"
+    rec = run_baseline(TaskData.load(task), "unext", TINY, store=Store(memory=True), out_dir=tmp_path / "out",
+                       log=lambda s: None)
+    row = reference.row_from_record(rec)
+    assert "surface_f1_mean" not in row["scores"]
+    reference.write_row(task, row, folder=tmp_path / "ref")
+    db = Store(tmp_path / "results.db")
+    assert reference.load_into_store(db, task, log=print, folder=tmp_path / "ref") == 1
+    (loaded,) = db.leaderboard_rows(task.id)
+    assert loaded["surface_f1_mean"] == pytest.approx(rec["result"]["surface_f1_mean"], abs=1e-12)
+    cases = db.case_results(loaded["submission_id"])
+    assert all(c["surface_f1"] is not None for c in cases)
