@@ -296,6 +296,13 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
             except AlreadyScored:  # loaded concurrently by another process
                 pass
         _load_shifts(store, task, row, sha, source, log)
+    if added and task.primary_metric not in always_stored_metrics():
+        # A row holds the always-stored metrics; a task ranked by another (the bone task's
+        # surface_f1) gets it now, from the row's own test predictions, so its leaderboard ranks
+        # the references instead of showing them as 'missing'.
+        from evaluator.rescore import rescore
+
+        rescore(store, task.id)
     return added
 
 
