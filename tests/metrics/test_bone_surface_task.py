@@ -1,5 +1,5 @@
 """The committed bone-surface task (sim-bone-surface@1) is ranked by the thin-structure
-surface F1 within its declared 1 mm tolerance: a band shifted by less than the tolerance keeps
+surface F1 within its declared 0.5 mm tolerance: a band shifted by less than the tolerance keeps
 F1 = 1 while its Dice falls, and one shifted beyond it loses both."""
 import json
 
@@ -16,7 +16,7 @@ def _bone_case(task):
 
 def test_bone_task_declares_its_tolerance_and_primary_metric():
     task = get_task("sim-bone-surface@1")
-    assert task.primary_metric == "surface_f1" and task.surface_tolerance == 1.0
+    assert task.primary_metric == "surface_f1" and task.surface_tolerance == 0.5
     assert len(task.split("test")) == 80
     # split by specimen: every case of a specimen (recorded in its generation metadata) in one split
     splits_of = {}
