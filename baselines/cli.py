@@ -356,7 +356,9 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
     profile = Profile.from_dict(row["training"]["recipe"])
     profile = profile.replace(threads=threads) if threads else profile
     device = _device(device or row["provenance"]["hardware"]["device"])
-    expected = rerun_tolerance(row, device, profile.threads)
+    from .training.env import hardware
+
+    expected = rerun_tolerance(row, device, profile.threads, cpu=hardware(device, profile.threads)["cpu"])
     if tolerance is not None:
         expected = {"exact": False, "dice": tolerance, "words": f"within ±{tolerance} Dice (--tolerance)"}
     click.echo(f"expected: {expected['words']}")

@@ -163,13 +163,18 @@ def row_from_record(record: dict) -> dict:
 GPU_DICE_TOLERANCE = 0.02  # GPU kernels (AMP, atomics in backward) are not bit-deterministic
 
 
-def rerun_tolerance(row: dict, device: str, threads: int | None) -> dict:
-    """How close a rerun of `row` on `device` with `threads` CPU threads should land:
-    {"exact": bool, "dice": tolerance, "words": ...}. A CPU row rerun on the CPU at its
-    recorded thread count repeats every floating-point operation in order (same CPU kernels),
-    so it must be bit-identical; anything else may only agree within ±0.02 Dice."""
+def rerun_tolerance(row: dict, device: str, threads: int | None, cpu: str | None = None) -> dict:
+    """How close a rerun of `row` on `device` with `threads` CPU threads (on the CPU model
+    `cpu`, when known) should land: {"exact": bool, "dice": tolerance, "words": ...}. A CPU row
+    rerun on the same CPU model at its recorded thread count repeats every floating-point
+    operation in order (same kernels), so it must be bit-identical; another CPU model picks other
+    SIMD kernels that round differently, so, like a GPU, it may only agree within ±0.02 Dice."""
     hw = row["provenance"]["hardware"]
     ref_threads = hw.get("threads")
+    if hw["device"] == "cpu" and device == "cpu" and cpu and hw.get("cpu") and cpu != hw["cpu"]:
+        return {"exact": False, "dice": GPU_DICE_TOLERANCE,
+                "words": f"within ±{GPU_DICE_TOLERANCE} Dice (trained on {hw['cpu']!r}, rerun on {cpu!r}: other SIMD "
+                         "kernels round differently, and early stopping may keep another epoch)"}
     if hw["device"] == "cpu" and device == "cpu" and (threads or ref_threads) == ref_threads:
         return {"exact": True, "dice": 0.0,
                 "words": f"bit-identical (CPU at {ref_threads} thread(s), as the reference; on a CPU with other "

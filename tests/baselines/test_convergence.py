@@ -84,5 +84,9 @@ def test_rerun_tolerance_per_hardware():
     assert rerun_tolerance(cpu, "cpu", None)["exact"] and rerun_tolerance(cpu, "cpu", 2)["dice"] == 0
     other = rerun_tolerance(cpu, "cpu", 1)
     assert not other["exact"] and other["dice"] == 0.02 and "instead of the reference's 2" in other["words"]
+    amd = {"provenance": {"hardware": {"device": "cpu", "threads": 2, "cpu": "AMD EPYC"}}}
+    assert rerun_tolerance(amd, "cpu", 2, cpu="AMD EPYC")["exact"]
+    cross = rerun_tolerance(amd, "cpu", 2, cpu="Intel(R) Xeon(R) Processor")
+    assert not cross["exact"] and cross["dice"] == 0.02 and "SIMD" in cross["words"]
     gpu = rerun_tolerance({"provenance": {"hardware": {"device": "cuda", "threads": 16}}}, "cuda", None)
     assert not gpu["exact"] and gpu["words"].startswith("within ±0.02 Dice") and "not bit-deterministic" in gpu["words"]
