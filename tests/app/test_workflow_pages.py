@@ -23,7 +23,7 @@ def test_crosseval_page_shows_the_matrix(tmp_path, monkeypatch):
     at = open_page("crosseval")
     assert at.title[0].value == "Cross-dataset"
     picker = at.selectbox(key="cx_family")
-    assert list(picker.options) == ["breast", "toy"] and picker.value == "toy"  # opens on a scored family
+    assert list(picker.options) == ["bone", "breast", "neck", "toy"] and picker.value == "toy"  # opens on a scored family
     assert len(at.dataframe) == 1, [i.value for i in at.info] + [e.value for e in at.error] + [w.value for w in at.warning]
     table = at.dataframe[0].value
     assert list(table.columns) == ["trained on", "model", "toy-a@1", "toy-b@1"]

@@ -27,7 +27,7 @@ def test_family_is_declared_data_and_checked(family, tmp_path):
     from evaluator.tasks import family_tasks, load_task_folder
 
     assert [t.ref for t in family_tasks("toy")] == ["toy-a@1", "toy-b@1"]
-    with pytest.raises(TaskNotFound, match="Families: breast, toy. Did you mean 'toy'"):
+    with pytest.raises(TaskNotFound, match="Families: bone, breast, neck, toy. Did you mean 'toy'"):
         family_tasks("tyo")
     spec_path = family[0].folder / "task.json"
     spec = json.loads(spec_path.read_text())
