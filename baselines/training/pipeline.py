@@ -196,9 +196,10 @@ def shift_records(store: Store, outcomes) -> dict[str, dict]:
     (a failed set is left out; its error is on its own submission row)."""
     out = {}
     for o in outcomes:
-        if o.submission_id is None or store.result_for(o.submission_id) is None:
+        result = None if o.submission_id is None else store.result_for(o.submission_id)
+        if result is None:
             continue
-        out[o.task] = {"result": store.result_for(o.submission_id), "cases": store.case_results(o.submission_id),
+        out[o.task] = {"result": result, "cases": store.case_results(o.submission_id),
                        "test_predictions": stored_predictions(store, o.submission_id)}
     return out
 

@@ -100,19 +100,20 @@ def surface_f1(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> flo
     return band_scores(pred, gt, tolerance, spacing)["surface_f1"]
 
 
+def _mean_distance(pred: np.ndarray, gt: np.ndarray, spacing, key: str) -> float:
+    """One of the two one-sided mean distances (the tolerance does not enter them)."""
+    pred, gt = check_mask_pair(pred, gt)
+    spacing = check_spacing(spacing)
+    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0)[key]
+
+
 def mean_dist_pred_to_ref(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
     """Mean distance of the predicted pixels to the nearest reference pixel (pixels, or mm with
     `spacing`). Both empty -> 0; exactly one empty -> the image diagonal."""
-    pred, gt = check_mask_pair(pred, gt)
-    spacing = check_spacing(spacing)
-    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0)[
-        "mean_dist_pred_to_ref"]
+    return _mean_distance(pred, gt, spacing, "mean_dist_pred_to_ref")
 
 
 def mean_dist_ref_to_pred(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
     """Mean distance of the reference pixels to the nearest predicted pixel (pixels, or mm with
     `spacing`). Both empty -> 0; exactly one empty -> the image diagonal."""
-    pred, gt = check_mask_pair(pred, gt)
-    spacing = check_spacing(spacing)
-    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0)[
-        "mean_dist_ref_to_pred"]
+    return _mean_distance(pred, gt, spacing, "mean_dist_ref_to_pred")
