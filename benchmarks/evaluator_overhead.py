@@ -1,7 +1,9 @@
 """Evaluator overhead: wall time of a full `sonobench submit` (sandbox start,
 manifest verification, model load, inference, validation, metrics, store write)
-divided by a bare onnxruntime loop over the same test images (read PNG,
-preprocess, run), both measured in this run, alternating A B A B.
+until its main result is stored, divided by a bare onnxruntime loop over the same
+test images (read PNG, preprocess, run), both measured in this run, alternating
+A B A B. A submission to a task with acquisition-shift sets is then also scored on
+each of them (follow-ups, after the main result): their time is printed apart.
 
     python benchmarks/evaluator_overhead.py [--task sim-breast-lesion] [--arch unet] [--repeats 3]
 
@@ -28,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from evaluator import imageio  # noqa: E402
 from evaluator.demo import default_task  # noqa: E402
+from evaluator.robustness import shift_sets  # noqa: E402
 from evaluator.sandbox import SandboxConfig  # noqa: E402
+from evaluator.scoring import OVERLAPPED  # noqa: E402
 from evaluator.tasks import get_task  # noqa: E402
 
 
@@ -61,15 +65,32 @@ def bare_loop(model: Path, task, threads: int) -> float:
     return time.perf_counter() - t0
 
 
-def full_submit(model: Path, task, threads: int, workdir: Path, i: int) -> tuple[float, dict]:
-    """Wall seconds of one `sonobench submit`, and the phases it recorded on its result."""
+def full_submit(model: Path, task, threads: int, workdir: Path, i: int) -> tuple[float, float, dict]:
+    """One `sonobench submit`: wall seconds until its main result is printed (stored), wall
+    seconds of the whole process (which then scores the task's acquisition-shift sets, if it
+    has any), and the phases the main evaluation recorded on its result."""
+    from evaluator.store import Store
+
     db = workdir / f"bench-{i}.db"
     cmd = [str(Path(sys.executable).parent / "sonobench"), "submit", str(model), "--task", task.ref,
-           "--db", str(db), "--threads", str(threads), "--json"]
+           "--db", str(db), "--threads", str(threads)]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ), text=True)
+    main = None
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
+        for line in proc.stdout:
+            if main is None and line.startswith("Scored: submission #"):
+                main = time.perf_counter() - t0
+                sid = int(line.split("#", 1)[1].split()[0])
     wall = time.perf_counter() - t0
-    return wall, json.loads(out.stdout)["result"]["hardware"].get("phases_s", {})
+    if proc.returncode or main is None:
+        raise SystemExit(f"`{' '.join(cmd)}` failed (exit {proc.returncode})")
+    store = Store(db)
+    try:
+        phases = store.result_for(sid)["hardware"].get("phases_s", {})
+    finally:
+        store.close()
+    return main, wall, phases
 
 
 def cli_start() -> float:
@@ -80,16 +101,18 @@ def cli_start() -> float:
 
 
 def print_breakdown(walls: list[float], phases: list[dict], start_s: float) -> None:
+    """Phases named "overlapped: ..." ran on another thread inside the others' time: shown,
+    not added up."""
     names = list(dict.fromkeys(k for p in phases for k in p))
     med = {k: statistics.median(p.get(k, 0.0) for p in phases) for k in names}
     wall = statistics.median(walls)
-    print("fixed-cost breakdown of one submit (median over runs, seconds):")
-    print(f"  {'process start + imports (CLI, pipeline)':48s} {start_s:7.3f}")
+    print("where the main result's time goes (median over runs, seconds):")
+    print(f"  {'process start + imports (CLI, pipeline)':56s} {start_s:7.3f}")
     for k in names:
-        print(f"  {k:48s} {med[k]:7.3f}")
-    rest = wall - sum(med.values()) - start_s
-    print(f"  {'rest (task load, store open + write, exit)':48s} {rest:7.3f}")
-    print(f"  {'total':48s} {wall:7.3f}")
+        print(f"  {k:56s} {med[k]:7.3f}")
+    rest = wall - sum(v for k, v in med.items() if not k.startswith(OVERLAPPED)) - start_s
+    print(f"  {'rest (task load, store open + write)':56s} {rest:7.3f}")
+    print(f"  {'total until the main result is stored':56s} {wall:7.3f}")
 
 
 def main() -> None:
@@ -104,19 +127,26 @@ def main() -> None:
         work = Path(tmp)
         model = export_model(args.arch, task, work / f"{args.arch}.onnx")
         bare_loop(model, task, threads)  # warm the page cache for both sides
-        a, b, phases = [], [], []
+        a, whole, b, phases = [], [], [], []
         for i in range(args.repeats):
-            wall, ph = full_submit(model, task, threads, work, i)
-            a.append(wall); phases.append(ph)
+            main_s, wall, ph = full_submit(model, task, threads, work, i)
+            a.append(main_s); whole.append(wall); phases.append(ph)
             b.append(bare_loop(model, task, threads))
         start_s = statistics.median(cli_start() for _ in range(3))
     ratios = [x / y for x, y in zip(a, b)]
     n = len(task.split("test"))
+    shifts = len(shift_sets(task))
     print(f"task {task.ref}: {n} test images, model {args.arch} (ONNX), {threads} inference thread(s)")
-    print(f"full `sonobench submit` wall: median {statistics.median(a):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in a)})")
-    print(f"bare onnxruntime loop:        median {statistics.median(b):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in b)})")
+    print(f"`sonobench submit` until its main result is stored: median {statistics.median(a):.2f} s  "
+          f"(runs: {', '.join(f'{x:.2f}' for x in a)})")
+    print(f"bare onnxruntime loop:                              median {statistics.median(b):.2f} s  "
+          f"(runs: {', '.join(f'{x:.2f}' for x in b)})")
+    if shifts:
+        print(f"whole process, then scoring the {shifts} acquisition-shift sets: median "
+              f"{statistics.median(whole):.2f} s (follow-ups, after the main result; not in the ratio)")
     print_breakdown(a, phases, start_s)
-    print(f"overhead ratio submit/bare: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.10")
+    print(f"overhead ratio submit/bare: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, "
+          f"max {max(ratios):.3f}); target <= 1.10 for unext, <= 1.05 for unet")
 
 
 if __name__ == "__main__":

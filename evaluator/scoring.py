@@ -8,11 +8,15 @@ anything. Orchestration (verification, the store, failures, logs) is in
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from . import __version__, imageio, summary
@@ -37,6 +41,9 @@ def hardware(config: SandboxConfig, isolation: str, sandbox: dict | None = None)
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": config.threads, "device": "cuda" if config.gpu else "cpu",
             "isolation": isolation, "sandbox": sandbox or {}, "python": platform.python_version(),
             "machine": platform.machine()}
+
+
+OVERLAPPED = "overlapped: "  # a phase on another thread, inside the main thread's phases' time
 
 
 class Phases:
@@ -76,41 +83,174 @@ def _score_one(task: Task, case, pred, image, labels_root):
     return result, imageio.label_png(pred)  # the PNG is kept so new metrics re-score without the model
 
 
-def _infer_and_score(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases, labels_root,
-                     progress: Progress | None, phases: Phases):
-    """Each case's metrics are computed on a scoring thread while the sandbox infers the next
-    case (numpy and scipy release the GIL), so scoring adds little to the wall time."""
-    rows, latencies, predictions, pending = [], [], {}, []
+_FORKED: tuple | None = None  # (task, labels_root), inherited by the side processes at fork
+
+
+def _forked_score(case, pred, image):
+    task, labels_root = _FORKED
+    return _score_one(task, case, pred, image, labels_root)
+
+
+def _forked_score_batch(items):
+    return [_forked_score(*args) for args in items]
+
+
+def _die_with_parent() -> None:
+    """A side process ends when the evaluator does, even by kill -9 (Linux PR_SET_PDEATHSIG);
+    without it an orphan would wait on its task queue for ever."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _side_process(parent: int, nice: bool) -> None:
+    _die_with_parent()
+    if os.getppid() != parent:  # the evaluator died before the line above took effect
+        os._exit(1)
+    if nice:
+        os.nice(19)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One case's share of a batch's future."""
+    batch: Future
+    index: int
+
+    def result(self):
+        return self.batch.result()[self.index]
+
+
+class _SideWork:
+    """Where the evaluator's own work during a run happens (each case's metrics, the ONNX
+    graph's complexity count): in forked processes, never on a thread of this process, whose
+    GIL the inference loop needs.
+
+    When the model's threads take every core (CPU inference with threads >= cores), work
+    beside it slows it down more than the work itself costs: metrics computed beside a light
+    model's inference made its loop ~2x slower on 2 cores (the model's synchronising threads
+    wait for a core each time). Then the work is only collected (`defer`) and run after the
+    last case, on every core. Otherwise (a GPU, or cores to spare) it runs while the model
+    infers, at low priority (nice 19). The processes are forked before the sandbox and its
+    threads start; where forking is unavailable (or the pool breaks) the work runs on one
+    thread here, with the same functions."""
+
+    def __init__(self, task: Task, labels_root, workers: int, defer: bool = False):
+        global _FORKED
+        self.pool: Executor | None = None
+        self.defer, self.deferred, self.futures, self.workers = defer, [], {}, workers
+        try:
+            _FORKED = (task, labels_root)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_side_process, initargs=(os.getpid(), not defer))
+            pool.submit(int).result(timeout=30)  # forks every worker now, before any thread of ours starts
+            self.pool = pool
+        except Exception:  # no fork here, or a daemonic parent: a thread
+            self.pool = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side-work")
+        score = lambda case, pred, image: _score_one(task, case, pred, image, labels_root)  # noqa: E731
+        self._local = {_forked_score: score, _forked_score_batch: lambda items: [score(*a) for a in items]}
+
+    def call(self, fn, *args) -> int:
+        """Queue `fn(*args)` (a module-level function); returns a handle for `result`."""
+        handle = len(self.deferred)
+        self.deferred.append((fn, args))
+        if not self.defer:
+            self.futures[handle] = self._submit(fn, args)
+        return handle
+
+    def flush(self) -> None:
+        """Start what was deferred: the rest (the complexity count) first, then the cases in a
+        few batches per process (one call per case costs more in messages than in metrics)."""
+        if not self.defer:
+            return
+        self.defer = False
+        cases = [h for h, (fn, _) in enumerate(self.deferred) if fn is _forked_score]
+        for h, (fn, args) in enumerate(self.deferred):
+            if fn is not _forked_score:
+                self.futures[h] = self._submit(fn, args)
+        size = max(1, -(-len(cases) // (2 * self.workers)))
+        for k in range(0, len(cases), size):
+            handles = cases[k:k + size]
+            batch = self._submit(_forked_score_batch, ([self.deferred[h][1] for h in handles],))
+            for i, h in enumerate(handles):
+                self.futures[h] = _Item(batch, i)
+
+    def _submit(self, fn, args):
+        if self.pool is not None:
+            try:
+                return self.pool.submit(fn, *args)
+            except (BrokenProcessPool, RuntimeError):
+                self.pool = None
+        return self.thread.submit(self._local.get(fn, fn), *args)
+
+    def result(self, handle: int):
+        self.flush()
+        try:
+            return self.futures[handle].result()
+        except BrokenProcessPool:  # a side process died (e.g. killed): do it here
+            fn, args = self.deferred[handle]
+            return self._local.get(fn, fn)(*args)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.thread.shutdown(wait=True, cancel_futures=True)
+
+
+def _infer(proc: ModelProcess, task: Task, sub: Submission, channels: int, cases,
+           progress: Progress | None, phases: Phases, side: _SideWork) -> tuple[list[int], list[float]]:
+    """Run every case; returns the side-work handles of their metrics and the latencies. A
+    writer thread reads and preprocesses the next images and keeps the sandbox's next input
+    waiting in its pipe (`ModelProcess.stream`), this thread checks each output as it arrives,
+    and `side` computes the metrics (see `_SideWork`): the sandbox never waits for the evaluator."""
+    latencies, pending = [], []
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
-        for i, case in enumerate(cases):
+    read_s = [0.0]
+
+    def requests():
+        for case in cases:
+            t0 = time.perf_counter()
             image = task.load_image(case)  # a corruption variant corrupts it here
             x = imageio.to_input(image, task.input_size, channels)
-            phases.lap("cases: read + preprocess")
-            resp, y, seconds = proc.timed_request({"op": "infer", "case": case.id}, x, max_bytes=max_bytes)
-            phases.lap("cases: inference in the sandbox (incl. pipe)")
-            if not reports.check_ok(resp, "inference"):
-                raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
-            if y is None:
-                raise InvalidSubmission(f"the model returned no array for case {case.id}")
-            try:
-                scores = imageio.check_output(y, task.num_classes, task.input_size)
-            except InvalidSubmission as e:
-                raise InvalidSubmission(f"case {case.id}: {e}") from None
-            pred = imageio.to_labels(scores, image.shape, sub.output.value)
-            pending.append(pool.submit(_score_one, task, case, pred, None if task.corruption else image, labels_root))
-            phases.lap("cases: validate + resize")
-            if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
-                latencies.append(seconds)
-            if progress:
-                progress(i + 1, len(cases))
-        done = [f.result() for f in pending]
-        phases.lap("cases: metrics left after the last inference")
-    per_case = [result for result, _ in done]
-    for case, (result, png) in zip(cases, done):
+            read_s[0] += time.perf_counter() - t0
+            yield {"op": "infer", "case": case.id}, x, (case, image)
+
+    for i, ((case, image), resp, y, seconds) in enumerate(proc.stream(requests(), max_bytes=max_bytes)):
+        phases.lap("cases: inference in the sandbox (incl. pipe)")
+        if not reports.check_ok(resp, "inference"):
+            raise SandboxFailure(f"the model failed on case {case.id}: {proc.model_error(resp)}")
+        if y is None:
+            raise InvalidSubmission(f"the model returned no array for case {case.id}")
+        try:
+            scores = imageio.check_output(y, task.num_classes, task.input_size)
+        except InvalidSubmission as e:
+            raise InvalidSubmission(f"case {case.id}: {e}") from None
+        pred = imageio.to_labels(scores, image.shape, sub.output.value)
+        image = None if task.corruption else image  # a corrupted image is not the scan region's source
+        pending.append(side.call(_forked_score, case, pred, image))
+        phases.lap("cases: validate + resize")
+        if i > 0 or len(cases) == 1:  # the first call pays for lazy initialisation: not counted
+            latencies.append(seconds)
+        if progress:
+            progress(i + 1, len(cases))
+    phases.seconds[OVERLAPPED + "cases: read + preprocess (writer thread)"] = read_s[0]
+    return pending, latencies
+
+
+def _gather(side: _SideWork, cases, pending) -> tuple[list[dict], list[dict], dict[str, bytes]]:
+    """Each case's metrics and prediction PNG, in case order, once the side work has them."""
+    rows, predictions, per_case = [], {}, []
+    for case, handle in zip(cases, pending):
+        result, png = side.result(handle)
+        per_case.append(result)
         rows += summary.case_rows(case.id, result)
         predictions[case.id] = png
-    return per_case, rows, latencies, predictions
+    return per_case, rows, predictions
 
 
 PREVIEW_CASES = 3  # validation cases whose predictions are kept for the app's overlays
@@ -149,18 +289,22 @@ def private_cases(task: Task, split: str, settings: Settings) -> bool:
     return split == "test" and (task.test_labels_private or settings.private_test_split)
 
 
-LATENCY_NOTE = ("median over cases of the evaluator's own clock from writing the image to the sandbox pipe "
-                "until the whole output was read back (pipe transfer both ways + the forward pass, batch 1); "
+LATENCY_NOTE = ("median over cases of the evaluator's own clock from the moment the sandbox could start the "
+                "case (its image wholly in the pipe, the previous output read back) until the whole output was "
+                "read back (the forward pass, batch 1, + the pipe transfers); "
                 "the first call (warm-up) is not counted")
 MEMORY_NOTE = "largest VmHWM (peak resident set) among the sandbox's processes, read by the evaluator from /proc"
 
 
-def onnx_complexity(sub: Submission, shape: list[int]) -> dict:
-    """ONNX params/GFLOPs counted in the trusted process from the graph alone (never run)."""
+_ONNX_COUNTS: dict[tuple[str, tuple[int, ...]], dict] = {}  # (file sha256, input shape) -> count, per process
+
+
+def onnx_complexity(path: str, shape: list[int]) -> dict:
+    """ONNX params/GFLOPs counted in a trusted process from the graph alone (never run)."""
     from .complexity import count_onnx
 
     try:
-        return {**count_onnx(sub.path.read_bytes(), shape), "error": None, "source": "counted by the evaluator"}
+        return {**count_onnx(Path(path).read_bytes(), shape), "error": None, "source": "counted by the evaluator"}
     except Exception as e:  # a graph the counter cannot handle: no numbers, the reason instead
         return {"params": None, "gflops": None, "error": reports.clean_text(f"{type(e).__name__}: {e}"),
                 "source": "counted by the evaluator"}
@@ -187,30 +331,43 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
     is_onnx = sub.format.value == "onnx"
     t0 = time.monotonic()
     phases = Phases()
+    cores = os.cpu_count() or 1
+    defer = not config.gpu and config.threads >= cores  # the model takes every core (see _SideWork)
+    side = _SideWork(task, labels_root, workers=min(8, cores) if defer else min(2, cores), defer=defer)
+    phases.lap("side-work processes (fork)")
     proc = ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso)
-    counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="complexity")
+    count = None
     try:
         with proc:
             phases.lap("sandbox start (spawn, child imports, hello)")
             loaded = proc.load(task.input_size, complexity=not is_onnx)
             channels = loaded["channels"]
             shape = [1, channels, *task.input_size]
-            # The ONNX graph is counted in this (trusted) process while the sandbox infers: off the path.
-            counted = counter.submit(onnx_complexity, sub, shape) if is_onnx else None
+            cx = loaded["complexity"]
+            if is_onnx:  # counted from the graph in a trusted process, off the inference path
+                cx = _ONNX_COUNTS.get((sub.sha256, tuple(shape)))
+                count = side.call(onnx_complexity, str(sub.path), shape) if cx is None else None
             phases.lap("model load (+ complexity count for PyTorch, child)")
-            per_case, rows, latencies, predictions = _infer_and_score(proc, task, sub, channels, cases, labels_root,
-                                                                      progress, phases)
+            pending, latencies = _infer(proc, task, sub, channels, cases, progress, phases, side)
             previews = _val_previews(proc, task, sub, channels) if split == "test" else {}
             phases.lap("validation previews")
             peak_mb = proc.peak_memory_mb()
             proc.request({"op": "end"})
-    finally:
-        counter.shutdown(wait=False, cancel_futures=True)
+            phases.lap("sandbox end")
         if log_sink:
             log_sink(proc.private_log)
-    phases.lap("sandbox end")
-    cx = counted.result() if is_onnx else loaded["complexity"]
-    phases.lap("ONNX complexity count left after the run (parent)")
+            log_sink = None
+        per_case, rows, predictions = _gather(side, cases, pending)
+        phases.lap("cases: metrics left after the last inference")
+        if count is not None:
+            cx = side.result(count)
+            if not cx.get("error"):
+                _ONNX_COUNTS[(sub.sha256, tuple(shape))] = cx
+        phases.lap("ONNX complexity count left after the run")
+    finally:
+        side.close()
+        if log_sink:
+            log_sink(proc.private_log)
     columns = summary.summary_columns(task, per_case)
     phases.lap("aggregates + bootstrap CIs")
     result = {

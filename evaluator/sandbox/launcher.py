@@ -17,9 +17,11 @@ import os
 import resource
 import shutil
 import signal
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
 PRIVATE_LOG_BYTES = 64 * 1024
 START_SECONDS = 60.0
+STREAM_AHEAD = 2  # inference requests in flight in `stream`: the child's next input is always waiting
 GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES")
 
 
@@ -54,6 +57,12 @@ class Limits:
 def default_threads() -> int:
     """Threads the model may use: this machine's cores, at most 4 (more rarely helps one image)."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class _SendFailed:
+    """The writer of `ModelProcess.stream` could not send a request (the child is gone)."""
+    error: BaseException
 
 
 @dataclass
@@ -276,6 +285,69 @@ class ModelProcess:
         resp, y = self.request(header, array, max_bytes=max_bytes)
         return resp, y, time.perf_counter() - t0
 
+    def stream(self, requests, max_bytes: int | None = None):
+        """Send `requests` ((header, array, context) triples, produced lazily: reading and
+        preprocessing an image happens here too) from a writer thread, at most `STREAM_AHEAD`
+        ahead of the replies, so the child never waits for its next input; yield
+        (context, reply, output, seconds) in order.
+
+        `seconds` is the parent's clock for one case: from the moment the child could start it
+        (its input was wholly written to the pipe and the previous output had been read back)
+        until its whole output was read back. An error while producing a request is raised
+        here, in order; a child that stops answering meets the wall-clock deadline."""
+        sent: queue.Queue = queue.Queue()
+        slots = threading.Semaphore(STREAM_AHEAD)
+        stop = threading.Event()
+
+        def write():
+            try:
+                for header, array, context in requests:
+                    slots.acquire()
+                    if stop.is_set():
+                        return
+                    try:
+                        protocol.send(self._req_w, header, array)
+                    except (protocol.ProtocolError, OSError) as e:
+                        sent.put(_SendFailed(e))
+                        return
+                    sent.put((time.perf_counter(), context))
+            except BaseException as e:  # producing a request failed: raised on the reading side, in order
+                sent.put(e)
+                return
+            sent.put(None)
+
+        writer = threading.Thread(target=write, name="sandbox-writer", daemon=True)
+        writer.start()
+        last = time.perf_counter()
+        try:
+            while True:
+                try:
+                    item = sent.get(timeout=max(0.0, self.deadline - time.monotonic()))
+                except queue.Empty:
+                    self.kill()
+                    raise SandboxFailure(f"the model exceeded the wall-clock limit "
+                                         f"({self.config.limits.wall_seconds:g} s) and was killed") from None
+                if item is None:
+                    return
+                if isinstance(item, _SendFailed):
+                    if isinstance(item.error, protocol.ProtocolError):
+                        raise SandboxFailure(f"the request to the model process is too large ({item.error})")
+                    time.sleep(0.05)
+                    code = self.proc.poll()
+                    self.kill()
+                    raise self._fail("the model process exited before it read its input", code)
+                if isinstance(item, BaseException):
+                    raise item
+                written, context = item
+                resp, y = self._receive(self.deadline, max_bytes, None)
+                now = time.perf_counter()
+                yield context, resp, y, now - max(last, written)
+                last = now
+                slots.release()
+        finally:
+            stop.set()
+            slots.release()  # a writer waiting for a slot wakes, sees `stop` and ends
+
     def request(self, header: dict, array: np.ndarray | None = None, deadline: float | None = None,
                 max_bytes: int | None = None, limit_text: str | None = None):
         try:
@@ -288,8 +360,11 @@ class ModelProcess:
             code = self.proc.poll()
             self.kill()
             raise self._fail("the model process exited before it read its input", code) from None
+        return self._receive(deadline or self.deadline, max_bytes, limit_text)
+
+    def _receive(self, deadline: float, max_bytes: int | None, limit_text: str | None):
         try:
-            return protocol.recv(self._resp_r, deadline or self.deadline, max_bytes=max_bytes)
+            return protocol.recv(self._resp_r, deadline, max_bytes=max_bytes)
         except protocol.Deadline:
             self.kill()
             limit = limit_text or f"the wall-clock limit ({self.config.limits.wall_seconds:g} s)"

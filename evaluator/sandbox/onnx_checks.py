@@ -20,14 +20,17 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
+from .onnx_proto import proto
+
 
 class OnnxRejected(Exception):
     pass
 
 
 def parse(data: bytes):
-    import onnx
     from google.protobuf.message import DecodeError
+
+    onnx = proto()
 
     model = onnx.ModelProto()
     try:
@@ -40,8 +43,7 @@ def parse(data: bytes):
 
 
 def _graphs(graph) -> Iterator:
-    import onnx
-
+    onnx = proto()
     yield graph
     for node in graph.node:
         for attr in node.attribute:
@@ -65,7 +67,7 @@ def _all_nodes(model) -> Iterator:
 
 
 def _tensors(model) -> Iterator:
-    import onnx
+    onnx = proto()
 
     for g in _graphs(model.graph):
         yield from g.initializer
@@ -113,7 +115,7 @@ def _location_problem(location: str, folder: str) -> str | None:
 
 def check_external_data(model, folder: str) -> list[str]:
     """Validate every external-data reference; return the files used (relative names)."""
-    import onnx
+    onnx = proto()
 
     used = set()
     for t in _tensors(model):
