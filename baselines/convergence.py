@@ -34,11 +34,24 @@ def _smoothed(history: list[dict]) -> list[float]:
     return [float(h.get("val_dice_ema", h["val_dice"])) for h in history]
 
 
+def tail_epochs(patience: int, epochs_run: int) -> int:
+    """The window judged in condition 3: the last 25 % of the epochs, at least the patience."""
+    return min(epochs_run, max(patience, math.ceil(TAIL_FRACTION * epochs_run)))
+
+
+def may_stop(patience: int, epochs_run: int, stale: int) -> bool:
+    """Early stopping that ends a run only once the verdict can say *converged*
+    (a profile's `stop_when_converged`): at least 2x the patience epochs, and the smoothed val
+    Dice has not beaten its best by more than the recipe's `min_delta` (<= PLATEAU_DELTA) for
+    the whole tail window, so the window's best is at most that above the best before it."""
+    return epochs_run >= 2 * patience and stale >= tail_epochs(patience, epochs_run)
+
+
 def verdict(history: list[dict], recipe: dict, stopped_early: bool) -> dict:
     """{"converged": bool, "reason": words, "criterion": words, "tail_epochs", "tail_gain"}."""
     patience = int(recipe["early_stop_patience"])
     n = len(history)
-    tail = min(n, max(patience, math.ceil(TAIL_FRACTION * n)))
+    tail = tail_epochs(patience, n)
     curve = _smoothed(history)
     before, window = curve[:n - tail], curve[n - tail:]
     gain = (max(window) - max(before)) if before and window else None

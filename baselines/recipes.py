@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from evaluator.errors import SonoBenchError, UnknownName
 from evaluator.registry import Registry, did_you_mean
 
+from .convergence import PLATEAU_DELTA
+
 AMP_DTYPES = ("float16", "bfloat16")
 
 
@@ -89,6 +91,8 @@ class Profile:
     ema: float = 0.0               # weight of the past in the smoothed val Dice (0: raw) that drives
                                    # early stopping and the LR schedule; the checkpoint stays the best raw
     min_delta: float = 0.0         # a smoothed val Dice must beat the best by more than this to count
+    stop_when_converged: bool = False  # early stopping waits until the convergence verdict can hold:
+                                       # >= 2x patience epochs, no gain over the last 25% (>= patience)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -129,6 +133,9 @@ def _validated(p: Profile) -> Profile:
     if p.amp_dtype not in AMP_DTYPES:
         raise InvalidProfile(f"profile '{p.name}': amp_dtype must be one of {', '.join(AMP_DTYPES)}, got "
                              f"{p.amp_dtype!r}{did_you_mean(str(p.amp_dtype), AMP_DTYPES)}")
+    if p.stop_when_converged and p.min_delta > PLATEAU_DELTA:
+        raise InvalidProfile(f"profile '{p.name}': stop_when_converged needs min_delta <= {PLATEAU_DELTA} (the "
+                             f"convergence criterion's plateau), got {p.min_delta}")
     if not (0 <= p.ema < 1 and 0 <= p.min_delta < 1):
         raise InvalidProfile(f"profile '{p.name}': need 0 <= ema < 1 and 0 <= min_delta < 1, got "
                              f"ema={p.ema}, min_delta={p.min_delta}")
@@ -174,12 +181,13 @@ PROFILES.register("paper", _validated(Profile(
 PROFILES.register("converged", _validated(Profile(
     name="converged",
     description="Trained until it stops improving, on a CPU: whole 256x256 images, batch 16 at twice the "
-                "paper's lr (linear scaling), 2 threads, channels-last; early stopping when the smoothed "
-                "(EMA 0.8) val Dice has not improved by > 0.005 for 10 epochs, at most 80 epochs.",
-    epochs=80, batch_size=16, lr=6e-4, weight_decay=1e-4,
+                "paper's lr (linear scaling), 2 threads, channels-last; early stopping only once the "
+                "convergence criterion holds (>= 20 epochs, and the smoothed (EMA 0.8) val Dice gained "
+                "<= 0.005 over the last 25% of the epochs, at least 10), at most 120 epochs.",
+    epochs=120, batch_size=16, lr=6e-4, weight_decay=1e-4,
     early_stop_patience=10, plateau_factor=0.5, plateau_patience=5, min_lr=1e-6,
     samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
-    seed=0, threads=2, channels_last=True, ema=0.8, min_delta=0.005,
+    seed=0, threads=2, channels_last=True, ema=0.8, min_delta=0.005, stop_when_converged=True,
 )))
 
 

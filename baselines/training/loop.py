@@ -29,6 +29,7 @@ from evaluator.metrics import count_metrics
 from evaluator.tasks import Task
 
 from evaluator.architectures import create_model
+from ..convergence import may_stop
 from ..recipes import Profile
 from .augment import augment, make_batch
 from .data import Samples
@@ -178,7 +179,8 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
                                 best=f"{best['val_dice']:.3f}@{best_epoch}")
             if log:
                 log(f"epoch {epoch}: train loss {row['train_loss']:.4f}, val Dice {row['val_dice']:.4f}")
-            if stale >= profile.early_stop_patience:
+            if (may_stop(profile.early_stop_patience, epoch, stale) if profile.stop_when_converged
+                    else stale >= profile.early_stop_patience):
                 stopped = True
                 break
         run.model.load_state_dict(best_state)

@@ -1,10 +1,11 @@
 """The convergence verdict (baselines/convergence.py) on curves whose answer is known,
 and the `converged` profile's training: smoothed early stopping, channels-last,
 2 threads, still bit-identical run to run."""
+import numpy as np
 import pytest
 import torch
 
-from baselines.convergence import PLATEAU_DELTA, row_verdict, verdict
+from baselines.convergence import PLATEAU_DELTA, may_stop, row_verdict, verdict
 from baselines.recipes import get_profile
 
 RECIPE = {"early_stop_patience": 10}
@@ -47,6 +48,47 @@ def test_the_tail_is_a_quarter_of_a_long_run_and_the_smoothed_curve_decides():
 def test_a_short_patience_is_never_converged():
     v = verdict(_curve([0.5] * 40), {"early_stop_patience": 4}, stopped_early=True)
     assert not v["converged"] and "too short a window" in v["reason"]
+
+
+def _stopped_at(values, patience=10, min_delta=PLATEAU_DELTA):
+    """Replay the training loop's `stop_when_converged` rule on a smoothed curve."""
+    best, stale = None, 0
+    for epoch, v in enumerate(values, 1):
+        if best is None or v > best + min_delta:
+            best, stale = v, 0
+        else:
+            stale += 1
+        if may_stop(patience, epoch, stale):
+            return epoch
+    return None
+
+
+def test_stopping_when_converged_always_yields_a_converged_verdict():
+    rng = np.random.default_rng(0)
+    stops = 0
+    for _ in range(300):  # rising, noisy, plateauing curves of many shapes
+        n, rate = int(rng.integers(20, 120)), float(rng.uniform(0.02, 0.3))
+        values = list(0.8 * (1 - np.exp(-rate * np.arange(1, n + 1))) + rng.normal(0, 0.01, n))
+        stop = _stopped_at(values)
+        if stop is None:
+            continue
+        stops += 1
+        v = verdict(_curve(values[:stop]), RECIPE, stopped_early=True)
+        assert v["converged"], (stop, v["reason"])
+    assert stops > 100  # the rule does stop most such runs
+
+
+def test_the_old_patience_rule_can_stop_before_the_verdict_holds():
+    # +0.006 every 6 epochs: each step resets a 10-epoch patience at most 6 epochs in; flat for the last 10
+    values = [0.5 + 0.006 * (i // 6) for i in range(30)] + [0.53] * 10
+    assert _stopped_at(values) is None or verdict(_curve(values[:_stopped_at(values)]), RECIPE, True)["converged"]
+    v = verdict(_curve(values), RECIPE, stopped_early=True)  # what 10 stale epochs alone would have ended at
+    assert not v["converged"] and v["tail_gain"] > PLATEAU_DELTA
+
+
+def test_the_converged_profile_stops_only_when_converged():
+    p = get_profile("converged")
+    assert p.stop_when_converged and p.min_delta <= PLATEAU_DELTA and p.epochs >= 4 * p.early_stop_patience
 
 
 def test_row_verdict_recomputes_for_rows_without_one():
