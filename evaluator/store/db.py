@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import sqlite_utils
+from ._sqlite_utils import sqlite_utils
 
 from .. import environment
 from ..errors import AlreadyScored, StoreError

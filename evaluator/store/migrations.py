@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Callable
 
-import sqlite_utils
+from ._sqlite_utils import sqlite_utils
 
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[tuple[str, Migration]] = []

@@ -117,3 +117,18 @@ def test_m006_adds_the_thin_structure_columns_and_old_rows_stay_missing(tmp_path
     assert row["mean_dist_ref_to_pred_ci_high"] is None
     case = next(iter(store.db.query("select * from case_results_public where result_id = ?", [rid])))
     assert case["dice"] == 0.5 and "surface_precision" in case and case["surface_precision"] is None
+
+
+def test_the_store_does_not_import_pandas_and_pandas_still_imports_later():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from evaluator.store import Store\n"
+            "assert 'pandas' not in sys.modules, 'sqlite_utils pulled in pandas'\n"
+            "s = Store(memory=True); s.close()\n"
+            "import pandas\n"
+            "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
