@@ -49,8 +49,10 @@ class NumpyArrays:
     def rfft2(self, x):
         return self._fft.rfft2(x, workers=1)
 
-    def irfft2(self, X, shape):
-        return self._fft.irfft2(X, s=shape, workers=1)
+    def irfft2(self, X, shape, scaled: bool = True):
+        """Inverse real FFT over the last two axes; `scaled=False` skips the 1/(n1 n2) factor
+        (for operators that carry it already)."""
+        return self._fft.irfft2(X, s=shape, workers=1, norm="backward" if scaled else "forward")
 
     def to_numpy(self, x):
         return np.asarray(x)
@@ -80,8 +82,8 @@ class TorchArrays:
     def rfft2(self, x):
         return self._t.fft.rfft2(x)
 
-    def irfft2(self, X, shape):
-        return self._t.fft.irfft2(X, s=tuple(shape))
+    def irfft2(self, X, shape, scaled: bool = True):
+        return self._t.fft.irfft2(X, s=tuple(shape), norm="backward" if scaled else "forward")
 
     def to_numpy(self, x):
         return x.detach().cpu().numpy()

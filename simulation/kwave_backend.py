@@ -114,25 +114,33 @@ def _fast_loop_class():
                                           "use channel_rf_plain (k-wave-python's own loop).")
             B = self.array_backend
             shape = self.grid_shape
-            half = lambda op: B.asarray(np.broadcast_to(op, shape)[:, : shape[1] // 2 + 1], complex_=True)
+            # Every spectral operator carries the inverse FFT's 1/(Nx Ny), so the loop's inverse
+            # transforms run unscaled (one pass over the field fewer each).
+            scale = 1.0 / (shape[0] * shape[1])
+            half = lambda op: B.asarray(scale * np.broadcast_to(op, shape)[:, : shape[1] // 2 + 1], complex_=True)
             f32 = lambda a: B.asarray(np.asarray(a, dtype=np.float32))
-            self._h_grad = [half(op) for op in self.op_grad_list]
-            self._h_div = [half(op) for op in self.op_div_list]
+            # The two axes' fields are stacked (2, Nx, Ny), so each operation of a step covers both:
+            # u <- pml_sg * (pml_sg * u - dt/rho0 * grad p), rho <- pml * (pml * rho - dt rho0 div u),
+            # with the products of coefficients formed once.
+            both = lambda ops: np.stack([np.broadcast_to(np.asarray(op), shape) for op in ops])
+            self._h_grad = B.asarray(scale * both(self.op_grad_list)[:, :, : shape[1] // 2 + 1], complex_=True)
+            self._h_div = B.asarray(scale * both(self.op_div_list)[:, :, : shape[1] // 2 + 1], complex_=True)
             self._h_skappa = half(self.source_kappa)
             self._h_nabla1 = None if self.nabla1 is None else half(self.nabla1)
             self._rho0 = f32(self.rho0)
-            self._dt_rho0 = f32(self.dt * self.rho0)
             self._tau = None if self.tau is None else f32(self.tau)
             self._c0_sq = f32(self.c0_sq)
-            self._dt_over_rho0 = [f32(a) for a in self.dt_over_rho0]
-            self._pml = [f32(a) for a in self.pml_list]
-            self._pml_sg = [f32(a) for a in self.pml_sg_list]
+            pml_sg, pml = both(self.pml_sg_list), both(self.pml_list)
+            self._pml_sg2 = f32(pml_sg ** 2)
+            self._pml_sg_dt_over_rho0 = f32(pml_sg * both(self.dt_over_rho0))
+            self._pml2 = f32(pml ** 2)
+            self._pml_dt_rho0 = f32(pml * self.dt * np.asarray(self.rho0))
             self._src_idx, self._src_sig = self._source_terms()
             self._sensor_idx = B.asarray(np.flatnonzero(np.asarray(self.sensor.mask, dtype=bool)))
             self._rec = B.zeros((int(self._sensor_idx.shape[0]), self.Nt))
             self._p = B.zeros(shape)
-            self._u = [B.zeros(shape) for _ in range(2)]
-            self._rho = [B.zeros(shape) for _ in range(2)]
+            self._u = B.zeros((2, *shape))
+            self._rho = B.zeros((2, *shape))
             return self
 
         def _source_terms(self):
@@ -147,7 +155,7 @@ def _fast_loop_class():
 
         def _rdiff(self, f, op_half):
             B = self.array_backend
-            return B.irfft2(op_half * B.rfft2(f), self.grid_shape)
+            return B.irfft2(op_half * B.rfft2(f), self.grid_shape, scaled=False)
 
         def _inject(self, i, t):
             sig = self._src_sig[i]
@@ -162,20 +170,14 @@ def _fast_loop_class():
             (momentum, mass conservation with PML, power-law absorption, no dispersion)."""
             B, t = self.array_backend, self.t
             P = B.rfft2(self._p)
+            self._u *= self._pml_sg2
+            self._u -= self._pml_sg_dt_over_rho0 * B.irfft2(self._h_grad * P, self.grid_shape, scaled=False)
+            div = B.irfft2(self._h_div * B.rfft2(self._u), self.grid_shape, scaled=False)
+            self._rho *= self._pml2
+            self._rho -= self._pml_dt_rho0 * div
             for i in range(2):
-                u = self._u[i]
-                u *= self._pml_sg[i]
-                u -= self._dt_over_rho0[i] * B.irfft2(self._h_grad[i] * P, self.grid_shape)
-                u *= self._pml_sg[i]
-            div_total = 0
-            for i in range(2):
-                div = self._rdiff(self._u[i], self._h_div[i])
-                rho = self._rho[i]
-                rho *= self._pml[i]
-                rho -= self._dt_rho0 * div
-                rho *= self._pml[i]
                 self._inject(i, t)
-                div_total = div_total + div
+            div_total = div[0] + div[1]
             p = self._rho[0] + self._rho[1]
             if self._tau is not None:
                 p += self._tau * self._rdiff(self._rho0 * div_total, self._h_nabla1)
