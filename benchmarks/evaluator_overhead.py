@@ -14,7 +14,6 @@ ratio <= 1.10 for unext, <= 1.05 for unet.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

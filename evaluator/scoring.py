@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import platform
 import statistics
+import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -84,6 +85,7 @@ def _score_one(task: Task, case, pred, image, labels_root):
 
 
 _FORKED: tuple | None = None  # (task, labels_root), inherited by the side processes at fork
+_FORK_LOCK = threading.Lock()  # two evaluations in one process (threads) must not swap their _FORKED
 
 
 def _forked_score(case, pred, image):
@@ -144,10 +146,11 @@ class _SideWork:
         self.pool: Executor | None = None
         self.defer, self.deferred, self.futures, self.workers = defer, [], {}, workers
         try:
-            _FORKED = (task, labels_root)
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                       initializer=_side_process, initargs=(os.getpid(), not defer))
-            pool.submit(int).result(timeout=30)  # forks every worker now, before any thread of ours starts
+            with _FORK_LOCK:
+                _FORKED = (task, labels_root)
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                           initializer=_side_process, initargs=(os.getpid(), not defer))
+                pool.submit(int).result(timeout=30)  # forks every worker now, before any thread of ours starts
             self.pool = pool
         except Exception:  # no fork here, or a daemonic parent: a thread
             self.pool = None

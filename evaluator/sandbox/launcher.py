@@ -16,8 +16,8 @@ import json
 import os
 import resource
 import shutil
-import signal
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -278,13 +278,6 @@ class ModelProcess:
             why += f" (model process died with {sig}{': ' + hint if hint else ''})"
         return SandboxFailure(why)
 
-    def timed_request(self, header: dict, array: np.ndarray | None = None, max_bytes: int | None = None):
-        """`request`, timed by the parent's own clock: from writing the input to the pipe until
-        the whole output has been read back (transfer both ways + the model's forward pass)."""
-        t0 = time.perf_counter()
-        resp, y = self.request(header, array, max_bytes=max_bytes)
-        return resp, y, time.perf_counter() - t0
-
     def stream(self, requests, max_bytes: int | None = None):
         """Send `requests` ((header, array, context) triples, produced lazily: reading and
         preprocessing an image happens here too) from a writer thread, at most `STREAM_AHEAD`
@@ -324,18 +317,13 @@ class ModelProcess:
                 try:
                     item = sent.get(timeout=max(0.0, self.deadline - time.monotonic()))
                 except queue.Empty:
-                    self.kill()
-                    raise SandboxFailure(f"the model exceeded the wall-clock limit "
-                                         f"({self.config.limits.wall_seconds:g} s) and was killed") from None
+                    raise self._deadline_passed(None) from None
                 if item is None:
                     return
                 if isinstance(item, _SendFailed):
                     if isinstance(item.error, protocol.ProtocolError):
                         raise SandboxFailure(f"the request to the model process is too large ({item.error})")
-                    time.sleep(0.05)
-                    code = self.proc.poll()
-                    self.kill()
-                    raise self._fail("the model process exited before it read its input", code)
+                    raise self._child_gone("the model process exited before it read its input")
                 if isinstance(item, BaseException):
                     raise item
                 written, context = item
@@ -356,24 +344,29 @@ class ModelProcess:
             raise SandboxFailure(f"the request to the model process is too large ({e}); "
                                  "shorten the architecture arguments") from None
         except BrokenPipeError:
-            time.sleep(0.05)
-            code = self.proc.poll()
-            self.kill()
-            raise self._fail("the model process exited before it read its input", code) from None
+            raise self._child_gone("the model process exited before it read its input") from None
         return self._receive(deadline or self.deadline, max_bytes, limit_text)
 
     def _receive(self, deadline: float, max_bytes: int | None, limit_text: str | None):
         try:
             return protocol.recv(self._resp_r, deadline, max_bytes=max_bytes)
         except protocol.Deadline:
-            self.kill()
-            limit = limit_text or f"the wall-clock limit ({self.config.limits.wall_seconds:g} s)"
-            raise SandboxFailure(f"the model exceeded {limit} and was killed") from None
+            raise self._deadline_passed(limit_text) from None
         except (protocol.ProtocolError, BrokenPipeError) as e:
-            time.sleep(0.05)  # a crashed child: let its exit status arrive before reading it
-            code = self.proc.poll()
-            self.kill()
-            raise self._fail(f"the model process failed: {e}", code) from None
+            raise self._child_gone(f"the model process failed: {e}") from None
+
+    def _deadline_passed(self, limit_text: str | None) -> SandboxFailure:
+        """Kill the tree; the failure that names the limit it ran past (default: the wall clock)."""
+        self.kill()
+        limit = limit_text or f"the wall-clock limit ({self.config.limits.wall_seconds:g} s)"
+        return SandboxFailure(f"the model exceeded {limit} and was killed")
+
+    def _child_gone(self, what: str) -> SandboxFailure:
+        """The child stopped talking: kill the tree; the failure with its exit status's meaning."""
+        time.sleep(0.05)  # a crashed child: let its exit status arrive before reading it
+        code = self.proc.poll()
+        self.kill()
+        return self._fail(what, code)
 
     def load(self, input_size, complexity: bool = True) -> dict:
         """Load the model; returns the checked reply ({'channels', 'complexity'}). `complexity`:

@@ -120,15 +120,11 @@ def test_m006_adds_the_thin_structure_columns_and_old_rows_stay_missing(tmp_path
 
 
 def test_the_store_does_not_import_pandas_and_pandas_still_imports_later():
-    import subprocess
-    import sys
+    from .fresh_python import assert_fresh_python_ok
 
-    code = ("import sys\n"
-            "from evaluator.store import Store\n"
-            "assert 'pandas' not in sys.modules, 'sqlite_utils pulled in pandas'\n"
-            "s = Store(memory=True); s.close()\n"
-            "import pandas\n"
-            "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
-            "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert_fresh_python_ok("import sys\n"
+                           "from evaluator.store import Store\n"
+                           "assert 'pandas' not in sys.modules, 'sqlite_utils pulled in pandas'\n"
+                           "s = Store(memory=True); s.close()\n"
+                           "import pandas\n"
+                           "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n")
