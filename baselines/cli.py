@@ -155,7 +155,10 @@ def list_cmd(task_id, as_json):
     from evaluator.architectures import list_architectures
     from .reference import read_reference
 
-    ref_file = read_reference(task_id) or {"rows": []}
+    from evaluator.tasks import parse_ref
+
+    name, version = parse_ref(task_id)
+    ref_file = read_reference(name, version=version) or {"rows": []}
     ref = {(r["model"], r["profile"]): r for r in ref_file["rows"]}
     rows = []
     for arch in list_architectures():
@@ -349,7 +352,7 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
 
     _models((model,)); get_profile(profile_name)  # name errors first, with did-you-mean
     task = get_task(task_ref)
-    row = find_row(task.id, model, profile_name, folder=reference_dir)
+    row = find_row(task.id, model, profile_name, folder=reference_dir, version=task.version)
     if row["provenance"]["manifest_digest"] != task.digest:
         raise SonoBenchError(f"The reference for {model} was scored on manifest {row['provenance']['manifest_digest'][:12]}…, "
                              f"but {task.ref} has {task.digest[:12]}…; rerun it with `sonobench baselines run`.")

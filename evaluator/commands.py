@@ -32,6 +32,8 @@ def tasks(ctx, as_json):
                 f"    classes: {', '.join(r['classes'])} | input {r['input_size'][0]}x{r['input_size'][1]}"
                 f" | train/val/test {s['train']}/{s['val']}/{s['test']} | primary metric: {r['primary_metric']}"
                 f" | digest {r['digest'][:12]}"
+                + (f"\n    archived: its files are in git history; `sonobench tasks restore {r['id']}@{r['version']}`"
+                   if r.get("archived") else "")
             )
     for p in problems:
         click.echo(f"Warning: skipped unreadable task {p}", err=True)
@@ -46,6 +48,20 @@ def tasks_verify(task, labels_root):
     t = tasks_mod.get_task(task)
     tasks_mod.verify_task(t, labels_root=labels_root)
     click.echo(f"{t.ref}: all {len(t.cases)} cases match the manifest (digest {t.digest}).")
+
+
+@tasks.command("restore")
+@click.argument("task")
+@handle_errors
+def tasks_restore(task):
+    """Bring an archived TASK@VERSION back from this repository's git history into the data dir.
+
+    An archived version keeps its task.json and manifest in the checkout while its files live in
+    git history (the tracked tree has a data budget); the restored copy is checked file by file
+    against the manifest before it is used."""
+    from .task_archive import restore
+
+    restore(tasks_mod.get_task(task), log=click.echo)
 
 
 # ---------------------------------------------------------------- submit

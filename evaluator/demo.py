@@ -40,18 +40,20 @@ def load_reference_baselines(store: Store, task: tasks_mod.Task, loader=None, lo
 
 
 def _other_tasks(default: tasks_mod.Task) -> list[tasks_mod.Task]:
-    """The latest version of every other discoverable task that is not a shift set (their
-    committed reference rows are loaded too, so each task's leaderboard has its baselines)."""
+    """Every other discoverable task version that is not a shift set, archived ones included
+    (their committed reference rows are loaded too, so each task's leaderboard, and an older
+    version's, has its baselines)."""
     out = []
     for name, versions in sorted(tasks_mod.discover().items()):
-        if name == default.id:
-            continue
-        try:
-            task = tasks_mod.get_task(name)
-        except Exception:  # an unreadable task is `sonobench tasks`' business, not the demo's
-            continue
-        if not task.parent:
-            out.append(task)
+        for version in sorted(versions):
+            if (name, version) == (default.id, default.version):
+                continue
+            try:
+                task = tasks_mod.get_task(f"{name}@{version}")
+            except Exception:  # an unreadable task is `sonobench tasks`' business, not the demo's
+                continue
+            if not task.parent:
+                out.append(task)
     return out
 
 

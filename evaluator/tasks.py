@@ -29,6 +29,7 @@ from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
 from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
 from .scan_region import ScanRegion
+from .task_archive import read_archive
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,10 +99,22 @@ class Task:
     parent: str | None = None  # task.json "parent": id@version of the task this test-only set shifts
     condition: dict = field(default_factory=dict)  # task.json "condition": name, description, what changed
     corruption: tuple | None = None  # (name, severity) of a virtual corruption variant (evaluator.corruptions)
+    archive: dict = field(default_factory=dict)  # archive.json: where git history keeps its files (task_archive)
 
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def archived(self) -> bool:
+        """Its files are in git history only (`sonobench tasks restore`), not on this machine."""
+        return bool(self.archive) and not self.data_root.is_dir()
+
+    def require_data(self) -> None:
+        if self.archived:
+            from .task_archive import TaskArchived, archived_message
+
+            raise TaskArchived(archived_message(self))
 
     @property
     def nsd_tolerance(self) -> float:
@@ -143,6 +156,7 @@ class Task:
         (deterministically; outside the scan region nothing changes)."""
         from . import imageio
 
+        self.require_data()
         image = imageio.load_gray(self.image_path(case))
         if self.corruption is None:
             return image
@@ -186,6 +200,7 @@ class Task:
             "description": self.description,
             "test_labels_private": self.test_labels_private,
             "family": self.family,
+            "archived": self.archived,
         }
 
 
@@ -260,6 +275,7 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         family=_family(spec, spec_path),
         scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
         **_shift_fields(spec, spec_path, cases),
+        archive=read_archive(folder),
     )
 
 
@@ -400,6 +416,7 @@ def _peek_parent(folder: Path) -> str | None:
 
 def verify_task(task: Task, splits: Iterable[str] = SPLITS, labels_root=None, images=True, labels=True) -> None:
     """Check every file of the given splits against the manifest; raise ManifestMismatch naming the cases."""
+    task.require_data()
     problems: list[tuple[str, str]] = []
     for case in task.cases:
         if case.split not in splits:

@@ -108,7 +108,7 @@ def render_case(parent: Task, case, condition: Condition, backend: Backend | Non
 
 def make_shift_set(parent: Task, condition_name: str, folder, *, n: int = DEFAULT_CASES,
                    backend: str | None = None, progress=None) -> Task:
-    """Simulate (or finish) and freeze one shift set of `parent` in `folder` (<root>/<id>/v1)."""
+    """Simulate (or finish) and freeze one shift set of `parent` in `folder` (`shift_folder`)."""
     from PIL import Image
 
     condition = CONDITIONS.get(condition_name)
@@ -157,7 +157,9 @@ def _spec(parent: Task, condition: Condition, folder: Path, n: int, backend: Bac
 
 
 def shift_folder(root, parent: Task, condition_name: str) -> Path:
-    return Path(root) / f"{parent.id}-shift-{condition_name}" / "v1"
+    """<root>/<parent id>-shift-<condition>/v<parent version>: a shift set's version is its
+    parent's, so the sets of a task's every version sit side by side (each names its parent)."""
+    return Path(root) / f"{parent.id}-shift-{condition_name}" / f"v{parent.version}"
 
 
 def default_root(parent: Task) -> Path:

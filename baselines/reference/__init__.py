@@ -1,5 +1,5 @@
-"""Committed reference results of the baselines, one JSON file per task
-(`<task_id>.json` next to this module), and their loading into a store.
+"""Committed reference results of the baselines, one JSON file per task version
+(`<task_id>@<version>.json` next to this module), and their loading into a store.
 
 A reference file::
 
@@ -44,32 +44,68 @@ class ReferenceMismatch(SonoBenchError):
     """A reference file that does not belong to the task it is loaded for."""
 
 
-def reference_path(task_id: str, folder: Path | None = None) -> Path:
+def reference_path(task_id: str, version: int, folder: Path | None = None) -> Path:
+    return Path(folder or REFERENCE_DIR) / f"{task_id}@{int(version)}.json"
+
+
+def _legacy_path(task_id: str, folder: Path | None) -> Path:
+    """`<task_id>.json`: the name before files were per version (its `task_version` says which)."""
     return Path(folder or REFERENCE_DIR) / f"{task_id}.json"
 
 
-def read_reference(task_id: str, folder: Path | None = None) -> dict | None:
-    path = reference_path(task_id, folder)
-    if not path.is_file():
-        return None
+def reference_versions(task_id: str, folder: Path | None = None) -> list[int]:
+    """The task versions that have a reference file in `folder`, ascending."""
+    root = Path(folder or REFERENCE_DIR)
+    found = {int(p.stem.rpartition("@")[2]) for p in root.glob(f"{task_id}@*.json")
+             if p.stem.rpartition("@")[2].isdigit() and p.stem.rpartition("@")[0] == task_id}
+    legacy = _legacy_path(task_id, folder)
+    if legacy.is_file():
+        found.add(int(_parse(legacy, task_id).get("task_version", 1)))
+    return sorted(found)
+
+
+def _parse(path: Path, task_id: str) -> dict:
     try:
         ref = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ReferenceMismatch(f"{path} is not valid JSON ({e}); restore it from version control") from None
-    if ref.get("format") != FORMAT or ref.get("task") != task_id:
+    if not isinstance(ref, dict) or ref.get("format") != FORMAT or ref.get("task") != task_id:
         raise ReferenceMismatch(f"{path} is not a format-{FORMAT} reference file for task '{task_id}'")
     return ref
 
 
-def find_row(task_id: str, model: str, profile: str, folder: Path | None = None) -> dict:
-    ref = read_reference(task_id, folder) or {"rows": []}
+def read_reference(task_id: str, folder: Path | None = None, version: int | None = None) -> dict | None:
+    """The reference file of `task_id@version` (default: the newest version that has one)."""
+    if version is None:
+        versions = reference_versions(task_id, folder)
+        if not versions:
+            return None
+        version = versions[-1]
+    path = reference_path(task_id, version, folder)
+    if path.is_file():
+        ref = _parse(path, task_id)
+        if int(ref.get("task_version", -1)) != int(version):
+            raise ReferenceMismatch(f"{path} holds results for {task_id}@{ref.get('task_version')}, not @{version}; "
+                                    "restore it from version control")
+        return ref
+    legacy = _legacy_path(task_id, folder)
+    if legacy.is_file():
+        ref = _parse(legacy, task_id)
+        if int(ref.get("task_version", 1)) == int(version):
+            return ref
+    return None
+
+
+def find_row(task_id: str, model: str, profile: str, folder: Path | None = None, version: int | None = None) -> dict:
+    ref = read_reference(task_id, folder, version) or {"rows": []}
     keys = {f"{r['model']}@{r['profile']}": r for r in ref["rows"]}
     key = f"{model}@{profile}"
+    where = task_id if version is None else f"{task_id}@{version}"
     if key not in keys:
         have = ", ".join(sorted(keys)) or "none"
-        raise NoReference(f"No reference result for model '{model}' with profile '{profile}' on task '{task_id}' "
+        raise NoReference(f"No reference result for model '{model}' with profile '{profile}' on task '{where}' "
                           f"(committed: {have}).{did_you_mean(key, keys)} Produce one with "
-                          f"`sonobench baselines run --task {task_id} --models {model} --profile {profile} --update-reference`.")
+                          f"`sonobench baselines run --task {where} --models {model} --profile {profile} --update-reference`.")
     return keys[key]
 
 
@@ -128,12 +164,14 @@ def _case_block(cases: list[dict]) -> dict:
 
 def shift_block(shifts: dict) -> dict:
     """The row's `shifts`: per shift-set task ref, what the store needs to show the same model
-    on it (manifest digest, aggregates, per-case rows, predictions, where it was evaluated)."""
+    on it (manifest digest, aggregates, per-case rows, where it was evaluated). The masks are
+    not kept (a row's own test predictions are): four sets' worth per row would cost the
+    repository's data budget more than the Robustness view, which pairs per-case rows, needs."""
     return {ref: {"manifest_digest": s["result"]["manifest_digest"], "scores": {k: s["result"][k] for k in SCORE_KEYS},
                   "evaluation": {"hardware": s["result"]["hardware"], "wall_s": s["result"]["wall_s"],
                                  "created_at": s["result"]["created_at"],
                                  "evaluator_version": s["result"]["evaluator_version"]},
-                  "cases": _case_block(s["cases"]), "predictions": encode_predictions(s.get("test_predictions") or {})}
+                  "cases": _case_block(s["cases"])}
             for ref, s in sorted(shifts.items())}
 
 
@@ -227,13 +265,13 @@ def describe(rows: list[dict]) -> str:
 
 
 def write_row(task, row: dict, folder: Path | None = None) -> Path:
-    """Add or replace the (model, profile) row of `task`'s reference file."""
-    path = reference_path(task.id, folder)
-    ref = read_reference(task.id, folder)
-    if ref and (ref["task_version"], ref["manifest_digest"]) != (task.version, task.digest):
-        raise ReferenceMismatch(f"{path} holds results for {task.id}@{ref['task_version']} (manifest "
-                                f"{ref['manifest_digest'][:12]}…), not {task.ref} ({task.digest[:12]}…); "
-                                "move it aside before recording references for the new version")
+    """Add or replace the (model, profile) row of `task`'s reference file (`<id>@<version>.json`)."""
+    path = reference_path(task.id, task.version, folder)
+    ref = read_reference(task.id, folder, task.version)
+    if ref and ref["manifest_digest"] != task.digest:
+        raise ReferenceMismatch(f"{path} holds results for {task.id}@{ref['task_version']} with manifest "
+                                f"{ref['manifest_digest'][:12]}…, not {task.ref}'s ({task.digest[:12]}…); "
+                                "a changed split is a new task version: move the file aside")
     kept = [r for r in (ref or {"rows": []})["rows"] if (r["model"], r["profile"]) != (row["model"], row["profile"])]
     rows = sorted(kept + [row], key=lambda r: (r["profile"], r["model"]))
     notes = (ref or {}).get("converged_notes")  # per model: why it has no converged row (measured cost)
@@ -281,16 +319,18 @@ def _insert(store, task, row: dict, sha: str, source: str) -> int:
 def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
     """Insert the committed reference rows for `task` as baseline results; returns how many
     were new. Rows already present (same row SHA-256) are skipped."""
-    ref = read_reference(task.id, folder)
+    ref = read_reference(task.id, folder, task.version)
     if not ref or not ref["rows"]:
         return 0
-    if (ref["task_version"], ref["manifest_digest"]) != (task.version, task.digest):
-        log(f"Reference baselines in {reference_path(task.id, folder).name} are for {task.id}@{ref['task_version']} "
-            f"(manifest {ref['manifest_digest'][:12]}…), not {task.ref} ({task.digest[:12]}…); not loaded. "
-            f"Rerun them with `sonobench baselines run --task {task.id}`.")
+    path = reference_path(task.id, task.version, folder)
+    path = path if path.is_file() else _legacy_path(task.id, folder)
+    if ref["manifest_digest"] != task.digest:
+        log(f"Reference baselines in {path.name} are for {task.id}@{ref['task_version']} with manifest "
+            f"{ref['manifest_digest'][:12]}…, not {task.ref}'s ({task.digest[:12]}…); not loaded. "
+            f"Rerun them with `sonobench baselines run --task {task.ref}`.")
         return 0
     store.register_task(task)
-    source = f"baselines/reference/{reference_path(task.id, folder).name}"
+    source = f"baselines/reference/{path.name}"
     added = 0
     for row in ref["rows"]:
         sha = row_sha256(row)
