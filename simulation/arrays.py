@@ -57,6 +57,19 @@ class NumpyArrays:
     def to_numpy(self, x):
         return np.asarray(x)
 
+    @staticmethod
+    def mul_sub_(x, a, b, y):
+        """x <- x * a - b * y, in place (the leapfrog update of a field with its PML)."""
+        x *= a
+        x -= b * y
+        return x
+
+    @staticmethod
+    def mul_add_(x, a, y):
+        """x <- x + a * y, in place."""
+        x += a * y
+        return x
+
 
 class TorchArrays:
     name = "torch"
@@ -87,6 +100,15 @@ class TorchArrays:
 
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
+
+    @staticmethod
+    def mul_sub_(x, a, b, y):
+        """x <- x * a - b * y, in place: two passes over x and no temporary (addcmul)."""
+        return x.mul_(a).addcmul_(b, y, value=-1)
+
+    @staticmethod
+    def mul_add_(x, a, y):
+        return x.addcmul_(a, y)
 
 
 @functools.lru_cache(maxsize=None)

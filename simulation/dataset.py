@@ -144,7 +144,7 @@ def _init_worker() -> None:
 
 
 @contextlib.contextmanager
-def _one_thread_here():
+def one_thread_here():
     """A sequential run computes like a pool worker (one thread, the same numbers), then gives
     the caller's process back its own thread setting (its environment is never touched)."""
     import sys
@@ -201,7 +201,7 @@ def _run_jobs(jobs, workers, total, progress):
 
     bar = tqdm(total=total, initial=total - len(jobs), unit="img", disable=not progress, desc="simulate")
     if workers <= 1 or len(jobs) <= 1:
-        with _one_thread_here():
+        with one_thread_here():
             for job in jobs:
                 _work(job)
                 bar.update(1)

@@ -169,18 +169,18 @@ def _fast_loop_class():
             """One leapfrog step of k-Wave's split-field first-order equations
             (momentum, mass conservation with PML, power-law absorption, no dispersion)."""
             B, t = self.array_backend, self.t
-            P = B.rfft2(self._p)
-            self._u *= self._pml_sg2
-            self._u -= self._pml_sg_dt_over_rho0 * B.irfft2(self._h_grad * P, self.grid_shape, scaled=False)
+            grad = B.irfft2(self._h_grad * B.rfft2(self._p), self.grid_shape, scaled=False)
+            B.mul_sub_(self._u, self._pml_sg2, self._pml_sg_dt_over_rho0, grad)
             div = B.irfft2(self._h_div * B.rfft2(self._u), self.grid_shape, scaled=False)
-            self._rho *= self._pml2
-            self._rho -= self._pml_dt_rho0 * div
+            B.mul_sub_(self._rho, self._pml2, self._pml_dt_rho0, div)
             for i in range(2):
                 self._inject(i, t)
-            div_total = div[0] + div[1]
             p = self._rho[0] + self._rho[1]
             if self._tau is not None:
-                p += self._tau * self._rdiff(self._rho0 * div_total, self._h_nabla1)
+                div_total = div[0]
+                div_total += div[1]  # div is this step's temporary: summed in place
+                div_total *= self._rho0
+                B.mul_add_(p, self._tau, self._rdiff(div_total, self._h_nabla1))
             p *= self._c0_sq
             self._p = p
             self._rec[:, t] = p.reshape(-1)[self._sensor_idx]

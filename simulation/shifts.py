@@ -25,6 +25,7 @@ from evaluator.errors import SonoBenchError
 from evaluator.registry import Registry
 from evaluator.tasks import Task, write_task
 
+from .dataset import one_thread_here
 from .physics import Physics
 from .sample import Backend, NoiseLevel, make_sample
 
@@ -109,8 +110,6 @@ def render_case(parent: Task, case, condition: Condition, backend: Backend | Non
 def make_shift_set(parent: Task, condition_name: str, folder, *, n: int = DEFAULT_CASES,
                    backend: str | None = None, progress=None) -> Task:
     """Simulate (or finish) and freeze one shift set of `parent` in `folder` (`shift_folder`)."""
-    from PIL import Image
-
     condition = CONDITIONS.get(condition_name)
     cases = source_cases(parent, n)
     folder = Path(folder)
@@ -118,6 +117,15 @@ def make_shift_set(parent: Task, condition_name: str, folder, *, n: int = DEFAUL
     for d in ("images", "labels", "meta"):
         (data / d).mkdir(parents=True, exist_ok=True)
     chosen = Backend(backend) if backend else None
+    with one_thread_here():  # computed like the parent's generator (one thread), and as cheaply
+        entries = _render_missing(parent, cases, condition, chosen, data, progress)
+    spec = _spec(parent, condition, folder, len(entries), chosen)
+    return write_task(folder, spec, entries, data_root="data")
+
+
+def _render_missing(parent, cases, condition, chosen, data: Path, progress) -> list[dict]:
+    from PIL import Image
+
     entries = []
     for k, case in enumerate(cases):
         meta_path = data / "meta" / f"{case.id}.json"
@@ -133,8 +141,7 @@ def make_shift_set(parent: Task, condition_name: str, folder, *, n: int = DEFAUL
                                                             if k2 in ("has_lesion", "noise_level")}}})
         if progress:
             progress(k + 1, len(cases))
-    spec = _spec(parent, condition, folder, len(entries), chosen)
-    return write_task(folder, spec, entries, data_root="data")
+    return entries
 
 
 def _spec(parent: Task, condition: Condition, folder: Path, n: int, backend: Backend | None) -> dict:

@@ -25,8 +25,10 @@ _CASE_MEANS = (
 
 
 def scored_tasks(store: _Reader) -> list[dict]:
-    """Task versions that have at least one finished result, the most contested first (then by id,
-    newest version first), with the title and spec recorded when the task was registered."""
+    """Task versions that have at least one finished result, with the title and spec recorded when
+    the task was registered: each task's newest scored version before any older one (a superseded
+    version keeps its rows but is not what a reader opens on), then the most contested first,
+    then by id."""
     sql = (
         "select r.task_id, r.task_version, count(*) as n_results, t.title, t.spec "
         "from results r join submissions s on s.id = r.submission_id "
@@ -39,7 +41,11 @@ def scored_tasks(store: _Reader) -> list[dict]:
         row = dict(row)
         row["spec"] = json.loads(row["spec"]) if row.get("spec") else {}
         out.append(row)
-    return out
+    newest = {}
+    for row in out:
+        newest[row["task_id"]] = max(newest.get(row["task_id"], row["task_version"]), row["task_version"])
+    return sorted(out, key=lambda r: (r["task_version"] != newest[r["task_id"]], -r["n_results"], r["task_id"],
+                                      -r["task_version"]))
 
 
 _TABLE_COLUMNS = ", ".join(

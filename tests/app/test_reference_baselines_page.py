@@ -1,8 +1,7 @@
-"""The Baselines page on the committed reference rows of the default benchmark:
+"""The Baselines page on the committed reference rows of the seeds' zoo (sim-breast-lesion@1):
 one training profile at a time, converged rows first; per row the convergence
 verdict in words, hardware, wall time and both parameter counts."""
 from baselines.reference import load_into_store, read_reference
-from evaluator.demo import DEFAULT_TASK
 from evaluator.store import Store
 from evaluator.tasks import get_task
 
@@ -11,9 +10,9 @@ from .conftest import open_page
 
 def test_profile_switch_shows_one_profile_at_a_time(tmp_path, monkeypatch):
     db = tmp_path / "results.db"
-    load_into_store(Store(db), get_task(DEFAULT_TASK), log=lambda *_: None)
+    load_into_store(Store(db), get_task("sim-breast-lesion@1"), log=lambda *_: None)
     monkeypatch.setenv("SONOBENCH_DB", str(db))
-    rows = read_reference(DEFAULT_TASK)["rows"]
+    rows = read_reference("sim-breast-lesion", version=1)["rows"]
     by_profile = {p: sorted(r["name"] for r in rows if r["profile"] == p) for p in {r["profile"] for r in rows}}
     order = [p for p in ("converged", "paper", "full", "quick") if p in by_profile]
     assert {"full", "quick"} <= set(by_profile) and set(order) == set(by_profile)

@@ -1,5 +1,6 @@
 """Phantom anatomy: named structures (neck), surface-band labels and specimens (bone), and
-that the breast preset still draws exactly what sim-breast-lesion@1 recorded."""
+that the breast preset still draws exactly what sim-breast-lesion@1 recorded (and @2,
+which re-images the same phantoms, records)."""
 import json
 import math
 from collections import Counter
@@ -24,9 +25,9 @@ def _draw(preset, index, seed=2026, phys=None):
 
 
 @pytest.mark.parametrize("index", [0, 1, 7, 42, 299])
-def test_breast_phantoms_are_the_ones_v1_recorded(index):
+def test_breast_phantoms_are_the_ones_the_committed_task_recorded(index):
     """The anatomy changes must not move a single draw of the breast preset."""
-    meta = json.loads((ROOT / f"splits/sim-breast-lesion/v1/data/meta/breast-lesion-{index:05d}.json").read_text())
+    meta = json.loads((ROOT / f"splits/sim-breast-lesion/v2/data/meta/breast-lesion-{index:05d}.json").read_text())
     phys = Physics.from_json(meta["physics"])
     drawn = phantom.draw_phantom("breast-lesion", sample_rngs(meta["seed"], index)[0], phys)
     assert _round(drawn) == meta["phantom"]

@@ -108,7 +108,7 @@ def test_resume_after_kill_gives_the_same_dataset(tmp_path):
     assert load_dataset(resumed) == load_dataset(whole)
 
 
-BENCHMARK_DATA = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-lesion" / "v1" / "data"
+BENCHMARK_DATA = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-lesion" / "v2" / "data"
 
 
 @needs_kwave

@@ -191,9 +191,11 @@ def test_synthetic_rf_echo_arrives_at_the_round_trip_time():
 
 
 def test_image_formation_version_is_recorded_and_v1_physics_reads_as_version_1():
-    run = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-lesion" / "v1" / "data" / "run.json"
-    if run.exists():
-        assert Physics.from_json(json.loads(run.read_text())["physics"]).image_formation == 1
+    splits = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-lesion"
+    v1 = json.loads((splits / "v1" / "task.json").read_text())["source"]["physics"]  # archived; its spec stays
+    assert "image_formation" not in v1 and Physics.from_json(v1).image_formation == 1
+    v2 = json.loads((splits / "v2" / "task.json").read_text())["source"]["physics"]
+    assert Physics.from_json(v2).image_formation == 2
     assert Physics().image_formation == 2
     assert Physics.from_json(Physics().to_json()) == Physics()
     assert Physics.from_json({k: v for k, v in Physics().to_json().items() if k != "image_formation"}).image_formation == 1

@@ -59,8 +59,8 @@ def installed(tmp_path_factory):
 
 def test_the_wheel_carries_the_task_data_and_references(installed):
     site = installed["site"]
-    assert (site / "splits" / "sim-breast-lesion" / "v1" / "manifest.json").is_file()
-    assert (site / "baselines" / "reference" / "sim-breast-lesion.json").is_file()
+    assert (site / "splits" / "sim-breast-lesion" / "v2" / "manifest.json").is_file()
+    assert (site / "baselines" / "reference" / "sim-breast-lesion@2.json").is_file()
     where = _run([str(installed["venv"] / "bin" / "python"), "-c", "import evaluator; print(evaluator.__file__)"],
                  cwd=installed["cwd"], env=installed["env"])
     assert where.strip().startswith(str(site)), "the installed package is imported, not the checkout"
@@ -70,7 +70,7 @@ def test_tasks_verify_and_submit_from_the_installed_wheel(installed):
     bin_ = installed["venv"] / "bin"
     kw = dict(cwd=installed["cwd"], env=installed["env"])
     out = _run([str(bin_ / "sonobench"), "tasks", "verify", "sim-breast-lesion"], **kw)
-    assert "sim-breast-lesion@1: all 300 cases match the manifest" in out
+    assert "sim-breast-lesion@2: all 300 cases match the manifest" in out
     model = installed["root"] / "threshold.onnx"
     _run([str(bin_ / "python"), "-c", f"from evaluator.toy import threshold_onnx; threshold_onnx({str(model)!r})"], **kw)
     out = _run([str(bin_ / "sonobench"), "submit", str(model), "--task", "sim-breast-lesion", "--split", "val",

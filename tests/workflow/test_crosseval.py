@@ -39,7 +39,7 @@ def test_family_is_declared_data_and_checked(family, tmp_path):
 def test_the_committed_simulated_task_declares_the_breast_family(monkeypatch):
     from evaluator.tasks import get_task
 
-    assert get_task("sim-breast-lesion@1").family == "breast"
+    assert get_task("sim-breast-lesion@2").family == "breast"
 
 
 def test_matrix_cells_are_the_pipelines_results_with_the_diagonal_marked(family, toy_onnx, tmp_path):
@@ -103,12 +103,12 @@ def test_the_committed_references_give_the_in_domain_column(tmp_path):
                                    "--db", str(tmp_path / "ref.db")])
     assert res.exit_code == 0, res.output
     matrix = json.loads(res.stdout)
-    assert [c["task"] for c in matrix["columns"]] == ["sim-breast-lesion@1"]
-    ref_rows = read_reference("sim-breast-lesion")["rows"]
+    assert [c["task"] for c in matrix["columns"]] == ["sim-breast-lesion@2"]
+    ref_rows = read_reference("sim-breast-lesion", version=2)["rows"]
     assert len(matrix["rows"]) == len(ref_rows)
-    dice = sorted(round(r["cells"]["sim-breast-lesion@1"]["mean"], 9) for r in matrix["rows"])
+    dice = sorted(round(r["cells"]["sim-breast-lesion@2"]["mean"], 9) for r in matrix["rows"])
     assert dice == sorted(round(r["scores"]["dice_mean"], 9) for r in ref_rows)
-    assert all(r["cells"]["sim-breast-lesion@1"]["in_domain"] for r in matrix["rows"])
+    assert all(r["cells"]["sim-breast-lesion@2"]["in_domain"] for r in matrix["rows"])
 
 
 def test_an_imported_breast_dataset_joins_the_simulated_one(tmp_path, toy_onnx):
@@ -121,10 +121,10 @@ def test_an_imported_breast_dataset_joins_the_simulated_one(tmp_path, toy_onnx):
     from tests.adapters.replicas import make_busi
 
     import_dataset("busi", make_busi(tmp_path / "busi-copy"), splits_dir=tmp_path / "pinned")
-    assert [t.ref for t in family_tasks("breast")] == ["busi@1", "sim-breast-lesion@1"]
+    assert [t.ref for t in family_tasks("breast")] == ["busi@1", "sim-breast-lesion@2"]
     store = Store(tmp_path / "b.db")
     cells = score_family(store, ModelSource(toy_onnx, "busi", "threshold"), "breast", log=lambda m: None)
     assert all(isinstance(v, int) for v in cells.values()), cells
     (row,) = family_matrix(store, "breast")["rows"]
     assert row["trained_on"] == "busi@1"
-    assert {t: c["in_domain"] for t, c in row["cells"].items()} == {"busi@1": True, "sim-breast-lesion@1": False}
+    assert {t: c["in_domain"] for t, c in row["cells"].items()} == {"busi@1": True, "sim-breast-lesion@2": False}
