@@ -159,6 +159,7 @@ def list_cmd(task_id, as_json):
 
     name, version = parse_ref(task_id)
     ref_file = read_reference(name, version=version) or {"rows": []}
+    task_id = f"{name}@{ref_file['task_version']}" if "task_version" in ref_file else task_id
     ref = {(r["model"], r["profile"]): r for r in ref_file["rows"]}
     rows = []
     for arch in list_architectures():
