@@ -1,0 +1,36 @@
+"""Reference files are per task version (`<id>@<version>.json`); a file under the older name
+`<id>.json` is still read, for the version it declares, and a file naming another version than
+its own is refused."""
+import json
+
+import pytest
+
+from baselines.reference import ReferenceMismatch, read_reference, reference_path, reference_versions
+
+
+def _ref(version, rows=()):
+    return {"format": 1, "task": "toy-lesion", "task_version": version, "manifest_digest": "d" * 64,
+            "note": "", "rows": list(rows)}
+
+
+def test_versions_are_read_apart_and_the_newest_is_the_default(tmp_path):
+    reference_path("toy-lesion", 1, tmp_path).write_text(json.dumps(_ref(1, [{"model": "a"}])))
+    reference_path("toy-lesion", 2, tmp_path).write_text(json.dumps(_ref(2, [{"model": "b"}])))
+    (tmp_path / "toy-lesion-shift-x@2.json").write_text(json.dumps({**_ref(2), "task": "toy-lesion-shift-x"}))
+    assert reference_versions("toy-lesion", tmp_path) == [1, 2]
+    assert read_reference("toy-lesion", tmp_path)["rows"] == [{"model": "b"}]
+    assert read_reference("toy-lesion", tmp_path, version=1)["rows"] == [{"model": "a"}]
+    assert read_reference("toy-lesion", tmp_path, version=3) is None
+
+
+def test_the_older_file_name_is_read_for_the_version_it_declares(tmp_path):
+    (tmp_path / "toy-lesion.json").write_text(json.dumps(_ref(1, [{"model": "a"}])))
+    assert reference_versions("toy-lesion", tmp_path) == [1]
+    assert read_reference("toy-lesion", tmp_path, version=1)["rows"] == [{"model": "a"}]
+    assert read_reference("toy-lesion", tmp_path, version=2) is None
+
+
+def test_a_file_holding_another_version_is_refused(tmp_path):
+    reference_path("toy-lesion", 2, tmp_path).write_text(json.dumps(_ref(1)))
+    with pytest.raises(ReferenceMismatch, match="holds results for toy-lesion@1, not @2"):
+        read_reference("toy-lesion", tmp_path, version=2)
