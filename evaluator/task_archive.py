@@ -96,6 +96,19 @@ def _repository(task) -> Path:
     return Path(out.stdout.strip())
 
 
+def _extract(tar: tarfile.TarFile, work: Path) -> None:
+    """Regular files and folders only, inside `work` (tarfile's "data" filter where this Python
+    has it, 3.10.12+/3.11.4+; else the same checks by hand)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(work, filter="data")
+        return
+    for member in tar:
+        parts = Path(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+            raise TaskArchived(f"the archive holds an unexpected entry {member.name!r}; nothing was restored")
+        tar.extract(member, work)
+
+
 def restore(task, dest: Path | None = None, log=print):
     """Bring an archived task version back from git history; returns the restored Task.
 
@@ -133,7 +146,7 @@ def restore(task, dest: Path | None = None, log=print):
         proc = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", commit, "--", rel],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(work, filter="data")  # regular files and folders only, inside `work`
+            _extract(tar, work)
         err = proc.stderr.read().decode(errors="replace").strip()
         if proc.wait() != 0:
             raise TaskArchived(f"`git archive {commit[:12]} -- {rel}` failed: {err or 'no output'}")

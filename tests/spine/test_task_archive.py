@@ -143,3 +143,23 @@ def test_the_committed_v1_restores_from_this_repositorys_history():
     verify_task(task)
     r = CliRunner().invoke(cli, ["tasks", "verify", "sim-breast-lesion@1"])
     assert r.exit_code == 0 and "all 300 cases match" in r.output
+
+
+def test_without_tarfiles_data_filter_an_entry_leaving_the_folder_is_refused(tmp_path, monkeypatch):
+    """Pythons before 3.10.12/3.11.4 lack tarfile's "data" filter; the hand-written checks refuse the same."""
+    import io
+    import tarfile
+
+    from evaluator import task_archive
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name in ("v1/task.json", "../outside"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            t.addfile(info, io.BytesIO(b"x"))
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf, mode="r|") as t, pytest.raises(TaskArchived, match="unexpected entry '../outside'"):
+        task_archive._extract(t, tmp_path / "work")
+    assert not (tmp_path / "outside").exists()
