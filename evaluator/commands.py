@@ -9,6 +9,7 @@ import click
 
 from . import tasks as tasks_mod
 from .cli import cli, db_option, handle_errors
+from .task_archive import restore_command
 
 
 @cli.group(invoke_without_command=True)
@@ -26,14 +27,13 @@ def tasks(ctx, as_json):
         if not rows:
             click.echo("No tasks found. Generate one with `sonobench simulate` or import one with `sonobench datasets import`.")
         for r in rows:
-            s = r["splits"]
+            s, ref = r["splits"], f"{r['id']}@{r['version']}"
             click.echo(
-                f"{r['id']}@{r['version']}  {r['title']}\n"
+                f"{ref}  {r['title']}\n"
                 f"    classes: {', '.join(r['classes'])} | input {r['input_size'][0]}x{r['input_size'][1]}"
                 f" | train/val/test {s['train']}/{s['val']}/{s['test']} | primary metric: {r['primary_metric']}"
                 f" | digest {r['digest'][:12]}"
-                + (f"\n    archived: its files are in git history; `sonobench tasks restore {r['id']}@{r['version']}`"
-                   if r.get("archived") else "")
+                + (f"\n    archived: its files are in git history; `{restore_command(ref)}`" if r.get("archived") else "")
             )
     for p in problems:
         click.echo(f"Warning: skipped unreadable task {p}", err=True)

@@ -45,11 +45,11 @@ def _other_tasks(default: tasks_mod.Task) -> list[tasks_mod.Task]:
     version's, has its baselines)."""
     out = []
     for name, versions in sorted(tasks_mod.discover().items()):
-        for version in sorted(versions):
+        for version, folder in sorted(versions.items()):
             if (name, version) == (default.id, default.version):
                 continue
             try:
-                task = tasks_mod.get_task(f"{name}@{version}")
+                task = tasks_mod.load_task_folder(folder)
             except Exception:  # an unreadable task is `sonobench tasks`' business, not the demo's
                 continue
             if not task.parent:

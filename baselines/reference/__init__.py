@@ -74,8 +74,9 @@ def _parse(path: Path, task_id: str) -> dict:
     return ref
 
 
-def read_reference(task_id: str, folder: Path | None = None, version: int | None = None) -> dict | None:
-    """The reference file of `task_id@version` (default: the newest version that has one)."""
+def _reference_file(task_id: str, folder: Path | None, version: int | None) -> tuple[Path, dict] | None:
+    """(path, parsed file) of `task_id@version`'s reference file (default: the newest version
+    that has one): `<id>@<version>.json`, else the older `<id>.json` when it declares that version."""
     if version is None:
         versions = reference_versions(task_id, folder)
         if not versions:
@@ -87,13 +88,19 @@ def read_reference(task_id: str, folder: Path | None = None, version: int | None
         if int(ref.get("task_version", -1)) != int(version):
             raise ReferenceMismatch(f"{path} holds results for {task_id}@{ref.get('task_version')}, not @{version}; "
                                     "restore it from version control")
-        return ref
+        return path, ref
     legacy = _legacy_path(task_id, folder)
     if legacy.is_file():
         ref = _parse(legacy, task_id)
         if int(ref.get("task_version", 1)) == int(version):
-            return ref
+            return legacy, ref
     return None
+
+
+def read_reference(task_id: str, folder: Path | None = None, version: int | None = None) -> dict | None:
+    """The reference file of `task_id@version` (default: the newest version that has one)."""
+    found = _reference_file(task_id, folder, version)
+    return found[1] if found else None
 
 
 def find_row(task_id: str, model: str, profile: str, folder: Path | None = None, version: int | None = None) -> dict:
@@ -319,11 +326,10 @@ def _insert(store, task, row: dict, sha: str, source: str) -> int:
 def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
     """Insert the committed reference rows for `task` as baseline results; returns how many
     were new. Rows already present (same row SHA-256) are skipped."""
-    ref = read_reference(task.id, folder, task.version)
-    if not ref or not ref["rows"]:
+    found = _reference_file(task.id, folder, task.version)
+    if not found or not found[1]["rows"]:
         return 0
-    path = reference_path(task.id, task.version, folder)
-    path = path if path.is_file() else _legacy_path(task.id, folder)
+    path, ref = found
     if ref["manifest_digest"] != task.digest:
         log(f"Reference baselines in {path.name} are for {task.id}@{ref['task_version']} with manifest "
             f"{ref['manifest_digest'][:12]}…, not {task.ref}'s ({task.digest[:12]}…); not loaded. "

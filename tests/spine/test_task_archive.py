@@ -118,6 +118,9 @@ def test_the_committed_v1_is_archived_and_its_references_still_load(tmp_path):
     assert get_task("sim-breast-lesion").version == 2  # the default is the newest version
     store = Store(tmp_path / "r.db")
     assert load_into_store(store, v1, log=lambda *_: None) == len(read_reference("sim-breast-lesion", version=1)["rows"])
+    listing = CliRunner().invoke(cli, ["tasks"]).output
+    assert "archived: its files are in git history; `sonobench tasks restore sim-breast-lesion@1`" in listing
+    assert "`sonobench tasks restore sim-breast-lesion@2`" not in listing
 
 
 def test_submitting_to_an_archived_version_stores_nothing_and_names_the_restore(tmp_path):
