@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sonobench-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench app clean
+.PHONY: install demo test test-fast lint docs docs-check bench app clean
 
 install: $(STAMP)
 
@@ -16,8 +16,21 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 demo: $(STAMP)
 	$(VENV)/bin/sonobench demo
 
-test: $(STAMP)
+test: $(STAMP) lint docs-check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# The documentation site: generated reference pages must be current and the site must build
+# in strict mode (broken links and missing pages fail).
+docs-check: $(STAMP)
+	$(PY) scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs: $(STAMP)
+	$(PY) scripts/gen_docs.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """The one module that reads the process environment.
 
-Every variable SonoBench reads is listed in `VARIABLES` with its meaning (README's
+Every variable SonoBench reads is listed in `VARIABLES` with its meaning (the docs' generated
 settings table shows the same list); every operator setting can also be overridden by
 `SONOBENCH_<FIELD>` (evaluator/settings.py lists the fields). Other modules ask this one
 (`get`, `settings_overrides`) instead of reading `os.environ`, so a grep finds every knob.

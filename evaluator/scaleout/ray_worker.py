@@ -188,8 +188,8 @@ class RayWorker:
             status = store_jobs.release(store, job, "a Ray node could not run the evaluation")
             raise NodeCannotEvaluate(
                 f"a Ray node could not run the evaluation ({type(cause).__name__}: {str(cause)[:300]}). Every node "
-                "needs the same SonoBench install as the head, with the ray extra (see README, Running on a "
-                f"cluster). Job {job.id} was {'put back in the queue' if status == 'queued' else status}.") from None
+                "needs the same SonoBench install as the head, with the ray extra (see the docs, guides/cluster.md). "
+                f"Job {job.id} was {'put back in the queue' if status == 'queued' else status}.") from None
         except ray.exceptions.RayError as e:      # the worker process or its node died
             why = f"its Ray worker or node died ({type(e).__name__})"
             status = store_jobs.release(store, job, why)
