@@ -35,6 +35,9 @@ from evaluator.registry import Registry, did_you_mean
 from .convergence import PLATEAU_DELTA
 
 AMP_DTYPES = ("float16", "bfloat16")
+OPTIMIZERS = ("adamw", "adam")
+LR_SCHEDULES = ("plateau", "step")   # ReduceLROnPlateau on the smoothed val Dice, or StepLR
+LOSSES = ("dice+ce", "ce")           # Dice + (binary) cross-entropy, or cross-entropy alone
 
 
 class UnknownProfile(UnknownName):
@@ -93,6 +96,12 @@ class Profile:
     min_delta: float = 0.0         # a smoothed val Dice must beat the best by more than this to count
     stop_when_converged: bool = False  # early stopping waits until the convergence verdict can hold:
                                        # >= 2x patience epochs, no gain over the last 25% (>= patience)
+    optimizer: str = "adamw"       # one of OPTIMIZERS
+    lr_schedule: str = "plateau"   # one of LR_SCHEDULES; "step" multiplies the lr by step_gamma every step_size epochs
+    step_size: int = 20
+    step_gamma: float = 0.1
+    loss: str = "dice+ce"          # one of LOSSES; "ce" on a binary task is BCE on its one logit, which is
+                                   # the two-class cross-entropy with logits (0, z)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -139,6 +148,13 @@ def _validated(p: Profile) -> Profile:
     if not (0 <= p.ema < 1 and 0 <= p.min_delta < 1):
         raise InvalidProfile(f"profile '{p.name}': need 0 <= ema < 1 and 0 <= min_delta < 1, got "
                              f"ema={p.ema}, min_delta={p.min_delta}")
+    for key, value, choices in (("optimizer", p.optimizer, OPTIMIZERS), ("lr_schedule", p.lr_schedule, LR_SCHEDULES),
+                                ("loss", p.loss, LOSSES)):
+        if value not in choices:
+            raise InvalidProfile(f"profile '{p.name}': {key} must be one of {', '.join(choices)}, got "
+                                 f"{value!r}{did_you_mean(str(value), choices)}")
+    if p.step_size < 1 or not 0 < p.step_gamma <= 1:
+        raise InvalidProfile(f"profile '{p.name}': need step_size >= 1 and 0 < step_gamma <= 1")
     if not 0 <= p.foreground_crop <= 1:
         raise InvalidProfile(f"profile '{p.name}': foreground_crop must lie in [0, 1], got {p.foreground_crop}")
     return p
@@ -176,6 +192,18 @@ PROFILES.register("paper", _validated(Profile(
     early_stop_patience=20, plateau_factor=0.5, plateau_patience=8, min_lr=1e-6,
     samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
     seed=0, threads=None, amp_dtype="bfloat16",
+)))
+
+PROFILES.register("anatosegnet-paper", _validated(Profile(
+    name="anatosegnet-paper",
+    description="AnatoSegNet's published recipe (Huang et al., ISBI 2025): Adam, lr 1e-4, weight decay 1e-4, "
+                "StepLR(step 20, gamma 0.1), 50 epochs of the whole training split, batch 16, two-class "
+                "cross-entropy, at the task's input size; no early stopping. Needs a GPU (93 M parameters).",
+    epochs=50, batch_size=16, lr=1e-4, weight_decay=1e-4,
+    early_stop_patience=50, plateau_factor=0.5, plateau_patience=50, min_lr=0.0,
+    samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,
+    seed=0, threads=None, amp_dtype="bfloat16", optimizer="adam", lr_schedule="step", step_size=20,
+    step_gamma=0.1, loss="ce",
 )))
 
 PROFILES.register("converged", _validated(Profile(

@@ -1,4 +1,4 @@
-"""The training loop: AdamW, ReduceLROnPlateau on validation Dice, early
+"""The training loop: AdamW (or Adam), ReduceLROnPlateau on validation Dice (or StepLR), early
 stopping, best-on-validation-Dice checkpoint, AMP on CUDA only.
 
 History rows (one per epoch): train_loss / train_dice / train_iou are averaged
@@ -86,12 +86,15 @@ class _Run:
         self.layout = torch.channels_last if profile.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.layout)
         weights = inverse_frequency_weights(train.targets, task.num_classes) if task.num_classes > 2 else None
-        self.criterion = SegLoss(task.num_classes, weights).to(device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay,
-                                     foreach=True)
-        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, mode="max", factor=profile.plateau_factor, patience=profile.plateau_patience,
-            min_lr=profile.min_lr)
+        self.criterion = SegLoss(task.num_classes, weights, dice=profile.loss == "dice+ce").to(device)
+        optimizer = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[profile.optimizer]
+        self.opt = optimizer(self.model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay, foreach=True)
+        if profile.lr_schedule == "step":
+            self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=profile.step_size, gamma=profile.step_gamma)
+        else:
+            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.opt, mode="max", factor=profile.plateau_factor, patience=profile.plateau_patience,
+                min_lr=profile.min_lr)
         self.amp = profile.amp and device == "cuda"
         self.amp_dtype = getattr(torch, profile.amp_dtype)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
@@ -166,7 +169,10 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
             row["val_dice_ema"] = smooth
             row["time_s"] = time.monotonic() - te
             history.append(row)
-            run.sched.step(smooth)
+            if profile.lr_schedule == "plateau":
+                run.sched.step(smooth)
+            else:
+                run.sched.step()
             if best is None or row["val_dice"] > best["val_dice"]:
                 best, best_epoch = row, epoch
                 best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}

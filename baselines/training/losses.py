@@ -32,9 +32,9 @@ def inverse_frequency_weights(targets: np.ndarray, num_classes: int) -> list[flo
 class SegLoss(nn.Module):
     """`num_classes` = the task's class count including background (2 = binary)."""
 
-    def __init__(self, num_classes: int, class_weights: list[float] | None = None):
+    def __init__(self, num_classes: int, class_weights: list[float] | None = None, dice: bool = True):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.dice = num_classes, dice
         weights = torch.tensor(class_weights or [1.0] * num_classes, dtype=torch.float32)
         self.register_buffer("class_weights", weights)
 
@@ -43,8 +43,10 @@ class SegLoss(nn.Module):
         if self.num_classes == 2:
             t = target.unsqueeze(1).float()
             bce = F.binary_cross_entropy_with_logits(logits, t)
-            return bce + 1 - soft_dice(torch.sigmoid(logits), t).mean()
+            return bce + 1 - soft_dice(torch.sigmoid(logits), t).mean() if self.dice else bce
         ce = F.cross_entropy(logits, target, weight=self.class_weights)
+        if not self.dice:
+            return ce
         onehot = F.one_hot(target, self.num_classes).permute(0, 3, 1, 2).float()
         dice = soft_dice(torch.softmax(logits, 1), onehot)[1:].mean()
         return ce + 1 - dice

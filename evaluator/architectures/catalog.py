@@ -8,6 +8,7 @@ built with encoder_weights=None.
 """
 from __future__ import annotations
 
+from .anatosegnet import AnatoSegNet
 from .cmunet import CMUNet, CMUNeXt
 from .registry import Family, register
 from .smp_models import smp_model
@@ -46,6 +47,10 @@ register("cmunext", CMUNeXt, family=Family.CNN,
          defaults={"dims": [16, 32, 128, 160, 256], "depths": [1, 1, 1, 3, 1],
                    "kernels": [3, 3, 7, 7, 7]},
          reference="Tang et al., CMUNeXt, ISBI 2024 (arXiv:2308.01239); FengheTan9/CMUNeXt")
+register("anatosegnet", AnatoSegNet, family=Family.HYBRID, defaults={"heads": 8, "beta": 2.0, "gamma": 1.0},
+         reference="Huang et al., AnatoSegNet: anatomy-based CNN-transformer network for breast ultrasound "
+                   "segmentation, ISBI 2025; kuanhuang0624/AnatoSegNet UResNetWithAttention (ResNet-50 "
+                   "without its unused 1,000-class fc: 92,857,217 params at in_channels 3, one class)")
 register("transunet", TransUNet, family=Family.HYBRID, size_arg="img_size",
          defaults={"img_size": 256, "hidden": 768, "layers": 12, "heads": 12, "mlp_dim": 3072,
                    "resnet_units": [3, 4, 9], "n_skip": 3, "decoder_channels": [256, 128, 64, 16],

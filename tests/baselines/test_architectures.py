@@ -15,6 +15,7 @@ NAMES = ARCHITECTURES.names()
 
 # in_channels=1, num_classes=1
 PARAMS = {
+    "anatosegnet": 92_850_945,  # 92_857_217 at in_channels=3 (pinned below)
     "attunet": 34_877_421,
     "cmunet": 49_931_201,
     "cmunext": 3_148_897,
@@ -47,6 +48,7 @@ SEED_002_PARAMS_M = {
 # evaluator.complexity.count_torch at 1 x 1 x 256 x 256 (one multiply-add = one FLOP).
 # Seed 002's GFLOPs are these at 224 x 224 with 3 input channels (e.g. UNet 50.11).
 GFLOPS_256 = {
+    "anatosegnet": 36.613128,
     "attunet": 66.365161,
     "cmunet": 90.886111,
     "cmunext": 7.286366,
@@ -76,6 +78,20 @@ def test_every_architecture_has_goldens():
 @pytest.mark.parametrize("name", NAMES)
 def test_param_count_golden(name):
     assert mt.param_count(mt.default_on_meta(name)) == PARAMS[name]
+
+
+@pytest.mark.parametrize("num_classes,expected", [(1, 92_857_217), (2, 92_857_282)])
+def test_anatosegnet_counts_its_network_without_resnets_unused_classifier(num_classes, expected):
+    # AnatoSegNet's paper configuration (RGB input): every tensor of parameters() once, as papers
+    # count them; the public code's unused ResNet-50 fc (2,049,000 more) is not part of the module.
+    import torch
+
+    from evaluator.architectures import create_model
+
+    with torch.device("meta"):  # counting needs no memory
+        model = create_model("anatosegnet", in_channels=3, num_classes=num_classes)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert not hasattr(model.encoder, "fc")
 
 
 @pytest.mark.parametrize("name", sorted(SEED_002_PARAMS_M))

@@ -16,7 +16,7 @@ from evaluator.architectures import (
 )
 from evaluator.errors import SonoBenchError, UnknownName
 
-REQUIRED = {"unet", "attunet", "unetpp", "unet3plus", "unext", "cmunet", "cmunext",
+REQUIRED = {"anatosegnet", "unet", "attunet", "unetpp", "unet3plus", "unext", "cmunet", "cmunext",
             "deeplabv3plus-r50", "fpn-r34", "segformer-b0", "unet-r34"}
 
 
@@ -28,7 +28,7 @@ def test_unknown_name_lists_choices_and_suggests():
     with pytest.raises(UnknownArchitecture) as info:
         create_model("unet++")
     message = str(info.value)
-    assert message.startswith("Unknown architecture 'unet++'. Valid choices: attunet, cmunet,")
+    assert message.startswith("Unknown architecture 'unet++'. Valid choices: anatosegnet, attunet, cmunet,")
     assert "Did you mean 'unetpp'?" in message or "Did you mean 'unet'?" in message
     assert isinstance(info.value, UnknownName)
 

@@ -19,7 +19,7 @@ def _invoke(*args):
     (["run", "--task", "toy-lesion", "--models", "unet,cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--profile", "quik"],
-     "Error: Unknown training profile 'quik'. Valid choices: converged, full, paper, pretrain, quick. Did you mean 'quick'?"),
+     "Error: Unknown training profile 'quik'. Valid choices: anatosegnet-paper, converged, full, paper, pretrain, quick. Did you mean 'quick'?"),
     (["run", "--task", "no-such-task", "--models", "unet"], "Error: Unknown task 'no-such-task'. Valid choices: "),
     (["rerun", "unet", "--task", "toy-lesion"], "Error: No reference result for model 'unet' with profile 'quick'"),
     (["rerun", "unetx", "--task", "toy-lesion"], "Did you mean 'unet'?"),

@@ -43,6 +43,18 @@ def test_tiny_training_lowers_the_loss_and_is_bit_identical(toy_data):
     assert not torch.are_deterministic_algorithms_enabled()  # settings are restored afterwards
 
 
+def test_a_step_schedule_adam_and_plain_cross_entropy_run_as_the_profile_says(toy_data):
+    # AnatoSegNet's published recipe in miniature: Adam, StepLR(step 2, gamma 0.1), CE only.
+    paper = get_profile("anatosegnet-paper")
+    assert (paper.optimizer, paper.lr_schedule, paper.step_size, paper.step_gamma, paper.loss, paper.epochs,
+            paper.batch_size, paper.lr) == ("adam", "step", 20, 0.1, "ce", 50, 16, 1e-4)
+    tiny = TINY.replace(optimizer="adam", lr_schedule="step", step_size=2, step_gamma=0.1, loss="ce", epochs=3)
+    run = train_model("unext", toy_data.train, toy_data.val, toy_data.task, tiny)
+    lrs = [row["lr"] for row in run.history]
+    assert lrs[0] == lrs[1] == pytest.approx(tiny.lr) and lrs[2] == pytest.approx(tiny.lr * 0.1)
+    assert all(row["train_loss"] > 0 for row in run.history)
+
+
 def test_export_and_submit_store_a_baseline_with_training_meta(record, toy_data):
     rec, store = record
     sub = store.submission(rec["submission_id"])

@@ -13,7 +13,7 @@ from evaluator.metrics import score_case
 
 
 def test_profiles_are_data_and_round_trip():
-    assert [p.name for p in list_profiles()] == ["converged", "full", "paper", "pretrain", "quick"]
+    assert [p.name for p in list_profiles()] == ["anatosegnet-paper", "converged", "full", "paper", "pretrain", "quick"]
     for p in list_profiles():
         assert Profile.from_dict(p.to_dict()) == p
     quick, full, paper = get_profile("quick"), get_profile("full"), get_profile("paper")
@@ -31,7 +31,7 @@ def test_profiles_are_data_and_round_trip():
 
 
 def test_profile_errors_name_the_choices():
-    with pytest.raises(UnknownProfile, match="Valid choices: converged, full, paper, pretrain, quick. Did you mean 'quick'"):
+    with pytest.raises(UnknownProfile, match="Valid choices: anatosegnet-paper, converged, full, paper, pretrain, quick. Did you mean 'quick'"):
         get_profile("quik")
     with pytest.raises(InvalidProfile, match="Expected `epochs` to be a positive integer, but got 0"):
         get_profile("quick").replace(epochs=0)
