@@ -65,13 +65,17 @@ def reference_versions(task_id: str, folder: Path | None = None) -> list[int]:
 
 
 def _parse(path: Path, task_id: str) -> dict:
+    """The file, each row's convergence verdict derived again from its stored curve (the
+    committed one may predate the current rule; the label never disagrees with it)."""
     try:
         ref = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ReferenceMismatch(f"{path} is not valid JSON ({e}); restore it from version control") from None
     if not isinstance(ref, dict) or ref.get("format") != FORMAT or ref.get("task") != task_id:
         raise ReferenceMismatch(f"{path} is not a format-{FORMAT} reference file for task '{task_id}'")
-    return ref
+    from ..convergence import with_current_verdict
+
+    return {**ref, "rows": [with_current_verdict(r) for r in ref.get("rows") or []]}
 
 
 def _reference_file(task_id: str, folder: Path | None, version: int | None) -> tuple[Path, dict] | None:

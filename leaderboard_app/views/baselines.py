@@ -26,6 +26,16 @@ def _training(row: dict) -> dict:
     return training if isinstance(training, dict) else {}
 
 
+def _verdict(row: dict) -> dict:
+    """The row's convergence verdict, derived from its stored curve by the current rule (the one
+    stored with an older row may predate it)."""
+    from baselines.convergence import row_verdict
+
+    t = _training(row)
+    return row_verdict({"history": t["history"], "training": t}) if t.get("history") and t.get("recipe") \
+        else t.get("convergence") or {}
+
+
 def _at_best(training: dict, key: str):
     """A history value at the best epoch (the checkpoint that was submitted)."""
     history = training.get("history") or []
@@ -62,7 +72,7 @@ def converged_by_model(rows: list[dict]) -> list[dict]:
     out = {}
     for r in rows:
         model = ((r.get("meta") or {}).get("architecture") or {}).get("name") or r["name"]
-        verdict = _training(r).get("convergence") or {}
+        verdict = _verdict(r)
         entry = out.setdefault(model, {"Model": model, "Converged row": None, "Why none": []})
         if verdict.get("converged") and entry["Converged row"] is None:
             entry["Converged row"] = f"#{r['submission_id']} {r['name']}: Dice {r['dice_mean']:.3f}, {_hardware(r)}"
@@ -77,7 +87,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         t = _training(r)
-        verdict = t.get("convergence") or {}
+        verdict = _verdict(r)
         details = r.get("complexity") if isinstance(r.get("complexity"), dict) else {}
         onnx = details.get("params_onnx", r.get("params") if r.get("format") == "onnx" else None)
         pytorch = details.get("params") if "params_onnx" in details else None
