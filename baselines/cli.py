@@ -410,3 +410,22 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
         raise SonoBenchError(f"the rerun's Dice differs from the reference by {deltas['dice']:+.4f}, "
                              f"beyond ±{expected['dice']}; compare the hardware and versions in the reference row")
     click.echo(f"within the stated tolerance: {expected['words']}")
+
+
+@baselines.command("floors")
+@click.argument("task_ref")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Also keep the floors' results in this store (default: a scratch store, deleted after).")
+@click.option("--floors-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write <task>@<version>.json (default: the committed baselines/reference/floors).")
+@handle_errors
+def floors_cmd(task_ref, db_path, floors_dir):
+    """Build TASK_REF's no-skill floors from its train split, score them (test split and shift sets)
+    through the sandboxed evaluator and write its floor file."""
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    from .floors import make_floors
+
+    path = make_floors(get_task(task_ref), Store(db_path) if db_path else None, floors_dir, log=click.echo)
+    click.echo(f"Wrote {path}")

@@ -19,6 +19,7 @@ import streamlit as st
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
+from evaluator import floors
 from evaluator.ranking.board import rank_stored
 from evaluator.ranking.compare import compare_results
 from evaluator.ranking.overlap import order_by_mean
@@ -106,11 +107,12 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
         return pd.DataFrame(), {}
     with _reader(path) as store:
         ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
+        marked = floors.annotate(store, ranked.rows, metric, alpha)  # references not above the best floor
     info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
             "bootstrap_ranks": ranked.bootstrap_ranks}
-    return pd.DataFrame(ranked.rows), info
+    return pd.DataFrame(marked), info
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,

@@ -314,10 +314,12 @@ def _detection(task, cases: list[dict]) -> dict:
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
-            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")}}
+            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")},
+            **({"floor": row["floor"]} if row.get("floor") else {})}
     fmt = "onnx" if row.get("onnx") else "predictions"
     sid = store.create_submission(file_sha256=sha, filename=f"{row['model']}-{row['profile']}.{fmt}", fmt=fmt,
-                                  task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
+                                  task=task, name=row["name"], team=row["team"], kind=row.get("kind", "baseline"),
+                                  meta=meta)  # kind "floor": a no-skill floor's row (baselines/floors.py)
     try:
         cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]
         store.write_result(sid, {**_detection(task, cases), **_result_row(task, row)}, cases)
