@@ -9,7 +9,8 @@ Per task version (`build_floors`):
   among the train labels;
 - **train prior map** (binary tasks; for the bone task it is the prior band): the per-pixel
   share of train labels that are foreground, thresholded at the value that maximises the
-  task's primary metric on the val split (the candidates are the map's quantiles).
+  task's primary metric on the val split (the candidates are the quantiles of its non-zero
+  values, so the map is never empty: the empty map is the all-background floor).
 
 Each floor is a small ONNX graph whose output is a constant logit map whatever the input
 (`floor_onnx`): `ReduceMean(image) * 0 + constant`. `sonobench baselines floors TASK[@VERSION]`
