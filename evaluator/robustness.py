@@ -32,8 +32,8 @@ Definitions (README "Robustness"):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import AlreadyScored, SonoBenchError
 from .metrics import METRICS, aggregate

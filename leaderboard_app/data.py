@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from evaluator import floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
-from evaluator import floors
 from evaluator.ranking.board import rank_stored
 from evaluator.ranking.compare import compare_results
 from evaluator.ranking.overlap import order_by_mean

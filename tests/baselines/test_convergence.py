@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.convergence import (MAX_SLOPE, PLATEAU_DELTA, may_stop, row_verdict, slope_bound, verdict,
-                                   with_current_verdict)
+from baselines.convergence import (
+    MAX_SLOPE,
+    PLATEAU_DELTA,
+    may_stop,
+    row_verdict,
+    slope_bound,
+    verdict,
+    with_current_verdict,
+)
 from baselines.recipes import get_profile
 
 RECIPE = {"early_stop_patience": 10}

@@ -85,7 +85,7 @@ def test_a_floor_model_outputs_the_same_map_whatever_the_input(toy96, tmp_path):
 
 def test_a_multi_class_floor_is_the_train_majority_label():
     task = get_task("sim-neck-thyroid@1")
-    background, majority = floors.build_floors(task)
+    _, majority = floors.build_floors(task)
     freq = floors.train_frequencies(task)
     assert majority.key == "floor-train-majority" and np.array_equal(majority.label_map, freq.argmax(axis=0))
     assert len(np.unique(majority.label_map)) > 2  # several anatomical classes hold a majority somewhere

@@ -9,8 +9,16 @@ from click.testing import CliRunner
 
 from evaluator.cli import cli
 from evaluator.errors import ManifestMismatch, TaskNotFound
-from simulation.pretrain import (InvalidPretrainSet, ReproducesTask, UnknownPretrainSet, list_sets, load_set, make_set,
-                                 sets_root, verify_set)
+from simulation.pretrain import (
+    InvalidPretrainSet,
+    ReproducesTask,
+    UnknownPretrainSet,
+    list_sets,
+    load_set,
+    make_set,
+    sets_root,
+    verify_set,
+)
 
 
 @pytest.fixture
@@ -74,7 +82,7 @@ def test_cli_make_list_verify():
 
 
 def test_a_set_with_a_tasks_preset_and_seed_is_refused_before_any_simulation(monkeypatch):
-    import simulation.pretrain as pretrain
+    from simulation import pretrain
 
     monkeypatch.setattr(pretrain, "generate", lambda *a, **k: pytest.fail("simulated before refusing"))
     with pytest.raises(ReproducesTask, match=r"seed 2026 regenerates the phantoms of sim-breast-lesion@1, "
