@@ -169,16 +169,23 @@ def list_cmd(task_id, as_json):
                      "reference_dice": refs, "reference": arch["reference"]})
     converged = _converged_summary(list(ref.values()), ref_file.get("converged_notes"))
     by_model = {c["model"]: c for c in converged}
+    marks = _floor_marks(task_id)
     for r in rows:
         r["converged"] = by_model.get(r["name"])  # None: not one of the seeds' required models
+        r["not_above_floor"] = sorted(p for (m, p), row in ref.items() if m == r["name"] and row["name"] in marks)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"Parameters at in_channels=1, num_classes=1; reference Dice = committed results on {task_id}.")
     click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<34} paper / source")
     for r in rows:
-        dice = ", ".join(f"{p} {d:.3f}" for p, d in sorted(r["reference_dice"].items())) or "-"
+        dice = ", ".join(f"{p} {d:.3f}{'*' if p in r['not_above_floor'] else ''}"
+                         for p, d in sorted(r["reference_dice"].items())) or "-"
         click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<34} {r['reference'].split(';')[0]}")
+    if marks:
+        floor = next(iter(marks.values()))["floor"]
+        click.echo(f"* not significantly better than the best no-skill floor ('{floor}'; one-sided paired Wilcoxon "
+                   f"on the primary metric): {', '.join(sorted(marks))}")
     click.echo(f"\nConverged references on {task_id} (val Dice per epoch, smoothed; ▁ = 0 … █ = 1):")
     for c in converged:
         if c["profile"] is None:
@@ -188,6 +195,20 @@ def list_cmd(task_id, as_json):
                    f"{c['best_epoch']}), {c['hardware']}, trained in {c['wall_s'] / 60:.0f} min")
         click.echo(f"  {'':<18} val   {_spark(c['val_curve'])}")
         click.echo(f"  {'':<18} train {_spark(c['train_curve'])}")
+
+
+def _floor_marks(task_ref: str) -> dict[str, dict]:
+    """{reference row name: mark} of the rows not significantly above the best committed floor
+    (empty when the task is not on this machine or has no floor file)."""
+    from evaluator.errors import TaskNotFound
+    from evaluator.tasks import get_task
+
+    from .floors import committed_marks
+
+    try:
+        return committed_marks(get_task(task_ref))
+    except TaskNotFound:
+        return {}
 
 
 def _spark(values: list[float]) -> str:

@@ -241,3 +241,18 @@ def load_references_and_floors(store, task: Task, log=print) -> int:
     if floors:
         log(f"Loaded {floors} no-skill floor(s) for {task.ref}")
     return n
+
+
+def committed_marks(task: Task, log=lambda _m: None) -> dict[str, dict]:
+    """{row name: mark} of the committed reference rows of `task` NOT significantly better than its
+    best committed floor: both files loaded into a scratch in-memory store and tested as every
+    board tests them (evaluator.floors.floor_marks, the operator's ranking_alpha)."""
+    from evaluator import floors as board
+    from evaluator.settings import load_settings
+    from evaluator.store import Store
+
+    store = Store(memory=True)
+    load_references_and_floors(store, task, log=log)
+    rows = store.leaderboard_rows(task.id, task.version)
+    marks = board.floor_marks(store, rows, task.primary_metric, load_settings().ranking_alpha)
+    return {r["name"]: marks[r["submission_id"]] for r in rows if r["submission_id"] in marks}

@@ -288,7 +288,12 @@ def paired_cases(a: int, b: int) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _baselines(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
     with _reader(path) as store:
-        return validity.partition(queries.baseline_rows(store, task_id, version))[0]
+        rows = validity.partition(queries.baseline_rows(store, task_id, version))[0]
+        board = [r for r in validity.partition(queries.leaderboard_table_rows(store, task_id, version))[0]
+                 if r.get("split", "test") == "test"]
+        metric = board[0]["primary_metric"] if board else "dice"
+        marks = floors.floor_marks(store, board, metric, ranking_settings()[0]) if board else {}
+    return [{**r, floors.MARK: marks.get(r["submission_id"])} for r in rows]  # not above the best floor
 
 
 def baselines(task_id: str, version: int) -> list[dict]:
