@@ -65,14 +65,19 @@ def reference_versions(task_id: str, folder: Path | None = None) -> list[int]:
 
 
 def _parse(path: Path, task_id: str) -> dict:
-    """The file, each row's convergence verdict derived again from its stored curve (the
-    committed one may predate the current rule; the label never disagrees with it)."""
     try:
         ref = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ReferenceMismatch(f"{path} is not valid JSON ({e}); restore it from version control") from None
     if not isinstance(ref, dict) or ref.get("format") != FORMAT or ref.get("task") != task_id:
         raise ReferenceMismatch(f"{path} is not a format-{FORMAT} reference file for task '{task_id}'")
+    return ref
+
+
+def _current(ref: dict) -> dict:
+    """The file with each row's convergence verdict derived again from its stored curve (the
+    committed one may predate the current rule; a label shown never disagrees with it). A row's
+    identity in the store (`row_sha256`) stays that of the row as committed."""
     from ..convergence import with_current_verdict
 
     return {**ref, "rows": [with_current_verdict(r) for r in ref.get("rows") or []]}
@@ -104,7 +109,7 @@ def _reference_file(task_id: str, folder: Path | None, version: int | None) -> t
 def read_reference(task_id: str, folder: Path | None = None, version: int | None = None) -> dict | None:
     """The reference file of `task_id@version` (default: the newest version that has one)."""
     found = _reference_file(task_id, folder, version)
-    return found[1] if found else None
+    return _current(found[1]) if found else None
 
 
 def find_row(task_id: str, model: str, profile: str, folder: Path | None = None, version: int | None = None) -> dict:
@@ -278,7 +283,8 @@ def describe(rows: list[dict]) -> str:
 def write_row(task, row: dict, folder: Path | None = None) -> Path:
     """Add or replace the (model, profile) row of `task`'s reference file (`<id>@<version>.json`)."""
     path = reference_path(task.id, task.version, folder)
-    ref = read_reference(task.id, folder, task.version)
+    found = _reference_file(task.id, folder, task.version)
+    ref = found[1] if found else None  # the kept rows as committed (their identity in stores unchanged)
     if ref and ref["manifest_digest"] != task.digest:
         raise ReferenceMismatch(f"{path} holds results for {task.id}@{ref['task_version']} with manifest "
                                 f"{ref['manifest_digest'][:12]}…, not {task.ref}'s ({task.digest[:12]}…); "
@@ -312,6 +318,9 @@ def _detection(task, cases: list[dict]) -> dict:
 
 
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
+    from ..convergence import with_current_verdict
+
+    row = with_current_verdict(row)  # the verdict by the current rule; `sha` is the row as committed
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
             "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")},

@@ -210,3 +210,21 @@ def test_rerun_tolerance_per_hardware():
     assert not cross["exact"] and cross["dice"] == 0.02 and "SIMD" in cross["words"]
     gpu = rerun_tolerance({"provenance": {"hardware": {"device": "cuda", "threads": 16}}}, "cuda", None)
     assert not gpu["exact"] and gpu["words"].startswith("within ±0.02 Dice") and "not bit-deterministic" in gpu["words"]
+
+
+def test_a_re_derived_verdict_does_not_change_a_rows_identity_in_the_store():
+    from baselines.reference import load_into_store, read_reference, row_sha256
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    raw = json.loads(RECORDED.read_text())["rows"]
+    shown = read_reference("sim-breast-lesion", version=2)["rows"]
+    unext = next(i for i, r in enumerate(raw) if r["name"] == "unext (converged)")
+    assert raw[unext]["training"]["convergence"]["converged"]  # the committed label predates the rule
+    assert not shown[unext]["training"]["convergence"]["converged"]
+    store = Store(memory=True)
+    load_into_store(store, get_task("sim-breast-lesion@2"), log=lambda _m: None)
+    task = get_task("sim-breast-lesion@2")
+    found = store.find_scored(row_sha256(raw[unext]), task.id, task.version)
+    assert found is not None  # keyed by the row as committed: a store loaded before keeps one copy
+    assert not found["meta"]["training"]["convergence"]["converged"]  # but shown with the current verdict
