@@ -61,7 +61,7 @@ def floor_marks(store, rows: list[dict], metric: str, alpha: float) -> dict[int,
     out = {}
     for r in refs:
         p, n = paired_p(values[r["submission_id"]], values[floor["submission_id"]], metric)
-        if not p < alpha:
+        if n and not p < alpha:  # no common case (a metric not re-scored yet): nothing to test
             out[r["submission_id"]] = {"p": p, "n": n, "floor": floor["name"], "floor_id": floor["submission_id"]}
     return out
 
