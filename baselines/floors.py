@@ -41,6 +41,8 @@ TEAM = "SonoBench floors"
 KIND = "floor"
 LOGIT = 8.0  # |logit| of the constant output: sigmoid/softmax far from the decision boundary
 CANDIDATES = 24  # quantiles of the prior map tried as thresholds on val
+BACKGROUND_NAME = "floor: all background"
+PRIOR_NAME = "floor: train prior"  # one name on every task, so the Overall view lines the floors up
 
 
 class FloorError(SonoBenchError):
@@ -128,7 +130,7 @@ def _prior_floor(task: Task, prior: np.ndarray) -> Floor:
             best = (float(t), score)
     t, score = best if best else (0.5, float("nan"))
     fg = task.classes[1]
-    return Floor("floor-train-prior", f"floor: train {fg} prior > {t:.3f}",
+    return Floor("floor-train-prior", PRIOR_NAME,
                  f"the share of train labels marking {fg} at each pixel, thresholded at {t:.4f} (chosen on the val "
                  f"split for the best {task.primary_metric}, {score:.4f}); the same map for every image",
                  (prior > t).astype(np.uint8), threshold=t, val_score=score)
@@ -138,14 +140,14 @@ def build_floors(task: Task) -> list[Floor]:
     """The task's floors, from its train (and, for a threshold, val) labels only."""
     h, w = task.input_size
     freq = train_frequencies(task)
-    floors = [Floor("floor-all-background", "floor: all background",
+    floors = [Floor("floor-all-background", BACKGROUND_NAME,
                     "predicts background at every pixel of every image", np.zeros((h, w), np.uint8))]
     if task.num_classes == 2:
         floors.append(_prior_floor(task, freq[1]))
     else:
-        floors.append(Floor("floor-train-majority", "floor: train majority label",
-                            "per pixel, the class most frequent there among the train labels; the same map for "
-                            "every image", freq.argmax(axis=0).astype(np.uint8)))
+        floors.append(Floor("floor-train-majority", PRIOR_NAME,
+                            "per pixel, the class most frequent there among the train labels (the train prior's "
+                            "majority label); the same map for every image", freq.argmax(axis=0).astype(np.uint8)))
     return floors
 
 

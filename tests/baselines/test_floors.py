@@ -69,7 +69,7 @@ def test_the_binary_prior_threshold_is_the_best_candidate_on_val(toy96):
     assert len(tried) > 5
     for t in tried:  # no other threshold scores better on val
         assert floors._primary_on(toy96, val, (freq > t).astype(np.uint8)) <= prior.val_score + 1e-12
-    assert prior.name.startswith("floor: train lesion prior > ")
+    assert prior.name == "floor: train prior" and f"thresholded at {prior.threshold:.4f}" in prior.description
 
 
 def test_a_floor_model_outputs_the_same_map_whatever_the_input(toy96, tmp_path):
@@ -87,7 +87,8 @@ def test_a_multi_class_floor_is_the_train_majority_label():
     task = get_task("sim-neck-thyroid@1")
     _, majority = floors.build_floors(task)
     freq = floors.train_frequencies(task)
-    assert majority.key == "floor-train-majority" and np.array_equal(majority.label_map, freq.argmax(axis=0))
+    assert majority.key == "floor-train-majority" and majority.name == "floor: train prior"
+    assert np.array_equal(majority.label_map, freq.argmax(axis=0))
     assert len(np.unique(majority.label_map)) > 2  # several anatomical classes hold a majority somewhere
     logits = floors.logits(majority.label_map, task.num_classes)
     assert logits.shape == (task.num_classes, *task.input_size)
