@@ -169,16 +169,23 @@ def list_cmd(task_id, as_json):
                      "reference_dice": refs, "reference": arch["reference"]})
     converged = _converged_summary(list(ref.values()), ref_file.get("converged_notes"))
     by_model = {c["model"]: c for c in converged}
+    marks = _floor_marks(task_id)
     for r in rows:
         r["converged"] = by_model.get(r["name"])  # None: not one of the seeds' required models
+        r["not_above_floor"] = sorted(p for (m, p), row in ref.items() if m == r["name"] and row["name"] in marks)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"Parameters at in_channels=1, num_classes=1; reference Dice = committed results on {task_id}.")
     click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<34} paper / source")
     for r in rows:
-        dice = ", ".join(f"{p} {d:.3f}" for p, d in sorted(r["reference_dice"].items())) or "-"
+        dice = ", ".join(f"{p} {d:.3f}{'*' if p in r['not_above_floor'] else ''}"
+                         for p, d in sorted(r["reference_dice"].items())) or "-"
         click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<34} {r['reference'].split(';')[0]}")
+    if marks:
+        floor = next(iter(marks.values()))["floor"]
+        click.echo(f"* not significantly better than the best no-skill floor ('{floor}'; one-sided paired Wilcoxon "
+                   f"on the primary metric): {', '.join(sorted(marks))}")
     click.echo(f"\nConverged references on {task_id} (val Dice per epoch, smoothed; ▁ = 0 … █ = 1):")
     for c in converged:
         if c["profile"] is None:
@@ -188,6 +195,20 @@ def list_cmd(task_id, as_json):
                    f"{c['best_epoch']}), {c['hardware']}, trained in {c['wall_s'] / 60:.0f} min")
         click.echo(f"  {'':<18} val   {_spark(c['val_curve'])}")
         click.echo(f"  {'':<18} train {_spark(c['train_curve'])}")
+
+
+def _floor_marks(task_ref: str) -> dict[str, dict]:
+    """{reference row name: mark} of the rows not significantly above the best committed floor
+    (empty when the task is not on this machine or has no floor file)."""
+    from evaluator.errors import TaskNotFound
+    from evaluator.tasks import get_task
+
+    from .floors import committed_marks
+
+    try:
+        return committed_marks(get_task(task_ref))
+    except TaskNotFound:
+        return {}
 
 
 def _spark(values: list[float]) -> str:
@@ -410,3 +431,22 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
         raise SonoBenchError(f"the rerun's Dice differs from the reference by {deltas['dice']:+.4f}, "
                              f"beyond ±{expected['dice']}; compare the hardware and versions in the reference row")
     click.echo(f"within the stated tolerance: {expected['words']}")
+
+
+@baselines.command("floors")
+@click.argument("task_ref")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Also keep the floors' results in this store (default: a scratch store, deleted after).")
+@click.option("--floors-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write <task>@<version>.json (default: the committed baselines/reference/floors).")
+@handle_errors
+def floors_cmd(task_ref, db_path, floors_dir):
+    """Build TASK_REF's no-skill floors from its train split, score them (test split and shift sets)
+    through the sandboxed evaluator and write its floor file."""
+    from evaluator.store import Store
+    from evaluator.tasks import get_task
+
+    from .floors import make_floors
+
+    path = make_floors(get_task(task_ref), Store(db_path) if db_path else None, floors_dir, log=click.echo)
+    click.echo(f"Wrote {path}")

@@ -210,8 +210,9 @@ PROFILES.register("converged", _validated(Profile(
     name="converged",
     description="Trained until it stops improving, on a CPU: whole 256x256 images, batch 16 at twice the "
                 "paper's lr (linear scaling), 2 threads, channels-last; early stopping only once the "
-                "convergence criterion holds (>= 20 epochs, and the smoothed (EMA 0.8) val Dice gained "
-                "<= 0.005 over the last 25% of the epochs, at least 10), at most 120 epochs.",
+                "convergence criterion holds (>= 20 epochs; over the last 25% of the epochs, at least 10, the "
+                "smoothed (EMA 0.8) val Dice gained <= 0.005, the raw val Dice's slope is < 0.001/epoch at 95% "
+                "and the best epoch is not in that window's last quarter), at most 120 epochs.",
     epochs=120, batch_size=16, lr=6e-4, weight_decay=1e-4,
     early_stop_patience=10, plateau_factor=0.5, plateau_patience=5, min_lr=1e-6,
     samples_per_epoch=None, crop=None, foreground_crop=0.0, train_eval_cases=None,

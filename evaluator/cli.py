@@ -34,7 +34,7 @@ LAZY_COMMANDS = {
 # Functions other packages lend to the evaluator's own commands, named the same way: the CLI is
 # the top layer, the one place that knows the packages it assembles.
 LAZY_HOOKS = {
-    "reference_loader": "baselines.reference:load_into_store",  # `sonobench demo` loads the references
+    "reference_loader": "baselines.floors:load_references_and_floors",  # `sonobench demo`: references + floors
 }
 
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from . import floors
 from . import tasks as tasks_mod
 from .cli import cli, db_option, handle_errors
 from .task_archive import restore_command
@@ -271,7 +272,7 @@ def _robustness_view(task_ref, kind, fmt, db_path):
                                "definition": robustness.DEFINITION, "rows": [r.to_json() for r in rows]},
                               indent=2, default=str))
         return
-    table = robustness.table(conditions, rows)
+    table = robustness.table(conditions, rows, task.primary_metric)
     if fmt == "csv":
         return _echo_csv(table, list(table[0]) if table else ["name"])
     click.echo(f"Robustness on {task.ref} ({task.primary_metric}; {robustness.DEFINITION})")
@@ -287,7 +288,7 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
         out.append({
             "rank": r["rank"], "rank_range": _rank_range(r),
             "p_rank1": "-" if r.get("p_rank1") is None else f"{r['p_rank1']:.2f}",
-            "name": r["name"], "team": r["team"], "kind": r["kind"],
+            "name": r["name"], "team": r["team"], "kind": r["kind"] + ("*" if r.get(floors.MARK) else ""),
             **_metric_cells(r),
             "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
             "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
@@ -338,7 +339,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     settings = load_settings()
     result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
                          top_n=settings.ranking_top_n) if rows else None
-    ranked = result.rows if result else []
+    ranked = floors.annotate(store, result.rows, metric, settings.ranking_alpha) if result else []
     if fmt == "json":
         click.echo(json.dumps({"task": f"{name}@{version or (ranked[0]['task_version'] if ranked else '')}",
                                "metric": metric, "ranking": scheme,
@@ -366,6 +367,10 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     click.echo(f"Better: {directions}; mean [95% bootstrap CI], rates (n images). HD95 is medpy's pooled 95th "
                "percentile, not MONAI's max of the two directed percentiles.")
     _print_table(table)
+    if any(r.get(floors.MARK) for r in ranked):
+        click.echo(f"baseline*: not significantly better than the best floor ('{floors.best_floor(ranked, metric)['name']}'; "
+                   f"one-sided paired Wilcoxon, alpha {settings.ranking_alpha}). floor: an input-independent model "
+                   "built from the train split.")
 
 
 def _print_table(table: list[dict]) -> None:

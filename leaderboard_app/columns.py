@@ -184,6 +184,14 @@ RANK_HELP = {
 }
 
 
+def type_labels(ranked: pd.DataFrame) -> np.ndarray:
+    """FLOOR, BASELINE (with '≤ FLOOR' when not significantly above the best floor) or submission."""
+    marked = ranked["not_above_floor"].notna().to_numpy() if "not_above_floor" in ranked else np.zeros(len(ranked), bool)
+    kind = ranked["kind"].to_numpy()
+    return np.where(kind == "floor", "FLOOR", np.where(kind == "baseline", np.where(marked, "BASELINE ≤ FLOOR", "BASELINE"),
+                                                       "submission"))
+
+
 def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.DataFrame, dict[str, str]]:
     """The human table (text for mean [CI], numbers for costs) and the help text per header."""
     unit = _hd95_unit(ranked)
@@ -192,7 +200,7 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.Data
         "Rank range": rank_range(ranked),
         "P(rank 1)": p_rank1(ranked),
         "Model": ranked["name"],
-        "Type": np.where(ranked["kind"] == "baseline", "BASELINE", "submission"),
+        "Type": type_labels(ranked),
         "Team": ranked["team"].fillna(""),
     }
     helps = {
@@ -201,7 +209,9 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.Data
                       "(reranked each time by the same scheme); blank for rows outside the tested top N.",
         "P(rank 1)": "Share of the bootstrap resamples in which this model is ranked 1.",
         "Type": "BASELINE = a reference model trained and submitted by SonoBench itself (rerunnable with "
-                "`sonobench baselines`); submission = uploaded by a participant.",
+                "`sonobench baselines`); BASELINE ≤ FLOOR = a reference not significantly better than the task's "
+                "best floor (one-sided paired Wilcoxon); FLOOR = a no-skill floor, an input-independent model "
+                "built from the train split; submission = uploaded by a participant.",
     }
     for m in QUALITY:
         h = metric_header(m, unit)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from evaluator import floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
@@ -106,11 +107,12 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
         return pd.DataFrame(), {}
     with _reader(path) as store:
         ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
+        marked = floors.annotate(store, ranked.rows, metric, alpha)  # references not above the best floor
     info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
             "bootstrap_ranks": ranked.bootstrap_ranks}
-    return pd.DataFrame(ranked.rows), info
+    return pd.DataFrame(marked), info
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
@@ -286,7 +288,12 @@ def paired_cases(a: int, b: int) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _baselines(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
     with _reader(path) as store:
-        return validity.partition(queries.baseline_rows(store, task_id, version))[0]
+        rows = validity.partition(queries.baseline_rows(store, task_id, version))[0]
+        board = [r for r in validity.partition(queries.leaderboard_table_rows(store, task_id, version))[0]
+                 if r.get("split", "test") == "test"]
+        metric = board[0]["primary_metric"] if board else "dice"
+        marks = floors.floor_marks(store, board, metric, ranking_settings()[0]) if board else {}
+    return [{**r, floors.MARK: marks.get(r["submission_id"])} for r in rows]  # not above the best floor
 
 
 def baselines(task_id: str, version: int) -> list[dict]:

@@ -47,4 +47,5 @@ def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, 
         from .task import freeze_task
 
         task = freeze_task(out, task_folder, task_id or f"sim-{preset}", task_version)
-        click.echo(f"Froze task {task.ref} in {task_folder} (digest {task.digest[:12]})")
+        click.echo(f"Froze task {task.ref} in {task_folder} (digest {task.digest[:12]}); on the task search path, "
+                   f"`sonobench baselines floors {task.ref}` builds and scores its no-skill floors")

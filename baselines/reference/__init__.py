@@ -74,6 +74,15 @@ def _parse(path: Path, task_id: str) -> dict:
     return ref
 
 
+def _current(ref: dict) -> dict:
+    """The file with each row's convergence verdict derived again from its stored curve (the
+    committed one may predate the current rule; a label shown never disagrees with it). A row's
+    identity in the store (`row_sha256`) stays that of the row as committed."""
+    from ..convergence import with_current_verdict
+
+    return {**ref, "rows": [with_current_verdict(r) for r in ref.get("rows") or []]}
+
+
 def _reference_file(task_id: str, folder: Path | None, version: int | None) -> tuple[Path, dict] | None:
     """(path, parsed file) of `task_id@version`'s reference file (default: the newest version
     that has one): `<id>@<version>.json`, else the older `<id>.json` when it declares that version."""
@@ -100,7 +109,7 @@ def _reference_file(task_id: str, folder: Path | None, version: int | None) -> t
 def read_reference(task_id: str, folder: Path | None = None, version: int | None = None) -> dict | None:
     """The reference file of `task_id@version` (default: the newest version that has one)."""
     found = _reference_file(task_id, folder, version)
-    return found[1] if found else None
+    return _current(found[1]) if found else None
 
 
 def find_row(task_id: str, model: str, profile: str, folder: Path | None = None, version: int | None = None) -> dict:
@@ -274,7 +283,8 @@ def describe(rows: list[dict]) -> str:
 def write_row(task, row: dict, folder: Path | None = None) -> Path:
     """Add or replace the (model, profile) row of `task`'s reference file (`<id>@<version>.json`)."""
     path = reference_path(task.id, task.version, folder)
-    ref = read_reference(task.id, folder, task.version)
+    found = _reference_file(task.id, folder, task.version)
+    ref = found[1] if found else None  # the kept rows as committed (their identity in stores unchanged)
     if ref and ref["manifest_digest"] != task.digest:
         raise ReferenceMismatch(f"{path} holds results for {task.id}@{ref['task_version']} with manifest "
                                 f"{ref['manifest_digest'][:12]}…, not {task.ref}'s ({task.digest[:12]}…); "
@@ -308,12 +318,17 @@ def _detection(task, cases: list[dict]) -> dict:
 
 
 def _insert(store, task, row: dict, sha: str, source: str) -> int:
+    from ..convergence import with_current_verdict
+
+    row = with_current_verdict(row)  # the verdict by the current rule; `sha` is the row as committed
     meta = {"architecture": row["architecture"], "output": "logits", "split": row["scores"]["split"],
             "training": {**row["training"], "history": row["history"]},
-            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")}}
+            "reference": {"file": source, "row_sha256": sha, "onnx_sha256": (row.get("onnx") or {}).get("sha256")},
+            **({"floor": row["floor"]} if row.get("floor") else {})}
     fmt = "onnx" if row.get("onnx") else "predictions"
     sid = store.create_submission(file_sha256=sha, filename=f"{row['model']}-{row['profile']}.{fmt}", fmt=fmt,
-                                  task=task, name=row["name"], team=row["team"], kind="baseline", meta=meta)
+                                  task=task, name=row["name"], team=row["team"], kind=row.get("kind", "baseline"),
+                                  meta=meta)  # kind "floor": a no-skill floor's row (baselines/floors.py)
     try:
         cases = [dict(zip(row["cases"]["columns"], values)) for values in row["cases"]["rows"]]
         store.write_result(sid, {**_detection(task, cases), **_result_row(task, row)}, cases)

@@ -185,7 +185,7 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
                                 best=f"{best['val_dice']:.3f}@{best_epoch}")
             if log:
                 log(f"epoch {epoch}: train loss {row['train_loss']:.4f}, val Dice {row['val_dice']:.4f}")
-            if (may_stop(profile.early_stop_patience, epoch, stale) if profile.stop_when_converged
+            if (may_stop(profile.early_stop_patience, epoch, stale, history) if profile.stop_when_converged
                     else stale >= profile.early_stop_patience):
                 stopped = True
                 break

@@ -20,7 +20,7 @@ from ..errors import AlreadyScored, StoreError
 from ..tasks import Task, user_data_dir
 from . import migrations
 
-SUBMISSION_KINDS = ("baseline", "submission")
+SUBMISSION_KINDS = ("baseline", "submission", "floor")  # floor: an input-independent no-skill model (baselines/floors.py)
 STATUSES = ("queued", "running", "done", "failed")
 LIVE_STATUSES = ("queued", "running", "done")  # a file with such a row is not scored again
 

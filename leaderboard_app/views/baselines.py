@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from baselines.convergence import CRITERION, row_verdict
 from evaluator.metrics import count_metrics
 from leaderboard_app import columns, data, ui
 
@@ -24,6 +25,14 @@ PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 def _training(row: dict) -> dict:
     training = (row.get("meta") or {}).get("training")
     return training if isinstance(training, dict) else {}
+
+
+def _verdict(row: dict) -> dict:
+    """The row's convergence verdict, derived from its stored curve by the current rule (the one
+    stored with an older row may predate it)."""
+    t = _training(row)
+    return row_verdict({"history": t["history"], "training": t}) if t.get("history") and t.get("recipe") \
+        else t.get("convergence") or {}
 
 
 def _at_best(training: dict, key: str):
@@ -62,7 +71,7 @@ def converged_by_model(rows: list[dict]) -> list[dict]:
     out = {}
     for r in rows:
         model = ((r.get("meta") or {}).get("architecture") or {}).get("name") or r["name"]
-        verdict = _training(r).get("convergence") or {}
+        verdict = _verdict(r)
         entry = out.setdefault(model, {"Model": model, "Converged row": None, "Why none": []})
         if verdict.get("converged") and entry["Converged row"] is None:
             entry["Converged row"] = f"#{r['submission_id']} {r['name']}: Dice {r['dice_mean']:.3f}, {_hardware(r)}"
@@ -77,7 +86,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         t = _training(r)
-        verdict = t.get("convergence") or {}
+        verdict = _verdict(r)
         details = r.get("complexity") if isinstance(r.get("complexity"), dict) else {}
         onnx = details.get("params_onnx", r.get("params") if r.get("format") == "onnx" else None)
         pytorch = details.get("params") if "params_onnx" in details else None
@@ -90,9 +99,18 @@ def summary_rows(rows: list[dict]) -> list[dict]:
             "Params, PyTorch module": _count(pytorch),
             "Params, ONNX graph (BN folded)": _count(onnx),
             "Test Dice": f"{r['dice_mean']:.3f}",
+            "Above the best floor?": _floor_cell(r),
             "Start": start_of(r),  # scratch, or the pretraining set's digest / the weights' SHA-256
         })
     return out
+
+
+def _floor_cell(row: dict) -> str:
+    """Whether the reference is significantly better than the task's best no-skill floor."""
+    mark = row.get("not_above_floor")
+    if not mark:
+        return "yes"
+    return f"**NO** (≤ FLOOR): not significantly better than '{mark['floor']}' (p = {mark['p']:.3g}, {mark['n']} cases)"
 
 
 def start_of(row: dict) -> str:
@@ -207,8 +225,9 @@ def baselines_page():
         rows = [r for r in rows if profile_of(r) == chosen]
     with_history = [r for r in rows if _training(r).get("history")]
     st.subheader("Reference rows")
-    st.caption("Converged = stopped by its recipe's early stopping (patience >= 10 epochs) after at least twice "
-               "the patience, with the smoothed validation Dice up by <= 0.005 over the last 25% of epochs. "
+    st.caption(f"{CRITERION[0].upper()}{CRITERION[1:]} (derived from the stored curve). Above the best floor? = "
+               "a one-sided paired Wilcoxon test on the task's primary metric against its best no-skill floor "
+               "(an input-independent model built from the train split) rejects at the ranking's alpha. "
                "Params, PyTorch module: every tensor of `model.parameters()` once, as papers report them (the "
                "leaderboard's column for a reference); ONNX graph: the exported file's weights, batch norm folded.")
     st.markdown(_markdown_table(summary_rows(rows)))

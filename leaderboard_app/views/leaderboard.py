@@ -11,6 +11,7 @@ from evaluator.ranking import Scheme
 from leaderboard_app import columns, data, ui
 
 BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
+FLOOR_TINT = "background-color: rgba(128, 128, 128, 0.15)"  # no-skill floors: grey
 # pandas' Styler renders every cell in Python (~0.2 ms each): beyond this many rows the
 # tint would cost seconds per rerun, and the Type column alone marks baselines.
 MAX_TINTED_ROWS = 500
@@ -21,7 +22,9 @@ MAX_LISTED_BASELINES = 5
 def _styled(table):
     if len(table) > MAX_TINTED_ROWS:
         return table
-    tint = np.where(table["Type"].to_numpy() == "BASELINE", BASELINE_TINT, "")
+    kind = table["Type"].to_numpy()
+    tint = np.where(np.char.startswith(kind.astype(str), "BASELINE"), BASELINE_TINT,
+                    np.where(kind == "FLOOR", FLOOR_TINT, ""))
     return table.style.apply(lambda col: tint, axis=0)
 
 
@@ -60,7 +63,9 @@ def _summary(ranked, info: dict, metric: str, title: str) -> None:
         "**↑** higher is better · **↓** lower is better · Dice, IoU, HD95, NSD, ASSD: mean over cases "
         "[95% bootstrap confidence interval] · sensitivity, specificity: image-level rate [Wilson 95% interval] "
         "(n images) · **missing**: scored before that metric existed · **Rank range**: 95% interval of the rank "
-        "over bootstrap resamples of the cases · **BASELINE** (blue rows): reference model trained by SonoBench · "
+        "over bootstrap resamples of the cases · **BASELINE** (blue rows): reference model trained by SonoBench "
+        "(**≤ FLOOR**: not significantly better than the best floor) · **FLOOR** (grey rows): no-skill model "
+        "that ignores the image, built from the train split · "
         "HD95 is medpy's pooled 95th percentile, not MONAI's · hover a column header for its definition"
     )
 

@@ -1,11 +1,13 @@
-"""The Robustness page: per condition, the shifted score and the paired drop, and one
-robustness number per model, as the library computes them; and what it says without sets."""
+"""The Robustness page: per condition, the shifted score, the retained skill above the floor and
+the paired drop, and one robustness number per model, as the library computes them, accuracy
+beside it and the floors last as "n/a"; and what it says without sets or without floors."""
 import shutil
 
 import pytest
 
+from baselines import floors
 from evaluator import robustness
-from evaluator.evaluate import Request
+from evaluator.evaluate import Request, evaluate
 from evaluator.settings import Settings
 from evaluator.store import Store
 from evaluator.submission import prepare
@@ -16,9 +18,11 @@ from .conftest import open_page
 from .helpers import TOY_THRESHOLDS
 
 
-@pytest.fixture
-def shifted_env(built_store, tmp_path, monkeypatch):
-    """A copy of the app store whose toy task has one shift set, scored for two submissions."""
+@pytest.fixture(params=[True, False], ids=["with-floors", "no-floors"])
+def shifted_env(built_store, tmp_path, monkeypatch, request):
+    """A copy of the app store whose toy task has one shift set, scored for two submissions (and
+    for the task's two floors, or not)."""
+    with_floors = request.param
     tasks = tmp_path / "tasks"
     shutil.copytree(built_store["tasks"], tasks)
     db = tmp_path / "results.db"
@@ -32,27 +36,43 @@ def shifted_env(built_store, tmp_path, monkeypatch):
     for name in list(TOY_THRESHOLDS)[:2]:
         sub = prepare(built_store["db"].parent / f"{name}.onnx", {}, name=name)
         robustness.score_shifts(store, toy, sub, Request.for_task(toy), Settings(), built_store["ids"][name])
+    if with_floors:
+        for f in floors.build_floors(toy):
+            sub = prepare(floors.floor_onnx(f, toy, tmp_path / f"{f.key}.onnx"), {}, name=f.name)
+            request = Request.for_task(toy, kind="floor")
+            sid = evaluate(store, toy, sub, request=request).submission_id
+            robustness.score_shifts(store, toy, sub, request, Settings(), sid)
     expected = robustness.robustness_rows(store, toy)
     store.close()
     return expected
 
 
 def test_the_page_shows_the_librarys_drops_and_robustness(shifted_env):
-    conditions, rows = shifted_env
+    _, rows = shifted_env
     at = open_page("robustness")
     assert at.title[0].value == "Robustness" and not at.exception
     table = at.dataframe[0].value
     assert list(table["ID"]) == [r.submission_id for r in rows]
-    scored = {r.submission_id: r for r in rows if r.robustness is not None}
-    assert len(scored) == 2
+    by_id = {r.submission_id: r for r in rows}
+    n_floors = sum(r.kind == "floor" for r in rows)
+    assert n_floors in (0, 2) and all(r.kind == "floor" for r in rows[len(rows) - n_floors:])  # floors last
     for _, line in table.iterrows():
-        r = scored.get(line["ID"])
-        if r is None:
-            assert line["Robustness (mean drop)"] is None or line["Robustness (mean drop)"] != line["Robustness (mean drop)"]
-            continue
-        assert line["gain drop"] == pytest.approx(r.conditions["gain"].drop)
-        assert line["Robustness (mean drop)"] == pytest.approx(r.robustness)
+        r = by_id[line["ID"]]
+        assert line["dice (test)"] == pytest.approx(r.primary)
+        if "gain" in r.conditions:
+            assert line["gain drop"] == pytest.approx(r.conditions["gain"].drop)
+        else:
+            assert line["gain drop"] is None or line["gain drop"] != line["gain drop"]
+        if r.robustness is None:
+            assert line["Robustness (retained skill)"] == "n/a" and line["Why n/a"] == r.why_none
+        else:
+            assert line["Robustness (retained skill)"].startswith(f"{r.robustness:.2f} [")
+        if r.kind == "floor":
+            assert line["Model"].endswith("[FLOOR]") and line["gain retained"] == "n/a"
+    assert sum(line["gain drop"] == line["gain drop"] and line["gain drop"] is not None
+               for _, line in table.iterrows()) == 2 + n_floors  # the rows scored on the shift set
     assert any("**Definition.**" in m.value for m in at.markdown)
+    assert any("No no-skill floor" in w.value for w in at.warning) == (n_floors == 0)
     assert at.get("plotly_chart")
 
 

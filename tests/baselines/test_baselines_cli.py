@@ -60,8 +60,13 @@ def test_list_shows_params_and_references():
         else:
             assert c["why"].startswith("converged") and len(c["val_curve"]) == c["epochs_run"], c
     assert rows["cmunet"]["converged"] is None
+    # the rows not significantly above the best floor are named, each a committed profile of its model
+    marked = {(n, p) for n, r in rows.items() for p in r["not_above_floor"]}
+    assert all(p in rows[n]["reference_dice"] for n, p in marked)
+    assert ("segformer-b0", "converged") not in marked
     text = _invoke("list").output
     assert "Converged references on sim-breast-lesion" in text and "unet " in text.split("Converged references")[1]
+    assert ("* not significantly better than the best no-skill floor" in text) == bool(marked)
 
 
 @pytest.mark.slow

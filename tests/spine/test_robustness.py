@@ -110,7 +110,7 @@ def test_submit_scores_the_shift_sets_after_the_main_result_and_does_not_charge(
     assert store.counts()["submissions"] == 3
 
 
-def test_the_drop_is_paired_per_case_and_robustness_is_its_mean(shifted_toy, toy_onnx, file_store):
+def test_the_drop_is_paired_per_case_and_the_mean_drop_is_its_mean(shifted_toy, toy_onnx, file_store):
     sub = prepare(toy_onnx, name="thr")
     main = evaluate(file_store, shifted_toy, sub, settings=Settings())
     outcomes = robustness.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
@@ -127,7 +127,8 @@ def test_the_drop_is_paired_per_case_and_robustness_is_its_mean(shifted_toy, toy
         assert got.n == len(child.cases) and got.drop == pytest.approx(expected)
         assert got.drop_ci_low <= got.drop <= got.drop_ci_high
         drops.append(expected)
-    assert rows[0].robustness == pytest.approx(np.mean(drops))
+    assert rows[0].mean_drop == pytest.approx(np.mean(drops))
+    assert rows[0].robustness is None and "no floor" in rows[0].why_none  # retained skill needs a floor
     assert rows[0].conditions["gain"].unshifted == pytest.approx(np.mean(list(base.values())))
 
 
@@ -145,7 +146,7 @@ def test_one_failing_shift_set_does_not_stop_the_others_or_touch_the_main_result
     assert by_name["noise"].error is None and by_name["noise"].primary is not None  # scored after the failure
     assert file_store.result_for(main.submission_id) == before
     _, rows = robustness.robustness_rows(file_store, shifted_toy)
-    assert set(rows[0].conditions) == {"noise"} and rows[0].robustness is None
+    assert set(rows[0].conditions) == {"noise"} and rows[0].robustness is None and rows[0].mean_drop is None
 
 
 def test_a_model_missing_a_condition_has_no_robustness_number(shifted_toy, toy_onnx, file_store):
@@ -167,7 +168,7 @@ def test_the_worker_queues_the_shift_sets_after_the_main_job(shifted_toy, toy_on
         assert process_job(file_store, j, Settings(), Settings().sandbox_config()).status == "done"
     assert store_jobs.claim(file_store, "w", lease_seconds=60) is None  # a follow-up queues nothing more
     _, rows = robustness.robustness_rows(file_store, shifted_toy)
-    assert rows[0].robustness is not None
+    assert rows[0].mean_drop is not None
 
 
 def test_leaderboard_robustness_view(shifted_toy, toy_onnx, tmp_path):
@@ -175,10 +176,10 @@ def test_leaderboard_robustness_view(shifted_toy, toy_onnx, tmp_path):
     assert CliRunner().invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", db]).exit_code == 0
     r = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--view", "robustness", "--db", db])
     assert r.exit_code == 0, r.output
-    assert "gain" in r.output and "noise" in r.output and "drop" in r.output and "robustness" in r.output
+    assert "gain" in r.output and "noise" in r.output and "drop" in r.output and "robustness" in r.output and "dice" in r.output
     j = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--view", "robustness", "--format", "json", "--db", db])
     body = json.loads(j.output)
-    assert body["conditions"] == ["gain", "noise"] and body["rows"][0]["robustness"] is not None
+    assert body["conditions"] == ["gain", "noise"] and body["rows"][0]["mean_drop"] is not None
     none = CliRunner().invoke(cli, ["leaderboard", "toy-lesion-gain", "--view", "robustness", "--db", db])
     assert none.exit_code == 1 and "has no acquisition-shift sets" in none.output
 

@@ -9,7 +9,16 @@ from click.testing import CliRunner
 
 from evaluator.cli import cli
 from evaluator.errors import ManifestMismatch, TaskNotFound
-from simulation.pretrain import InvalidPretrainSet, UnknownPretrainSet, list_sets, load_set, make_set, verify_set
+from simulation.pretrain import (
+    InvalidPretrainSet,
+    ReproducesTask,
+    UnknownPretrainSet,
+    list_sets,
+    load_set,
+    make_set,
+    sets_root,
+    verify_set,
+)
 
 
 @pytest.fixture
@@ -70,3 +79,30 @@ def test_cli_make_list_verify():
     assert res.exit_code == 0 and "all 6 cases match" in res.output
     res = runner.invoke(cli, ["pretrain-set", "verify", "nope"])
     assert res.exit_code == 1 and "Error: Unknown pretraining set 'nope'" in res.output
+
+
+def test_a_set_with_a_tasks_preset_and_seed_is_refused_before_any_simulation(monkeypatch):
+    from simulation import pretrain
+
+    monkeypatch.setattr(pretrain, "generate", lambda *a, **k: pytest.fail("simulated before refusing"))
+    with pytest.raises(ReproducesTask, match=r"seed 2026 regenerates the phantoms of sim-breast-lesion@1, "
+                                             r"sim-breast-lesion@2 .*Choose another --seed"):
+        make_set("leak", "breast-lesion", 10_000, seed=2026)
+    assert not (sets_root() / "leak").exists()
+    for preset, task in (("neck-thyroid", "sim-neck-thyroid@1"), ("bone-surface", "sim-bone-surface@1")):
+        with pytest.raises(ReproducesTask, match=task):
+            make_set("leak", preset, 2, seed=2026)
+
+
+def test_the_cli_names_the_task_it_would_reproduce():
+    res = CliRunner().invoke(cli, ["pretrain-set", "make", "leak", "--preset", "neck-thyroid", "--n", "5000",
+                                   "--seed", "2026"])
+    assert res.exit_code == 1 and res.output.startswith("Error: preset 'neck-thyroid' with seed 2026 regenerates "
+                                                        "the phantoms of sim-neck-thyroid@1")
+
+
+def test_a_toy_tasks_seed_is_only_refused_for_its_own_preset(toy_task):
+    from simulation.pretrain import tasks_reproduced
+
+    assert tasks_reproduced("breast-lesion", 0) == []  # the toy task's source names no preset
+    assert tasks_reproduced("breast-lesion", 2027) == []
