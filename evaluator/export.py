@@ -98,7 +98,9 @@ def plan(source, splits=None, images_only: bool = False, size=None) -> _Plan:
     labelled, notes = {}, []
     for split in wanted:
         private = split == "test" and task.test_labels_private and not images_only
-        if private and not splits:
+        if private and splits:
+            data.check_labels_public(task, split)  # asked for by name: refused, never quietly dropped
+        if private:
             notes.append(f"the test labels of {ref} are private: its test split is exported as images only")
         labelled[split] = not (images_only or private)
         if not data.split_cases(task, split):
