@@ -2,10 +2,11 @@
 what nnU-Net's dataset verification checks, image/mask folders, and private test labels never
 leave (by the library or the command).
 
-nnU-Net v2 (2.8.0) installs with the pinned torch (2.13.0+cpu), so its own
-`verify_dataset_integrity` runs on the export when `nnunetv2` is importable
-(`test_nnunet_own_verification_passes_*`). The schema test below checks the same expectations
-without it, read from nnunetv2/experiment_planning/verify_dataset_integrity.py: dataset.json has
+nnU-Net v2 installs with the pinned torch (`pip install -c constraints.txt nnunetv2` resolves
+nnunetv2 2.7.0 beside torch 2.13.0+cpu), and its own `verify_dataset_integrity` runs on the export
+whenever `nnunetv2` is importable (`test_nnunet_own_verification_passes_*`; skipped without it).
+The schema check runs always and tests the same expectations, read from nnunetv2 2.7.0's
+nnunetv2/experiment_planning/verify_dataset_integrity.py: dataset.json has
 channel_names, labels (background 0, consecutive ints), numTraining and file_ending; every
 training case has one `<case>_0000<ending>` image per channel and a `<case><ending>` label;
 numTraining equals the number of labelled cases; label values are declared labels; image and
