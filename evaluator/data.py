@@ -164,7 +164,8 @@ def target_size(task: Task, size) -> tuple[int, int] | None:
         return tuple(task.input_size)
     if isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
         return (size[0], size[1])
-    raise ValueError(f"Expected `size` to be None, 'native', 'input' or a pair of positive ints (H, W), but got {size!r}")
+    raise ValueError(f"Expected `size` to be None, 'native', 'input' or a pair of positive ints (H, W), "
+                     f"but got {size!r}")
 
 
 def _resized(array: np.ndarray, size: tuple[int, int] | None, resample) -> np.ndarray:
@@ -192,7 +193,8 @@ def read_case(task: Task, case: Case, *, size=None, labels: bool = True, labels_
 def _stack(task: Task, split: str, rows: list[dict], key: str) -> np.ndarray:
     shapes = sorted({r[key].shape for r in rows})
     if len(shapes) > 1:
-        raise RaggedSplit(f"The {split} images of {task.ref} come in {len(shapes)} sizes ({shapes[0]} ... {shapes[-1]}), "
+        raise RaggedSplit(f"The {split} images of {task.ref} come in {len(shapes)} sizes "
+                          f"({shapes[0]} ... {shapes[-1]}), "
                           "so they cannot be stacked at their native size: pass size='input' (the task's model input "
                           f"size, {task.input_size[0]}x{task.input_size[1]}) or size=(H, W).")
     return np.stack([r[key] for r in rows])

@@ -5,7 +5,8 @@ import click
 
 from .cli import handle_errors
 from .errors import SonoBenchError
-from .export import ExportFormat, export as export_task
+from .export import ExportFormat
+from .export import export as export_task
 from .tasks import SPLITS
 
 

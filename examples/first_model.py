@@ -36,7 +36,6 @@ from evaluator.scoring import score_prediction
 from evaluator.summary import summary_columns
 from evaluator.tasks import get_task
 
-
 # ---------------------------------------------------------------- 1. the data
 
 def load_data(task_ref: str):
@@ -61,7 +60,8 @@ class SmallUNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, classes: int = 2, width: int = 16, scale: int = 4):
         super().__init__()
-        self.enc1, self.enc2, self.enc3 = block(in_channels, width), block(width, 2 * width), block(2 * width, 4 * width)
+        self.enc1, self.enc2 = block(in_channels, width), block(width, 2 * width)
+        self.enc3 = block(2 * width, 4 * width)
         self.dec2, self.dec1 = block(6 * width, 2 * width), block(3 * width, width)
         self.head = nn.Conv2d(width, classes, 1)
         self.scale = scale

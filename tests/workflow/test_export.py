@@ -75,12 +75,14 @@ def _check_nnunet_schema(folder, task):
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == sorted(f"{i}_0000.png" for i in train_ids)
     assert sorted(p.name for p in (folder / "labelsTr").iterdir()) == sorted(f"{i}.png" for i in train_ids)
     for cid in train_ids:
-        (mode_i, image), (mode_l, label) = _png(folder / "imagesTr" / f"{cid}_0000.png"), _png(folder / "labelsTr" / f"{cid}.png")
+        mode_i, image = _png(folder / "imagesTr" / f"{cid}_0000.png")
+        mode_l, label = _png(folder / "labelsTr" / f"{cid}.png")
         assert mode_i == mode_l == "L" and image.shape == label.shape
         assert set(np.unique(label)) <= set(ds["labels"].values())
     splits = json.loads((folder / "splits_final.json").read_text())
     assert splits[0] == {"train": [c.id for c in task.split("train")], "val": [c.id for c in task.split("val")]}
-    assert sorted(p.name for p in (folder / "imagesTs").iterdir()) == sorted(f"{c.id}_0000.png" for c in task.split("test"))
+    test_images = sorted(f"{c.id}_0000.png" for c in task.split("test"))
+    assert sorted(p.name for p in (folder / "imagesTs").iterdir()) == test_images
     return ds
 
 
@@ -141,14 +143,16 @@ def test_private_test_labels_never_leave(toy_task, tmp_path, fmt):
 def test_the_command_refuses_private_labels_with_one_error_and_writes_nothing(toy_task, tmp_path):
     _private_copy(toy_task, toy_task.folder.parent.parent)
     out = tmp_path / "x"
-    result = CliRunner().invoke(cli, ["export", "toy-private", "--format", "folders", "--out", str(out), "--split", "test"])
+    result = CliRunner().invoke(cli, ["export", "toy-private", "--format", "folders", "--out", str(out),
+                                      "--split", "test"])
     assert result.exit_code == 1 and result.output.startswith("Error: The test labels of toy-private@1 are private")
     assert not out.exists()
     ok = CliRunner().invoke(cli, ["export", "toy-private", "--format", "folders", "--out", str(out),
                                   "--split", "test", "--images-only"])
     assert ok.exit_code == 0, ok.output
     assert "test 6 (images only)" in ok.output
-    assert sorted(p.name for p in (out / "test").iterdir()) == ["images"] and len(list((out / "test" / "images").iterdir())) == 6
+    assert sorted(p.name for p in (out / "test").iterdir()) == ["images"]
+    assert len(list((out / "test" / "images").iterdir())) == 6
 
 
 def test_the_command_writes_nnunet_and_says_where(toy_task, tmp_path):
