@@ -123,10 +123,15 @@ def is_pretraining_set(task: Task) -> bool:
     return task.id.startswith("pretrain-") and task.folder.parent.name == PRETRAIN_FOLDER
 
 
-def cluster_key(task: Task) -> str | None:
-    """The manifest meta key whose cases share a phantom or specimen, if the task declares one."""
-    key = getattr(task, "cluster_key", None)
-    return key if isinstance(key, str) and key else None
+def clusters_of(task: Task, cases: list[Case]) -> tuple[str | None, list[str] | None]:
+    """(the task's cluster key, each case's cluster) where cases share a phantom or specimen,
+    as task.json's "clusters" declares (the `Task.clusters` key the paired ranking resamples by);
+    (None, None) for a task without one."""
+    clusters = getattr(task, "clusters", None)
+    if clusters is None:
+        return None, None
+    labels = clusters.of(cases)
+    return clusters.key, [labels[c.id] for c in cases]
 
 
 def split_cases(task: Task, split: str) -> list[Case]:
@@ -219,7 +224,7 @@ def assemble(task: Task, split: str, *, size=None, images_only: bool = False, la
     want = target_size(task, size)
     rows = [read_case(task, c, size=want, labels=not images_only, labels_root=labels_root) for c in cases]
     images = _stack(task, split, rows, "image")
-    key = cluster_key(task)
+    key, clusters = clusters_of(task, cases)
     return SplitArrays(
         task=ref or task.ref, digest=task.digest, split=split, case_ids=[c.id for c in cases], images=images,
         labels=None if images_only else _stack(task, split, rows, "label"),
@@ -227,7 +232,7 @@ def assemble(task: Task, split: str, *, size=None, images_only: bool = False, la
         size=tuple(images.shape[1:]),
         regions=_stack(task, split, rows, "region") if task.scan_region is not None else None,
         meta=[dict(c.meta) for c in cases], cluster_key=key,
-        clusters=[c.meta.get(key) for c in cases] if key else None,
+        clusters=clusters,
     )
 
 

@@ -100,6 +100,18 @@ def test_unknown_names_and_archived_versions_say_what_to_do(toy_task):
         data.load_split(None, "train")
 
 
+def test_a_declared_cluster_key_comes_with_each_case(toy_task, tasks_root):
+    from evaluator.tasks import Task
+
+    if "clusters" not in Task.__dataclass_fields__:
+        pytest.skip("task.json 'clusters' (the task's cluster key) is read by the ranking branch's Task")
+    _variant(toy_task, tasks_root / "toy-clustered" / "v1", id="toy-clustered", clusters={"key": "normal"})
+    arrays = data.load_split("toy-clustered", "val")
+    assert arrays.cluster_key == "normal"
+    assert arrays.clusters == [str(c.meta["normal"]) for c in toy_task.split("val")]
+    assert set(arrays.clusters) == {"True", "False"}
+
+
 def test_ragged_native_sizes_ask_for_a_size(toy_task, tasks_root):
     from PIL import Image
 
