@@ -8,11 +8,14 @@
 6. print its rank on the board and its primary metric against the task's no-skill floors.
 
     python examples/first_model.py                          # sim-breast-lesion, 5 minutes of training
-    python examples/first_model.py --seconds 30 --out my-run
+    python examples/first_model.py --seconds 30 --out my-run     # a quick try
+    python examples/first_model.py --epochs 2 --threads 1         # what CI runs (under a minute of training)
 
-The store is `<out>/results.db` unless `--db` names another (e.g. the one `sonobench demo` filled,
-to see the row among the reference models). Floors are the store's rows of kind "floor" when it has
-them; otherwise the all-background prediction is scored here with the evaluator's own metrics.
+The store is `<out>/results.db` unless `--db` names another. The task's committed reference rows
+(and its no-skill floors, where the checkout has them) are loaded into it first, as `sonobench demo`
+does, so the board shows your row among them (`--no-references` skips this). Floors are the board's
+rows of kind "floor"; without any, the all-background prediction is scored here with the
+evaluator's own metrics.
 Use `--json` to get the outcome as one JSON object on the last line.
 """
 from __future__ import annotations
@@ -31,8 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evaluator.cli import lazy_hook
 from evaluator.data import load_split
 from evaluator.scoring import score_prediction
+from evaluator.store import Store
 from evaluator.summary import summary_columns
 from evaluator.tasks import get_task
 
@@ -98,8 +103,10 @@ def val_dice(model, x, y, classes: int) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def train(train_set, val_set, channels: int, seconds: float, seed: int = 0) -> nn.Module:
-    """Adam with flips for a wall-clock budget; keeps the weights of the best val Dice."""
+def train(train_set, val_set, channels: int, seconds: float, epochs: int | None = None,
+          seed: int = 0) -> nn.Module:
+    """Adam with flips for a wall-clock budget (or `epochs`, whichever ends first); keeps the
+    weights of the best val Dice. Seeded: a fixed number of epochs gives the same model."""
     torch.manual_seed(seed)
     classes = train_set.num_classes
     x, y = torch.from_numpy(train_set.inputs(channels)), torch.from_numpy(train_set.labels.astype(np.int64))
@@ -107,7 +114,7 @@ def train(train_set, val_set, channels: int, seconds: float, seed: int = 0) -> n
     model = SmallUNet(channels, classes)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     best, best_state, epoch, start = -1.0, None, 0, time.monotonic()
-    while time.monotonic() - start < seconds:
+    while time.monotonic() - start < seconds and (epochs is None or epoch < epochs):
         model.train()
         for idx in torch.randperm(len(x)).split(4):
             xb, yb = x[idx], y[idx]
@@ -161,6 +168,16 @@ def all_background_score(task_ref: str) -> float:
     return summary_columns(task, per_case)[f"{task.primary_metric}_mean"]
 
 
+def load_references(task, db: Path) -> None:
+    """The committed reference rows (and floors) of `task`, as `sonobench demo` loads them."""
+    loader = lazy_hook("reference_loader")
+    if loader is None:
+        print("[board] the reference rows are not installed here (baselines package); the board holds your row only")
+        return
+    added = loader(Store(db), task, log=lambda m: print(f"[board] {m}"))
+    print(f"[board] {added} reference row(s) of {task.ref} loaded into {db}")
+
+
 def report(task_ref: str, submission_id: int, db: Path) -> dict:
     board = json.loads(sonobench("leaderboard", task_ref, "--format", "json", "--db", str(db)))
     metric = board["metric"]
@@ -182,11 +199,13 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--task", default="sim-breast-lesion", help="task id or id@version")
     ap.add_argument("--seconds", type=float, default=300, help="training budget in wall-clock seconds")
+    ap.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (if the budget lasts)")
     ap.add_argument("--out", type=Path, default=Path("first-model"), help="folder for the model and the store")
     ap.add_argument("--db", type=Path, default=None, help="results store (default: OUT/results.db)")
     ap.add_argument("--name", default="my-first-model")
     ap.add_argument("--team", default="me")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--no-references", action="store_true", help="do not load the committed reference rows")
     ap.add_argument("--json", action="store_true", help="print the outcome as JSON on the last line")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -195,9 +214,11 @@ def main(argv=None) -> dict:
 
     task = get_task(args.task)
     train_set, val_set = load_data(task.ref)
-    model = train(train_set, val_set, task.input_channels, args.seconds)
+    model = train(train_set, val_set, task.input_channels, args.seconds, args.epochs)
     onnx_path = export_onnx(model, args.out / f"{args.name}.onnx", task.input_channels, task.input_size)
     print(sonobench("check", str(onnx_path), "--task", task.ref))
+    if not args.no_references:
+        load_references(task, db)
     submitted = json.loads(sonobench("submit", str(onnx_path), "--task", task.ref, "--name", args.name,
                                      "--team", args.team, "--db", str(db), "--json"))
     outcome = report(task.ref, submitted["submission_id"], db)
