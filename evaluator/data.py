@@ -15,7 +15,8 @@ Before anything is returned, the split's files are checked against the frozen ma
 by the evaluator's own `verify_task` (a changed file stops the load and names the case).
 
 Test labels leave only where the task publishes them: a task with `test_labels_private`
-hands out its test images (`images_only=True`) and refuses its labels (`PrivateLabels`).
+hands out its test images (`images_only=True`) and refuses its labels (`PrivateLabels`); an
+operator's hidden test split (`source.private_of`) hands out nothing.
 An archived task version stops with `TaskArchived`, which names the restore command.
 An unknown task stops with `TaskNotFound`, which lists the tasks and suggests the nearest.
 
@@ -143,6 +144,12 @@ def split_cases(task: Task, split: str) -> list[Case]:
     return task.split(split)
 
 
+def is_hidden_split(task: Task) -> bool:
+    """An operator's hidden test split (task.json `source.private_of`, made by `sonobench private
+    make` with a secret seed): the official ranks are scored on it, so nothing of it is handed out."""
+    return isinstance(task.source, dict) and bool(task.source.get("private_of"))
+
+
 def check_labels_public(task: Task, split: str) -> None:
     if split == "test" and task.test_labels_private:
         raise PrivateLabels(
@@ -154,6 +161,9 @@ def check_labels_public(task: Task, split: str) -> None:
 def prepare(source: str | Task, split: str, *, images_only: bool = False, labels_root=None) -> tuple[Task, list[Case]]:
     """Resolve, refuse private labels, and verify the split's files against the manifest, once."""
     task = resolve(source)
+    if is_hidden_split(task):
+        raise PrivateLabels(f"{task.ref} is the operator's hidden test split of {task.source['private_of']}: neither "
+                            f"its images nor its labels are handed out. Load {task.source['private_of']} instead.")
     cases = split_cases(task, split)
     if not images_only:
         check_labels_public(task, split)

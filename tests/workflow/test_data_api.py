@@ -89,6 +89,19 @@ def test_public_test_labels_load_and_private_ones_are_refused(toy_task, tasks_ro
     assert data.load_split("toy-private", "train").labels is not None  # only the test labels are private
 
 
+def test_an_operators_hidden_split_hands_out_nothing(toy_task, tasks_root):
+    from evaluator.export import export
+
+    _variant(toy_task, tasks_root / "toy-lesion-private" / "v1", id="toy-lesion-private",
+             source={"private_of": "toy-lesion@1", "generator": "toy"})
+    for split in ("test", "train"):
+        with pytest.raises(data.PrivateLabels, match="hidden test split of toy-lesion@1"):
+            data.load_split("toy-lesion-private", split, images_only=True)
+    with pytest.raises(data.PrivateLabels, match="hidden"):
+        export("toy-lesion-private", "folders", tasks_root / "out", images_only=True)
+    assert not (tasks_root / "out").exists()
+
+
 def test_unknown_names_and_archived_versions_say_what_to_do(toy_task):
     with pytest.raises(TaskNotFound, match="Did you mean 'toy-lesion'"):
         data.load_split("toy-lesoin", "train")
