@@ -125,7 +125,7 @@ def export(source, fmt: str | ExportFormat, out, *, splits=None, images_only: bo
         raise InvalidExport("nnU-Net trains on labelled cases: --images-only exports only the test split in the "
                             "nnunet format (add --split test), or use --format folders for unlabelled images.")
     _check_case_ids(p)
-    out = Path(out)
+    out = Path(out).resolve()  # "." has no name to put a ".partial" sibling beside
     target = {ExportFormat.NNUNET: lambda: out / nnunet_name(p.task, dataset_id),
               ExportFormat.NPZ: lambda: out / f"{p.task.id}_v{p.task.version}.npz",
               ExportFormat.FOLDERS: lambda: out}[fmt]()
