@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "admin": "evaluator.hosted_cli:admin",
     "status": "evaluator.hosted_cli:status",
     "check": "evaluator.hosted_cli:check",
+    "export": "evaluator.export_cli:export",
 }
 
 

@@ -1,0 +1,51 @@
+"""`sonobench export`: a thin click wrapper over evaluator/export.py."""
+from __future__ import annotations
+
+import click
+
+from .cli import handle_errors
+from .errors import SonoBenchError
+from .export import ExportFormat
+from .export import export as export_task
+from .tasks import SPLITS
+
+
+def _size(value: str):
+    """--size: "native", "input" or HxW (e.g. 256x256)."""
+    if value in ("native", "input"):
+        return None if value == "native" else value
+    h, sep, w = value.lower().partition("x")
+    if sep and h.isdigit() and w.isdigit() and int(h) > 0 and int(w) > 0:
+        return (int(h), int(w))
+    raise SonoBenchError(f"--size takes native, input or HxW (e.g. 256x256), not {value!r}")
+
+
+@click.command("export")
+@click.argument("task")
+@click.option("--format", "fmt", required=True, type=click.Choice([f.value for f in ExportFormat]),
+              help="nnunet: nnU-Net v2 raw dataset; npz: MedSegBench-style arrays; folders: image/mask PNG folders.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write into (for nnunet: your nnUNet_raw; the DatasetNNN_<Name> folder is made in it).")
+@click.option("--split", "splits", multiple=True, type=click.Choice(SPLITS),
+              help="Split to export (repeatable). Default: every split; a private test split goes out as images only.")
+@click.option("--images-only", is_flag=True, help="Write images without labels (e.g. --split test for predictions).")
+@click.option("--size", "size", default="native", show_default=True,
+              help="native, input (the task's model input size) or HxW; images resize bilinearly, masks nearest.")
+@click.option("--dataset-id", type=click.IntRange(1, 999), default=501, show_default=True,
+              help="nnU-Net dataset id (the NNN of DatasetNNN_<Name>).")
+@handle_errors
+def export(task, fmt, out, splits, images_only, size, dataset_id):
+    """Write TASK's splits (verified against the manifest) for training elsewhere.
+
+    TASK is TASK, TASK@VERSION or pretrain:NAME (a pretraining set). Test labels leave only when
+    the task publishes them.
+    """
+    report = export_task(task, fmt, out, splits=splits or None, images_only=images_only, size=_size(size),
+                         dataset_id=dataset_id)
+    parts = ", ".join(f"{s} {n}{'' if report.labelled[s] else ' (images only)'}" for s, n in report.counts.items())
+    click.echo(f"{report.task}: wrote {parts} cases as {report.format} to {report.path}")
+    for note in report.notes:
+        click.echo(f"Note: {note}")
+    if report.format == "nnunet" and "val" in report.counts:
+        click.echo("nnU-Net: copy splits_final.json into nnUNet_preprocessed/<dataset>/ after planning so that "
+                   "fold 0 trains on the frozen train split and validates on val.")
