@@ -48,7 +48,7 @@ def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, reque
     Raises AlreadyScored for a live duplicate, QuotaExceeded over the cap; writes nothing then."""
     request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
                                           labels_root=str(labels_root) if labels_root else None)
-    store.refuse_duplicate(sub.sha256, task, sub.path.name)  # before copying anything
+    store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)  # before copying anything
     folder = _spool_files(store, sub)
     payload = {**request.to_payload(), "task": task.ref, "spool": str(folder), "model": sub.path.name,
                "architecture": sub.architecture, "output": sub.output.value, "name": sub.name, "team": sub.team}

@@ -31,7 +31,7 @@ import numpy as np
 from .. import environment
 from ..errors import SandboxFailure
 from ..settings import DEFAULTS as _DEFAULTS
-from . import bwrap, protocol, reports
+from . import bounds, bwrap, protocol, reports
 
 REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
@@ -252,7 +252,7 @@ class ModelProcess:
                 "uid": self._slot.uid if self._slot else os.getuid(),
                 "nproc": self.config.limits.processes if in_bwrap else None,
                 "network": "none" if self.isolation in ("bwrap", "unshare") else "host",
-                "source": "the evaluator's launcher",
+                "source": "the evaluator's launcher", "limits": bounds.limits_record(self.config),
                 **({"external_data": [f.name for f in self.files[1:]]} if self.fmt == "onnx" else {})}
 
     # ------------------------------------------------------------ talk
