@@ -26,7 +26,7 @@ from typing import Callable
 from .. import tasks as tasks_mod
 from ..errors import SonoBenchError
 from ..evaluate import Attempt, Request, commit, compute
-from ..sandbox import SandboxConfig, bounds
+from ..sandbox import SandboxConfig, bounds, watch
 from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
@@ -210,6 +210,10 @@ class Worker:
             store.close()
 
     def run(self) -> list[JobReport]:
+        # sandboxes of a worker killed with SIGKILL left their folders (model copy, private log)
+        removed = watch.clear_dead_sandboxes()
+        if removed:
+            self.log(f"worker: removed {len(removed)} sandbox folder(s) left by a killed worker")
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"worker-{i}")
                    for i in range(max(1, self.concurrency))]
         for t in threads:
