@@ -10,24 +10,25 @@ With `"require_auth": true` in the operator settings, `submit`, the queue and
 the app's Submit page take the team from the token, never from free text;
 quotas count by team id. Operator actions (withdraw, restore, disqualify,
 verify) each append one row to the audit log (who, when, what, why) in the
-same transaction as the change; the log refuses updates and deletes.
+same transaction as the change; the log refuses updates and deletes and is chained
+(evaluator/audit.py: `sonobench admin audit --verify` names the first tampered entry).
+Team names are normalised and checked against look-alikes (evaluator/team_names.py).
 """
 from __future__ import annotations
 
 import getpass
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 
 from . import audit
 from .errors import SonoBenchError
-from .team_names import check_new_name, normalise
 from .store import Store
 from .store import jobs as store_jobs
 from .store.migrations import now
+from .team_names import check_new_name, normalise
 
 KDF = "scrypt:n=16384,r=8,p=1"
 _TOKEN = re.compile(r"^sbt_(\d{1,12})_([A-Za-z0-9_-]{20,100})$")

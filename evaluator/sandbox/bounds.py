@@ -60,7 +60,9 @@ def bound(request, base):
     """`request` with every option that would widen `base` set back to the worker's own (None /
     False), and no labels folder. The split is kept: a hosted store refuses another split at
     submit time, and a job's split decides which board its result belongs to."""
-    keep = lambda bad, value: None if bad else value  # noqa: E731
+    def keep(bad: bool, value):
+        return None if bad else value
+
     iso = request.isolation
     return dataclasses.replace(
         request,

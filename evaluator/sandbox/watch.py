@@ -86,7 +86,7 @@ class MemorySampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-memory", daemon=True)
 
-    def start(self) -> "MemorySampler":
+    def start(self) -> MemorySampler:
         # the tree is fixed once the child has said hello: the seccomp filter allows no new process
         self.pids = process_tree(self.root)
         self._thread.start()

@@ -76,7 +76,7 @@ def test_a_killed_workers_sandbox_folder_is_cleared_by_the_next_worker(file_stor
             first.kill()
     assert all((d / "model" / "slow.onnx").exists() for d in left)  # the model copy stays behind
     second = subprocess.run([*SONOBENCH, "worker", "--db", str(file_store.path), "--once", "--poll", "0.2"], env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     assert "removed 1 sandbox folder(s) left by a killed worker" in second.stderr, second.stderr
     assert not any(d.exists() for d in left)
 

@@ -47,7 +47,7 @@ def _pickle(tmp_path, src):
 
 def _run_in_seccomp(code: str) -> subprocess.CompletedProcess:
     prog = f"import sys; sys.path.insert(0, {ROOT!r})\nfrom evaluator.sandbox import seccomp\nseccomp.install()\n"
-    return subprocess.run([sys.executable, "-c", prog + code], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", prog + code], capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.skipif(not seccomp.supported(), reason="no syscall table for this architecture")
@@ -68,9 +68,9 @@ def test_memfd_writes_past_the_memory_cap_are_refused(tmp_path):
     model = _pickle(tmp_path, MEMFD.format(n=24))
     config = SandboxConfig(isolation="bwrap", allow_pickle=True)
     config.limits.address_space_mb, config.limits.wall_seconds = 4096, 60
-    with pytest.raises(SandboxFailure, match=r"could not be loaded: PermissionError"):
-        with ModelProcess(model, "pickle", config) as proc:
-            proc.load((64, 64), complexity=False)
+    with pytest.raises(SandboxFailure, match=r"could not be loaded: PermissionError"), \
+            ModelProcess(model, "pickle", config) as proc:
+        proc.load((64, 64), complexity=False)
 
 
 @needs_bwrap
@@ -107,11 +107,11 @@ def test_a_dead_launchers_sandbox_folder_is_cleared_and_a_live_one_kept(tmp_path
         (d / "model" / "model.pt").write_bytes(b"weights")
         (d / "child.log").write_text("private")
     # a launcher killed with SIGKILL: its lock went with its process
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import sys; sys.path.insert(0, {ROOT!r})\nfrom pathlib import Path\n"
-                               "from evaluator.sandbox import watch\n"
-                               f"watch.hold_workdir(Path({str(dead)!r})); print('held', flush=True)\n"
-                               "import time; time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    code = (f"import sys; sys.path.insert(0, {ROOT!r})\nfrom pathlib import Path\n"
+            "from evaluator.sandbox import watch\n"
+            f"watch.hold_workdir(Path({str(dead)!r})); print('held', flush=True)\n"
+            "import time; time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     fd = watch.hold_workdir(live)  # a live launcher (this process)
     assert watch.clear_dead_sandboxes(tmp_path) == []  # both held

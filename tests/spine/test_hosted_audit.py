@@ -193,13 +193,13 @@ def test_insert_or_replace_over_an_entry_is_refused(hosted):
 @pytest.mark.parametrize("tamper, bad", [
     ("update audit_log set reason = 'nothing to see' where id = 2", 2),
     ("delete from audit_log where id = 2", 3),
-    ("insert or replace into audit_log (id, at, actor, action, target, reason, detail, prev_hash, hash) "
-     "select id, at, 'mallory', action, target, reason, detail, prev_hash, hash from audit_log where id = 1", 1),
-    ("insert into audit_log (id, at, actor, action, target, reason, detail, prev_hash, hash) "
-     "select 4, at, actor, 'restore', target, 'forged', detail, hash, 'f' || substr(hash, 2) "
-     "from audit_log where id = 3", 4),
-    ("insert into audit_log (at, actor, action, target, reason, detail) "
-     "values ('2026-01-01', 'mallory', 'restore', 'submission:1', 'forged', '{}')", 4),
+    (("insert or replace into audit_log (id, at, actor, action, target, reason, detail, prev_hash, hash) "
+      "select id, at, 'mallory', action, target, reason, detail, prev_hash, hash from audit_log where id = 1"), 1),
+    (("insert into audit_log (id, at, actor, action, target, reason, detail, prev_hash, hash) "
+      "select 4, at, actor, 'restore', target, 'forged', detail, hash, 'f' || substr(hash, 2) "
+      "from audit_log where id = 3"), 4),
+    (("insert into audit_log (at, actor, action, target, reason, detail) "
+      "values ('2026-01-01', 'mallory', 'restore', 'submission:1', 'forged', '{}')"), 4),
 ])
 def test_tampering_with_the_guards_dropped_is_named_by_verify(hosted, tamper, bad):
     conn = _log_three(hosted)
