@@ -7,6 +7,7 @@ started by the operator with the operator's settings; those are the ceiling.
 queue refuses such a job at submit time in hosted mode); `bound` returns the request
 with each such option dropped back to the worker's own, which is what a worker runs,
 whatever the queue holds (a job written before this check, or straight into the store).
+A worker also records the limits it ran under with the result (`limits_record`).
 
 Narrowing is allowed: a stronger isolation, fewer threads, a shorter wall limit.
 A labels folder is never taken from a job: only the worker's `--labels-root` decides
@@ -58,8 +59,10 @@ def refuse_widening(request, base, *, hosted: bool) -> None:
 
 def bound(request, base):
     """`request` with every option that would widen `base` set back to the worker's own (None /
-    False), and no labels folder. The split is kept: a hosted store refuses another split at
-    submit time, and a job's split decides which board its result belongs to."""
+    False), and no labels folder. Kept: the split (a hosted store refuses another split at
+    submit time, and a job's split decides which board its result belongs to) and `gpu` (a job
+    that needs CUDA fails with the reason on a worker without a GPU; hosted mode refuses it at
+    submit time unless the operator's settings enable the GPU)."""
     def keep(bad: bool, value):
         return None if bad else value
 
@@ -67,7 +70,6 @@ def bound(request, base):
     return dataclasses.replace(
         request,
         allow_pickle=bool(request.allow_pickle and base.allow_pickle),
-        gpu=bool(request.gpu and base.gpu),
         isolation=keep(bool(iso) and ISOLATION_STRENGTH[iso] < ISOLATION_STRENGTH[base.isolation], iso),
         threads=keep(bool(request.threads) and int(request.threads) > int(base.threads), request.threads),
         wall_seconds=keep(bool(request.wall_seconds) and float(request.wall_seconds) > base.limits.wall_seconds,
