@@ -282,3 +282,26 @@ def test_compare_refuses_a_withdrawn_result(hosted):
     CliRunner().invoke(cli, ["admin", "withdraw", "2", "--reason", "check", "--db", db])
     out = CliRunner().invoke(cli, ["compare", "1", "2", "--db", db])
     assert out.exit_code == 1 and "#2 was withdrawn" in out.output, out.output
+
+
+def test_entries_written_before_the_chain_are_reported_unprotected_and_new_ones_chain(tmp_path):
+    from evaluator.store import migrations
+    from evaluator.store._sqlite_utils import sqlite_utils
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for name, fn in migrations.MIGRATIONS:
+        if name.endswith("_hosted_team_duplicates_audit_chain"):
+            break
+        fn(db)
+        db["_migrations"].insert({"name": name, "applied_at": migrations.now()})
+    db["audit_log"].insert({"at": "2026-11-01", "actor": "op", "action": "withdraw", "target": "submission:1",
+                            "reason": "old", "detail": "{}"})
+    db.conn.commit()
+    db.conn.close()
+    from evaluator.teams import add_team
+
+    add_team(Store(tmp_path / "old.db"), "red")
+    out = CliRunner().invoke(cli, ["admin", "audit", "--verify", "--db", str(tmp_path / "old.db")])
+    assert out.exit_code == 0, out.output
+    assert "intact: 1 of 2 entries" in out.output and "1 written before the chain existed" in out.output
