@@ -15,8 +15,10 @@ from evaluator.cli import cli
 from evaluator.evaluate import Request
 from evaluator.queue import Worker, enqueue
 from evaluator.sandbox import bwrap
+from evaluator.sandbox.bounds import JobOptionRefused
 from evaluator.settings import Settings
 from evaluator.store import Store
+from evaluator.store import jobs as store_jobs
 from evaluator.submission import prepare
 from evaluator.toy import threshold_onnx
 
@@ -56,17 +58,36 @@ def test_hosted_submit_refuses_options_past_the_operators_settings(hosted, optio
     option = [str(hosted["tmp"]) if o == "LABELS" else o for o in option]
     out = _submit(hosted, _model(hosted["tmp"]), hosted["red"], "--enqueue", *option)
     assert out.exit_code == 1, out.output
-    assert "operator settings bind every submission; not allowed: " + option[0] in out.output
+    if option[0] == "--labels-root":  # refused for every queued job, hosted or not
+        assert "A queued job never carries a labels folder" in out.output
+    else:
+        assert "operator settings bind every submission; not allowed: " + option[0] in out.output
     assert "Nothing was stored" in out.output and "Traceback" not in out.output
+    assert Store(hosted["db"]).submissions() == []
+
+
+@pytest.mark.parametrize("option", [["--allow-pickle"], ["--wall-limit", "1000"], ["--labels-root", "LABELS"]])
+def test_hosted_inline_submit_refuses_them_too(hosted, option):
+    option = [str(hosted["tmp"]) if o == "LABELS" else o for o in option]
+    out = _submit(hosted, _model(hosted["tmp"]), hosted["red"], *option)
+    assert out.exit_code == 1 and "not allowed: " + option[0] in out.output, out.output
     assert Store(hosted["db"]).submissions() == []
 
 
 def test_a_queued_job_runs_under_the_workers_settings(file_store, toy_task, toy_onnx, tmp_path):
     """Queued (here without the submit-time check) asking for no isolation, 1000 s, 64 threads and
     a labels folder of its own: the worker runs it under its own settings, and the row shows them."""
-    request = Request.for_task(toy_task, isolation="none", wall_seconds=1000, threads=64,
-                               labels_root=str(tmp_path / "not-the-labels"))
-    enqueue(file_store, toy_task, prepare(toy_onnx), Settings(), request)
+    with pytest.raises(JobOptionRefused, match="never carries a labels folder"):
+        enqueue(file_store, toy_task, prepare(toy_onnx), Settings(), labels_root=tmp_path)
+    request = Request.for_task(toy_task, isolation="none", wall_seconds=1000, threads=64)
+    sid = enqueue(file_store, toy_task, prepare(toy_onnx), Settings(), request).submission_id
+    # a job written before that check (or straight into the store) with a labels folder of its own
+    payload = {**request.to_payload(), "labels_root": str(tmp_path / "not-the-labels")}
+    job = store_jobs.jobs(file_store)[0]
+    file_store.db.execute("update jobs set payload = ? where id = ?",
+                          [json.dumps({**json.loads(job["payload"]), **payload}), job["id"]])
+    file_store.db.conn.commit()
+    assert file_store.submission(sid)["status"] == "queued"
     config = Settings().sandbox_config(threads=1)
     config.limits.wall_seconds = 20
     [report] = Worker(str(file_store.path), Settings(), config, once=True, log=lambda m: None).run()
