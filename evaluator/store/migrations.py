@@ -212,19 +212,22 @@ GUARDS = {
 }
 
 
-def ensure_guards(db: sqlite_utils.Database) -> list[str]:
-    """Re-create any protective trigger that was dropped or altered; return the names restored."""
+def _stale_guards(db: sqlite_utils.Database) -> list[str]:
+    """The protective triggers that are missing or altered (none before the audit chain exists)."""
     if "audit_log" not in db.table_names() or "hash" not in db["audit_log"].columns_dict:
         return []
     have = {r[0]: r[1] for r in db.execute("select name, sql from sqlite_master where type = 'trigger' "
                                             "and tbl_name = 'audit_log'").fetchall()}
-    restored = []
-    for name, sql in GUARDS.items():
-        if have.get(name) != sql:
-            db.execute(f"DROP TRIGGER IF EXISTS {name}")
-            db.execute(sql)
-            restored.append(name)
-    return restored
+    return [name for name, sql in GUARDS.items() if have.get(name) != sql]
+
+
+def ensure_guards(db: sqlite_utils.Database) -> list[str]:
+    """Re-create any protective trigger that was dropped or altered; return the names restored."""
+    stale = _stale_guards(db)
+    for name in stale:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(GUARDS[name])
+    return stale
 
 
 def now() -> str:
@@ -245,7 +248,7 @@ def apply(db: sqlite_utils.Database) -> list[str]:
     concurrent first opens of a new store wait for one another instead of failing with
     "database is locked" or applying a migration twice."""
     conn = db.conn
-    if conn.in_transaction or (not _pending(db) and not _guards_missing(db)):
+    if conn.in_transaction or (not _pending(db) and not _stale_guards(db)):
         return []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -264,11 +267,3 @@ def apply(db: sqlite_utils.Database) -> list[str]:
         raise
     conn.execute("COMMIT")
     return applied
-
-
-def _guards_missing(db: sqlite_utils.Database) -> bool:
-    if "audit_log" not in db.table_names() or "hash" not in db["audit_log"].columns_dict:
-        return False
-    have = {r[0]: r[1] for r in db.execute("select name, sql from sqlite_master where type = 'trigger' "
-                                            "and tbl_name = 'audit_log'").fetchall()}
-    return any(have.get(n) != sql for n, sql in GUARDS.items())
