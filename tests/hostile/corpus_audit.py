@@ -33,5 +33,5 @@ AUDIT_CASES: list[Case] = [
          allow_pickle=True, bwrap_only=True, settings={"memory_mb": 1024}, wall=30),
     Case("pickle_sysv_shared_memory", pickle_case(lambda t: SYSV_SEGMENT),
          r"could not be loaded: PermissionError.*shmget refused", "seccomp filter (shmget refused)", torch=True,
-         allow_pickle=True, bwrap_only=True),
+         allow_pickle=True, bwrap_only=True, wall=30),
 ]
