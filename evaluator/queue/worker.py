@@ -145,6 +145,7 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
         except (SonoBenchError, OSError) as e:
             return record(store, job, Attempt(error=e))
         # the operator's worker is the ceiling: a job's options only narrow it, its labels folder is never used
+        dropped = bounds.widenings(request, base_config)
         request = bounds.bound(request, base_config)
         if labels_root:
             request = dataclasses.replace(request, labels_root=str(labels_root))
@@ -152,6 +153,8 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
             attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
+        if dropped:  # said on the row: the job ran under the worker's settings instead
+            attempt.meta["options_not_applied"] = dropped
         return record(store, job, attempt, settings)
 
 

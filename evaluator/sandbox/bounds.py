@@ -30,11 +30,12 @@ class JobOptionRefused(SonoBenchError):
 def widenings(request, base, *, hosted: bool = False) -> list[str]:
     """Each option of `request` (an evaluate.Request) that `base` (the operator's SandboxConfig)
     does not allow, as a sentence; empty when the request only narrows. `hosted`: a team may
-    not choose the split either (only the test split is ranked)."""
+    not choose the split (only the test split is ranked) nor ask for a GPU the operator did not
+    enable."""
     out = []
     if request.allow_pickle and not base.allow_pickle:
         out.append("--allow-pickle (the operator runs no pickled models)")
-    if request.gpu and not base.gpu:
+    if hosted and request.gpu and not base.gpu:  # elsewhere kept: a worker without a GPU fails the job
         out.append("--gpu (the operator's workers run on CPU)")
     if request.isolation and ISOLATION_STRENGTH[request.isolation] < ISOLATION_STRENGTH[base.isolation]:
         out.append(f"--isolation {request.isolation} (weaker than the operator's '{base.isolation}')")

@@ -99,6 +99,8 @@ def test_a_queued_job_runs_under_the_workers_settings(file_store, toy_task, toy_
         assert sandbox["isolation"] == "bwrap"
     assert sandbox["limits"]["wall_seconds"] == 20 and sandbox["limits"]["threads"] == 1
     assert sandbox["limits"]["allow_pickle"] is False
+    not_applied = " ".join(file_store.submission(row["id"])["meta"]["options_not_applied"])
+    assert all(o in not_applied for o in ("--isolation none", "--wall-limit 1000", "--threads 64", "--labels-root"))
 
 
 def test_a_pickle_job_does_not_run_under_a_worker_without_allow_pickle(file_store, toy_task, tmp_path):
