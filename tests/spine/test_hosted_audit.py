@@ -52,7 +52,7 @@ def _model(tmp, threshold=0.3):
 
 # ------------------------------------------------------------------ 1. the operator's limits bind every job
 
-@pytest.mark.parametrize("option", [["--allow-pickle"], ["--isolation", "none"], ["--wall-limit", "1000"],
+@pytest.mark.parametrize("option", [["--allow-pickle"], ["--gpu"], ["--isolation", "none"], ["--wall-limit", "1000"],
                                     ["--threads", "64"], ["--labels-root", "LABELS"], ["--split", "val"]])
 def test_hosted_submit_refuses_options_past_the_operators_settings(hosted, option):
     option = [str(hosted["tmp"]) if o == "LABELS" else o for o in option]
