@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EvaluationStopped, InvalidSubmission, SonoBenchError
-from .sandbox import ISOLATION_MODES, SandboxConfig
+from .sandbox import ISOLATION_MODES, SandboxConfig, bounds
 from .scoring import LogSink, Progress, isolation_meta, plan_isolation, run_model
 from .settings import Settings, load_settings
 from .store import Store
@@ -188,11 +188,19 @@ def submission_meta(sub: Submission, request: Request) -> dict:
             **request.extra_meta}
 
 
+def check_operator_limits(request: Request, settings: Settings) -> None:
+    """Hosted mode: a team's submission may only narrow the operator's settings (JobOptionRefused)."""
+    if settings.require_auth and request.kind == "submission" and request.follow_up_of is None:
+        bounds.refuse_widening(request, settings.sandbox_config(), hosted=True)
+
+
 def start_submission(store: Store, task: Task, sub: Submission, request: Request, settings: Settings, *,
                      job_payload: dict | None = None, meta: dict | None = None) -> tuple[int, int | None]:
     """The submission row (and, with `job_payload`, its job), after the store's one duplicate
-    rule and the team's quota. Raises AlreadyScored / QuotaExceeded; writes nothing then."""
-    store.refuse_duplicate(sub.sha256, task, sub.path.name)
+    rule, the team's quota and, in hosted mode, the operator's limits (a team's options may only
+    narrow them). Raises AlreadyScored / QuotaExceeded / JobOptionRefused; writes nothing then."""
+    check_operator_limits(request, settings)
+    store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)
     store_jobs.register_task(store, task)
     return store_jobs.create_submission(
         store, settings, job_payload=job_payload, charged=request.follow_up_of is None,
@@ -212,7 +220,8 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
                                           labels_root=str(labels_root) if labels_root else None)
     base = config or settings.sandbox_config()
-    store.refuse_duplicate(sub.sha256, task, sub.path.name)
+    check_operator_limits(request, settings)  # before the labels folder is even looked at
+    store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)
     if not task.split(request.split):
         raise SonoBenchError(f"task {task.ref} has no '{request.split}' cases")
     t0 = time.perf_counter()

@@ -172,15 +172,21 @@ def admin_rescore(task_ref, reason, labels_root, db_path):
 
 
 @admin.command("audit")
+@click.option("--verify", "check", is_flag=True,
+              help="Check the chain of hashes instead: name the first entry that was edited, removed or forged.")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 @handle_errors
-def admin_audit(as_json, db_path):
-    """Show the audit log, newest first: who did what, when and why."""
+def admin_audit(check, as_json, db_path):
+    """Show the audit log, newest first: who did what, when and why (or `--verify` it)."""
     from .store import ReadOnlyStore
     from .teams import audit_log
 
-    rows = audit_log(ReadOnlyStore(db_path))
+    store = ReadOnlyStore(db_path)
+    if check:
+        _verify_audit(store, as_json)
+        return
+    rows = audit_log(store)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -188,6 +194,23 @@ def admin_audit(as_json, db_path):
         click.echo("The audit log is empty.")
     for r in rows:
         click.echo(f"{r['at']}  {r['actor']}  {r['action']}  {r['target']}  {r['reason'] or ''}".rstrip())
+
+
+def _verify_audit(store, as_json: bool) -> None:
+    import dataclasses
+
+    from .audit import verify
+    from .errors import SonoBenchError
+
+    v = verify(store.db)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(v) | {"ok": v.ok}, indent=2))
+    if not v.ok:
+        raise SonoBenchError(f"the audit log was tampered with: entry #{v.first_bad} fails: {v.why} "
+                             f"({v.chained} entr{'y' if v.chained == 1 else 'ies'} before it check)")
+    if not as_json:
+        old = f"; {v.unprotected} written before the chain existed cannot be checked" if v.unprotected else ""
+        click.echo(f"The audit log is intact: {v.chained} of {v.entries} entries checked against the chain{old}.")
 
 
 # ---------------------------------------------------------------- status

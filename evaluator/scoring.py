@@ -23,7 +23,7 @@ from typing import Callable
 from . import __version__, imageio, summary
 from .errors import InvalidSubmission, SandboxFailure, SonoBenchError
 from .metrics import score_case
-from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports
+from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports, watch
 from .settings import Settings
 from .submission import Submission
 from .tasks import Task
@@ -296,7 +296,7 @@ LATENCY_NOTE = ("median over cases of the evaluator's own clock from the moment 
                 "case (its image wholly in the pipe, the previous output read back) until the whole output was "
                 "read back (the forward pass, batch 1, + the pipe transfers); "
                 "the first call (warm-up) is not counted")
-MEMORY_NOTE = "largest VmHWM (peak resident set) among the sandbox's processes, read by the evaluator from /proc"
+MEMORY_NOTE = watch.NOTE  # sampled by the parent: the model cannot reset it (see sandbox/watch.py)
 
 
 _ONNX_COUNTS: dict[tuple[str, tuple[int, ...]], dict] = {}  # (file sha256, input shape) -> count, per process

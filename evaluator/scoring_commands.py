@@ -18,11 +18,18 @@ from .cli import cli, db_option, handle_errors
 @handle_errors
 def compare(a, b, metric, fmt, db_path):
     """Compare submissions A and B case by case (one-sided Wilcoxon both ways, paired bootstrap CI)."""
+    from .errors import SonoBenchError
     from .ranking.compare import compare_results
     from .settings import load_settings
     from .store import ReadOnlyStore
 
-    out = compare_results(ReadOnlyStore(db_path), a, b, metric, alpha=load_settings().ranking_alpha)
+    store = ReadOnlyStore(db_path)
+    for sid in (a, b):  # a withdrawn result is gone from every reader, this one included
+        row = store.submission(sid)
+        if row and row.get("withdrawn_at"):
+            raise SonoBenchError(f"Submission #{sid} was withdrawn by the operator; it cannot be compared. "
+                                 "`sonobench leaderboard TASK` lists the results shown.")
+    out = compare_results(store, a, b, metric, alpha=load_settings().ranking_alpha)
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
         return

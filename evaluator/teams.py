@@ -10,26 +10,28 @@ With `"require_auth": true` in the operator settings, `submit`, the queue and
 the app's Submit page take the team from the token, never from free text;
 quotas count by team id. Operator actions (withdraw, restore, disqualify,
 verify) each append one row to the audit log (who, when, what, why) in the
-same transaction as the change; the log refuses updates and deletes.
+same transaction as the change; the log refuses updates and deletes and is chained
+(evaluator/audit.py: `sonobench admin audit --verify` names the first tampered entry).
+Team names are normalised and checked against look-alikes (evaluator/team_names.py).
 """
 from __future__ import annotations
 
 import getpass
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 
+from . import audit
 from .errors import SonoBenchError
 from .store import Store
 from .store import jobs as store_jobs
 from .store.migrations import now
+from .team_names import check_new_name, normalise
 
 KDF = "scrypt:n=16384,r=8,p=1"
 _TOKEN = re.compile(r"^sbt_(\d{1,12})_([A-Za-z0-9_-]{20,100})$")
-TEAM_NAME = re.compile(r"^[\w][\w .@+-]{0,63}$")
 
 
 class AuthError(SonoBenchError):
@@ -64,12 +66,11 @@ def operator() -> str:
 
 
 def _audit(db, actor: str, action: str, target: str, reason: str, detail: dict | None = None) -> None:
-    db["audit_log"].insert({"at": now(), "actor": actor, "action": action, "target": target,
-                            "reason": reason, "detail": json.dumps(detail or {})})
+    audit.append(db, actor, action, target, reason, detail)
 
 
 def _team_row(store: Store, name: str) -> dict:
-    rows = list(store.db.query("select * from teams where name = ?", [name]))
+    rows = list(store.db.query("select * from teams where name = ?", [normalise(name)]))
     if not rows:
         known = [r["name"] for r in store.db.query("select name from teams order by name")]
         from .registry import did_you_mean
@@ -80,11 +81,8 @@ def _team_row(store: Store, name: str) -> dict:
 
 def add_team(store: Store, name: str, actor: str | None = None) -> tuple[Team, str]:
     """Create a team; returns it and its token (shown once, never stored)."""
-    if not TEAM_NAME.match(name or ""):
-        raise TeamError("A team name is 1-64 letters, digits, spaces or . _ @ + - and starts with a letter or digit")
     with store_jobs.immediate(store.db) as db:
-        if list(db.query("select 1 from teams where name = ?", [name])):
-            raise TeamError(f"A team named '{name}' already exists; use `sonobench teams rotate {name}` for a new token")
+        name = check_new_name(name, [r["name"] for r in db.query("select name from teams")], TeamError)
         tid = db["teams"].insert({"name": name, "created_at": now(), "token_salt": "", "token_hash": "",
                                   "kdf": KDF}).last_pk
         token, fields = _issue(tid)
@@ -115,7 +113,7 @@ def revoke(store: Store, name: str, reason: str = "", actor: str | None = None) 
 def list_teams(store: Store) -> list[dict]:
     """Teams without their secrets: id, name, dates, and today's usage."""
     rows = store.db.query("select t.id, t.name, t.created_at, t.rotated_at, t.revoked_at, t.disqualified_at, "
-                          "(select count(*) from submissions s where s.team_id = t.id) as submissions "
+                          "(select count(*) from submissions s where " + _OF_TEAM.format(t="t.id") + ") as submissions "
                           "from teams t order by t.name")
     return [dict(r) for r in rows]
 
@@ -143,6 +141,11 @@ def authenticate(store: Store, token: str | None) -> Team:
 
 # ------------------------------------------------------------------ operator actions on results
 
+# A shift-set follow-up belongs to the team of the submission it re-scores, whether or not its
+# row carries the team id (rows the worker queued before it did have team_id NULL).
+_FOLLOW_UP = "cast(json_extract(meta, '$.follow_up_of') as integer)"
+_OF_TEAM = "(team_id = {t} or " + _FOLLOW_UP + " in (select p.id from submissions p where p.team_id = {t}))"
+
 def _submission(store: Store, sid: int) -> dict:
     row = store.submission(sid)
     if row is None:
@@ -163,9 +166,12 @@ def withdraw(store: Store, sid: int, reason: str, actor: str | None = None) -> N
     if row.get("withdrawn_at"):
         raise TeamError(f"Submission #{sid} is already withdrawn")
     with store_jobs.immediate(store.db) as db:
-        db.execute("update submissions set withdrawn_at = ? where id = ?", [now(), sid])
+        at = now()
+        db.execute("update submissions set withdrawn_at = ? where id = ?", [at, sid])
+        n = db.execute(f"update submissions set withdrawn_at = ? where {_FOLLOW_UP} = ? and withdrawn_at is null",
+                       [at, sid]).rowcount  # its shift-set scores go with it
         _audit(db, actor or operator(), "withdraw", f"submission:{sid}", reason,
-               {"name": row["name"], "team": row["team"]})
+               {"name": row["name"], "team": row["team"], "follow_ups": n})
 
 
 def restore(store: Store, sid: int, reason: str, actor: str | None = None) -> None:
@@ -174,7 +180,7 @@ def restore(store: Store, sid: int, reason: str, actor: str | None = None) -> No
     if not row.get("withdrawn_at"):
         raise TeamError(f"Submission #{sid} is not withdrawn")
     with store_jobs.immediate(store.db) as db:
-        db.execute("update submissions set withdrawn_at = null where id = ?", [sid])
+        db.execute(f"update submissions set withdrawn_at = null where id = ? or {_FOLLOW_UP} = ?", [sid, sid])
         _audit(db, actor or operator(), "restore", f"submission:{sid}", reason)
 
 
@@ -195,8 +201,8 @@ def disqualify(store: Store, name: str, reason: str, actor: str | None = None) -
     at = now()
     with store_jobs.immediate(store.db) as db:
         db["teams"].update(row["id"], {"disqualified_at": at, "revoked_at": at})
-        n = db.execute("update submissions set withdrawn_at = ? where team_id = ? and withdrawn_at is null",
-                       [at, row["id"]]).rowcount
+        n = db.execute("update submissions set withdrawn_at = ? where " + _OF_TEAM.format(t="?")
+                       + " and withdrawn_at is null", [at, row["id"], row["id"]]).rowcount
         _audit(db, actor or operator(), "disqualify", f"team:{name}", reason, {"withdrawn": n})
     return n
 

@@ -42,15 +42,19 @@ class Graph:
         from .onnx_fold import MAX_ELEMENTS, infer_with_folding
 
         model = _inline_functions(model)
-        self.original_nodes = list(model.graph.node)  # parameters are counted on these (see onnx_fold)
+        # parameters are counted on these (see onnx_fold), the nodes of If/Loop/Scan bodies included
+        self.original_nodes = list(walk(model.graph.node))
         # weights keep their data here; inference and folding work on a copy without it
         self.const_protos = {t.name: t for t in model.graph.initializer}
+        self.const_protos.update((t.name, t) for t in nested_initializers(model.graph.node))
         inferred, self.folded = infer_with_folding(_skeleton(model, input_shape, MAX_ELEMENTS))
         self.graph = inferred.graph
         self.nodes = list(self.graph.node)
         self.shapes = _collect_shapes(self.graph)
+        for sub in subgraphs_below(self.graph.node):  # shape inference annotates the bodies too
+            self.shapes.update((k, v) for k, v in _collect_shapes(sub).items() if k not in self.shapes)
         self.const_protos.update((t.name, t) for t in self.graph.initializer if t.name in self.folded)
-        for node in self.nodes:
+        for node in list(self.nodes) + [n for n in self.original_nodes if n.op_type == "Constant"]:
             if node.op_type == "Constant" and node.output and node.attribute:
                 attr = node.attribute[0]
                 if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
@@ -113,6 +117,41 @@ class Graph:
         return node.input[i] if len(node.input) > i and node.input[i] else None
 
 
+def subgraphs(node) -> list:
+    """The graphs held by a node's attributes (If branches, Loop and Scan bodies)."""
+    import onnx
+
+    out = []
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            out.append(a.g)
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            out.extend(a.graphs)
+    return out
+
+
+def subgraphs_below(nodes) -> list:
+    """Every graph nested under `nodes`, at any depth."""
+    out = []
+    for n in nodes:
+        for g in subgraphs(n):
+            out.append(g)
+            out.extend(subgraphs_below(g.node))
+    return out
+
+
+def walk(nodes):
+    """`nodes` and every node of the graphs nested under them."""
+    for n in nodes:
+        yield n
+        for g in subgraphs(n):
+            yield from walk(g.node)
+
+
+def nested_initializers(nodes) -> list:
+    return [t for g in subgraphs_below(nodes) for t in g.initializer]
+
+
 def _consumers(nodes) -> dict[str, list]:
     out: dict[str, list] = {}
     for n in nodes:
@@ -148,13 +187,29 @@ def _skeleton(model, input_shape, max_elements: int):
     for t in graph.initializer:
         (small if int(np.prod(t.dims, dtype=np.int64)) <= max_elements else large).append(t)
     new_graph = onnx.helper.make_graph(
-        list(graph.node), graph.name or "main",
+        [_standard_twin(n) for n in graph.node], graph.name or "main",
         [image] + [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large],
         [_untyped_shape(o) for o in graph.output],
         initializer=small,
     )
     out = onnx.helper.make_model(new_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     return out
+
+
+# com.microsoft ops that are a standard op plus a fused activation: shape inference and the
+# FLOP count see the standard op (the activation adds no multiply-adds by the convention)
+STANDARD_TWINS = {"FusedConv": "Conv", "FusedGemm": "Gemm"}
+
+
+def _standard_twin(node):
+    if node.domain != "com.microsoft" or node.op_type not in STANDARD_TWINS:
+        return node
+    import onnx
+
+    attrs = [a for a in node.attribute if not a.name.startswith("activation")]
+    twin = onnx.helper.make_node(STANDARD_TWINS[node.op_type], list(node.input), list(node.output), name=node.name)
+    twin.attribute.extend(attrs)
+    return twin
 
 
 def _fix_input_shape(image, input_shape) -> None:

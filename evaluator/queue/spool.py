@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..evaluate import Request, start_submission
+from ..sandbox.bounds import JobOptionRefused
 from ..settings import Settings
 from ..store import Store
 from ..submission import Submission
@@ -44,11 +45,17 @@ def _spool_files(store: Store, sub: Submission) -> Path:
 def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, request: Request | None = None, *,
             kind: str = "submission", split: str = "test", labels_root=None,
             extra_meta: dict | None = None) -> Queued:
-    """Queue `sub` for a worker, carrying `request` (every option that changes the scoring).
-    Raises AlreadyScored for a live duplicate, QuotaExceeded over the cap; writes nothing then."""
+    """Queue `sub` for a worker, carrying `request` (every option that changes the scoring; the
+    worker's own settings bound them, see sandbox/bounds.py). Raises AlreadyScored for a live
+    duplicate, QuotaExceeded over the cap, JobOptionRefused for a labels folder (only the
+    worker's `--labels-root` is used) or, in hosted mode, an option past the operator's
+    settings; writes nothing then."""
     request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
                                           labels_root=str(labels_root) if labels_root else None)
-    store.refuse_duplicate(sub.sha256, task, sub.path.name)  # before copying anything
+    if request.labels_root and request.follow_up_of is None:
+        raise JobOptionRefused("A queued job never carries a labels folder (a worker would ignore it): start the "
+                               "worker with `sonobench worker --labels-root DIR` instead. Nothing was stored.")
+    store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)  # before copying anything
     folder = _spool_files(store, sub)
     payload = {**request.to_payload(), "task": task.ref, "spool": str(folder), "model": sub.path.name,
                "architecture": sub.architecture, "output": sub.output.value, "name": sub.name, "team": sub.team}

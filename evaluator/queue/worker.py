@@ -26,7 +26,7 @@ from typing import Callable
 from .. import tasks as tasks_mod
 from ..errors import SonoBenchError
 from ..evaluate import Attempt, Request, commit, compute
-from ..sandbox import SandboxConfig
+from ..sandbox import SandboxConfig, bounds, watch
 from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
@@ -123,13 +123,18 @@ def queue_follow_ups(store: Store, job: Job, settings: Settings) -> list[int]:
 
     task = tasks_mod.get_task(request.task)
     sub = load_spooled(Path(job.payload["spool"]), job.payload, settings, None)
+    parent = store.submission(job.submission_id) or {}
+    # the follow-ups belong to the parent's team: its quota never counts them, but a disqualify,
+    # a withdraw and `teams list` must find them
+    sub = dataclasses.replace(sub, team_id=parent.get("team_id"), team=parent.get("team") or sub.team)
     return enqueue_shifts(store, task, sub, request, settings, job.submission_id)
 
 
 def process_job(store: Store, job: Job, settings: Settings, base_config: SandboxConfig,
                 labels_root=None) -> JobReport:
     """Evaluate one claimed job through the pipeline and record its outcome (unless the
-    lease was lost). `labels_root`, when given, overrides the job's own."""
+    lease was lost). The job runs under `base_config` (the operator's worker), narrowed by its
+    own options where they narrow it (sandbox/bounds.py); labels come from `labels_root` only."""
     with _Heartbeat(store.path, job, settings) as hb:
         def progress(i, n):
             if hb.lost.is_set():
@@ -139,12 +144,17 @@ def process_job(store: Store, job: Job, settings: Settings, base_config: Sandbox
             task, sub, request = _prepare(store, job, settings)
         except (SonoBenchError, OSError) as e:
             return record(store, job, Attempt(error=e))
+        # the operator's worker is the ceiling: a job's options only narrow it, its labels folder is never used
+        dropped = bounds.widenings(request, base_config)
+        request = bounds.bound(request, base_config)
         if labels_root:
             request = dataclasses.replace(request, labels_root=str(labels_root))
         try:
             attempt = compute(task, sub, request, settings, base_config=base_config, progress=progress)
         except LeaseLost as e:
             return JobReport(job.id, job.submission_id, "lost", str(e))
+        if dropped:  # said on the row: the job ran under the worker's settings instead
+            attempt.meta["options_not_applied"] = dropped
         return record(store, job, attempt, settings)
 
 
@@ -203,6 +213,10 @@ class Worker:
             store.close()
 
     def run(self) -> list[JobReport]:
+        # sandboxes of a worker killed with SIGKILL left their folders (model copy, private log)
+        removed = watch.clear_dead_sandboxes()
+        if removed:
+            self.log(f"worker: removed {len(removed)} sandbox folder(s) left by a killed worker")
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"worker-{i}")
                    for i in range(max(1, self.concurrency))]
         for t in threads:

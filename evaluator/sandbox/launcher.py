@@ -31,7 +31,7 @@ import numpy as np
 from .. import environment
 from ..errors import SandboxFailure
 from ..settings import DEFAULTS as _DEFAULTS
-from . import bwrap, protocol, reports
+from . import bounds, bwrap, protocol, reports, watch
 
 REPO_ROOT = bwrap.REPO_ROOT
 ISOLATION_MODES = ("auto", "bwrap", "unshare", "none")
@@ -167,10 +167,13 @@ class ModelProcess:
         self.child_facts: dict = {}
         self.private_log = ""
         self._slot = None
+        self._memory: watch.MemorySampler | None = None
+        self._alive: int | None = None
 
     # ------------------------------------------------------------ start
     def __enter__(self):
-        self._tmp = tempfile.TemporaryDirectory(prefix="sonobench-sbx-")
+        self._tmp = tempfile.TemporaryDirectory(prefix=watch.WORKDIR_PREFIX)
+        self._alive = watch.hold_workdir(Path(self._tmp.name))  # a dead launcher's folder is cleared later
         try:
             self._start(Path(self._tmp.name))
         except BaseException:
@@ -245,6 +248,7 @@ class ModelProcess:
         # The facts recorded on a row are what the launcher itself arranged, never what the child
         # (which later runs submitted code) says about itself.
         self.facts = self.launcher_facts()
+        self._memory = watch.MemorySampler(self.proc.pid).start()
 
     def launcher_facts(self) -> dict:
         in_bwrap = self.isolation == "bwrap"
@@ -252,7 +256,7 @@ class ModelProcess:
                 "uid": self._slot.uid if self._slot else os.getuid(),
                 "nproc": self.config.limits.processes if in_bwrap else None,
                 "network": "none" if self.isolation in ("bwrap", "unshare") else "host",
-                "source": "the evaluator's launcher",
+                "source": "the evaluator's launcher", "limits": bounds.limits_record(self.config),
                 **({"external_data": [f.name for f in self.files[1:]]} if self.fmt == "onnx" else {})}
 
     # ------------------------------------------------------------ talk
@@ -393,35 +397,11 @@ class ModelProcess:
                 "--task T` on your own machine to see the full error)")
 
     def peak_memory_mb(self) -> float | None:
-        """The largest peak resident set (VmHWM) among the sandbox's processes, read by the
-        parent from /proc while they are alive; None where /proc does not show them."""
-        if not self.proc or self.proc.poll() is not None:
+        """The sandbox's peak resident memory as the parent measured it (see watch.py: sampled
+        from outside, so the model cannot reset it); None where /proc does not show it."""
+        if not self.proc or self.proc.poll() is not None or self._memory is None:
             return None
-        tree, frontier = {self.proc.pid}, [self.proc.pid]
-        parents: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read().rsplit(b")", 1)[1].split()
-                parents.setdefault(int(stat[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-        while frontier:
-            kids = parents.get(frontier.pop(), [])
-            tree.update(kids)
-            frontier += kids
-        peak = None
-        for pid in tree:
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    kb = next((int(l.split()[1]) for l in f if l.startswith("VmHWM:")), None)
-            except (OSError, ValueError, IndexError):
-                continue
-            if kb is not None:
-                peak = max(peak or 0, kb / 1024)
-        return peak
+        return self._memory.peak()
 
     # ------------------------------------------------------------ stop
     def kill(self) -> None:
@@ -444,7 +424,12 @@ class ModelProcess:
         if getattr(self, "_log", None):
             self.private_log = self._log_tail(PRIVATE_LOG_BYTES)
             self._log.close()
+        if self._memory is not None:
+            self._memory.stop()
         if self._slot:
             self._slot.release()
         self._tmp.cleanup()
+        if self._alive is not None:
+            os.close(self._alive)
+            self._alive = None
         return False

@@ -6,7 +6,11 @@ new process, a namespace, a mount or a debugger. The filter therefore lets
 (glibc then falls back to `clone`), and refuses fork/vfork and the syscalls
 that widen the kernel attack surface with EPERM. With no second process, the
 address-space rlimit bounds the sandbox's total memory and a fork bomb is
-impossible.
+impossible. Memory that RLIMIT_AS does not count is refused too: `memfd_create`
+(an anonymous file written with write() stays in shared memory, 64 MB per file
+under the file-size limit, as many files as the model likes), `memfd_secret`,
+System V `shmget` and POSIX message queues. What remains outside RLIMIT_AS is
+bounded by other caps: the private /tmp (tmpfs_mb) and pipe buffers (open_files).
 
 Only x86_64 is encoded (the syscall table is per architecture); elsewhere
 `install()` reports that no filter was applied and the rlimits stand alone.
@@ -40,6 +44,8 @@ X86_64 = {
     "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442,
+    # memory the address-space rlimit does not count: anonymous files and shared-memory segments
+    "memfd_create": 319, "memfd_secret": 447, "shmget": 29, "mq_open": 240,
 }
 DENIED = tuple(n for n in X86_64 if n not in ("clone", "clone3"))
 

@@ -30,7 +30,7 @@ from .. import tasks as tasks_mod
 from ..errors import SonoBenchError
 from ..evaluate import Attempt, Request, compute
 from ..queue.worker import JobReport, load_spooled, record
-from ..sandbox import SandboxConfig
+from ..sandbox import SandboxConfig, bounds
 from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
@@ -137,10 +137,10 @@ class RayWorker:
         return self._bundles[key]
 
     def _submit(self, ray, remote, store: Store, job: Job):
-        p = job.payload
-        request = Request.from_payload(p)
+        request = bounds.bound(Request.from_payload(job.payload), self.config)  # the operator's worker is the ceiling
+        p = {**job.payload, **request.to_payload()}
         task = tasks_mod.get_task(request.task)
-        bundle = self._bundle(ray, task, request.split, self.labels_root or request.labels_root)
+        bundle = self._bundle(ray, task, request.split, self.labels_root)
         files = {f.name: f.read_bytes() for f in sorted(Path(p["spool"]).iterdir()) if f.is_file()}
         sha = store.submission(job.submission_id)["file_sha256"]
         options = self.task_options(request)

@@ -97,20 +97,25 @@ class _Reader:
         rows = list(self.db.query("select * from results where submission_id = ?", [submission_id]))
         return _decode(rows[0], "per_class", "complexity", "hardware") if rows else None
 
-    def find_scored(self, file_sha256: str, task_id: str, task_version: int) -> dict | None:
-        """The finished (or in-flight) submission of this exact file on this task version, if any.
+    def find_scored(self, file_sha256: str, task_id: str, task_version: int,
+                    team_id: int | None = None) -> dict | None:
+        """The finished (or in-flight) submission of this exact file on this task version by the
+        same team (`team_id`; None = the rows without a team id: local use, baselines), if any.
         This is the store's one rule for "already scored": a queued, running or done row counts
-        (the unique index `submissions_once` enforces the same); a failed one may be retried."""
+        (the unique index `submissions_once_per_team` enforces the same); a failed one may be
+        retried. Another team's row is never returned: its result is not the caller's."""
         rows = list(self.db.query(
             "select * from submissions where file_sha256 = ? and task_id = ? and task_version = ? "
-            f"and status in ({','.join(repr(s) for s in LIVE_STATUSES)}) order by id limit 1",
-            [file_sha256, task_id, task_version],
+            f"and ifnull(team_id, 0) = ? and status in ({','.join(repr(s) for s in LIVE_STATUSES)}) "
+            "order by id limit 1",
+            [file_sha256, task_id, task_version, team_id or 0],
         ))
         return _decode(rows[0], "meta") if rows else None
 
-    def refuse_duplicate(self, file_sha256: str, task: Task, filename: str = "This file") -> None:
+    def refuse_duplicate(self, file_sha256: str, task: Task, filename: str = "This file",
+                         team_id: int | None = None) -> None:
         """Raise AlreadyScored (carrying the existing id) when `find_scored` has a row."""
-        prior = self.find_scored(file_sha256, task.id, task.version)
+        prior = self.find_scored(file_sha256, task.id, task.version, team_id)
         if prior is not None:
             raise _already(file_sha256, task, prior, filename)
 
@@ -211,7 +216,7 @@ class Store(_Reader):
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk
         except sqlite3.IntegrityError:
-            raise _already(file_sha256, task, self.find_scored(file_sha256, task.id, task.version),
+            raise _already(file_sha256, task, self.find_scored(file_sha256, task.id, task.version, team_id),
                            filename) from None
 
     def set_status(self, submission_id: int, status: str, error: str | None = None) -> None:

@@ -178,21 +178,92 @@ def m006_thin_structure_surface_metrics(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m007_hosted_team_duplicates_audit_chain(db: sqlite_utils.Database) -> None:
+    """Hosted-mode audit: "already scored" is per team (another team's identical file is scored
+    for the caller, never answered with that team's row), and the audit log becomes a chain:
+    each entry carries the keyed hash of the previous entry and of itself (evaluator/audit.py;
+    entries written before this migration have none and are reported as unprotected)."""
+    db.execute("DROP INDEX IF EXISTS submissions_once")
+    db.execute(
+        "CREATE UNIQUE INDEX submissions_once_per_team ON submissions(file_sha256, task_id, task_version, "
+        "ifnull(team_id, 0)) WHERE status IN ('queued', 'running', 'done')"
+    )
+    db["audit_log"].add_column("prev_hash", str)
+    db["audit_log"].add_column("hash", str)
+
+
+# Protective triggers, checked and re-created on every open (see `ensure_guards`): the audit log
+# is append-only (no UPDATE, no DELETE, no INSERT OR REPLACE over an entry) and an entry must
+# name the hash of the entry before it. REPLACE deletes the old row without firing DELETE
+# triggers (recursive_triggers is off), so the BEFORE INSERT guard is what stops it.
+GUARDS = {
+    "audit_log_no_update": "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+                           "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "audit_log_no_delete": "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+                           "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "audit_log_no_replace": "CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log "
+                            "WHEN NEW.id IS NOT NULL AND NEW.id <= (SELECT ifnull(max(id), 0) FROM audit_log) "
+                            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "audit_log_chained": "CREATE TRIGGER audit_log_chained BEFORE INSERT ON audit_log "
+                         "WHEN NEW.hash IS NULL OR NEW.prev_hash IS NOT ifnull((SELECT hash FROM audit_log "
+                         "ORDER BY id DESC LIMIT 1), '') "
+                         "BEGIN SELECT RAISE(ABORT, 'an audit entry must chain to the one before it'); END",
+}
+
+
+def _stale_guards(db: sqlite_utils.Database) -> list[str]:
+    """The protective triggers that are missing or altered (none before the audit chain exists)."""
+    if "audit_log" not in db.table_names() or "hash" not in db["audit_log"].columns_dict:
+        return []
+    have = {r[0]: r[1] for r in db.execute("select name, sql from sqlite_master where type = 'trigger' "
+                                            "and tbl_name = 'audit_log'").fetchall()}
+    return [name for name, sql in GUARDS.items() if have.get(name) != sql]
+
+
+def ensure_guards(db: sqlite_utils.Database) -> list[str]:
+    """Re-create any protective trigger that was dropped or altered; return the names restored."""
+    stale = _stale_guards(db)
+    for name in stale:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(GUARDS[name])
+    return stale
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def apply(db: sqlite_utils.Database) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction; return their names."""
+def _pending(db: sqlite_utils.Database) -> list[tuple[str, Migration]]:
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+        return list(MIGRATIONS)
     done = {r["name"] for r in db["_migrations"].rows}
-    applied = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        with db.atomic():
-            fn(db)
-            db["_migrations"].insert({"name": name, "applied_at": now()})
-        applied.append(name)
+    return [(n, fn) for n, fn in MIGRATIONS if n not in done]
+
+
+def apply(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order under the store's write lock, then restore the
+    protective triggers; return the names applied. The lock is taken up front (BEGIN
+    IMMEDIATE, waiting on busy_timeout), and what is pending is read again under it, so
+    concurrent first opens of a new store wait for one another instead of failing with
+    "database is locked" or applying a migration twice."""
+    conn = db.conn
+    if conn.in_transaction or (not _pending(db) and not _stale_guards(db)):
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "_migrations" not in db.table_names():
+            db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+        applied = []
+        for name, fn in _pending(db):
+            with db.atomic():  # a savepoint: a failing migration undoes itself, and the rest with it
+                fn(db)
+                db["_migrations"].insert({"name": name, "applied_at": now()})
+            applied.append(name)
+        ensure_guards(db)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return applied

@@ -414,9 +414,10 @@ CASES: list[Case] = [
 
 
 def all_cases() -> list[Case]:
+    from tests.hostile.corpus_audit import AUDIT_CASES
     from tests.hostile.corpus_hosted import HOSTED_CASES
 
-    return CASES + HOSTED_CASES
+    return CASES + HOSTED_CASES + AUDIT_CASES
 
 
 def build_all(out: Path, targets: Targets, with_torch: bool = True) -> dict[str, Path]:
