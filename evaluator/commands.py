@@ -66,10 +66,16 @@ def tasks_restore(task):
 
 # ---------------------------------------------------------------- submit
 
-def _print_result(res: dict) -> None:
-    from .summary import scores_text
+def _print_result(res: dict, task=None) -> None:
+    """The result's primary metric with its CI, then the other metrics its task declares."""
+    from .metrics import per_case_metrics
+    from .summary import headline_text, scores_text
 
-    click.echo("  " + scores_text(res))
+    click.echo(f"  {headline_text(res)} (primary metric)")
+    board = task.metrics if task is not None else per_case_metrics()
+    others = [m for m in board if m in per_case_metrics() and m != res.get("primary_metric")]
+    if others:
+        click.echo("  " + scores_text(res, others))
     gflops = "n/a" if res.get("gflops") is None else f"{res['gflops']:.2f}"
     params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
     click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
@@ -175,7 +181,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     if not as_json:
         click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
         if res:
-            _print_result(res)
+            _print_result(res, task)
     shifts = _score_shifts(store, task, sub, request, settings, sid, as_json) if res and split == "test" else []
     if as_json:
         click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res,
