@@ -8,8 +8,7 @@ definitions are printed by `--explain`; the table itself carries a footer of two
 """
 from __future__ import annotations
 
-import os
-import sys
+import shutil
 import textwrap
 from dataclasses import dataclass
 from typing import Callable
@@ -34,14 +33,8 @@ class Column:
 
 
 def terminal_width() -> int:
-    """$COLUMNS, else the terminal's width, else 120 (output piped to a file)."""
-    raw = os.environ.get("COLUMNS", "")
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else DEFAULT_WIDTH
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_WIDTH
+    """The terminal's width ($COLUMNS first, as the shell sets it), else 120 (output piped to a file)."""
+    return shutil.get_terminal_size(fallback=(DEFAULT_WIDTH, 24)).columns or DEFAULT_WIDTH
 
 
 def _missing(v) -> bool:
