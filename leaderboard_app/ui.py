@@ -111,12 +111,13 @@ def metric_picker(label: str, default: str, *, key: str, first=()) -> str:
 def task_metric_picker(label: str, task_id: str, version: int, *, key: str) -> str:
     """`metric_picker` for one task: its declared metrics lead the list, and on every switch to
     another task the choice starts again at that task's primary metric."""
-    ref = f"{task_id}@{version}"
+    ref, primary = f"{task_id}@{version}", data.primary_metric(task_id, version)
     if st.session_state.get(f"{key}__task") != ref:
+        # Set, not cleared: the browser keeps showing a keyed widget's old choice otherwise. The
+        # primary metric leads the options, so this agrees with the widget's default index.
         st.session_state[f"{key}__task"] = ref
-        st.session_state.pop(key, None)
-    return metric_picker(label, data.primary_metric(task_id, version), key=key,
-                         first=data.task_metrics(task_id, version))
+        st.session_state[key] = primary
+    return metric_picker(label, primary, key=key, first=data.task_metrics(task_id, version))
 
 
 _MARKDOWN_SPECIALS = set("\\`*_{}[]<>#!|~:$&")
