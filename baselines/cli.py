@@ -155,9 +155,9 @@ def list_cmd(task_id, as_json):
     task's primary metric where the reference file holds it)."""
     from evaluator.architectures import list_architectures
     from evaluator.metrics import METRICS
-    from .reference import read_reference
-
     from evaluator.tasks import parse_ref
+
+    from .reference import read_reference
 
     name, version = parse_ref(task_id)
     ref_file = read_reference(name, version=version) or {"rows": []}

@@ -4,11 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from evaluator import board_columns
+from evaluator import board_columns, imageio
 from evaluator.errors import TaskNotFound
 from evaluator.store import validity
-
-from evaluator import imageio
 from leaderboard_app import columns, data, overlays, ui
 
 N_WORST = 10
