@@ -104,3 +104,19 @@ def test_overall_ranks_main_tasks_only_by_consensus_rank(board_db):
 
 def test_the_metric_registry_lists_what_the_store_holds():
     assert "surface_f1" in per_case_metrics()  # the synthetic store writes every per-case metric
+
+
+def test_headlines_state_the_tasks_primary_metric(board_db):
+    from evaluator.store import ReadOnlyStore, queries
+    from evaluator.summary import headline_text
+
+    store = ReadOnlyStore(board_db)
+    choices = queries.submission_choices(store, "bone-like", 1)
+    by_name = {c["name"]: c for c in choices}
+    row = store.result_for(by_name["bone-a"]["id"])
+    assert by_name["bone-a"]["primary_mean"] == row["surface_f1_mean"] != row["dice_mean"]
+    assert "dice_mean" not in by_name["bone-a"]
+    assert headline_text(row, 3) == (f"Surface F1 {row['surface_f1_mean']:.3f} "
+                                     f"[{row['surface_f1_ci_low']:.3f}, {row['surface_f1_ci_high']:.3f}]")
+    lesion = store.result_for(queries.submission_choices(store, "lesion-like", 1)[0]["id"])
+    assert headline_text(lesion).startswith("Dice ") and headline_text({**lesion, "dice_mean": None}) == "Dice missing"
