@@ -33,6 +33,7 @@ def _fmt(value, d: int) -> str:
 def _metric_cards(res: dict, metrics: list[str]) -> None:
     """One card per metric of the task's board (`metrics`, the primary metric first), then the costs."""
     unit = res.get("hd95_unit") or "px"
+    st.markdown(_headline(res, metrics[0]))
     per_case = [m for m in metrics if m in columns.QUALITY]
     detection = [m for m in metrics if m in columns.DETECTION]
     per_row = 5  # cards per row: ten metrics in one row would be too narrow to read
@@ -43,9 +44,7 @@ def _metric_cards(res: dict, metrics: list[str]) -> None:
         tau = res.get(columns.METRICS.get(m).tolerance) if columns.METRICS.get(m).tolerance else None
         tol = f" Tolerance τ = {tau:g} {unit}." if tau is not None else ""
         primary = " · primary" if m == metrics[0] else ""
-        col.metric(columns.metric_header(m, unit) + (f" @ τ = {tau:g} {unit}" if tol else "") + primary,
-                   _fmt(mean, d) + (f" [{_fmt(res.get(f'{m}_ci_low'), d)}–{_fmt(res.get(f'{m}_ci_high'), d)}]"
-                                    if primary and mean is not None else ""),
+        col.metric(columns.metric_header(m, unit) + (f" @ τ = {tau:g} {unit}" if tol else "") + primary, _fmt(mean, d),
                    help=(f"{columns.QUALITY_HELP[m]}{tol} 95% CI [{_fmt(res.get(f'{m}_ci_low'), d)}, "
                          f"{_fmt(res.get(f'{m}_ci_high'), d)}], std {_fmt(res.get(f'{m}_std'), d)}."
                          if mean is not None else f"{columns.QUALITY_HELP[m]} Missing: this result was scored "
@@ -71,6 +70,17 @@ def _metric_cards(res: dict, metrics: list[str]) -> None:
         + (" · HD95 is medpy's pooled 95th percentile of both directions' distances; MONAI's (the larger directed "
            "percentile) can be much larger" if "hd95" in per_case else "")
         + " · **missing**: scored before that metric existed")
+
+
+def _headline(res: dict, metric: str) -> str:
+    """'**Dice ↑** (the task's primary metric): **0.706**, 95% CI [0.642, 0.767] over 100 test cases'."""
+    d = columns.ndigits(metric)
+    mean = res.get(f"{metric}_mean")
+    if mean is None:
+        return f"**{columns.header(metric)}** (the task's primary metric): {columns.MISSING}"
+    return (f"**{columns.metric_header(metric, res.get('hd95_unit') or 'px')}** (the task's primary metric): "
+            f"**{mean:.{d}f}**, 95% CI [{_fmt(res.get(f'{metric}_ci_low'), d)}, {_fmt(res.get(f'{metric}_ci_high'), d)}] "
+            f"over {res['n_cases']} {res['split']} cases")
 
 
 def _shown_metrics(cases: pd.DataFrame, metrics: list[str]) -> list[str]:

@@ -79,5 +79,6 @@ def test_submission_page_leads_with_the_primary_metric(board_env):
     assert not at.exception
     cards = [m.label for m in at.metric]
     assert cards[0].startswith("Surface F1 ↑") and cards[0].endswith("· primary")
-    assert "[" in at.metric[0].value  # its 95% CI with it
+    headline = next(m.value for m in at.markdown if "primary metric" in m.value)
+    assert headline.startswith("**Surface F1 ↑** (the task's primary metric): **0.9") and "95% CI [" in headline
     assert not any(c.startswith("NSD") for c in cards)
