@@ -38,7 +38,7 @@ def _metric_cards(res: dict, metrics: list[str]) -> None:
     detection = [m for m in metrics if m in columns.DETECTION]
     per_row = 5  # cards per row: ten metrics in one row would be too narrow to read
     rows = [per_case[i:i + per_row] for i in range(0, len(per_case), per_row)]
-    for m, col in ((m, col) for row in rows for m, col in zip(row, st.columns(len(row)))):
+    for m, col in ((m, col) for row in rows for m, col in zip(row, st.columns(per_row))):  # aligned rows
         d = columns.ndigits(m)
         mean = res.get(f"{m}_mean")
         tau = res.get(columns.METRICS.get(m).tolerance) if columns.METRICS.get(m).tolerance else None
