@@ -92,6 +92,8 @@ def test_tasks_page_shows_facts_digest_and_training_samples(app_env):
     assert not at.exception
     task = get_task("toy-lesion")
     assert at.code[0].value == task.digest
+    facts = next(m.value for m in at.markdown if "Primary metric" in m.value)
+    assert "**Primary metric:** Dice · **Leaderboard metrics:** Dice, Specificity, HD95, NSD" in facts
     splits = at.dataframe[0].value
     assert dict(zip(splits["Split"], splits["Cases"])) == {s: len(task.split(s)) for s in ("train", "val", "test")}
     captions = _captions(at)
