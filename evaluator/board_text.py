@@ -90,11 +90,18 @@ def _text(key: str) -> Callable[[dict], str]:
     return lambda r: "" if _missing(r.get(key)) else str(r[key])
 
 
+def _kind_mark(r: dict) -> str:
+    """' [floor]' for a row of any kind other than a participant's submission or a reference
+    baseline, so such rows are marked on the default board, which has no Kind column."""
+    kind = r.get("kind")
+    return f" [{kind}]" if kind and kind not in ("submission", "baseline") else ""
+
+
 BASIC = {
     "rank": Column("rank", "Rank", _text("rank"), right=True),
     "rank_range": Column("rank_range", "Range", _rank_range),
     "p_rank1": Column("p_rank1", "P(1)", lambda r: "-" if _missing(r.get("p_rank1")) else f"{r['p_rank1']:.2f}", True),
-    "name": Column("name", "Model", _text("name")),
+    "name": Column("name", "Model", lambda r: _text("name")(r) + _kind_mark(r)),
     "team": Column("team", "Team", _text("team")),
     "kind": Column("kind", "Kind", _text("kind")),
     "params": Column("params", "Params", lambda r: _count(r.get("params")), True),

@@ -208,7 +208,8 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired",
         "Rank range": rank_range(ranked),
         "P(rank 1)": p_rank1(ranked),
         "Model": ranked["name"],
-        "Type": np.where(ranked["kind"] == "baseline", "BASELINE", "submission"),
+        # BASELINE, submission, or any other kind (e.g. a no-skill floor) by its own name in capitals
+        "Type": [k if k == "submission" else str(k).upper() for k in ranked["kind"]],
         "Team": ranked["team"].fillna(""),
     }
     helps = {

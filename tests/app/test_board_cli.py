@@ -120,3 +120,15 @@ def test_headlines_state_the_tasks_primary_metric(board_db):
                                      f"[{row['surface_f1_ci_low']:.3f}, {row['surface_f1_ci_high']:.3f}]")
     lesion = store.result_for(queries.submission_choices(store, "lesion-like", 1)[0]["id"])
     assert headline_text(lesion).startswith("Dice ") and headline_text({**lesion, "dice_mean": None}) == "Dice missing"
+
+
+def test_a_row_of_another_kind_is_marked_on_the_default_board(board_db, tmp_path):
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "marked.db"
+    shutil.copy(board_db, db)
+    with sqlite3.connect(db) as conn:  # e.g. a no-skill floor: the default board has no Kind column
+        conn.execute("update submissions set kind = 'floor' where name = 'bone-d'")
+    line = next(line for line in _run(db, "bone-like").splitlines() if "bone-d" in line)
+    assert "bone-d [floor]" in line
