@@ -21,7 +21,7 @@ from .registry import did_you_mean
 DEFAULT_WIDTH = 120
 MAX_OTHER_METRICS = 3
 GAP = "  "
-MIN_NAME, MIN_TEAM = 16, 10
+MIN_NAME, MIN_TEAM, NAME_KEEP = 14, 10, 24  # NAME_KEEP: kept before a metric column is dropped
 
 
 @dataclass
@@ -146,31 +146,36 @@ def _clip(text: str, width: int) -> str:
 
 
 def _fit(columns: list[Column], cells: list[list[str]], width: int, fit: bool) -> tuple[list[Column], list[int]]:
-    """Column widths; when `fit`, shorten name and team, then drop the last optional metric
-    columns, until the table fits `width`."""
+    """Column widths; when `fit`: shorten team and name (to NAME_KEEP), then drop the last optional
+    metric columns, then shorten the name further (to MIN_NAME), until the table fits `width`."""
     while True:
         widths = [max(len(c.header), *(len(row[i]) for row in cells)) if cells else len(c.header)
                   for i, c in enumerate(columns)]
-        total = sum(widths) + len(GAP) * (len(columns) - 1)
-        if not fit or total <= width:
-            return columns, widths
-        keys = [c.key for c in columns]
-        flexible = {keys.index(k): max(least, len(columns[keys.index(k)].header))
-                    for k, least in (("name", MIN_NAME), ("team", MIN_TEAM)) if k in keys}
-        while total > width:  # shorten the longer of name and team, one character at a time
-            room = [i for i, least in flexible.items() if widths[i] > least]
-            if not room:
-                break
-            widths[max(room, key=lambda i: widths[i])] -= 1
-            total -= 1
-        if total <= width:
+        if not fit:
             return columns, widths
         optional = [i for i, c in enumerate(columns) if c.key in METRICS and i != _first_metric(columns)]
-        if not optional:
+        if _shrink(columns, widths, width, NAME_KEEP) or not optional:
+            _shrink(columns, widths, width, MIN_NAME)
             return columns, widths
         drop = optional[-1]
         columns = columns[:drop] + columns[drop + 1:]
         cells = [row[:drop] + row[drop + 1:] for row in cells]
+
+
+def _shrink(columns: list[Column], widths: list[int], width: int, min_name: int) -> bool:
+    """Shorten the longer of name and team, one character at a time, down to their minimums;
+    True when the table then fits `width`."""
+    keys = [c.key for c in columns]
+    floor = {keys.index(k): max(least, len(columns[keys.index(k)].header))
+             for k, least in (("name", min_name), ("team", MIN_TEAM)) if k in keys}
+    total = sum(widths) + len(GAP) * (len(columns) - 1)
+    while total > width:
+        room = [i for i, least in floor.items() if widths[i] > least]
+        if not room:
+            return False
+        widths[max(room, key=lambda i: widths[i])] -= 1
+        total -= 1
+    return True
 
 
 def _first_metric(columns: list[Column]) -> int:

@@ -377,10 +377,9 @@ def _overall(kind, fmt, db_path, scheme) -> None:
             board_text.Column("mean_rank", "Mean rank", lambda r: f"{r['mean_rank']:.2f}", right=True),
             board_text.BASIC["name"], board_text.BASIC["team"],
             *(board_text.Column(t, t, lambda r, t=t: str(r["ranks"].get(t, "—")), right=True) for t in tasks)]
-    for line in board_text.wrap(f"Overall: consensus rank across {len(tasks)} main task(s) (shift sets are not "
-                                f"tasks): the mean of each model's per-task ranks ('{scheme}' ranking by each task's "
-                                "primary metric), lowest first; — = not scored on that task (its mean covers fewer "
-                                "tasks).", width, 2):
+    for line in board_text.wrap(f"Overall over {len(tasks)} main tasks (shift sets are not tasks): ordered by the "
+                                f"mean of each model's per-task ranks ('{scheme}', each task's primary metric); — = "
+                                "not scored there, so its mean covers fewer tasks.", width, 2):
         click.echo(line)
     for line in board_text.render(rows, cols, width):
         click.echo(line)
