@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import SonoBenchError
+from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
 from evaluator.tasks import REPO_SPLITS, Task, load_task_folder, sha256_file, task_search_path, user_data_dir, write_task
 from . import splits as split_rules
 from .base import Adapter, Scan, SourceCase, SourceProblem
@@ -205,7 +206,8 @@ def _spec(adapter: Adapter, task_id: str, opts: Options, scan: Scan, conv: list[
         "id": task_id, "version": opts.version, "title": adapter.title, "description": adapter.description,
         "modality": adapter.modality, "classes": list(adapter.classes),
         "native_size": list(shapes.pop()) if len(shapes) == 1 else None, "input_size": list(INPUT_SIZE),
-        "input_channels": 1, "spacing_mm": None, "primary_metric": "dice", "test_labels_private": False,
+        "input_channels": 1, "spacing_mm": None, "primary_metric": DEFAULT_PRIMARY_METRIC,
+        "metrics": list(DEFAULT_TASK_METRICS), "test_labels_private": False,
         "source": {"adapter": adapter.name, "dataset": adapter.source, "imported_from": str(scan.root),
                    "split_rule": rule, "seed": opts.seed, "test_fraction": opts.test_fraction, "folds": opts.folds,
                    "near_duplicates": {"hash": "dct-phash-64", "max_distance": opts.max_distance, **dups.to_json()},

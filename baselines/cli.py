@@ -151,22 +151,26 @@ def baselines():
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def list_cmd(task_id, as_json):
-    """Registered architectures with parameter counts and committed reference Dice."""
+    """Registered architectures with parameter counts and their committed reference scores (the
+    task's primary metric where the reference file holds it)."""
     from evaluator.architectures import list_architectures
-    from .reference import read_reference
-
+    from evaluator.metrics import METRICS
     from evaluator.tasks import parse_ref
+
+    from .reference import read_reference
 
     name, version = parse_ref(task_id)
     ref_file = read_reference(name, version=version) or {"rows": []}
     task_id = f"{name}@{ref_file['task_version']}" if "task_version" in ref_file else task_id
     ref = {(r["model"], r["profile"]): r for r in ref_file["rows"]}
+    metric = _listed_metric(ref_file["rows"])
+    label = METRICS.get(metric).title
     rows = []
     for arch in list_architectures():
         params = _param_count(arch["name"])
-        refs = {p: r["scores"]["dice_mean"] for (m, p), r in ref.items() if m == arch["name"]}
+        refs = {p: r["scores"][f"{metric}_mean"] for (m, p), r in ref.items() if m == arch["name"]}
         rows.append({"name": arch["name"], "family": arch["family"], "params_m": round(params / 1e6, 2),
-                     "reference_dice": refs, "reference": arch["reference"]})
+                     "reference_metric": metric, "reference_scores": refs, "reference": arch["reference"]})
     converged = _converged_summary(list(ref.values()), ref_file.get("converged_notes"))
     by_model = {c["model"]: c for c in converged}
     marks = _floor_marks(task_id)
@@ -176,12 +180,15 @@ def list_cmd(task_id, as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"Parameters at in_channels=1, num_classes=1; reference Dice = committed results on {task_id}.")
-    click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference Dice':<34} paper / source")
+    primary = (ref_file["rows"] or [{}])[0].get("scores", {}).get("primary_metric") or metric
+    why = "" if primary == metric else (f" ({METRICS.get(primary).title}, the task's primary metric, is not in the "
+                                        f"reference file: `sonobench leaderboard {task_id}` ranks by it)")
+    click.echo(f"Parameters at in_channels=1, num_classes=1; reference {label} = committed results on {task_id}{why}.")
+    click.echo(f"{'name':<18} {'family':<11} {'params (M)':>10}  {'reference ' + label:<34} paper / source")
     for r in rows:
-        dice = ", ".join(f"{p} {d:.3f}{'*' if p in r['not_above_floor'] else ''}"
-                         for p, d in sorted(r["reference_dice"].items())) or "-"
-        click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {dice:<34} {r['reference'].split(';')[0]}")
+        scores = ", ".join(f"{p} {d:.3f}{'*' if p in r['not_above_floor'] else ''}"
+                           for p, d in sorted(r["reference_scores"].items())) or "-"
+        click.echo(f"{r['name']:<18} {r['family']:<11} {r['params_m']:>10.2f}  {scores:<34} {r['reference'].split(';')[0]}")
     if marks:
         floor = next(iter(marks.values()))["floor"]
         click.echo(f"* not significantly better than the best no-skill floor ('{floor}'; one-sided paired Wilcoxon "
@@ -191,7 +198,7 @@ def list_cmd(task_id, as_json):
         if c["profile"] is None:
             click.echo(f"  {c['model']:<18} no converged row: {c['why']}")
             continue
-        click.echo(f"  {c['model']:<18} {c['profile']:<9} Dice {c['dice']:.3f}  {c['epochs_run']} epochs (best "
+        click.echo(f"  {c['model']:<18} {c['profile']:<9} {label} {c['score']:.3f}  {c['epochs_run']} epochs (best "
                    f"{c['best_epoch']}), {c['hardware']}, trained in {c['wall_s'] / 60:.0f} min")
         click.echo(f"  {'':<18} val   {_spark(c['val_curve'])}")
         click.echo(f"  {'':<18} train {_spark(c['train_curve'])}")
@@ -221,6 +228,16 @@ def _hardware_words(hw: dict) -> str:
     return f"{hw['device']} ({what}, {hw.get('threads')} thread(s))"
 
 
+def _listed_metric(rows: list[dict]) -> str:
+    """The task's primary metric where every reference row holds it, else the default one (a
+    format-1 reference file keeps the always-stored metrics only)."""
+    from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
+
+    primary = (rows or [{}])[0].get("scores", {}).get("primary_metric") or DEFAULT_PRIMARY_METRIC
+    held = all(r["scores"].get(f"{primary}_mean") is not None for r in rows)
+    return primary if held else DEFAULT_PRIMARY_METRIC
+
+
 def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict]:
     """Per required model: its converged row's scores, curve, hardware and wall time, or why none."""
     from .reference import converged_row
@@ -232,7 +249,8 @@ def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict
             out.append({"model": model, "profile": None, "why": why})
             continue
         history, t = row["history"], row["training"]
-        out.append({"model": model, "profile": row["profile"], "why": why, "dice": row["scores"]["dice_mean"],
+        out.append({"model": model, "profile": row["profile"], "why": why,
+                    "score": row["scores"][f"{_listed_metric(rows)}_mean"],
                     "epochs_run": t["epochs_run"], "best_epoch": t["best_epoch"],
                     "hardware": _hardware_words(row["provenance"]["hardware"]), "wall_s": t["wall_s"],
                     "val_curve": [h.get("val_dice_ema", h["val_dice"]) for h in history],

@@ -67,10 +67,16 @@ def tasks_restore(task):
 
 # ---------------------------------------------------------------- submit
 
-def _print_result(res: dict) -> None:
-    from .summary import scores_text
+def _print_result(res: dict, task=None) -> None:
+    """The result's primary metric with its CI, then the other metrics its task declares."""
+    from .metrics import per_case_metrics
+    from .summary import headline_text, scores_text
 
-    click.echo("  " + scores_text(res))
+    click.echo(f"  {headline_text(res)} (primary metric)")
+    board = task.metrics if task is not None else per_case_metrics()
+    others = [m for m in board if m in per_case_metrics() and m != res.get("primary_metric")]
+    if others:
+        click.echo("  " + scores_text(res, others))
     gflops = "n/a" if res.get("gflops") is None else f"{res['gflops']:.2f}"
     params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
     click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
@@ -176,7 +182,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     if not as_json:
         click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
         if res:
-            _print_result(res)
+            _print_result(res, task)
     shifts = _score_shifts(store, task, sub, request, settings, sid, as_json) if res and split == "test" else []
     if as_json:
         click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res,
@@ -215,47 +221,15 @@ def _enqueue(store, task, sub, settings, request, as_json):
 
 # ---------------------------------------------------------------- leaderboard
 
-def _rank_range(r: dict) -> str:
-    if r.get("rank_low") is None:
-        return "-"
-    return f"{r['rank_low']}-{r['rank_high']}" if r["rank_low"] != r["rank_high"] else str(r["rank_low"])
-
-
-def _mean_ci(r: dict, m: str, digits: int, unit: str | None = None) -> str:
-    """'0.812 [0.80,0.82]'; 'missing' for a result scored before the metric existed (never 0)."""
-    if r.get(f"{m}_mean") is None:
-        return "missing"
-    text = f"{r[f'{m}_mean']:.{digits}f} [{r[f'{m}_ci_low']:.{digits}f},{r[f'{m}_ci_high']:.{digits}f}]"
-    return f"{text} {unit}" if unit else text
-
-
-def _rate(r: dict, m: str) -> str:
-    if r.get(m) is None:
-        return "missing" if r.get(f"{m}_n") is None else "n/a"
-    return f"{r[m]:.2f} (n={r[f'{m}_n']})"
-
-
-def _metric_cells(r: dict) -> dict:
-    """One cell per registered metric, in registry order: mean [CI] (distances with the row's
-    unit) for per-case metrics, rate (n) for detection rates."""
-    from .metrics import METRICS, MetricKind, metric_names
-
-    cells = {}
-    for m in metric_names():
-        info = METRICS.get(m)
-        if info.kind is MetricKind.DETECTION:
-            cells[m] = _rate(r, m)
-        else:
-            cells[m] = _mean_ci(r, m, info.digits, r.get("hd95_unit") if info.unit else None)
-    return cells
-def _echo_csv(table: list[dict], fields: list[str], extra: list[dict] = ()) -> None:
-    """Print `table` (and `extra` rows, missing cells empty) as CSV with a header."""
+def _echo_csv(table: list[dict], fields: list[str], extrasaction: str = "raise") -> None:
+    """Print `table` as CSV with a header: numbers as numbers, a missing value as an empty cell."""
     import csv
     import io
 
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, restval="")
-    w.writeheader(); w.writerows(table); w.writerows(extra)
+    w = csv.DictWriter(buf, fieldnames=fields, restval="", extrasaction=extrasaction)
+    w.writeheader()
+    w.writerows({k: ("" if v is None or v != v else v) for k, v in r.items()} for r in table)
     click.echo(buf.getvalue(), nl=False)
 
 
@@ -282,21 +256,6 @@ def _robustness_view(task_ref, kind, fmt, db_path):
     _print_table(table)
 
 
-def leaderboard_table(rows: list[dict]) -> list[dict]:
-    out = []
-    for r in rows:
-        out.append({
-            "rank": r["rank"], "rank_range": _rank_range(r),
-            "p_rank1": "-" if r.get("p_rank1") is None else f"{r['p_rank1']:.2f}",
-            "name": r["name"], "team": r["team"], "kind": r["kind"] + ("*" if r.get(floors.MARK) else ""),
-            **_metric_cells(r),
-            "gflops": "n/a" if r["gflops"] is None else f"{r['gflops']:.2f}",
-            "params_m": "n/a" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
-            "latency_ms": f"{r['latency_ms']:.1f}", "date": (r["created_at"] or "")[:10], "id": r["submission_id"],
-        })
-    return out
-
-
 @cli.command()
 @click.argument("task_ref", required=False)
 @click.option("--overall", is_flag=True, help="Consensus across tasks: mean of each model's per-task ranks.")
@@ -309,10 +268,16 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
               help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
               "paired drop against the same phantoms unshifted, and one robustness number per model.")
+@click.option("--columns", "columns", default=None, metavar="KEYS",
+              help="Comma-separated columns to show, e.g. rank,name,dice,hd95,params (an unknown key lists them).")
+@click.option("--wide", is_flag=True, help="Every column of the task's board (CIs, rates with n, latency, date, id).")
+@click.option("--explain", is_flag=True, help="Print the definitions of the ranking and of every metric shown.")
 @db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking"):
-    """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking",
+                columns=None, wide=False, explain=False):
+    """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change),
+    ranked by the task's primary metric, with the metrics the task declares."""
     if overall:
         return _overall(kind, fmt, db_path, scheme)
     if not task_ref:
@@ -320,10 +285,11 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if view == "robustness":
         return _robustness_view(task_ref, kind, fmt, db_path)
 
-    from .metrics import METRICS, metric_names
+    from . import board_columns, board_text
+    from .metrics import METRICS
     from .ranking.board import rank_stored
     from .settings import load_settings
-    from .store import ReadOnlyStore, validity
+    from .store import ReadOnlyStore, queries, validity
 
     name, version = tasks_mod.parse_ref(task_ref)
     store = ReadOnlyStore(db_path)
@@ -334,43 +300,53 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if not rows and not invalid:
         click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
         return
-    metric = metric or (rows[0]["primary_metric"] if rows else "dice")
+    _print_invalid(invalid)
+    version = version or (rows or invalid)[0]["task_version"]
+    spec = board_columns.task_spec(name, version, queries.task_spec(store, name, version))
+    spec.setdefault("primary_metric", rows[0]["primary_metric"] if rows else None)
+    metric = metric or board_columns.task_metrics(spec)[0]
     METRICS.get(metric)
     settings = load_settings()
     result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
                          top_n=settings.ranking_top_n) if rows else None
     ranked = floors.annotate(store, result.rows, metric, settings.ranking_alpha) if result else []
+    shown = board_columns.shown_metrics(spec, ranked, metric)
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{version or (ranked[0]['task_version'] if ranked else '')}",
-                               "metric": metric, "ranking": scheme,
-                               "definition": result.definition if result else None,
+        click.echo(json.dumps({"task": f"{name}@{version}", "metric": metric,
+                               "primary_metric": board_columns.task_metrics(spec)[0], "metrics": shown,
+                               "ranking": scheme, "definition": result.definition if result else None,
                                "kendall_tau": result.kendall_tau if result else None,
                                "bootstrap_resamples": result.resamples if result else None,
                                "rows": ranked, "invalid": invalid}, indent=2, default=str))
         return
-    table = leaderboard_table(ranked)
     if fmt == "csv":
-        return _echo_csv(table, list(table[0]) if table else ["rank", "id"],
-                         [{"rank": "invalid", "id": r["submission_id"]} for r in invalid])
-    _print_invalid(invalid)
+        return _echo_csv(ranked, board_columns.csv_fields(shown), extrasaction="ignore")
     if not ranked:
         return
+    unit = next((r["hd95_unit"] for r in ranked if r.get("hd95_unit")), "px")
+    width = board_text.terminal_width()
+    cols = board_text.pick_columns(columns, wide, shown, unit)
     info = METRICS.get(metric)
-    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
-               f" ranking '{scheme}': {result.definition}.")
-    reranked = "the paired ranking" if scheme == "paired" else "the mean"
-    click.echo(f"rank_range: 95% interval of the rank when the test cases are resampled {result.resamples} times and "
-               f"ranked by {reranked} each time; p_rank1: share of resamples ranked 1; Kendall's tau to the full "
-               f"ranking {_fmt_tau(result.kendall_tau)}.")
-    directions = ", ".join(f"{METRICS.get(m).title} {'higher' if METRICS.get(m).higher_is_better else 'lower'}"
-                           for m in metric_names())
-    click.echo(f"Better: {directions}; mean [95% bootstrap CI], rates (n images). HD95 is medpy's pooled 95th "
-               "percentile, not MONAI's max of the two directed percentiles.")
-    _print_table(table)
+    click.echo(board_text.wrap(f"{name}@{version}: {len(ranked)} models on {max(r['n_cases'] for r in ranked)} "
+                               f"{ranked[0]['split']} cases, ranked by {info.title} "
+                               f"({'higher' if info.higher_is_better else 'lower'} is better), '{scheme}' ranking.",
+                               width, 1)[0])
+    for line in board_text.render(ranked, cols, width, fit=not wide):
+        click.echo(line)
+    hidden = len([m for m in shown if m not in {c.key for c in cols}])
+    for line in board_text.wrap(board_text.footer([c.key for c in cols if c.key in METRICS], metric, unit, hidden), width, 2):
+        click.echo(line)
+    if explain:
+        click.echo("")
+        for line in board_text.explain(result.definition, result.resamples, _fmt_tau(result.kendall_tau), shown,
+                                       unit, width):
+            click.echo(line)
     if any(r.get(floors.MARK) for r in ranked):
-        click.echo(f"baseline*: not significantly better than the best floor ('{floors.best_floor(ranked, metric)['name']}'; "
-                   f"one-sided paired Wilcoxon, alpha {settings.ranking_alpha}). floor: an input-independent model "
-                   "built from the train split.")
+        for line in board_text.wrap(
+                f"[≤ floor]: a reference not significantly better than the best floor "
+                f"('{floors.best_floor(ranked, metric)['name']}'; one-sided paired Wilcoxon, alpha "
+                f"{settings.ranking_alpha}). [floor]: an input-independent model built from the train split.", width, 2):
+            click.echo(line)
 
 
 def _print_table(table: list[dict]) -> None:
@@ -396,13 +372,24 @@ def _overall(kind, fmt, db_path, scheme) -> None:
     if not rows:
         click.echo("No results yet. Submit one with `sonobench submit MODEL --task TASK`.")
         return
-    click.echo(f"Overall: models ordered by the number of tasks they were scored on, then by the mean of their "
-               f"per-task ranks (ranking '{scheme}' on each task's primary metric).")
-    for r in rows:
-        per = ", ".join(f"{t} {k}" for t, k in r["ranks"].items())
-        lacks = f"; lacks {', '.join(r['missing'])}" if r["missing"] else ""
-        click.echo(f"{r['position']:>3}  mean rank {r['mean_rank']:.2f} over {r['n_tasks']} task(s)  "
-                   f"{r['name']} ({r['team']}) [{per}{lacks}]")
+    from . import board_text
+
+    tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
+    if fmt == "csv":
+        table = [{"consensus_rank": r["consensus_rank"], "mean_rank": r["mean_rank"], "n_tasks": r["n_tasks"],
+                  "name": r["name"], "team": r["team"], **r["ranks"]} for r in rows]
+        return _echo_csv(table, ["consensus_rank", "mean_rank", "n_tasks", "name", "team", *tasks])
+    width = board_text.terminal_width()
+    cols = [board_text.Column("consensus_rank", "Rank", lambda r: str(r["consensus_rank"]), right=True),
+            board_text.Column("mean_rank", "Mean rank", lambda r: f"{r['mean_rank']:.2f}", right=True),
+            board_text.BASIC["name"], board_text.BASIC["team"],
+            *(board_text.Column(t, t, lambda r, t=t: str(r["ranks"].get(t, "—")), right=True) for t in tasks)]
+    for line in board_text.wrap(f"Overall over {len(tasks)} main tasks (shift sets are not tasks): ordered by the "
+                                f"mean of each model's per-task ranks ('{scheme}', each task's primary metric); — = "
+                                "not scored there, so its mean covers fewer tasks.", width, 2):
+        click.echo(line)
+    for line in board_text.render(rows, cols, width):
+        click.echo(line)
 
 
 def _fmt_tau(tau) -> str:

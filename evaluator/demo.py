@@ -14,6 +14,7 @@ from .errors import AlreadyScored, TaskNotFound
 from .evaluate import evaluate
 from .store import Store
 from .submission import prepare
+from .summary import headline_text
 from .toy import build_toy_task, threshold_onnx
 
 DEFAULT_TASK = "sim-breast-lesion"
@@ -75,7 +76,7 @@ def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
     sub = prepare(model, name="Intensity threshold (demo submission)", team="SonoBench demo")
     try:
         out = evaluate(store, task, sub, progress=None)
-        log(f"Scored the demo submission #{out.submission_id}: Dice {out.result['dice_mean']:.3f}")
+        log(f"Scored the demo submission #{out.submission_id}: {headline_text(out.result, 3)}")
         sid = out.submission_id
     except AlreadyScored as e:
         log(f"The demo submission is already on the leaderboard (#{e.submission_id})")

@@ -90,3 +90,20 @@ def deltas_text(new: dict, ref: dict, metrics) -> tuple[dict, str]:
     text = "  ".join(f"{METRICS.get(m).title} {deltas[m]:+.{METRICS.get(m).digits}f}"
                      f"{f' {unit}' if METRICS.get(m).unit else ''}" for m in metrics)
     return deltas, text
+
+
+def headline_text(res: dict, digits: int | None = None) -> str:
+    """'Surface F1 0.966 [0.956, 0.975]': the result's primary metric (the one its task ranks
+    by) with its 95% CI, as every one-line report states it; 'missing' if the row lacks it."""
+    from .metrics.defaults import DEFAULT_PRIMARY_METRIC
+
+    m = res.get("primary_metric") or DEFAULT_PRIMARY_METRIC
+    info = METRICS.get(m)
+    mean = res.get(f"{m}_mean")
+    if mean is None:
+        return f"{info.title} missing"
+    d = info.digits if digits is None else digits
+    unit = f" {res.get('hd95_unit') or 'px'}" if info.unit else ""
+    ci = (f" [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]"
+          if res.get(f"{m}_ci_low") is not None and res.get(f"{m}_ci_high") is not None else "")
+    return f"{info.title} {mean:.{d}f}{unit}{ci}"

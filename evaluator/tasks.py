@@ -100,6 +100,10 @@ class Task:
     condition: dict = field(default_factory=dict)  # task.json "condition": name, description, what changed
     corruption: tuple | None = None  # (name, severity) of a virtual corruption variant (evaluator.corruptions)
     archive: dict = field(default_factory=dict)  # archive.json: where git history keeps its files (task_archive)
+    # task.json "metrics": the metrics its leaderboards show, primary first (default: the
+    # registry's DEFAULT_TASK_METRICS); not part of the manifest digest, so declaring it
+    # leaves a frozen version frozen.
+    metrics: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -188,6 +192,7 @@ class Task:
             "native_size": list(self.native_size) if self.native_size else None,
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "primary_metric": self.primary_metric,
+            "metrics": list(self.metrics),
             "nsd_tolerance": self.nsd_tolerance,
             "surface_tolerance": self.surface_tolerance,
             "scan_region": self.scan_region.to_json() if self.scan_region else None,
@@ -250,6 +255,9 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
     if not data_root.is_absolute():
         data_root = (folder / data_root).resolve()
     channels = int(spec.get("input_channels", 1))
+    from .metrics.defaults import DEFAULT_PRIMARY_METRIC, check_primary_metric, check_task_metrics
+
+    primary = check_primary_metric(spec.get("primary_metric", DEFAULT_PRIMARY_METRIC), str(spec_path))
     if channels not in (1, 3):
         raise InvalidTaskSpec(f"{spec_path}: input_channels must be 1 or 3, got {channels}")
     return Task(
@@ -261,7 +269,8 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         classes=classes,
         input_size=_pair(spec["input_size"], "input_size", int),
         input_channels=channels,
-        primary_metric=spec.get("primary_metric", "dice"),
+        primary_metric=primary,
+        metrics=check_task_metrics(spec.get("metrics"), primary, str(spec_path)),
         native_size=_pair(spec.get("native_size"), "native_size", int),
         spacing_mm=_pair(spec.get("spacing_mm"), "spacing_mm", float),
         folder=folder.resolve(),

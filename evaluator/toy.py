@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .metrics.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
 from .tasks import Task, write_task
 
 
@@ -52,7 +53,8 @@ def build_toy_task(folder: str | Path, *, task_id: str = "toy-lesion", n: int = 
         "description": "Speckled fields with dark elliptical lesions; a quarter of cases are normal.",
         "modality": "ultrasound (synthetic toy)", "classes": ["background", "lesion"],
         "native_size": [size, size], "input_size": list(input_size or (size, size)), "input_channels": 1,
-        "spacing_mm": list(spacing_mm) if spacing_mm else None, "primary_metric": "dice", "data_root": "data",
+        "spacing_mm": list(spacing_mm) if spacing_mm else None, "primary_metric": DEFAULT_PRIMARY_METRIC,
+        "metrics": list(DEFAULT_TASK_METRICS), "data_root": "data",
         "source": {"generator": "evaluator.toy.build_toy_task", "seed": seed, "n": n},
         **({"family": family} if family else {}),
     }

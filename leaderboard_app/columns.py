@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics, tolerance_columns
+from evaluator import board_columns
+from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics
 
 # Everything below is driven by the metric registry: a metric registered there gets its column.
 QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd, surface metrics: mean over cases [95% CI]
@@ -192,8 +193,23 @@ def type_labels(ranked: pd.DataFrame) -> np.ndarray:
                                                        "submission"))
 
 
-def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.DataFrame, dict[str, str]]:
-    """The human table (text for mean [CI], numbers for costs) and the help text per header."""
+def board_metrics(ranked: pd.DataFrame, spec: dict | None, primary: str | None = None) -> list[str]:
+    """The metrics this board shows: what the task declares (primary first), less those no row has."""
+    return board_columns.shown_metrics(spec, ranked.to_dict("records"), primary)
+
+
+def _default_metrics(ranked: pd.DataFrame) -> list[str]:
+    """The default board for rows whose task spec is not at hand: ranked by their primary metric."""
+    primary = ranked["primary_metric"].iloc[0] if "primary_metric" in ranked and len(ranked) else None
+    return board_metrics(ranked, {"primary_metric": primary})
+
+
+def display_table(ranked: pd.DataFrame, scheme: str = "paired",
+                  metrics: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The human table (text for mean [CI], numbers for costs) and the help text per header,
+    with a column per metric of `metrics` (the task's board: `board_metrics`; default: the
+    default board), in that order."""
+    metrics = _default_metrics(ranked) if metrics is None else metrics
     unit = _hd95_unit(ranked)
     out = {
         "Rank": rank_labels(ranked["rank"]),
@@ -213,17 +229,18 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.Data
                 "best floor (one-sided paired Wilcoxon); FLOOR = a no-skill floor, an input-independent model "
                 "built from the train split; submission = uploaded by a participant.",
     }
-    for m in QUALITY:
+    for m in metrics:
+        if m in DETECTION:
+            h = header(m)
+            out[h] = rates(ranked, m)
+            helps[h] = (f"{QUALITY_HELP[m]} Rate [Wilson 95% CI] (n = images it is a rate over); "
+                        f"{direction_words(m)}. '{MISSING}': scored before this metric existed.")
+            continue
         h = metric_header(m, unit)
         out[h] = mean_ci(ranked, m, ndigits(m))
         extra = f" In {unit}." if is_distance(m) else ""
         extra += f" {tolerance_words(ranked, m)}" if METRICS.get(m).tolerance else ""
         helps[h] = (f"{QUALITY_HELP[m]}{extra} Mean over cases [95% bootstrap CI]; {direction_words(m)}. "
-                    f"'{MISSING}': scored before this metric existed.")
-    for m in DETECTION:
-        h = header(m)
-        out[h] = rates(ranked, m)
-        helps[h] = (f"{QUALITY_HELP[m]} Rate [Wilson 95% CI] (n = images it is a rate over); {direction_words(m)}. "
                     f"'{MISSING}': scored before this metric existed.")
     for c in COSTS:
         out[header(c)] = ranked[c]
@@ -235,16 +252,12 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired") -> tuple[pd.Data
     return pd.DataFrame(out), helps
 
 
-def csv_table(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Machine-readable export: numbers stay numbers, CI ends get their own columns."""
-    cols = ["rank", "rank_low", "rank_high", "p_rank1", "rank_median", "rank_tested", "submission_id", "name",
-            "team", "kind"]
-    for m in QUALITY:
-        cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high", f"{m}_std"]
-    for m in DETECTION:
-        cols += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"]
-    cols += ["hd95_unit", *tolerance_columns(), "gflops", "params", "latency_ms", "peak_memory_mb", "split", "n_cases",
-             "manifest_digest", "created_at"]
+def csv_table(ranked: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Machine-readable export of the board showing `metrics` (default: the default board):
+    numbers stay numbers, CI ends get their own columns (the CLI's `--format csv` writes the same)."""
+    metrics = _default_metrics(ranked) if metrics is None else metrics
+    cols = [*board_columns.csv_fields(metrics)]
+    cols[cols.index("kind") + 1:cols.index("kind") + 1] = ["rank_median", "rank_tested"]
     return ranked[[c for c in cols if c in ranked.columns]]
 
 

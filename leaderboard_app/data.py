@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from evaluator import floors
+from evaluator import board_columns, floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
+from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # noqa: F401  (the pages' fallback)
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
 from evaluator.ranking.board import rank_stored
 from evaluator.ranking.compare import compare_results
@@ -70,6 +71,11 @@ def _scored_tasks(path: str, fp: Fingerprint) -> list[dict]:
 
 def scored_tasks() -> list[dict]:
     return _scored_tasks(*_key())
+
+
+def main_tasks() -> list[dict]:
+    """The scored task versions that are tasks in their own right (not shift sets or variants)."""
+    return queries.main_tasks(scored_tasks())
 
 
 def ranking_settings() -> tuple[float, int]:
@@ -146,18 +152,46 @@ def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.Dat
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int):
+           alpha: float, top_n: int, spec: dict):
     frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n)
     if frame.empty:
-        return frame, info, pd.DataFrame(), {}
-    return (frame, info, *columns.display_table(frame, scheme))
+        return frame, info, pd.DataFrame(), {}, [metric]
+    metrics = columns.board_metrics(frame, spec, metric)
+    return (frame, info, *columns.display_table(frame, scheme, metrics), metrics)
 
 
 def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired"):
-    """(ranked rows, ranking info, the formatted table, help text per column), cached: reruns skip
-    the ranking and the formatting."""
+    """(ranked rows, ranking info, the formatted table, help text per column, the metrics shown:
+    the task's declared ones some row has, `metric` first), cached: reruns skip the ranking and
+    the formatting."""
     alpha, top_n = ranking_settings()
-    return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n)
+    return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n,
+                  task_spec(task_id, version))
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=60)
+def _task_spec(path: str, fp: Fingerprint, paths: tuple[str, ...], task_id: str, version: int) -> dict:
+    stored = {}
+    if Path(path).is_file():
+        with _reader(path) as store:
+            stored = queries.task_spec(store, task_id, version)
+    return board_columns.task_spec(task_id, version, stored)
+
+
+def task_spec(task_id: str, version: int) -> dict:
+    """The task's summary: from its folder on this machine (the current task.json), else as the
+    store recorded it. Its "primary_metric" and "metrics" decide what the pages show."""
+    return _task_spec(*_key(), _paths(), task_id, version)
+
+
+def primary_metric(task_id: str, version: int) -> str:
+    """The metric the task ranks by (task.json "primary_metric", checked against the registry)."""
+    return board_columns.task_metrics(task_spec(task_id, version))[0]
+
+
+def task_metrics(task_id: str, version: int) -> tuple[str, ...]:
+    """The metrics the task declares for its board, primary first."""
+    return board_columns.task_metrics(task_spec(task_id, version))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

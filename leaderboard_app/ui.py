@@ -99,12 +99,25 @@ def kind_picker(*, key: str) -> str:
              "by the same evaluator as every submission.") or "all"
 
 
-def metric_picker(label: str, default: str, *, key: str) -> str:
+def metric_picker(label: str, default: str, *, key: str, first=()) -> str:
+    """Pick a per-case metric; `first` (the task's declared metrics) lead the list."""
     from .columns import QUALITY, QUALITY_LABEL, arrow, direction_words
 
-    options = list(QUALITY)
+    options = list(dict.fromkeys([m for m in first if m in QUALITY] + list(QUALITY)))
     return st.selectbox(label, options, index=options.index(default) if default in options else 0, key=key,
                         format_func=lambda m: f"{QUALITY_LABEL[m]} {arrow(m)} ({direction_words(m)})")
+
+
+def task_metric_picker(label: str, task_id: str, version: int, *, key: str) -> str:
+    """`metric_picker` for one task: its declared metrics lead the list, and on every switch to
+    another task the choice starts again at that task's primary metric."""
+    ref, primary = f"{task_id}@{version}", data.primary_metric(task_id, version)
+    if st.session_state.get(f"{key}__task") != ref:
+        # Set, not cleared: the browser keeps showing a keyed widget's old choice otherwise. The
+        # primary metric leads the options, so this agrees with the widget's default index.
+        st.session_state[f"{key}__task"] = ref
+        st.session_state[key] = primary
+    return metric_picker(label, primary, key=key, first=data.task_metrics(task_id, version))
 
 
 _MARKDOWN_SPECIALS = set("\\`*_{}[]<>#!|~:$&")

@@ -96,7 +96,8 @@ _PRESETS["bone-surface"] = {
              "note": ("The label is the bone surface facing the probe as a 0.5 mm band; cases come in "
                       "specimens of 10 sharing one bone, split by specimen; about 15 % show no bone."),
              # ranked by the thin-structure F1 (evaluator/metrics/thin.py) within 0.5 mm (the band's own thickness)
-             "primary_metric": "surface_f1", "surface_tolerance": 0.5},
+             "primary_metric": "surface_f1", "surface_tolerance": 0.5,
+             "board": "thin-structure"},  # the leaderboard's columns (evaluator.metrics.defaults.BOARDS)
     "classes": ["background", "bone"],
     "specimens": {"cases_per_specimen": 10,
                   # per case: the probe moves laterally / in depth, tilts, and the bone's scale varies

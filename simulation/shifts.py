@@ -154,7 +154,7 @@ def _spec(parent: Task, condition: Condition, folder: Path, n: int, backend: Bac
         "native_size": list(parent.native_size or parent.input_size), "input_size": list(parent.input_size),
         "input_channels": parent.input_channels,
         "spacing_mm": list(parent.spacing_mm) if parent.spacing_mm else None,
-        "primary_metric": parent.primary_metric, "nsd_tolerance": parent.nsd_tolerance,
+        "primary_metric": parent.primary_metric, "metrics": list(parent.metrics), "nsd_tolerance": parent.nsd_tolerance,
         "surface_tolerance": parent.surface_tolerance,
         "parent": parent.ref, "condition": condition.to_json(),
         "source": {"generator": "sonobench shifts make", "parent": parent.ref,

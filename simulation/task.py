@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from evaluator.errors import SonoBenchError
+from evaluator.metrics.defaults import BOARDS
 from evaluator.tasks import write_task
 
 from .dataset import INDEX_NAME, read_index
@@ -32,7 +33,8 @@ def task_spec(task_id: str, version: int, run: dict, n_cases: int) -> dict:
         "classes": list(preset["classes"]),
         "native_size": list(phys.out_shape), "input_size": list(phys.out_shape), "input_channels": 1,
         "spacing_mm": [round(v, 6) for v in phys.pixel_mm],
-        "primary_metric": about["primary_metric"], "test_labels_private": False,
+        "primary_metric": about["primary_metric"], "metrics": list(BOARDS[about.get("board", "region")]),
+        "test_labels_private": False,
         "source": {"generator": "sonobench simulate", "preset": run["preset"], "backend": run["backend"],
                    "seed": run["seed"], "noise_levels": run["noise_levels"], "physics": run["physics"]},
     }

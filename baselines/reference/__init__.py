@@ -362,10 +362,10 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
             except AlreadyScored:  # loaded concurrently by another process
                 pass
         _load_shifts(store, task, row, sha, source, log)
-    if added and task.primary_metric not in always_stored_metrics():
-        # A row holds the always-stored metrics; a task ranked by another (the bone task's
-        # surface_f1) gets it now, from the row's own test predictions, so its leaderboard ranks
-        # the references instead of showing them as 'missing'.
+    if added:
+        # A row holds the always-stored metrics (format 1); every other metric (NSD, ASSD, the
+        # bone task's surface_f1 it ranks by) is computed now from the row's own stored test
+        # predictions, so no reference shows a metric as 'missing' that its predictions give.
         from evaluator.rescore import rescore
 
         rescore(store, task.id)

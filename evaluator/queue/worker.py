@@ -32,6 +32,7 @@ from ..store import Store
 from ..store import jobs as store_jobs
 from ..store.jobs import Job, LeaseLost
 from ..submission import FileLimits, Submission, prepare
+from ..summary import headline_text
 from ..tasks import Task
 
 Log = Callable[[str], None]
@@ -110,7 +111,7 @@ def record(store: Store, job: Job, attempt: Attempt, settings: Settings | None =
             more = f"; {len(queued)} shift-set job(s) queued" if queued else ""
         except (SonoBenchError, OSError) as e:
             more = f"; shift sets not queued: {e}"
-        return JobReport(job.id, job.submission_id, "done", f"Dice {attempt.result['dice_mean']:.4f}{more}")
+        return JobReport(job.id, job.submission_id, "done", f"{headline_text(attempt.result)}{more}")
     return JobReport(job.id, job.submission_id, "failed", attempt.reason)
 
 

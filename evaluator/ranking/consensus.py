@@ -1,7 +1,10 @@
 """Consensus across tasks (challengeR's rank aggregation): a model scored on several tasks is
 ranked by the mean of its per-task ranks. A model is identified by (team, name) across tasks;
-the newest version of each task with results is used; tasks a model lacks are listed, and its
-mean covers only the tasks it was scored on (so compare mean ranks together with n_tasks)."""
+the newest version of each main task with results is used (acquisition-shift sets and
+corruption variants re-image a task's own test phantoms: they are not tasks of their own);
+tasks a model lacks are listed, and its mean covers only the tasks it was scored on (so compare
+mean ranks together with n_tasks). Rows are ordered by consensus rank: 1 + the number of models
+with a strictly lower mean rank (more tasks first among equal means)."""
 from __future__ import annotations
 
 from ..store import queries
@@ -13,7 +16,7 @@ def overall(store, scheme=Scheme.PAIRED, *, kind: str = "all", alpha: float = DE
     from .board import rank_stored
 
     latest: dict[str, int] = {}
-    for t in queries.scored_tasks(store):
+    for t in queries.main_tasks(queries.scored_tasks(store)):
         latest[t["task_id"]] = max(latest.get(t["task_id"], 0), t["task_version"])
     refs = [f"{tid}@{v}" for tid, v in sorted(latest.items())]
     models: dict[tuple[str, str], dict] = {}
@@ -36,7 +39,8 @@ def overall(store, scheme=Scheme.PAIRED, *, kind: str = "all", alpha: float = DE
             continue
         out.append({**entry, "mean_rank": sum(ranks.values()) / len(ranks), "n_tasks": len(ranks),
                     "missing": [t for t in refs if t not in ranks]})
-    out.sort(key=lambda e: (-e["n_tasks"], e["mean_rank"], e["name"]))
+    out.sort(key=lambda e: (e["mean_rank"], -e["n_tasks"], e["name"]))
     for i, e in enumerate(out):
         e["position"] = i + 1
+        e["consensus_rank"] = 1 + sum(o["mean_rank"] < e["mean_rank"] for o in out)
     return out

@@ -202,6 +202,9 @@ class Store(_Reader):
                 )
             if not existing:
                 self.db["tasks"].insert(row)
+            else:  # the spec outside the manifest (e.g. its declared board metrics) may have been edited
+                self.db.execute("update tasks set spec = ?, title = ? where id = ? and version = ? and spec != ?",
+                                [row["spec"], row["title"], task.id, task.version, row["spec"]])
 
     def create_submission(self, *, file_sha256: str, filename: str, fmt: str, task: Task, name: str,
                           team: str = "", kind: str = "submission", meta: dict | None = None,

@@ -66,13 +66,35 @@ def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> l
 
 
 def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[dict]:
-    """A light list of scored submissions (for pickers): id, name, team, kind, primary mean."""
+    """A light list of scored submissions (for pickers): id, name, team, kind, split, n_cases,
+    primary_metric (the one the result was ranked by) and primary_mean, that metric's mean
+    (None when the result was scored before the metric existed)."""
+    means = "".join(f"r.{m}_mean, " for m in per_case_metrics())
     sql = (
-        "select s.id, s.name, s.team, s.kind, r.primary_metric, r.dice_mean, r.split, r.n_cases "
+        f"select s.id, s.name, s.team, s.kind, r.primary_metric, {means}r.split, r.n_cases "
         "from results r join submissions s on s.id = r.submission_id "
         "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by s.id"
     )
-    return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
+    out = []
+    for row in store.db.query(sql, [task_id, task_version]):
+        row = dict(row)
+        means = {m: row.pop(f"{m}_mean") for m in per_case_metrics()}
+        out.append({**row, "primary_mean": means.get(row["primary_metric"])})
+    return out
+
+
+def task_spec(store: _Reader, task_id: str, task_version: int) -> dict:
+    """The task's summary as the store recorded it when the task was registered ({} if never)."""
+    if "tasks" not in store.db.table_names():
+        return {}
+    rows = list(store.db.query("select spec from tasks where id = ? and version = ?", [task_id, task_version]))
+    return _json_or_empty(rows[0]["spec"]) if rows else {}
+
+
+def main_tasks(tasks: list[dict]) -> list[dict]:
+    """The `scored_tasks` entries that are tasks in their own right: not an acquisition-shift set
+    (a test-only child re-imaging its parent's phantoms) and not a corruption variant."""
+    return [t for t in tasks if not (t.get("spec") or {}).get("parent") and not (t.get("spec") or {}).get("corruption")]
 
 
 def case_means(store: _Reader, submission_id: int) -> list[dict]:
@@ -95,7 +117,7 @@ def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
 def baseline_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """Scored baselines of one task version with their meta (training history lives in meta['training'])."""
     sql = (
-        "select s.id as submission_id, s.name, s.team, s.meta, "
+        "select s.id as submission_id, s.name, s.team, s.meta, r.primary_metric, "
         + "".join(f"r.{m}_mean, " for m in per_case_metrics())
         + "".join(f"r.{m}_ci_low, r.{m}_ci_high, " for m in per_case_metrics()) +
         "r.hd95_unit, r.split, r.params, r.gflops, r.complexity, s.format from results r join submissions s on s.id = r.submission_id "

@@ -74,7 +74,7 @@ def converged_by_model(rows: list[dict]) -> list[dict]:
         verdict = _verdict(r)
         entry = out.setdefault(model, {"Model": model, "Converged row": None, "Why none": []})
         if verdict.get("converged") and entry["Converged row"] is None:
-            entry["Converged row"] = f"#{r['submission_id']} {r['name']}: Dice {r['dice_mean']:.3f}, {_hardware(r)}"
+            entry["Converged row"] = f"#{r['submission_id']} {r['name']}: {_headline(r)}, {_hardware(r)}"
         elif not verdict.get("converged"):
             entry["Why none"].append(f"{profile_of(r)}: {verdict.get('reason') or 'no verdict recorded'}")
     return [{"Model": e["Model"], "Converged row": e["Converged row"] or "none",
@@ -98,7 +98,7 @@ def summary_rows(rows: list[dict]) -> list[dict]:
             "Training wall time": "n/a" if wall is None else f"{wall / 60:.1f} min",
             "Params, PyTorch module": _count(pytorch),
             "Params, ONNX graph (BN folded)": _count(onnx),
-            "Test Dice": f"{r['dice_mean']:.3f}",
+            f"Test {_primary_label(r)}": _score(r),
             "Above the best floor?": _floor_cell(r),
             "Start": start_of(r),  # scratch, or the pretraining set's digest / the weights' SHA-256
         })
@@ -134,15 +134,45 @@ def scratch_vs_pretrained(rows: list[dict]) -> list[dict]:
     out = []
     for (model, profile), starts in sorted(groups.items()):
         scratch = starts.get("scratch")
+        label = _primary_label(scratch or next(iter(starts.values())))
         for start, r in starts.items():
             if start == "scratch" or scratch is None:
                 continue
             out.append({"Model": model, "Fine-tuning profile": profile,
-                        "Scratch Dice": f"{scratch['dice_mean']:.3f} [{scratch['dice_ci_low']:.3f}, {scratch['dice_ci_high']:.3f}]",
+                        f"Scratch {label}": _score(scratch, ci=True),
                         "Started from": start,
-                        "Pretrained Dice": f"{r['dice_mean']:.3f} [{r['dice_ci_low']:.3f}, {r['dice_ci_high']:.3f}]",
-                        "Δ Dice": f"{r['dice_mean'] - scratch['dice_mean']:+.3f}"})
+                        f"Pretrained {label}": _score(r, ci=True),
+                        f"Δ {label}": _delta(r, scratch)})
     return out
+
+
+def _primary(row: dict) -> str:
+    """The metric the row's task ranks by (recorded with the result)."""
+    return row.get("primary_metric") or data.DEFAULT_PRIMARY_METRIC
+
+
+def _primary_label(row: dict) -> str:
+    return columns.QUALITY_LABEL[_primary(row)]
+
+
+def _score(row: dict, ci: bool = False) -> str:
+    """The row's primary metric: '0.706' or, with `ci`, '0.706 [0.642, 0.767]'; 'missing' if not scored."""
+    m = _primary(row)
+    mean = row.get(f"{m}_mean")
+    if mean is None:
+        return columns.MISSING
+    d = columns.ndigits(m)
+    return f"{mean:.{d}f}" + (f" [{row[f'{m}_ci_low']:.{d}f}, {row[f'{m}_ci_high']:.{d}f}]" if ci else "")
+
+
+def _headline(row: dict) -> str:
+    return f"{_primary_label(row)} {_score(row)}"
+
+
+def _delta(row: dict, scratch: dict) -> str:
+    m = _primary(row)
+    a, b = row.get(f"{m}_mean"), scratch.get(f"{m}_mean")
+    return columns.MISSING if a is None or b is None else f"{a - b:+.{columns.ndigits(m)}f}"
 
 
 def profile_of(row: dict) -> str:
@@ -213,7 +243,7 @@ def baselines_page():
     if paired:
         st.subheader("Scratch vs pretrained")
         st.caption("The same architecture fine-tuned with the same profile from scratch and from pretrained weights "
-                   "(`sonobench baselines run MODEL --pretrain SET`); test Dice with its 95% bootstrap CI. "
+                   "(`sonobench baselines run MODEL --pretrain SET`); the task's primary metric on test, with its 95% bootstrap CI. "
                    "`sonobench compare A B` tests the difference case by case.")
         st.markdown(_markdown_table(paired))
     present = profiles(rows)

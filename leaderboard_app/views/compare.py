@@ -107,7 +107,7 @@ def compare_page():
     if len(choices) < 2:
         st.info("Comparing needs at least two scored submissions on this task.")
         return
-    metric = ui.metric_picker("Metric", (info.get("spec") or {}).get("primary_metric", "dice"), key="cmp_metric")
+    metric = ui.task_metric_picker("Metric", task_id, version, key="cmp_metric")
     _map_section(task_id, version, metric)
     st.subheader("One pair, case by case")
     left, right = st.columns(2)

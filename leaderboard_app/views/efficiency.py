@@ -64,7 +64,7 @@ def efficiency_page():
         return
     task_id, version, info = picked
     with mid:
-        metric = ui.metric_picker("Quality metric", (info.get("spec") or {}).get("primary_metric", "dice"), key="eff_metric")
+        metric = ui.task_metric_picker("Quality metric", task_id, version, key="eff_metric")
     with right:
         kind = ui.kind_picker(key="eff_kind")
     df = data.ranked(task_id, version, metric, kind)

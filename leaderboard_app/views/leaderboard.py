@@ -48,7 +48,7 @@ def _lead(ranked, scheme: str) -> str:
             + ", ".join(top[:3]) + (f" and {len(top) - 3} more." if len(top) > 3 else "."))
 
 
-def _summary(ranked, info: dict, metric: str, title: str) -> None:
+def _summary(ranked, info: dict, metric: str, title: str, metrics: list[str]) -> None:
     n_base = int((ranked["kind"] == "baseline").sum())
     base = ranked[ranked["kind"] == "baseline"].head(MAX_LISTED_BASELINES)
     where = ("  \nReference baselines: " + ", ".join(
@@ -59,15 +59,26 @@ def _summary(ranked, info: dict, metric: str, title: str) -> None:
         f"**{int(ranked['n_cases'].max())} held-out {ranked['split'].iloc[0]} cases**, ranked by "
         f"**{columns.header(metric)}** ({columns.direction_words(metric)}). {_lead(ranked, info['scheme'])}{where}"
     )
-    st.caption(
-        "**↑** higher is better · **↓** lower is better · Dice, IoU, HD95, NSD, ASSD: mean over cases "
-        "[95% bootstrap confidence interval] · sensitivity, specificity: image-level rate [Wilson 95% interval] "
-        "(n images) · **missing**: scored before that metric existed · **Rank range**: 95% interval of the rank "
-        "over bootstrap resamples of the cases · **BASELINE** (blue rows): reference model trained by SonoBench "
-        "(**≤ FLOOR**: not significantly better than the best floor) · **FLOOR** (grey rows): no-skill model "
-        "that ignores the image, built from the train split · "
-        "HD95 is medpy's pooled 95th percentile, not MONAI's · hover a column header for its definition"
-    )
+    st.caption(_legend(metrics))
+
+
+def _legend(metrics: list[str]) -> str:
+    """The caption under the summary, naming only the metrics this board shows."""
+    per_case = [columns.QUALITY_LABEL[m] for m in metrics if m not in columns.DETECTION]
+    rates = [columns.QUALITY_LABEL[m].lower() for m in metrics if m in columns.DETECTION]
+    parts = ["**↑** higher is better · **↓** lower is better",
+             f"{', '.join(per_case)}: mean over cases [95% bootstrap confidence interval]"]
+    if rates:
+        parts.append(f"{', '.join(rates)}: image-level rate [Wilson 95% interval] (n images)")
+    parts += ["**missing**: scored before that metric existed",
+              "**Rank range**: 95% interval of the rank over bootstrap resamples of the cases",
+              "**BASELINE** (blue rows): reference model trained by SonoBench (**≤ FLOOR**: not significantly "
+              "better than the best floor)",
+              "**FLOOR** (grey rows): no-skill model that ignores the image, built from the train split"]
+    if "hd95" in metrics:
+        parts.append("HD95 is medpy's pooled 95th percentile, not MONAI's")
+    parts.append("the columns are the metrics this task declares · hover a column header for its definition")
+    return " · ".join(parts)
 
 
 def _definition(info: dict) -> None:
@@ -126,37 +137,47 @@ def blob_plot(ranked, info: dict) -> go.Figure | None:
     return fig
 
 
+MISSING_TASK = "—"
+
+
+def overall_table(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """The Overall table: consensus rank, mean rank, per main task the model's rank ('—' where it
+    has no result there); rows in consensus order."""
+    tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
+    table = pd.DataFrame([{
+        "Rank": r["consensus_rank"], "Model": r["name"], "Team": r.get("team") or "",
+        "Mean rank": r["mean_rank"], "Tasks": r["n_tasks"],
+        **{t: str(r["ranks"][t]) if t in r["ranks"] else MISSING_TASK for t in tasks},
+    } for r in rows])
+    return table, tasks
+
+
 def _overall() -> None:
-    st.subheader("Overall: mean rank across tasks")
+    st.subheader("Overall: consensus rank across tasks")
     rows, problem = data.consensus()
     if problem:
         st.info(problem)
         return
-    if not rows:
-        st.info("No model is scored on more than one task yet.")
-        return
-    tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
-    table = pd.DataFrame([{
-        "Overall": k + 1, "Model": r["name"], "Team": r.get("team") or "",
-        "Mean rank": r["mean_rank"], "Tasks": r["n_tasks"],
-        **{t: r["ranks"].get(t) for t in tasks},
-        "Lacks": ", ".join(r["missing"]) or "—",
-    } for k, r in enumerate(rows)])
-    st.caption("challengeR's consensus: each model's rank on each task (paired scheme, the task's primary "
-               "metric), averaged over the tasks it is scored on, lowest first. A model scored on fewer tasks "
-               "is averaged over those only: **Lacks** lists the tasks it has no result on.")
+    table, tasks = overall_table(rows)
+    st.caption(f"challengeR's consensus over the {len(tasks)} main tasks (acquisition-shift sets re-image a task's "
+               "own test phantoms and are not tasks): each model's rank on each task (paired scheme, the task's "
+               "primary metric), averaged over the tasks it is scored on; **Rank** = 1 + the number of models with "
+               f"a lower mean rank. **{MISSING_TASK}**: no result on that task, so its mean covers fewer tasks "
+               "(see **Tasks**).")
     st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "Rank": st.column_config.NumberColumn("Rank", format="%d", width=55,
+                                              help="Consensus rank: 1 + the number of models with a lower mean rank."),
         "Mean rank": st.column_config.NumberColumn("Mean rank ↓", format="%.2f",
                                                    help="Mean of the per-task ranks; lower is better."),
-        "Lacks": st.column_config.Column("Lacks", help="Tasks this model has no result on."),
-        **{t: st.column_config.NumberColumn(t, format="%d", help=f"Rank on {t}") for t in tasks}})
+        "Tasks": st.column_config.NumberColumn("Tasks", format="%d", help="Main tasks this model is scored on."),
+        **{t: st.column_config.Column(t, help=f"Rank on {t}; {MISSING_TASK} = not scored there") for t in tasks}})
 
 
 @ui.shows_errors
 def leaderboard_page():
     st.title("SonoBench leaderboard")
     st.caption("Ultrasound segmentation models scored by a sandboxed evaluator on frozen, held-out splits.")
-    if data.db_path().is_file() and len(data.scored_tasks()) > 1 and st.segmented_control(
+    if data.db_path().is_file() and len(data.main_tasks()) > 1 and st.segmented_control(
             "View", ["task", "overall"], format_func={"task": "One task", "overall": "Overall"}.get, default="task",
             required=True, key="lb_view", help="Overall: models scored on several tasks, by their mean rank.") == "overall":
         _overall()
@@ -167,20 +188,19 @@ def leaderboard_page():
     if picked is None:
         return
     task_id, version, info = picked
-    primary = (info.get("spec") or {}).get("primary_metric", "dice")
-    with mid:
-        metric = ui.metric_picker("Rank by", primary, key="lb_metric")
+    with mid:  # each task switch starts at that task's primary metric
+        metric = ui.task_metric_picker("Rank by", task_id, version, key="lb_metric")
     with scol:
         scheme = st.selectbox("Ranking", list(SCHEME_LABELS), format_func=SCHEME_LABELS.get, key="lb_scheme",
                               help="How ranks are computed; the exact definition is printed under the table.")
     with right:
         kind = ui.kind_picker(key="lb_kind")
-    ranked, board, table, helps = data.leaderboard_table(task_id, version, metric, kind, scheme)
+    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme)
     ui.warn_invalid(data.invalid_rows(task_id, version))
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
         return
-    _summary(ranked, board, metric, info.get("title") or f"{task_id}@{version}")
+    _summary(ranked, board, metric, info.get("title") or f"{task_id}@{version}", metrics)
     config = {name: st.column_config.Column(name, help=text) for name, text in helps.items()}
     config.update({
         "Rank": st.column_config.Column("Rank", help=helps["Rank"], width=55),
@@ -197,7 +217,7 @@ def leaderboard_page():
     event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch", height=height,
                          on_select="rerun", selection_mode="single-row", key="lb_table")
     _definition(board)
-    _actions(ranked, event, task_id, version, metric)
+    _actions(ranked, event, task_id, version, metric, metrics)
     fig = blob_plot(ranked, board)
     if fig is not None:
         st.plotly_chart(fig, key="lb_blob")
@@ -206,7 +226,7 @@ def leaderboard_page():
                    "interval, the orange × the rank on all cases. Narrow columns: a stable rank.")
 
 
-def _actions(ranked, event, task_id, version, metric) -> None:
+def _actions(ranked, event, task_id, version, metric, metrics) -> None:
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
     cols = st.columns([1.2, 1.2, 4])
     if rows:
@@ -221,7 +241,7 @@ def _actions(ranked, event, task_id, version, metric) -> None:
     # The table is small: its CSV goes with the page (a deferred callable waits for the server's
     # script run, which a busy machine can hold up past a browser's download wait), and a click
     # downloads without rerunning the page.
-    cols[2].download_button("Download CSV", columns.csv_table(ranked).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
+    cols[2].download_button("Download CSV", columns.csv_table(ranked, metrics).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
                             mime="text/csv", on_click="ignore", help="Numbers unformatted, CI ends in their own columns.")
 
 

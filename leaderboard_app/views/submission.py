@@ -4,10 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from evaluator import board_columns, imageio
 from evaluator.errors import TaskNotFound
 from evaluator.store import validity
-
-from evaluator import imageio
 from leaderboard_app import columns, data, overlays, ui
 
 N_WORST = 10
@@ -31,48 +30,66 @@ def _fmt(value, d: int) -> str:
     return columns.MISSING if value is None or value != value else f"{value:.{d}f}"
 
 
-def _metric_cards(res: dict) -> None:
+def _metric_cards(res: dict, metrics: list[str]) -> None:
+    """One card per metric of the task's board (`metrics`, the primary metric first), then the costs."""
     unit = res.get("hd95_unit") or "px"
+    st.markdown(_headline(res, metrics[0]))
+    per_case = [m for m in metrics if m in columns.QUALITY]
+    detection = [m for m in metrics if m in columns.DETECTION]
     per_row = 5  # cards per row: ten metrics in one row would be too narrow to read
-    rows = [columns.QUALITY[i:i + per_row] for i in range(0, len(columns.QUALITY), per_row)]
-    for m, col in ((m, col) for row in rows for m, col in zip(row, st.columns(len(row)))):
+    rows = [per_case[i:i + per_row] for i in range(0, len(per_case), per_row)]
+    for m, col in ((m, col) for row in rows for m, col in zip(row, st.columns(per_row))):  # aligned rows
         d = columns.ndigits(m)
         mean = res.get(f"{m}_mean")
         tau = res.get(columns.METRICS.get(m).tolerance) if columns.METRICS.get(m).tolerance else None
         tol = f" Tolerance τ = {tau:g} {unit}." if tau is not None else ""
-        col.metric(columns.metric_header(m, unit) + (f" @ τ = {tau:g} {unit}" if tol else ""),
-                   _fmt(mean, d),
+        primary = " · primary" if m == metrics[0] else ""
+        col.metric(columns.metric_header(m, unit) + (f" @ τ = {tau:g} {unit}" if tol else "") + primary, _fmt(mean, d),
                    help=(f"{columns.QUALITY_HELP[m]}{tol} 95% CI [{_fmt(res.get(f'{m}_ci_low'), d)}, "
                          f"{_fmt(res.get(f'{m}_ci_high'), d)}], std {_fmt(res.get(f'{m}_std'), d)}."
                          if mean is not None else f"{columns.QUALITY_HELP[m]} Missing: this result was scored "
                          "before the metric existed; `sonobench rescore` fills it in where predictions are stored."))
-    cols = st.columns(len(columns.DETECTION) + len(columns.COSTS))
-    for col, m in zip(cols, columns.DETECTION):
+    cols = st.columns(len(detection) + len(columns.COSTS))
+    for col, m in zip(cols, detection):
         text = columns.rate_ci(res.get(m), res.get(f"{m}_ci_low"), res.get(f"{m}_ci_high"), res.get(f"{m}_n"))
         col.metric(columns.header(m), text.split(" ")[0] if text[0].isdigit() else text,
                    help=f"{columns.QUALITY_HELP[m]} {text}: rate [Wilson 95% CI] (n = images it is a rate over).")
     fmt = {"gflops": lambda v: f"{v:.3g}", "params": columns.fmt_count, "latency_ms": lambda v: f"{v:.1f}"}
-    for col, c in zip(cols[len(columns.DETECTION):], columns.COSTS):
+    for col, c in zip(cols[len(detection):], columns.COSTS):
         value = res.get(c)
         col.metric(columns.header(c), "n/a" if value is None else fmt[c](value), help=columns.COSTS[c].help)
-    st.caption("95% bootstrap CI over cases — " + " · ".join(
+    distances = [columns.QUALITY_LABEL[m] for m in per_case if columns.is_distance(m)]
+    st.caption("The task's declared metrics, its primary metric first · 95% bootstrap CI over cases — " + " · ".join(
         f"{columns.QUALITY_LABEL[m]} [{_fmt(res.get(f'{m}_ci_low'), columns.ndigits(m))}, "
-        f"{_fmt(res.get(f'{m}_ci_high'), columns.ndigits(m))}]" for m in columns.QUALITY if res.get(f"{m}_mean") is not None)
-        + " · image-level rates with Wilson 95% CI — " + " · ".join(
-        f"{columns.QUALITY_LABEL[m]} {columns.rate_ci(res.get(m), res.get(f'{m}_ci_low'), res.get(f'{m}_ci_high'), res.get(f'{m}_n'))}"
-        for m in columns.DETECTION)
-        + f" · ↑ higher is better, ↓ lower is better · distances (HD95, ASSD, mean distances) in {unit} · HD95 is medpy's pooled 95th "
-          "percentile of both directions' distances; MONAI's (the larger directed percentile) can be much larger"
+        f"{_fmt(res.get(f'{m}_ci_high'), columns.ndigits(m))}]" for m in per_case if res.get(f"{m}_mean") is not None)
+        + (" · image-level rates with Wilson 95% CI — " + " · ".join(
+           f"{columns.QUALITY_LABEL[m]} {columns.rate_ci(res.get(m), res.get(f'{m}_ci_low'), res.get(f'{m}_ci_high'), res.get(f'{m}_n'))}"
+           for m in detection) if detection else "")
+        + " · ↑ higher is better, ↓ lower is better"
+        + (f" · distances ({', '.join(distances)}) in {unit}" if distances else "")
+        + (" · HD95 is medpy's pooled 95th percentile of both directions' distances; MONAI's (the larger directed "
+           "percentile) can be much larger" if "hd95" in per_case else "")
         + " · **missing**: scored before that metric existed")
 
 
-def _shown_metrics(cases: pd.DataFrame) -> list[str]:
-    """The per-case metrics this result has values for (old rows lack the metrics added later)."""
-    return [m for m in columns.QUALITY if m in cases and cases[m].notna().any()]
+def _headline(res: dict, metric: str) -> str:
+    """'**Dice ↑** (the task's primary metric): **0.706**, 95% CI [0.642, 0.767] over 100 test cases'."""
+    d = columns.ndigits(metric)
+    mean = res.get(f"{metric}_mean")
+    if mean is None:
+        return f"**{columns.header(metric)}** (the task's primary metric): {columns.MISSING}"
+    return (f"**{columns.metric_header(metric, res.get('hd95_unit') or 'px')}** (the task's primary metric): "
+            f"**{mean:.{d}f}**, 95% CI [{_fmt(res.get(f'{metric}_ci_low'), d)}, {_fmt(res.get(f'{metric}_ci_high'), d)}] "
+            f"over {res['n_cases']} {res['split']} cases")
 
 
-def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
-    shown = _shown_metrics(cases)
+def _shown_metrics(cases: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """The board's per-case metrics this result has values for (old rows lack the metrics added later)."""
+    return [m for m in metrics if m in columns.QUALITY and m in cases and cases[m].notna().any()]
+
+
+def _distribution(cases: pd.DataFrame, unit: str, metrics: list[str]) -> go.Figure:
+    shown = _shown_metrics(cases, metrics)
     fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[columns.metric_header(m, unit) for m in shown])
     for i, m in enumerate(shown, start=1):
         fig.add_trace(go.Violin(y=cases[m], name=columns.QUALITY_LABEL[m], box_visible=True, meanline_visible=True,
@@ -83,18 +100,18 @@ def _distribution(cases: pd.DataFrame, unit: str) -> go.Figure:
     return fig
 
 
-def _per_class_table(res: dict) -> pd.DataFrame:
+def _per_class_table(res: dict, metrics: list[str]) -> pd.DataFrame:
     rows = []
     unit = res.get("hd95_unit") or "px"
     for cls, by_metric in (res.get("per_class") or {}).items():
         row = {"Class": cls}
-        for m in columns.QUALITY:
+        for m in (m for m in metrics if m in columns.QUALITY):
             agg = by_metric.get(m) or {}
             d = columns.ndigits(m)
             row[columns.metric_header(m, unit)] = (
                 columns.MISSING if agg.get("mean") is None else
                 f"{agg['mean']:.{d}f} [{_fmt(agg.get('ci_low'), d)}–{_fmt(agg.get('ci_high'), d)}]")
-        for m in columns.DETECTION:
+        for m in (m for m in metrics if m in columns.DETECTION):
             r = by_metric.get(m) or {}
             row[columns.header(m)] = columns.rate_ci(r.get("value"), r.get("ci_low"), r.get("ci_high"), r.get("n"))
         rows.append(row)
@@ -158,18 +175,19 @@ def submission_page():
         return
     st.header(ui.plain(f"#{sub['id']} {sub['name']}"))
     _header(sub, res)
-    _metric_cards(res)
+    metric = res.get("primary_metric") or data.primary_metric(task_id, version)
+    metrics = board_columns.shown_metrics(data.task_spec(task_id, version), [res], metric)
+    _metric_cards(res, metrics)
     unit = res.get("hd95_unit") or "px"
     st.subheader("Per-case distribution")
     st.caption(f"One dot per {res['split']} case (macro mean over foreground classes); box = quartiles, "
                "dashed line = mean. Hover a dot for its case.")
-    st.plotly_chart(_distribution(cases, unit), key="sub_dist")
+    st.plotly_chart(_distribution(cases, unit, metrics), key="sub_dist")
     if len(res.get("per_class") or {}) > 1:
         st.subheader("Per class")
-        st.dataframe(_per_class_table(res), hide_index=True)
-    metric = res.get("primary_metric") or "dice"
+        st.dataframe(_per_class_table(res, metrics), hide_index=True)
     st.subheader(f"Worst cases by {columns.header(metric)}")
-    shown = _shown_metrics(cases)
+    shown = _shown_metrics(cases, metrics)
     worst = _worst(cases, metric)[["case_id", *shown, "tp", "fp", "fn"]]
     st.dataframe(worst, hide_index=True, column_config={
         "case_id": "Case", **{m: st.column_config.NumberColumn(columns.metric_header(m, unit),

@@ -92,12 +92,17 @@ def _report(job: jobs.Job) -> None:
     verb = outcome.get("status", "Scored")
     st.success(f"{verb}: submission #{sid} on {job.task_ref}.")
     if res:
-        shown = always_stored_metrics()  # every result has these; the Submission page shows the rest
+        # the task's primary metric first, then those every result has; the Submission page shows the rest
+        primary = res.get("primary_metric") or data.DEFAULT_PRIMARY_METRIC
+        shown = list(dict.fromkeys([primary, *always_stored_metrics()]))
         cols = st.columns(len(shown) + 1)
         for col, m in zip(cols, shown):
             d = columns.ndigits(m)
-            col.metric(columns.metric_header(m, res.get("hd95_unit") or "px"), f"{res[f'{m}_mean']:.{d}f}",
-                       help=f"95% CI [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]")
+            if res.get(f"{m}_mean") is None:
+                col.metric(columns.metric_header(m, res.get("hd95_unit") or "px"), columns.MISSING)
+                continue
+            col.metric(columns.metric_header(m, res.get("hd95_unit") or "px") + (" · primary" if m == primary else ""),
+                       f"{res[f'{m}_mean']:.{d}f}", help=f"95% CI [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]")
         cols[-1].metric(columns.header("gflops"), "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
     st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
     st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")

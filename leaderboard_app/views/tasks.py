@@ -16,7 +16,8 @@ def _facts(t: dict) -> None:
         f"**Native image size:** {size(t.get('native_size'))} · **Model input:** {size(t.get('input_size'))}, "
         f"{t.get('input_channels', 1)} channel(s), values in [0, 1]  \n"
         f"**Pixel spacing:** {f'{spacing[0]:g} × {spacing[1]:g} mm (HD95 in mm)' if spacing else 'unknown (HD95 in pixels)'}  \n"
-        f"**Primary metric:** {t.get('primary_metric', 'dice')} · "
+        f"**Primary metric:** {columns.QUALITY_LABEL[t['primary_metric']]} · **Leaderboard metrics:** "
+        f"{', '.join(columns.QUALITY_LABEL[m] for m in t.get('metrics') or [t['primary_metric']])}  \n"
         f"**Test labels:** {'private (held by the operator)' if t.get('test_labels_private') else 'in the task folder'}"
     )
     split_table = pd.DataFrame([{"Split": k, "Cases": s.get(k, 0)} for k in ("train", "val", "test")])
@@ -84,7 +85,7 @@ def tasks_page():
     st.header(t["title"])
     st.write(t.get("description") or "")
     _facts(t)
-    st.markdown(power_statement(data.power(t["id"], int(t["version"])), t.get("primary_metric", "dice")))
+    st.markdown(power_statement(data.power(t["id"], int(t["version"])), t["primary_metric"]))
     st.subheader("Sample training images")
     show = st.toggle("Show ground-truth labels", value=True, key="tasks_labels")
     _samples(ref, show)

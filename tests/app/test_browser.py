@@ -40,10 +40,24 @@ def _sonobench() -> list[str]:
 
 @pytest.fixture
 def running_app(writable_env, tmp_path):
+    yield from _serve(writable_env["db"], tmp_path, dict(os.environ))
+
+
+@pytest.fixture
+def board_app(tmp_path):
+    """The app on the synthetic store of tests/app/boards.py (a bone-like task, a lesion-like one)."""
+    from .boards import build_board_store
+
+    build_board_store(tmp_path / "boards.db")
+    (tmp_path / "no-tasks").mkdir()
+    yield from _serve(tmp_path / "boards.db", tmp_path, dict(os.environ, SONOBENCH_TASKS_PATH=str(tmp_path / "no-tasks")))
+
+
+def _serve(db, tmp_path, env):
     port = _free_port()
     log = open(tmp_path / "app.log", "w+")
-    proc = subprocess.Popen(_sonobench() + ["app", "--db", str(writable_env["db"]), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True)
+    proc = subprocess.Popen(_sonobench() + ["app", "--db", str(db), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 45
     while True:
@@ -209,3 +223,21 @@ def test_a_cold_deep_link_shows_the_apps_navigation(running_app, page, path, hea
     assert "Leaderboard" in text and "Submit a model" in text and "Compare two" in text, text
     assert "streamlit app" not in text.lower() and "streamlit_app" not in text, text
     _no_exception(page)
+
+
+def test_rank_by_shows_each_tasks_primary_metric_after_a_switch(board_app, page, artifacts_dir):
+    """What the browser shows, not only what the script returns: a keyed selectbox whose state is
+    cleared keeps showing its old choice in the browser, so the switch is checked here."""
+    page.goto(board_app)
+    page.locator("[data-testid=stDataFrame]").wait_for()
+    for task, label, leader in (("lesion-like@1", "Dice", "lesion-x"), ("bone-like@1", "Surface F1", "bone-a"),
+                                ("lesion-like@1", "Dice", "lesion-x")):
+        page.locator("[data-testid=stSelectbox]").first.click()
+        page.get_by_role("option", name=task).first.click()
+        page.get_by_text(f"ranked by {label} ").first.wait_for()
+        page.get_by_text(f"Leader: {leader}.").wait_for()
+        box = page.locator("[data-testid=stSelectbox]").nth(1)
+        rank_by = box.inner_text() + box.locator("input").input_value()
+        assert f"{label} ↑" in rank_by, (task, rank_by)
+        _no_exception(page)
+    _shot(page, artifacts_dir, "6-leaderboard-bone-like")

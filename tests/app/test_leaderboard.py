@@ -95,11 +95,13 @@ def test_thin_structure_metrics_reach_help_and_csv(app_env):
     from leaderboard_app.data import board
 
     ranked = board("toy-lesion", 1, "dice", "all", "paired")[0]
-    shown, helps = columns.display_table(ranked)
+    assert "Surface F1 ↑" not in columns.display_table(ranked)[0]  # toy-lesion does not declare them
+    thin = ["dice", "surface_f1", "surface_precision", "surface_recall", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred"]
+    shown, helps = columns.display_table(ranked, metrics=thin)  # a task declaring them
     assert "Tolerance τ = 0.4 mm on this task." in helps["Surface F1 ↑"]  # the toy task's default: 2 px of 0.2 mm
     assert "not contours" in helps["Surface precision ↑"]
     assert "In mm." in helps["Mean dist ref→pred (mm) ↓"] and "Tolerance" not in helps["Mean dist ref→pred (mm) ↓"]
-    csv = pd.read_csv(io.StringIO(columns.csv_table(ranked).to_csv(index=False)))
+    csv = pd.read_csv(io.StringIO(columns.csv_table(ranked, thin).to_csv(index=False)))
     assert {"surface_precision_mean", "surface_recall_ci_low", "surface_f1_ci_high", "mean_dist_pred_to_ref_mean",
             "mean_dist_ref_to_pred_std", "surface_tolerance"} <= set(csv.columns)
     assert csv["surface_tolerance"].tolist() == [pytest.approx(0.4)] * len(csv)

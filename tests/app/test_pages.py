@@ -46,8 +46,9 @@ def test_submission_page_shows_distribution_worst_cases_and_only_validation_imag
     preds = [c for c in captions if c.endswith("prediction")]
     assert len(preds) == len([c for c in captions if c.endswith("ground truth")]) >= 1
     assert not any("No prediction overlays" in i.value for i in at.info)
-    cards = {m.label for m in at.metric}  # every per-case metric has a card; tolerances in the row's unit
-    assert {"NSD ↑ @ τ = 0.4 mm", "Surface F1 ↑ @ τ = 0.4 mm", "Mean dist pred→ref (mm) ↓"} <= cards
+    cards = [m.label for m in at.metric]  # the task's declared metrics, primary first; tolerances in the row's unit
+    assert cards[0] == "Dice ↑ · primary" and "NSD ↑ @ τ = 0.4 mm" in cards and "Specificity ↑" in cards
+    assert not any(c.startswith(("Surface F1", "Mean dist")) for c in cards)  # thin-structure: not declared here
 
 
 def test_submission_page_per_class_table_for_multiclass(app_env):
@@ -91,6 +92,8 @@ def test_tasks_page_shows_facts_digest_and_training_samples(app_env):
     assert not at.exception
     task = get_task("toy-lesion")
     assert at.code[0].value == task.digest
+    facts = next(m.value for m in at.markdown if "Primary metric" in m.value)
+    assert "**Primary metric:** Dice · **Leaderboard metrics:** Dice, Specificity, HD95, NSD" in facts
     splits = at.dataframe[0].value
     assert dict(zip(splits["Split"], splits["Cases"])) == {s: len(task.split(s)) for s in ("train", "val", "test")}
     captions = _captions(at)

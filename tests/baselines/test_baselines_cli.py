@@ -15,7 +15,7 @@ def _invoke(*args):
 
 @pytest.mark.parametrize("args,message", [
     (["run", "--task", "toy-lesion", "--models", "unetx"],
-     "Error: Unknown architecture 'unetx'. Valid choices: attunet, cmunet, cmunext"),
+     "Error: Unknown architecture 'unetx'. Valid choices: anatosegnet, attunet, cmunet, cmunext"),
     (["run", "--task", "toy-lesion", "--models", "unet,cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "cmunxt"], "Did you mean 'cmunext'?"),
     (["run", "--task", "toy-lesion", "--models", "unet", "--profile", "quik"],
@@ -62,7 +62,7 @@ def test_list_shows_params_and_references():
     assert rows["cmunet"]["converged"] is None
     # the rows not significantly above the best floor are named, each a committed profile of its model
     marked = {(n, p) for n, r in rows.items() for p in r["not_above_floor"]}
-    assert all(p in rows[n]["reference_dice"] for n, p in marked)
+    assert all(p in rows[n]["reference_scores"] for n, p in marked)
     assert ("segformer-b0", "converged") not in marked
     text = _invoke("list").output
     assert "Converged references on sim-breast-lesion" in text and "unet " in text.split("Converged references")[1]

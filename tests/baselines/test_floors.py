@@ -157,11 +157,11 @@ def test_a_reference_not_above_the_best_floor_is_marked(lesion_toy, toy_onnx, tm
     assert set(marks) == {copy} and marks[copy]["p"] == 1.0 and marks[copy]["n"] == 12  # equal on every case
     words = board_floors.mark_words(marks[copy], 0.05)
     assert words.startswith(f"not significantly better than the floor '{prior.name}'")
-    res = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--db", str(file_store.path)])
+    res = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--wide", "--db", str(file_store.path)])
     assert res.exit_code == 0, res.output
     lines = {r["name"]: next(line for line in res.output.splitlines() if r["name"] in line) for r in rows}
-    assert " baseline* " in lines[same.name] and " baseline " in lines["threshold"]
-    assert " floor " in lines[background.name] and "baseline*: not significantly better than the best floor" in res.output
+    assert "[≤ floor]" in lines[same.name] and "floor]" not in lines["threshold"]
+    assert "[floor]" in lines[background.name] and "[≤ floor]: a reference not significantly better" in res.output
     assert good not in marks
 
 

@@ -70,15 +70,19 @@ def test_a_shift_result_for_another_manifest_is_not_loaded(shifted, tmp_path):
     json.dumps(row)  # the row stays plain JSON
 
 
-def test_a_task_ranked_by_a_later_metric_gets_it_for_its_references_on_load(toy_task, tmp_path):
-    """A reference row holds the always-stored metrics (Dice, IoU, HD95); a task ranked by another
-    one (the bone task's surface_f1) fills it from the row's own predictions when the row loads."""
+@pytest.mark.parametrize("primary", ["surface_f1", "dice"])
+def test_a_reference_gets_every_metric_its_predictions_give_on_load(toy_task, tmp_path, primary):
+    """A reference row holds the always-stored metrics (Dice, IoU, HD95); the others (NSD, ASSD,
+    the bone task's surface_f1 it ranks by) are filled from the row's own predictions when the row
+    loads, whatever the task ranks by, so no reference shows them as 'missing'."""
+    from evaluator.metrics import per_case_metrics
+
     spec_path = toy_task.folder / "task.json"
     spec = json.loads(spec_path.read_text())
-    spec["primary_metric"] = "surface_f1"
+    spec["primary_metric"] = primary
     spec_path.write_text(json.dumps(spec))
     task = get_task(toy_task.ref)
-    assert task.primary_metric == "surface_f1"
+    assert task.primary_metric == primary
     rec = run_baseline(TaskData.load(task), "unext", TINY, store=Store(memory=True), out_dir=tmp_path / "out",
                        log=lambda s: None)
     row = reference.row_from_record(rec)
@@ -90,3 +94,4 @@ def test_a_task_ranked_by_a_later_metric_gets_it_for_its_references_on_load(toy_
     assert loaded["surface_f1_mean"] == pytest.approx(rec["result"]["surface_f1_mean"], abs=1e-12)
     cases = db.case_results(loaded["submission_id"])
     assert all(c["surface_f1"] is not None for c in cases)
+    assert all(loaded[f"{m}_mean"] is not None for m in per_case_metrics())  # NSD, ASSD too

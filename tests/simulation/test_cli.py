@@ -36,6 +36,9 @@ def test_fast_backend_writes_a_task(tmp_path):
 
     spec = json.loads((task / "task.json").read_text())
     assert spec["source"]["image_formation"] == 2 and spec["source"]["physics"]["image_formation"] == 2
+    from evaluator.metrics.defaults import BOARDS
+
+    assert spec["primary_metric"] == "dice" and spec["metrics"] == list(BOARDS["region"])  # the board it declares
     metas = [json.loads(p.read_text()) for p in (out / "meta").glob("*.json")]
     assert len(metas) == 6 and all(m["image_formation"] == 2 for m in metas)
 

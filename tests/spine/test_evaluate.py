@@ -71,14 +71,14 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
     runner = CliRunner()
     r = runner.invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", db, "--team", "A"])
     assert r.exit_code == 0, r.output
-    assert "Scored: submission #1" in r.output and "Dice" in r.output
+    assert "Scored: submission #1" in r.output and "Dice " in r.output and "(primary metric)" in r.output
     r = runner.invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", db])
     assert r.exit_code == 0 and "Already scored (not scored twice): submission #1" in r.output
     other = onnx_models.scaled_identity(tmp_path / "dark.onnx")
     assert runner.invoke(cli, ["submit", str(other), "--task", "toy-lesion", "--db", db]).exit_code == 0
     r = runner.invoke(cli, ["leaderboard", "toy-lesion", "--db", db, "--format", "csv"])
     lines = r.output.strip().splitlines()
-    assert lines[0].startswith("rank,rank_range,p_rank1,name,team,kind,dice") and len(lines) == 3
+    assert lines[0].startswith("rank,rank_low,rank_high,p_rank1,submission_id,name,team,kind,dice_mean") and len(lines) == 3
     r = runner.invoke(cli, ["submit", str(tmp_path / "missing.onnx"), "--task", "toy-lesion", "--db", db])
     assert r.exit_code == 1 and r.output.startswith("Error: No model file at")
     r = runner.invoke(cli, ["submit", str(toy_onnx), "--task", "nope", "--db", db])
