@@ -85,12 +85,32 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
     kw = dict(n_boot=n_boot, seed=seed, ci=ci)
     return {
         "n_cases": len(per_case),
-        "macro": {m: _aggregatepresent(_case_means(table[m]), **kw) for m in SUMMARIZED},
+        "macro": {m: _aggregate_present(_case_means(table[m]), **kw) for m in SUMMARIZED},
         "per_class": {
-            names[c]: {"index": c, **{m: _aggregatepresent(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
+            names[c]: {"index": c, **{m: _aggregate_present(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
             for j, c in enumerate(fg)
         },
     }
+
+
+def summarize_metric(per_case: Sequence[dict[int, dict]], classes: Sequence[str], metric: str,
+                     n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+    """`summarize` of one metric only: {"macro": aggregate, "per_class": {name: aggregate}}, for
+    a result some of whose other metrics cannot be computed (e.g. no stored predictions). Every
+    class a case's reference has must have a finite value of `metric`."""
+    names = _check_classes(classes)
+    fg = range(1, len(names))
+    table = np.full((len(per_case), len(fg)), np.nan)
+    for i, case in enumerate(per_case):
+        for j, c in enumerate(fg):
+            if present(case[c]):
+                v = case[c].get(metric)
+                if v is None or not math.isfinite(float(v)):
+                    raise InvalidMetricInput(f"Case {i}, class {c} is in the reference but has no finite {metric}.")
+                table[i, j] = v
+    kw = dict(n_boot=n_boot, seed=seed, ci=ci)
+    return {"macro": _aggregate_present(_case_means(table), **kw),
+            "per_class": {names[c]: _aggregate_present(table[:, j], **kw) for j, c in enumerate(fg)}}
 
 
 def empty_aggregate() -> dict:
@@ -106,7 +126,7 @@ def _case_means(values: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)
 
 
-def _aggregatepresent(values: np.ndarray, **kw) -> dict:
+def _aggregate_present(values: np.ndarray, **kw) -> dict:
     """`aggregate` over the applicable values (NaN marks a not-applicable one)."""
     kept = values[~np.isnan(values)]
     return aggregate(kept, **kw) if kept.size else empty_aggregate()
