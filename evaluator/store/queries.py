@@ -101,9 +101,10 @@ def class_case_results(store: _Reader, submission_id: int) -> list[dict]:
 
 
 def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
-    """Per-case means of two submissions on the cases both were scored on, keyed by case."""
-    left = {r["case_id"]: r for r in case_means(store, a)}
-    right = {r["case_id"]: r for r in case_means(store, b)}
+    """Per-case means of two submissions on the applicable cases both were scored on (those whose
+    reference has a foreground class: the others have no delineation value), keyed by case."""
+    left = {r["case_id"]: r for r in case_means(store, a) if r["applicable"]}
+    right = {r["case_id"]: r for r in case_means(store, b) if r["applicable"]}
     return [{"case_id": cid, "a": left[cid], "b": right[cid]} for cid in sorted(left.keys() & right.keys())]
 
 

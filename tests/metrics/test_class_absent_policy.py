@@ -100,6 +100,7 @@ def test_not_applicable_round_trips_as_null_and_case_values_keep_only_applicable
     means = {r["case_id"]: r for r in queries.case_means(store, a)}
     assert means["free"]["applicable"] == 0 and means["free"]["dice"] is None
     assert means["lesion"]["applicable"] == 1 and means["lesion"]["dice"] == 1.0
+    assert [p["case_id"] for p in queries.paired_case_means(store, a, b)] == ["lesion"]
 
 
 def test_missing_is_not_not_applicable(store, toy_task):
