@@ -150,7 +150,8 @@ def _rescore_policy(store: Store, res: dict, tasks: dict, labels_root) -> list[s
         try:
             task = _task(tasks, res, labels_root)
         except _Skip:
-            task = None  # the labels are not here: the policy from the counts, as without predictions
+            task = None  # the labels are not here: the policy from the counts, as without predictions;
+            # what stays missing is filled by a later run where the labels are
     if task is None:
         done, per_class, updates = policy_from_counts(res, rows)
     else:
@@ -168,12 +169,14 @@ def _rescore_policy(store: Store, res: dict, tasks: dict, labels_root) -> list[s
 def policy_from_counts(res: dict, rows: list[dict]) -> tuple[list[str], dict, dict]:
     """Today's policy applied to stored per-case `rows` (edited in place) without predictions:
     (the metrics whose aggregates could be recomputed, the per-class JSON, the result columns).
-    A metric some present class lacks gets NULL aggregates (missing) instead of old numbers."""
+    A metric some present class lacks, or whose definition changed (`REDEFINED`), gets NULL
+    aggregates (missing) instead of old numbers."""
     from .metrics.detection import detection_rates
 
     for r in rows:
-        if not present(r):
-            r.update(dict.fromkeys(per_case_metrics()))
+        # absent classes: not applicable; redefined metrics: their stored values follow the old
+        # definition, so they become missing (filled later from predictions, where there are some)
+        r.update(dict.fromkeys(per_case_metrics() if not present(r) else REDEFINED))
     by_class: dict[int, list[dict]] = {}
     for r in rows:
         by_class.setdefault(r["class_index"], []).append(r)

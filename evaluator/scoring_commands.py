@@ -57,7 +57,7 @@ def rescore(task_id, labels_root, db_path):
     for sid, metrics in report.policy:
         missing = [m for m in per_case_metrics() if m not in metrics]
         click.echo(f"#{sid}: re-scored under the evaluator {__version__} policy (a class absent from a case's "
-                   "reference is not scored)" + (f"; {', '.join(missing)} stay missing (no stored predictions)"
+                   "reference is not scored)" + (f"; {', '.join(missing)} stay missing (no stored predictions, or the task's labels are not here)"
                                                  if missing else ""))
     for sid, metrics in report.filled:
         click.echo(f"#{sid}: filled {', '.join(metrics)}")
