@@ -124,3 +124,25 @@ def test_case_means_average_only_present_classes(store, toy_task):
     (row,) = queries.case_means(store, a)
     assert row["dice"] == 1.0 and row["fp"] == 16 and row["applicable"] == 1
     assert queries.case_values(store, [a], "dice")[a] == {"x": 1.0}
+
+
+def test_specificity_is_per_class_on_a_multiclass_task():
+    """Each class's image-level specificity is over the images whose reference lacks that class;
+    the result row carries the mean of the classes where it is defined."""
+    from types import SimpleNamespace
+
+    from evaluator.summary import summary_columns
+
+    task = SimpleNamespace(classes=["background", "a", "b"], spacing_mm=None, nsd_tolerance=2.0,
+                           surface_tolerance=2.0)
+    only_a = np.zeros(SHAPE, np.uint8)
+    only_a[2:10, 2:10] = 1
+    noisy = only_a.copy()
+    noisy[20:22, 20:22] = 2                   # a false 'b' on an image without b
+    cases = [_case(only_a, only_a, 3), _case(noisy, only_a, 3), _case(NONE, NONE, 3)]
+    cols = summary_columns(task, cases)
+    a, b = cols["per_class"]["a"], cols["per_class"]["b"]
+    assert a["specificity"]["n"] == 1 and a["specificity"]["value"] == 1.0    # the empty image, predicted empty
+    assert b["specificity"]["n"] == 3 and b["specificity"]["value"] == pytest.approx(2 / 3)
+    assert cols["specificity"] == pytest.approx((1.0 + 2 / 3) / 2) and cols["specificity_ci_low"] is None
+    assert b["dice"]["n"] == 0 and cols["dice_mean"] == 1.0                 # the false 'b' costs no Dice
