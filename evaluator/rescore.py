@@ -27,10 +27,17 @@ from dataclasses import dataclass, field
 from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
-from .metrics import METRICS, InvalidMetricInput, detection_metrics, per_case_metrics, present, summarize_metric
+from .metrics import (
+    METRICS,
+    InvalidMetricInput,
+    detection_metrics,
+    per_case_metrics,
+    present,
+    summarize_metric,
+)
 from .scoring import score_prediction
-from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
+from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 
 _TOLERANCE = 1e-9
 _COUNTS = ("tp", "fp", "fn")
@@ -197,8 +204,8 @@ def policy_from_counts(res: dict, rows: list[dict]) -> tuple[list[str], dict, di
             done.append(m)
             for c in by_class:
                 per_class[names[c]][m] = s["per_class"][names[c]]
-    for c in by_class:
-        per_class[names[c]].update(detection_rates(by_class[c]))
+    for c, class_rows in by_class.items():
+        per_class[names[c]].update(detection_rates(class_rows))
     updates.update(detection_columns({names[c]: per_class[names[c]] for c in sorted(by_class)}))
     return done, per_class, updates
 

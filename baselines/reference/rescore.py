@@ -19,7 +19,14 @@ from evaluator import __version__, imageio
 from evaluator.errors import SonoBenchError
 from evaluator.metrics import always_stored_metrics, summary_columns
 
-from . import CASE_COLUMNS, REFERENCE_DIR, ReferenceMismatch, _parse, decode_predictions, row_sha256
+from . import (
+    CASE_COLUMNS,
+    REFERENCE_DIR,
+    ReferenceMismatch,
+    _parse,
+    decode_predictions,
+    row_sha256,
+)
 
 _KEPT = summary_columns(always_stored_metrics())  # the aggregate columns a reference row holds
 
@@ -29,7 +36,7 @@ def rescore_file(path: Path, labels_root=None, log=print) -> dict:
     {"rows": n, "from_predictions": n, "from_counts": n}."""
     from evaluator import tasks as tasks_mod
 
-    task_id, _, version = path.stem.rpartition("@")
+    task_id = path.stem.rpartition("@")[0]
     ref = _parse(path, task_id)
     task = tasks_mod.get_task(f"{task_id}@{int(ref['task_version'])}")
     if task.digest != ref["manifest_digest"]:

@@ -5,7 +5,13 @@ no foreground class counts only in the image-level metrics, and the store keeps 
 import numpy as np
 import pytest
 
-from evaluator.metrics import InvalidMetricInput, detection_rates, per_case_metrics, score_case, summarize
+from evaluator.metrics import (
+    InvalidMetricInput,
+    detection_rates,
+    per_case_metrics,
+    score_case,
+    summarize,
+)
 from evaluator.store import queries
 from evaluator.summary import case_rows
 

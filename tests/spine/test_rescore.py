@@ -4,15 +4,13 @@ changes nothing; a result scored under the old policy (an absent class scored Di
 re-scored under today's, from its predictions or, without them, from its counts."""
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from evaluator import __version__
-from evaluator.metrics import per_case_metrics, summary_columns
-
 from evaluator.cli import cli
 from evaluator.evaluate import evaluate
+from evaluator.metrics import per_case_metrics, summary_columns
 from evaluator.rescore import REDEFINED, rescore
 from evaluator.submission import prepare
 
@@ -160,7 +158,7 @@ def test_a_result_scored_under_the_old_policy_is_rescored_under_todays(file_stor
     b = evaluate(file_store, toy_task, prepare(onnx_models.scaled_identity(tmp_path / "b.onnx"), name="b"))
     rid_a, rid_b = a.result["id"], b.result["id"]
     scored_a, scored_cases_a = _numbers(file_store, rid_a)
-    scored_b, scored_cases_b = _numbers(file_store, rid_b)
+    scored_b, _ = _numbers(file_store, rid_b)
     assert any(c["tp"] + c["fn"] == 0 for c in scored_cases_a)  # the toy task has lesion-free images
     _as_under_the_old_policy(file_store, rid_a)
     _as_under_the_old_policy(file_store, rid_b, drop_predictions=True)
