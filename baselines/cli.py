@@ -365,6 +365,21 @@ def import_device_cmd(folder, task_ref, db_path, labels_root, update_reference, 
             click.echo(f"    recorded in {path}")
 
 
+@baselines.command("rescore-references")
+@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
+@_reference_dir_option
+@handle_errors
+def rescore_references_cmd(labels_root, reference_dir):
+    """Re-score every committed reference file under the evaluator's current scoring policy, from
+    the test predictions its rows store (no model runs); rows without predictions get the policy
+    from their stored counts."""
+    from .reference.rescore import rescore_all
+
+    for name, n in rescore_all(reference_dir, labels_root, log=click.echo).items():
+        click.echo(f"{name}: {n['rows']} row(s) re-scored, {n['from_predictions']} from stored predictions, "
+                   f"{n['from_counts']} from stored counts")
+
+
 @baselines.command("rerun")
 @click.argument("model")
 @click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True)

@@ -166,8 +166,10 @@ def admin_rescore(task_ref, reason, labels_root, db_path):
     name, _ = tasks_mod.parse_ref(task_ref)
     rep = rescore(store, name, labels_root=labels_root)
     record_action(store, "rescore", f"task:{name}", reason,
-                  {"filled": [sid for sid, _ in rep.filled], "skipped": [sid for sid, _ in rep.skipped]})
-    _ok(f"Re-scored {name}: {len(rep.filled)} result(s) filled, {len(rep.up_to_date)} up to date, "
+                  {"filled": [sid for sid, _ in rep.filled], "skipped": [sid for sid, _ in rep.skipped],
+                   "policy": [sid for sid, _ in rep.policy]})
+    _ok(f"Re-scored {name}: {len(rep.policy)} result(s) under the current policy, {len(rep.filled)} filled, "
+        f"{len(rep.up_to_date)} up to date, "
         f"{len(rep.skipped)} skipped")
 
 

@@ -2,12 +2,22 @@
 corrected) after a result was scored is computed from the result's stored test predictions
 and the task's frozen labels.
 
-Rules: only missing values are filled (NULL columns), so no existing number changes; before
-writing, the stored metrics are recomputed from the stored predictions and must agree with the
-stored values (to 1e-9), otherwise the result is left untouched and reported; each result is
-re-scored in one transaction; the evaluator version and time are recorded on the result.
-Image-level detection rates need only the stored TP/FP/FN counts, so they are filled for every
-result, with or without predictions. Running it twice changes nothing the second time.
+Two cases:
+- a result scored (or last re-scored) by an evaluator older than `POLICY_VERSION` follows an
+  older scoring policy (a class absent from both masks scored Dice 1; single-tolerance surface
+  metrics): every per-case value and aggregate is recomputed from its stored predictions under
+  today's policy (see `evaluator.metrics.case`). Its stored TP/FP/FN counts, and every value
+  whose definition did not change, must agree with the recomputation (to 1e-9), else the result
+  is left untouched and reported. Without stored predictions, the policy is applied from the
+  stored counts: values of classes absent from a case's reference become NULL (not applicable),
+  the aggregates of the metrics every present class has are recomputed, and the others become
+  missing (NULL) instead of keeping a number scored under the old policy.
+- a current result lacking a metric (NULL where the class is in the reference: 'missing')
+  gets it from its stored predictions; no existing number changes.
+
+Each result is re-scored in one transaction; the evaluator version and time are recorded on it
+(`rescored_version`, `rescored_at`). Image-level detection rates need only the stored counts.
+Running it twice changes nothing the second time.
 """
 from __future__ import annotations
 
@@ -17,19 +27,46 @@ from dataclasses import dataclass, field
 from . import __version__, imageio
 from . import tasks as tasks_mod
 from .errors import SonoBenchError
-from .metrics import METRICS, detection_metrics, per_case_metrics
+from .metrics import (
+    METRICS,
+    InvalidMetricInput,
+    detection_metrics,
+    per_case_metrics,
+    present,
+    summarize_metric,
+)
 from .scoring import score_prediction
-from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 from .store import Store, migrations
+from .summary import AGGREGATE_KEYS, detection_columns, summary_columns
 
 _TOLERANCE = 1e-9
 _COUNTS = ("tp", "fp", "fn")
+# The evaluator version that introduced the class-absent policy and the multi-tolerance surface
+# metrics; results scored before it are re-scored in full.
+POLICY_VERSION = "0.2.0"
+# Metrics whose definition on a class present in the reference changed at POLICY_VERSION (so
+# their stored values are not checked against the recomputation, only replaced): the thin-structure
+# scores at the surface tolerance, now averaged over four tolerances up to it.
+REDEFINED = tuple(m for m in per_case_metrics() if METRICS.get(m).tolerance == "surface_tolerance")
+
+
+def _version(text) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in str(text).split("."))
+    except ValueError:
+        return (0,)
+
+
+def outdated(res: dict) -> bool:
+    """True when `res` was scored (or last re-scored) under a policy older than today's."""
+    return _version(res.get("rescored_version") or res.get("evaluator_version")) < _version(POLICY_VERSION)
 
 
 @dataclass
 class RescoreReport:
     filled: list[tuple[int, list[str]]] = field(default_factory=list)   # (submission id, metrics filled)
     up_to_date: list[int] = field(default_factory=list)
+    policy: list[tuple[int, list[str]]] = field(default_factory=list)   # (id, metrics recomputed) under today's policy
     skipped: list[tuple[int, str]] = field(default_factory=list)        # (submission id, why)
 
 
@@ -41,6 +78,9 @@ def rescore(store: Store, task_id: str | None = None, labels_root=None) -> Resco
     tasks: dict[tuple[str, int], object] = {}
     for res in results:
         try:
+            if outdated(res):
+                report.policy.append((res["sid"], _rescore_policy(store, res, tasks, labels_root)))
+                continue
             filled = _rescore_one(store, res, tasks, labels_root)
         except _Skip as e:
             report.skipped.append((res["sid"], str(e)))
@@ -54,10 +94,11 @@ class _Skip(Exception):
 
 
 def _missing_case_metrics(store: Store, rid: int) -> list[str]:
+    """Metrics NULL on a class the case's reference has (missing; NULL elsewhere is 'not applicable')."""
     out = []
     for m in per_case_metrics():
-        n = next(iter(store.db.query(f"select count(*) n from case_results where result_id = ? and {m} is null",
-                                     [rid])))["n"]
+        n = next(iter(store.db.query(f"select count(*) n from case_results where result_id = ? and {m} is null "
+                                     "and tp + fn > 0", [rid])))["n"]
         if n:
             out.append(m)
     return out
@@ -82,7 +123,7 @@ def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]
         _check_agrees(rows, scores)
         for r in rows:
             for m in missing:
-                if r[m] is None:
+                if r[m] is None and present(r):
                     r[m] = scores[r["case_id"]][r["class_index"]][m]
         by_case = _by_case(rows)
         cols = summary_columns(task, [by_case[c] for c in sorted(by_case)])
@@ -101,6 +142,72 @@ def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]
         return []
     _write(store, rid, rows, missing, per_class, updates)
     return filled
+
+
+def _rescore_policy(store: Store, res: dict, tasks: dict, labels_root) -> list[str]:
+    """Re-score a result scored under an older policy (see the module docstring); returns the
+    metrics recomputed in full."""
+    rid = res["id"]
+    rows = [dict(r) for r in store.db.query("select * from case_results where result_id = ? order by case_id, "
+                                            "class_index", [rid])]
+    predictions = {r["case_id"]: r["png"] for r in
+                   store.db.query("select case_id, png from predictions where result_id = ?", [rid])}
+    task = None
+    if predictions:
+        try:
+            task = _task(tasks, res, labels_root)
+        except _Skip:
+            task = None  # the labels are not here: the policy from the counts, as without predictions;
+            # what stays missing is filled by a later run where the labels are
+    if task is None:
+        done, per_class, updates = policy_from_counts(res, rows)
+    else:
+        scores = _recompute(task, rows, predictions, labels_root)
+        _check_agrees(rows, scores, skip=REDEFINED)
+        for r in rows:
+            r.update({m: scores[r["case_id"]][r["class_index"]][m] for m in per_case_metrics()})
+        by_case = _by_case(rows)
+        updates = summary_columns(task, [by_case[c] for c in sorted(by_case)])
+        per_class, done = updates.pop("per_class"), list(per_case_metrics())
+    _write(store, rid, rows, list(per_case_metrics()), per_class, updates, overwrite=True)
+    return done
+
+
+def policy_from_counts(res: dict, rows: list[dict]) -> tuple[list[str], dict, dict]:
+    """Today's policy applied to stored per-case `rows` (edited in place) without predictions:
+    (the metrics whose aggregates could be recomputed, the per-class JSON, the result columns).
+    A metric some present class lacks, or whose definition changed (`REDEFINED`), gets NULL
+    aggregates (missing) instead of old numbers."""
+    from .metrics.detection import detection_rates
+
+    for r in rows:
+        # absent classes: not applicable; redefined metrics: their stored values follow the old
+        # definition, so they become missing (filled later from predictions, where there are some)
+        r.update(dict.fromkeys(per_case_metrics() if not present(r) else REDEFINED))
+    by_class: dict[int, list[dict]] = {}
+    for r in rows:
+        by_class.setdefault(r["class_index"], []).append(r)
+    old = json.loads(res["per_class"]) if isinstance(res.get("per_class"), str) else (res.get("per_class") or {})
+    names = _class_names(res, old, by_class)
+    classes = ["background"] + [names.get(c, f"class {c}") for c in range(1, max(by_class) + 1)]
+    by_case = _by_case(rows)
+    per_case = [by_case[c] for c in sorted(by_case)]
+    per_class = {names[c]: {"index": c} for c in sorted(by_class)}
+    updates, done = {}, []
+    for m in per_case_metrics():
+        try:
+            s = summarize_metric(per_case, classes, m)
+        except InvalidMetricInput:
+            s = None  # some present class lacks it (scored before it existed): missing
+        updates.update({f"{m}_{k}": (s["macro"][k] if s else None) for k in AGGREGATE_KEYS})
+        if s:
+            done.append(m)
+            for c in by_class:
+                per_class[names[c]][m] = s["per_class"][names[c]]
+    for c, class_rows in by_class.items():
+        per_class[names[c]].update(detection_rates(class_rows))
+    updates.update(detection_columns({names[c]: per_class[names[c]] for c in sorted(by_class)}))
+    return done, per_class, updates
 
 
 def _detection_updates(res: dict, rows: list[dict], per_class: dict, updates: dict) -> list[str]:
@@ -129,15 +236,18 @@ def _fill_detection_only(store: Store, res: dict, rows: list[dict], per_class: d
     raise _Skip(why)
 
 
-def _write(store: Store, rid: int, rows: list[dict], missing: list[str], per_class: dict, updates: dict) -> None:
-    """One transaction: the missing per-case values (only where still NULL), then the result row."""
+def _write(store: Store, rid: int, rows: list[dict], missing: list[str], per_class: dict, updates: dict,
+           overwrite: bool = False) -> None:
+    """One transaction: the missing per-case values (only where still NULL; every value with
+    `overwrite`), then the result row."""
     updates.update(per_class=json.dumps(per_class), rescored_at=migrations.now(), rescored_version=__version__)
+    new = "?" if overwrite else "coalesce({m}, ?)"
     with store.immediate():
         for r in rows:
             if missing:
                 sets = {m: r[m] for m in missing}
                 store.db.execute(
-                    "update case_results set " + ", ".join(f"{m} = coalesce({m}, ?)" for m in sets)
+                    "update case_results set " + ", ".join(f"{m} = " + new.format(m=m) for m in sets)
                     + " where result_id = ? and case_id = ? and class_index = ?",
                     [*sets.values(), rid, r["case_id"], r["class_index"]])
         store.db["results"].update(rid, updates)
@@ -172,10 +282,14 @@ def _recompute(task, rows, predictions, labels_root) -> dict[str, dict[int, dict
     return out
 
 
-def _check_agrees(rows, scores) -> None:
+def _check_agrees(rows, scores, skip=()) -> None:
     for r in rows:
         new = scores[r["case_id"]][r["class_index"]]
         for k in per_case_metrics() + _COUNTS:
+            if k in skip or (k not in _COUNTS and not present(r)):
+                continue
+            if new[k] is None and r.get(k) is not None:
+                raise _Skip(f"re-scoring its stored predictions gives no {k} for case {r['case_id']} (stored: {r[k]!r})")
             if r.get(k) is not None and abs(float(r[k]) - float(new[k])) > _TOLERANCE * max(1.0, abs(float(r[k]))):
                 raise _Skip(f"re-scoring its stored predictions gives {k} = {new[k]!r} for case {r['case_id']} "
                             f"(stored: {r[k]!r}); nothing was changed - the stored numbers and today's "

@@ -53,16 +53,24 @@ def compare(a, b, metric, fmt, db_path):
 @db_option
 @handle_errors
 def rescore(task_id, labels_root, db_path):
-    """Fill metrics added since a result was scored, from its stored predictions (no model runs)."""
+    """Re-score stored results from their stored predictions (no model runs): results scored by an
+    older evaluator follow today's policy, and metrics added since are filled."""
+    from . import __version__
+    from .metrics import per_case_metrics
     from .rescore import rescore as run
     from .store import Store
 
     report = run(Store(db_path), task_id=task_id, labels_root=labels_root)
+    for sid, metrics in report.policy:
+        missing = [m for m in per_case_metrics() if m not in metrics]
+        click.echo(f"#{sid}: re-scored under the evaluator {__version__} policy (a class absent from a case's "
+                   "reference is not scored)" + (f"; {', '.join(missing)} stay missing (no stored predictions, or the task's labels are not here)"
+                                                 if missing else ""))
     for sid, metrics in report.filled:
         click.echo(f"#{sid}: filled {', '.join(metrics)}")
     if report.up_to_date:
         click.echo(f"{len(report.up_to_date)} result(s) already up to date")
     for sid, why in report.skipped:
         click.echo(f"#{sid}: not re-scored: {why}")
-    click.echo(f"re-scored {len(report.filled)}, up to date {len(report.up_to_date)}, "
+    click.echo(f"re-scored {len(report.filled) + len(report.policy)}, up to date {len(report.up_to_date)}, "
                f"could not re-score {len(report.skipped)}")

@@ -129,7 +129,11 @@ def row_sha256(row: dict) -> str:
     """Identity of a reference row in the store: SHA-256 of its canonical JSON, without its
     `shifts` block (the same model's results on the task's acquisition-shift sets, which may be
     added to a row later without making it another model). Its shift-set results are stored
-    under the same identity, which is how the Robustness view pairs them with the row."""
+    under the same identity, which is how the Robustness view pairs them with the row. A row
+    re-scored under a newer evaluator policy keeps the identity it had before (`identity`, set by
+    `baselines.reference.rescore`), so a store that loaded it earlier does not load it twice."""
+    if row.get("identity"):
+        return row["identity"]
     core = {k: v for k, v in row.items() if k != "shifts"}
     return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -303,6 +307,7 @@ def _result_row(task, row: dict) -> dict:
     return {"task_id": task.id, "task_version": task.version, "manifest_digest": row["provenance"]["manifest_digest"],
             **row["scores"], **row["complexity"], "hardware": row["evaluation"]["hardware"],
             "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"],
+            "rescored_version": row["provenance"].get("rescored_version"),
             "test_predictions": decode_predictions(row.get("predictions"))}
 
 
@@ -392,7 +397,8 @@ def _load_shifts(store, task, row: dict, sha: str, source: str, log) -> None:
         ev = block["evaluation"]
         shifted = {**row, "scores": block["scores"], "cases": block["cases"], "predictions": block.get("predictions"),
                    "provenance": {**row["provenance"], "manifest_digest": block["manifest_digest"],
-                                  "evaluator_version": ev["evaluator_version"]},
+                                  "evaluator_version": ev["evaluator_version"],
+                                  "rescored_version": ev.get("rescored_version")},
                    "evaluation": {k: ev[k] for k in ("hardware", "wall_s", "created_at")}}
         try:
             _insert(store, child, shifted, sha, source)

@@ -61,7 +61,7 @@ def predict_labels(logits: torch.Tensor) -> torch.Tensor:
 
 def batch_scores(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> list[dict[str, float]]:
     """Per sample of a (CPU) batch of label maps, the evaluator's count-based scores (Dice, IoU:
-    macro over foreground classes, both empty -> 1) from `scoring.label_scores`."""
+    macro over the foreground classes the target has, None without one) from `scoring.label_scores`."""
     from .scoring import label_scores
 
     return [label_scores(p.numpy(), t.numpy(), num_classes) for p, t in zip(pred, target)]

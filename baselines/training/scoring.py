@@ -1,7 +1,9 @@
 """Validation scores of model outputs, computed by the evaluator's own functions: logits at
 the input size -> `imageio.to_labels` at each case's native size -> `metrics.score_overlap`
-(the registry's count-based metrics, Dice and IoU, per foreground class; both empty = 1)
--> `metrics.case_mean` over classes -> mean over cases. The surface distances (HD95, NSD,
+(the registry's count-based metrics, Dice and IoU, per foreground class; None for a class
+absent from the reference) -> `metrics.case_mean` over the classes present -> mean over the cases
+whose reference has a foreground class (the evaluator's policy, so validation selects the same
+way the test board ranks). The surface distances (HD95, NSD,
 ASSD) are left to the evaluator's scoring of the exported model.
 """
 from __future__ import annotations
@@ -18,9 +20,9 @@ from evaluator.metrics import case_mean, count_metrics, score_overlap
 from .data import Samples
 
 
-def label_scores(pred: np.ndarray, label: np.ndarray, num_classes: int) -> dict[str, float]:
-    """{metric: macro mean over foreground classes} of one predicted label map, for every
-    count-based metric of the registry."""
+def label_scores(pred: np.ndarray, label: np.ndarray, num_classes: int) -> dict[str, float | None]:
+    """{metric: macro mean over the foreground classes present in `label`} of one predicted label
+    map, for every count-based metric of the registry; None when `label` has no foreground."""
     per_class = score_overlap(pred, label, num_classes)
     return {m: case_mean(per_class, m) for m in count_metrics()}
 
@@ -31,9 +33,14 @@ def case_scores(scores: np.ndarray, label: np.ndarray, num_classes: int) -> dict
     return label_scores(pred, label, num_classes)
 
 
-def summarize(cases: list[dict[str, float]]) -> dict:
-    """Mean over cases of each metric, and the number of cases."""
-    return {**{m: float(np.mean([c[m] for c in cases])) for m in count_metrics()}, "n": len(cases)}
+def summarize(cases: list[dict[str, float | None]]) -> dict:
+    """Mean over the applicable cases (value not None) of each metric, and the number of cases;
+    a metric no case applies to is None."""
+    out: dict = {}
+    for m in count_metrics():
+        values = [c[m] for c in cases if c[m] is not None]
+        out[m] = float(np.mean(values)) if values else None
+    return {**out, "n": len(cases)}
 
 
 def torch_logits(model: torch.nn.Module, samples: Samples, batch: int, device: str,

@@ -3,14 +3,14 @@
 `dice`, `iou`, `hd95`, `nsd`, `assd` and the thin-structure metrics (`surface_precision`,
 `surface_recall`, `surface_f1`, `mean_dist_pred_to_ref`, `mean_dist_ref_to_pred`) score two
 boolean masks; `score_case` scores a label
-map per foreground class; `aggregate` / `summarize` reduce over cases with a bootstrap
-CI; `detection_rates` gives image-level sensitivity and specificity with Wilson
+map per foreground class (None where the class is absent from the reference: not applicable);
+`aggregate` / `summarize` reduce over the applicable cases with a bootstrap CI; `detection_rates` gives image-level sensitivity and specificity with Wilson
 intervals. `convex_hull_region` / `restrict` confine scoring to a scan region.
 `METRICS` holds each metric's direction, bounds, unit and kind for the
 leaderboard; `per_case_metrics()` lists the ones `score_case` returns."""
 from ._checks import InvalidMetricInput
-from .aggregate import aggregate, summarize
-from .case import case_mean, confusion_counts, score_case, score_overlap
+from .aggregate import aggregate, empty_aggregate, summarize, summarize_metric
+from .case import case_mean, confusion_counts, present, score_case, score_overlap
 from .detection import detection_rates, wilson_interval
 from .dice import dice, dice_from_counts
 from .hd95 import hd95, image_diagonal
@@ -32,5 +32,5 @@ __all__ = [
     "surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred",
     "band_distances", "band_scores", "BandDistances",
     "detection_rates", "wilson_interval",
-    "score_case", "confusion_counts", "aggregate", "summarize", "convex_hull_region", "restrict",
+    "score_case", "confusion_counts", "present", "aggregate", "summarize", "summarize_metric", "empty_aggregate", "convex_hull_region", "restrict",
 ]

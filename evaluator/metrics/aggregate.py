@@ -1,13 +1,16 @@
 """Aggregates over cases: mean, std and a percentile-bootstrap confidence interval,
-per class and as the macro mean over foreground classes."""
+per class and as the macro mean over foreground classes, each over the cases it applies to
+(a class absent from a case's reference is not scored there; see `case.py`)."""
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Sequence
 
 import numpy as np
 
 from ._checks import InvalidMetricInput, check_finite_values, check_positive_int
+from .case import present
 from .info import per_case_metrics
 
 SUMMARIZED = per_case_metrics()  # dice, iou, hd95, nsd, assd
@@ -52,36 +55,81 @@ def _bootstrap_means(arr: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boot: int = 1000, seed: int = 0,
               ci: float = 0.95) -> dict:
-    """Aggregate `score_case` results of all cases.
+    """Aggregate `score_case` results of all cases, over the cases each value applies to.
 
     `classes`: the task's class names, index 0 = background. Returns
-    {"n_cases": n,
-     "macro": {metric: aggregate(...)}  -- per case the mean over foreground classes, then over cases,
-     "per_class": {name: {"index": c, metric: aggregate(...), "tp"/"fp"/"fn": totals}}}
-    for each metric of `per_case_metrics()`. Every case must score every foreground class."""
+    {"n_cases": n (every case),
+     "macro": {metric: aggregate(...)}  -- per case the mean over the foreground classes present in
+                                           its reference, then over the cases that have one,
+     "per_class": {name: {"index": c, metric: aggregate(...) over the cases whose reference has c,
+                          "tp"/"fp"/"fn": totals over every case}}}
+    for each metric of `per_case_metrics()`. A class absent from a case's reference (tp + fn == 0)
+    is not applicable there (its values are ignored); with no applicable case an aggregate is
+    `empty_aggregate()` (mean None, n 0), never a number. Every case must carry every foreground
+    class's counts, and a value for each class its reference has."""
     names = _check_classes(classes)
     if isinstance(per_case, (str, bytes, dict)) or not isinstance(per_case, Sequence) or not per_case:
         raise InvalidMetricInput(
             f"Expected argument `per_case` to be a non-empty list of score_case results, but got {per_case!r:.80}.")
     fg = range(1, len(names))
-    table = {m: np.empty((len(per_case), len(fg))) for m in SUMMARIZED}
+    table = {m: np.full((len(per_case), len(fg)), np.nan) for m in SUMMARIZED}
     totals = {c: dict.fromkeys(COUNTS, 0) for c in fg}
     for i, case in enumerate(per_case):
         _check_case(i, case, fg)
         for j, c in enumerate(fg):
-            for m in SUMMARIZED:
-                table[m][i, j] = case[c][m]
             for k in COUNTS:
                 totals[c][k] += int(case[c][k])
+            if present(case[c]):
+                for m in SUMMARIZED:
+                    table[m][i, j] = case[c][m]
     kw = dict(n_boot=n_boot, seed=seed, ci=ci)
     return {
         "n_cases": len(per_case),
-        "macro": {m: aggregate(table[m].mean(axis=1), **kw) for m in SUMMARIZED},
+        "macro": {m: _aggregate_present(_case_means(table[m]), **kw) for m in SUMMARIZED},
         "per_class": {
-            names[c]: {"index": c, **{m: aggregate(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
+            names[c]: {"index": c, **{m: _aggregate_present(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
             for j, c in enumerate(fg)
         },
     }
+
+
+def summarize_metric(per_case: Sequence[dict[int, dict]], classes: Sequence[str], metric: str,
+                     n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+    """`summarize` of one metric only: {"macro": aggregate, "per_class": {name: aggregate}}, for
+    a result some of whose other metrics cannot be computed (e.g. no stored predictions). Every
+    class a case's reference has must have a finite value of `metric`."""
+    names = _check_classes(classes)
+    fg = range(1, len(names))
+    table = np.full((len(per_case), len(fg)), np.nan)
+    for i, case in enumerate(per_case):
+        for j, c in enumerate(fg):
+            if present(case[c]):
+                v = case[c].get(metric)
+                if v is None or not math.isfinite(float(v)):
+                    raise InvalidMetricInput(f"Case {i}, class {c} is in the reference but has no finite {metric}.")
+                table[i, j] = v
+    kw = dict(n_boot=n_boot, seed=seed, ci=ci)
+    return {"macro": _aggregate_present(_case_means(table), **kw),
+            "per_class": {names[c]: _aggregate_present(table[:, j], **kw) for j, c in enumerate(fg)}}
+
+
+def empty_aggregate() -> dict:
+    """The aggregate of a metric that applies to no case (e.g. a class absent from every reference)."""
+    return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0}
+
+
+def _case_means(values: np.ndarray) -> np.ndarray:
+    """Each case's mean over its present classes (NaN = not applicable); NaN for a case with none."""
+    applicable = ~np.isnan(values)
+    counts = applicable.sum(axis=1)
+    sums = np.where(applicable, values, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)
+
+
+def _aggregate_present(values: np.ndarray, **kw) -> dict:
+    """`aggregate` over the applicable values (NaN marks a not-applicable one)."""
+    kept = values[~np.isnan(values)]
+    return aggregate(kept, **kw) if kept.size else empty_aggregate()
 
 
 def _check_classes(classes) -> list[str]:
@@ -100,8 +148,15 @@ def _check_case(i: int, case, fg: range) -> None:
     if missing:
         raise InvalidMetricInput(
             f"Case {i} of `per_case` has no scores for class(es) {missing}; score every case and class "
-            "(a failed case gets Dice 0, NSD 0 and the diagonal HD95 and ASSD), never drop it.")
+            "(a failed case scores as a failure on the classes its reference has: Dice 0, NSD 0, the "
+            "diagonal HD95 and ASSD), never drop it.")
     for c in fg:
         absent = [k for k in SUMMARIZED + COUNTS if k not in case[c]]
         if absent:
             raise InvalidMetricInput(f"Case {i}, class {c} of `per_case` lacks {absent}.")
+        if present(case[c]):
+            unset = [m for m in SUMMARIZED if case[c][m] is None or not math.isfinite(float(case[c][m]))]
+            if unset:
+                raise InvalidMetricInput(
+                    f"Case {i}, class {c} of `per_case` is in the reference (tp + fn > 0) but has no finite {unset}; "
+                    "a class the reference has is always scored (a missed one scores as a failure).")

@@ -1,17 +1,23 @@
 """Score one case: per foreground class, Dice, IoU, HD95, NSD, ASSD, the thin-structure surface
-metrics (surface precision/recall/F1, one-sided mean distances) and the TP/FP/FN pixel counts."""
+metrics (surface precision/recall/F1, one-sided mean distances) and the TP/FP/FN pixel counts.
+
+The class-absent policy (Metrics Reloaded; nnU-Net/MSD practice): a class absent from the case's
+reference (TP + FN = 0) has no delineation score in that case - every metric is None, whatever
+was predicted - and only its counts are kept; its false positives count in the image-level
+specificity. A case's macro value (`case_mean`) averages the classes present in its reference;
+a case with no foreground class in its reference has none."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_label_pair, check_positive_int, check_spacing, check_tolerance
+from ._checks import InvalidMetricInput, check_label_pair, check_positive_int, check_spacing, check_tolerance
 from .dice import dice_from_counts
 from .hd95 import hd95_unchecked
-from .info import count_metrics
+from .info import count_metrics, per_case_metrics
 from .iou import iou_from_counts
 from .region import restrict
 from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
-from .thin import BandDistances, band_distances_unchecked, band_scores_from
+from .thin import band_distances_unchecked, band_scores_from
 
 
 def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
@@ -46,15 +52,29 @@ def score_overlap(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: i
     return _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)
 
 
-def case_mean(per_class: dict[int, dict], metric: str) -> float:
-    """One case's macro mean of `metric` over its foreground classes (the summary's reduction)."""
-    return float(np.mean([scores[metric] for scores in per_class.values()]))
+def present(scores: dict) -> bool:
+    """True when the class is in the case's reference (TP + FN > 0): its scores apply."""
+    return int(scores["tp"]) + int(scores["fn"]) > 0
+
+
+def case_mean(per_class: dict[int, dict], metric: str) -> float | None:
+    """One case's macro mean of `metric` over the foreground classes present in its reference
+    (the summary's reduction); None when the reference has no foreground class. A present class
+    whose value is None (missing, e.g. scored before the metric existed) raises."""
+    values = []
+    for c, scores in per_class.items():
+        if present(scores):
+            if scores.get(metric) is None:
+                raise InvalidMetricInput(f"class {c} is in the reference but has no {metric}; re-score the case")
+            values.append(float(scores[metric]))
+    return float(np.mean(values)) if values else None
 
 
 def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int, spacing=None,
                nsd_tolerance=None, region=None, surface_tolerance=None) -> dict[int, dict]:
     """Per foreground class c in 1..num_classes-1 of one case: every per-case metric of the
-    registry ("dice", "iou", "hd95", "nsd", "assd", "surface_precision", ... as floats), then
+    registry ("dice", "iou", "hd95", "nsd", "assd", "surface_precision", ... as floats, or None
+    where class c is absent from the reference), then
     "tp", "fp", "fn" (int pixel counts).
 
     `pred_labels`, `gt_labels`: 2-D integer label maps of equal shape (0 = background).
@@ -64,7 +84,9 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
     thin-structure metrics' tolerance in the same unit; None means NSD's tolerance.
     `region`: the case's scan region (a boolean mask of the same shape) or None for the whole image; pixels outside it are background
     in both maps, so nothing outside the imaged fan counts.
-    Empty masks follow the benchmark's policy (see the metric registry): never NaN, never skipped."""
+    A class absent from the reference gets None for every metric (not applicable, see the module
+    docstring); a present class predicted empty scores as a failure (Dice 0, the diagonal HD95).
+    Never NaN."""
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
     pred_labels, gt_labels = check_label_pair(pred_labels, gt_labels, num_classes)
     if region is not None:
@@ -80,13 +102,13 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
     return out
 
 
-_NO_PIXELS = BandDistances(np.zeros(0), np.zeros(0))  # both masks empty
+# The distance-based metrics of the registry (everything per case that is not count-based).
+_NOT_APPLICABLE = tuple(m for m in per_case_metrics() if m not in count_metrics())
 
 
-def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance, band_tolerance) -> dict[str, float]:
-    if n_pred == 0 and n_gt == 0:  # skip building masks for absent classes
-        empty = band_scores_from(_NO_PIXELS, pred.shape, spacing, band_tolerance)
-        return {"hd95": 0.0, "nsd": 1.0, "assd": 0.0, **empty}
+def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance, band_tolerance) -> dict[str, float | None]:
+    if n_gt == 0:  # absent from the reference: not applicable (and no masks to build)
+        return dict.fromkeys(_NOT_APPLICABLE)
     p, g = pred == c, gt == c
     sd = surface_distances_unchecked(p, g, spacing)
     return {"hd95": hd95_unchecked(p, g, spacing), "nsd": nsd_from(sd, tolerance),

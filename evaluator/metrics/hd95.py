@@ -19,25 +19,24 @@ from ._nearest import padded, symmetric_distances
 
 
 def image_diagonal(shape: tuple[int, int], spacing: tuple[float, float] | None = None) -> float:
-    """The image diagonal, sqrt((H*sy)^2 + (W*sx)^2): HD95 when exactly one mask is empty."""
+    """The image diagonal, sqrt((H*sy)^2 + (W*sx)^2): HD95 of an empty prediction of a present class."""
     sy, sx = spacing or (1.0, 1.0)
     return math.sqrt((shape[0] * sy) ** 2 + (shape[1] * sx) ** 2)
 
 
-def hd95(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
+def hd95(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float | None:
     """HD95 of two 2-D boolean masks of equal shape, in pixels, or in mm when
     `spacing` = (row_mm, col_mm) (or one number for square pixels) is given.
-    Both empty -> 0; exactly one empty -> the image diagonal."""
+    Empty `gt` -> None (not applicable); empty `pred` on a non-empty `gt` -> the image diagonal."""
     pred, gt = check_mask_pair(pred, gt)
     return hd95_unchecked(pred, gt, check_spacing(spacing))
 
 
-def hd95_unchecked(pred: np.ndarray, gt: np.ndarray, spacing: tuple[float, float] | None) -> float:
+def hd95_unchecked(pred: np.ndarray, gt: np.ndarray, spacing: tuple[float, float] | None) -> float | None:
     """hd95 without argument checks, for callers that validated already."""
-    has_pred, has_gt = bool(pred.any()), bool(gt.any())
-    if not has_pred and not has_gt:
-        return 0.0
-    if not (has_pred and has_gt):
+    if not gt.any():
+        return None
+    if not pred.any():
         return image_diagonal(pred.shape, spacing)
     box = _bounding_box(pred | gt)
     distances = symmetric_distances(_border(pred[box]), _border(gt[box]), spacing)

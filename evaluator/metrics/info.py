@@ -64,71 +64,90 @@ class MetricInfo:
 
 METRICS: Registry[MetricInfo] = Registry("metric")
 
+# The class-absent policy every delineation metric states (Metrics Reloaded; nnU-Net/MSD practice).
+ABSENT = ("A class absent from the case's reference is not scored (None, not 1): whatever is predicted there "
+          "counts only in the image-level specificity, so a model never gains by predicting nothing. The case's "
+          "macro value averages the classes its reference has; a case without any is left out of this metric's "
+          "mean, CI and n.")
+MISSED = "A present class predicted empty scores {}."
+
 _REGISTERED = (
     MetricInfo("dice", True, "", 0.0, 1.0,
-               "Dice similarity coefficient 2|P∩G| / (|P|+|G|); 1 when both masks are empty.",
+               "Dice similarity coefficient 2|P∩G| / (|P|+|G|) on cases whose reference has the class. "
+               + ABSENT + " " + MISSED.format("0"),
                label="Dice", digits=4, always_stored=True, from_counts=True),
     MetricInfo("iou", True, "", 0.0, 1.0,
-               "Intersection over union (Jaccard) |P∩G| / |P∪G|; 1 when both masks are empty.",
+               "Intersection over union (Jaccard) |P∩G| / |P∪G| on cases whose reference has the class. "
+               + ABSENT + " " + MISSED.format("0"),
                label="IoU", digits=4, always_stored=True, from_counts=True),
     MetricInfo("hd95", False, PIXELS, 0.0, math.inf,
                "95th percentile of the pooled surface distances of both directions (medpy's hd95, "
-               "1-connected borders), in pixels or in mm when the task has a spacing; 0 when both masks "
-               "are empty, the image diagonal when exactly one is. MONAI and DeepMind's surface-distance "
-               "take the larger of the two directed 95th percentiles instead, which can be much larger: "
-               "do not compare with a paper's MONAI HD95.",
+               "1-connected borders), in pixels or in mm when the task has a spacing. MONAI and DeepMind's "
+               "surface-distance take the larger of the two directed 95th percentiles instead, which can be much "
+               "larger: do not compare with a paper's MONAI HD95. " + ABSENT + " "
+               + MISSED.format("the image diagonal"),
                label="HD95", digits=2, always_stored=True),
     MetricInfo("nsd", True, "", 0.0, 1.0,
                "Normalised surface distance (surface Dice, Nikolov et al. 2021): the share of both "
                "contours' length within the tolerance of the other contour (DeepMind's surface-distance "
-               "definition); tolerance in mm declared by the task, else 2 pixels. 1 when both masks are "
-               "empty, 0 when exactly one is.",
+               "definition); tolerance in mm declared by the task, else 2 pixels. " + ABSENT + " "
+               + MISSED.format("0"),
                label="NSD", digits=3, tolerance="nsd_tolerance"),
     MetricInfo("assd", False, PIXELS, 0.0, math.inf,
                "Average symmetric surface distance: the mean of the two contour-length-weighted mean "
                "distances from each contour to the other (DeepMind's surface-distance definition), in "
-               "pixels or in mm when the task has a spacing; 0 when both masks are empty, the image "
-               "diagonal when exactly one is.",
+               "pixels or in mm when the task has a spacing. " + ABSENT + " " + MISSED.format("the image diagonal"),
                label="ASSD", digits=2),
     # Thin-structure surface metrics (evaluator/metrics/thin.py), for bone surfaces labelled as
     # a band of a few pixels. Computed for every task, not only where a task asks: they cost a
-    # few ms per case, every per-case metric then has a value on every row (NULL keeps meaning
-    # 'scored before the metric existed', never 'not applicable'), and on blob-like structures
-    # they are still a well-defined tolerance-aware pixel precision/recall.
+    # few ms per case, and on blob-like structures they are still a well-defined tolerance-aware
+    # pixel precision/recall. NULL in the store means 'not applicable' where the case's reference
+    # lacks the class (tp + fn = 0) and 'scored before the metric existed' where it has it.
     MetricInfo("surface_precision", True, "", 0.0, 1.0,
                "Surface precision (thin structures, e.g. a bone surface band): the share of predicted "
-               "foreground pixels within the tolerance of a reference pixel, on the mask pixels themselves "
-               "(not contours; pixel-centre distances). Tolerance: the task's \"surface_tolerance\" (mm with "
-               "a spacing, else pixels), else the NSD tolerance. 1 when both masks are empty, 0 when exactly "
-               "one is.",
+               "foreground pixels within a tolerance of a reference pixel, on the mask pixels themselves "
+               "(not contours; pixel-centre distances), averaged over the tolerances T/4, T/2, 3T/4 and T. "
+               "T: the task's \"surface_tolerance\" (mm with a spacing, else pixels), else the NSD tolerance. "
+               + ABSENT + " " + MISSED.format("0"),
                label="Surface precision", digits=3, tolerance="surface_tolerance"),
     MetricInfo("surface_recall", True, "", 0.0, 1.0,
-               "Surface recall (completeness): the share of reference foreground pixels within the tolerance "
-               "of a predicted pixel, on the mask pixels themselves (not contours). Tolerance: the task's "
-               "\"surface_tolerance\", else the NSD tolerance. 1 when both masks are empty, 0 when exactly "
-               "one is.",
+               "Surface recall (completeness): the share of reference foreground pixels within a tolerance "
+               "of a predicted pixel, on the mask pixels themselves (not contours), averaged over the "
+               "tolerances T/4, T/2, 3T/4 and T (T as for surface precision). " + ABSENT + " " + MISSED.format("0"),
                label="Surface recall", digits=3, tolerance="surface_tolerance"),
     MetricInfo("surface_f1", True, "", 0.0, 1.0,
-               "Surface F1: the harmonic mean of surface precision and surface recall at the same tolerance "
-               "(0 when both are 0). 1 when both masks are empty, 0 when exactly one is.",
+               "Surface F1: the harmonic mean of surface precision and recall at each of the tolerances T/4, "
+               "T/2, 3T/4 and T, averaged over the four (as COCO averages over IoU thresholds). One tolerance "
+               "is blind below itself: at T = the band's thickness (the bone task's 0.5 mm, ~4 px) a label "
+               "moved by 1-3 px scores 1, and below one pixel the score becomes Dice on the band, which is 0 "
+               "one band-width off. The average loses about a quarter per quarter-T of error, so a 1-px or "
+               "2-px error always costs (T/4 < 1 px for T under 4 px) and only an error beyond T scores 0. "
+               "A centre-line version was not chosen: thinning a 3-4 px band adds spurs, and at one tolerance "
+               "it is as blind. " + ABSENT + " " + MISSED.format("0"),
                label="Surface F1", digits=3, tolerance="surface_tolerance"),
     MetricInfo("mean_dist_pred_to_ref", False, PIXELS, 0.0, math.inf,
                "One-sided mean distance from each predicted foreground pixel to the nearest reference pixel "
                "(pixel centres; false positives far away raise it), in pixels or in mm when the task has a "
-               "spacing; 0 when both masks are empty, the image diagonal when exactly one is.",
+               "spacing. " + ABSENT + " " + MISSED.format("the image diagonal"),
                label="Mean dist pred→ref", digits=2),
     MetricInfo("mean_dist_ref_to_pred", False, PIXELS, 0.0, math.inf,
                "One-sided mean distance from each reference foreground pixel to the nearest predicted pixel "
-               "(pixel centres; missed parts raise it), in pixels or in mm when the task has a spacing; 0 "
-               "when both masks are empty, the image diagonal when exactly one is.",
+               "(pixel centres; missed parts raise it), in pixels or in mm when the task has a spacing. "
+               + ABSENT + " " + MISSED.format("the image diagonal"),
                label="Mean dist ref→pred", digits=2),
     MetricInfo("sensitivity", True, "", 0.0, 1.0,
-               "Image-level sensitivity: among test images whose ground truth has the class, the share "
-               "whose prediction overlaps it anywhere; Wilson 95% interval; undefined without such images.",
+               "Image-level sensitivity, per class: among test images whose reference has the class, the share "
+               "whose prediction overlaps it anywhere; Wilson 95% interval; undefined without such images. A "
+               "multi-class task's row shows the mean over the classes where it is defined (each class's rate "
+               "and interval are in the result's per-class detail).",
                MetricKind.DETECTION, label="Sensitivity", digits=2),
     MetricInfo("specificity", True, "", 0.0, 1.0,
-               "Image-level specificity: among test images whose ground truth lacks the class, the share "
-               "predicted empty; Wilson 95% interval; undefined without such images.",
+               "Image-level specificity, per class: among test images whose reference lacks the class, the "
+               "share predicted without any pixel of it; Wilson 95% interval; undefined without such images. "
+               "This is where false positives on a class-absent image count (the delineation metrics do not "
+               "score those images): for a lesion task, the share of lesion-free images predicted empty, shown "
+               "beside the Dice over lesion images. A multi-class task's row shows the mean over the classes "
+               "where it is defined (each class's rate and interval are in the result's per-class detail).",
                MetricKind.DETECTION, label="Specificity", digits=2),
 )
 for _info in _REGISTERED:

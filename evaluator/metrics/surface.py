@@ -90,7 +90,7 @@ def _codes(mask: np.ndarray) -> np.ndarray:
 def nsd(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> float:
     """Normalised surface distance of two 2-D boolean masks at `tolerance` (pixels, or mm
     with `spacing`): the share of both contours within `tolerance` of the other.
-    Both empty -> 1; exactly one empty -> 0."""
+    Empty `gt` -> None (not applicable); empty `pred` on a non-empty `gt` -> 0."""
     pred, gt = check_mask_pair(pred, gt)
     tolerance = check_tolerance(tolerance)
     return nsd_from(surface_distances_unchecked(pred, gt, check_spacing(spacing)), tolerance)
@@ -98,28 +98,30 @@ def nsd(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None) -> float:
 
 def assd(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float:
     """Average symmetric surface distance of two 2-D boolean masks (pixels, or mm with
-    `spacing`). Both empty -> 0; exactly one empty -> the image diagonal."""
+    `spacing`). Empty `gt` -> None (not applicable); empty `pred` on a non-empty `gt` -> the
+    image diagonal."""
     pred, gt = check_mask_pair(pred, gt)
     spacing = check_spacing(spacing)
     return assd_from(surface_distances_unchecked(pred, gt, spacing), pred.shape, spacing)
 
 
-def nsd_from(sd: SurfaceDistances, tolerance: float) -> float:
-    """NSD from `surface_distances`, with the empty-mask policy."""
+def nsd_from(sd: SurfaceDistances, tolerance: float) -> float | None:
+    """NSD from `surface_distances`, with the empty-reference policy (a non-empty mask always
+    has border elements, so no gt element means an empty reference)."""
     total = sd.lengths_gt.sum() + sd.lengths_pred.sum()
-    if sd.lengths_gt.size == 0 and sd.lengths_pred.size == 0:
-        return 1.0
-    if sd.lengths_gt.size == 0 or sd.lengths_pred.size == 0:
+    if sd.lengths_gt.size == 0:
+        return None
+    if sd.lengths_pred.size == 0:
         return 0.0
     within = sd.lengths_gt[sd.gt_to_pred <= tolerance].sum() + sd.lengths_pred[sd.pred_to_gt <= tolerance].sum()
     return float(within / total)
 
 
-def assd_from(sd: SurfaceDistances, shape: tuple[int, int], spacing) -> float:
-    """ASSD from `surface_distances` of masks of `shape`, with the empty-mask policy."""
-    if sd.lengths_gt.size == 0 and sd.lengths_pred.size == 0:
-        return 0.0
-    if sd.lengths_gt.size == 0 or sd.lengths_pred.size == 0:
+def assd_from(sd: SurfaceDistances, shape: tuple[int, int], spacing) -> float | None:
+    """ASSD from `surface_distances` of masks of `shape`, with the empty-reference policy."""
+    if sd.lengths_gt.size == 0:
+        return None
+    if sd.lengths_pred.size == 0:
         return image_diagonal(shape, spacing)
     gt_mean = (sd.gt_to_pred * sd.lengths_gt).sum() / sd.lengths_gt.sum()
     pred_mean = (sd.pred_to_gt * sd.lengths_pred).sum() / sd.lengths_pred.sum()

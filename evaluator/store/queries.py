@@ -13,11 +13,25 @@ from typing import Any
 from ..metrics import per_case_metrics, summary_columns, tolerance_columns
 from .db import _Reader
 
-# Per case: the macro mean over foreground classes (class 0 is background and never scored), the
-# same reduction the evaluator's aggregates use, for every per-case metric of the registry; a
-# metric added after a row was scored averages to NULL there (missing, never 0).
+# A class is present in a case when its reference has it (tp + fn > 0); its values apply only then.
+_PRESENT = "(c.tp + c.fn > 0)"
+
+
+def _case_macro(m: str) -> str:
+    """SQL for one case's macro value of metric `m`: the mean over the classes present in its
+    reference; NULL when it has none (not applicable) or when a present class lacks the value
+    (missing: scored before the metric existed), never a mean over part of the classes."""
+    return (f"case when sum({_PRESENT} and c.{m} is null) > 0 then null "
+            f"else avg(case when {_PRESENT} then c.{m} end) end")
+
+
+# Per case: the macro mean over the foreground classes its reference has (class 0 is background and
+# never scored), the same reduction the evaluator's aggregates use, for every per-case metric of the
+# registry; `applicable` = 1 when the reference has a foreground class, so a NULL value reads as
+# 'missing' there and 'not applicable' where `applicable` = 0.
 _CASE_MEANS = (
-    "select c.case_id, " + "".join(f"avg(c.{m}) as {m}, " for m in per_case_metrics()) +
+    "select c.case_id, " + "".join(f"{_case_macro(m)} as {m}, " for m in per_case_metrics()) +
+    f"max({_PRESENT}) as applicable, "
     "sum(c.tp) as tp, sum(c.fp) as fp, sum(c.fn) as fn, max(c.failed) as failed "
     "from {table} c join results r on r.id = c.result_id "
     "where r.submission_id = ? and c.class_index > 0 group by c.case_id order by c.case_id"
@@ -98,7 +112,8 @@ def main_tasks(tasks: list[dict]) -> list[dict]:
 
 
 def case_means(store: _Reader, submission_id: int) -> list[dict]:
-    """One row per case: Dice/IoU/HD95 averaged over foreground classes, pixel counts summed."""
+    """One row per case: each per-case metric averaged over the foreground classes its reference
+    has (NULL: not applicable where `applicable` is 0, missing where it is 1), pixel counts summed."""
     return [dict(r) for r in store.db.query(_CASE_MEANS.format(table=store.case_table), [submission_id])]
 
 
@@ -108,9 +123,10 @@ def class_case_results(store: _Reader, submission_id: int) -> list[dict]:
 
 
 def paired_case_means(store: _Reader, a: int, b: int) -> list[dict]:
-    """Per-case means of two submissions on the cases both were scored on, keyed by case."""
-    left = {r["case_id"]: r for r in case_means(store, a)}
-    right = {r["case_id"]: r for r in case_means(store, b)}
+    """Per-case means of two submissions on the applicable cases both were scored on (those whose
+    reference has a foreground class: the others have no delineation value), keyed by case."""
+    left = {r["case_id"]: r for r in case_means(store, a) if r["applicable"]}
+    right = {r["case_id"]: r for r in case_means(store, b) if r["applicable"]}
     return [{"case_id": cid, "a": left[cid], "b": right[cid]} for cid in sorted(left.keys() & right.keys())]
 
 
@@ -143,11 +159,13 @@ def _json_or_empty(value: Any) -> dict:
 
 
 def case_values(store: _Reader, submission_ids: list[int], metric: str) -> dict[int, dict[str, float]]:
-    """{submission id: {case id: per-case value of `metric`}} (the macro mean over foreground
-    classes), for the paired ranking. It reads the raw per-case table even when a result's cases
-    are private: only ranks and test outcomes derived from them are ever shown, never the values.
-    A case whose value is missing (a metric added after the result was scored and not re-scored
-    yet) leaves that case out for that submission."""
+    """{submission id: {case id: per-case value of `metric`}} (the mean over the foreground classes
+    present in the case's reference), for the paired ranking, over the applicable cases only: a case
+    whose reference has no foreground class has no value (the same cases for every model of a task
+    version, as it depends on the reference alone). It reads the raw per-case table even when a
+    result's cases are private: only ranks and test outcomes derived from them are ever shown, never
+    the values. A case whose value is missing (a metric added after the result was scored and not
+    re-scored yet) leaves that case out for that submission."""
     from ..metrics import METRICS
 
     METRICS.get(metric)  # an unknown metric name fails here, before it reaches the SQL
@@ -155,10 +173,11 @@ def case_values(store: _Reader, submission_ids: list[int], metric: str) -> dict[
     if not submission_ids:
         return out
     marks = ",".join("?" * len(submission_ids))
-    sql = (f"select r.submission_id as sid, c.case_id, avg(c.{metric}) as v, count(c.{metric}) as n, count(*) as k "
+    sql = (f"select r.submission_id as sid, c.case_id, avg(case when {_PRESENT} then c.{metric} end) as v, "
+           f"sum({_PRESENT} and c.{metric} is not null) as n, sum({_PRESENT}) as k "
            f"from case_results c join results r on r.id = c.result_id "
            f"where r.submission_id in ({marks}) and c.class_index > 0 group by r.submission_id, c.case_id")
     for row in store.db.query(sql, [int(i) for i in submission_ids]):
-        if row["n"] == row["k"]:
+        if row["k"] and row["n"] == row["k"]:
             out[row["sid"]][row["case_id"]] = row["v"]
     return out

@@ -119,7 +119,9 @@ def _per_class_table(res: dict, metrics: list[str]) -> pd.DataFrame:
 
 
 def _worst(cases: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return cases.sort_values(metric, ascending=columns.higher_is_better(metric)).head(N_WORST)
+    """The worst cases with a value (a case whose reference lacks every class has none)."""
+    scored = cases.dropna(subset=[metric]) if metric in cases else cases
+    return scored.sort_values(metric, ascending=columns.higher_is_better(metric)).head(N_WORST)
 
 
 def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str, previews: dict) -> None:

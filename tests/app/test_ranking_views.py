@@ -165,8 +165,11 @@ def test_tasks_page_states_the_power_of_the_paired_test(writable_env):
     assert not at.exception
     p = detectable_difference(ReadOnlyStore(writable_env["db"]), "toy-lesion", 1)
     text = next(m.value for m in at.markdown if m.value.startswith("**Power"))
-    assert f"({p['n_cases']} test cases)" in text and f"**{p['per_case_sd']:.3f}**" in text
-    assert (f"is **{p['delta']:.3f}**" in text) if p["delta"] is not None else "not detected" in text
+    if p is None:  # the class-absent policy pairs on the lesion images only: the toy has fewer than 5
+        assert "not estimated" in text
+    else:
+        assert f"({p['n_cases']} test cases)" in text and f"**{p['per_case_sd']:.3f}**" in text
+        assert (f"is **{p['delta']:.3f}**" in text) if p["delta"] is not None else "not detected" in text
     at.selectbox(key="tasks_task").set_value("toy-bands@1").run()  # one result: no power estimate
     assert any("not estimated" in m.value for m in at.markdown)
 

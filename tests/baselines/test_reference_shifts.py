@@ -8,7 +8,7 @@ import pytest
 
 from baselines import reference
 from baselines.training import TaskData, run_baseline
-from evaluator import robustness
+from evaluator import imageio, robustness
 from evaluator.store import Store
 from evaluator.tasks import get_task
 from tests.spine.test_robustness import brighter, make_shift
@@ -53,7 +53,10 @@ def test_a_reference_row_carries_and_loads_its_shift_set_results(shifted, tmp_pa
 
     conditions, rows = robustness.robustness_rows(db, shifted)
     assert conditions == ["gain"] and rows[0].kind == "baseline" and "gain" in rows[0].conditions
-    assert rows[0].conditions["gain"].n == len(child.cases)
+    # paired on the applicable cases: those whose reference has the lesion (the others have no Dice)
+    with_lesion = [c for c in child.cases if imageio.load_label(child.label_path(c)).any()]
+    assert 0 < len(with_lesion) < len(child.cases)
+    assert rows[0].conditions["gain"].n == len(with_lesion)
 
 
 def test_a_shift_result_for_another_manifest_is_not_loaded(shifted, tmp_path):
@@ -93,5 +96,5 @@ def test_a_reference_gets_every_metric_its_predictions_give_on_load(toy_task, tm
     (loaded,) = db.leaderboard_rows(task.id)
     assert loaded["surface_f1_mean"] == pytest.approx(rec["result"]["surface_f1_mean"], abs=1e-12)
     cases = db.case_results(loaded["submission_id"])
-    assert all(c["surface_f1"] is not None for c in cases)
+    assert all((c["surface_f1"] is not None) == (c["tp"] + c["fn"] > 0) for c in cases)  # NULL: not applicable
     assert all(loaded[f"{m}_mean"] is not None for m in per_case_metrics())  # NSD, ASSD too

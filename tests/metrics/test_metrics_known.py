@@ -1,10 +1,11 @@
-"""Known answers: discs, shifted discs, concentric discs, and the empty-mask policy."""
+"""Known answers: discs, shifted discs, concentric discs, and the class-absent policy."""
 import math
 
 import numpy as np
 import pytest
 
-from evaluator.metrics import (assd, default_nsd_tolerance, dice, hd95, image_diagonal, iou, nsd, per_case_metrics,
+from evaluator.metrics import (assd, case_mean, default_nsd_tolerance, dice, hd95, image_diagonal, iou, nsd,
+                               per_case_metrics,
                                score_case)
 from .mask_factory import disc
 
@@ -45,25 +46,26 @@ def test_concentric_discs_hd95_is_radius_gap(r1, r2):
     assert abs(hd95(a, b) - (r2 - r1)) <= 1.0
 
 
-# --- empty-mask policy (README: How scoring works) ---------------------------------------
+# --- class-absent policy (metric registry; evaluator/metrics/case.py) --------------------
 
 EMPTY = np.zeros((30, 40), bool)
 SOME = disc((30, 40), (15, 20), 5)
 
 
 @pytest.mark.parametrize("spacing", [None, (0.5, 0.25)], ids=str)
-def test_both_empty(spacing):
-    assert dice(EMPTY, EMPTY) == 1.0
-    assert iou(EMPTY, EMPTY) == 1.0
-    assert hd95(EMPTY, EMPTY, spacing) == 0.0
+@pytest.mark.parametrize("pred", [EMPTY, SOME], ids=["pred-empty", "pred-some"])
+def test_an_empty_reference_is_not_scored(spacing, pred):
+    # Not 1 for an empty prediction (that is what let a no-skill model profit), not 0 / the
+    # diagonal for a non-empty one (that is the image-level specificity's business).
+    assert dice(pred, EMPTY) is None and iou(pred, EMPTY) is None
+    assert hd95(pred, EMPTY, spacing) is None
 
 
-@pytest.mark.parametrize("pred,gt", [(EMPTY, SOME), (SOME, EMPTY)], ids=["pred-empty", "gt-empty"])
-def test_exactly_one_empty(pred, gt):
-    assert dice(pred, gt) == 0.0
-    assert iou(pred, gt) == 0.0
-    assert hd95(pred, gt) == pytest.approx(50.0)  # sqrt(30^2 + 40^2)
-    assert hd95(pred, gt, spacing=(0.5, 0.25)) == pytest.approx(math.sqrt(15.0**2 + 10.0**2))
+def test_an_empty_prediction_of_a_present_reference_is_a_failure():
+    assert dice(EMPTY, SOME) == 0.0
+    assert iou(EMPTY, SOME) == 0.0
+    assert hd95(EMPTY, SOME) == pytest.approx(50.0)  # sqrt(30^2 + 40^2)
+    assert hd95(EMPTY, SOME, spacing=(0.5, 0.25)) == pytest.approx(math.sqrt(15.0**2 + 10.0**2))
     assert image_diagonal((30, 40), (0.5, 0.25)) == pytest.approx(math.sqrt(325.0))
 
 
@@ -80,14 +82,19 @@ def test_score_case_empty_policy_per_class():
                  "mean_dist_pred_to_ref": pytest.approx(diag), "mean_dist_ref_to_pred": pytest.approx(diag)}
     assert out[1] == {"dice": 0.0, "iou": 0.0, "hd95": pytest.approx(diag), "nsd": 0.0, "assd": pytest.approx(diag),
                       **one_empty, "tp": 0, "fp": 0, "fn": int(SOME.sum())}
-    assert {k: out[2][k] for k in one_empty} == one_empty
-    assert out[2]["dice"] == 0.0 and out[2]["hd95"] == pytest.approx(diag) and out[2]["fn"] == 0
-    assert out[2]["nsd"] == 0.0 and out[2]["assd"] == pytest.approx(diag)
-    assert out[3] == {"dice": 1.0, "iou": 1.0, "hd95": 0.0, "nsd": 1.0, "assd": 0.0, "surface_precision": 1.0,
-                      "surface_recall": 1.0, "surface_f1": 1.0, "mean_dist_pred_to_ref": 0.0,
-                      "mean_dist_ref_to_pred": 0.0, "tp": 0, "fp": 0, "fn": 0}
+    not_applicable = dict.fromkeys(per_case_metrics())
+    n2 = int(disc((30, 40), (5, 5), 3).sum())
+    assert out[2] == {**not_applicable, "tp": 0, "fp": n2, "fn": 0}  # false positives: counts only
+    assert out[3] == {**not_applicable, "tp": 0, "fp": 0, "fn": 0}  # absent from both: excluded, not 1
     assert 0 < out[4]["dice"] < 1 and out[4]["tp"] == 4 * 9
     assert 0 < out[4]["nsd"] <= 1 and out[4]["assd"] > 0
+    assert case_mean(out, "dice") == pytest.approx((0.0 + out[4]["dice"]) / 2)  # classes 1 and 4 only
+
+
+def test_case_mean_of_a_case_without_foreground_is_none():
+    empty = np.zeros((30, 40), np.uint8)
+    out = score_case(empty, empty, 3)
+    assert all(out[c]["dice"] is None for c in (1, 2)) and case_mean(out, "dice") is None
 
 
 def test_score_case_matches_mask_metrics_and_counts():

@@ -142,11 +142,11 @@ SOME[5:9, 10:20] = True
 
 
 def test_empty_policy():
-    assert nsd(EMPTY, EMPTY, 2.0) == 1.0 and assd(EMPTY, EMPTY) == 0.0
-    for pred, gt in ((EMPTY, SOME), (SOME, EMPTY)):
-        assert nsd(pred, gt, 2.0) == 0.0 and nsd(pred, gt, 1e9) == 0.0
-        assert assd(pred, gt) == pytest.approx(50.0)
-        assert assd(pred, gt, (0.5, 0.25)) == pytest.approx(image_diagonal((30, 40), (0.5, 0.25)))
+    for pred in (EMPTY, SOME):  # an empty reference: not applicable (None), never 1 or 0
+        assert nsd(pred, EMPTY, 2.0) is None and assd(pred, EMPTY) is None
+    assert nsd(EMPTY, SOME, 2.0) == 0.0 and nsd(EMPTY, SOME, 1e9) == 0.0  # a present one missed: failure
+    assert assd(EMPTY, SOME) == pytest.approx(50.0)
+    assert assd(EMPTY, SOME, (0.5, 0.25)) == pytest.approx(image_diagonal((30, 40), (0.5, 0.25)))
     s = surface_distances(SOME, EMPTY)
     assert s.lengths_gt.size == 0 and np.isinf(s.pred_to_gt).all() and s.lengths_pred.sum() > 0
 

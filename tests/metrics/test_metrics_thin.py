@@ -32,16 +32,16 @@ def test_the_scores_are_the_registry_metrics():
         assert not info.higher_is_better and info.unit == "px" and info.unit_for((0.1, 0.2)) == "mm"
         assert not info.always_stored and info.upper_bound == math.inf
     for m in THIN:
-        assert "both masks are empty" in METRICS.get(m).description
+        assert "absent from the case's reference is not scored (None, not 1)" in METRICS.get(m).description
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_line_shifted_by_k_pixels(k):
     ref, pred = line(10), line(10 + k)
     for tol in (k, k + 0.5):  # within: every pixel has its partner exactly k away
-        s = band_scores(pred, ref, tol)
+        s = band_scores(pred, ref, tol, steps=1)
         assert (s["surface_precision"], s["surface_recall"], s["surface_f1"]) == (1.0, 1.0, 1.0)
-    s = band_scores(pred, ref, k - 0.01)
+    s = band_scores(pred, ref, k - 0.01, steps=1)
     assert (s["surface_precision"], s["surface_recall"], s["surface_f1"]) == (0.0, 0.0, 0.0)
     assert s["mean_dist_pred_to_ref"] == k and s["mean_dist_ref_to_pred"] == k  # exactly
     assert mean_dist_pred_to_ref(pred, ref) == mean_dist_ref_to_pred(pred, ref) == k
@@ -53,47 +53,66 @@ def test_line_vs_half_length_line():
     farther than the tolerance (recall 0.5; the first of them is sqrt(2) away)."""
     ref = line(10, 0, 40)
     pred = line(11, 0, 20)
-    s = band_scores(pred, ref, 1.0)
+    s = band_scores(pred, ref, 1.0, steps=1)
     assert s["surface_precision"] == 1.0 and s["surface_recall"] == 0.5
     assert s["surface_f1"] == pytest.approx(2 * 0.5 / 1.5)
     assert s["mean_dist_pred_to_ref"] == 1.0
     # reference column j >= 20 is sqrt(1 + (j - 19)^2) from the prediction's end pixel (11, 19)
     far = [math.hypot(1, j - 19) for j in range(20, 40)]
     assert s["mean_dist_ref_to_pred"] == pytest.approx((20 * 1.0 + sum(far)) / 40, abs=1e-12)
-    assert surface_precision(pred, ref, 1.0) == 1.0 and surface_recall(pred, ref, 1.0) == 0.5
-    assert surface_f1(pred, ref, 1.0) == pytest.approx(2 / 3)
-    assert surface_recall(pred, ref, 1.5) == 21 / 40  # the sqrt(2) pixel joins
+    assert surface_precision(pred, ref, 1.0, steps=1) == 1.0 and surface_recall(pred, ref, 1.0, steps=1) == 0.5
+    assert surface_f1(pred, ref, 1.0, steps=1) == pytest.approx(2 / 3)
+    assert surface_recall(pred, ref, 1.5, steps=1) == 21 / 40  # the sqrt(2) pixel joins
     # swapping the roles swaps precision and recall
-    assert surface_precision(ref, pred, 1.0) == 0.5 and surface_recall(ref, pred, 1.0) == 1.0
+    assert surface_precision(ref, pred, 1.0, steps=1) == 0.5 and surface_recall(ref, pred, 1.0, steps=1) == 1.0
 
 
 def test_thin_band_off_by_one_band_width():
-    """A 4-px band (0.5 mm at 0.131 mm/px) predicted 4 px deeper: Dice 0, but the predicted rows are
-    1, 2, 3, 4 px from the reference (mean 2.5 px), all within 4 px = 0.524 mm: F1 at a 0.55 mm
-    tolerance is 1; at 0.5 mm the farthest row of each side fails (P = R = F1 = 0.75)."""
+    """A 4-px band (0.5 mm at 0.131 mm/px) predicted 4 px deeper: Dice 0; the predicted rows are
+    1, 2, 3, 4 px from the reference (mean 2.5 px). At one 0.55 mm tolerance all are within (F1 1);
+    averaged over T/4..T the nearer rows count at more of the four tolerances: at T = 0.55 mm
+    (1.05, 2.1, 3.15, 4.2 px) 1, 2, 3, 4 rows of 4 -> 0.625; at T = 0.5 mm (0.95, 1.9, 2.9, 3.8 px)
+    0, 1, 2, 3 rows -> 0.375."""
     ref = np.zeros((64, 96), np.uint8)
     ref[30:34, 10:90] = 1
     pred = np.roll(ref, 4, axis=0)
     spacing = (0.131, 0.131)
+    assert band_scores(pred.astype(bool), ref.astype(bool), 0.55, spacing, steps=1)["surface_f1"] == 1.0
     out = score_case(pred, ref, 2, spacing=spacing, surface_tolerance=0.55)[1]
-    assert out["dice"] == 0.0 and out["surface_f1"] == 1.0
+    assert out["dice"] == 0.0 and out["surface_f1"] == pytest.approx(0.625)
     assert out["mean_dist_pred_to_ref"] == out["mean_dist_ref_to_pred"] == pytest.approx(2.5 * 0.131)
     strict = score_case(pred, ref, 2, spacing=spacing, surface_tolerance=0.5)[1]
-    assert strict["surface_precision"] == strict["surface_recall"] == strict["surface_f1"] == 0.75
+    assert strict["surface_precision"] == strict["surface_recall"] == pytest.approx(0.375)
+    assert strict["surface_f1"] == pytest.approx(0.375)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_averaged_f1_of_a_band_shifted_by_k_pixels(k):
+    """A 4-px band moved k px, tolerance T = 3.8 px (the bone task's 0.5 mm band at 0.131 mm/px):
+    at the tolerance j*T/4 = 0.95 j px the rows within are the 4 - k of the overlap plus the
+    min(j - 1, k) moved rows at most 0.95 j px away: F1 = mean_j (4 - k + min(j - 1, k)) / 4.
+    Every extra pixel of error costs; at T = 4 px exactly, T/4 = 1 px would count a 1-px error as
+    within (distances <= the tolerance are within), which is why the bone task's T is below 4 px."""
+    ref = np.zeros((64, 96), bool)
+    ref[30:34, 10:90] = True
+    pred = np.roll(ref, k, axis=0)
+    want = np.mean([(4 - k + min(j - 1, k)) / 4 for j in (1, 2, 3, 4)])
+    assert surface_f1(pred, ref, 3.8) == pytest.approx(want)
+    assert surface_f1(pred, ref, 3.8) < surface_f1(np.roll(ref, k - 1, axis=0), ref, 3.8)
+    assert surface_f1(np.roll(ref, 1, axis=0), ref, 4.0) == 1.0  # the boundary case above
 
 
 def test_empty_policy():
     empty = np.zeros(SHAPE, bool)
     some = line(10)
-    both = band_scores(empty, empty, 2.0)
-    assert both == {"surface_precision": 1.0, "surface_recall": 1.0, "surface_f1": 1.0,
-                    "mean_dist_pred_to_ref": 0.0, "mean_dist_ref_to_pred": 0.0}
-    for pred, gt in ((empty, some), (some, empty)):
-        for spacing in (None, (0.5, 0.25)):
-            s = band_scores(pred, gt, 1e9, spacing)
-            diag = image_diagonal(SHAPE, spacing)
-            assert (s["surface_precision"], s["surface_recall"], s["surface_f1"]) == (0.0, 0.0, 0.0)
-            assert s["mean_dist_pred_to_ref"] == s["mean_dist_ref_to_pred"] == pytest.approx(diag)
+    for pred in (empty, some):  # an empty reference: not applicable, whatever is predicted
+        assert band_scores(pred, empty, 2.0) == dict.fromkeys(THIN)
+        assert surface_f1(pred, empty, 2.0) is None and mean_dist_pred_to_ref(pred, empty) is None
+    for spacing in (None, (0.5, 0.25)):  # a present reference predicted empty: a failure
+        s = band_scores(empty, some, 1e9, spacing)
+        diag = image_diagonal(SHAPE, spacing)
+        assert (s["surface_precision"], s["surface_recall"], s["surface_f1"]) == (0.0, 0.0, 0.0)
+        assert s["mean_dist_pred_to_ref"] == s["mean_dist_ref_to_pred"] == pytest.approx(diag)
     assert image_diagonal(SHAPE) == pytest.approx(math.hypot(40, 64))
     bd = band_distances(some, empty)
     assert bd.pred_to_gt.size == 50 and np.isinf(bd.pred_to_gt).all() and bd.gt_to_pred.size == 0
@@ -111,12 +130,14 @@ def test_anisotropic_spacing_in_mm():
     ref = line(10, 10, 50)
     down = line(12, 10, 50)
     assert mean_dist_pred_to_ref(down, ref, spacing) == pytest.approx(1.0)
-    assert surface_f1(down, ref, 1.0, spacing) == 1.0 and surface_f1(down, ref, 0.99, spacing) == 0.0
+    assert surface_f1(down, ref, 1.0, spacing, steps=1) == 1.0 and surface_f1(down, ref, 0.99, spacing, steps=1) == 0.0
+    assert surface_f1(down, ref, 1.0, spacing) == 0.25  # within only at T itself, of T/4, T/2, 3T/4, T
     col = np.zeros(SHAPE, bool)
     col[5:35, 20] = True
     right = np.roll(col, 2, axis=1)
     assert mean_dist_pred_to_ref(right, col, spacing) == pytest.approx(0.2)
-    assert surface_f1(right, col, 0.2, spacing) == 1.0 and surface_f1(right, col, 0.19, spacing) == 0.0
+    assert surface_f1(right, col, 0.2, spacing, steps=1) == 1.0
+    assert surface_f1(right, col, 0.19, spacing, steps=1) == 0.0
     # one number = square pixels
     assert mean_dist_pred_to_ref(down, ref, 0.25) == pytest.approx(0.5)
 
@@ -154,7 +175,7 @@ def test_spacing_must_be_valid(bad):
         mean_dist_ref_to_pred(m, m, bad)
 
 
-def _brute_force(pred, gt, spacing, tol):
+def _brute_force(pred, gt, spacing, tol, steps):
     """All pairwise pixel-centre distances with numpy: an implementation independent of the
     window lookup, the k-d tree and the distance transform. Each distance is taken from its
     integer offset as sqrt((dy*sy)**2 + (dx*sx)**2) (scipy's order of operations), so a distance
@@ -163,9 +184,12 @@ def _brute_force(pred, gt, spacing, tol):
     off = np.argwhere(pred)[:, None, :] - np.argwhere(gt)[None, :, :]
     d = np.sqrt((off[..., 0] * sy) ** 2 + (off[..., 1] * sx) ** 2)
     to_gt, to_pred = d.min(axis=1), d.min(axis=0)
-    precision, recall = np.mean(to_gt <= tol), np.mean(to_pred <= tol)
-    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"surface_precision": precision, "surface_recall": recall, "surface_f1": f1,
+    ps, rs, fs = [], [], []
+    for t in (tol * k / steps for k in range(1, steps + 1)):
+        precision, recall = np.mean(to_gt <= t), np.mean(to_pred <= t)
+        ps.append(precision), rs.append(recall)
+        fs.append(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+    return {"surface_precision": np.mean(ps), "surface_recall": np.mean(rs), "surface_f1": np.mean(fs),
             "mean_dist_pred_to_ref": to_gt.mean(), "mean_dist_ref_to_pred": to_pred.mean()}
 
 
@@ -193,9 +217,9 @@ def test_agrees_with_brute_force_pairwise_distances():
         pred, gt = _random_pair(rng)
         spacing = spacings[i % len(spacings)]
         unit = min(spacing) if spacing else 1.0
-        for tol_px in (0.5, 1.0, 1.5, 3.0):
-            got = band_scores(pred, gt, tol_px * unit, spacing)
-            want = _brute_force(pred, gt, spacing, tol_px * unit)
+        for tol_px, steps in ((0.5, 1), (1.0, 1), (1.5, 1), (3.0, 1), (4.0, 4), (3.0, 4)):
+            got = band_scores(pred, gt, tol_px * unit, spacing, steps)
+            want = _brute_force(pred, gt, spacing, tol_px * unit, steps)
             for k in THIN:
                 assert got[k] == pytest.approx(want[k], abs=1e-9, rel=0), (i, k, spacing, tol_px)
 

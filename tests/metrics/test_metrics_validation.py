@@ -83,8 +83,11 @@ def test_metric_registry_metadata():
     assert not METRICS.get("assd").higher_is_better and METRICS.get("assd").upper_bound == float("inf")
     assert METRICS.get("assd").unit_for((0.1, 0.2)) == "mm" and METRICS.get("assd").unit_for(None) == "px"
     assert "MONAI" in METRICS.get("hd95").description and "medpy" in METRICS.get("hd95").description
-    for m in ("nsd", "assd"):  # the empty-mask policy is stated
-        assert "both masks are empty" in METRICS.get(m).description
+    for m in per_case_metrics():  # the class-absent policy is stated by every delineation metric
+        assert "absent from the case's reference is not scored (None, not 1)" in METRICS.get(m).description
+        assert "both masks are empty" not in METRICS.get(m).description
+    for m in detection_metrics():  # false positives on class-absent images: per class, image level
+        assert "per class" in METRICS.get(m).description
     assert METRICS.get("dice").higher_is_better and METRICS.get("iou").higher_is_better
     assert not METRICS.get("hd95").higher_is_better
     assert (METRICS.get("dice").lower_bound, METRICS.get("dice").upper_bound) == (0.0, 1.0)

@@ -23,8 +23,11 @@ def test_onnx_submission_is_scored_and_stored(file_store, toy_task, toy_onnx):
     assert r["latency_ms"] > 0 and r["hardware"]["cores"] >= 1
     cases = file_store.case_results(out.submission_id)
     assert sorted({c["case_id"] for c in cases}) == sorted(c.id for c in toy_task.split("test"))
-    # the stored aggregate is recomputable from the per-case rows
-    assert abs(sum(c["dice"] for c in cases) / len(cases) - r["dice_mean"]) < 1e-12
+    # the stored aggregate is recomputable from the per-case rows: the mean over the lesion images
+    # (a lesion-free image has no Dice under the class-absent policy: NULL, not 1)
+    scored = [c for c in cases if c["tp"] + c["fn"] > 0]
+    assert 0 < len(scored) < len(cases) and all(c["dice"] is None for c in cases if c not in scored)
+    assert abs(sum(c["dice"] for c in scored) / len(scored) - r["dice_mean"]) < 1e-12
     assert file_store.submission(out.submission_id)["status"] == "done"
 
 

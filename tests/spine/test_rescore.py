@@ -1,13 +1,17 @@
 """`sonobench rescore`: new metrics are filled from stored predictions, nothing existing
 changes, results that cannot be re-scored are reported with the reason, and a second run
-changes nothing."""
+changes nothing; a result scored under the old policy (an absent class scored Dice 1) is
+re-scored under today's, from its predictions or, without them, from its counts."""
 import json
 
+import pytest
 from click.testing import CliRunner
 
+from evaluator import __version__
 from evaluator.cli import cli
 from evaluator.evaluate import evaluate
-from evaluator.rescore import rescore
+from evaluator.metrics import per_case_metrics, summary_columns
+from evaluator.rescore import REDEFINED, rescore
 from evaluator.submission import prepare
 
 from . import onnx_models
@@ -45,7 +49,8 @@ def test_rescore_fills_new_metrics_and_changes_no_existing_number(file_store, to
     b = evaluate(file_store, toy_task, prepare(onnx_models.scaled_identity(tmp_path / "b.onnx"), name="b"))
     rid_a, rid_b = a.result["id"], b.result["id"]
     scored_a, scored_cases_a = _numbers(file_store, rid_a)   # as the evaluator stored them
-    assert scored_a["nsd_mean"] is not None and all(c["nsd"] is not None for c in scored_cases_a)
+    assert scored_a["nsd_mean"] is not None
+    assert all((c["nsd"] is not None) == (c["tp"] + c["fn"] > 0) for c in scored_cases_a)  # NULL: not applicable
     assert file_store.db["predictions"].count == 2 * len(toy_task.split("test"))
     _as_before_this_change(file_store, rid_a)
     _as_before_this_change(file_store, rid_b, drop_predictions=True)
@@ -128,3 +133,65 @@ def test_rescore_fills_the_thin_structure_metrics_and_their_tolerance(file_store
         assert {m: got[m] for m in THIN_CASE} == {m: want[m] for m in THIN_CASE}
     assert json.loads(after["per_class"]) == json.loads(scored["per_class"])
     assert rescore(file_store).filled == []
+
+
+def _as_under_the_old_policy(store, rid, drop_predictions=False):
+    """Make a result look like evaluator 0.1.0 scored it: a class absent from both masks scored
+    Dice/IoU/NSD/surface 1 and distances 0, one predicted only there the failure values, the
+    aggregates over every case, single-tolerance surface metrics (here: perturbed)."""
+    db = store.db
+    ones = ("dice", "iou", "nsd", "surface_precision", "surface_recall", "surface_f1")
+    zeros = ("hd95", "assd", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")
+    db.execute("update case_results set " + ", ".join(f"{m} = case when fp = 0 then 1.0 else 0.0 end" for m in ones)
+               + ", " + ", ".join(f"{m} = case when fp = 0 then 0.0 else 99.0 end" for m in zeros)
+               + " where result_id = ? and tp + fn = 0", [rid])
+    db.execute("update case_results set surface_f1 = surface_f1 * 0.9 where result_id = ? and tp + fn > 0", [rid])
+    db.execute("update results set evaluator_version = '0.1.0', dice_mean = 0.123, surface_f1_mean = 0.5 "
+               "where id = ?", [rid])
+    if drop_predictions:
+        db.execute("delete from predictions where result_id = ?", [rid])
+    db.conn.commit()
+
+
+def test_a_result_scored_under_the_old_policy_is_rescored_under_todays(file_store, toy_task, toy_onnx, tmp_path):
+    a = evaluate(file_store, toy_task, prepare(toy_onnx, name="a"))
+    b = evaluate(file_store, toy_task, prepare(onnx_models.scaled_identity(tmp_path / "b.onnx"), name="b"))
+    rid_a, rid_b = a.result["id"], b.result["id"]
+    scored_a, scored_cases_a = _numbers(file_store, rid_a)
+    scored_b, _ = _numbers(file_store, rid_b)
+    assert any(c["tp"] + c["fn"] == 0 for c in scored_cases_a)  # the toy task has lesion-free images
+    _as_under_the_old_policy(file_store, rid_a)
+    _as_under_the_old_policy(file_store, rid_b, drop_predictions=True)
+    report = rescore(file_store)
+    assert (a.submission_id, list(per_case_metrics())) in report.policy and len(report.policy) == 2
+    after_a, cases_a = _numbers(file_store, rid_a)
+    # from its predictions: exactly what today's evaluator computes when it scores
+    assert cases_a == scored_cases_a
+    for col in summary_columns(per_case_metrics()):
+        assert after_a[col] == scored_a[col], col
+    assert after_a["evaluator_version"] == "0.1.0" and after_a["rescored_version"] == __version__
+    # from its counts: absent classes NULL, every aggregate whose values remain recomputed
+    after_b, cases_b = _numbers(file_store, rid_b)
+    for got in cases_b:
+        if got["tp"] + got["fn"] == 0:
+            assert all(got[m] is None for m in per_case_metrics())
+    for m in ("dice", "iou", "hd95", "nsd", "assd"):  # unchanged definitions on present classes
+        assert after_b[f"{m}_mean"] == pytest.approx(scored_b[f"{m}_mean"], abs=1e-12), m
+    # redefined since (single -> four tolerances): its old values are dropped, missing until re-scored
+    assert after_b["surface_f1_mean"] is None and all(c["surface_f1"] is None for c in cases_b)
+    assert (b.submission_id, [m for m in per_case_metrics() if m not in REDEFINED]) in report.policy
+    again = rescore(file_store)
+    assert again.policy == [] and again.filled == [] and again.up_to_date == [a.submission_id]
+    assert [sid for sid, _ in again.skipped] == [b.submission_id] and "surface_f1" in again.skipped[0][1]
+
+
+def test_the_old_policy_rescore_refuses_predictions_that_do_not_match_the_counts(file_store, toy_task, toy_onnx):
+    out = evaluate(file_store, toy_task, prepare(toy_onnx))
+    rid = out.result["id"]
+    _as_under_the_old_policy(file_store, rid)
+    file_store.db.execute("update case_results set fp = fp + 1 where result_id = ?", [rid])
+    file_store.db.conn.commit()
+    before = _numbers(file_store, rid)
+    report = rescore(file_store)
+    assert report.policy == [] and "nothing was changed" in report.skipped[0][1]
+    assert _numbers(file_store, rid) == before

@@ -122,9 +122,12 @@ def test_the_drop_is_paired_per_case_and_the_mean_drop_is_its_mean(shifted_toy, 
     drops = []
     for o, child in zip(outcomes, robustness.shift_sets(shifted_toy)):
         shifted = queries.case_values(file_store, [o.submission_id], "dice")[o.submission_id]
-        expected = np.mean([base[c.meta["source_case"]] - shifted[c.id] for c in child.cases])
+        # paired on the applicable cases: those whose reference has the lesion (the same in both sets)
+        applicable = [c for c in child.cases if c.meta["source_case"] in base]
+        assert [c.id for c in applicable] == sorted(shifted) and 0 < len(applicable) < len(child.cases)
+        expected = np.mean([base[c.meta["source_case"]] - shifted[c.id] for c in applicable])
         got = rows[0].conditions[o.condition]
-        assert got.n == len(child.cases) and got.drop == pytest.approx(expected)
+        assert got.n == len(applicable) and got.drop == pytest.approx(expected)
         assert got.drop_ci_low <= got.drop <= got.drop_ci_high
         drops.append(expected)
     assert rows[0].mean_drop == pytest.approx(np.mean(drops))
@@ -219,7 +222,7 @@ def test_unshifted_is_the_mean_over_the_re_imaged_phantoms(toy_task, tmp_path, t
     _, rows = robustness.robustness_rows(file_store, task)
     base = queries.case_values(file_store, [main.submission_id], "dice")[main.submission_id]
     (child,) = robustness.shift_sets(task)
-    phantoms = [c.meta["source_case"] for c in child.cases]
-    assert len(phantoms) == 4 < len(base)
+    phantoms = [c.meta["source_case"] for c in child.cases if c.meta["source_case"] in base]  # with a lesion
+    assert len(child.cases) == 4 and 0 < len(phantoms) < 4 and len(phantoms) < len(base)
     assert rows[0].unshifted == pytest.approx(np.mean([base[c] for c in phantoms]))
     assert rows[0].unshifted == pytest.approx(rows[0].conditions["noise"].unshifted)
