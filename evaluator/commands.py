@@ -305,12 +305,14 @@ def leaderboard_table(rows: list[dict]) -> list[dict]:
 @click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
               show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
               "unpaired 95%-interval separation; mean: plain mean.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="The board of results scored on this split; boards never mix splits.")
 @click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
               help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
               "paired drop against the same phantoms unshifted, and one robustness number per model.")
 @db_option
 @handle_errors
-def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking"):
+def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking", split="test"):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change)."""
     if overall:
         return _overall(kind, fmt, db_path, scheme)
@@ -320,7 +322,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         return _robustness_view(task_ref, kind, fmt, db_path)
 
     from .metrics import METRICS, metric_names
-    from .ranking.board import rank_stored
+    from .ranking.board import rank_stored, rows_of_split, split_views
     from .settings import load_settings
     from .store import ReadOnlyStore, validity
 
@@ -329,19 +331,22 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
         rows = [r for r in rows if r.get("kind") == kind]
-    rows, invalid = validity.partition(rows)
+    others = [s for s in split_views(rows) if s != split]
+    rows, invalid = validity.partition(rows_of_split(rows, split))
     if not rows and not invalid:
-        click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
+        click.echo(f"No results on the {split} split yet for {task_ref}."
+                   + (f" Results on {', '.join(others)}: `--split {others[0]}`." if others else
+                      f" Submit one with `sonobench submit MODEL --task {name}`."))
         return
     metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
     result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
-                         top_n=settings.ranking_top_n) if rows else None
+                         top_n=settings.ranking_top_n, split=split) if rows else None
     ranked = result.rows if result else []
     if fmt == "json":
         click.echo(json.dumps({"task": f"{name}@{version or (ranked[0]['task_version'] if ranked else '')}",
-                               "metric": metric, "ranking": scheme,
+                               "split": split, "metric": metric, "ranking": scheme,
                                "definition": result.definition if result else None,
                                "kendall_tau": result.kendall_tau if result else None,
                                "bootstrap_resamples": result.resamples if result else None,
@@ -355,8 +360,9 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if not ranked:
         return
     info = METRICS.get(metric)
-    click.echo(f"{name}@{ranked[0]['task_version']} ranked by {metric} ({'higher' if info.higher_is_better else 'lower'} is better),"
-               f" ranking '{scheme}': {result.definition}.")
+    click.echo(f"{name}@{ranked[0]['task_version']}, {split.upper()} split board, ranked by {metric} "
+               f"({'higher' if info.higher_is_better else 'lower'} is better), ranking '{scheme}': {result.definition}."
+               + (f" Results scored on {', '.join(others)} have their own board (--split {others[0]})." if others else ""))
     reranked = "the paired ranking" if scheme == "paired" else "the mean"
     click.echo(f"rank_range: 95% interval of the rank when the test cases are resampled {result.resamples} times and "
                f"ranked by {reranked} each time; p_rank1: share of resamples ranked 1; Kendall's tau to the full "

@@ -109,7 +109,7 @@ def rank(rows: list[dict], metric: str, scheme=Scheme.PAIRED, *, case_values=Non
          seed: int = STABILITY_SEED, always_tested=None, clusters=None) -> Ranked:
     """Rank `rows` (dicts with `<metric>_mean`/`_ci_low`/`_ci_high`, and `submission_id` for the
     paired scheme; all of one split) by `metric`. `case_values`: {submission_id: {case_id: value}}
-    for the tested rows (`tested_ids`; the paired scheme and every scheme's stability need them).
+    for the tested rows (`ids_tested`; the paired scheme and every scheme's stability need them).
     `always_tested`: submission ids tested whatever `top_n` is (default: the rows whose `kind` is in
     ALWAYS_TESTED_KINDS). `clusters`: {case_id: cluster label} where cases share a phantom or
     specimen; the stability bootstrap then resamples whole clusters. With `stability`, the tested
@@ -122,7 +122,7 @@ def rank(rows: list[dict], metric: str, scheme=Scheme.PAIRED, *, case_values=Non
         return Ranked(mean_ranks(rows, metric), scheme, metric, alpha, top_n)
     if case_values is None:
         raise SonoBenchError(f"the {scheme.value} ranking with stability needs the per-case values of the tested rows")
-    ids = tested_ids(rows, metric, top_n, always_tested)
+    ids = ids_tested(rows, metric, top_n, always_tested)
     cases = _common_cases(case_values, ids)
     better = orient(np.array([[case_values[i][c] for c in cases] for i in ids]).reshape(len(ids), len(cases)), metric)
     if scheme is Scheme.PAIRED:
@@ -143,7 +143,7 @@ def check_one_split(rows: list[dict]) -> None:
                           "split only: pass the rows of one split (`sonobench leaderboard TASK --split test`).")
 
 
-def tested_ids(rows: list[dict], metric: str, top_n: int = DEFAULT_TOP_N, always_tested=None) -> list[int]:
+def ids_tested(rows: list[dict], metric: str, top_n: int = DEFAULT_TOP_N, always_tested=None) -> list[int]:
     """Submission ids the paired scheme tests, best mean first: the top `top_n` rows with a mean,
     plus every always-tested row (`always_tested` ids, or rows whose kind is a floor or baseline)."""
     scored = [r for r in order_by_mean(rows, metric) if r.get(f"{metric}_mean") is not None]
@@ -194,7 +194,7 @@ def _paired_rows(rows, ids, better, alpha, metric) -> list[dict]:
 
 __all__ = [
     "Scheme", "UnknownRanking", "MixedSplits", "Ranked", "rank", "rank_rows", "definition", "DEFINITIONS",
-    "ALWAYS_TESTED_KINDS", "tested_ids", "check_one_split",
+    "ALWAYS_TESTED_KINDS", "ids_tested", "check_one_split",
     "orient", "paired_ranks", "pairwise_pvalues", "significance_matrix", "mean_difference_ci",
     "rank_stability", "DEFAULT_ALPHA", "DEFAULT_TOP_N",
 ]

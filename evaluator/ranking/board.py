@@ -9,7 +9,7 @@ result ids and the scheme's settings.
 from __future__ import annotations
 
 from ..store import queries
-from . import DEFAULT_ALPHA, DEFAULT_TOP_N, STABILITY_RESAMPLES, Ranked, Scheme, rank, tested_ids
+from . import DEFAULT_ALPHA, DEFAULT_TOP_N, STABILITY_RESAMPLES, Ranked, Scheme, rank, ids_tested
 
 DEFAULT_SPLIT = "test"
 
@@ -48,7 +48,7 @@ def rank_stored(store, rows: list[dict], metric: str, scheme=Scheme.PAIRED, *, a
     rows = rows_of_split(rows, split)
     values = None
     if stability or scheme is Scheme.PAIRED:
-        values = queries.case_values(store, tested_ids(rows, metric, top_n), metric)
+        values = queries.case_values(store, ids_tested(rows, metric, top_n), metric)
     if clusters is True:
         clusters = task_clusters(rows[0]["task_id"], rows[0]["task_version"]) if rows and "task_id" in rows[0] else None
     return rank(rows, metric, scheme, case_values=values, alpha=alpha, top_n=top_n, stability=stability,

@@ -59,23 +59,38 @@ def pairwise_pvalues(better: np.ndarray, *, fast: bool = False) -> np.ndarray:
 
 
 def _wilcoxon(d: np.ndarray, alternative: str) -> np.ndarray:
-    """scipy's one-sided p-value along the last axis. Up to 50 cases scipy chooses the exact,
-    permutation or normal method from the ties and zeros of the whole array it is given, so there
-    each pair is tested on its own, as a call with that pair alone would; beyond 50 it always takes
-    the normal approximation and one vectorised call gives the same numbers."""
+    """scipy's one-sided p-value along the last axis, each pair as a call with that pair alone
+    would give it. Beyond 50 cases scipy always takes the normal approximation; up to 50 it
+    chooses from the ties and zeros of the whole array it is given (exact without either, the
+    normal approximation with them, a permutation test up to 13 cases), so the pairs are handed
+    over in groups that share the choice, and each permutation case on its own."""
+    d = np.asarray(d, dtype=np.float64)
+    if d.shape[-1] > 50 or d.size == 0:
+        return _scipy_wilcoxon(d, alternative)
+    flat = d.reshape(-1, d.shape[-1])
+    p = np.ones(flat.shape[0])
+    a = np.sort(np.abs(flat), axis=-1)
+    irregular = (a[:, 0] == 0) | (a[:, 1:] == a[:, :-1]).any(axis=-1)  # a zero, or tied |d|
+    live = flat.any(axis=-1)
+    for rows in (~irregular & live, irregular & live):
+        rows = np.flatnonzero(rows)
+        if not len(rows):
+            continue
+        if flat.shape[-1] <= 13 and irregular[rows[0]]:
+            p[rows] = [_scipy_wilcoxon(flat[r], alternative) for r in rows]
+        else:
+            p[rows] = _scipy_wilcoxon(flat[rows], alternative)
+    return p.reshape(d.shape[:-1])
+
+
+def _scipy_wilcoxon(d: np.ndarray, alternative: str) -> np.ndarray:
     from scipy.stats import wilcoxon
 
-    d = np.asarray(d, dtype=np.float64)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         # all-zero differences (identical predictions) give 0/0 inside scipy: no evidence, p = 1
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)
-        if d.shape[-1] > 50 or d.size == 0:
-            p = np.asarray(wilcoxon(d, axis=-1, alternative=alternative).pvalue, dtype=np.float64)
-        else:
-            flat = d.reshape(-1, d.shape[-1])
-            p = np.array([wilcoxon(row, alternative=alternative).pvalue if row.any() else 1.0 for row in flat])
-            p = p.reshape(d.shape[:-1])
+        p = np.asarray(wilcoxon(d, axis=-1, alternative=alternative).pvalue, dtype=np.float64)
     return np.where(np.isfinite(p), p, 1.0)
 
 
