@@ -50,6 +50,7 @@ def rank_stored(store, rows: list[dict], metric: str, scheme=Scheme.PAIRED, *, a
     if stability or scheme is Scheme.PAIRED:
         values = queries.case_values(store, ids_tested(rows, metric, top_n), metric)
     if clusters is True:
-        clusters = task_clusters(rows[0]["task_id"], rows[0]["task_version"]) if rows and "task_id" in rows[0] else None
+        known = stability and rows and "task_id" in rows[0]
+        clusters = task_clusters(rows[0]["task_id"], rows[0]["task_version"]) if known else None
     return rank(rows, metric, scheme, case_values=values, alpha=alpha, top_n=top_n, stability=stability,
                 resamples=resamples, clusters=clusters)
