@@ -322,7 +322,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         return _robustness_view(task_ref, kind, fmt, db_path)
 
     from .metrics import METRICS, metric_names
-    from .ranking.board import rank_stored, rows_of_split, split_views
+    from .ranking.board import rows_of_split, split_views
+    from .ranking.cache import cached_rank
     from .settings import load_settings
     from .store import ReadOnlyStore, validity
 
@@ -341,7 +342,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     metric = metric or (rows[0]["primary_metric"] if rows else "dice")
     METRICS.get(metric)
     settings = load_settings()
-    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
+    result = cached_rank(store, rows, metric, scheme, alpha=settings.ranking_alpha,
                          top_n=settings.ranking_top_n, split=split) if rows else None
     ranked = result.rows if result else []
     if fmt == "json":

@@ -19,7 +19,8 @@ import streamlit as st
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
-from evaluator.ranking.board import DEFAULT_SPLIT, rank_stored, rows_of_split, split_views
+from evaluator.ranking.board import DEFAULT_SPLIT, rows_of_split, split_views
+from evaluator.ranking.cache import cached_rank
 from evaluator.ranking.compare import compare_results
 from evaluator.ranking.overlap import order_by_mean
 from evaluator.store import ReadOnlyStore, default_db_path, queries, validity
@@ -105,7 +106,7 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
     if not _rows:
         return pd.DataFrame(), {}
     with _reader(path) as store:
-        ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True, split=split)
+        ranked = cached_rank(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, split=split)
     info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_PAIRS_PER_BLOCK = 48  # pairs whose position x resample blocks are summed at once
+_PAIRS_PER_BLOCK = 16  # pairs whose position x resample blocks are summed at once
 
 
 
@@ -55,13 +55,14 @@ def signed_rank_z(d: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nda
     sum of the counts in the pair's |d| order, one pair at a time on a block that stays in cache."""
     d = np.asarray(d, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
-    nonzero, positive = (d != 0).astype(np.float64), (d > 0).astype(np.float64)
-    n_eff = counts @ nonzero.T                                    # resamples x pairs
-    half = 0.5 * ((counts - counts ** 2) @ positive.T)            # sum over positive copies of (1 - C)/2
-    ties = (counts ** 3 - counts) @ nonzero.T                     # valid where the non-zero |d| are distinct
-    # float32 holds every running count and every rank sum exactly below 2**24
-    exact32 = float(counts.sum(axis=1).max(initial=0.0)) ** 2 < 2 ** 23
-    wt = np.vstack([counts.T, np.zeros((1, counts.shape[0]))]).astype(np.float32 if exact32 else np.float64)
+    # float32 holds every count, running count, rank sum and tie term exactly below 2**24
+    exact = np.float32 if float(counts.sum(axis=1).max(initial=0.0)) ** 3 < 2 ** 23 else np.float64
+    c = counts.astype(exact)
+    nonzero, positive = (d != 0).astype(exact), (d > 0).astype(exact)
+    n_eff = (c @ nonzero.T).astype(np.float64)                    # resamples x pairs
+    half = 0.5 * ((c - c * c) @ positive.T).astype(np.float64)    # sum over positive copies of (1 - C)/2
+    ties = ((c * c * c - c) @ nonzero.T).astype(np.float64)       # valid where the non-zero |d| are distinct
+    wt = np.vstack([c.T, np.zeros((1, c.shape[0]), dtype=exact)])
     cross = np.empty_like(n_eff)
     orders = [_nonzero_order(row) for row in d]
     distinct = [p for p, (order, tied) in enumerate(orders) if not tied]
