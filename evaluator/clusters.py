@@ -14,8 +14,8 @@ cluster):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .errors import InvalidTaskSpec
 

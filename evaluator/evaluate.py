@@ -172,8 +172,11 @@ def _warm_ranking(store: Store, result: dict) -> None:
         settings = load_settings()
         warm(store, result["task_id"], result["task_version"], alpha=settings.ranking_alpha,
              top_n=settings.ranking_top_n)
-    except Exception:  # noqa: BLE001  (a cache is an optimisation: the page ranks without it)
-        pass
+    except Exception as e:  # noqa: BLE001  (a cache is an optimisation: the page ranks without it)
+        import logging
+
+        logging.getLogger(__name__).warning("could not keep the ranking of %s@%s: %s", result.get("task_id"),
+                                            result.get("task_version"), e)
 
 
 def commit(store: Store, submission_id: int, attempt: Attempt, job: store_jobs.Job | None = None) -> bool:

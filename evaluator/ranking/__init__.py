@@ -28,7 +28,13 @@ from ..errors import SonoBenchError
 from ..registry import parse_choice
 from ..settings import DEFAULTS
 from .overlap import ci_overlap_ranks, mean_ranks, order_by_mean
-from .paired import mean_difference_ci, orient, paired_ranks, pairwise_pvalues, significance_matrix
+from .paired import (
+    mean_difference_ci,
+    orient,
+    paired_ranks,
+    pairwise_pvalues,
+    significance_matrix,
+)
 from .stability import rank_stability
 
 # The operator settings' defaults (evaluator/settings.py), not a second copy of the numbers.
@@ -44,7 +50,7 @@ class Scheme(str, enum.Enum):
     MEAN = "mean"
 
     @classmethod
-    def parse(cls, value) -> "Scheme":
+    def parse(cls, value) -> Scheme:
         return value if isinstance(value, cls) else parse_choice(cls, value, "ranking scheme", UnknownRanking)
 
 
@@ -193,8 +199,23 @@ def _paired_rows(rows, ids, better, alpha, metric) -> list[dict]:
 
 
 __all__ = [
-    "Scheme", "UnknownRanking", "MixedSplits", "Ranked", "rank", "rank_rows", "definition", "DEFINITIONS",
-    "ALWAYS_TESTED_KINDS", "ids_tested", "check_one_split",
-    "orient", "paired_ranks", "pairwise_pvalues", "significance_matrix", "mean_difference_ci",
-    "rank_stability", "DEFAULT_ALPHA", "DEFAULT_TOP_N",
+    "ALWAYS_TESTED_KINDS",
+    "DEFAULT_ALPHA",
+    "DEFAULT_TOP_N",
+    "DEFINITIONS",
+    "MixedSplits",
+    "Ranked",
+    "Scheme",
+    "UnknownRanking",
+    "check_one_split",
+    "definition",
+    "ids_tested",
+    "mean_difference_ci",
+    "orient",
+    "paired_ranks",
+    "pairwise_pvalues",
+    "rank",
+    "rank_rows",
+    "rank_stability",
+    "significance_matrix",
 ]

@@ -9,7 +9,15 @@ result ids and the scheme's settings.
 from __future__ import annotations
 
 from ..store import queries
-from . import DEFAULT_ALPHA, DEFAULT_TOP_N, STABILITY_RESAMPLES, Ranked, Scheme, rank, ids_tested
+from . import (
+    DEFAULT_ALPHA,
+    DEFAULT_TOP_N,
+    STABILITY_RESAMPLES,
+    Ranked,
+    Scheme,
+    ids_tested,
+    rank,
+)
 
 DEFAULT_SPLIT = "test"
 

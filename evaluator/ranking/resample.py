@@ -154,4 +154,4 @@ def weighted_means(better: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (counts @ np.asarray(better, dtype=np.float64).T) / counts.sum(axis=1, keepdims=True)
 
 
-__all__ = ["cluster_codes", "case_counts", "signed_rank_z", "bootstrap_paired_ranks", "weighted_means"]
+__all__ = ["bootstrap_paired_ranks", "case_counts", "cluster_codes", "signed_rank_z", "weighted_means"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluator.ranking import definition, rank, significance_matrix, ids_tested
+from evaluator.ranking import definition, ids_tested, rank, significance_matrix
 from evaluator.ranking.paired import holm_rejections, pairwise_pvalues
 
 REFERENCES = Path(__file__).resolve().parents[2] / "baselines" / "reference"

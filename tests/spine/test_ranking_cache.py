@@ -40,12 +40,12 @@ def test_warm_keeps_the_default_board_and_a_read_does_no_ranking(filled, monkeyp
 
 
 def test_a_new_result_or_other_settings_is_another_key(filled):
-    path, store = filled
+    _, store = filled
     rows = queries.leaderboard_table_rows(store, TASK, 1)
-    kw = dict(alpha=0.05, top_n=20, split="test", resamples=1000)
+    kw = {"alpha": 0.05, "top_n": 20, "split": "test", "resamples": 1000}
     key = cache.cache_key(rows, "dice", "paired", **kw)
     assert key == cache.cache_key(list(reversed(rows)), "dice", "paired", **kw)
-    assert key != cache.cache_key(rows, "dice", "paired", **dict(kw, top_n=5))
+    assert key != cache.cache_key(rows, "dice", "paired", **{**kw, "top_n": 5})
     assert key != cache.cache_key(rows, "iou", "paired", **kw)
     _add(store, "c", np.full(30, 0.1))
     assert key != cache.cache_key(queries.leaderboard_table_rows(store, TASK, 1), "dice", "paired", **kw)
