@@ -138,3 +138,21 @@ def test_a_declaration_that_misses_cases_is_refused(tmp_path):
     (folder / "task.json").write_text(json.dumps(spec))
     with pytest.raises(InvalidTaskSpec, match="meta.specimen"):
         tasks_mod.load_task_folder(folder)
+
+
+def test_a_result_of_the_bone_task_gets_intervals_by_specimen():
+    from evaluator.metrics.aggregate import SUMMARIZED
+    from evaluator.summary import summary_columns
+
+    bone = tasks_mod.get_task("sim-bone-surface@1")
+    cases = bone.split("test")
+    rng = np.random.default_rng(6)
+    labels = bone.case_clusters()
+    effect = {s: rng.random() for s in set(labels.values())}
+    values = [effect[labels[c.id]] + rng.normal(0, 0.01) for c in cases]
+    per_case = [{1: {**{m: v for m in SUMMARIZED}, "tp": 5, "fp": 1, "fn": 1}} for v in values]
+    clustered = summary_columns(bone, per_case, [c.id for c in cases])
+    plain = summary_columns(bone, per_case)
+    expected = aggregate(values, clusters=[labels[c.id] for c in cases])
+    assert clustered["dice_ci_low"] == expected["ci_low"] and clustered["dice_ci_high"] == expected["ci_high"]
+    assert clustered["dice_ci_high"] - clustered["dice_ci_low"] > 1.5 * (plain["dice_ci_high"] - plain["dice_ci_low"])
