@@ -2,7 +2,9 @@
 bootstrap: a stored result is immutable (re-scoring changes its row's means), so a board's
 ranking is a pure function of its rows (submission id, mean and case count of the ranking
 metric), the evaluator version and the scheme's settings, and is kept under a digest of them in
-`<store>.rankings/`. `warm` fills it for a task version's default board when a result is
+`<store>.rankings/`. Only what the ranking decided is kept (the order, each row's rank and
+stability fields, the scheme's summary); it is joined to the rows as they are now, so a renamed
+model shows its new name. `warm` fills it for a task version's default board when a result is
 committed; a miss (another metric, scheme or filter) is computed once and kept.
 """
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 from .. import __version__
 from . import DEFAULT_ALPHA, DEFAULT_TOP_N, STABILITY_RESAMPLES, Ranked, Scheme
 from .board import DEFAULT_SPLIT, rank_stored, rows_of_split
 
-FORMAT = 1
+FORMAT = 2
+RANK_FIELDS = ("rank", "rank_tested", "p_rank1", "rank_median", "rank_low", "rank_high")
 
 
 def cache_dir(store) -> Path | None:
@@ -40,7 +44,7 @@ def cached_rank(store, rows: list[dict], metric: str, scheme=Scheme.PAIRED, *, a
     """`board.rank_stored` with stability, read from the cache when this board was ranked before."""
     folder = cache_dir(store)
     key = cache_key(rows, metric, scheme, alpha=alpha, top_n=top_n, split=split, resamples=resamples)
-    hit = _load(folder / f"{key}.pkl") if folder else None
+    hit = _load(folder / f"{key}.pkl", rows_of_split(rows, split)) if folder else None
     if hit is not None:
         return hit
     ranked = rank_stored(store, rows, metric, scheme, alpha=alpha, top_n=top_n, split=split, resamples=resamples)
@@ -60,21 +64,27 @@ def warm(store, task_id: str, version: int, *, alpha: float = DEFAULT_ALPHA, top
         cached_rank(store, rows, rows[0]["primary_metric"], Scheme.PAIRED, alpha=alpha, top_n=top_n)
 
 
-def _load(path: Path) -> Ranked | None:
+def _load(path: Path, rows: list[dict]) -> Ranked | None:
     try:
         with path.open("rb") as f:
-            ranked = pickle.load(f)  # written by this module only, in the operator's own store folder
+            kept = pickle.load(f)  # written by this module only, in the operator's own store folder
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
-    return ranked if isinstance(ranked, Ranked) else None
+    by_id = {r["submission_id"]: r for r in rows}
+    if not isinstance(kept, dict) or not isinstance(kept.get("ranked"), Ranked) or set(kept["fields"]) != set(by_id):
+        return None
+    out = [dict(by_id[sid], **kept["fields"][sid]) for sid in kept["order"]]
+    return replace(kept["ranked"], rows=out)
 
 
 def _save(folder: Path, key: str, ranked: Ranked) -> None:
     try:
         folder.mkdir(exist_ok=True)
         tmp = folder / f".{key}.tmp"
+        kept = {"ranked": replace(ranked, rows=[]), "order": [r["submission_id"] for r in ranked.rows],
+                "fields": {r["submission_id"]: {k: r[k] for k in RANK_FIELDS if k in r} for r in ranked.rows}}
         with tmp.open("wb") as f:
-            pickle.dump(ranked, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(kept, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(folder / f"{key}.pkl")  # readers never see half a file
     except OSError:
         pass  # a read-only store folder: the ranking is simply computed again next time

@@ -49,3 +49,13 @@ def test_a_new_result_or_other_settings_is_another_key(filled):
     assert key != cache.cache_key(rows, "iou", "paired", **kw)
     _add(store, "c", np.full(30, 0.1))
     assert key != cache.cache_key(queries.leaderboard_table_rows(store, TASK, 1), "dice", "paired", **kw)
+
+
+def test_a_kept_ranking_shows_the_rows_as_they_are_now(filled):
+    path, store = filled
+    cache.warm(store, TASK, 1)
+    store.db.execute("update submissions set name = 'renamed' where name = 'a'")
+    store.db.conn.commit()
+    rows = queries.leaderboard_table_rows(ReadOnlyStore(path), TASK, 1)
+    got = cache.cached_rank(ReadOnlyStore(path), rows, "dice", "paired")
+    assert [r["name"] for r in got.rows] == ["renamed", "b"] and got.rows[0]["rank"] == 1
