@@ -20,11 +20,13 @@ never ranked together (`MixedSplits`); `board.rank_stored` picks the split, test
 from __future__ import annotations
 
 import enum
+import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import SonoBenchError
+from ..metrics import METRICS
 from ..registry import parse_choice
 from ..settings import DEFAULTS
 from .overlap import ci_overlap_ranks, mean_ranks, order_by_mean
@@ -152,12 +154,16 @@ def check_one_split(rows: list[dict]) -> None:
 def ids_tested(rows: list[dict], metric: str, top_n: int = DEFAULT_TOP_N, always_tested=None) -> list[int]:
     """Submission ids the paired scheme tests, best mean first: the top `top_n` rows with a mean,
     plus every always-tested row (`always_tested` ids, or rows whose kind is a floor or baseline)."""
-    scored = [r for r in order_by_mean(rows, metric) if r.get(f"{metric}_mean") is not None]
+    key = f"{metric}_mean"
+    scored = [r for r in rows if r.get(key) is not None]
     if always_tested is None:
         always = {r["submission_id"] for r in scored if r.get("kind") in ALWAYS_TESTED_KINDS}
     else:
         always = set(always_tested)
-    return [r["submission_id"] for k, r in enumerate(scored) if k < top_n or r["submission_id"] in always]
+    sign = -1.0 if METRICS.get(metric).higher_is_better else 1.0
+    best = {id(r) for r in heapq.nsmallest(top_n, scored, key=lambda r: sign * r[key])}  # = sorted(...)[:top_n]
+    picked = [r for r in scored if id(r) in best or r["submission_id"] in always]
+    return [r["submission_id"] for r in order_by_mean(picked, metric)]
 
 
 def _add_stability(out: Ranked, better, labels, resamples: int, seed: int) -> None:
