@@ -335,7 +335,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     others = [s for s in split_views(rows) if s != split]
     rows, invalid = validity.partition(rows_of_split(rows, split))
     if not rows and not invalid:
-        click.echo(f"No results on the {split} split yet for {task_ref}."
+        click.echo(f"No results yet for {task_ref} on the {split} split."
                    + (f" Results on {', '.join(others)}: `--split {others[0]}`." if others else
                       f" Submit one with `sonobench submit MODEL --task {name}`."))
         return
