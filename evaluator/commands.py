@@ -265,6 +265,8 @@ def _robustness_view(task_ref, kind, fmt, db_path):
 @click.option("--ranking", "scheme", type=click.Choice(["paired", "ci-overlap", "mean"]), default="paired",
               show_default=True, help="paired: Wilcoxon + Holm test-then-rank on the same cases; ci-overlap: "
               "unpaired 95%-interval separation; mean: plain mean.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="The board of results scored on this split; boards never mix splits.")
 @click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
               help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
               "paired drop against the same phantoms unshifted, and one robustness number per model.")
@@ -275,7 +277,7 @@ def _robustness_view(task_ref, kind, fmt, db_path):
 @db_option
 @handle_errors
 def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking",
-                columns=None, wide=False, explain=False):
+                columns=None, wide=False, explain=False, split="test"):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change),
     ranked by the task's primary metric, with the metrics the task declares."""
     if overall:
@@ -287,7 +289,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
 
     from . import board_columns, board_text
     from .metrics import METRICS
-    from .ranking.board import rank_stored
+    from .ranking.board import rows_of_split, split_views
+    from .ranking.cache import cached_rank
     from .settings import load_settings
     from .store import ReadOnlyStore, queries, validity
 
@@ -296,9 +299,12 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
         rows = [r for r in rows if r.get("kind") == kind]
-    rows, invalid = validity.partition(rows)
+    others = [s for s in split_views(rows) if s != split]
+    rows, invalid = validity.partition(rows_of_split(rows, split))
     if not rows and not invalid:
-        click.echo(f"No results yet for {task_ref}. Submit one with `sonobench submit MODEL --task {name}`.")
+        click.echo(f"No results yet for {task_ref} on the {split} split."
+                   + (f" Results on {', '.join(others)}: `--split {others[0]}`." if others else
+                      f" Submit one with `sonobench submit MODEL --task {name}`."))
         return
     _print_invalid(invalid)
     version = version or (rows or invalid)[0]["task_version"]
@@ -307,12 +313,12 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     metric = metric or board_columns.task_metrics(spec)[0]
     METRICS.get(metric)
     settings = load_settings()
-    result = rank_stored(store, rows, metric, scheme, alpha=settings.ranking_alpha,
-                         top_n=settings.ranking_top_n) if rows else None
+    result = cached_rank(store, rows, metric, scheme, alpha=settings.ranking_alpha,
+                         top_n=settings.ranking_top_n, split=split) if rows else None
     ranked = floors.annotate(store, result.rows, metric, settings.ranking_alpha) if result else []
     shown = board_columns.shown_metrics(spec, ranked, metric)
     if fmt == "json":
-        click.echo(json.dumps({"task": f"{name}@{version}", "metric": metric,
+        click.echo(json.dumps({"task": f"{name}@{version}", "split": split, "metric": metric,
                                "primary_metric": board_columns.task_metrics(spec)[0], "metrics": shown,
                                "ranking": scheme, "definition": result.definition if result else None,
                                "kendall_tau": result.kendall_tau if result else None,
@@ -328,9 +334,11 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     cols = board_text.pick_columns(columns, wide, shown, unit)
     info = METRICS.get(metric)
     click.echo(board_text.wrap(f"{name}@{version}: {len(ranked)} models on {max(r['n_cases'] for r in ranked)} "
-                               f"{ranked[0]['split']} cases, ranked by {info.title} "
+                               f"{split.upper()}-split cases, ranked by {info.title} "
                                f"({'higher' if info.higher_is_better else 'lower'} is better), '{scheme}' ranking.",
                                width, 1)[0])
+    if others:
+        click.echo(f"Results scored on {', '.join(others)} have their own board (--split {others[0]}).")
     for line in board_text.render(ranked, cols, width, fit=not wide):
         click.echo(line)
     hidden = len([m for m in shown if m not in {c.key for c in cols}])

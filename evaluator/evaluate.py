@@ -162,6 +162,23 @@ def compute(task: Task, sub: Submission, request: Request, settings: Settings, *
     return attempt
 
 
+def _warm_ranking(store: Store, result: dict) -> None:
+    """Rank the result's board once now and keep it (evaluator.ranking.cache), so the next page
+    view does not wait for the pairwise tests and the bootstrap. Never fails the commit."""
+    from .ranking.cache import warm
+    from .settings import load_settings
+
+    try:
+        settings = load_settings()
+        warm(store, result["task_id"], result["task_version"], alpha=settings.ranking_alpha,
+             top_n=settings.ranking_top_n)
+    except Exception as e:  # noqa: BLE001  (a cache is an optimisation: the page ranks without it)
+        import logging
+
+        logging.getLogger(__name__).warning("could not keep the ranking of %s@%s: %s", result.get("task_id"),
+                                            result.get("task_version"), e)
+
+
 def commit(store: Store, submission_id: int, attempt: Attempt, job: store_jobs.Job | None = None) -> bool:
     """Record `attempt` for the submission: its result in one transaction, or its failure;
     then the log. With `job`, nothing is written unless the job is still ours; returns
@@ -172,6 +189,7 @@ def commit(store: Store, submission_id: int, attempt: Attempt, job: store_jobs.J
             store.write_result(submission_id, attempt.result, attempt.rows, val_predictions=attempt.previews)
         else:
             store_jobs.complete(store, job, attempt.result, attempt.rows, val_predictions=attempt.previews)
+        _warm_ranking(store, attempt.result)
     elif job is None:
         store_jobs.mark_failed(store, submission_id, attempt.reason or "the evaluation produced no result",
                                platform=attempt.platform)

@@ -126,7 +126,7 @@ def _rescore_one(store: Store, res: dict, tasks: dict, labels_root) -> list[str]
                 if r[m] is None and present(r):
                     r[m] = scores[r["case_id"]][r["class_index"]][m]
         by_case = _by_case(rows)
-        cols = summary_columns(task, [by_case[c] for c in sorted(by_case)])
+        cols = summary_columns(task, [by_case[c] for c in sorted(by_case)], sorted(by_case))
         for m in missing:
             for k in AGGREGATE_KEYS:
                 if res.get(f"{m}_{k}") is None:

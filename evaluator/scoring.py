@@ -371,7 +371,7 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         side.close()
         if log_sink:
             log_sink(proc.private_log)
-    columns = summary.summary_columns(task, per_case)
+    columns = summary.summary_columns(task, per_case, [c.id for c in cases])
     phases.lap("aggregates + bootstrap CIs")
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,

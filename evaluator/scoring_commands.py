@@ -43,7 +43,7 @@ def compare(a, b, metric, fmt, db_path):
     click.echo(f"  one-sided Wilcoxon signed-rank p: #{a} better {out['p_a_better']:.3g}, "
                f"#{b} better {out['p_b_better']:.3g}")
     click.echo(f"  verdict at alpha = {out['alpha']} (this one pair, uncorrected): {out['verdict']}. The "
-               "leaderboard's paired ranks Holm-correct over each model's comparisons.")
+               "leaderboard's paired ranks Holm-correct over each model's tests against the better-mean models.")
 
 
 @cli.command()

@@ -70,7 +70,7 @@ class Settings:
     lease_seconds: float = 120.0
     max_attempts: int = 2                   # runs of one job before a lost worker marks it failed
     # Ranking (see evaluator/ranking): the paired scheme's family-wise level and how many of the
-    # best rows (by mean) are tested pairwise; rows beyond them follow their means.
+    # best rows (by mean) are tested pairwise (floors and baselines always are); others rank by their means.
     ranking_alpha: float = 0.05
     ranking_top_n: int = 20
     # The web app (SONOBENCH_APP_*): its own upload cap (never above the evaluator's

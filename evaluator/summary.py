@@ -24,9 +24,10 @@ def distance_unit(task: Task) -> str:
     return METRICS.get("hd95").unit_for(task.spacing_mm)
 
 
-def summary_columns(task: Task, per_case: list[dict[int, dict]]) -> dict:
-    """The result columns of `per_case` (a `score_case` dict per case, every case scored)."""
-    summary = summarize(per_case, task.classes)
+def summary_columns(task: Task, per_case: list[dict[int, dict]], case_ids: list[str] | None = None) -> dict:
+    """The result columns of `per_case` (a `score_case` dict per case, every case scored). With
+    `case_ids` (in the order of `per_case`), a task that declares clusters gets clustered CIs."""
+    summary = summarize(per_case, task.classes, clusters=case_clusters(task, case_ids))
     out: dict = {}
     for m in per_case_metrics():
         for k in AGGREGATE_KEYS:
@@ -42,6 +43,12 @@ def summary_columns(task: Task, per_case: list[dict[int, dict]]) -> dict:
     out["nsd_tolerance"] = task.nsd_tolerance
     out["surface_tolerance"] = task.surface_tolerance
     return out
+
+
+def case_clusters(task: Task, case_ids: list[str] | None) -> list[str] | None:
+    """The cluster of each of `case_ids` as the task declares it, or None (no declaration)."""
+    labels = task.case_clusters() if case_ids is not None else None
+    return None if labels is None else [labels[c] for c in case_ids]
 
 
 def detection_columns(per_class: dict) -> dict:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from . import environment
+from .clusters import ClusterKey, parse_clusters
 from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
 from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
 from .registry import did_you_mean
@@ -104,6 +105,7 @@ class Task:
     # registry's DEFAULT_TASK_METRICS); not part of the manifest digest, so declaring it
     # leaves a frozen version frozen.
     metrics: tuple[str, ...] = ()
+    clusters: ClusterKey | None = None  # task.json "clusters": cases sharing a phantom/specimen (evaluator.clusters)
 
     @property
     def ref(self) -> str:
@@ -138,6 +140,10 @@ class Task:
         if self.surface_tolerance_declared is not None:
             return self.surface_tolerance_declared
         return self.nsd_tolerance
+
+    def case_clusters(self) -> dict[str, str] | None:
+        """{case id: cluster} where cases share a phantom or specimen; None: every case alone."""
+        return None if self.clusters is None else self.clusters.of(self.cases)
 
     @property
     def num_classes(self) -> int:
@@ -206,6 +212,7 @@ class Task:
             "test_labels_private": self.test_labels_private,
             "family": self.family,
             "archived": self.archived,
+            "cluster_key": self.clusters.key if self.clusters else None,
         }
 
 
@@ -285,6 +292,7 @@ def load_task_folder(folder: str | os.PathLike) -> Task:
         scan_region=ScanRegion.from_spec(spec.get("scan_region"), str(spec_path)),
         **_shift_fields(spec, spec_path, cases),
         archive=read_archive(folder),
+        clusters=parse_clusters(spec.get("clusters"), cases, str(spec_path)),
     )
 
 

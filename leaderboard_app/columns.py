@@ -175,9 +175,10 @@ def tolerance_words(df: pd.DataFrame, metric: str) -> str:
 
 RANK_HELP = {
     "paired": "1 + the number of models significantly better on the same test cases (one-sided Wilcoxon "
-              "signed-rank per pair, Holm-corrected over each model's comparisons). '=' marks a rank held by "
-              "several rows: the same number of models beat each of them, which does not mean they tie "
-              "with each other. Rows below the tested top N are not tested and follow their means.",
+              "signed-rank per pair, Holm-corrected over each model's tests against the models with a better "
+              "mean, so a worse model never moves it). '=' marks a rank held by several rows: the same number "
+              "of models beat each of them, which does not mean they tie with each other. Floors and "
+              "baselines are always tested; other rows below the top N are not, and rank by their means.",
     "ci-overlap": "1 + the number of rows whose whole 95% bootstrap interval lies strictly better than this "
                   "row's interval (unpaired). '=' marks a rank held by several rows; rows whose intervals "
                   "overlap can still get different ranks.",

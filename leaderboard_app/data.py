@@ -21,7 +21,8 @@ from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # noqa: F401  (the pages' fallback)
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
-from evaluator.ranking.board import rank_stored
+from evaluator.ranking.board import DEFAULT_SPLIT, rows_of_split, split_views
+from evaluator.ranking.cache import cached_rank
 from evaluator.ranking.compare import compare_results
 from evaluator.ranking.overlap import order_by_mean
 from evaluator.store import ReadOnlyStore, default_db_path, queries, validity
@@ -86,24 +87,24 @@ def ranking_settings() -> tuple[float, int]:
     return float(s.ranking_alpha), int(s.ranking_top_n)
 
 
-def _valid_rows(store, task_id: str, version: int, kind: str) -> list[dict]:
-    rows = queries.leaderboard_table_rows(store, task_id, version)
+def _valid_rows(store, task_id: str, version: int, kind: str, split: str = DEFAULT_SPLIT) -> list[dict]:
+    rows = rows_of_split(queries.leaderboard_table_rows(store, task_id, version), split)  # a board holds one split
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
     return validity.partition(rows)[0]  # invalid rows are listed apart (invalid_rows), never ranked
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str) -> tuple[list[dict], str]:
-    """The valid rows of one task version and a digest of their content."""
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str) -> tuple[list[dict], str]:
+    """The valid rows of one task version and split, and a digest of their content."""
     with _reader(path) as store:
-        rows = _valid_rows(store, task_id, version, kind)
+        rows = _valid_rows(store, task_id, version, kind, split)
     return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, kind: str, scheme: str,
-             alpha: float, top_n: int, _rows: list[dict]) -> tuple[pd.DataFrame, dict]:
+             alpha: float, top_n: int, split: str, _rows: list[dict]) -> tuple[pd.DataFrame, dict]:
     # A ranking is a pure function of the stored result rows and these settings, and a stored
     # result never changes once written (re-scoring only fills missing metrics, which changes
     # its row). So the pairwise tests and the 1,000 bootstrap rerankings are keyed on a digest of
@@ -112,25 +113,37 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
     if not _rows:
         return pd.DataFrame(), {}
     with _reader(path) as store:
-        ranked = rank_stored(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, stability=True)
+        ranked = cached_rank(store, _rows, metric, scheme, alpha=alpha, top_n=top_n, split=split)
         marked = floors.annotate(store, ranked.rows, metric, alpha)  # references not above the best floor
     info = {"scheme": ranked.scheme.value, "definition": ranked.definition, "alpha": alpha, "top_n": top_n,
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
-            "bootstrap_ranks": ranked.bootstrap_ranks}
+            "bootstrap_ranks": ranked.bootstrap_ranks, "split": split, "clustered": ranked.clustered}
     return pd.DataFrame(marked), info
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int) -> tuple[pd.DataFrame, dict]:
-    rows, digest = _rows(path, fp, task_id, version, kind)
-    return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, rows)
+           alpha: float, top_n: int, split: str = DEFAULT_SPLIT) -> tuple[pd.DataFrame, dict]:
+    rows, digest = _rows(path, fp, task_id, version, kind, split)
+    return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, split, rows)
 
 
-def board(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = Scheme.PAIRED.value):
+def board(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = Scheme.PAIRED.value,
+          split: str = DEFAULT_SPLIT):
     """(ranked rows best first, ranking info: definition, Kendall's tau, bootstrap ranks of the tested rows)."""
     alpha, top_n = ranking_settings()
-    return _board(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n)
+    return _board(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n, split)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _splits(path: str, fp: Fingerprint, task_id: str, version: int) -> list[str]:
+    with _reader(path) as store:
+        return split_views(queries.leaderboard_table_rows(store, task_id, version))
+
+
+def splits(task_id: str, version: int) -> list[str]:
+    """The splits this task version has results on, test first: each is a board of its own."""
+    return _splits(*_key(), task_id, version)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -152,21 +165,22 @@ def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.Dat
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int, spec: dict):
-    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n)
+           alpha: float, top_n: int, spec: dict, split: str = DEFAULT_SPLIT):
+    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n, split)
     if frame.empty:
         return frame, info, pd.DataFrame(), {}, [metric]
     metrics = columns.board_metrics(frame, spec, metric)
     return (frame, info, *columns.display_table(frame, scheme, metrics), metrics)
 
 
-def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired"):
+def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired",
+                      split: str = DEFAULT_SPLIT):
     """(ranked rows, ranking info, the formatted table, help text per column, the metrics shown:
     the task's declared ones some row has, `metric` first), cached: reruns skip the ranking and
     the formatting."""
     alpha, top_n = ranking_settings()
     return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n,
-                  task_spec(task_id, version))
+                  task_spec(task_id, version), split)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
@@ -202,8 +216,8 @@ def _significance(path: str, fp: Fingerprint, task_id: str, version: int, metric
                 if r.get(f"{metric}_mean") is not None]
         if not rows:
             return {"rows": [], "n_cases": 0}
-        split = rows[0]["split"]  # only results on the same cases compare: the leader's split
-        rows = [r for r in rows if r["split"] == split][:top_n]
+        split = DEFAULT_SPLIT  # only results on the same cases compare: the test board (_valid_rows)
+        rows = rows[:top_n]
         values = queries.case_values(store, [r["submission_id"] for r in rows], metric)
     cases = sorted(set.intersection(*(set(values[r["submission_id"]]) for r in rows)))
     raw = np.array([[values[r["submission_id"]][c] for c in cases] for r in rows]).reshape(len(rows), len(cases))

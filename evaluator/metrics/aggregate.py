@@ -1,6 +1,7 @@
 """Aggregates over cases: mean, std and a percentile-bootstrap confidence interval,
 per class and as the macro mean over foreground classes, each over the cases it applies to
-(a class absent from a case's reference is not scored there; see `case.py`)."""
+(a class absent from a case's reference is not scored there; see `case.py`). Where cases share
+a phantom or specimen (the task's declared clusters), the bootstrap resamples whole clusters."""
 from __future__ import annotations
 
 import math
@@ -18,11 +19,13 @@ COUNTS = ("tp", "fp", "fn")
 _CHUNK = 2_000_000  # bootstrap index draws held in memory at once
 
 
-def aggregate(values, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+def aggregate(values, n_boot: int = 1000, seed: int = 0, ci: float = 0.95, clusters=None) -> dict:
     """{"mean", "std" (sample std, ddof=1; 0 for one case), "ci_low", "ci_high", "n"} over
     per-case `values`. The CI is the percentile bootstrap of the mean with `n_boot`
-    resamples drawn by numpy's default_rng(`seed`), so it is reproducible. NaN or inf
-    raise: a failed case must be scored, never dropped."""
+    resamples drawn by numpy's default_rng(`seed`), so it is reproducible. `clusters`: one label
+    per value; cases with the same label share a phantom or specimen and are drawn together (a
+    resample draws as many clusters as there are, with replacement, and its mean is over every
+    case of the drawn clusters). NaN or inf raise: a failed case must be scored, never dropped."""
     arr = check_finite_values("values", values)
     n_boot = check_positive_int("n_boot", n_boot)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -30,7 +33,7 @@ def aggregate(values, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> di
     if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
         raise InvalidMetricInput(f"Expected argument `ci` to be a number in (0, 1), but got {ci!r}.")
     n = arr.size
-    means = _bootstrap_means(arr, n_boot, int(seed))
+    means = _bootstrap_means(arr, n_boot, int(seed), clusters)
     tail = (1.0 - float(ci)) / 2.0
     low, high = np.percentile(means, [100.0 * tail, 100.0 * (1.0 - tail)])
     return {
@@ -42,19 +45,35 @@ def aggregate(values, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> di
     }
 
 
-def _bootstrap_means(arr: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+def _bootstrap_means(arr: np.ndarray, n_boot: int, seed: int, clusters=None) -> np.ndarray:
+    """Bootstrap means: cases (or whole clusters) drawn with replacement, as many as there are.
+    Per cluster its sum and size; a resample's mean is the drawn sums over the drawn sizes, which
+    with one case per cluster is the plain case bootstrap, draw for draw."""
+    sums, sizes = _cluster_sums(arr, clusters)
     rng = np.random.default_rng(seed)
-    n = arr.size
-    rows = max(1, _CHUNK // n)
+    g = sums.size
+    rows = max(1, _CHUNK // g)
     parts = []
     for start in range(0, n_boot, rows):
-        idx = rng.integers(0, n, size=(min(rows, n_boot - start), n))
-        parts.append(arr[idx].mean(axis=1))
+        idx = rng.integers(0, g, size=(min(rows, n_boot - start), g))
+        parts.append(sums[idx].sum(axis=1) / sizes[idx].sum(axis=1))
     return np.concatenate(parts)
 
 
+def _cluster_sums(arr: np.ndarray, clusters) -> tuple[np.ndarray, np.ndarray]:
+    if clusters is None:
+        return arr, np.ones(arr.size)
+    labels = list(clusters)
+    if len(labels) != arr.size:
+        raise InvalidMetricInput(f"Expected argument `clusters` to give one label per case ({arr.size}), "
+                                 f"but got {len(labels)}.")
+    seen: dict = {}
+    codes = np.array([seen.setdefault(label, len(seen)) for label in labels], dtype=np.int64)
+    return np.bincount(codes, weights=arr), np.bincount(codes).astype(np.float64)
+
+
 def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boot: int = 1000, seed: int = 0,
-              ci: float = 0.95) -> dict:
+              ci: float = 0.95, clusters=None) -> dict:
     """Aggregate `score_case` results of all cases, over the cases each value applies to.
 
     `classes`: the task's class names, index 0 = background. Returns
@@ -66,7 +85,9 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
     for each metric of `per_case_metrics()`. A class absent from a case's reference (tp + fn == 0)
     is not applicable there (its values are ignored); with no applicable case an aggregate is
     `empty_aggregate()` (mean None, n 0), never a number. Every case must carry every foreground
-    class's counts, and a value for each class its reference has."""
+    class's counts, and a value for each class its reference has. `clusters`: one label per case
+    (cases sharing a phantom or specimen), for the bootstrap; a not-applicable case's label is
+    dropped with its value."""
     names = _check_classes(classes)
     if isinstance(per_case, (str, bytes, dict)) or not isinstance(per_case, Sequence) or not per_case:
         raise InvalidMetricInput(
@@ -82,7 +103,7 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
             if present(case[c]):
                 for m in SUMMARIZED:
                     table[m][i, j] = case[c][m]
-    kw = dict(n_boot=n_boot, seed=seed, ci=ci)
+    kw = dict(n_boot=n_boot, seed=seed, ci=ci, clusters=None if clusters is None else list(clusters))
     return {
         "n_cases": len(per_case),
         "macro": {m: _aggregate_present(_case_means(table[m]), **kw) for m in SUMMARIZED},
@@ -126,10 +147,17 @@ def _case_means(values: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)
 
 
-def _aggregate_present(values: np.ndarray, **kw) -> dict:
-    """`aggregate` over the applicable values (NaN marks a not-applicable one)."""
-    kept = values[~np.isnan(values)]
-    return aggregate(kept, **kw) if kept.size else empty_aggregate()
+def _aggregate_present(values: np.ndarray, clusters=None, **kw) -> dict:
+    """`aggregate` over the applicable values (NaN marks a not-applicable one), each keeping its
+    case's cluster label."""
+    keep = ~np.isnan(values)
+    if clusters is not None:
+        if len(clusters) != values.size:
+            raise InvalidMetricInput(f"Expected argument `clusters` to give one label per case ({values.size}), "
+                                     f"but got {len(clusters)}.")
+        clusters = [label for label, k in zip(clusters, keep) if k]
+    kept = values[keep]
+    return aggregate(kept, clusters=clusters, **kw) if kept.size else empty_aggregate()
 
 
 def _check_classes(classes) -> list[str]:

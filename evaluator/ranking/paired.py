@@ -2,10 +2,15 @@
 cases, so two models are compared case by case (challengeR's test-then-rank).
 
 - `pairwise_pvalues`: one-sided Wilcoxon signed-rank p-value for "model i is better than model j"
-  for every ordered pair, computed by `scipy.stats.wilcoxon` itself (zero differences dropped,
-  `zero_method="wilcox"`, ties and the exact/normal choice exactly as scipy does by default).
-- `holm_rejections`: Holm's step-down over the comparisons that define one model's rank.
-- `paired_ranks`: rank = 1 + the number of models significantly better (Holm, level alpha).
+  for every ordered pair, computed by `scipy.stats.wilcoxon` itself, one pair at a time where scipy
+  decides per sample (zero differences dropped, `zero_method="wilcox"`, ties and the exact/normal
+  choice exactly as scipy does by default for that pair alone).
+- `families`: model i's Holm family is its one-sided tests "j better than i" against every model j
+  with a strictly better mean. A model with a lower mean is never in i's family, so adding or
+  withdrawing a model below every mean changes no other model's rank (independence of
+  irrelevant alternatives).
+- `holm_rejections` / `holm_in_families`: Holm's step-down over a family, at family-wise level alpha.
+- `paired_ranks`: rank = 1 + the number of models significantly better (Holm within the family).
 - `mean_difference_ci`: percentile bootstrap CI of the mean paired difference.
 
 Values are oriented first (`orient`) so that larger is always better; a lower-is-better metric
@@ -54,13 +59,38 @@ def pairwise_pvalues(better: np.ndarray, *, fast: bool = False) -> np.ndarray:
 
 
 def _wilcoxon(d: np.ndarray, alternative: str) -> np.ndarray:
+    """scipy's one-sided p-value along the last axis, each pair as a call with that pair alone
+    would give it. Beyond 50 cases scipy always takes the normal approximation; up to 50 it
+    chooses from the ties and zeros of the whole array it is given (exact without either, the
+    normal approximation with them, a permutation test up to 13 cases), so the pairs are handed
+    over in groups that share the choice, and each permutation case on its own."""
+    d = np.asarray(d, dtype=np.float64)
+    if d.shape[-1] > 50 or d.size == 0:
+        return _scipy_wilcoxon(d, alternative)
+    flat = d.reshape(-1, d.shape[-1])
+    p = np.ones(flat.shape[0])
+    a = np.sort(np.abs(flat), axis=-1)
+    irregular = (a[:, 0] == 0) | (a[:, 1:] == a[:, :-1]).any(axis=-1)  # a zero, or tied |d|
+    live = flat.any(axis=-1)
+    for rows in (~irregular & live, irregular & live):
+        rows = np.flatnonzero(rows)
+        if not len(rows):
+            continue
+        if flat.shape[-1] <= 13 and irregular[rows[0]]:
+            p[rows] = [_scipy_wilcoxon(flat[r], alternative) for r in rows]
+        else:
+            p[rows] = _scipy_wilcoxon(flat[rows], alternative)
+    return p.reshape(d.shape[:-1])
+
+
+def _scipy_wilcoxon(d: np.ndarray, alternative: str) -> np.ndarray:
     from scipy.stats import wilcoxon
 
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         # all-zero differences (identical predictions) give 0/0 inside scipy: no evidence, p = 1
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)
-        p = wilcoxon(d, axis=-1, alternative=alternative).pvalue
+        p = np.asarray(wilcoxon(d, axis=-1, alternative=alternative).pvalue, dtype=np.float64)
     return np.where(np.isfinite(p), p, 1.0)
 
 
@@ -117,33 +147,62 @@ def holm_rejections(pvalues: np.ndarray, alpha: float) -> np.ndarray:
     return passed.sum(axis=-1).astype(np.int64)
 
 
-def paired_ranks(better: np.ndarray, alpha: float = 0.05, *, fast: bool = False) -> np.ndarray:
-    """rank_i = 1 + the number of models j that beat model i significantly: the m - 1
-    one-sided tests "j better than i" form model i's family, Holm-corrected at `alpha`.
-    Accepts a leading batch axis like `pairwise_pvalues`."""
-    p = pairwise_pvalues(better, fast=fast)
+def families(means: np.ndarray) -> np.ndarray:
+    """F[..., i, j] = True when model j's mean is strictly better than model i's: the models whose
+    one-sided test "j better than i" is in model i's Holm family. `means` oriented (larger is
+    better); a leading batch axis is allowed."""
+    means = np.asarray(means, dtype=np.float64)
+    return means[..., None, :] > means[..., :, None]
+
+
+def holm_in_families(against: np.ndarray, family: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down inside each model's family. `against[..., i, j]`: p-value of "j better than
+    i"; `family[..., i, j]`: whether that test is in model i's family (its size k_i varies).
+    Returns (the number of rejections per model, the rejected tests as a boolean array). Sorted
+    p_(1) <= ... <= p_(k): reject H_(1..r), r the largest index with p_(s) <= alpha / (k - s + 1)
+    for every s <= r."""
+    p = np.where(family, against, np.inf)
     m = p.shape[-1]
-    if m == 1:
-        return np.ones(p.shape[:-1], dtype=np.int64)
-    # column i holds the p-values of "j better than i"; drop the diagonal
-    off = ~np.eye(m, dtype=bool)
-    against = np.swapaxes(p, -1, -2)[..., off].reshape(*p.shape[:-2], m, m - 1)
-    return 1 + holm_rejections(against, alpha)
+    ps = np.sort(p, axis=-1)
+    k = family.sum(axis=-1, keepdims=True)
+    thresholds = alpha / np.maximum(k - np.arange(m), 1)
+    counts = np.cumprod(ps <= thresholds, axis=-1).sum(axis=-1)
+    cutoff = np.take_along_axis(ps, np.maximum(counts - 1, 0)[..., None], axis=-1)
+    rejected = family & (p <= cutoff) & (counts[..., None] > 0)
+    return counts.astype(np.int64), rejected
+
+
+def family_pvalues(better: np.ndarray, family: np.ndarray) -> np.ndarray:
+    """against[i, j] = scipy's one-sided p-value of "j better than i" for the tests in a family
+    (each unordered pair is in exactly one family: the worse mean's); 1 elsewhere."""
+    m = better.shape[0]
+    against = np.ones((m, m))
+    ii, jj = np.nonzero(family)
+    if len(ii):
+        against[ii, jj] = _wilcoxon(better[jj] - better[ii], "greater")
+    return against
+
+
+def paired_ranks(better: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """rank_i = 1 + the number of models j that beat model i significantly. Model i's family: the
+    one-sided tests "j better than i" against every model j with a strictly better mean over
+    these cases, Holm-corrected at `alpha` (so a worse model never changes i's rank)."""
+    better = np.asarray(better, dtype=np.float64)
+    family = families(better.mean(axis=-1))
+    counts, _ = holm_in_families(family_pvalues(better, family), family, alpha)
+    return 1 + counts
 
 
 def significance_matrix(better: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """S[i, j] = +1 when i is significantly better than j, -1 when significantly worse, 0 when
-    not separable; each model's family of tests Holm-corrected as in `paired_ranks`."""
-    p = pairwise_pvalues(better)
-    m = p.shape[0]
-    s = np.zeros((m, m), dtype=np.int64)
-    for i in range(m):  # model i's family: "j better than i" for every j != i
-        others = [j for j in range(m) if j != i]
-        pv = p[others, i]
-        order = np.argsort(pv, kind="stable")
-        n_rej = int(holm_rejections(pv, alpha))
-        for j in np.asarray(others)[order[:n_rej]]:
-            s[j, i], s[i, j] = 1, -1
+    not separable (or not tested: a pair is tested once, in the family of the model with the
+    lower mean), each family Holm-corrected as in `paired_ranks`."""
+    better = np.asarray(better, dtype=np.float64)
+    family = families(better.mean(axis=-1))
+    _, rejected = holm_in_families(family_pvalues(better, family), family, alpha)
+    s = np.zeros(rejected.shape, dtype=np.int64)
+    ii, jj = np.nonzero(rejected)  # j significantly better than i
+    s[jj, ii], s[ii, jj] = 1, -1
     return s
 
 

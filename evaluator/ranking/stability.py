@@ -1,10 +1,13 @@
 """Rank stability by bootstrapping the test cases (challengeR's blob plot and its summary).
 
-The cases are resampled with replacement `resamples` times (numpy default_rng(`seed`)); each
-resample is ranked with the same scheme as the full data (for `paired`: the Wilcoxon/Holm
-test-then-rank on the resampled cases). Per model: the probability of rank 1, the median rank
-and the 2.5-97.5 percentile rank interval; per task: Kendall's tau-b between each bootstrap
-ranking and the full one (mean over resamples, with its 2.5/97.5 percentiles).
+The cases are resampled with replacement `resamples` times (numpy default_rng(`seed`)); where
+cases share a phantom or specimen (the task's declared clusters), whole clusters are resampled,
+so a resample holds every case of each cluster it draws. Each resample is ranked with the same
+scheme as the full data (for `paired`: the Wilcoxon/Holm test-then-rank on the resampled cases,
+by the normal approximation, computed from case counts: `resample`). Per model: the probability
+of rank 1, the median rank and the 2.5-97.5 percentile rank interval; per task: Kendall's tau-b
+between each bootstrap ranking and the full one (mean over resamples, with its 2.5/97.5
+percentiles).
 """
 from __future__ import annotations
 
@@ -12,9 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .paired import paired_ranks
-
-_CHUNK_ELEMENTS = 4_000_000  # pairs x cases x resamples held in memory at once
+from .resample import bootstrap_paired_ranks, case_counts, weighted_means
 
 
 @dataclass(frozen=True)
@@ -33,28 +34,27 @@ class Stability:
 
 def mean_rank_of(better: np.ndarray) -> np.ndarray:
     """rank = 1 + number of models with a strictly larger mean (batch axis allowed)."""
-    means = better.mean(axis=-1)
+    return _mean_ranks(better.mean(axis=-1))
+
+
+def _mean_ranks(means: np.ndarray) -> np.ndarray:
     return 1 + (means[..., None, :] > means[..., :, None]).sum(axis=-1)
 
 
-def bootstrap_ranks(better: np.ndarray, scheme: str, alpha: float, resamples: int, seed: int) -> np.ndarray:
-    """resamples x models ranks; `better` is models x cases oriented so larger is better."""
-    m, n = better.shape
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    pairs = max(1, m * (m - 1) // 2)
-    step = max(1, _CHUNK_ELEMENTS // (pairs * n))
-    out = np.empty((resamples, m), dtype=np.int64)
-    for start in range(0, resamples, step):
-        chunk = np.moveaxis(better[:, idx[start:start + step]], 1, 0)  # b x models x cases
-        out[start:start + step] = paired_ranks(chunk, alpha, fast=True) if scheme == "paired" else mean_rank_of(chunk)
-    return out
+def bootstrap_ranks(better: np.ndarray, scheme: str, alpha: float, resamples: int, seed: int,
+                    clusters=None) -> np.ndarray:
+    """resamples x models ranks; `better` is models x cases oriented so larger is better;
+    `clusters`: one label per case (cases with the same label are drawn together), or None."""
+    counts = case_counts(better.shape[1], resamples, seed, clusters)
+    if scheme == "paired":
+        return bootstrap_paired_ranks(better, counts, alpha)
+    return _mean_ranks(weighted_means(better, counts))
 
 
 def rank_stability(better: np.ndarray, full_ranks: np.ndarray, *, scheme: str = "paired", alpha: float = 0.05,
-                   resamples: int = 1000, seed: int = 0) -> Stability:
+                   resamples: int = 1000, seed: int = 0, clusters=None) -> Stability:
     better = np.asarray(better, dtype=np.float64)
-    ranks = bootstrap_ranks(better, scheme, alpha, resamples, seed)
+    ranks = bootstrap_ranks(better, scheme, alpha, resamples, seed, clusters)
     taus = kendall_tau_b(np.asarray(full_ranks), ranks) if better.shape[0] > 1 else np.array([np.nan])
     finite = taus[np.isfinite(taus)]
     lo_tau, hi_tau = (np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan))

@@ -195,10 +195,11 @@ def leaderboard_page():
                               help="How ranks are computed; the exact definition is printed under the table.")
     with right:
         kind = ui.kind_picker(key="lb_kind")
-    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme)
+    split = _split_picker(task_id, version)
+    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split)
     ui.warn_invalid(data.invalid_rows(task_id, version))
     if ranked.empty:
-        st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on {task_id}@{version} yet.")
+        st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on the {split} split of {task_id}@{version} yet.")
         return
     _summary(ranked, board, metric, info.get("title") or f"{task_id}@{version}", metrics)
     config = {name: st.column_config.Column(name, help=text) for name, text in helps.items()}
@@ -224,6 +225,22 @@ def leaderboard_page():
         st.caption("Blob plot (challengeR): for each tested model, the share of bootstrap resamples of the cases "
                    "that give it each rank (marker area ∝ share); the black bar is the median rank and its 95% "
                    "interval, the orange × the rank on all cases. Narrow columns: a stable rank.")
+
+
+SPLIT_LABELS = {"test": "Test (held-out)", "val": "Validation (public labels)"}
+
+
+def _split_picker(task_id: str, version: int) -> str:
+    """Test by default; a choice only where results were scored on another split too (boards never
+    mix splits: a validation result is ranked only against validation results)."""
+    splits = data.splits(task_id, version) or ["test"]
+    split = splits[0] if len(splits) < 2 else st.segmented_control(
+        "Split", splits, format_func=lambda s: SPLIT_LABELS.get(s, s), default=splits[0], required=True,
+        key="lb_split", help="Each split is its own board; the test board is the leaderboard.")
+    if split != "test":
+        st.warning(f"**{SPLIT_LABELS.get(split, split)} board**: results scored with `--split {split}`, ranked "
+                   "only against each other; they are never on the test leaderboard.")
+    return split
 
 
 def _actions(ranked, event, task_id, version, metric, metrics) -> None:

@@ -180,8 +180,8 @@ def test_the_ranking_is_redone_only_when_that_tasks_results_change(writable_env,
     from leaderboard_app import data
 
     calls = []
-    real = data.rank_stored
-    monkeypatch.setattr(data, "rank_stored", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    real = data.cached_rank
+    monkeypatch.setattr(data, "cached_rank", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     st.cache_data.clear()
     at = open_page()
     assert calls == ["dice"]
