@@ -76,8 +76,8 @@ def reconstruct(sweep: Sweep, masks: dict, foreground: int = 1) -> np.ndarray:
 
 def section_depths(frame: SweepFrame, triangles: np.ndarray) -> np.ndarray:
     """Per image column of `frame`, the depth (mm) of the shallowest crossing of the frame's plane with
-    `triangles` (M, 3, 3) — the mesh's own probe-facing edge, the labels' rule applied to the mesh;
-    inf where the section does not reach the column."""
+    `triangles` (M, 3, 3) within the column's pixel width — the mesh's own probe-facing edge, the
+    labels' rule applied to the mesh; inf where the section does not reach the column."""
     shallowest = np.full(frame.shape[1], np.inf)
     s = (triangles - frame.origin) @ frame.normal                      # (M, 3) signed distances
     s = np.where(s == 0, 1e-12, s)
@@ -96,16 +96,19 @@ def section_depths(frame: SweepFrame, triangles: np.ndarray) -> np.ndarray:
     rows, cols, _ = frame.to_pixels(pair.reshape(-1, 3))
     rows, cols = rows.reshape(-1, 2), cols.reshape(-1, 2)
     depth = rows * np.linalg.norm(frame.row_axis)
-    lo, hi = np.ceil(cols.min(axis=1)), np.floor(cols.max(axis=1))
-    count = np.clip(hi - lo + 1, 0, None).astype(np.int64)
+    # Each segment counts in every pixel column it overlaps ([k - 1/2, k + 1/2]) with the shallower
+    # end of its part inside that column, as a label's shallowest pixel of the column would.
+    lo, hi = np.rint(cols.min(axis=1)), np.rint(cols.max(axis=1))
+    count = (hi - lo + 1).astype(np.int64)
     seg = np.repeat(np.arange(len(count)), count)
     col = lo[seg] + (np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count))
     span = cols[seg, 1] - cols[seg, 0]
-    w = np.divide(col - cols[seg, 0], span, out=np.zeros(len(seg)), where=span != 0)
-    at = np.concatenate([depth[seg, 0] + w * (depth[seg, 1] - depth[seg, 0]), depth.min(axis=1)])
-    col = np.concatenate([col, np.rint(cols[np.arange(len(cols)), depth.argmin(axis=1)])]).astype(np.int64)
+    at = np.full(len(seg), np.inf)
+    for edge in (np.maximum(cols[seg].min(axis=1), col - 0.5), np.minimum(cols[seg].max(axis=1), col + 0.5)):
+        w = np.divide(edge - cols[seg, 0], span, out=np.zeros(len(seg)), where=span != 0)
+        at = np.minimum(at, depth[seg, 0] + w * (depth[seg, 1] - depth[seg, 0]))
     keep = (col >= 0) & (col < frame.shape[1])
-    np.minimum.at(shallowest, col[keep], at[keep])
+    np.minimum.at(shallowest, col[keep].astype(np.int64), at[keep])
     return shallowest
 
 
