@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..metrics import score_case
+from ..metrics import METRICS, SUMMARY_STATS, MetricKind, aggregate, metric_names, score_case
 from .mesh import MeshDistance, sample_surface
 from .structure import InvalidSweep, Sweep, SweepFrame
 
@@ -199,3 +199,24 @@ def score_sweep(sweep: Sweep, predictions: dict, labels: dict | None = None, *, 
         out["labels"] = score_reconstruction(sweep, reconstruct(sweep, labels, foreground), visible, tolerance,
                                              distance)
     return out
+
+
+def sweep_columns(scores: list[SweepScores]) -> dict:
+    """The result-row columns of a result's sweeps: `<metric>_<stat>` (mean, std, bootstrap CI over
+    the sweeps) for every sweep metric of the registry, and `sweep_tolerance`."""
+    if not scores:
+        raise InvalidSweep("No sweep scores to summarise: a task with sweeps scores every one of them.")
+    tolerances = {s.tolerance for s in scores}
+    if len(tolerances) != 1:
+        raise InvalidSweep(f"The sweeps were scored at different tolerances {sorted(tolerances)}: score them at one τ.")
+    out = {}
+    for name in sweep_metrics():
+        summary = aggregate([getattr(s, name) for s in scores])
+        out.update({f"{name}_{k}": summary[k] for k in SUMMARY_STATS})
+    out["sweep_tolerance"] = tolerances.pop()
+    return out
+
+
+def sweep_metrics() -> tuple[str, ...]:
+    """The registry's sweep metrics, in registration order."""
+    return tuple(m for m in metric_names() if METRICS.get(m).kind is MetricKind.SWEEP)

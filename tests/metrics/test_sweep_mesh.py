@@ -3,8 +3,18 @@ independent reference (dense sampling of each triangle), STL round trips, sweep 
 import numpy as np
 import pytest
 
-from evaluator.sweeps import (InvalidMesh, InvalidSweep, Mesh, SweepFrame, point_mesh_distance,
-                              point_triangle_distance, read_stl, read_sweep, write_stl, write_sweep)
+from evaluator.sweeps import (
+    InvalidMesh,
+    InvalidSweep,
+    Mesh,
+    SweepFrame,
+    point_mesh_distance,
+    point_triangle_distance,
+    read_stl,
+    read_sweep,
+    write_stl,
+    write_sweep,
+)
 from tests.metrics.sweep_factory import box, cylinder, linear_sweep
 
 
