@@ -246,3 +246,25 @@ def load_labels(source: SweepSource) -> dict[str, np.ndarray]:
         with Image.open(source.root / path) as im:
             out[frame_id] = binary_label([im], [path])[0]
     return out
+
+
+def export_sweeps(root, out, poses: PoseSet | str = PoseSet.OPTIMIZED, calibration=None, specimens=None,
+                  tolerance: float | None = None) -> list[dict]:
+    """Write every sweep of the copy at `root` to `out/<sweep id>/` (sweep.json + the CT mesh as binary
+    STL) and return one summary row per sweep. With `tolerance` (mm), each row also has the labels' own
+    reconstruction scores — how far the labelled surfaces, placed by the poses, lie from the CT model: a
+    check of the calibration and the pose choice before any model is scored."""
+    from evaluator.sweeps import score_sweep, write_sweep
+
+    rows = []
+    for source in read_sweeps(root, poses, calibration, specimens):
+        sweep = source.sweep
+        path = write_sweep(Path(out) / sweep.sweep_id, sweep)
+        row = {"sweep": sweep.sweep_id, "specimen": sweep.specimen, "frames": len(sweep.frames),
+               "mesh_area_mm2": round(sweep.mesh.area(), 1), "calibration": source.calibration.source,
+               "poses": PoseSet(poses).value, "path": str(path)}
+        if tolerance is not None:
+            labels = load_labels(source)
+            row.update(score_sweep(sweep, labels, tolerance=tolerance)["reconstruction"].as_dict())
+        rows.append(row)
+    return rows

@@ -211,3 +211,24 @@ def test_a_missing_or_empty_ct_model_is_named(tmp_path):
     (record.parent / "CT_bone_model.stl").unlink()
     with pytest.raises(LayoutError, match="no CT_bone_model.stl"):
         _sweep(base)
+
+
+def test_cli_writes_the_sweeps_and_checks_the_labels(tmp_path):
+    from click.testing import CliRunner
+
+    from evaluator.cli import cli
+    from evaluator.sweeps import read_sweep
+
+    base, record = make_tracked(tmp_path / "copy")
+    out = tmp_path / "sweeps"
+    r = CliRunner().invoke(cli, ["datasets", "sweeps", str(base), "--out", str(out), "--specimen", "2",
+                                 "--check-labels", "1.0"])
+    assert r.exit_code == 0, r.output
+    (row,) = [json.loads(line) for line in r.output.splitlines()]
+    assert row["sweep"] == "s02_record01" and row["frames"] == N_FRAMES and row["poses"] == "optimized"
+    assert row["sweep_accuracy"] == pytest.approx(0, abs=1e-6) and row["sweep_completeness"] > 0.99
+    back = read_sweep(out / "s02_record01")
+    np.testing.assert_allclose(back.frames[0].pose, _sweep(base).sweep.frames[0].pose, atol=1e-8)
+    (record / "calibration.json").unlink()
+    r = CliRunner().invoke(cli, ["datasets", "sweeps", str(base), "--out", str(out), "--specimen", "2"])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and "calibration" in r.output
