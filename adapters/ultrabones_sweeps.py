@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def read_tracking(path: Path, poses: PoseSet, scale: float = 1.0) -> dict[str, n
             problems.append(f"{path.name}, line {number}: the pose is not finite (tracking lost?)")
             continue
         m[:3, 3] *= scale
-        out[row["timestamp"].strip()] = m
+        out[_time(row["timestamp"])] = m
     if problems:
         raise LayoutError("UltraBones100k", path.parent, problems)
     return out
@@ -208,7 +209,7 @@ def _record(root, n, specimen, record, mesh, poses: PoseSet, user_calibration) -
         raise LayoutError("UltraBones100k", root, problems)
     pairs = pair_files(root, images, labels, problems, lambda s: s + "_label")
     tracking = read_tracking(record / TRACKING_FILE, poses, calibration.tracking_scale)
-    untracked = [rel(img, root) for img, _ in pairs if img.stem not in tracking]
+    untracked = [rel(img, root) for img, _ in pairs if _time(img.stem) not in tracking]
     problems += [f"{p}: no {poses.value} pose for this timestamp in {TRACKING_FILE}" for p in untracked]
     if problems:
         raise LayoutError("UltraBones100k", root, problems)
@@ -216,10 +217,18 @@ def _record(root, n, specimen, record, mesh, poses: PoseSet, user_calibration) -
     frames, image_paths, label_paths = [], {}, {}
     for img, lab in sorted(pairs, key=lambda p: _time_key(p[0].stem)):
         frame_id = slug(f"s{n:02d}_{record.name}_{img.stem}")
-        frames.append(SweepFrame(frame_id, tracking[img.stem] @ pixel_to_probe, _shape(img)))
+        frames.append(SweepFrame(frame_id, tracking[_time(img.stem)] @ pixel_to_probe, _shape(img)))
         image_paths[frame_id], label_paths[frame_id] = rel(img, root), rel(lab, root)
     sweep = Sweep(slug(f"s{n:02d}_{record.name}"), f"specimen {n}", tuple(frames), mesh)
     return SweepSource(root, sweep, image_paths, label_paths, calibration)
+
+
+def _time(text: str):
+    """A timestamp as a key: '1690000000033' and '1690000000033.0' are the same time."""
+    try:
+        return Decimal(text.strip()).normalize()
+    except (InvalidOperation, AttributeError):
+        return str(text).strip()
 
 
 def _time_key(stem: str):

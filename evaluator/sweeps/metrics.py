@@ -159,6 +159,16 @@ def visible_surface(sweep: Sweep, tolerance: float, spacing: float | None = None
     return points[seen]
 
 
+def point_errors(sweep: Sweep, masks: dict, foreground: int = 1, distance: MeshDistance | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The reconstructed points of `masks` and each one's distance (mm) to the mesh, capped at the
+    worst reachable value as the accuracy counts it: what a view colours by distance."""
+    points = reconstruct(sweep, masks, foreground)
+    if not len(points):
+        return points, np.zeros(0)
+    return points, np.minimum((distance or MeshDistance(sweep.mesh))(points), sweep.worst_distance())
+
+
 def score_reconstruction(sweep: Sweep, points: np.ndarray, visible: np.ndarray, tolerance: float,
                          distance: MeshDistance | None = None) -> SweepScores:
     """Scores of reconstructed `points` against the sweep's mesh and its `visible` surface samples."""

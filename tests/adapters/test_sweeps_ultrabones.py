@@ -38,7 +38,7 @@ def timestamps():
     return [str(1690000000000 + 33 * k) for k in range(N_FRAMES)]
 
 
-def write_tracking(path, schema="matrix", shift=(0.0, 0.0, 0.0), drop=()):
+def write_tracking(path, schema="matrix", shift=(0.0, 0.0, 0.0), drop=(), time_format="{}"):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         if schema == "matrix":
@@ -52,7 +52,7 @@ def write_tracking(path, schema="matrix", shift=(0.0, 0.0, 0.0), drop=()):
             opt = probe_pose(k, shift)
             orig = opt.copy()
             orig[:3, 3] += ORIGINAL_OFFSET
-            w.writerow([ts] + _values(orig, schema) + _values(opt, schema))
+            w.writerow([time_format.format(ts)] + _values(orig, schema) + _values(opt, schema))
 
 
 def _values(m, schema):
@@ -189,6 +189,13 @@ def test_tracking_in_metres_is_scaled_to_mm(tmp_path):
     expected = probe_pose(1)
     expected[:3, 3] *= 1000
     np.testing.assert_allclose(pose, expected @ IMAGE_TO_PROBE @ np.diag([COL_MM, ROW_MM, 1, 1]), atol=1e-6)
+
+
+def test_timestamps_match_by_value(tmp_path):
+    base, record = make_tracked(tmp_path)
+    before = _sweep(base).sweep.frames[3].pose
+    write_tracking(record / "tracking.csv", time_format="{}.000")          # written as decimals
+    np.testing.assert_allclose(_sweep(base).sweep.frames[3].pose, before)
 
 
 def test_untracked_frames_and_broken_tracking_are_named(tmp_path):

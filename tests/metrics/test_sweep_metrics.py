@@ -140,3 +140,14 @@ def test_the_mesh_section_edge_matches_the_exact_circle(shaft):
     inside = np.abs(x) < 7.95
     assert np.abs(depth[inside] - exact[inside]).max() < 0.01      # 512 facets: chord error < 0.001 mm
     assert np.isinf(depth[np.abs(x) > 8.05]).all()                  # no section beyond the shaft
+
+
+def test_point_errors_give_each_reconstructed_point_its_distance(plate):
+    from evaluator.sweeps import point_errors
+    sweep, labels = plate
+    shifted = linear_sweep(sweep.mesh, np.arange(-9, 9.01, 0.5), dz=1.0)
+    points, errors = point_errors(shifted, labels)
+    assert len(points) == len(errors) == len(sweep.frames) * 201
+    np.testing.assert_allclose(points[:, 2], -9.0, atol=1e-9)
+    np.testing.assert_allclose(errors, 1.0, atol=1e-9)
+    assert point_errors(sweep, {})[1].shape == (0,)
