@@ -20,6 +20,7 @@ Empty policy: a sweep without any predicted surface pixel scores completeness 0,
 accuracy = the worst reachable value, never NaN, so predicting nothing never pays."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -193,6 +194,12 @@ def score_sweep(sweep: Sweep, predictions: dict, labels: dict | None = None, *, 
     frames; only with `labels`), "reconstruction" (the predictions' SweepScores) and "labels" (the
     labels' own reconstruction through the same rule: the ceiling a perfect segmentation reaches,
     only with `labels`). A frame missing from `predictions` is scored as predicting no surface."""
+    if isinstance(tolerance, bool) or not (isinstance(tolerance, numbers.Real) and tolerance > 0):
+        raise InvalidSweep(f"Expected a positive tolerance τ in mm, got {tolerance!r}.")
+    missing = [f for f in sweep.frame_ids if labels is not None and f not in labels]
+    if missing:
+        raise InvalidSweep(f"Sweep {sweep.sweep_id}: no label for {len(missing)} frame(s), e.g. {missing[:5]}: every "
+                           "frame of a sweep needs its label to be scored.")
     visible = visible_surface(sweep, tolerance)
     distance = MeshDistance(sweep.mesh)
     out = {"reconstruction": score_reconstruction(sweep, reconstruct(sweep, predictions, foreground), visible,

@@ -151,3 +151,13 @@ def test_point_errors_give_each_reconstructed_point_its_distance(plate):
     np.testing.assert_allclose(points[:, 2], -9.0, atol=1e-9)
     np.testing.assert_allclose(errors, 1.0, atol=1e-9)
     assert point_errors(sweep, {})[1].shape == (0,)
+
+
+def test_missing_labels_and_bad_tolerances_are_refused(plate):
+    sweep, labels = plate
+    partial = dict(list(labels.items())[1:])
+    with pytest.raises(InvalidSweep, match="no label for 1 frame"):
+        score_sweep(sweep, labels, partial, tolerance=TAU)
+    for bad in (0, -1.0, float("nan"), "1"):
+        with pytest.raises(InvalidSweep, match="positive tolerance"):
+            score_sweep(sweep, labels, tolerance=bad)
