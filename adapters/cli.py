@@ -15,6 +15,7 @@ from evaluator.tasks import REPO_SPLITS
 from .catalog import ADAPTERS
 from .importer import SCAN_REGION_CHOICES, Options, import_dataset
 from .leakage import DEFAULT_MAX_DISTANCE
+from .ultrabones_sweeps import PoseSet, export_sweeps
 
 DEFAULTS = Options()
 
@@ -73,3 +74,22 @@ def import_cmd(name, path, task_id, version, out, seed, test_fraction, folds, ha
                             freeze_lists=freeze_into_repo, scan_region=scan_region)
     for line in report.lines():
         click.echo(line)
+
+
+@datasets.command("sweeps")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Folder to write one sub-folder per sweep into (sweep.json + the CT bone model).")
+@click.option("--poses", type=click.Choice([p.value for p in PoseSet]), default=PoseSet.OPTIMIZED.value,
+              show_default=True, help="Which poses of tracking.csv place the frames.")
+@click.option("--calibration", type=click.Path(dir_okay=False),
+              help="Pixel spacing and image-to-probe calibration (JSON), required where the copy has no "
+                   "calibration.json of its own.")
+@click.option("--specimen", "specimens", type=int, multiple=True, help="Only these specimens (repeatable).")
+@click.option("--check-labels", "tolerance", type=float, default=None,
+              help="Also score the labels' own 3D reconstruction against the CT model at this tolerance (mm).")
+@handle_errors
+def sweeps_cmd(path, out, poses, calibration, specimens, tolerance):
+    """Read UltraBones100k's tracked sweeps at PATH (frames, tracking.csv, CT_bone_model.stl) and write them."""
+    for row in export_sweeps(path, out, poses, calibration, specimens or None, tolerance):
+        click.echo(json.dumps(row))

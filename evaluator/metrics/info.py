@@ -18,6 +18,7 @@ class MetricKind(str, Enum):
     """How a metric is computed and aggregated."""
     PER_CASE = "per_case"  # scored per case and class; mean over cases with a bootstrap CI
     DETECTION = "detection"  # a rate over images from the per-case counts, with a Wilson interval
+    SWEEP = "sweep"  # scored per tracked sweep from its 3D reconstruction (evaluator/sweeps)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,31 @@ _REGISTERED = (
                "beside the Dice over lesion images. A multi-class task's row shows the mean over the classes "
                "where it is defined (each class's rate and interval are in the result's per-class detail).",
                MetricKind.DETECTION, label="Specificity", digits=2),
+    # 3D reconstruction metrics of tracked sweeps (evaluator/sweeps/metrics.py): one value per sweep
+    # from the probe-facing edge of its frames' predicted surfaces placed in world space by the poses.
+    MetricInfo("sweep_accuracy", False, MILLIMETRES, 0.0, math.inf,
+               "Sweep accuracy: the mean distance (mm) from the reconstructed surface points (per frame and image "
+               "column, the shallowest predicted surface pixel, placed in world space by the frame's pose) to the "
+               "specimen's ground-truth mesh (exact point-to-triangle distances), each capped at the sweep's worst "
+               "reachable value, the largest field diagonal of its frames. A sweep with no predicted surface "
+               "scores that worst value, never NaN.",
+               MetricKind.SWEEP, label="Sweep accuracy", digits=2, tolerance="sweep_tolerance"),
+    MetricInfo("sweep_accuracy_p95", False, MILLIMETRES, 0.0, math.inf,
+               "Sweep accuracy, 95th percentile of the same point-to-mesh distances (mm). A sweep with no "
+               "predicted surface scores the worst reachable value (the largest field diagonal), never NaN.",
+               MetricKind.SWEEP, label="Sweep accuracy p95", digits=2, tolerance="sweep_tolerance"),
+    MetricInfo("sweep_completeness", True, "", 0.0, 1.0,
+               "Sweep completeness: the share of the mesh surface the sweep sees that lies within the tolerance "
+               "τ (mm) of a reconstructed point. Seen: within half the slice thickness (τ/2) of a frame's plane, "
+               "inside its field, facing the probe (normal within 80° of the way back along the beam) and not "
+               "more than τ below the mesh's own probe-facing edge in that frame (the labels' rule applied to the "
+               "mesh). Area-weighted over surface samples τ/4 apart. 0 for a sweep with no predicted surface.",
+               MetricKind.SWEEP, label="Sweep completeness", digits=3, tolerance="sweep_tolerance"),
+    MetricInfo("sweep_fscore", True, "", 0.0, 1.0,
+               "Sweep F-score at τ: the harmonic mean of the reconstruction's precision (the share of reconstructed "
+               "points within τ of the mesh) and its completeness; 0 when both are 0 and for a sweep with no "
+               "predicted surface.",
+               MetricKind.SWEEP, label="Sweep F-score", digits=3, tolerance="sweep_tolerance"),
 )
 for _info in _REGISTERED:
     METRICS.register(_info.name, _info)

@@ -230,6 +230,18 @@ def ensure_guards(db: sqlite_utils.Database) -> list[str]:
     return stale
 
 
+@migration
+def m008_sweep_reconstruction_metrics(db: sqlite_utils.Database) -> None:
+    """The 3D reconstruction metrics of tracked sweeps (evaluator/sweeps): sweep accuracy (mean and
+    95th percentile, mm), completeness and F-score as aggregates over a result's sweeps, and the
+    tolerance τ they were scored at. NULL on a result whose task has no sweeps, and on rows scored
+    before this migration."""
+    for m in ("sweep_accuracy", "sweep_accuracy_p95", "sweep_completeness", "sweep_fscore"):
+        for k in ("mean", "std", "ci_low", "ci_high"):
+            db["results"].add_column(f"{m}_{k}", float)
+    db["results"].add_column("sweep_tolerance", float)
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
