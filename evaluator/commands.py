@@ -333,8 +333,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     width = board_text.terminal_width()
     cols = board_text.pick_columns(columns, wide, shown, unit)
     info = METRICS.get(metric)
-    click.echo(board_text.wrap(f"{name}@{version}: {len(ranked)} models on {max(r['n_cases'] for r in ranked)} "
-                               f"{split.upper()}-split cases, ranked by {info.title} "
+    click.echo(board_text.wrap(f"{name}@{version}, {split.upper()} split board: {len(ranked)} models on "
+                               f"{max(r['n_cases'] for r in ranked)} cases, ranked by {info.title} "
                                f"({'higher' if info.higher_is_better else 'lower'} is better), '{scheme}' ranking.",
                                width, 1)[0])
     if others:

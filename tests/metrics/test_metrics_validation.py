@@ -71,7 +71,8 @@ def test_errors_are_sonobench_and_value_errors():
 
 def test_metric_registry_metadata():
     assert METRICS.names() == ["assd", "dice", "hd95", "iou", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred", "nsd",
-                               "sensitivity", "specificity", "surface_f1", "surface_precision", "surface_recall"]
+                               "sensitivity", "specificity", "surface_f1", "surface_precision", "surface_recall",
+                               "sweep_accuracy", "sweep_accuracy_p95", "sweep_completeness", "sweep_fscore"]
     assert per_case_metrics() == ("dice", "iou", "hd95", "nsd", "assd", "surface_precision", "surface_recall",
                                   "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")
     assert detection_metrics() == ("sensitivity", "specificity")
