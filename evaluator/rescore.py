@@ -167,7 +167,7 @@ def _rescore_policy(store: Store, res: dict, tasks: dict, labels_root) -> list[s
         for r in rows:
             r.update({m: scores[r["case_id"]][r["class_index"]][m] for m in per_case_metrics()})
         by_case = _by_case(rows)
-        updates = summary_columns(task, [by_case[c] for c in sorted(by_case)])
+        updates = summary_columns(task, [by_case[c] for c in sorted(by_case)], sorted(by_case))
         per_class, done = updates.pop("per_class"), list(per_case_metrics())
     _write(store, rid, rows, list(per_case_metrics()), per_class, updates, overwrite=True)
     return done

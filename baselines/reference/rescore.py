@@ -98,7 +98,7 @@ def _from_predictions(task, row: dict, labels_root) -> None:
                                  "the stored counts differ from its stored prediction's; nothing was re-scored")
         c.update({m: new[m] for m in always_stored_metrics()})
     _store(row["cases"], cases)
-    cols = result_columns(task, [per_case[cid] for cid in sorted(per_case)])
+    cols = result_columns(task, [per_case[cid] for cid in sorted(per_case)], sorted(per_case))  # clustered CIs
     row["scores"].update({k: cols[k] for k in _KEPT}, per_class=cols["per_class"], hd95_unit=cols["hd95_unit"])
 
 
