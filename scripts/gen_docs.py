@@ -115,20 +115,28 @@ def results_page() -> str:
 
     parts = ["# Reference results\n\n", GENERATED,
              "The reference baselines committed in `baselines/reference/`, per task version: the task's "
-             "primary metric on the test split with its 95 % bootstrap interval, and the network's cost. "
-             "`sonobench baselines rerun` reproduces any row.\n"]
+             "primary metric on the test split with its 95 % bootstrap interval, and the network's cost, next to "
+             "the task's no-skill floors (`baselines/reference/floors/`: input-independent models built from the "
+             "train split; `sonobench baselines floors TASK` rebuilds them). `sonobench baselines rerun` reproduces "
+             "any reference row.\n"]
     for path in sorted((REPO / "baselines" / "reference").glob("*@*.json")):
         data = json.loads(path.read_text())
-        rows = data.get("rows", [])
-        metric = next((r["scores"].get("primary_metric") for r in rows if r.get("scores")), None) or "dice"
+        floors = path.parent / "floors" / path.name
+        rows = data.get("rows", []) + (json.loads(floors.read_text()).get("rows", []) if floors.exists() else [])
+        primary = next((r["scores"].get("primary_metric") for r in rows if r.get("scores")), None) or "dice"
+        metric = primary if any(f"{primary}_mean" in r.get("scores", {}) for r in rows) else "dice"
         label = METRICS.get(metric).title if metric in METRICS else metric
-        parts.append(f"\n## `{data.get('task')}@{data.get('task_version')}`\n\n"
+        note = "" if metric == primary else (
+            f"The task ranks by {METRICS.get(primary).title}; the reference files keep Dice, IoU and HD95, and "
+            f"{METRICS.get(primary).title} is computed from each row's stored test predictions when the rows are "
+            f"loaded (`sonobench leaderboard {data.get('task')}` after `sonobench demo`).\n\n")
+        parts.append(f"\n## `{data.get('task')}@{data.get('task_version')}`\n\n{note}"
                      f"| row | {label} | 95 % CI | params | GFLOPs | epochs | convergence |\n"
                      "|---|---|---|---|---|---|---|\n")
         for r in sorted(rows, key=lambda r: -(r.get("scores", {}).get(f"{metric}_mean") or 0)):
             s, c, t = r.get("scores", {}), r.get("complexity", {}), r.get("training", {})
             conv = t.get("convergence")
-            conv = ("—" if not isinstance(conv, dict) else
+            conv = ("no-skill floor" if r.get("kind") == "floor" else "—" if not isinstance(conv, dict) else
                     "converged" if conv.get("converged") else "not converged")
             parts.append(f"| {_cell(r.get('name'))} | {_fmt(s.get(f'{metric}_mean'))} | "
                          f"[{_fmt(s.get(f'{metric}_ci_low'))}, {_fmt(s.get(f'{metric}_ci_high'))}] | "
