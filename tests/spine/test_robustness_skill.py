@@ -118,3 +118,14 @@ def test_constant_models_rank_after_every_model_with_skill_and_the_floors_last(l
     floor_lines = [line for line in res.output.splitlines() if "[floor]" in line]
     assert len(floor_lines) == 2 and all("(n/a)" in line for line in floor_lines)
     assert lines and "dice" in res.output.splitlines()[1]
+    # The same board's Leaderboard and Overall views: the models that ignore the image rank after
+    # the one that looks at it, the floors with them.
+    board = json.loads(CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--format", "json",
+                                                "--db", str(file_store.path)]).output)
+    rank = {r["submission_id"]: r["rank"] for r in board["rows"]}
+    no_skill = [const, blank] + [r["submission_id"] for r in board["rows"] if r["kind"] == "floor"]
+    assert all(rank[good] < rank[sid] for sid in no_skill), rank
+    overall = json.loads(CliRunner().invoke(cli, ["leaderboard", "--overall", "--format", "json",
+                                                  "--db", str(file_store.path)]).output)["rows"]
+    consensus = {r["name"]: r["consensus_rank"] for r in overall}
+    assert all(consensus["threshold"] < consensus[n] for n in consensus if n != "threshold"), consensus
