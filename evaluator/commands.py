@@ -374,8 +374,9 @@ def _overall(kind, fmt, db_path, scheme) -> None:
     rows = overall(ReadOnlyStore(db_path), scheme, kind=kind, alpha=settings.ranking_alpha,
                    top_n=settings.ranking_top_n)
     if fmt == "json":
-        click.echo(json.dumps({"ranking": scheme, "definition": "mean of the per-task ranks (each task ranked by "
-                               f"its primary metric with the '{scheme}' scheme)", "rows": rows}, indent=2))
+        click.echo(json.dumps({"ranking": scheme, "definition": "mean of the per-task ranks relative to each board "
+                               "(rank / ranked models on that task; each task ranked by its primary metric with the "
+                               f"'{scheme}' scheme)", "rows": rows}, indent=2))
         return
     if not rows:
         click.echo("No results yet. Submit one with `sonobench submit MODEL --task TASK`.")
@@ -384,17 +385,20 @@ def _overall(kind, fmt, db_path, scheme) -> None:
 
     tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
     if fmt == "csv":
-        table = [{"consensus_rank": r["consensus_rank"], "mean_rank": r["mean_rank"], "n_tasks": r["n_tasks"],
+        table = [{"consensus_rank": r["consensus_rank"], "mean_relative_rank": r["mean_relative_rank"],
+                  "mean_rank": r["mean_rank"], "n_tasks": r["n_tasks"],
                   "name": r["name"], "team": r["team"], **r["ranks"]} for r in rows]
-        return _echo_csv(table, ["consensus_rank", "mean_rank", "n_tasks", "name", "team", *tasks])
+        return _echo_csv(table, ["consensus_rank", "mean_relative_rank", "mean_rank", "n_tasks", "name", "team", *tasks])
     width = board_text.terminal_width()
     cols = [board_text.Column("consensus_rank", "Rank", lambda r: str(r["consensus_rank"]), right=True),
+            board_text.Column("mean_relative_rank", "Rel. rank", lambda r: f"{r['mean_relative_rank']:.2f}", right=True),
             board_text.Column("mean_rank", "Mean rank", lambda r: f"{r['mean_rank']:.2f}", right=True),
             board_text.BASIC["name"], board_text.BASIC["team"],
             *(board_text.Column(t, t, lambda r, t=t: str(r["ranks"].get(t, "—")), right=True) for t in tasks)]
     for line in board_text.wrap(f"Overall over {len(tasks)} main tasks (shift sets are not tasks): ordered by the "
-                                f"mean of each model's per-task ranks ('{scheme}', each task's primary metric); — = "
-                                "not scored there, so its mean covers fewer tasks.", width, 2):
+                                f"mean of each model's per-task ranks relative to the board (Rel. rank: rank / models "
+                                f"ranked on that task, 1.00 = last; '{scheme}', each task's primary metric); — = not "
+                                "scored there, so its mean covers fewer tasks.", width, 2):
         click.echo(line)
     for line in board_text.render(rows, cols, width):
         click.echo(line)

@@ -146,7 +146,7 @@ def overall_table(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     tasks = sorted({t for r in rows for t in r["ranks"]} | {t for r in rows for t in r["missing"]})
     table = pd.DataFrame([{
         "Rank": r["consensus_rank"], "Model": r["name"], "Team": r.get("team") or "",
-        "Mean rank": r["mean_rank"], "Tasks": r["n_tasks"],
+        "Relative rank": r["mean_relative_rank"], "Mean rank": r["mean_rank"], "Tasks": r["n_tasks"],
         **{t: str(r["ranks"][t]) if t in r["ranks"] else MISSING_TASK for t in tasks},
     } for r in rows])
     return table, tasks
@@ -161,14 +161,19 @@ def _overall() -> None:
     table, tasks = overall_table(rows)
     st.caption(f"challengeR's consensus over the {len(tasks)} main tasks (acquisition-shift sets re-image a task's "
                "own test phantoms and are not tasks): each model's rank on each task (paired scheme, the task's "
-               "primary metric), averaged over the tasks it is scored on; **Rank** = 1 + the number of models with "
-               f"a lower mean rank. **{MISSING_TASK}**: no result on that task, so its mean covers fewer tasks "
+               "primary metric) divided by the number of models ranked there (1.00 = last), averaged over the tasks "
+               "it is scored on; **Rank** = 1 + the number of models with a lower mean relative rank. "
+               f"**{MISSING_TASK}**: no result on that task, so its mean covers fewer tasks "
                "(see **Tasks**).")
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "Rank": st.column_config.NumberColumn("Rank", format="%d", width=55,
-                                              help="Consensus rank: 1 + the number of models with a lower mean rank."),
-        "Mean rank": st.column_config.NumberColumn("Mean rank ↓", format="%.2f",
-                                                   help="Mean of the per-task ranks; lower is better."),
+                                              help="Consensus rank: 1 + the number of models with a lower mean "
+                                                   "relative rank."),
+        "Relative rank": st.column_config.NumberColumn(
+            "Relative rank ↓", format="%.2f",
+            help="Mean over its tasks of rank / models ranked on that task (1.00 = last on every board)."),
+        "Mean rank": st.column_config.NumberColumn("Mean rank", format="%.2f",
+                                                   help="Plain mean of the per-task ranks, for reference."),
         "Tasks": st.column_config.NumberColumn("Tasks", format="%d", help="Main tasks this model is scored on."),
         **{t: st.column_config.Column(t, help=f"Rank on {t}; {MISSING_TASK} = not scored there") for t in tasks}})
 

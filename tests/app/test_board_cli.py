@@ -95,7 +95,7 @@ def test_overall_ranks_main_tasks_only_by_consensus_rank(board_db):
     assert "lesion-like-shift" not in out  # a shift set is not a task
     rows = json.loads(_run(board_db, "--overall", "--format", "json"))["rows"]
     assert all(set(r["ranks"]) | set(r["missing"]) == {"bone-like@1", "lesion-like@1"} for r in rows)
-    assert [r["mean_rank"] for r in rows] == sorted(r["mean_rank"] for r in rows)
+    assert [r["mean_relative_rank"] for r in rows] == sorted(r["mean_relative_rank"] for r in rows)
     assert [r["consensus_rank"] for r in rows] == sorted(r["consensus_rank"] for r in rows)
     table = [line for line in out.splitlines() if LONG_NAME[:10] in line]
     assert table and "—" in table[0]  # its missing task reads '—'
