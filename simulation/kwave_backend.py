@@ -146,11 +146,12 @@ def _fast_loop_class():
 
         def _source_terms(self):
             """Additive pressure source, scaled as kspaceFirstOrder_scaleSourceTerms (per axis).
-            `source.p` may carry a leading batch axis (n_batch, n_src, n_t): one transmit per
-            batch entry (e.g. the compounding angles), all run through the solver together."""
+            `source.p_batch` (n_batch, n_src, n_t), when given, replaces `source.p` (its first entry,
+            which k-wave-python's set-up checks): one transmit per batch entry (e.g. the
+            compounding angles), all run through the solver together."""
             B = self.array_backend
             idx = np.flatnonzero(np.asarray(self.source.p_mask, dtype=bool).ravel())
-            p = np.asarray(self.source.p, dtype=np.float64)
+            p = np.asarray(getattr(self.source, "p_batch", self.source.p), dtype=np.float64)
             sig = p if p.ndim == 3 else p.reshape(1, idx.size if p.ndim > 1 else 1, -1)
             c_src = np.asarray(self.c0).ravel()[idx]
             sigs = [B.asarray((sig * (2 * self.dt / (self.ndim * c_src * d))[None, :, None]).astype(np.float32))

@@ -69,8 +69,10 @@ class Physics:
         if self.probe:
             from .probes import get_probe
 
-            if get_probe(self.probe).aperture_m > self.width_m + 1e-9:
-                raise InvalidPhysics(f"probe {self.probe} ({get_probe(self.probe).aperture_m * 1e3:.2f} mm) is wider "
+            probe = get_probe(self.probe)
+            aperture = (self.extra.get("elements") or probe.n_elements) * probe.pitch_m
+            if aperture > self.width_m + 1e-9:
+                raise InvalidPhysics(f"probe {self.probe} ({aperture * 1e3:.2f} mm) is wider "
                                      f"than the field ({self.width_m * 1e3:.2f} mm); raise cols.")
         if not 0 < self.cfl <= 0.5:
             raise InvalidPhysics(f"cfl={self.cfl} is outside (0, 0.5]; use 0.3 (k-Wave's default).")

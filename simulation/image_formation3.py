@@ -1,0 +1,230 @@
+"""Image formation 3: a real probe's compounded plane waves, IQ delay-and-sum, Rayleigh speckle.
+
+    phantom (scatterers at off-grid positions, band-limited onto the grid)
+      -> k-Wave: every compounding angle in one batched solver run; the probe's elements
+         (centres, widths, kerf) are the source and, averaged over their width, the receivers
+      -> per channel: receiver noise, the probe's one-way band (Gaussian, the probe's
+         fractional bandwidth) as receive filter, IQ demodulation at f0
+      -> IQ delay-and-sum with the probe's element count (128 for the L7-4), dynamic
+         F-number Hann receive aperture, one sparse matrix per angle
+      -> coherent compounding of the beamformed IQ, |IQ|, anti-aliased resampling to pixels
+      -> TGC and log compression as image formation 2 (`image_formation.bmode`)
+
+Why the L7-4 at 5.2 MHz with three angles (the cost budget). A k-Wave frame costs, per angle,
+n_steps x 9 real FFTs of the grid (4 forward, 5 inverse per time step); at 5.208 MHz the grid
+step must be <= 1440 / 5.208e6 / 3 = 0.092 mm (3 points per wavelength at the slowest tissue).
+The 400 x 448 grid (0.09 mm, 33.84 x 38.16 mm field plus a 12-point PML; 2^4 5^2 x 2^6 7)
+needs 3,226 time steps (CFL 0.3 at 1,650 m/s; the +-8 degree steering adds 5.3 mm of path).
+Measured (benchmarks/simulation_speed.py, one thread, `nice -n 10`, on the shared 2-core
+machine): see the figures the benchmark prints; the bare FFT loop of the same transforms is
+the floor, and the frame runs within 1.25x of it. At ~8-10 CPU-s per angle, three angles
+give ~30 CPU-s per frame, so the ~1,040 frames of a full regeneration take ~9 CPU-hours,
+inside the 12-hour budget; a 7.5 MHz L11-class probe needs a 0.063 mm step, (0.09/0.063)^3 =
+2.9x the cost per angle (~26 CPU-hours for the same frames), and five angles at 5.2 MHz
+~15 CPU-hours. Three angles at +-8 degrees is the smallest compounding that gives a two-way
+focus (the lateral PSF narrows by the transmit angular spread) at the budget.
+
+Why off-grid scatterers. On the grid lattice the echo phases of the scatterers in one
+resolution cell are not uniformly distributed (the two-way phase advances by a fixed step per
+grid row), the summed echo is not circular Gaussian and the envelope's mean/std stays ~1.7
+(Rayleigh: 1.91). Here each scatterer has a random continuous position inside its cell and is
+spread onto the grid with a separable Lanczos-3 kernel (band-limited interpolation), so its
+echo phase follows its continuous position.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import fft as sfft
+
+from . import beamform, image_formation
+from .physics import Physics
+from .probes import Probe, element_centres_m, get_probe
+
+FINE_AXIAL = 3       # fine beamforming rows per output pixel (IQ needs no carrier sampling)
+LANCZOS_A = 3        # Lanczos kernel half-width (grid steps) for the off-grid scatterers
+DAS_BLOCK_ROWS = 64
+
+
+def probe_of(phys: Physics) -> Probe:
+    return get_probe(phys.probe)
+
+
+def element_x(phys: Physics) -> np.ndarray:
+    """Lateral element centres (m, from the field's left edge), the aperture centred."""
+    return np.asarray(element_centres_m(probe_of(phys), phys.width_m, phys.extra.get("elements")))
+
+
+def element_columns(phys: Physics) -> np.ndarray:
+    """(n_elements, cols) weights: each element is the mean of the grid columns under its
+    active width (pitch minus kerf); at least the nearest column."""
+    probe, xe = probe_of(phys), element_x(phys)
+    xc = (np.arange(phys.cols) + 0.5) * phys.dx_m
+    inside = np.abs(xc[None, :] - xe[:, None]) <= probe.element_width_m / 2 + 1e-12
+    nearest = np.argmin(np.abs(xc[None, :] - xe[:, None]), axis=1)
+    inside[np.arange(xe.size), nearest] = True
+    return inside / inside.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------ scatterers
+
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(x) < LANCZOS_A, np.sinc(x) * np.sinc(x / LANCZOS_A), 0.0)
+
+
+def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Spread point scatterers (one per non-zero `amplitude` grid point, each moved to a
+    uniform random position inside its cell) onto the grid with a separable Lanczos-3
+    kernel. The result is band-limited to the grid and its echoes have the phases of the
+    continuous positions (fully developed speckle)."""
+    rows, cols = amplitude.shape
+    r, c = np.nonzero(amplitude)
+    a = amplitude[r, c]
+    uz, ux = rng.uniform(-0.5, 0.5, (2, a.size))
+    out = np.zeros(rows * cols)
+    taps = np.arange(-LANCZOS_A, LANCZOS_A + 1)
+    wz = _lanczos(taps[:, None] - uz[None])   # a scatterer at row r + uz gives row r + t lanczos(t - uz)
+    wx = _lanczos(taps[:, None] - ux[None])
+    for i, tz in enumerate(taps):
+        rr = r + tz
+        okz = (rr >= 0) & (rr < rows)
+        for j, tx in enumerate(taps):
+            cc = c + tx
+            ok = okz & (cc >= 0) & (cc < cols)
+            out += np.bincount(rr[ok] * cols + cc[ok], weights=(a * wz[i] * wx[j])[ok], minlength=rows * cols)
+    return out.reshape(rows, cols)
+
+
+# ------------------------------------------------------------------ transmit / receive
+
+def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
+    """(source mask (grid), signals (n_angles, n_src, n_t), burst-peak time): every grid column
+    under an element's active width carries that element's steered burst."""
+    from .kwave_backend import tone_burst
+
+    xe, weights = element_x(phys), element_columns(phys)
+    owner = np.where(weights.any(axis=0), weights.argmax(axis=0), -1)  # element of each column, -1 in kerf
+    cols = np.flatnonzero(owner >= 0)
+    sigs, t_peak = [], 0.0
+    for angle in angles_deg:
+        d = xe * math.sin(math.radians(angle)) / phys.c_beamform
+        s, t_peak = tone_burst(phys, d - d.min())
+        sigs.append(s[owner[cols]])
+    n_t = max(s.shape[1] for s in sigs)
+    batch = np.zeros((len(sigs), cols.size, n_t), dtype=np.float32)
+    for i, s in enumerate(sigs):
+        batch[i, :, :s.shape[1]] = s
+    mask = np.zeros(phys.grid_shape, dtype=bool)
+    mask[phys.pml, phys.pml + cols] = True
+    return mask, batch, t_peak
+
+
+def channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
+    """Every compounding angle of `phys.angles_deg` through one batched k-Wave run: channel
+    RF (n_angles, n_elements, n_t) float32 and the burst-peak time."""
+    from types import SimpleNamespace
+
+    from . import arrays
+    from .kwave_backend import _fast_loop_class, array_mask, pad_maps
+
+    full = pad_maps(phys, maps)
+    mask, signals, t_peak = transmit_signals(phys, phys.angles_deg)
+    kgrid = SimpleNamespace(Nx=phys.grid_shape[0], dx=phys.dx_m, Ny=phys.grid_shape[1], dy=phys.dx_m,
+                            Nt=phys.n_steps(), dt=phys.dt_s)
+    medium = SimpleNamespace(sound_speed=full["sound_speed"], density=full["density"],
+                             alpha_coeff=full["alpha_coeff"], alpha_power=phys.alpha_power,
+                             alpha_mode="no_dispersion")
+    loop = _fast_loop_class()
+    loop.array_backend = arrays.pick()
+    sim = loop(kgrid, medium, SimpleNamespace(p_mask=mask, p=signals[0], p_batch=signals, p_mode="additive"),
+               SimpleNamespace(mask=array_mask(phys), record=("p",)), device="cpu", use_sg=True, use_kspace=True,
+               smooth_p0=False, pml_size=(phys.pml, phys.pml), pml_alpha=(phys.pml_alpha, phys.pml_alpha),
+               quiet=True, dtype=np.float32)
+    rec = sim.run()["p"]                                   # (n_angles, cols, n_t)
+    return np.einsum("ec,act->aet", element_columns(phys).astype(np.float32), rec), t_peak
+
+
+def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """Channel RF (..., n_t) -> IQ: the transmit burst blanked, receiver noise (white, `noise_std` x the echo RMS), the
+    probe's one-way band as receive filter (two-way: the burst's spectrum squared), analytic
+    signal, demodulation at f0."""
+    n = rf.shape[-1]
+    rf = beamform.gate_transmit(rf.reshape(-1, n), phys, t_peak).reshape(rf.shape).astype(np.float64)
+    if noise_std > 0:
+        rms = float(np.sqrt(np.mean(rf ** 2)))
+        rf = rf + noise_std * rms * rng.standard_normal(rf.shape)
+    nfft = sfft.next_fast_len(n)
+    f = sfft.fftfreq(nfft, phys.dt_s)
+    spec = sfft.fft(rf, nfft, axis=-1) * (2.0 * (f > 0) * image_formation.pulse_spectrum(phys, f))
+    t = np.arange(n) * phys.dt_s
+    return (sfft.ifft(spec, axis=-1)[..., :n] * np.exp(-2j * np.pi * phys.f0_hz * t)).astype(np.complex64)
+
+
+# ------------------------------------------------------------------ beamforming
+
+def fine_grid(phys: Physics) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = phys.out_shape
+    nz = rows * FINE_AXIAL
+    return (np.arange(nz) + 0.5) * phys.depth_m / nz, (np.arange(cols) + 0.5) * phys.width_m / cols
+
+
+_DAS: dict = {}
+
+
+def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
+    """IQ delay-and-sum as a complex sparse matrix, fine pixels x (element, sample): linear
+    interpolation of the IQ at the round-trip delay tau, times exp(2j pi f0 tau), the Hann
+    receive apodisation of the dynamic aperture (F-number `f_number`), normalised."""
+    from scipy import sparse
+
+    key = (repr(phys), repr(phys.extra), float(t_peak), float(angle_deg), int(n_t))
+    if key not in _DAS:
+        if len(_DAS) >= 6:
+            _DAS.pop(next(iter(_DAS)))
+        z, x = fine_grid(phys)
+        _DAS[key] = sparse.vstack([_das_block(phys, t_peak, angle_deg, n_t, z[i:i + DAS_BLOCK_ROWS], x)
+                                   for i in range(0, z.size, DAS_BLOCK_ROWS)], format="csr")
+    return _DAS[key]
+
+
+def _das_block(phys, t_peak, angle_deg, n_t, z, x):
+    from scipy import sparse
+
+    Z, X = np.meshgrid(z, x, indexing="ij")
+    xe, c, th = element_x(phys), phys.c_beamform, math.radians(angle_deg)
+    t_tx = (X * math.sin(th) + Z * math.cos(th)) / c - (xe * math.sin(th) / c).min()
+    dxe = X[None] - xe[:, None, None]
+    tau = t_tx[None] + np.hypot(Z[None], dxe) / c
+    idx = (tau + t_peak) / phys.dt_s
+    apod = np.cos(np.clip(np.pi * dxe * phys.f_number / Z[None], -np.pi / 2, np.pi / 2)) ** 2
+    keep = (apod > 1e-6) & (idx >= 0) & (idx < n_t - 1)
+    norm = np.maximum(apod.sum(axis=0), 1e-9)
+    e_idx, p_idx = np.nonzero(keep.reshape(xe.size, -1))
+    t_sel = tau.reshape(xe.size, -1)[e_idx, p_idx]
+    i_sel = idx.reshape(xe.size, -1)[e_idx, p_idx]
+    i0 = np.floor(i_sel).astype(np.int64)
+    frac = i_sel - i0
+    w = (apod.reshape(xe.size, -1)[e_idx, p_idx] / norm.ravel()[p_idx]) * np.exp(2j * np.pi * phys.f0_hz * t_sel)
+    base = e_idx * n_t + i0
+    rows = np.concatenate([p_idx, p_idx])
+    cols = np.concatenate([base, base + 1])
+    vals = np.concatenate([w * (1 - frac), w * frac]).astype(np.complex64)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(Z.size, xe.size * n_t))
+
+
+def compound_envelope(iq: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
+    """Channel IQ (n_angles, n_elements, n_t) -> coherently compounded envelope on the pixels."""
+    z, x = fine_grid(phys)
+    total = np.zeros(z.size * x.size, dtype=np.complex64)
+    for a, angle in enumerate(phys.angles_deg):
+        total += das_matrix(phys, t_peak, angle, iq.shape[-1]) @ np.ascontiguousarray(iq[a]).ravel()
+    env = np.abs(total).reshape(z.size, x.size).astype(np.float64)
+    return image_formation.resample_to_pixels(env, phys, factors=(FINE_AXIAL, 1))
+
+
+def kwave_envelope(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """Image formation 3 through k-Wave: the envelope on the output pixel grid."""
+    rf, t_peak = channel_rf(phys, maps)
+    return compound_envelope(receive_iq(rf, phys, t_peak, noise_std, rng), phys, t_peak)
