@@ -3,10 +3,10 @@
     phantom (scatterers at off-grid positions, band-limited onto the grid)
       -> k-Wave: every compounding angle in one batched solver run; the probe's elements
          (centres, widths, kerf) are the source and, averaged over their width, the receivers
-      -> per channel: receiver noise, the probe's one-way band (Gaussian, the probe's
-         fractional bandwidth) as receive filter, IQ demodulation at f0
+      -> per channel: receiver noise, the probe's one-way response as receive filter (the
+         transmit is a one-cycle sine through the same response), IQ demodulation at f0
       -> IQ delay-and-sum with the probe's element count (128 for the L7-4), dynamic
-         F-number Hann receive aperture, one sparse matrix per angle
+         F-number rectangular receive aperture (MUST's convention), one sparse matrix per angle
       -> coherent compounding of the beamformed IQ, |IQ|, anti-aliased resampling to pixels
       -> TGC and log compression as image formation 2 (`image_formation.bmode`)
 
@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 from scipy import fft as sfft
+from scipy.signal import butter, filtfilt
 
 from . import beamform, image_formation
 from .physics import Physics
@@ -98,18 +99,66 @@ def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.nd
 
 # ------------------------------------------------------------------ transmit / receive
 
-def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
-    """(source mask (grid), signals (n_angles, n_src, n_t), burst-peak time): every grid column
-    under an element's active width carries that element's steered burst."""
-    from .kwave_backend import tone_burst
+TX_CYCLES = 1.0   # the scanner drives every element with a one-cycle sine burst at f0
 
+
+def probe_response(phys: Physics, f_hz: np.ndarray) -> np.ndarray:
+    """The element's one-way amplitude response: the square root of its pulse-echo response,
+    modelled as a generalized normal window (the probe model of MUST, Garcia 2021) centred on
+    f0 with the probe's -6 dB pulse-echo bandwidth B: exp(-ln2 |f - f0|^p / (B f0 / 2)^p),
+    the exponent p = ln 126 / ln(2 / B) making it vanish (e^-87) at 0 Hz."""
+    b = probe_of(phys).bandwidth
+    p = math.log(126) / math.log(2 / b)
+    pulse_echo = np.exp(-math.log(2) * (np.abs(np.abs(f_hz) - phys.f0_hz) / (b * phys.f0_hz / 2)) ** p)
+    return np.sqrt(pulse_echo)
+
+
+def _pulses(phys: Physics, delays_s: np.ndarray) -> tuple[np.ndarray, float]:
+    """(n_elements, n_t) transmit pressure per element: the one-cycle excitation filtered by the
+    probe's one-way response, delayed by `delays_s`; and t_peak, the time of the (zero-delay)
+    pulse's centre, which the beamformer subtracts."""
+    period = 1.0 / phys.f0_hz
+    n = sfft.next_fast_len(int(round(12 * period / phys.dt_s)))
+    t = (np.arange(n) - n // 2) * phys.dt_s
+    exc = np.where(np.abs(t) <= TX_CYCLES * period / 2, np.sin(2 * np.pi * phys.f0_hz * (t + TX_CYCLES * period / 2)), 0)
+    f = sfft.rfftfreq(n, phys.dt_s)
+    centred = sfft.irfft(sfft.rfft(np.fft.ifftshift(exc)) * probe_response(phys, f), n)
+    centred = np.fft.fftshift(centred)
+    strong = np.flatnonzero(np.abs(centred) > 1e-3 * np.abs(centred).max())
+    t_peak = max(n // 2 - strong[0], strong[-1] - n // 2) * phys.dt_s
+    n_sig = int(math.ceil((2 * t_peak + delays_s.max()) / phys.dt_s)) + 2
+    m = sfft.next_fast_len(n_sig + n)
+    spec = sfft.rfft(_shifted(exc, m), m)
+    fm = sfft.rfftfreq(m, phys.dt_s)
+    spec = spec * probe_response(phys, fm)
+    sig = sfft.irfft(spec[None, :] * np.exp(-2j * np.pi * fm[None, :] * (t_peak + delays_s[:, None])), m)[:, :n_sig]
+    from scipy.signal.windows import tukey
+
+    from .kwave_backend import SOURCE_PA
+
+    apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
+    return (SOURCE_PA * apod[:, None] * sig / np.abs(centred).max()).astype(np.float32), t_peak
+
+
+def _shifted(pulse_centred: np.ndarray, m: int) -> np.ndarray:
+    """A pulse centred on its array's middle, placed centred on t = 0 of a length-m circular buffer."""
+    n = pulse_centred.size
+    out = np.zeros(m)
+    out[: n - n // 2] = pulse_centred[n // 2:]
+    out[m - n // 2:] = pulse_centred[: n // 2]
+    return out
+
+
+def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
+    """(source mask (grid), signals (n_angles, n_src, n_t), pulse-centre time): every grid column
+    under an element's active width carries that element's steered pulse."""
     xe, weights = element_x(phys), element_columns(phys)
     owner = np.where(weights.any(axis=0), weights.argmax(axis=0), -1)  # element of each column, -1 in kerf
     cols = np.flatnonzero(owner >= 0)
     sigs, t_peak = [], 0.0
     for angle in angles_deg:
         d = xe * math.sin(math.radians(angle)) / phys.c_beamform
-        s, t_peak = tone_burst(phys, d - d.min())
+        s, t_peak = _pulses(phys, d - d.min())
         sigs.append(s[owner[cols]])
     n_t = max(s.shape[1] for s in sigs)
     batch = np.zeros((len(sigs), cols.size, n_t), dtype=np.float32)
@@ -147,9 +196,11 @@ def channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
 
 def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,
                rng: np.random.Generator) -> np.ndarray:
-    """Channel RF (..., n_t) -> IQ: the transmit burst blanked, receiver noise (white, `noise_std` x the echo RMS), the
-    probe's one-way band as receive filter (two-way: the burst's spectrum squared), analytic
-    signal, demodulation at f0."""
+    """Channel RF (..., n_t) -> IQ: the transmit burst blanked, receiver noise (white, `noise_std`
+    x the echo RMS), the probe's one-way response as receive filter, analytic signal,
+    demodulation at f0, and the demodulator's low-pass: a 5th-order Butterworth at half the
+    probe's pulse-echo band (B f0 / 2), run forward and backward (zero phase, -6 dB there;
+    the convention of MUST's rf2iq)."""
     n = rf.shape[-1]
     rf = beamform.gate_transmit(rf.reshape(-1, n), phys, t_peak).reshape(rf.shape).astype(np.float64)
     if noise_std > 0:
@@ -157,9 +208,11 @@ def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,
         rf = rf + noise_std * rms * rng.standard_normal(rf.shape)
     nfft = sfft.next_fast_len(n)
     f = sfft.fftfreq(nfft, phys.dt_s)
-    spec = sfft.fft(rf, nfft, axis=-1) * (2.0 * (f > 0) * image_formation.pulse_spectrum(phys, f))
+    spec = sfft.fft(rf, nfft, axis=-1) * (2.0 * (f > 0) * probe_response(phys, f))
     t = np.arange(n) * phys.dt_s
-    return (sfft.ifft(spec, axis=-1)[..., :n] * np.exp(-2j * np.pi * phys.f0_hz * t)).astype(np.complex64)
+    iq = sfft.ifft(spec, axis=-1)[..., :n] * np.exp(-2j * np.pi * phys.f0_hz * t)
+    b, a = butter(5, probe_of(phys).bandwidth * phys.f0_hz / 2 / (0.5 / phys.dt_s))
+    return filtfilt(b, a, iq, axis=-1).astype(np.complex64)
 
 
 # ------------------------------------------------------------------ beamforming
@@ -173,17 +226,18 @@ def fine_grid(phys: Physics) -> tuple[np.ndarray, np.ndarray]:
 _DAS: dict = {}
 
 
-def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int):
+def das_matrix(phys: Physics, t_peak: float, angle_deg: float, n_t: int, grid=None):
     """IQ delay-and-sum as a complex sparse matrix, fine pixels x (element, sample): linear
-    interpolation of the IQ at the round-trip delay tau, times exp(2j pi f0 tau), the Hann
-    receive apodisation of the dynamic aperture (F-number `f_number`), normalised."""
+    interpolation of the IQ at the round-trip delay tau, times exp(2j pi f0 tau), the rectangular
+    receive apodisation of the dynamic aperture (F-number `f_number`), normalised.
+    `grid` = (z, x) in m (default `fine_grid`)."""
     from scipy import sparse
 
-    key = (repr(phys), repr(phys.extra), float(t_peak), float(angle_deg), int(n_t))
+    z, x = grid if grid is not None else fine_grid(phys)
+    key = (repr(phys), repr(phys.extra), float(t_peak), float(angle_deg), int(n_t), z.tobytes(), x.tobytes())
     if key not in _DAS:
         if len(_DAS) >= 6:
             _DAS.pop(next(iter(_DAS)))
-        z, x = fine_grid(phys)
         _DAS[key] = sparse.vstack([_das_block(phys, t_peak, angle_deg, n_t, z[i:i + DAS_BLOCK_ROWS], x)
                                    for i in range(0, z.size, DAS_BLOCK_ROWS)], format="csr")
     return _DAS[key]
@@ -198,7 +252,7 @@ def _das_block(phys, t_peak, angle_deg, n_t, z, x):
     dxe = X[None] - xe[:, None, None]
     tau = t_tx[None] + np.hypot(Z[None], dxe) / c
     idx = (tau + t_peak) / phys.dt_s
-    apod = np.cos(np.clip(np.pi * dxe * phys.f_number / Z[None], -np.pi / 2, np.pi / 2)) ** 2
+    apod = (np.abs(dxe) <= Z[None] / (2 * phys.f_number)).astype(np.float64)  # rectangular, as MUST's dasmtx
     keep = (apod > 1e-6) & (idx >= 0) & (idx < n_t - 1)
     norm = np.maximum(apod.sum(axis=0), 1e-9)
     e_idx, p_idx = np.nonzero(keep.reshape(xe.size, -1))
@@ -214,13 +268,19 @@ def _das_block(phys, t_peak, angle_deg, n_t, z, x):
     return sparse.csr_matrix((vals, (rows, cols)), shape=(Z.size, xe.size * n_t))
 
 
-def compound_envelope(iq: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
-    """Channel IQ (n_angles, n_elements, n_t) -> coherently compounded envelope on the pixels."""
-    z, x = fine_grid(phys)
+def compound_iq(iq: np.ndarray, phys: Physics, t_peak: float, grid=None) -> np.ndarray:
+    """Channel IQ (n_angles, n_elements, n_t) -> coherently compounded beamformed IQ on
+    `grid` (z, x in m; default `fine_grid`), shape (z.size, x.size)."""
+    z, x = grid if grid is not None else fine_grid(phys)
     total = np.zeros(z.size * x.size, dtype=np.complex64)
     for a, angle in enumerate(phys.angles_deg):
-        total += das_matrix(phys, t_peak, angle, iq.shape[-1]) @ np.ascontiguousarray(iq[a]).ravel()
-    env = np.abs(total).reshape(z.size, x.size).astype(np.float64)
+        total += das_matrix(phys, t_peak, angle, iq.shape[-1], grid) @ np.ascontiguousarray(iq[a]).ravel()
+    return total.reshape(z.size, x.size)
+
+
+def compound_envelope(iq: np.ndarray, phys: Physics, t_peak: float) -> np.ndarray:
+    """Channel IQ (n_angles, n_elements, n_t) -> coherently compounded envelope on the pixels."""
+    env = np.abs(compound_iq(iq, phys, t_peak)).astype(np.float64)
     return image_formation.resample_to_pixels(env, phys, factors=(FINE_AXIAL, 1))
 
 

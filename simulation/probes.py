@@ -14,10 +14,10 @@ Sources of the values:
   ``Trans.frequency = 5.208``, ``Trans.spacingMm = 0.298``, ``Trans.numelements = 128``);
   element width 0.250 mm (kerf 0.048 mm), elevation aperture 7.5 mm and elevation focus
   25 mm from the same table; pass band 4-7 MHz in ATL's specification, i.e. a -6 dB
-  fractional bandwidth of about 0.60 (2 (7 - 4) / (7 + 4) = 0.55 at the specification's
-  band edges; 0.60 is the value used in the published L7-4 simulation models).
+  pulse-echo fractional bandwidth of about 0.60 (2 (7 - 4) / (7 + 4) = 0.55 at the
+  specification's band edges; 0.60 is the value used in published L7-4 simulation models).
 - ``L11-5v``: Verasonics L11-5v, the values MUST/pymust's `getparam('L11-5v')` holds
-  (7.6 MHz, 128 elements, pitch 0.300 mm, width 0.270 mm, kerf 0.030 mm, bandwidth 77 %,
+  (7.6 MHz, 128 elements, pitch 0.300 mm, width 0.270 mm, kerf 0.030 mm, pulse-echo bandwidth 77 %,
   elevation height 5 mm, elevation focus 18 mm). Kept for the comparison with pymust's
   own table; at 7.6 MHz a k-Wave frame costs ~2.9x an L7-4 frame (grid step 0.063 mm).
 
@@ -39,7 +39,7 @@ class Probe:
     pitch_m: float
     kerf_m: float
     f0_hz: float
-    bandwidth: float          # -6 dB fractional bandwidth of the one-way (element) response
+    bandwidth: float          # -6 dB fractional bandwidth of the pulse-echo (two-way) response, as data sheets give it
     elevation_focus_m: float
     elevation_height_m: float
     source: str
@@ -53,11 +53,17 @@ class Probe:
         return self.n_elements * self.pitch_m
 
     @property
+    def one_way_bandwidth(self) -> float:
+        """-6 dB fractional bandwidth of the element's one-way response: transmit and receive
+        multiply the (Gaussian) one-way spectrum, whose square has a sqrt(2) narrower -6 dB band."""
+        return math.sqrt(2) * self.bandwidth
+
+    @property
     def burst_cycles(self) -> float:
-        """FWHM (in cycles at f0) of the Gaussian burst whose amplitude spectrum has the
-        probe's -6 dB fractional bandwidth: sigma_f = B f0 / 2.3548, sigma_t = 1 / (2 pi sigma_f),
-        FWHM_t = 2.3548 sigma_t, so cycles = 2.3548^2 / (2 pi B)."""
-        return 2.3548 ** 2 / (2 * math.pi * self.bandwidth)
+        """FWHM (in cycles at f0) of the Gaussian burst whose amplitude spectrum is the one-way
+        response: sigma_f = B1 f0 / 2.3548, sigma_t = 1 / (2 pi sigma_f), FWHM_t = 2.3548 sigma_t,
+        so cycles = 2.3548^2 / (2 pi B1)."""
+        return 2.3548 ** 2 / (2 * math.pi * self.one_way_bandwidth)
 
     def to_json(self) -> dict:
         return asdict(self)
