@@ -15,14 +15,25 @@ n_steps x 9 real FFTs of the grid (4 forward, 5 inverse per time step); at 5.208
 step must be <= 1440 / 5.208e6 / 3 = 0.092 mm (3 points per wavelength at the slowest tissue).
 The 400 x 448 grid (0.09 mm, 33.84 x 38.16 mm field plus a 12-point PML; 2^4 5^2 x 2^6 7)
 needs 3,226 time steps (CFL 0.3 at 1,650 m/s; the +-8 degree steering adds 5.3 mm of path).
-Measured (benchmarks/simulation_speed.py, one thread, `nice -n 10`, on the shared 2-core
-machine): see the figures the benchmark prints; the bare FFT loop of the same transforms is
-the floor, and the frame runs within 1.25x of it. At ~8-10 CPU-s per angle, three angles
-give ~30 CPU-s per frame, so the ~1,040 frames of a full regeneration take ~9 CPU-hours,
-inside the 12-hour budget; a 7.5 MHz L11-class probe needs a 0.063 mm step, (0.09/0.063)^3 =
-2.9x the cost per angle (~26 CPU-hours for the same frames), and five angles at 5.2 MHz
-~15 CPU-hours. Three angles at +-8 degrees is the smallest compounding that gives a two-way
-focus (the lateral PSF narrows by the transmit angular spread) at the budget.
+Measured (benchmarks/simulation_speed.py --imaging if3-l7-4, one thread, `nice -n 10`, on the
+2-core machine while ~7 other jobs ran): FFT floor 70.96 CPU-s per frame (three angles), our
+frame 84.13 CPU-s on breast-lesion, ours / floor = 1.19. The machine's load inflates CPU
+seconds ~2.5x against the issue's quiet-machine figure for the same transforms (~8 CPU-s of
+FFTs per angle on a 405^2 grid, i.e. ~9.4 per angle on 400 x 448 x 3,220 steps); on a quiet
+core a frame is therefore ~1.19 x 28 = ~34 CPU-s and the ~1,040 frames of a regeneration
+~10 CPU-hours, inside the 12-hour budget (at the loaded rate: ~24). A 7.5 MHz L11-class
+probe needs a 0.063 mm step, (0.09/0.063)^3 = 2.9x the cost per angle (~29 CPU-hours), and
+five angles at 5.2 MHz ~16 CPU-hours: three angles at +-8 degrees with the L7-4 is what fits.
+A worker's first frame also builds the three delay-and-sum matrices (~150 CPU-s loaded);
+they are cached for the worker's later frames.
+
+Checked against pymust (tests/simulation/test_image_formation3.py; 64 of the 128 elements,
+same transmit, pymust simulating, demodulating and beamforming): point-target -6 dB widths
+at 8, 15, 22 mm, ours vs pymust: axial 0.329/0.333/0.336 vs 0.338/0.335/0.334 mm, lateral
+0.472/0.482/0.481 vs 0.509/0.507/0.508 mm (within 3 % and 7 %); speckle autocorrelation FWHM
+axial 0.267/0.278/0.295 vs 0.246/0.273/0.266 mm, lateral 0.378/0.385/0.410 vs
+0.436/0.450/0.439 mm (ours 7-14 % finer laterally); envelope mean/std in homogeneous
+speckle 1.94 (ours) and 1.86-1.96 (pymust).
 
 Why off-grid scatterers. On the grid lattice the echo phases of the scatterers in one
 resolution cell are not uniformly distributed (the two-way phase advances by a fixed step per

@@ -55,7 +55,7 @@ def psf_widths(env: np.ndarray) -> tuple[float, float]:
 def speckle_widths(env: np.ndarray, dz: float, dx: float) -> tuple[float, float]:
     """(axial, lateral) FWHM (m) of the envelope's autocovariance (mean removed, per row
     normalised to unit mean so the depth trend does not widen it)."""
-    e = env / env.mean(axis=1, keepdims=True)
+    e = normalised(env)
     e = e - e.mean()
     f = np.fft.rfft2(e, s=(2 * e.shape[0], 2 * e.shape[1]))
     ac = np.fft.irfft2(np.abs(f) ** 2, s=(2 * e.shape[0], 2 * e.shape[1]))
@@ -117,3 +117,36 @@ def kwave_compound_iq(phys: Physics, fluct: np.ndarray, grids) -> list[np.ndarra
     rf, t_peak = if3.channel_rf(phys, homogeneous_maps(phys, fluct))
     iq = if3.receive_iq(rf, phys, t_peak, 0.0, np.random.default_rng(0))
     return [if3.compound_iq(iq, phys, t_peak, grid) for grid in grids]
+
+
+# ------------------------------------------------------------------ speckle
+
+SPECKLE_DZ, SPECKLE_DX = 0.033e-3, 0.066e-3
+SPECKLE_HALF_DEPTH, SPECKLE_HALF_WIDTH = 2.0e-3, 5.0e-3
+
+
+def speckle_grid(z0: float) -> tuple[np.ndarray, np.ndarray]:
+    """A window of pymust coordinates (x = 0 at the array centre) centred at depth z0."""
+    z = z0 + np.arange(-SPECKLE_HALF_DEPTH, SPECKLE_HALF_DEPTH, SPECKLE_DZ)
+    x = np.arange(-SPECKLE_HALF_WIDTH, SPECKLE_HALF_WIDTH, SPECKLE_DX)
+    return z, x
+
+
+def pymust_scatterers(per_mm2: float, rng: np.random.Generator):
+    """Uniform random scatterers (Gaussian reflection coefficients) in bands 1 mm deeper and
+    wider than each speckle window (pymust's cost grows with the scatterer count)."""
+    xs, zs = [], []
+    for z0 in TARGET_DEPTHS_M:
+        hz, hx = SPECKLE_HALF_DEPTH + 1e-3, SPECKLE_HALF_WIDTH + 1e-3
+        n = int(per_mm2 * (2 * hz * 1e3) * (2 * hx * 1e3))
+        xs.append(rng.uniform(-hx, hx, n))
+        zs.append(rng.uniform(z0 - hz, z0 + hz, n))
+    xs, zs = np.concatenate(xs), np.concatenate(zs)
+    return xs, zs, rng.standard_normal(xs.size)
+
+
+def normalised(env: np.ndarray) -> np.ndarray:
+    """Envelope divided by its row and column means (the depth and lateral trends of the
+    insonification), for speckle statistics."""
+    e = env / env.mean(axis=1, keepdims=True)
+    return e / e.mean(axis=0, keepdims=True)
