@@ -11,7 +11,10 @@ complex full-size `numpy.fft.fftn` in float64 by default. The k-space operators
 are cached between calls with the same grid, time step and reference speed (the
 maps are clipped to `Physics.c_max`, so the reference speed rarely changes).
 The loop covers what our simulations use: 2-D, linear, additive pressure source,
-power-law absorption without dispersion; anything else is refused.
+power-law absorption without dispersion; anything else is refused. Its fields carry a
+leading batch axis: image formation 3 runs every compounding angle of a frame as one
+batch (`source.p_batch`), so each step's FFTs cover all angles in one call; image
+formations 1 and 2 run a batch of one per angle, as before.
 
 Geometry: grid rows are depth, columns are lateral. The PML is inside the grid;
 the linear array is the first interior row, one element per grid column. Each
