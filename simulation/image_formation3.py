@@ -32,7 +32,8 @@ same transmit, pymust simulating, demodulating and beamforming): point-target -6
 at 8, 15, 22 mm, ours vs pymust: axial 0.329/0.333/0.336 vs 0.338/0.335/0.334 mm, lateral
 0.472/0.482/0.481 vs 0.509/0.507/0.508 mm (within 3 % and 7 %); speckle autocorrelation FWHM
 axial 0.267/0.278/0.295 vs 0.246/0.273/0.266 mm, lateral 0.378/0.385/0.410 vs
-0.436/0.450/0.439 mm (ours 7-14 % finer laterally); envelope mean/std in homogeneous
+0.436/0.450/0.439 mm (ours 7-16 % finer laterally over three runs: NOT yet within
+10 %); envelope mean/std in homogeneous
 speckle 1.94 (ours) and 1.86-1.96 (pymust).
 
 Why off-grid scatterers. On the grid lattice the echo phases of the scatterers in one
