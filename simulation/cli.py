@@ -6,7 +6,7 @@ import click
 from evaluator.cli import handle_errors
 from evaluator.scaleout.options import check_address, executor_options
 
-from .physics import Physics
+from .physics import IMAGING_PRESETS, imaging_preset
 from .presets import PRESETS
 from .sample import Backend, NoiseLevel, parse_enum
 
@@ -31,17 +31,20 @@ def _levels(values) -> list[NoiseLevel]:
               help="Also freeze the result as a task version folder (task.json + manifest.json).")
 @click.option("--task-id", default=None, help="Task id for --task-folder (default: sim-<preset>).")
 @click.option("--task-version", type=int, default=1, show_default=True)
+@click.option("--imaging", type=click.Choice(list(IMAGING_PRESETS)), default="if2", show_default=True,
+              help="Image formation: if2 (the committed tasks' 3 MHz system) or if3-l7-4 (image formation 3: "
+                   "L7-4 probe, 5.2 MHz, three compounded plane waves).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @executor_options
 @handle_errors
-def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, task_id, task_version, quiet,
-             executor, address):
+def simulate(preset, n, out, backend, noise_levels, workers, seed, task_folder, task_id, task_version, imaging,
+             quiet, executor, address):
     """Simulate B-mode images with exact labels (resumable: finished samples are skipped)."""
     from .dataset import generate
 
     check_address(executor, address)
     result = generate(preset, n, out, backend=backend, noise_levels=_levels(noise_levels), workers=workers,
-                      seed=seed, phys=Physics(), progress=not quiet, executor=executor.value, address=address)
+                      seed=seed, phys=imaging_preset(imaging), progress=not quiet, executor=executor.value, address=address)
     click.echo(f"{result['done']} samples in {out} ({result['generated']} generated now); index: {result['index']}")
     if task_folder:
         from .task import freeze_task

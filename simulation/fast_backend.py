@@ -96,11 +96,17 @@ def _fast_envelope_v1(maps: dict, phys: Physics, noise_std: float, rng: np.rando
 
 # ------------------------------------------------------------------ image formation 2
 
+def echo_sigma_z(phys: Physics) -> float:
+    """Depth sigma of the echo's Gaussian envelope: the burst's (ideal receiver) up to image
+    formation 2; image formation 3 filters on receive with the probe's band too (sqrt 2 longer)."""
+    return phys.c_beamform * phys.pulse_sigma_s / 2 * (math.sqrt(2) if phys.image_formation == 3 else 1.0)
+
+
 def axial_psf_matrix(phys: Physics, z_src: np.ndarray, z_out: np.ndarray) -> np.ndarray:
     """IQ on the fine depth grid from reflectivity on the simulation rows: the two-way
     pulse evaluated at the exact distances (no envelope interpolation). Its envelope is the
     burst's (sigma_z = c * sigma_t / 2): k-Wave's receiver is ideal, as here."""
-    sigma_z = phys.c_beamform * phys.pulse_sigma_s / 2
+    sigma_z = echo_sigma_z(phys)
     k = 2 * math.pi * phys.f0_hz / phys.c_beamform
     d = z_out[:, None] - z_src[None, :]
     return np.where(np.abs(d) < 5 * sigma_z, np.exp(-0.5 * (d / sigma_z) ** 2) * np.exp(2j * k * d), 0)
@@ -142,7 +148,7 @@ def jittered_scatter_iq(strength: np.ndarray, offset_m: np.ndarray, z_src: np.nd
     grid cell): each one's +-pair, one grid step apart, as the lattice derivative gives it.
     Off the lattice, the echoes of the scatterers in one resolution cell take all phases, so
     the speckle is fully developed (on the lattice: mean/std 1.61 instead of 1.91)."""
-    sigma_z = phys.c_beamform * phys.pulse_sigma_s / 2
+    sigma_z = echo_sigma_z(phys)
     k = 2 * math.pi * phys.f0_hz / phys.c_beamform
     reach = 5 * sigma_z + 2 * phys.dx_m
     iq = np.zeros((zf.size, strength.shape[1]), dtype=np.complex128)

@@ -109,10 +109,11 @@ def _decimation_filter(k: int) -> np.ndarray:
     return firwin(10 * k + 1, 0.9 / k, window=("kaiser", 7.0))
 
 
-def resample_to_pixels(env_fine: np.ndarray, phys: Physics) -> np.ndarray:
+def resample_to_pixels(env_fine: np.ndarray, phys: Physics, factors: tuple[int, int] | None = None) -> np.ndarray:
     """Anti-aliased decimation of the fine envelope to `out_shape` (the fine samples at
-    the pixel centres, after the low-pass)."""
-    kz, kx = fine_factors(phys)
+    the pixel centres, after the low-pass); `factors` = fine samples per pixel (default
+    `fine_factors`)."""
+    kz, kx = factors or fine_factors(phys)
     out = env_fine
     for axis, k in ((0, kz), (1, kx)):
         if k > 1:

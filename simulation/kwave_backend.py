@@ -11,7 +11,10 @@ complex full-size `numpy.fft.fftn` in float64 by default. The k-space operators
 are cached between calls with the same grid, time step and reference speed (the
 maps are clipped to `Physics.c_max`, so the reference speed rarely changes).
 The loop covers what our simulations use: 2-D, linear, additive pressure source,
-power-law absorption without dispersion; anything else is refused.
+power-law absorption without dispersion; anything else is refused. Its fields carry a
+leading batch axis: image formation 3 runs every compounding angle of a frame as one
+batch (`source.p_batch`), so each step's FFTs cover all angles in one call; image
+formations 1 and 2 run a batch of one per angle, as before.
 
 Geometry: grid rows are depth, columns are lateral. The PML is inside the grid;
 the linear array is the first interior row, one element per grid column. Each
@@ -136,54 +139,62 @@ def _fast_loop_class():
             self._pml2 = f32(pml ** 2)
             self._pml_dt_rho0 = f32(pml * self.dt * np.asarray(self.rho0))
             self._src_idx, self._src_sig = self._source_terms()
+            n_batch = self._src_sig[0].shape[0]
             self._sensor_idx = B.asarray(np.flatnonzero(np.asarray(self.sensor.mask, dtype=bool)))
-            self._rec = B.zeros((int(self._sensor_idx.shape[0]), self.Nt))
-            self._p = B.zeros(shape)
-            self._u = B.zeros((2, *shape))
-            self._rho = B.zeros((2, *shape))
+            self._rec = B.zeros((n_batch, int(self._sensor_idx.shape[0]), self.Nt))
+            self._p = B.zeros((n_batch, *shape))
+            self._u = B.zeros((n_batch, 2, *shape))
+            self._rho = B.zeros((n_batch, 2, *shape))
             return self
 
         def _source_terms(self):
-            """Additive pressure source, scaled as kspaceFirstOrder_scaleSourceTerms (per axis)."""
+            """Additive pressure source, scaled as kspaceFirstOrder_scaleSourceTerms (per axis).
+            `source.p_batch` (n_batch, n_src, n_t), when given, replaces `source.p` (its first entry,
+            which k-wave-python's set-up checks): one transmit per batch entry (e.g. the
+            compounding angles), all run through the solver together."""
             B = self.array_backend
             idx = np.flatnonzero(np.asarray(self.source.p_mask, dtype=bool).ravel())
-            sig = np.asarray(self.source.p, dtype=np.float64).reshape(idx.size if np.ndim(self.source.p) > 1 else 1, -1)
+            p = np.asarray(getattr(self.source, "p_batch", self.source.p), dtype=np.float64)
+            sig = p if p.ndim == 3 else p.reshape(1, idx.size if p.ndim > 1 else 1, -1)
             c_src = np.asarray(self.c0).ravel()[idx]
-            sigs = [B.asarray((sig * (2 * self.dt / (self.ndim * c_src * d))[:, None]).astype(np.float32))
+            sigs = [B.asarray((sig * (2 * self.dt / (self.ndim * c_src * d))[None, :, None]).astype(np.float32))
                     for d in self.spacing]
+            self._same_axes = len(set(self.spacing)) == 1  # one filtered source serves both axes
             return B.asarray(idx), sigs
 
         def _rdiff(self, f, op_half):
             B = self.array_backend
             return B.irfft2(op_half * B.rfft2(f), self.grid_shape, scaled=False)
 
-        def _inject(self, i, t):
-            sig = self._src_sig[i]
-            if t >= sig.shape[1]:
+        def _inject(self, t):
+            if t >= self._src_sig[0].shape[2]:
                 return
-            src = self.array_backend.zeros(self.grid_shape)
-            src.reshape(-1)[self._src_idx] = sig[:, t]
-            self._rho[i] += self._rdiff(src, self._h_skappa)
+            B = self.array_backend
+            for i in range(1 if self._same_axes else 2):
+                src = B.zeros((self._src_sig[i].shape[0], *self.grid_shape))
+                src.reshape(src.shape[0], -1)[:, self._src_idx] = self._src_sig[i][:, :, t]
+                filtered = self._rdiff(src, self._h_skappa)
+                for axis in ((0, 1) if self._same_axes else (i,)):
+                    self._rho[:, axis] += filtered
 
         def step(self):
             """One leapfrog step of k-Wave's split-field first-order equations
             (momentum, mass conservation with PML, power-law absorption, no dispersion)."""
             B, t = self.array_backend, self.t
-            grad = B.irfft2(self._h_grad * B.rfft2(self._p), self.grid_shape, scaled=False)
+            grad = B.irfft2(self._h_grad * B.rfft2(self._p)[:, None], self.grid_shape, scaled=False)
             B.mul_sub_(self._u, self._pml_sg2, self._pml_sg_dt_over_rho0, grad)
             div = B.irfft2(self._h_div * B.rfft2(self._u), self.grid_shape, scaled=False)
             B.mul_sub_(self._rho, self._pml2, self._pml_dt_rho0, div)
-            for i in range(2):
-                self._inject(i, t)
-            p = self._rho[0] + self._rho[1]
+            self._inject(t)
+            p = self._rho[:, 0] + self._rho[:, 1]
             if self._tau is not None:
-                div_total = div[0]
-                div_total += div[1]  # div is this step's temporary: summed in place
+                div_total = div[:, 0]
+                div_total += div[:, 1]  # div is this step's temporary: summed in place
                 div_total *= self._rho0
                 B.mul_add_(p, self._tau, self._rdiff(div_total, self._h_nabla1))
             p *= self._c0_sq
             self._p = p
-            self._rec[:, t] = p.reshape(-1)[self._sensor_idx]
+            self._rec[:, :, t] = p.reshape(p.shape[0], -1)[:, self._sensor_idx]
             self.t += 1
             return self
 
@@ -206,7 +217,7 @@ def channel_rf(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.nd
     sim = loop(kgrid, medium, source, sensor, device="cpu", use_sg=True, use_kspace=True, smooth_p0=False,
                pml_size=(phys.pml, phys.pml), pml_alpha=(phys.pml_alpha, phys.pml_alpha), quiet=True,
                dtype=np.float32)
-    return sim.run()["p"], t_peak
+    return sim.run()["p"][0], t_peak
 
 
 def channel_rf_plain(phys: Physics, maps: dict, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:

@@ -293,6 +293,10 @@ def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict
     table = lambda key: np.array([p[key] for p in props], dtype=np.float64)[idx]
     has = rng.random(idx.shape) < table("scat_density")
     fluct = table("scat_amp") * rng.standard_normal(idx.shape) * has
+    if phys.image_formation == 3:  # scatterers off the grid lattice (fully developed speckle)
+        from .image_formation3 import offgrid_scatterers
+
+        fluct = offgrid_scatterers(fluct, rng)
     return {"sound_speed": np.clip(table("c") * (1 + fluct), phys.c_min, phys.c_max),
             "density": table("rho") * (1 + fluct),
             "alpha_coeff": table("alpha"),

@@ -20,7 +20,10 @@ class InvalidPhysics(SonoBenchError):
 # Image-formation (B-mode pipeline) versions. 1: analytic DAS straight onto the pixel grid,
 # white channel noise, partial TGC (sim-breast-lesion@1). 2: RF DAS on a fine grid, Hilbert
 # envelope there, anti-aliased resampling, band-limited noise, attenuation-matched TGC.
-IMAGE_FORMATIONS = (1, 2)
+# 3: a named probe (`Physics.probe`, simulation/probes.py) with its real elements on transmit and
+# receive, the probe's band on both, IQ delay-and-sum of the channels, coherent plane-wave
+# compounding, scatterers off the grid lattice (`image_formation3.py`).
+IMAGE_FORMATIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Physics:
     image_formation: int = 2        # pipeline version (see simulation/image_formation.py); 1 = sim-breast-lesion@1
     tgc_alpha: float = 0.75         # image formation 2: attenuation the TGC compensates, dB/(MHz^y cm)
     tgc_spreading: bool = True      # image formation 2: the TGC also compensates 2-D spreading (10 log10 z)
+    probe: str = ""                 # image formation 3: a probe of simulation/probes.py ("" = one element per column)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -59,6 +63,17 @@ class Physics:
         if self.image_formation not in IMAGE_FORMATIONS:
             raise InvalidPhysics(f"image_formation={self.image_formation} is unknown; valid: "
                                  f"{', '.join(map(str, IMAGE_FORMATIONS))}.")
+        if (self.image_formation == 3) != bool(self.probe):
+            raise InvalidPhysics("image_formation=3 needs a probe (Physics.probe, e.g. 'L7-4') and a probe needs "
+                                 "image_formation=3; use imaging_preset('if3-l7-4').")
+        if self.probe:
+            from .probes import get_probe
+
+            probe = get_probe(self.probe)
+            aperture = (self.extra.get("elements") or probe.n_elements) * probe.pitch_m
+            if aperture > self.width_m + 1e-9:
+                raise InvalidPhysics(f"probe {self.probe} ({aperture * 1e3:.2f} mm) is wider "
+                                     f"than the field ({self.width_m * 1e3:.2f} mm); raise cols.")
         if not 0 < self.cfl <= 0.5:
             raise InvalidPhysics(f"cfl={self.cfl} is outside (0, 0.5]; use 0.3 (k-Wave's default).")
 
@@ -115,6 +130,8 @@ class Physics:
         d = asdict(self)
         d["angles_deg"] = list(self.angles_deg)
         d["out_shape"] = list(self.out_shape)
+        if not self.probe:
+            del d["probe"]  # image formations 1 and 2 record the physics they always recorded
         d["derived"] = {"dt_s": self.dt_s, "n_steps": self.n_steps(), "grid_shape": list(self.grid_shape),
                         "points_per_wavelength": round(self.points_per_wavelength, 3),
                         "pixel_mm": list(self.pixel_mm)}
@@ -134,3 +151,29 @@ class Physics:
 
 
 DEFAULT_PHYSICS = Physics()
+
+
+def _if3_l7_4() -> Physics:
+    """Image formation 3 with the L7-4 (see `image_formation3` for why this probe and these
+    numbers): 5.208 MHz, grid step 0.09 mm (3.07 points per wavelength at 1440 m/s), a
+    400 x 448 grid with a 12-point PML (2^4 5^2 x 2^6 7: small primes for the FFTs),
+    field 33.84 mm deep x 38.16 mm wide (the 128-element aperture, 38.14 mm), three
+    compounded plane waves at -8, 0, +8 degrees, receive F-number 1.5."""
+    from .probes import get_probe
+
+    probe = get_probe("L7-4")
+    return Physics(f0_hz=probe.f0_hz, cycles=probe.burst_cycles, dx_m=0.09e-3, pml=12, rows=376, cols=424,
+                   angles_deg=(-8.0, 0.0, 8.0), f_number=1.5, tx_tukey=0.25, image_formation=3, probe=probe.name)
+
+
+IMAGING_PRESETS = {"if2": lambda: DEFAULT_PHYSICS, "if3-l7-4": _if3_l7_4}
+
+
+def imaging_preset(name: str) -> Physics:
+    """The physics of a named image formation: 'if2' (the committed tasks' image formation 2,
+    3 MHz, one element per grid column) or 'if3-l7-4' (image formation 3 with the L7-4)."""
+    from evaluator.errors import UnknownName
+
+    if name not in IMAGING_PRESETS:
+        raise UnknownName(f"Unknown imaging preset '{name}'. Valid: {', '.join(IMAGING_PRESETS)}.")
+    return IMAGING_PRESETS[name]()

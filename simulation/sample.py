@@ -64,6 +64,10 @@ def draw_noise_level(seed: int, index: int, levels) -> NoiseLevel:
 
 def kwave_envelope(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator) -> np.ndarray:
     """Envelope on the output pixel grid, by the physics' image-formation version."""
+    if phys.image_formation == 3:
+        from .image_formation3 import kwave_envelope as kwave_envelope_v3
+
+        return kwave_envelope_v3(maps, phys, noise_std, rng)
     return (_kwave_envelope_v1 if phys.image_formation == 1 else _kwave_envelope_v2)(maps, phys, noise_std, rng)
 
 
