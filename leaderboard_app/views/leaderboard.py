@@ -212,7 +212,7 @@ def leaderboard_page():
         "Rank": st.column_config.Column("Rank", help=helps["Rank"], width=55),
         "Rank range": st.column_config.Column("Rank range", help=helps["Rank range"], width=80),
         "P(rank 1)": st.column_config.Column("P(rank 1)", help=helps["P(rank 1)"], width=75),
-        "Type": st.column_config.Column("Type", help=helps["Type"], width=95),
+        "Type": st.column_config.Column("Type", help=helps["Type"], width=140),
         "Date": st.column_config.Column("Date", help=helps["Date"], width=95),
         columns.header("gflops"): st.column_config.NumberColumn(columns.header("gflops"), help=helps[columns.header("gflops")], format="%.3g"),
         columns.header("params"): st.column_config.NumberColumn(columns.header("params"), help=helps[columns.header("params")], format="compact"),
