@@ -45,7 +45,10 @@ def shift_sets(task: Task) -> list[Task]:
 def follow_up_sets(task: Task, request) -> list[Task]:
     """What a test submission to `task` is scored on after its main result: every shift set,
     then the corruption variants the request opted into (none by default)."""
-    sets = shift_sets(task)
+    from .private import split_of
+
+    private = split_of(task)  # the operator's hidden test split: the official ranks (evaluator.private)
+    sets = shift_sets(task) + ([private] if private is not None else [])
     if request.corruptions and not task.parent:
         from .corruptions import suite
 
@@ -69,6 +72,7 @@ class ShiftOutcome:
     primary: float | None = None
     error: str | None = None
     already: bool = False
+    state: str | None = None  # of the earlier submission when `already` (queued, running, done, failed)
 
 
 def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
@@ -80,13 +84,14 @@ def score_shifts(store, task: Task, sub, request, settings, parent_submission_id
 
     out = []
     for child in follow_up_sets(task, request):
-        name = child.condition["name"]
+        name = child.condition.get("name") or "private test split"
         o = ShiftOutcome(child.ref, name)
         try:
             done = evaluate(store, child, sub, settings=settings, request=follow_up(request, child, parent_submission_id))
             o.submission_id, o.primary = done.submission_id, done.result.get(f"{child.primary_metric}_mean")
         except AlreadyScored as e:
             o.submission_id, o.already = e.submission_id, True
+            o.state = (store.submission(e.submission_id) or {}).get("status")
         except SonoBenchError as e:
             o.error = str(e)
         out.append(o)
@@ -108,12 +113,17 @@ def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_
     return jobs
 
 
+_ALREADY = {"done": "already scored", "queued": "already queued, not scored yet: `sonobench worker` runs it",
+            "running": "being scored now", "failed": "failed earlier (`sonobench status` says why)"}
+
+
 def _outcome_line(o: ShiftOutcome, child: Task) -> str:
+    what = f"shift '{o.condition}'" if child.condition else o.condition
     if o.error:
-        return f"  shift '{o.condition}' ({o.task}): failed - {o.error}"
+        return f"  {what} ({o.task}): failed - {o.error}"
     if o.already:
-        return f"  shift '{o.condition}' ({o.task}): already scored (submission {o.submission_id})"
-    return f"  shift '{o.condition}' ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+        return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
+    return f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
 
 
 @dataclass
