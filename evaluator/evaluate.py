@@ -256,6 +256,12 @@ def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = Non
     except InvalidSubmission as e:
         record_refusal(store, task, path, str(e), spec=spec, name=name, team=team, kind=kind, team_id=team_id)
         raise
+    from .preflight import refusal  # the checks `sonobench check` runs first, with its words
+
+    why = refusal(task, sub)
+    if why:
+        record_refusal(store, task, path, why, spec=spec, name=name, team=team, kind=kind, team_id=team_id)
+        raise InvalidSubmission(why)
     sub.team_id = team_id
     return sub
 
