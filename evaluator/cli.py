@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "crosseval": "evaluator.crosseval_cli:crosseval",
     "shifts": "simulation.shifts_cli:shifts",
     "private": "simulation.private_cli:private_group",
+    "follow-version": "evaluator.follow_cli:follow_version",
     "baselines": "baselines.cli:baselines",
     "datasets": "adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",
