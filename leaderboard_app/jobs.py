@@ -175,8 +175,8 @@ class Job:
             return None
         return (self.row() or {}).get("error") or "the evaluation failed without a recorded reason"
 
-    def follow_up_ids(self) -> list[int]:
-        """The submissions that score this upload again (shift sets, the private split)."""
+    def follow_ups(self) -> list[tuple[int, str]]:
+        """(id, task ref) of the submissions that score this upload again (shift sets, the private split)."""
         if self.submission_id is None or not self.db.is_file():
             return []
         from evaluator.store import ReadOnlyStore
@@ -222,11 +222,11 @@ class Job:
                 _RUNNING.discard(self)
 
 
-def follow_up_submissions(store, submission_id: int) -> list[int]:
-    """Ids of the submissions queued as follow-ups of `submission_id`, in order."""
-    return [r["submission_id"] for r in store.db.query(
-        "select submission_id from jobs where json_extract(payload, '$.follow_up_of') = ? order by id",
-        [int(submission_id)])]
+def follow_up_submissions(store, submission_id: int) -> list[tuple[int, str]]:
+    """(id, task ref) of the submissions queued as follow-ups of `submission_id`, in order."""
+    return [(r["submission_id"], r["task"]) for r in store.db.query(
+        "select submission_id, json_extract(payload, '$.task') as task from jobs "
+        "where json_extract(payload, '$.follow_up_of') = ? order by id", [int(submission_id)])]
 
 
 def queued_follow_up_jobs(store, submission_id: int) -> list[int]:

@@ -133,14 +133,14 @@ def _report(job: jobs.Job) -> None:
 @st.fragment(run_every=POLL_S)
 def _follow_ups(job: jobs.Job) -> None:
     """The follow-up scores of this upload (shift sets, the private split): their state, live."""
-    ids = job.follow_up_ids()
-    if not ids:
+    follow = job.follow_ups()
+    if not follow:
         return
-    states = [data.queue_status(i) or {"state": "unknown"} for i in ids]
+    states = [data.queue_status(i) or {"state": "unknown"} for i, _ in follow]
     done = sum(s["state"] == "done" for s in states)
-    st.caption(f"Follow-up scores (acquisition-shift sets, hidden test split): {done} of {len(ids)} done.")
-    for i, s in zip(ids, states):
-        st.caption(ui.plain(f"#{i}: {ui.queue_line(s)}" + (f" - {s['error']}" if s.get("error") else "")))
+    st.caption(f"Follow-up scores (acquisition-shift sets, hidden test split): {done} of {len(follow)} done.")
+    for (i, ref), s in zip(follow, states):
+        st.caption(ui.plain(f"#{i} on {ref}: {ui.queue_line(s)}" + (f" - {s['error']}" if s.get("error") else "")))
 
 
 @ui.shows_errors

@@ -91,10 +91,10 @@ def test_an_uploads_shift_set_follow_ups_run_and_finish(writable_env, tmp_path, 
     deadline = time.monotonic() + 120
     while job.thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.5)
-    follow = job.follow_up_ids()
-    assert len(follow) == 1
+    follow = job.follow_ups()
+    assert [ref for _, ref in follow] == ["toy-lesion-brighter@1"]
     with ReadOnlyStore(writable_env["db"]) as store:
-        row = store.submission(follow[0])
+        row = store.submission(follow[0][0])
         assert row["status"] == "done" and row["task_id"] == "toy-lesion-brighter"
     at.run()
     assert any("1 of 1 done" in c.value for c in at.caption)
