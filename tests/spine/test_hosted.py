@@ -131,6 +131,9 @@ def test_queue_line_for_the_app():
 
     line = queue_line({"state": "queued", "position": 2, "attempts": 0, "max_attempts": 2, "eta_seconds": 200.0})
     assert line == "queued · position 2 in the queue · attempt 0 of 2 · about 200 s left"
+    idle = queue_line({"state": "queued", "position": 1, "attempts": 0, "max_attempts": 2, "eta_seconds": None,
+                       "workers_active": 0})
+    assert idle == "queued · position 1 in the queue · attempt 0 of 2 · no worker is running jobs now"
 
 
 def test_disqualify_withdraws_the_team_and_blocks_it(hosted):
