@@ -64,6 +64,7 @@ def _power_line(task, n: int, db_path) -> str:
     """From the references' per-case results on the public test split: the store's, else the
     committed reference file's (loaded into a scratch in-memory store)."""
     from evaluator.cli import lazy_hook
+    from evaluator.errors import SonoBenchError
     from evaluator.private import power_statement
     from evaluator.store import ReadOnlyStore, Store, queries
 
@@ -76,7 +77,7 @@ def _power_line(task, n: int, db_path) -> str:
     try:
         with ReadOnlyStore(db_path) as store:
             found = values(store)
-    except Exception:  # no store yet: the committed references below
+    except SonoBenchError:  # no store yet: the committed references below
         found = {}
     if len([v for v in found.values() if v]) < 2 and lazy_hook("reference_loader"):
         with Store(memory=True) as scratch:

@@ -7,7 +7,6 @@ from plotly.subplots import make_subplots
 from evaluator import imageio, private
 from evaluator.errors import TaskNotFound
 from evaluator.store import validity
-
 from leaderboard_app import columns, data, overlays, ui
 
 N_WORST = 10

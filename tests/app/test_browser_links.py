@@ -43,7 +43,7 @@ def _other_band_model(path):
     return path
 
 
-def _upload(page, url: str, task: str, model, team: str = "playwright") -> None:
+def _upload(page, url: str, task: str, model, team: str = "playwright") -> None:  # noqa: F811
     page.goto(f"{url}/submit")
     page.get_by_role("heading", name="Submit a model").wait_for()
     page.locator("[data-testid=stSelectbox]").first.click()
@@ -54,7 +54,7 @@ def _upload(page, url: str, task: str, model, team: str = "playwright") -> None:
 
 
 def test_uploads_open_their_own_submission_follow_ups_finish_and_failures_are_listed(
-        shifted_tasks, running_app, page, artifacts_dir, tmp_path):
+        shifted_tasks, running_app, page, artifacts_dir, tmp_path):  # noqa: F811  (fixtures)
     uploads = {"toy-lesion@1": (threshold_onnx(tmp_path / "lesion.onnx", threshold=0.31), 1),
                "toy-bands@1": (_other_band_model(tmp_path / "bands-b.onnx"), 0)}
     for task, (model, follow_ups) in uploads.items():

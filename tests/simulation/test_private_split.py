@@ -1,5 +1,6 @@
 """Private (hidden) test splits: keyed per-case seeds, frozen in the data dir, a follow-up of every
 submission to the task, refused to teams, tied to one task version."""
+import itertools
 import json
 import os
 
@@ -42,7 +43,7 @@ def test_case_seeds_are_keyed_hashes_not_offsets():
     key = bytes(range(32))
     seeds = [private_split.case_seed(key, "t@1", i) for i in range(4)]
     assert len(set(seeds)) == 4 and all(0 <= s < 2 ** 128 for s in seeds)
-    assert {b - a for a, b in zip(seeds, seeds[1:])} != {1}
+    assert {b - a for a, b in itertools.pairwise(seeds)} != {1}
     assert private_split.case_seed(bytes(32), "t@1", 0) != seeds[0]              # another key
     assert private_split.case_seed(key, "t@2", 0) != seeds[0]                   # another version
 

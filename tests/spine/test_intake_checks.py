@@ -68,5 +68,5 @@ def test_a_forged_output_description_is_refused():
     assert "'logits'" in reports.output_choice({"container": "dict", "length": 2, "key": "logits"})
     for bad in ({"container": "set", "length": 1}, {"container": "tuple", "length": -1},
                 {"container": "dict", "length": 1, "key": "<b>x</b>"}, "tuple"):
-        with pytest.raises(Exception):
+        with pytest.raises(reports.ChildReportInvalid):
             reports.output_choice(bad)
