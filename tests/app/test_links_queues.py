@@ -121,3 +121,43 @@ def test_the_app_port_is_free_again_at_once_after_a_stop():
     with socket.socket() as plain, pytest.raises(OSError):
         plain.bind(("127.0.0.1", port))  # the old probe (no SO_REUSEADDR) refused here for ~60 s
     _check_port("127.0.0.1", port)  # what a restarted `sonobench app` does: no wait
+
+
+def test_evaluate_gives_checks_message_for_a_wrong_input_size(writable_env, tmp_path):
+    from tests.spine.test_hosted import _fixed_size_onnx
+
+    model = _fixed_size_onnx(tmp_path / "small.onnx", 32)
+    job = jobs.start(model.read_bytes(), "small.onnx", "toy-lesion@1", db=writable_env["db"], team="web")
+    assert job.refusal and "exported for 32 x 32 inputs, but task toy-lesion@1 feeds 64 x 64 images" in job.refusal
+    assert "torch.zeros(1, 1, 64, 64)" in job.refusal
+
+
+def _private_toy():
+    """A hidden test split of toy-lesion@1 in the data dir: the toy's test cases, frozen as
+    toy-lesion-private@1 (private_of toy-lesion@1)."""
+    import json
+
+    from evaluator import private
+    from evaluator.tasks import get_task, write_task
+
+    toy = get_task("toy-lesion@1")
+    folder = private.folder_for("toy-lesion", 1)
+    spec = json.loads((toy.folder / "task.json").read_text())
+    spec.update(id="toy-lesion-private", test_labels_private=True,
+                source={**spec.get("source", {}), "private_of": "toy-lesion@1"})
+    cases = [{"id": c.id, "split": "test", "image": c.image, "label": c.label} for c in toy.split("test")]
+    return write_task(folder, spec, cases, data_root=str(toy.data_root))
+
+
+def test_a_hidden_splits_cases_are_never_shown(writable_env, tmp_path):
+    from evaluator.store import Store
+
+    from .helpers import score
+
+    split = _private_toy()
+    with Store(writable_env["db"]) as store:
+        sid = score(store, split, threshold_onnx(tmp_path / "p.onnx", threshold=0.29), name="hidden-one")
+    at = _page_with_id(sid)
+    assert not at.exception and at.header[0].value == ui.plain(f"#{sid} hidden-one")
+    assert any("hidden test split" in i.value for i in at.info)
+    assert not at.dataframe and not at.get("plotly_chart")              # no per-case table, no distribution
