@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import AlreadyScored, SonoBenchError
+from .private import is_private
 from .metrics import METRICS, aggregate
 from .store import queries
 from .tasks import Task, children_of
@@ -73,6 +74,7 @@ class ShiftOutcome:
     error: str | None = None
     already: bool = False
     state: str | None = None  # of the earlier submission when `already` (queued, running, done, failed)
+    hidden: bool = False      # a hidden test split's score, not told to a hosted team
 
 
 def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
@@ -89,6 +91,8 @@ def score_shifts(store, task: Task, sub, request, settings, parent_submission_id
         try:
             done = evaluate(store, child, sub, settings=settings, request=follow_up(request, child, parent_submission_id))
             o.submission_id, o.primary = done.submission_id, done.result.get(f"{child.primary_metric}_mean")
+            if settings.require_auth and is_private(child):  # a team cannot probe the hidden split's score
+                o.primary, o.hidden = None, True
         except AlreadyScored as e:
             o.submission_id, o.already = e.submission_id, True
             o.state = (store.submission(e.submission_id) or {}).get("status")
@@ -123,6 +127,8 @@ def _outcome_line(o: ShiftOutcome, child: Task) -> str:
         return f"  {what} ({o.task}): failed - {o.error}"
     if o.already:
         return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
+    if o.hidden:
+        return f"  {what}: scored; its score is hidden (the official board ranks on it)"
     return f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
 
 

@@ -132,3 +132,30 @@ def test_detectable_difference_shrinks_with_n():
               2: {f"c{i}": v + rng.normal(0, 0.2) for i, v in enumerate(base) if i < 75}}
     text = power_statement(values, 100, 300, "dice")
     assert "At N = 300 (225 cases where dice applies, 75%" in text
+
+
+def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, tmp_path):
+    import dataclasses
+
+    from evaluator import robustness
+    from evaluator.evaluate import Request
+    from evaluator.settings import Settings
+    from evaluator.store import Store
+    from evaluator.submission import prepare
+    from evaluator.toy import threshold_onnx
+
+    assert _make(sim_task, seed_file, 3).exit_code == 0
+    sub = prepare(threshold_onnx(tmp_path / "m.onnx"))
+    lines = []
+    for hosted in (False, True):
+        settings = dataclasses.replace(Settings(), require_auth=hosted)
+        store = Store(tmp_path / f"r{int(hosted)}.db")
+        [o] = robustness.score_shifts(store, sim_task, sub, Request.for_task(sim_task), settings, 1,
+                                      log=lines.append)
+        assert o.error is None and o.submission_id is not None
+        assert (o.primary is None) == hosted and o.hidden == hosted
+    assert "private test split (sim-test-private@1): dice" in lines[0]
+    assert "its score is hidden" in lines[1] and "dice" not in lines[1]
+    with Store(tmp_path / "r1.db") as s:
+        [row] = s.db.query("select private_cases from results")
+    assert row["private_cases"] == 1                       # its per-case rows are the operator's only
