@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import AlreadyScored, SonoBenchError
-from .private import is_private
 from .metrics import METRICS, aggregate
+from .private import is_private
 from .store import queries
 from .tasks import Task, children_of
 
