@@ -92,6 +92,7 @@ def follow(store, old_task, new_task, settings, *, log=print) -> Followed:
     """Score every finished (not withdrawn, not follow-up) submission of `old_task` on `new_task`
     from its kept files, through the one pipeline; a follow-up of this kind is not charged."""
     from .evaluate import Request, evaluate
+    from .robustness import score_shifts
 
     if (old_task.id, old_task.version) == (new_task.id, new_task.version):
         raise SonoBenchError(f"{old_task.ref} is the version to follow from; name another with --to")
@@ -119,6 +120,8 @@ def follow(store, old_task, new_task, settings, *, log=print) -> Followed:
             out.scored.append((row["id"], done.submission_id))
             log(f"  #{row['id']} {row['name']} -> #{done.submission_id} on {new_task.ref}: "
                 f"{new_task.primary_metric} {done.result.get(f'{new_task.primary_metric}_mean'):.4f}")
+            # and the new version's follow-ups (shift sets, its hidden split), as for a new submission
+            score_shifts(store, new_task, sub, request, settings, done.submission_id, log=log)
         except AlreadyScored as e:
             out.already.append((row["id"], e.submission_id))
             log(f"  #{row['id']} {row['name']}: already on {new_task.ref} as #{e.submission_id}")

@@ -56,9 +56,17 @@ def test_follow_version_scores_every_stored_submission_on_the_new_version(two_ve
     db = tmp_path / "r.db"
     _submit(db, threshold_onnx(tmp_path / "a.onnx", threshold=0.3), "--team", "alpha")
     _submit(db, threshold_onnx(tmp_path / "b.onnx", threshold=0.45), "--name", "bee")
+    from evaluator.tasks import get_task
+
+    from .test_robustness import brighter, make_shift
+
+    make_shift(get_task("toy-lesion@2"), two_versions.folder.parent.parent, "gain", brighter, n=3)
     out = CliRunner().invoke(cli, ["follow-version", "toy-lesion@1", "--to", "toy-lesion@2", "--db", str(db)])
     assert out.exit_code == 0, out.output
     assert "2 scored, 0 already there, 0 without a kept model file, 0 failed" in out.output
+    with Store(db) as store:  # the new version's shift set follows too, as for a new submission
+        shifted = list(store.db.query("select status from submissions where task_id = 'toy-lesion-gain'"))
+    assert [r["status"] for r in shifted] == ["done", "done"]
     old, new = _rows(db, 1), _rows(db, 2)
     assert [r["name"] for r in new] == [r["name"] for r in old] and [r["team"] for r in new] == ["alpha", ""]
     assert [r["meta"]["followed_from"] for r in new] == [{"submission_id": r["id"], "task": "toy-lesion@1"} for r in old]
@@ -67,7 +75,7 @@ def test_follow_version_scores_every_stored_submission_on_the_new_version(two_ve
         results = [store.result_for(r["id"]) for r in new]
         used = store.db.execute("select count(*) from submissions where status = 'done'").fetchone()[0]
     assert all(r["task_version"] == 2 and r["manifest_digest"] == v2 for r in results)   # rows say their version
-    assert used == 4
+    assert used == 6
     again = CliRunner().invoke(cli, ["follow-version", "toy-lesion@1", "--to", "toy-lesion@2", "--db", str(db)])
     assert "0 scored, 2 already there" in again.output
 
