@@ -20,6 +20,8 @@ LAZY_COMMANDS = {
     "style-adapt": "simulation.style_cli:style_adapt",
     "crosseval": "evaluator.crosseval_cli:crosseval",
     "shifts": "simulation.shifts_cli:shifts",
+    "private": "simulation.private_cli:private_group",
+    "follow-version": "evaluator.follow_cli:follow_version",
     "baselines": "baselines.cli:baselines",
     "datasets": "adapters.cli:datasets",
     "app": "leaderboard_app.cli:app",

@@ -81,6 +81,8 @@ def _print_result(res: dict, task=None) -> None:
     params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
     click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
                f"({res['n_cases']} {res['split']} cases, manifest {res['manifest_digest'][:12]})")
+    if (res.get("hardware") or {}).get("model_output"):
+        click.echo(f"  Note: {res['hardware']['model_output']}")
 
 
 @cli.command()
@@ -153,6 +155,10 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
     if not ref:
         raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
     task = tasks_mod.get_task(ref)
+    if who is not None:  # a team never submits to a private split: it follows their public submission
+        from .private import refuse_direct
+
+        refuse_direct(task, None)
     request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
                                gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
                                corruptions=corruptions)

@@ -220,11 +220,25 @@ def start_submission(store: Store, task: Task, sub: Submission, request: Request
     check_operator_limits(request, settings)
     store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)
     store_jobs.register_task(store, task)
-    return store_jobs.create_submission(
+    ids = store_jobs.create_submission(
         store, settings, job_payload=job_payload, charged=request.follow_up_of is None,
         file_sha256=sub.sha256, filename=sub.path.name,
         fmt=sub.format.value, task=task, name=sub.name, team=sub.team, kind=request.kind,
         meta={**submission_meta(sub, request), **(meta or {})}, team_id=sub.team_id)
+    _keep_model(store, sub, settings, ids[0])
+    return ids
+
+
+def _keep_model(store: Store, sub: Submission, settings: Settings, submission_id: int) -> None:
+    """The operator's copy of the files, so the row can follow a new task version (kept_models)."""
+    from .kept_models import keep
+
+    try:
+        kept = keep(store, sub, settings)
+    except OSError as e:  # a full disk must not lose the submission itself
+        kept = {"kept_model_skipped": f"could not copy the files ({type(e).__name__})"}
+    if kept:
+        store_jobs.merge_meta(store, submission_id, kept)
 
 
 def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submission", split: str = "test",
@@ -283,6 +297,12 @@ def prepare_or_reject(store: Store, task: Task, path, *, spec: dict | None = Non
     except InvalidSubmission as e:
         record_refusal(store, task, path, str(e), spec=spec, name=name, team=team, kind=kind, team_id=team_id)
         raise
+    from .preflight import refusal  # the checks `sonobench check` runs first, with its words
+
+    why = refusal(task, sub)
+    if why:
+        record_refusal(store, task, path, why, spec=spec, name=name, team=team, kind=kind, team_id=team_id)
+        raise InvalidSubmission(why)
     sub.team_id = team_id
     return sub
 

@@ -245,7 +245,10 @@ def status(submission_id, as_json, db_path):
         click.echo(f"  attempts: {st['attempts']} of {st['max_attempts']}")
     if st["position"] is not None:
         click.echo(f"  queue position: {st['position']}")
-    if st["state"] in ("queued", "running"):
+    if st["state"] in ("queued", "running") and st.get("workers_active") == 0:
+        click.echo("  no worker is running jobs on this store now: it waits until one runs "
+                   "(`sonobench worker`, or the app that queued it)")
+    elif st["state"] in ("queued", "running"):
         click.echo(f"  estimated time left: {_duration(st['eta_seconds'])} "
                    f"(typical job: {_duration(st['typical_job_seconds'])})")
     if st["state"] == "failed" and st["error"]:

@@ -85,13 +85,35 @@ def onnx_shape_problems(path: Path, task: Task) -> tuple[list[str], list[str]]:
     return problems, checked
 
 
+def contract_checks(task: Task, sub: Submission) -> tuple[list[str], list[str]]:
+    """(problems, what was checked) found without running the model: what `check`, `submit` and
+    the app's Evaluate all say first. "file checks passed" only once the file also parses."""
+    problems, checked = [], []
+    if sub.format is Format.ONNX:
+        problems, checked = onnx_shape_problems(sub.path, task)
+    unreadable = any(p.startswith("the file is not a readable") for p in problems)
+    return problems, ([] if unreadable else [f"file checks passed: {sub.format.value}"]) + checked
+
+
+def refusal(task: Task, sub: Submission) -> str | None:
+    """The contract problems as one actionable message (the text `check` prints), or None."""
+    problems, _ = contract_checks(task, sub)
+    if not problems:
+        return None
+    return (f"{sub.path.name} is not ready for {task.ref}: " + "; ".join(problems)
+            + f". (`sonobench check {sub.path.name} --task {task.ref}` lists every problem.)")
+
+
 def _sandbox_cases(sub: Submission, task: Task, config: SandboxConfig, iso) -> tuple[list[str], list[str]]:
     problems, checked = [], []
     cases = task.split("val")[:CHECK_CASES] or task.split("train")[:CHECK_CASES]
     max_bytes = task.num_classes * task.input_size[0] * task.input_size[1] * 8
     with ModelProcess(sub.files, sub.format.value, config, sub.architecture, isolation=iso) as proc:
-        channels = proc.load(task.input_size, complexity=False)["channels"]
+        loaded = proc.load(task.input_size, complexity=False)
+        channels = loaded["channels"]
         checked.append(f"loaded in the sandbox ({iso.mode}); it takes {channels} input channel(s)")
+        if loaded.get("output"):
+            checked.append(f"note: {loaded['output']}")
         for case in cases:
             image = imageio.load_gray(task.image_path(case))
             resp, y = proc.request({"op": "infer", "case": case.id}, imageio.to_input(image, task.input_size, channels),
@@ -119,11 +141,9 @@ def preflight(task: Task, path, *, spec: dict | None = None, name=None, architec
         rep.problems.append(str(e))
         return rep
     rep.format = sub.format.value
-    rep.checked.append(f"file checks passed: {sub.format.value}")
-    if sub.format is Format.ONNX:
-        problems, checked = onnx_shape_problems(sub.path, task)
-        rep.problems += problems
-        rep.checked += checked
+    problems, checked = contract_checks(task, sub)
+    rep.problems += problems
+    rep.checked += checked
     try:
         iso = isolation_for("bwrap" if settings.require_isolation == "bwrap" else config.isolation)
     except SonoBenchError as e:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from .errors import AlreadyScored, SonoBenchError
 from .metrics import METRICS, aggregate
+from .private import is_private
 from .store import queries
 from .tasks import Task, children_of
 
@@ -51,7 +52,10 @@ def shift_sets(task: Task) -> list[Task]:
 def follow_up_sets(task: Task, request) -> list[Task]:
     """What a test submission to `task` is scored on after its main result: every shift set,
     then the corruption variants the request opted into (none by default)."""
-    sets = shift_sets(task)
+    from .private import split_of
+
+    private = split_of(task)  # the operator's hidden test split: the official ranks (evaluator.private)
+    sets = shift_sets(task) + ([private] if private is not None else [])
     if request.corruptions and not task.parent:
         from .corruptions import suite
 
@@ -75,6 +79,8 @@ class ShiftOutcome:
     primary: float | None = None
     error: str | None = None
     already: bool = False
+    state: str | None = None  # of the earlier submission when `already` (queued, running, done, failed)
+    hidden: bool = False      # a hidden test split's score, not told to a hosted team
 
 
 def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
@@ -86,13 +92,16 @@ def score_shifts(store, task: Task, sub, request, settings, parent_submission_id
 
     out = []
     for child in follow_up_sets(task, request):
-        name = child.condition["name"]
+        name = child.condition.get("name") or "private test split"
         o = ShiftOutcome(child.ref, name)
         try:
             done = evaluate(store, child, sub, settings=settings, request=follow_up(request, child, parent_submission_id))
             o.submission_id, o.primary = done.submission_id, done.result.get(f"{child.primary_metric}_mean")
+            if settings.require_auth and is_private(child):  # a team cannot probe the hidden split's score
+                o.primary, o.hidden = None, True
         except AlreadyScored as e:
             o.submission_id, o.already = e.submission_id, True
+            o.state = (store.submission(e.submission_id) or {}).get("status")
         except SonoBenchError as e:
             o.error = str(e)
         out.append(o)
@@ -114,12 +123,19 @@ def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_
     return jobs
 
 
+_ALREADY = {"done": "already scored", "queued": "already queued, not scored yet: `sonobench worker` runs it",
+            "running": "being scored now", "failed": "failed earlier (`sonobench status` says why)"}
+
+
 def _outcome_line(o: ShiftOutcome, child: Task) -> str:
+    what = f"shift '{o.condition}'" if child.condition else o.condition
     if o.error:
-        return f"  shift '{o.condition}' ({o.task}): failed - {o.error}"
+        return f"  {what} ({o.task}): failed - {o.error}"
     if o.already:
-        return f"  shift '{o.condition}' ({o.task}): already scored (submission {o.submission_id})"
-    return f"  shift '{o.condition}' ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+        return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
+    if o.hidden:
+        return f"  {what}: scored; its score is hidden (the official board ranks on it)"
+    return f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
 
 
 @dataclass

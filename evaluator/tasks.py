@@ -377,6 +377,10 @@ def get_task(ref: str) -> Task:
         return variant_task(parent, corruption, severity)
     found = discover()
     if name not in found:
+        from .private import versions as private_versions  # a private split: by exact name only
+
+        found = {**found, name: private_versions(name)} if private_versions(name) else found
+    if name not in found:
         valid = ", ".join(sorted(found)) or "(none: run `sonobench simulate` or `sonobench datasets import`)"
         raise TaskNotFound(f"Unknown task '{name}'. Valid choices: {valid}.{did_you_mean(name, found)}")
     versions = found[name]

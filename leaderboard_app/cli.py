@@ -22,7 +22,11 @@ class PortInUse(SonoBenchError):
 
 
 def _check_port(address: str, port: int) -> None:
+    """Refuse a port another program listens on. SO_REUSEADDR, as Streamlit's own server (Tornado)
+    binds: without it, the connections of a server stopped a moment ago (TIME_WAIT, ~60 s on
+    Linux) made this probe fail although Streamlit itself could bind."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
         except OSError:

@@ -175,6 +175,26 @@ class Job:
             return None
         return (self.row() or {}).get("error") or "the evaluation failed without a recorded reason"
 
+    def follow_ups(self) -> list[tuple[int, str]]:
+        """(id, task ref) of the submissions that score this upload again (shift sets, the private split)."""
+        if self.submission_id is None or not self.db.is_file():
+            return []
+        from evaluator.store import ReadOnlyStore
+
+        with ReadOnlyStore(self.db) as store:
+            return follow_up_submissions(store, self.submission_id)
+
+    def _follow_ups(self, store, owner: str, settings) -> None:
+        """Run the follow-up jobs the main result queued, one after the other, in this thread
+        (a `sonobench worker` that claims one first runs it instead: claim is atomic)."""
+        from evaluator.queue import process_job
+        from evaluator.store import jobs as store_jobs
+
+        for job_id in queued_follow_up_jobs(store, self.submission_id):
+            job = store_jobs.claim(store, owner, settings.lease_seconds, job_id=job_id)
+            if job is not None:
+                process_job(store, job, settings, settings.sandbox_config())
+
     def cleanup(self) -> None:
         with _LOCK:
             _RUNNING.discard(self)
@@ -193,12 +213,49 @@ class Job:
                 job = store_jobs.claim(store, owner, settings.lease_seconds, job_id=self.job_id)
                 if job is not None:  # else a `sonobench worker` has it; the page follows the row
                     process_job(store, job, settings, settings.sandbox_config())
+                    self._follow_ups(store, owner, settings)
         except Exception as e:  # shown on the page; the job's lease expires and a worker retries it
             self.crash = f"the app could not run the evaluation ({type(e).__name__}: {e}); " \
                          "start `sonobench worker` to finish it"
         finally:
             with _LOCK:
                 _RUNNING.discard(self)
+
+
+def follow_up_submissions(store, submission_id: int) -> list[tuple[int, str]]:
+    """(id, task ref) of the submissions queued as follow-ups of `submission_id`, in order."""
+    return [(r["submission_id"], r["task"]) for r in store.db.query(
+        "select submission_id, json_extract(payload, '$.task') as task from jobs "
+        "where json_extract(payload, '$.follow_up_of') = ? order by id", [int(submission_id)])]
+
+
+def queued_follow_up_jobs(store, submission_id: int) -> list[int]:
+    return [r["id"] for r in store.db.query(
+        "select id from jobs where status = 'queued' and json_extract(payload, '$.follow_up_of') = ? order by id",
+        [int(submission_id)])]
+
+
+def failed_submissions(db: Path, *, team: str = "", token: str = "", limit: int = 20) -> list[dict]:
+    """A team's failed submissions with their reasons, newest first: by the token's team in
+    hosted mode (a wrong token shows nothing), else by the team name typed."""
+    from evaluator.store import ReadOnlyStore
+    from evaluator.teams import AuthError, authenticate
+
+    if not Path(db).is_file():
+        return []
+    with ReadOnlyStore(db) as store:
+        if token:
+            try:
+                where, arg = "team_id = ?", authenticate(store, token).id
+            except AuthError:
+                return []
+        elif team:
+            where, arg = "team = ?", team
+        else:
+            return []
+        return [dict(r) for r in store.db.query(
+            f"select id, name, task_id, task_version, error, created_at from submissions where status = 'failed' "
+            f"and withdrawn_at is null and {where} order by id desc limit ?", [arg, int(limit)])]
 
 
 def _busy() -> int:

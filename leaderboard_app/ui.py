@@ -149,6 +149,8 @@ def queue_line(st_: dict) -> str:
     if st_.get("attempts") is not None:
         parts.append(f"attempt {st_['attempts']} of {st_['max_attempts']}")
     eta = st_.get("eta_seconds")
-    if eta is not None:
+    if st_.get("workers_active") == 0 and st_["state"] in ("queued", "running"):
+        parts.append("no worker is running jobs now")
+    elif eta is not None:
         parts.append(f"about {eta:.0f} s left" if eta < 600 else f"about {eta / 60:.0f} min left")
     return " · ".join(parts)

@@ -90,14 +90,18 @@ class _TorchModel:
             pass
         self.module = module
         self.declared_channels = None
+        self.output_choice = None  # which element of a tuple / list / dict output is scored (told to the parent)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():
             out = self.module(self.torch.from_numpy(x).to(self.device))
         if isinstance(out, (tuple, list)):
-            out = out[0]
+            self.output_choice = {"container": type(out).__name__, "length": len(out), "index": 0}
+            out = out[0] if out else None
         if isinstance(out, dict):
-            out = next(iter(out.values()))
+            key = next(iter(out), None)
+            self.output_choice = {"container": "dict", "length": len(out), "key": str(key)[:40]}
+            out = out[key] if out else None
         if not isinstance(out, self.torch.Tensor):
             raise TypeError(f"the model returned {type(out).__name__}, not a tensor")
         return out.detach().cpu().numpy()
@@ -207,7 +211,7 @@ def serve(req_fd: int, resp_fd: int, facts: dict | None = None) -> None:
         except Exception as e:
             complexity["error"] = _error(e)
     protocol.send(resp_fd, {"ok": True, "channels": channels, "complexity": complexity,
-                            "facts": getattr(model, "facts", {})})
+                            "facts": getattr(model, "facts", {}), "output": getattr(model, "output_choice", None)})
     warmed = False
     while True:
         header, x = protocol.recv(req_fd)

@@ -102,7 +102,8 @@ def load_reply(resp: dict, reported_complexity: bool) -> dict:
     channels = resp.get("channels")
     if type(channels) is not int or channels not in CHANNELS:
         raise _invalid("input channel count (must be 1 or 3)", channels)
-    out = {"channels": channels, "complexity": {"params": None, "gflops": None, "error": None}}
+    out = {"channels": channels, "complexity": {"params": None, "gflops": None, "error": None},
+           "output": output_choice(resp.get("output"))}
     if not reported_complexity:
         return out
     cx = resp.get("complexity")
@@ -124,3 +125,23 @@ def load_reply(resp: dict, reported_complexity: bool) -> dict:
     return out
 
 
+
+
+def output_choice(value) -> str | None:
+    """The child's word on a model that returns several outputs (a tuple, list or dict; element 0
+    or the first key is scored), checked and put in the parent's own words; None for one tensor."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("container") not in ("tuple", "list", "dict"):
+        raise _invalid("output description", value)
+    length = value.get("length")
+    if type(length) is not int or not 0 <= length <= 100_000:
+        raise _invalid("output count", length)
+    if value["container"] == "dict":
+        key = value.get("key")
+        if not isinstance(key, str) or not re.fullmatch(r"[\w.-]{0,40}", key):
+            raise _invalid("output key", key)
+        return (f"the model returns a dict of {length} outputs; the first, '{key}', was scored "
+                "(return a single tensor to make the choice explicit)")
+    return (f"the model returns a {value['container']} of {length} outputs; element 0 was scored "
+            "(return a single tensor to make the choice explicit)")

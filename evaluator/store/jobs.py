@@ -283,7 +283,8 @@ def queue_status(store, submission_id: int) -> dict | None:
         return None
     out = {"submission_id": submission_id, "name": sub["name"], "team": sub["team"], "state": sub["status"],
            "error": sub.get("error"), "withdrawn": bool(sub.get("withdrawn_at")), "attempts": None,
-           "max_attempts": None, "position": None, "eta_seconds": None, "typical_job_seconds": None}
+           "max_attempts": None, "position": None, "eta_seconds": None, "typical_job_seconds": None,
+           "workers_active": None}
     rows = list(store.db.query("select * from jobs where submission_id = ?", [submission_id]))
     if not rows:
         return out
@@ -294,6 +295,11 @@ def queue_status(store, submission_id: int) -> dict | None:
         [RECENT_JOBS])) if d is not None and d >= 0]
     typical = statistics.median(recent) if recent else None
     out["typical_job_seconds"] = typical
+    # Nobody is known to run jobs unless some job's lease is live: then no ETA is promised.
+    out["workers_active"] = next(store.db.query(
+        "select count(distinct owner) n from jobs where status = 'running' and lease_expires > ?", [time.time()]))["n"]
+    if not out["workers_active"]:
+        typical = None
     if job["status"] == "queued":
         ahead = next(store.db.query("select count(*) n from jobs where status = 'queued' and id < ?", [job["id"]]))["n"]
         running = next(store.db.query("select count(*) n from jobs where status = 'running'"))["n"]

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from evaluator import board_columns, imageio
+from evaluator import board_columns, imageio, private
 from evaluator.errors import TaskNotFound
 from evaluator.store import validity
 from leaderboard_app import columns, data, overlays, ui
@@ -155,9 +155,35 @@ def _overlays(ref: str, sub: dict, res: dict, cases: pd.DataFrame, metric: str, 
             col.image(overlays.overlay(image, pred), caption=f"{case.id} (val): prediction", width="stretch")
 
 
+_SHOWN = "sub_shown"  # the submission this page showed last (so ?id=N points the pickers only once)
+
+
+def _open_requested() -> bool:
+    """Point the pickers at the submission the URL names (?id=N), whatever its task. False after
+    saying why it cannot be shown: not found (or withdrawn), or not scored (yet)."""
+    raw = st.query_params.get("id")
+    if raw is None or str(raw) == str(st.session_state.get(_SHOWN)):
+        return True
+    sub = data.submission_detail(int(raw))["submission"] if str(raw).isdigit() and data.db_path().is_file() else None
+    if sub is None or sub.get("withdrawn_at"):
+        st.error(f"Submission #{ui.plain(raw)} was not found in this leaderboard. Check the number, or pick one below.")
+        del st.query_params["id"]
+        return False
+    if sub["status"] != "done":
+        why = f": {sub['error']}" if sub["status"] == "failed" and sub.get("error") else ""
+        st.warning(ui.plain(f"Submission #{sub['id']} '{sub['name']}' on {sub['task_id']}@{sub['task_version']} "
+                            f"is {sub['status']}{why}"))
+        return False
+    ref = f"{sub['task_id']}@{sub['task_version']}"
+    st.session_state[ui.TASK_KEY] = ref  # the pickers open on it (ui.requested_submission reads the id)
+    return True
+
+
 @ui.shows_errors
 def submission_page():
     st.title("Submission detail")
+    if not _open_requested():
+        return
     picked = ui.task_picker(key="sub_task")
     if picked is None:
         return
@@ -167,7 +193,8 @@ def submission_page():
         st.info("No scored submissions on this task yet.")
         return
     row = ui.submission_picker("Submission", choices, key="sub_pick", default_id=ui.requested_submission())
-    st.session_state[ui.SUBMISSION_KEY] = row["id"]
+    st.session_state[ui.SUBMISSION_KEY] = st.session_state[_SHOWN] = row["id"]
+    st.query_params["id"] = str(row["id"])  # the URL names what is shown (a link to it works anywhere)
     detail = data.submission_detail(row["id"])
     sub, res, cases = detail["submission"], detail["result"], detail["cases"]
     broken = validity.problems(res or {}) if res else ["no result row"]
@@ -180,6 +207,10 @@ def submission_page():
     metric = res.get("primary_metric") or data.primary_metric(task_id, version)
     metrics = board_columns.shown_metrics(data.task_spec(task_id, version), [res], metric)
     _metric_cards(res, metrics)
+    if private.is_private({"task_id": task_id}):
+        st.info("This is the hidden test split: its board gives the official ranks, and its per-case results, "
+                "images and predictions are shown to the operator only.", icon=":material/lock:")
+        return
     unit = res.get("hd95_unit") or "px"
     st.subheader("Per-case distribution")
     st.caption(f"One dot per {res['split']} case (macro mean over foreground classes); box = quartiles, "

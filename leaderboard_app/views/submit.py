@@ -30,8 +30,7 @@ def _form() -> None:
         st.info("No tasks on this machine to submit to. Generate one with `sonobench simulate`.")
         return
     refs = [f"{t['id']}@{t['version']}" for t in summaries]
-    chosen = st.session_state.get(ui.TASK_KEY)
-    ref = st.selectbox("Task", refs, index=refs.index(chosen) if chosen in refs else 0, key="submit_task",
+    ref = st.selectbox("Task", refs, index=_default_index(summaries, refs), key="submit_task",
                        format_func=lambda r: f"{r} — {summaries[refs.index(r)]['title']}")
     model = st.file_uploader("Model file", type=[e.lstrip(".") for e in sorted(EXTENSIONS)], key="submit_model")
     spec = st.file_uploader("Architecture or submission.json (optional)", type=["json"], key="submit_spec",
@@ -49,12 +48,37 @@ def _form() -> None:
     if b2.button("Check first (nothing is stored)", disabled=model is None, key="submit_check"):
         _show_check(jobs.check(model.getvalue(), model.name, ref,
                                spec_json=spec.getvalue() if spec is not None else None))
+    _failures(team, token)
     if b1.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
         task_id = summaries[refs.index(ref)]["id"]
         st.session_state[JOB_KEY] = jobs.start(
             model.getvalue(), model.name, ref, task_id, db=data.db_path(), name=name.strip(), team=team.strip(),
             spec_json=spec.getvalue() if spec is not None else None, token=token.strip())
         st.rerun()
+
+
+def _default_index(summaries: list[dict], refs: list[str]) -> int:
+    """The task being looked at, else the newest version of the default task, else the first."""
+    from evaluator.demo import DEFAULT_TASK
+
+    chosen = st.session_state.get(ui.TASK_KEY)
+    if chosen in refs:
+        return refs.index(chosen)
+    versions = [t["version"] for t in summaries if t["id"] == DEFAULT_TASK]
+    return refs.index(f"{DEFAULT_TASK}@{max(versions)}") if versions else 0
+
+
+def _failures(team: str, token: str) -> None:
+    """The team's failed submissions with their reasons (newest first)."""
+    if not (team.strip() or token.strip()):
+        return
+    rows = jobs.failed_submissions(data.db_path(), team=team.strip(), token=token.strip())
+    if not rows:
+        return
+    with st.expander(f"Failed submissions of this team ({len(rows)})", expanded=False):
+        for r in rows:
+            st.markdown(ui.plain(f"#{r['id']} {r['name']} on {r['task_id']}@{r['task_version']} "
+                                 f"({(r['created_at'] or '')[:16]})") + "  \n" + ui.plain(r["error"] or "no reason recorded"))
 
 
 def _show_check(report) -> None:
@@ -89,6 +113,7 @@ def _report(job: jobs.Job) -> None:
         return
     res, sid = outcome.get("result") or {}, outcome["submission_id"]
     st.session_state[ui.SUBMISSION_KEY] = sid
+    st.session_state[ui.TASK_KEY] = job.task_ref  # the Leaderboard and Submission pages open on it
     verb = outcome.get("status", "Scored")
     st.success(f"{verb}: submission #{sid} on {job.task_ref}.")
     if res:
@@ -105,7 +130,22 @@ def _report(job: jobs.Job) -> None:
                        f"{res[f'{m}_mean']:.{d}f}", help=f"95% CI [{res[f'{m}_ci_low']:.{d}f}, {res[f'{m}_ci_high']:.{d}f}]")
         cols[-1].metric(columns.header("gflops"), "n/a" if res.get("gflops") is None else f"{res['gflops']:.3g}")
     st.page_link("views/leaderboard.py", label="See it on the leaderboard", icon=":material/leaderboard:")
-    st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:")
+    st.page_link("views/submission.py", label=f"Open submission #{sid}", icon=":material/query_stats:",
+                 query_params={"id": str(sid)})
+    _follow_ups(job)
+
+
+@st.fragment(run_every=POLL_S)
+def _follow_ups(job: jobs.Job) -> None:
+    """The follow-up scores of this upload (shift sets, the private split): their state, live."""
+    follow = job.follow_ups()
+    if not follow:
+        return
+    states = [data.queue_status(i) or {"state": "unknown"} for i, _ in follow]
+    done = sum(s["state"] == "done" for s in states)
+    st.caption(f"Follow-up scores (acquisition-shift sets, hidden test split): {done} of {len(follow)} done.")
+    for (i, ref), s in zip(follow, states):
+        st.caption(ui.plain(f"#{i} on {ref}: {ui.queue_line(s)}" + (f" - {s['error']}" if s.get("error") else "")))
 
 
 @ui.shows_errors

@@ -327,7 +327,8 @@ CASES: list[Case] = [
          r"external data location 'weights\.bin' that was not uploaded with the model", "ONNX external-data check"),
     Case("onnx_custom_domain", onnx_custom_domain, r"uses operator domain 'com\.evil' \(Exfiltrate\), which is not allowed",
          "ONNX domain allow-list"),
-    Case("onnx_truncated", onnx_truncated, r"could not be loaded: .*not a valid ONNX protobuf", "protobuf parse"),
+    Case("onnx_truncated", onnx_truncated, r"not ready for toy-lesion@1: the file is not a readable ONNX model",
+         "protobuf parse (intake, before the sandbox)"),
     # ONNX that runs and misbehaves
     Case("onnx_nan", from_spine(onnx_models.nan_output), r"non-finite values \(NaN or Inf\)", "output validation"),
     Case("onnx_inf", onnx_inf, r"non-finite values \(NaN or Inf\)", "output validation"),

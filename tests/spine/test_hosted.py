@@ -2,6 +2,7 @@
 audited and withdrawn rows vanish; `status` and `check` tell a submitter where they stand."""
 import json
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -130,6 +131,9 @@ def test_queue_line_for_the_app():
 
     line = queue_line({"state": "queued", "position": 2, "attempts": 0, "max_attempts": 2, "eta_seconds": 200.0})
     assert line == "queued · position 2 in the queue · attempt 0 of 2 · about 200 s left"
+    idle = queue_line({"state": "queued", "position": 1, "attempts": 0, "max_attempts": 2, "eta_seconds": None,
+                       "workers_active": 0})
+    assert idle == "queued · position 1 in the queue · attempt 0 of 2 · no worker is running jobs now"
 
 
 def test_disqualify_withdraws_the_team_and_blocks_it(hosted):
@@ -154,7 +158,14 @@ def test_status_shows_position_attempts_and_eta(file_store, toy_task, toy_onnx, 
     out = CliRunner().invoke(cli, ["status", str(q3.submission_id), "--db", str(file_store.path)])
     assert out.exit_code == 0, out.output
     assert "queued" in out.output and "queue position: 2" in out.output and "attempts: 0 of 2" in out.output
-    assert "estimated time left: 200 s" in out.output and "typical job: 100 s" in out.output
+    # Nobody runs jobs: no time is promised (the audit saw "about 4 s left" for jobs nobody ran).
+    assert "no worker is running jobs" in out.output and "estimated time left" not in out.output
+    q4 = enqueue(file_store, toy_task, prepare(threshold_onnx(tmp_path / "d.onnx", threshold=0.35)), Settings())
+    file_store.db.execute("update jobs set status = 'running', owner = 'w1', lease_expires = ? where submission_id = ?",
+                          [time.time() + 60, q4.submission_id])
+    file_store.db.conn.commit()
+    out = CliRunner().invoke(cli, ["status", str(q3.submission_id), "--db", str(file_store.path)])
+    assert "estimated time left: 250 s" in out.output and "typical job: 100 s" in out.output
     missing = CliRunner().invoke(cli, ["status", "12345", "--db", str(file_store.path)])
     assert missing.exit_code == 1 and "No submission #12345" in missing.output
 
