@@ -48,8 +48,13 @@ def test_every_row_carries_every_shift_set():
 
 @pytest.mark.parametrize("profile", sorted({r["profile"] for r in REF["rows"]}))
 def test_the_robustness_view_gives_every_row_a_number(tmp_path, profile):
+    """Every committed row has all four conditions; robustness (retained skill above the best
+    floor) is a number for the rows whose unshifted skill is above the floor, else n/a with why."""
+    from baselines.floors import load_floors
+
     db = tmp_path / "r.db"
     assert load_into_store(Store(db), TASK, log=lambda *_: None) == len(REF["rows"])
+    assert load_floors(Store(db), TASK, log=lambda *_: None) == 2
     out = CliRunner().invoke(cli, ["leaderboard", "sim-breast-lesion", "--view", "robustness", "--format", "json",
                                    "--db", str(db)])
     assert out.exit_code == 0, out.output
@@ -58,4 +63,10 @@ def test_the_robustness_view_gives_every_row_a_number(tmp_path, profile):
     names = {r["name"]: r for r in body["rows"]}
     for row in (r for r in REF["rows"] if r["profile"] == profile):
         shown = names[row["name"]]
-        assert shown["robustness"] is not None and -1 < shown["robustness"] < 1, row["name"]
+        assert all(c in shown["conditions"] for c in body["conditions"]), row["name"]
+        if shown["robustness"] is None:
+            assert "no skill above the floor" in shown["why_none"], row["name"]
+        else:
+            assert -10 < shown["robustness"] < 2, row["name"]
+    if profile == "converged":  # the converged rows all have skill to keep
+        assert all(names[r["name"]]["robustness"] is not None for r in REF["rows"] if r["profile"] == profile)
