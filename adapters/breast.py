@@ -10,8 +10,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from .base import (Adapter, Scan, SourceCase, find_dir, image_files, locate, pair_files, read_table, rel,
-                   slug)
+from .base import Adapter, Scan, SourceCase, find_dir, image_files, locate, pair_files, read_table, rel, slug
 from .errors import LayoutError
 from .masks import binary_label, file_reader, uclm_label
 

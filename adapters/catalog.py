@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from evaluator.errors import UnknownName
 from evaluator.registry import Registry
+
 from . import arrays, breast, folders
 from .base import Adapter
 

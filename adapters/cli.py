@@ -12,6 +12,7 @@ import click
 
 from evaluator.cli import handle_errors
 from evaluator.tasks import REPO_SPLITS
+
 from .catalog import ADAPTERS
 from .importer import SCAN_REGION_CHOICES, Options, import_dataset
 from .leakage import DEFAULT_MAX_DISTANCE

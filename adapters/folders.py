@@ -15,8 +15,19 @@ import os
 import re
 from pathlib import Path
 
-from .base import (SPLIT_NAMES, IMAGE_EXTS, Adapter, Scan, SourceCase, find_dir, image_files, locate, pair_files,
-                   rel, slug)
+from .base import (
+    IMAGE_EXTS,
+    SPLIT_NAMES,
+    Adapter,
+    Scan,
+    SourceCase,
+    find_dir,
+    image_files,
+    locate,
+    pair_files,
+    rel,
+    slug,
+)
 from .errors import LayoutError
 from .masks import binary_label, file_reader
 

@@ -20,7 +20,16 @@ from pathlib import Path
 
 from evaluator.errors import SonoBenchError
 from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
-from evaluator.tasks import REPO_SPLITS, Task, load_task_folder, sha256_file, task_search_path, user_data_dir, write_task
+from evaluator.tasks import (
+    REPO_SPLITS,
+    Task,
+    load_task_folder,
+    sha256_file,
+    task_search_path,
+    user_data_dir,
+    write_task,
+)
+
 from . import splits as split_rules
 from .base import Adapter, Scan, SourceCase, SourceProblem
 from .catalog import get_adapter

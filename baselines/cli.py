@@ -60,7 +60,6 @@ def _progress(total: int, desc: str):
 def _train_and_submit(data, model, profile, store, out, device, fold=None, labels_root=None, workflow=None) -> dict:
     from .training import display_name, run_baseline
     from .training.loop import steps_per_epoch
-
     from .training.pipeline import run_tag
 
     start, style = workflow.start_for(model, data.task, out, device, progress=_progress) if workflow else (None, None)

@@ -75,9 +75,9 @@ def _train_one(job: dict) -> dict:
     """One model end to end on the device; the masks and weights go to job['tmp']."""
     import torch
 
+    from evaluator.architectures import model_config
     from evaluator.tasks import get_task
 
-    from evaluator.architectures import model_config
     from .convergence import verdict
     from .recipes import Profile
     from .training.data import load_split

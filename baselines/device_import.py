@@ -35,9 +35,8 @@ class InvalidPack(SonoBenchError):
 
 def _complexity(architecture: dict, task) -> dict:
     """The evaluator's PyTorch counter on the registry's module at the task's input size."""
-    from evaluator.complexity.torch_counter import count_torch
-
     from evaluator.architectures import build_from_config
+    from evaluator.complexity.torch_counter import count_torch
 
     shape = [1, task.input_channels, *task.input_size]
     return {**count_torch(build_from_config(architecture), shape), "input_shape": shape, "batch": 1}

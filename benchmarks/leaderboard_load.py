@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -39,13 +38,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import scipy.special  # noqa: E402,F401  (loaded once per server process, not part of any ranking's time)
+import scipy.stats  # noqa: E402,F401
+
 from evaluator.ranking import orient, rank_rows  # noqa: E402
 from evaluator.ranking.board import rank_stored  # noqa: E402
 from evaluator.ranking.cache import cache_dir  # noqa: E402
 from evaluator.ranking.paired import wilcoxon_normal  # noqa: E402
-
-import scipy.special  # noqa: E402,F401  (loaded once per server process, not part of any ranking's time)
-import scipy.stats  # noqa: E402,F401
 from evaluator.store import ReadOnlyStore, Store, queries  # noqa: E402
 
 TARGET_S = 1.0

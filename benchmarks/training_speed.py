@@ -23,10 +23,10 @@ import time
 
 import torch
 
-from evaluator.architectures import create_model
 from baselines.recipes import get_profile
 from baselines.training.env import deterministic
 from baselines.training.losses import SegLoss
+from evaluator.architectures import create_model
 
 SETTINGS = {  # name -> (batch, threads, channels_last)
     "before (batch 8, 1 thread, NCHW)": (8, 1, False),

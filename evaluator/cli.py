@@ -92,5 +92,4 @@ def main():
     cli(prog_name="sonobench")
 
 
-from . import commands  # noqa: E402,F401  (registers the evaluator's own commands)
-from . import scoring_commands  # noqa: E402,F401  (compare, rescore)
+from . import commands, scoring_commands  # noqa: E402,F401,I001  (register the evaluator's own commands)

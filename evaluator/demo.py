@@ -7,8 +7,6 @@ then scores it on the default task's acquisition-shift sets like any submission.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import tasks as tasks_mod
 from .errors import AlreadyScored, TaskNotFound
 from .evaluate import evaluate

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .errors import EvaluationStopped, InvalidSubmission, SonoBenchError
 from .sandbox import ISOLATION_MODES, SandboxConfig, bounds
-from .scoring import LogSink, Progress, isolation_meta, plan_isolation, run_model
+from .scoring import Progress, isolation_meta, plan_isolation, run_model
 from .settings import Settings, load_settings
 from .store import Store
 from .store import jobs as store_jobs

@@ -22,7 +22,8 @@ from .errors import InvalidSubmission
 from .registry import did_you_mean
 from .sandbox import archives
 from .sandbox.protocol import loads_bounded
-from .settings import DEFAULTS as _DEFAULTS, MB, MAX_PICKLE_SCAN_BYTES
+from .settings import DEFAULTS as _DEFAULTS
+from .settings import MAX_PICKLE_SCAN_BYTES, MB
 from .tasks import sha256_file
 
 SPEC_FILE = "submission.json"

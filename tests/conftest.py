@@ -2,7 +2,6 @@
 the user's real store or imported tasks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

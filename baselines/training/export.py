@@ -15,9 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluator.errors import SonoBenchError
-
 from evaluator.architectures import export as arch_export
+from evaluator.errors import SonoBenchError
 
 PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (the export contract: 1e-4 relative)
 

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evaluator.architectures import create_model
 from evaluator.metrics import count_metrics
 from evaluator.tasks import Task
 
-from evaluator.architectures import create_model
 from ..convergence import may_stop
 from ..recipes import Profile
 from .augment import augment, make_batch

@@ -22,20 +22,20 @@ import numpy as np
 import torch
 
 from evaluator import __version__ as evaluator_version
+from evaluator.architectures import model_config
 from evaluator.errors import AlreadyScored
-from evaluator.metrics import always_stored_metrics, count_metrics
 from evaluator.evaluate import Request, evaluate
+from evaluator.metrics import always_stored_metrics, count_metrics
 from evaluator.robustness import score_shifts, shift_sets
-from evaluator.settings import load_settings
 from evaluator.sandbox import SandboxConfig
+from evaluator.settings import load_settings
 from evaluator.store import Store
 from evaluator.submission import prepare
-from evaluator.tasks import Task, sha256_file, user_data_dir
+from evaluator.tasks import Task, user_data_dir
 
-from evaluator.architectures import model_config
 from ..convergence import verdict
-from ..reference import stored_predictions
 from ..recipes import Profile
+from ..reference import stored_predictions
 from .data import Samples, cv_splits, eval_subset, load_split
 from .env import git_commit, hardware
 from .export import check_parity, export_onnx, exportable

@@ -14,14 +14,36 @@ from .case import case_mean, confusion_counts, present, score_case, score_overla
 from .detection import detection_rates, wilson_interval
 from .dice import dice, dice_from_counts
 from .hd95 import hd95, image_diagonal
-from .info import (METRICS, MILLIMETRES, PIXELS, SUMMARY_STATS, MetricInfo, MetricKind, always_stored_metrics,
-                   count_metrics, detection_metrics, distance_metrics, metric_names, per_case_metrics, summary_columns,
-                   tolerance_columns, unit_for_spacing)
+from .info import (
+                   METRICS,
+                   MILLIMETRES,
+                   PIXELS,
+                   SUMMARY_STATS,
+                   MetricInfo,
+                   MetricKind,
+                   always_stored_metrics,
+                   count_metrics,
+                   detection_metrics,
+                   distance_metrics,
+                   metric_names,
+                   per_case_metrics,
+                   summary_columns,
+                   tolerance_columns,
+                   unit_for_spacing,
+)
 from .iou import iou, iou_from_counts
 from .region import convex_hull_region, restrict
 from .surface import SurfaceDistances, assd, default_nsd_tolerance, nsd, surface_distances
-from .thin import (BandDistances, band_distances, band_scores, mean_dist_pred_to_ref, mean_dist_ref_to_pred,
-                   surface_f1, surface_precision, surface_recall)
+from .thin import (
+                   BandDistances,
+                   band_distances,
+                   band_scores,
+                   mean_dist_pred_to_ref,
+                   mean_dist_ref_to_pred,
+                   surface_f1,
+                   surface_precision,
+                   surface_recall,
+)
 
 __all__ = [
     "METRICS", "MetricInfo", "MetricKind", "PIXELS", "MILLIMETRES", "unit_for_spacing", "InvalidMetricInput",

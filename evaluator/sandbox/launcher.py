@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import resource
 import shutil
-import queue
 import signal
 import subprocess
 import sys

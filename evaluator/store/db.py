@@ -13,12 +13,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ._sqlite_utils import sqlite_utils
-
 from .. import environment
 from ..errors import AlreadyScored, StoreError
 from ..tasks import Task, user_data_dir
 from . import migrations
+from ._sqlite_utils import sqlite_utils
 
 SUBMISSION_KINDS = ("baseline", "submission", "floor")  # floor: an input-independent no-skill model (baselines/floors.py)
 STATUSES = ("queued", "running", "done", "failed")

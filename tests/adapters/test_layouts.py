@@ -9,7 +9,7 @@ from PIL import Image
 from adapters import ADAPTERS
 from evaluator.tasks import get_task, verify_task
 
-from .replicas import REPLICAS, make_busbra, make_bus_uclm, texture
+from .replicas import REPLICAS, make_bus_uclm, make_busbra, texture
 
 CASES = {"busi": 15, "busbra": 14, "bus-uc": 11, "bus-uclm": 14, "yap2018": 12, "abdomenus": 15,
          "ultrabones100k": 32, "tn3k": 12, "ddti": 14, "udiat": 14, "mmotu2d": 15}

@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from adapters import NearDuplicateLeak
-from adapters import leakage
+from adapters import NearDuplicateLeak, leakage
 from adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
 from evaluator.cli import cli
 from evaluator.tasks import user_data_dir

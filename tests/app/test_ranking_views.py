@@ -6,7 +6,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from evaluator.ranking import Scheme, pairwise_pvalues, orient, significance_matrix
+from evaluator.ranking import Scheme, orient, pairwise_pvalues, significance_matrix
 from evaluator.ranking.board import rank_stored
 from evaluator.store import ReadOnlyStore, queries
 

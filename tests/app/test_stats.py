@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
-from leaderboard_app import columns, stats
+
 from evaluator.metrics import per_case_metrics
+from leaderboard_app import columns, stats
 
 
 def test_pareto_front_respects_direction_and_skips_missing():

@@ -55,8 +55,8 @@ def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp
     # independent check: rebuild unext from its returned weights, export, score in the sandbox
     from safetensors.torch import load_file
 
-    from evaluator.architectures import build_from_config
     from baselines.training.export import export_onnx
+    from evaluator.architectures import build_from_config
     from evaluator.evaluate import evaluate
     from evaluator.store import Store
     from evaluator.submission import prepare

@@ -4,9 +4,19 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import (assd, case_mean, default_nsd_tolerance, dice, hd95, image_diagonal, iou, nsd,
-                               per_case_metrics,
-                               score_case)
+from evaluator.metrics import (
+    assd,
+    case_mean,
+    default_nsd_tolerance,
+    dice,
+    hd95,
+    image_diagonal,
+    iou,
+    nsd,
+    per_case_metrics,
+    score_case,
+)
+
 from .mask_factory import disc
 
 SHAPE = (128, 128)

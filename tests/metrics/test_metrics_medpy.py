@@ -5,6 +5,7 @@ import pytest
 medpy = pytest.importorskip("medpy.metric.binary")
 
 from evaluator.metrics import dice, hd95, iou
+
 from .mask_factory import mask_pairs
 
 PAIRS = mask_pairs(seed=0, n=300)

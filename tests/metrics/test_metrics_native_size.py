@@ -7,6 +7,7 @@ from PIL import Image
 
 from evaluator import imageio
 from evaluator.metrics import dice, hd95, score_case
+
 from .mask_factory import disc
 
 NATIVE = (64, 64)

@@ -8,6 +8,7 @@ import pytest
 
 from evaluator.metrics import assd, image_diagonal, nsd, surface_distances
 from evaluator.metrics.surface import contour_lengths
+
 from .mask_factory import disc, mask_pairs
 
 SPACINGS = [(1.0, 1.0), (0.5, 0.5), (0.3, 0.7), (1.7, 0.45)]

@@ -6,9 +6,20 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import (METRICS, InvalidMetricInput, band_distances, band_scores, image_diagonal,
-                               mean_dist_pred_to_ref, mean_dist_ref_to_pred, per_case_metrics, score_case,
-                               surface_f1, surface_precision, surface_recall)
+from evaluator.metrics import (
+    METRICS,
+    InvalidMetricInput,
+    band_distances,
+    band_scores,
+    image_diagonal,
+    mean_dist_pred_to_ref,
+    mean_dist_ref_to_pred,
+    per_case_metrics,
+    score_case,
+    surface_f1,
+    surface_precision,
+    surface_recall,
+)
 from evaluator.metrics.thin import band_scores_from
 
 THIN = ("surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")

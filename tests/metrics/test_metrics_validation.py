@@ -3,9 +3,22 @@ import numpy as np
 import pytest
 
 from evaluator.errors import SonoBenchError
-from evaluator.metrics import (METRICS, InvalidMetricInput, MetricKind, assd, default_nsd_tolerance, detection_metrics,
-                               dice, hd95, iou, nsd, per_case_metrics, score_case, surface_distances,
-                               unit_for_spacing)
+from evaluator.metrics import (
+    METRICS,
+    InvalidMetricInput,
+    MetricKind,
+    assd,
+    default_nsd_tolerance,
+    detection_metrics,
+    dice,
+    hd95,
+    iou,
+    nsd,
+    per_case_metrics,
+    score_case,
+    surface_distances,
+    unit_for_spacing,
+)
 
 M = np.zeros((10, 12), bool)
 M[2:5, 3:6] = True

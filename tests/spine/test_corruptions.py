@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from evaluator import corruptions as C
-from evaluator import imageio
-from evaluator import robustness
+from evaluator import imageio, robustness
 from evaluator.cli import cli
 from evaluator.errors import SonoBenchError, TaskNotFound
 from evaluator.tasks import get_task

@@ -13,8 +13,7 @@ from evaluator.cli import cli
 from evaluator.store import Store
 from evaluator.task_archive import ARCHIVE_NAME, InvalidArchive, TaskArchived, restore
 from evaluator.tasks import get_task, load_task_folder, verify_task
-from evaluator.toy import build_toy_task
-from evaluator.toy import threshold_onnx
+from evaluator.toy import build_toy_task, threshold_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simulation.style import (FDA, HistogramMatch, StyleBatches, StyleError, adapt_folder, fda_swap, fda_window,
-                              make_adapter, match_histogram)
+from simulation.style import (
+    FDA,
+    HistogramMatch,
+    StyleBatches,
+    StyleError,
+    adapt_folder,
+    fda_swap,
+    fda_window,
+    make_adapter,
+    match_histogram,
+)
 
 
 def _speckle(rng, size=48, scale=1.0, offset=0.0):

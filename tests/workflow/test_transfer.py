@@ -119,9 +119,9 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     import numpy as np
     from PIL import Image
 
+    from baselines.recipes import get_profile
     from baselines.training.pipeline import run_tag
     from baselines.training.transfer import Workflow as _Workflow
-    from baselines.recipes import get_profile
 
     target = tmp_path / "target"
     target.mkdir()
