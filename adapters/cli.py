@@ -11,7 +11,6 @@ import textwrap
 import click
 
 from evaluator.cli import handle_errors
-from evaluator.tasks import REPO_SPLITS
 
 from .catalog import ADAPTERS
 from .importer import SCAN_REGION_CHOICES, Options, import_dataset
@@ -58,7 +57,7 @@ def list_adapters(as_json):
               help="Near duplicates: perceptual hashes differing in at most this many of 64 bits.")
 @click.option("--allow-duplicates", is_flag=True, help="Import even if near duplicates cross splits (recorded).")
 @click.option("--splits-dir", type=click.Path(file_okay=False),
-              help=f"Where pinned split lists are read and frozen (default: {REPO_SPLITS}).")
+              help="Where pinned split lists are read and frozen (default: the checkout's splits/ folder).")
 @click.option("--freeze-into-repo", is_flag=True,
               help="Write the split as file-name lists into <splits-dir>/<task-id>/ to commit them.")
 @click.option("--scan-region", type=click.Choice(SCAN_REGION_CHOICES), default="auto", show_default=True,
