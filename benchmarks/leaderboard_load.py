@@ -222,9 +222,9 @@ def main() -> None:
     print(f"page render warm, paired ranking on: {p['page_warm_s']:.3f} s  ({p['page_warm_s'] / TARGET_S:.2f} x target)")
     print(f"one submission's case rows: {q['case_query_s'] * 1000:.1f} ms for {q['case_rows']} rows")
     if not args.keep:
-        for f in folder.iterdir():
-            f.unlink()
-        folder.rmdir()
+        import shutil
+
+        shutil.rmtree(folder)  # the store, its WAL files and the ranking cache beside it
 
 
 if __name__ == "__main__":

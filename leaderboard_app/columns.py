@@ -195,8 +195,15 @@ def type_labels(ranked: pd.DataFrame) -> np.ndarray:
 
 
 def board_metrics(ranked: pd.DataFrame, spec: dict | None, primary: str | None = None) -> list[str]:
-    """The metrics this board shows: what the task declares (primary first), less those no row has."""
-    return board_columns.shown_metrics(spec, ranked.to_dict("records"), primary)
+    """The metrics this board shows: what the task declares (primary first), less those no row has.
+    One summary row (each metric's first value, if any) stands in for the board's rows: a board
+    of 10,000 results is not turned into 10,000 dicts to find out which columns have values."""
+    summary = {}
+    for column in ranked.columns:
+        if column.endswith("_mean") or column in DETECTION:
+            values = ranked[column].dropna()
+            summary[column] = values.iloc[0] if len(values) else None
+    return board_columns.shown_metrics(spec, [summary], primary)
 
 
 def _default_metrics(ranked: pd.DataFrame) -> list[str]:
