@@ -37,7 +37,7 @@ from PIL import Image
 
 from . import data
 from .errors import SonoBenchError
-from .registry import did_you_mean
+from .registry import parse_choice
 from .tasks import SPLITS, Task
 
 MANIFEST_NAME = "sonobench_export.json"
@@ -52,12 +52,7 @@ class ExportFormat(str, Enum):
 
     @classmethod
     def parse(cls, value: str) -> "ExportFormat":
-        try:
-            return cls(value)
-        except ValueError:
-            names = [f.value for f in cls]
-            raise InvalidExport(f"Unknown export format '{value}'. Valid choices: {', '.join(names)}."
-                                f"{did_you_mean(value, names)}") from None
+        return parse_choice(cls, value, "export format", InvalidExport)
 
 
 class InvalidExport(SonoBenchError):

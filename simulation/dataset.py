@@ -79,18 +79,25 @@ def run_config(preset, n, backend, noise_levels, seed, phys: Physics) -> dict:
             "noise_levels": [NoiseLevel(l).value for l in noise_levels], "physics": _round(phys.to_json())}
 
 
-def _check_config(out: Path, config: dict) -> None:
+def config_differences(out: Path, config: dict) -> list[str] | None:
+    """The settings in which `out/run.json` (a resumable generation's record) differs from
+    `config`, or None when there is no record yet (then `out` is created for the caller to write it)."""
     path = out / "run.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != config:
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise DatasetConfigMismatch(
-                f"{out} was generated with different settings ({', '.join(diff)} differ). "
-                "Use a new --out folder, or rerun with the settings in its run.json.")
-    else:
+    if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
-        _save_json(path, config)
+        return None
+    old = json.loads(path.read_text())
+    return sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+
+
+def _check_config(out: Path, config: dict) -> None:
+    diff = config_differences(out, config)
+    if diff is None:
+        _save_json(out / "run.json", config)
+    elif diff:
+        raise DatasetConfigMismatch(
+            f"{out} was generated with different settings ({', '.join(diff)} differ). "
+            "Use a new --out folder, or rerun with the settings in its run.json.")
 
 
 def assign_splits(preset: str, seed: int, n: int, phys: Physics) -> dict[int, str]:

@@ -30,7 +30,7 @@ from evaluator import private
 from evaluator.errors import SonoBenchError
 from evaluator.tasks import Task, write_task
 
-from .dataset import _json_bytes, _png_bytes, _round, one_thread_here, write_sample
+from .dataset import _json_bytes, _png_bytes, _round, config_differences, one_thread_here, write_sample
 from .physics import Physics
 from .sample import Backend, draw_noise_level, make_sample
 
@@ -107,16 +107,12 @@ def _generator_of(task: Task) -> tuple[str, Backend, list[str], Physics]:
 
 
 def _check_run(out: Path, config: dict) -> None:
-    path = out / "run.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != config:
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise PrivateSplitError(f"{out} holds a private split made with other settings ({', '.join(diff)} "
-                                    "differ): finish it with those, or delete the folder to start anew.")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    diff = config_differences(out, config)
+    if diff is None:
+        (out / "run.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    elif diff:
+        raise PrivateSplitError(f"{out} holds a private split made with other settings ({', '.join(diff)} "
+                                "differ): finish it with those, or delete the folder to start anew.")
 
 
 def render_case(task: Task, key: bytes, index: int) -> dict[str, bytes]:

@@ -30,22 +30,6 @@ def toy96(tmp_path, monkeypatch):
     return task
 
 
-@pytest.fixture
-def lesion_toy(tmp_path, monkeypatch):
-    """The 96-case toy's lesion images only (72: 12 test cases), as `toy-lesion@1`: a board whose
-    order does not depend on how lesion-free images are scored."""
-    from evaluator.tasks import write_task
-
-    src = build_toy_task(tmp_path / "src" / "v1", n=96, size=48)
-    spec = json.loads((src.folder / "task.json").read_text())
-    cases = [{"id": c.id, "split": c.split, "image": c.image, "label": c.label, "meta": c.meta}
-             for c in src.cases if not c.meta["normal"]]
-    root = tmp_path / "tasks"
-    task = write_task(root / "toy-lesion" / "v1", spec, cases, data_root=src.folder / "data")
-    monkeypatch.setenv("SONOBENCH_TASKS_PATH", str(root))
-    return task
-
-
 def _run(path, image):
     import onnxruntime as ort
 

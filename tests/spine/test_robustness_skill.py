@@ -16,8 +16,7 @@ from evaluator.evaluate import Request, evaluate
 from evaluator.robustness import ConditionScore, RobustnessRow
 from evaluator.settings import Settings
 from evaluator.submission import prepare
-from evaluator.tasks import get_task, write_task
-from evaluator.toy import build_toy_task
+from evaluator.tasks import get_task
 
 from .test_robustness import make_shift, noisier
 
@@ -70,18 +69,12 @@ def test_the_bootstrap_is_reproducible():
 
 
 @pytest.fixture
-def lesion_shifted(tmp_path, monkeypatch):
+def lesion_shifted(lesion_toy):
     """The 96-case toy's lesion images (12 test cases) as `toy-lesion@1`, with a gain and a noise shift."""
-    src = build_toy_task(tmp_path / "src" / "v1", n=96, size=48)
-    spec = json.loads((src.folder / "task.json").read_text())
-    cases = [{"id": c.id, "split": c.split, "image": c.image, "label": c.label, "meta": c.meta}
-             for c in src.cases if not c.meta["normal"]]
-    root = tmp_path / "tasks"
-    task = write_task(root / "toy-lesion" / "v1", spec, cases, data_root=src.folder / "data")
-    monkeypatch.setenv("SONOBENCH_TASKS_PATH", str(root))
-    make_shift(task, root, "gain", lambda im: np.clip(im.astype(int) + 20, 0, 255).astype(np.uint8))
-    make_shift(task, root, "noise", noisier)
-    return get_task(task.ref)
+    root = lesion_toy.folder.parent.parent
+    make_shift(lesion_toy, root, "gain", lambda im: np.clip(im.astype(int) + 20, 0, 255).astype(np.uint8))
+    make_shift(lesion_toy, root, "noise", noisier)
+    return get_task(lesion_toy.ref)
 
 
 def _submit_everywhere(store, task, path, name, kind="submission"):
