@@ -159,3 +159,15 @@ def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, t
     with Store(tmp_path / "r1.db") as s:
         [row] = s.db.query("select private_cases from results")
     assert row["private_cases"] == 1                       # its per-case rows are the operator's only
+
+
+def test_resuming_with_other_settings_is_refused_and_the_record_kept(tmp_path):
+    from simulation.private_split import PrivateSplitError, _check_run
+
+    out = tmp_path / "private"
+    _check_run(out, {"n": 300, "task": "t@1"})
+    record = (out / "run.json").read_text()
+    _check_run(out, {"n": 300, "task": "t@1"})  # the same settings resume
+    with pytest.raises(PrivateSplitError, match=r"other settings \(n differ\)"):
+        _check_run(out, {"n": 400, "task": "t@1"})
+    assert (out / "run.json").read_text() == record

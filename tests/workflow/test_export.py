@@ -179,3 +179,11 @@ def test_refusals_write_nothing(toy_task, tmp_path):
         export("toy-lesion", "folders", tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+
+
+def test_an_unknown_format_names_the_valid_ones():
+    from evaluator.export import ExportFormat, InvalidExport
+
+    with pytest.raises(InvalidExport, match=r"Unknown export format 'nnUnet'. Valid choices: nnunet, npz, folders. "
+                                            r"Did you mean 'nnunet'\?"):
+        ExportFormat.parse("nnUnet")
