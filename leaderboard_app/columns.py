@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from evaluator import board_columns
-from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics
+from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics, summary_columns, tolerance_columns
 
 # Everything below is driven by the metric registry: a metric registered there gets its column.
 QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd, surface metrics: mean over cases [95% CI]
@@ -192,6 +192,14 @@ def type_labels(ranked: pd.DataFrame) -> np.ndarray:
     kind = ranked["kind"].to_numpy()
     return np.where(kind == "floor", "FLOOR", np.where(kind == "baseline", np.where(marked, "BASELINE ≤ FLOOR", "BASELINE"),
                                                        "submission"))
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Ranked rows as a frame with a column for every registered metric's summary (empty where
+    no row has it: a stored row leaves out the metrics its task version never had)."""
+    frame = pd.DataFrame(rows)
+    missing = [c for c in (*summary_columns(), *tolerance_columns()) if c not in frame.columns]
+    return frame.reindex(columns=[*frame.columns, *missing]) if missing else frame
 
 
 def board_metrics(ranked: pd.DataFrame, spec: dict | None, primary: str | None = None) -> list[str]:

@@ -87,22 +87,38 @@ def ranking_settings() -> tuple[float, int]:
     return float(s.ranking_alpha), int(s.ranking_top_n)
 
 
-def _valid_rows(store, task_id: str, version: int, kind: str, split: str = DEFAULT_SPLIT) -> list[dict]:
-    rows = rows_of_split(queries.leaderboard_table_rows(store, task_id, version), split)  # a board holds one split
+class _VersionRows(tuple):
+    """One task version's stored rows as read once per store state: (valid rows, invalid rows
+    with their problems, the splits with results). Shared, never mutated: readers copy."""
+
+    __slots__ = ()
+    valid = property(lambda self: self[0])
+    invalid = property(lambda self: self[1])
+    splits = property(lambda self: self[2])
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _version(path: str, fp: Fingerprint, task_id: str, version: int) -> _VersionRows:
+    # One query and one validity pass per store state serve the board, the split picker and the
+    # invalid-row notice of a page view (a 10,000-row version costs ~0.2 s to read). A resource,
+    # not data: nothing is pickled here; the loaders below hand out filtered copies.
+    with _reader(path) as store:
+        rows = queries.leaderboard_table_rows(store, task_id, version)
+    good, bad = validity.partition(rows)  # invalid rows are listed apart (invalid_rows), never ranked
+    return _VersionRows((tuple(good), tuple(bad), tuple(split_views(rows))))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str) -> tuple[list[dict], str]:
+    """The valid rows of one task version and split (a board holds one split), and a digest of
+    their content. Shared (a resource: 10,000 rows are not pickled on every read): never mutated."""
+    rows = rows_of_split(list(_version(path, fp, task_id, version).valid), split)
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
-    return validity.partition(rows)[0]  # invalid rows are listed apart (invalid_rows), never ranked
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str) -> tuple[list[dict], str]:
-    """The valid rows of one task version and split, and a digest of their content."""
-    with _reader(path) as store:
-        rows = _valid_rows(store, task_id, version, kind, split)
     return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=16)
 def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, kind: str, scheme: str,
              alpha: float, top_n: int, split: str, _rows: list[dict]) -> tuple[pd.DataFrame, dict]:
     # A ranking is a pure function of the stored result rows and these settings, and a stored
@@ -110,6 +126,8 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
     # its row). So the pairwise tests and the 1,000 bootstrap rerankings are keyed on a digest of
     # this task version's rows, not on the store's fingerprint: a write elsewhere in the store
     # (a queued job, another task's result) does not redo them. `_rows` is not hashed by Streamlit.
+    # A resource, shared by every session and never mutated by a page: a 10,000-row frame is not
+    # pickled on each write and read of the cache.
     if not _rows:
         return pd.DataFrame(), {}
     with _reader(path) as store:
@@ -119,7 +137,7 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
             "n_cases": ranked.n_cases, "tested": list(ranked.tested), "kendall_tau": ranked.kendall_tau,
             "kendall_tau_ci": ranked.kendall_tau_ci, "resamples": ranked.resamples,
             "bootstrap_ranks": ranked.bootstrap_ranks, "split": split, "clustered": ranked.clustered}
-    return pd.DataFrame(marked), info
+    return columns.rows_frame(marked), info
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
@@ -135,26 +153,14 @@ def board(task_id: str, version: int, metric: str, kind: str = "all", scheme: st
     return _board(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n, split)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _splits(path: str, fp: Fingerprint, task_id: str, version: int) -> list[str]:
-    with _reader(path) as store:
-        return split_views(queries.leaderboard_table_rows(store, task_id, version))
-
-
 def splits(task_id: str, version: int) -> list[str]:
     """The splits this task version has results on, test first: each is a board of its own."""
-    return _splits(*_key(), task_id, version)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _invalid(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
-    with _reader(path) as store:
-        return validity.partition(queries.leaderboard_table_rows(store, task_id, version))[1]
+    return list(_version(*_key(), task_id, version).splits)
 
 
 def invalid_rows(task_id: str, version: int) -> list[dict]:
     """Stored results of one task version whose values cannot be shown: id and the problem."""
-    return _invalid(*_key(), task_id, version)
+    return [dict(r) for r in _version(*_key(), task_id, version).invalid]
 
 
 def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.DataFrame:
@@ -163,24 +169,35 @@ def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.Dat
     return board(task_id, version, metric, kind)[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int, spec: dict, split: str = DEFAULT_SPLIT):
-    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n, split)
-    if frame.empty:
-        return frame, info, pd.DataFrame(), {}, [metric]
-    metrics = columns.board_metrics(frame, spec, metric)
-    return (frame, info, *columns.display_table(frame, scheme, metrics), metrics)
+PAGE_ROWS = 100  # table rows formatted and sent per page view; longer boards page
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _page(path: str, digest: str, metric: str, scheme: str, spec: dict, page: int, _frame: pd.DataFrame):
+    metrics = columns.board_metrics(_frame, spec, metric)
+    start = (page - 1) * PAGE_ROWS  # only the shown page is formatted: a 10,000-row board stays fast
+    return (*columns.display_table(_frame.iloc[start:start + PAGE_ROWS], scheme, metrics), metrics)
 
 
 def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired",
-                      split: str = DEFAULT_SPLIT):
-    """(ranked rows, ranking info, the formatted table, help text per column, the metrics shown:
-    the task's declared ones some row has, `metric` first), cached: reruns skip the ranking and
-    the formatting."""
+                      split: str = DEFAULT_SPLIT, page: int = 1):
+    """(ranked rows, ranking info, the formatted table of page `page` (PAGE_ROWS rows a page, best
+    first), help text per column, the metrics shown: the task's declared ones some row has,
+    `metric` first), cached: reruns skip the ranking and the formatting."""
     alpha, top_n = ranking_settings()
-    return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n,
-                  task_spec(task_id, version), split)
+    path, fp = _key()
+    scheme = Scheme.parse(scheme).value
+    rows, digest = _rows(path, fp, task_id, version, kind, split)
+    frame, info = _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, split, rows)
+    if frame.empty:
+        return frame, info, pd.DataFrame(), {}, [metric]
+    return (frame, info, *_page(path, f"{digest}:{alpha}:{top_n}:{kind}:{split}", metric, scheme,
+                                task_spec(task_id, version), page, frame))
+
+
+def pages(n_rows: int) -> int:
+    """How many table pages a board of `n_rows` rows has."""
+    return max(1, -(-n_rows // PAGE_ROWS))
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
@@ -211,13 +228,13 @@ def task_metrics(task_id: str, version: int) -> tuple[str, ...]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _significance(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, top_n: int,
                   alpha: float) -> dict:
+    split = DEFAULT_SPLIT  # only results on the same cases compare: the test board
+    rows = [r for r in order_by_mean(rows_of_split(list(_version(path, fp, task_id, version).valid), split), metric)
+            if r.get(f"{metric}_mean") is not None]
+    if not rows:
+        return {"rows": [], "n_cases": 0}
+    rows = rows[:top_n]
     with _reader(path) as store:
-        rows = [r for r in order_by_mean(_valid_rows(store, task_id, version, "all"), metric)
-                if r.get(f"{metric}_mean") is not None]
-        if not rows:
-            return {"rows": [], "n_cases": 0}
-        split = DEFAULT_SPLIT  # only results on the same cases compare: the test board (_valid_rows)
-        rows = rows[:top_n]
         values = queries.case_values(store, [r["submission_id"] for r in rows], metric)
     cases = sorted(set.intersection(*(set(values[r["submission_id"]]) for r in rows)))
     raw = np.array([[values[r["submission_id"]][c] for c in cases] for r in rows]).reshape(len(rows), len(cases))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..metrics import per_case_metrics, summary_columns, tolerance_columns
+from ..metrics import always_stored_metrics, per_case_metrics, summary_columns, tolerance_columns
 from .db import _Reader
 
 # A class is present in a case when its reference has it (tp + fn > 0); its values apply only then.
@@ -62,21 +62,31 @@ def scored_tasks(store: _Reader) -> list[dict]:
                                       -r["task_version"]))
 
 
-_TABLE_COLUMNS = ", ".join(
-    ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
-     "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
-     "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
-    + [f"r.{c}" for c in summary_columns()]  # every registered metric's columns
-    + [f"r.{c}" for c in tolerance_columns()]  # the tolerance each result was scored at
-)
+_BASE_COLUMNS = ["r.submission_id", "r.task_id", "r.task_version", "r.split", "r.n_cases", "r.n_failed_cases",
+                 "r.primary_metric", "r.hd95_unit", "r.params", "r.gflops", "r.latency_ms", "r.peak_memory_mb",
+                 "r.manifest_digest", "r.created_at", "s.name", "s.team", "s.kind", "s.format"]
+_REQUIRED_COLUMNS = summary_columns(always_stored_metrics())  # kept even when NULL: validity checks them
+_OPTIONAL_COLUMNS = [c for c in (*summary_columns(), *tolerance_columns()) if c not in _REQUIRED_COLUMNS]
+_BOARD = ("from results r join submissions s on s.id = r.submission_id "
+          "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null")
+
+
+def _columns_with_values(store: _Reader, task_id: str, task_version: int) -> list[str]:
+    """The optional metric columns (and tolerances) that some row of this version has."""
+    counts = list(store.db.execute(f"select {', '.join(f'count(r.{c})' for c in _OPTIONAL_COLUMNS)} {_BOARD}",
+                                   [task_id, task_version]).fetchone())
+    return [c for c, n in zip(_OPTIONAL_COLUMNS, counts) if n]
 
 
 def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """The scalar columns of `leaderboard_rows` (no JSON blobs to decode): what the leaderboard
-    table, its CSV and the efficiency plot show. Same rows: finished submissions of one version."""
-    sql = (f"select {_TABLE_COLUMNS} from results r join submissions s on s.id = r.submission_id "
-           "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id")
-    return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
+    table, its CSV and the efficiency plot show. Same rows: finished submissions of one version.
+    A metric no row of this version has is left out of every row (read a row's metric with
+    `.get`): a board of 10,000 breast results reads ~30 columns, not every registered metric's."""
+    cols = [*_BASE_COLUMNS, *(f"r.{c}" for c in _REQUIRED_COLUMNS),
+            *(f"r.{c}" for c in _columns_with_values(store, task_id, task_version))]
+    return [dict(r) for r in store.db.query(f"select {', '.join(cols)} {_BOARD} order by r.id",
+                                            [task_id, task_version])]
 
 
 def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[dict]:

@@ -201,7 +201,11 @@ def leaderboard_page():
     with right:
         kind = ui.kind_picker(key="lb_kind")
     split = _split_picker(task_id, version)
-    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split)
+    page = st.session_state.get("lb_page", 1)
+    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split, page)
+    if table.empty and page > 1:  # the board shrank under the chosen page (a filter, a withdrawal)
+        page = st.session_state["lb_page"] = 1
+        ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split)
     ui.warn_invalid(data.invalid_rows(task_id, version))
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on the {split} split of {task_id}@{version} yet.")
@@ -222,8 +226,10 @@ def leaderboard_page():
     height = 38 + 35 * min(len(table), VISIBLE_ROWS)  # header + rows; longer tables scroll
     event = st.dataframe(_styled(table), column_config=config, hide_index=True, width="stretch", height=height,
                          on_select="rerun", selection_mode="single-row", key="lb_table")
+    offset = (page - 1) * data.PAGE_ROWS
+    _pager(len(ranked), offset, len(table))
     _definition(board)
-    _actions(ranked, event, task_id, version, metric, metrics)
+    _actions(ranked, event, offset, task_id, version, metric, metrics)
     fig = blob_plot(ranked, board)
     if fig is not None:
         st.plotly_chart(fig, key="lb_blob")
@@ -248,11 +254,26 @@ def _split_picker(task_id: str, version: int) -> str:
     return split
 
 
-def _actions(ranked, event, task_id, version, metric, metrics) -> None:
+def _pager(n_rows: int, offset: int, shown: int) -> None:
+    """Boards longer than a page (data.PAGE_ROWS rows) page: a page picker and where this page lies."""
+    n_pages = data.pages(n_rows)
+    if n_pages < 2:
+        return
+    left, right = st.columns([1, 4])
+    left.number_input("Page", min_value=1, max_value=n_pages, step=1, key="lb_page",
+                      help=f"{data.PAGE_ROWS} rows a page, best first.")
+    right.caption(f"Rows {offset + 1:,}–{offset + shown:,} of {n_rows:,} (page {offset // data.PAGE_ROWS + 1} "
+                  f"of {n_pages}); the CSV holds every row.")
+
+
+CSV_WITH_PAGE = 2000  # rows up to which the CSV is built with the page (larger boards build it on click)
+
+
+def _actions(ranked, event, offset, task_id, version, metric, metrics) -> None:
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
     cols = st.columns([1.2, 1.2, 4])
     if rows:
-        sid = int(ranked["submission_id"].iloc[rows[0]])
+        sid = int(ranked["submission_id"].iloc[offset + rows[0]])
         st.session_state[ui.SUBMISSION_KEY] = sid
         if cols[0].button(f"Open #{sid} in detail", type="primary"):
             st.switch_page("views/submission.py")
@@ -260,11 +281,16 @@ def _actions(ranked, event, task_id, version, metric, metrics) -> None:
             st.switch_page("views/compare.py")
     else:
         cols[0].caption("Select a row to open it in detail or compare it.")
-    # The table is small: its CSV goes with the page (a deferred callable waits for the server's
-    # script run, which a busy machine can hold up past a browser's download wait), and a click
-    # downloads without rerunning the page.
-    cols[2].download_button("Download CSV", columns.csv_table(ranked, metrics).to_csv(index=False), file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv",
-                            mime="text/csv", on_click="ignore", help="Numbers unformatted, CI ends in their own columns.")
+    # A board of up to CSV_WITH_PAGE rows sends its CSV with the page (a deferred callable waits for
+    # the server's script run, which a busy machine can hold up past a browser's download wait);
+    # a larger one builds it when clicked, so its page view does not wait for 10,000 CSV lines.
+    # Either way a click downloads without rerunning the page.
+    def csv() -> str:
+        return columns.csv_table(ranked, metrics).to_csv(index=False)
+
+    cols[2].download_button("Download CSV", csv() if len(ranked) <= CSV_WITH_PAGE else csv,
+                            file_name=f"sonobench-{task_id}-v{version}-by-{metric}.csv", mime="text/csv",
+                            on_click="ignore", help="Every row; numbers unformatted, CI ends in their own columns.")
 
 
 leaderboard_page()

@@ -106,3 +106,24 @@ def test_thin_structure_metrics_reach_help_and_csv(app_env):
             "mean_dist_ref_to_pred_std", "surface_tolerance"} <= set(csv.columns)
     assert csv["surface_tolerance"].tolist() == [pytest.approx(0.4)] * len(csv)
     assert csv["surface_f1_mean"].between(0, 1).all()
+
+
+def test_a_board_longer_than_a_page_pages_and_selection_opens_the_shown_row(app_env, monkeypatch):
+    import streamlit as st
+
+    from leaderboard_app import data
+
+    monkeypatch.setattr(data, "PAGE_ROWS", 3)  # the toy board has 4 rows: two pages
+    st.cache_data.clear()
+    order = _store_order(app_env["db"], "dice")
+    at = open_page()
+    assert list(at.dataframe[0].value["ID"]) == order[:3]
+    assert at.number_input(key="lb_page").value == 1
+    assert any("Rows 1–3 of 4 (page 1 of 2)" in c.value for c in at.caption)
+    at.number_input(key="lb_page").set_value(2).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["ID"]) == order[3:]      # page 2: the fourth row, formatted alone
+    ranked = data.board("toy-lesion", 1, "dice", "all", "paired")[0]
+    assert at.dataframe[0].value["Rank"].iloc[0].lstrip("=") == str(int(ranked["rank"].iloc[3]))  # its own rank
+    assert any("Rows 4–4 of 4 (page 2 of 2)" in c.value for c in at.caption)
+    st.cache_data.clear()
