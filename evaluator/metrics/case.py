@@ -141,6 +141,9 @@ class _ClassInputs:
         p, g = self.masks()
         if info.computed is Computation.MASKS:
             return info.fn(p, g, self.spacing)
+        if info.tolerance and info.tolerance not in tolerances:
+            raise InvalidMetricInput(f"metric {info.name!r} is scored at the tolerance {info.tolerance!r}, which "
+                                     f"score_case does not know; per-case tolerances: {', '.join(tolerances)}")
         tolerance = tolerances.get(info.tolerance)
         if info.computed is Computation.SURFACE:
             sd = self._get("surface", lambda: surface_distances_unchecked(p, g, self.spacing))

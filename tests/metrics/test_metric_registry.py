@@ -26,7 +26,7 @@ from evaluator.metrics import (
 )
 from evaluator.metrics import case as case_mod
 
-from .golden_cases import cases, scores
+from .golden_cases import scores
 
 GOLDEN = Path(__file__).parent / "golden" / "score_case.json"
 
@@ -56,7 +56,8 @@ def test_every_entry_says_how_it_is_computed():
         else:
             assert info.computed is Computation.SWEEP, info.name
     assert [i.name for i in entries()] == list(metric_names())
-    assert [i.name for i in entries(Computation.COUNTS)] == [m for m in per_case_metrics() if METRICS.get(m).from_counts]
+    counted = [m for m in per_case_metrics() if METRICS.get(m).from_counts]
+    assert [i.name for i in entries(Computation.COUNTS)] == counted
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -109,8 +110,8 @@ def test_each_intermediate_is_computed_once_per_present_class_and_never_for_an_a
             return real(*args)
         return wrapper
 
-    monkeypatch.setattr(case_mod, "surface_distances_unchecked", counted("surface", case_mod.surface_distances_unchecked))
-    monkeypatch.setattr(case_mod, "band_distances_unchecked", counted("band", case_mod.band_distances_unchecked))
+    for name, attr in (("surface", "surface_distances_unchecked"), ("band", "band_distances_unchecked")):
+        monkeypatch.setattr(case_mod, attr, counted(name, getattr(case_mod, attr)))
     gt = np.zeros((20, 20), np.uint8)
     gt[5:10, 5:10] = 1  # class 1 present; class 2 absent from the reference
     pred = gt.copy()
@@ -134,7 +135,8 @@ def test_detection_rates_give_one_rate_per_image_level_entry():
 
 
 def test_a_board_named_by_an_entry_must_exist(monkeypatch):
-    from evaluator.metrics import defaults, info as info_mod
+    from evaluator.metrics import defaults
+    from evaluator.metrics import info as info_mod
 
     probe = MetricInfo("probe", True, "", 0.0, 1.0, "a probe", computed=Computation.COUNTS, fn=max, boards=("nowhere",))
     monkeypatch.setattr(info_mod, "_ORDER", [*info_mod._ORDER, probe])
@@ -144,3 +146,16 @@ def test_a_board_named_by_an_entry_must_exist(monkeypatch):
     monkeypatch.setattr(info_mod, "_ORDER", [*info_mod._ORDER[:-1], ok])
     assert defaults._with_entries({"region": ("dice",), "other": ("iou",)}) == {"region": ("dice", "probe"),
                                                                                  "other": ("iou",)}
+
+
+def test_a_per_case_metric_at_a_tolerance_score_case_does_not_know_is_refused(monkeypatch):
+    from evaluator.metrics import InvalidMetricInput
+    from evaluator.metrics import info as info_mod
+
+    probe = MetricInfo("probe", True, "", 0.0, 1.0, "a probe", tolerance="odd_tolerance",
+                       computed=Computation.BAND, fn=lambda bd, shape, spacing, tolerance: 1.0)
+    monkeypatch.setattr(info_mod, "_ORDER", [*info_mod._ORDER, probe])
+    gt = np.zeros((10, 10), np.uint8)
+    gt[2:5, 2:5] = 1
+    with pytest.raises(InvalidMetricInput, match="'odd_tolerance', which score_case does not know"):
+        score_case(gt, gt, 2)

@@ -30,15 +30,18 @@ ALLOWED = {
          "dice_ci_high", "iou_mean", "iou_std", "iou_ci_low", "iou_ci_high", "hd95_mean", "hd95_std",
          "hd95_ci_low", "hd95_ci_high"},
         "frozen history: a migration states the schema as it was when it ran"),
-    "simulation/presets.py": ({"dice", "surface_f1"}, "task definitions are data: a preset declares its primary metric"),
+    "simulation/presets.py": ({"dice", "surface_f1"},
+                              "task definitions are data: a preset declares its primary metric"),
     "evaluator/summary.py": ({"hd95"}, "the result's distance unit column is still named after HD95 (hd95_unit)"),
     "leaderboard_app/views/leaderboard.py": ({"hd95"}, "the HD95 definition note (medpy vs MONAI) is about HD95"),
     "leaderboard_app/views/submission.py": ({"hd95"}, "the HD95 definition note (medpy vs MONAI) is about HD95"),
     "leaderboard_app/data.py": ({"dice"}, "TO FIX by its owner: a fallback that should read DEFAULT_PRIMARY_METRIC"),
     "baselines/cli.py": ({"dice"}, "TO FIX by its owner: the rerun check's tolerance is keyed 'dice'"),
     "baselines/reference/__init__.py": ({"dice"}, "TO FIX by its owner: the rerun check's tolerance is keyed 'dice'"),
-    "scripts/gen_docs.py": ({"dice"}, "TO FIX by its owner: the results page's fallback should read DEFAULT_PRIMARY_METRIC"),
-    "baselines/reference/rescore.py": ({"dice_mean"}, "TO FIX by its owner: a report line shows Dice beside the primary"),
+    "scripts/gen_docs.py": ({"dice"},
+                            "TO FIX by its owner: the results page's fallback should read DEFAULT_PRIMARY_METRIC"),
+    "baselines/reference/rescore.py": ({"dice_mean"},
+                                       "TO FIX by its owner: a report line shows Dice beside the primary"),
 }
 NAMES = set(metric_names())
 COLUMNS = {c for m in NAMES for c in METRICS.get(m).columns()} - NAMES
@@ -49,8 +52,9 @@ def _skipped(tree: ast.AST) -> set[int]:
     skip = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            skip.add(id(body[0].value))
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            skip.add(id(first.value))
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             skip.update(id(n) for n in ast.walk(node.value))
     return skip
@@ -96,7 +100,8 @@ def test_the_default_primary_metric_is_written_once():
     from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
 
     assert DEFAULT_PRIMARY_METRIC in METRICS
-    where = [rel for rel, path in _sources() if any(v == DEFAULT_PRIMARY_METRIC for _, v in spellings(path.read_text()))]
+    where = [rel for rel, path in _sources()
+             if any(v == DEFAULT_PRIMARY_METRIC for _, v in spellings(path.read_text()))]
     assert set(where) <= set(ALLOWED), where
 
 
