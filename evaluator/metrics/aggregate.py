@@ -11,11 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from ._checks import InvalidMetricInput, check_finite_values, check_positive_int
-from .case import present
+from .case import COUNTS, present
 from .info import per_case_metrics
 
-SUMMARIZED = per_case_metrics()  # dice, iou, hd95, nsd, assd
-COUNTS = ("tp", "fp", "fn")
+SUMMARIZED = per_case_metrics()  # at import; the functions below read the registry when called
 _CHUNK = 2_000_000  # bootstrap index draws held in memory at once
 
 
@@ -93,7 +92,8 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
         raise InvalidMetricInput(
             f"Expected argument `per_case` to be a non-empty list of score_case results, but got {per_case!r:.80}.")
     fg = range(1, len(names))
-    table = {m: np.full((len(per_case), len(fg)), np.nan) for m in SUMMARIZED}
+    summarized = per_case_metrics()
+    table = {m: np.full((len(per_case), len(fg)), np.nan) for m in summarized}
     totals = {c: dict.fromkeys(COUNTS, 0) for c in fg}
     for i, case in enumerate(per_case):
         _check_case(i, case, fg)
@@ -101,14 +101,14 @@ def summarize(per_case: Sequence[dict[int, dict]], classes: Sequence[str], n_boo
             for k in COUNTS:
                 totals[c][k] += int(case[c][k])
             if present(case[c]):
-                for m in SUMMARIZED:
+                for m in summarized:
                     table[m][i, j] = case[c][m]
     kw = dict(n_boot=n_boot, seed=seed, ci=ci, clusters=None if clusters is None else list(clusters))
     return {
         "n_cases": len(per_case),
-        "macro": {m: _aggregate_present(_case_means(table[m]), **kw) for m in SUMMARIZED},
+        "macro": {m: _aggregate_present(_case_means(table[m]), **kw) for m in summarized},
         "per_class": {
-            names[c]: {"index": c, **{m: _aggregate_present(table[m][:, j], **kw) for m in SUMMARIZED}, **totals[c]}
+            names[c]: {"index": c, **{m: _aggregate_present(table[m][:, j], **kw) for m in summarized}, **totals[c]}
             for j, c in enumerate(fg)
         },
     }
@@ -179,11 +179,11 @@ def _check_case(i: int, case, fg: range) -> None:
             "(a failed case scores as a failure on the classes its reference has: Dice 0, NSD 0, the "
             "diagonal HD95 and ASSD), never drop it.")
     for c in fg:
-        absent = [k for k in SUMMARIZED + COUNTS if k not in case[c]]
+        absent = [k for k in per_case_metrics() + COUNTS if k not in case[c]]
         if absent:
             raise InvalidMetricInput(f"Case {i}, class {c} of `per_case` lacks {absent}.")
         if present(case[c]):
-            unset = [m for m in SUMMARIZED if case[c][m] is None or not math.isfinite(float(case[c][m]))]
+            unset = [m for m in per_case_metrics() if case[c][m] is None or not math.isfinite(float(case[c][m]))]
             if unset:
                 raise InvalidMetricInput(
                     f"Case {i}, class {c} of `per_case` is in the reference (tp + fn > 0) but has no finite {unset}; "

@@ -1,34 +1,39 @@
-"""Score one case: per foreground class, Dice, IoU, HD95, NSD, ASSD, the thin-structure surface
-metrics (surface precision/recall/F1, one-sided mean distances) and the TP/FP/FN pixel counts.
+"""Score one case: per foreground class, every per-case metric of the registry (Dice, IoU, HD95,
+NSD, ASSD, the thin-structure surface metrics, ...) and the TP/FP/FN pixel counts.
 
-The class-absent policy (Metrics Reloaded; nnU-Net/MSD practice): a class absent from the case's
-reference (TP + FN = 0) has no delineation score in that case - every metric is None, whatever
-was predicted - and only its counts are kept; its false positives count in the image-level
-specificity. A case's macro value (`case_mean`) averages the classes present in its reference;
-a case with no foreground class in its reference has none."""
+`score_case` loops over the registry (`info.entries`): each metric's function gets what its
+computation kind says (the counts, the class's masks, the contour surface distances, the pixel
+band distances), each intermediate computed once per class and only when a metric needs it.
+
+The class-absent policy (Metrics Reloaded; nnU-Net/MSD practice), stated here once for every
+metric: a class absent from the case's reference (TP + FN = 0) has no delineation score in that
+case - every metric is None, whatever was predicted - and only its counts are kept; its false
+positives count in the image-level specificity. A case's macro value (`case_mean`) averages the
+classes present in its reference; a case with no foreground class in its reference has none."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._checks import InvalidMetricInput, check_label_pair, check_positive_int, check_spacing, check_tolerance
-from .dice import dice_from_counts
-from .hd95 import hd95_unchecked
-from .info import count_metrics, per_case_metrics
-from .iou import iou_from_counts
+from ._checks import (
+                      InvalidMetricInput,
+                      check_label_pair,
+                      check_mask_pair,
+                      check_positive_int,
+                      check_spacing,
+                      check_tolerance,
+)
+from .info import PER_CASE_COMPUTATIONS, Computation, MetricInfo, entries
 from .region import restrict
-from .surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances_unchecked
-from .thin import band_distances_unchecked, band_scores_from
+from .surface import default_nsd_tolerance, surface_distances_unchecked
+from .thin import TOLERANCE_STEPS, BandDistances, band_distances_unchecked
+
+COUNTS = ("tp", "fp", "fn")  # the per-class pixel counts every case keeps, after its metrics
 
 
 def confusion_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
     """K x K matrix, [g, p] = number of pixels of true class g predicted as class p."""
     flat = gt.astype(np.int64).ravel() * num_classes + pred.astype(np.int64).ravel()
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-# The registry's count-based metrics (info.count_metrics) and the function of each; a test checks
-# that the two agree, so a metric flagged from_counts there must have its function here.
-_FROM_COUNTS = {"dice": dice_from_counts, "iou": iou_from_counts}
 
 
 def _class_counts(cm: np.ndarray, c: int) -> tuple[int, int, int]:
@@ -40,7 +45,8 @@ def _overlap(cm: np.ndarray, num_classes: int) -> dict[int, dict]:
     out = {}
     for c in range(1, num_classes):
         tp, fp, fn = _class_counts(cm, c)
-        out[c] = {**{m: _FROM_COUNTS[m](tp, fp, fn) for m in count_metrics()}, "tp": tp, "fp": fp, "fn": fn}
+        scores = {i.name: None if tp + fn == 0 else i.fn(tp, fp, fn) for i in entries(Computation.COUNTS)}
+        out[c] = {**scores, **dict(zip(COUNTS, (tp, fp, fn)))}
     return out
 
 
@@ -94,23 +100,72 @@ def score_case(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int,
     spacing = check_spacing(spacing)
     tolerance = default_nsd_tolerance(spacing) if nsd_tolerance is None else check_tolerance(nsd_tolerance)
     band_tolerance = tolerance if surface_tolerance is None else check_tolerance(surface_tolerance)
-    out = _overlap(confusion_counts(pred_labels, gt_labels, num_classes), num_classes)
-    for c, s in out.items():
-        counts = {k: s.pop(k) for k in ("tp", "fp", "fn")}  # keep the key order: metrics, then counts
-        s.update(_class_distances(pred_labels, gt_labels, c, counts["tp"] + counts["fp"],
-                                  counts["tp"] + counts["fn"], spacing, tolerance, band_tolerance), **counts)
+    tolerances = {"nsd_tolerance": tolerance, "surface_tolerance": band_tolerance}  # by a metric's `tolerance`
+    cm = confusion_counts(pred_labels, gt_labels, num_classes)
+    metrics = [i for i in entries() if i.computed in PER_CASE_COMPUTATIONS]
+    out = {}
+    for c in range(1, num_classes):
+        counts = _class_counts(cm, c)
+        inputs = _ClassInputs(pred_labels, gt_labels, c, spacing, counts)
+        out[c] = {**{i.name: inputs.score(i, tolerances) for i in metrics}, **dict(zip(COUNTS, counts))}
     return out
 
 
-# The distance-based metrics of the registry (everything per case that is not count-based).
-_NOT_APPLICABLE = tuple(m for m in per_case_metrics() if m not in count_metrics())
+class _ClassInputs:
+    """What the metrics of one class of one case are computed from; the masks and the distance
+    intermediates are built on first use, once, and never for a class absent from the reference."""
+
+    def __init__(self, pred_labels, gt_labels, c: int, spacing, counts: tuple[int, int, int]):
+        self._labels, self._c, self.spacing, self.counts = (pred_labels, gt_labels), c, spacing, counts
+        self._cache: dict = {}
+
+    @property
+    def absent(self) -> bool:
+        return self.counts[0] + self.counts[2] == 0
+
+    def _get(self, key: str, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def masks(self) -> tuple[np.ndarray, np.ndarray]:
+        pred, gt = self._labels
+        return self._get("masks", lambda: (pred == self._c, gt == self._c))
+
+    def score(self, info: MetricInfo, tolerances: dict) -> float | None:
+        """`info`'s value for this class: None where the class is absent from the reference."""
+        if self.absent:
+            return None
+        if info.computed is Computation.COUNTS:
+            return info.fn(*self.counts)
+        p, g = self.masks()
+        if info.computed is Computation.MASKS:
+            return info.fn(p, g, self.spacing)
+        if info.tolerance and info.tolerance not in tolerances:
+            raise InvalidMetricInput(f"metric {info.name!r} is scored at the tolerance {info.tolerance!r}, which "
+                                     f"score_case does not know; per-case tolerances: {', '.join(tolerances)}")
+        tolerance = tolerances.get(info.tolerance)
+        if info.computed is Computation.SURFACE:
+            sd = self._get("surface", lambda: surface_distances_unchecked(p, g, self.spacing))
+            return info.fn(sd, p.shape, self.spacing, tolerance)
+        bd = self._get("band", lambda: band_distances_unchecked(p, g, self.spacing))
+        return info.fn(bd, p.shape, self.spacing, tolerance)
 
 
-def _class_distances(pred, gt, c, n_pred, n_gt, spacing, tolerance, band_tolerance) -> dict[str, float | None]:
-    if n_gt == 0:  # absent from the reference: not applicable (and no masks to build)
-        return dict.fromkeys(_NOT_APPLICABLE)
-    p, g = pred == c, gt == c
-    sd = surface_distances_unchecked(p, g, spacing)
-    return {"hd95": hd95_unchecked(p, g, spacing), "nsd": nsd_from(sd, tolerance),
-            "assd": assd_from(sd, p.shape, spacing),
-            **band_scores_from(band_distances_unchecked(p, g, spacing), p.shape, spacing, band_tolerance)}
+def band_scores_from(bd: BandDistances, shape: tuple[int, int], spacing, tolerance: float,
+                     steps: int = TOLERANCE_STEPS) -> dict[str, float | None]:
+    """Every band-distance metric of the registry (the thin-structure scores) from
+    `band_distances` of masks of `shape`, with the empty-reference policy; precision/recall/F1
+    averaged over the `steps` tolerances tolerance*k/steps, k = 1..steps."""
+    return {i.name: i.fn(bd, shape, spacing, tolerance, steps) for i in entries(Computation.BAND)}
+
+
+def band_scores(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None,
+                steps: int = TOLERANCE_STEPS) -> dict[str, float | None]:
+    """The thin-structure scores of two 2-D boolean masks at `tolerance` (pixels, or mm
+    with `spacing`; precision/recall/F1 averaged over `steps` tolerances up to it)."""
+    pred, gt = check_mask_pair(pred, gt)
+    tolerance = check_tolerance(tolerance)
+    spacing = check_spacing(spacing)
+    steps = check_positive_int("steps", steps)
+    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, tolerance, steps)

@@ -13,17 +13,32 @@ from __future__ import annotations
 
 from ..errors import InvalidTaskSpec
 from ..registry import did_you_mean
-from .info import METRICS, MetricKind, metric_names
+from .info import METRICS, InvalidMetricEntry, MetricKind, entries, metric_names
 
-DEFAULT_PRIMARY_METRIC = "dice"
-# Named boards a task generator declares (task.json "metrics" is written out as the list).
-BOARDS = {
+DEFAULT_PRIMARY_METRIC = "dice"  # the one place the default primary metric is written
+# Named boards a task generator declares (task.json "metrics" is written out as the list); a
+# registry entry's `boards` appends it to the boards it names (see `_with_entries`).
+_BOARDS = {
     # regions (lesions, organs): overlap, boundary distance, and whether absent structures are left empty
     "region": ("dice", "specificity", "hd95", "nsd", "iou", "assd", "sensitivity"),
     # thin structures (a bone surface band): the tolerance-aware surface metrics first
     "thin-structure": ("surface_f1", "specificity", "surface_precision", "surface_recall",
                        "mean_dist_pred_to_ref", "mean_dist_ref_to_pred", "dice", "hd95", "sensitivity"),
 }
+
+
+def _with_entries(boards: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """`boards`, each followed by the registered metrics whose entry names it in `boards`."""
+    for info in entries():
+        unknown = [b for b in info.boards if b not in boards]
+        if unknown:
+            raise InvalidMetricEntry(f"metric {info.name!r} names unknown board(s) {unknown}; "
+                                     f"valid boards: {', '.join(boards)}")
+    return {name: tuple(dict.fromkeys([*metrics, *(i.name for i in entries() if name in i.boards)]))
+            for name, metrics in boards.items()}
+
+
+BOARDS = _with_entries(_BOARDS)
 DEFAULT_TASK_METRICS = BOARDS["region"]
 
 # Column names on a terminal board (the full label is in the footer and `--explain`).

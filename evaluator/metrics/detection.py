@@ -1,5 +1,6 @@
 """Image-level detection rates of one class (lesion tasks with lesion-free images),
-from the per-case TP/FP/FN pixel counts that `score_case` stores.
+from the per-case TP/FP/FN pixel counts that `score_case` stores: one rate per image-level
+metric of the registry, each image's outcome decided by the metric's function (`images.py`):
 
 - sensitivity: among cases whose ground truth has the class (tp + fn > 0), the share
   whose prediction overlaps it anywhere (tp > 0);
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from statistics import NormalDist
 
 from ._checks import InvalidMetricInput
+from .info import Computation, entries
 
 _COUNTS = ("tp", "fp", "fn")
 
@@ -39,22 +41,18 @@ def rate(successes: int, n: int, confidence: float = 0.95) -> dict:
 
 
 def detection_rates(cases: Iterable[Mapping]) -> dict:
-    """{"sensitivity": rate(...), "specificity": rate(...)} (Wilson 95% intervals) over
-    `cases`, each a mapping with the non-negative integer "tp", "fp", "fn" of one class
-    (e.g. `score_case(...)[c]`)."""
+    """{metric: rate(...)} (Wilson 95% intervals) for each image-level metric of the registry
+    (sensitivity, specificity) over `cases`, each a mapping with the non-negative integer "tp",
+    "fp", "fn" of one class (e.g. `score_case(...)[c]`)."""
     if isinstance(cases, (str, bytes, Mapping)) or not isinstance(cases, Iterable):
         raise InvalidMetricInput(
             f"Expected argument `cases` to be an iterable of per-case dicts with tp/fp/fn, but got {cases!r:.80}.")
-    positives = detected = negatives = clear = 0
-    for i, case in enumerate(cases):
-        tp, fp, fn = _counts(i, case)
-        if tp + fn > 0:
-            positives += 1
-            detected += tp > 0
-        else:
-            negatives += 1
-            clear += fp == 0
-    return {"sensitivity": rate(detected, positives), "specificity": rate(clear, negatives)}
+    counts = [_counts(i, case) for i, case in enumerate(cases)]
+    out = {}
+    for info in entries(Computation.IMAGES):
+        outcomes = [o for o in (info.fn(*c) for c in counts) if o is not None]
+        out[info.name] = rate(sum(bool(o) for o in outcomes), len(outcomes))
+    return out
 
 
 def _counts(i: int, case) -> tuple[int, int, int]:

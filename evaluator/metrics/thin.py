@@ -42,8 +42,6 @@ from ._nearest import symmetric_distances
 from .hd95 import _bounding_box, image_diagonal
 
 TOLERANCE_STEPS = 4  # precision/recall/F1 are averaged over T/4, T/2, 3T/4, T
-_NONE = dict.fromkeys(("surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref",
-                       "mean_dist_ref_to_pred"))
 
 
 class BandDistances(NamedTuple):
@@ -69,75 +67,103 @@ def band_distances_unchecked(pred: np.ndarray, gt: np.ndarray, spacing) -> BandD
     return BandDistances(to_gt, to_pred)
 
 
-def band_scores_from(bd: BandDistances, shape: tuple[int, int], spacing, tolerance: float,
-                     steps: int = TOLERANCE_STEPS) -> dict[str, float | None]:
-    """All five thin-structure scores from `band_distances` of masks of `shape`, with the
-    empty-reference policy; precision/recall/F1 averaged over the `steps` tolerances
-    tolerance*k/steps, k = 1..steps. Keys are the registry's metric names."""
-    n_pred, n_gt = bd.pred_to_gt.size, bd.gt_to_pred.size
-    if n_gt == 0:
-        return dict(_NONE)
-    if n_pred == 0:
-        diagonal = image_diagonal(shape, spacing)
-        return _scores([0.0], [0.0], diagonal, diagonal)
-    levels = [tolerance * k / steps for k in range(1, steps + 1)]
-    precision = [float(np.count_nonzero(bd.pred_to_gt <= t) / n_pred) for t in levels]
-    recall = [float(np.count_nonzero(bd.gt_to_pred <= t) / n_gt) for t in levels]
-    return _scores(precision, recall, float(bd.pred_to_gt.mean()), float(bd.gt_to_pred.mean()))
+def _levels(tolerance: float, steps: int) -> list[float]:
+    return [tolerance * k / steps for k in range(1, steps + 1)]
 
 
-def _scores(precision: list[float], recall: list[float], pred_to_ref: float, ref_to_pred: float) -> dict[str, float]:
-    f1 = [0.0 if p + r == 0 else 2.0 * p * r / (p + r) for p, r in zip(precision, recall)]
-    return {"surface_precision": float(np.mean(precision)), "surface_recall": float(np.mean(recall)),
-            "surface_f1": float(np.mean(f1)), "mean_dist_pred_to_ref": pred_to_ref, "mean_dist_ref_to_pred": ref_to_pred}
+def _shares(distances: np.ndarray, levels: list[float]) -> list[float]:
+    """The share of `distances` within each tolerance of `levels` (<=)."""
+    return [float(np.count_nonzero(distances <= t) / distances.size) for t in levels]
 
 
-def band_scores(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None,
-                steps: int = TOLERANCE_STEPS) -> dict[str, float | None]:
-    """The five thin-structure scores of two 2-D boolean masks at `tolerance` (pixels, or mm
-    with `spacing`; precision/recall/F1 averaged over `steps` tolerances up to it)."""
+def precision_from(bd: BandDistances, shape, spacing, tolerance: float,
+                   steps: int = TOLERANCE_STEPS) -> float | None:
+    """Surface precision from `band_distances`, with the empty-mask policy (module docstring)."""
+    if bd.gt_to_pred.size == 0:
+        return None
+    if bd.pred_to_gt.size == 0:
+        return 0.0
+    return float(np.mean(_shares(bd.pred_to_gt, _levels(tolerance, steps))))
+
+
+def recall_from(bd: BandDistances, shape, spacing, tolerance: float,
+                steps: int = TOLERANCE_STEPS) -> float | None:
+    """Surface recall from `band_distances`, with the empty-mask policy."""
+    if bd.gt_to_pred.size == 0:
+        return None
+    if bd.pred_to_gt.size == 0:
+        return 0.0
+    return float(np.mean(_shares(bd.gt_to_pred, _levels(tolerance, steps))))
+
+
+def surface_f1_from(bd: BandDistances, shape, spacing, tolerance: float,
+                    steps: int = TOLERANCE_STEPS) -> float | None:
+    """Surface F1 from `band_distances`: the mean over the tolerances of the harmonic mean of
+    precision and recall there (0 where both are 0), with the empty-mask policy."""
+    if bd.gt_to_pred.size == 0:
+        return None
+    if bd.pred_to_gt.size == 0:
+        return 0.0
+    levels = _levels(tolerance, steps)
+    pairs = zip(_shares(bd.pred_to_gt, levels), _shares(bd.gt_to_pred, levels))
+    return float(np.mean([0.0 if p + r == 0 else 2.0 * p * r / (p + r) for p, r in pairs]))
+
+
+def _mean_from(distances: np.ndarray, bd: BandDistances, shape, spacing) -> float | None:
+    if bd.gt_to_pred.size == 0:
+        return None
+    if bd.pred_to_gt.size == 0:
+        return image_diagonal(shape, spacing)
+    return float(distances.mean())
+
+
+def mean_pred_to_ref_from(bd: BandDistances, shape, spacing, tolerance=None, steps=None) -> float | None:
+    """Mean distance of the predicted pixels to the reference (the tolerance does not enter it)."""
+    return _mean_from(bd.pred_to_gt, bd, shape, spacing)
+
+
+def mean_ref_to_pred_from(bd: BandDistances, shape, spacing, tolerance=None, steps=None) -> float | None:
+    """Mean distance of the reference pixels to the prediction (the tolerance does not enter it)."""
+    return _mean_from(bd.gt_to_pred, bd, shape, spacing)
+
+
+def _band(pred: np.ndarray, gt: np.ndarray, spacing):
     pred, gt = check_mask_pair(pred, gt)
-    tolerance = check_tolerance(tolerance)
     spacing = check_spacing(spacing)
-    steps = check_positive_int("steps", steps)
-    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, tolerance, steps)
+    return band_distances_unchecked(pred, gt, spacing), pred.shape, spacing
 
 
 def surface_precision(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None,
                       steps: int = TOLERANCE_STEPS) -> float | None:
     """Share of predicted pixels within a tolerance of a reference pixel, averaged over `steps`
     tolerances up to `tolerance`. Empty `gt` -> None; empty `pred` -> 0."""
-    return band_scores(pred, gt, tolerance, spacing, steps)["surface_precision"]
+    tolerance, steps = check_tolerance(tolerance), check_positive_int("steps", steps)
+    return precision_from(*_band(pred, gt, spacing), tolerance, steps)
 
 
 def surface_recall(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None,
                    steps: int = TOLERANCE_STEPS) -> float | None:
     """Share of reference pixels within a tolerance of a predicted pixel, averaged over `steps`
     tolerances up to `tolerance`. Empty `gt` -> None; empty `pred` -> 0."""
-    return band_scores(pred, gt, tolerance, spacing, steps)["surface_recall"]
+    tolerance, steps = check_tolerance(tolerance), check_positive_int("steps", steps)
+    return recall_from(*_band(pred, gt, spacing), tolerance, steps)
 
 
 def surface_f1(pred: np.ndarray, gt: np.ndarray, tolerance, spacing=None,
                steps: int = TOLERANCE_STEPS) -> float | None:
     """Mean over `steps` tolerances up to `tolerance` of the harmonic mean of surface precision
     and recall there (0 when both are 0). Empty `gt` -> None; empty `pred` -> 0."""
-    return band_scores(pred, gt, tolerance, spacing, steps)["surface_f1"]
-
-
-def _mean_distance(pred: np.ndarray, gt: np.ndarray, spacing, key: str) -> float | None:
-    """One of the two one-sided mean distances (the tolerance does not enter them)."""
-    pred, gt = check_mask_pair(pred, gt)
-    spacing = check_spacing(spacing)
-    return band_scores_from(band_distances_unchecked(pred, gt, spacing), pred.shape, spacing, 1.0, 1)[key]
+    tolerance, steps = check_tolerance(tolerance), check_positive_int("steps", steps)
+    return surface_f1_from(*_band(pred, gt, spacing), tolerance, steps)
 
 
 def mean_dist_pred_to_ref(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float | None:
     """Mean distance of the predicted pixels to the nearest reference pixel (pixels, or mm with
     `spacing`). Empty `gt` -> None; empty `pred` on a non-empty `gt` -> the image diagonal."""
-    return _mean_distance(pred, gt, spacing, "mean_dist_pred_to_ref")
+    return mean_pred_to_ref_from(*_band(pred, gt, spacing))
 
 
 def mean_dist_ref_to_pred(pred: np.ndarray, gt: np.ndarray, spacing=None) -> float | None:
     """Mean distance of the reference pixels to the nearest predicted pixel (pixels, or mm with
     `spacing`). Empty `gt` -> None; empty `pred` on a non-empty `gt` -> the image diagonal."""
-    return _mean_distance(pred, gt, spacing, "mean_dist_ref_to_pred")
+    return mean_ref_to_pred_from(*_band(pred, gt, spacing))

@@ -11,6 +11,7 @@ from evaluator.metrics import (
     InvalidMetricInput,
     band_distances,
     band_scores,
+    band_scores_from,
     image_diagonal,
     mean_dist_pred_to_ref,
     mean_dist_ref_to_pred,
@@ -20,7 +21,6 @@ from evaluator.metrics import (
     surface_precision,
     surface_recall,
 )
-from evaluator.metrics.thin import band_scores_from
 
 THIN = ("surface_precision", "surface_recall", "surface_f1", "mean_dist_pred_to_ref", "mean_dist_ref_to_pred")
 SHAPE = (40, 64)
