@@ -417,7 +417,7 @@ def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance
 
     expected = rerun_tolerance(row, device, profile.threads, cpu=hardware(device, profile.threads)["cpu"])
     if tolerance is not None:
-        expected = {"exact": False, "dice": tolerance, "words": f"within ±{tolerance} Dice (--tolerance)"}
+        expected = {"exact": False, "tolerance": tolerance, "words": f"within ±{tolerance} Dice (--tolerance)"}
     click.echo(f"expected: {expected['words']}")
     store = Store(db_path) if db_path else Store(memory=True)
     record = _train_and_submit(TaskData.load(task), model, profile, store, out_dir, device)
@@ -441,7 +441,7 @@ def _record_shifts(task, row: dict, record: dict, reference_dir) -> None:
 
 
 def _print_deltas(row: dict, record: dict, expected: dict) -> None:
-    from .reference import GPU_DICE_TOLERANCE
+    from .reference import GPU_DICE_TOLERANCE, REPRO_METRIC
 
     ref, new = row["scores"], record["result"]
     commit = (row["provenance"]["git_commit"] or "unknown")[:12]
@@ -454,14 +454,15 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
     click.echo(f"delta (rerun - reference): {text}")
     same = bool(record.get("onnx") and row.get("onnx")) and record["onnx"]["sha256"] == row["onnx"]["sha256"]
     click.echo(f"exported ONNX {'is bit-identical to' if same else 'differs from'} the reference export")
-    if expected["exact"] and not (same and deltas["dice"] == 0):
-        raise SonoBenchError(f"the rerun is not bit-identical to the reference (Dice {deltas['dice']:+.4f}, ONNX "
+    delta = deltas[REPRO_METRIC]
+    if expected["exact"] and not (same and delta == 0):
+        raise SonoBenchError(f"the rerun is not bit-identical to the reference (Dice {delta:+.4f}, ONNX "
                              f"{'same' if same else 'different'} bytes), as a CPU rerun at the same thread count should "
                              "be; compare the CPU, torch version and commit in the reference row, or pass "
                              f"--tolerance {GPU_DICE_TOLERANCE} to accept a near result")
-    if abs(deltas["dice"]) > expected["dice"]:
-        raise SonoBenchError(f"the rerun's Dice differs from the reference by {deltas['dice']:+.4f}, "
-                             f"beyond ±{expected['dice']}; compare the hardware and versions in the reference row")
+    if abs(delta) > expected["tolerance"]:
+        raise SonoBenchError(f"the rerun's Dice differs from the reference by {delta:+.4f}, "
+                             f"beyond ±{expected['tolerance']}; compare the hardware and versions in the reference row")
     click.echo(f"within the stated tolerance: {expected['words']}")
 
 

@@ -19,7 +19,7 @@ import streamlit as st
 from evaluator import board_columns, floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
-from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # noqa: F401  (the pages' fallback)
+from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # the pages' fallback
 from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
 from evaluator.ranking.board import DEFAULT_SPLIT, rows_of_split, split_views
 from evaluator.ranking.cache import cached_rank
@@ -354,9 +354,9 @@ def paired_cases(a: int, b: int) -> list[dict]:
 def _baselines(path: str, fp: Fingerprint, task_id: str, version: int) -> list[dict]:
     with _reader(path) as store:
         rows = validity.partition(queries.baseline_rows(store, task_id, version))[0]
-        board = [r for r in validity.partition(queries.leaderboard_table_rows(store, task_id, version))[0]
-                 if r.get("split", "test") == "test"]
-        metric = board[0]["primary_metric"] if board else "dice"
+    board = rows_of_split(list(_version(path, fp, task_id, version).valid), DEFAULT_SPLIT)
+    metric = board[0]["primary_metric"] if board else DEFAULT_PRIMARY_METRIC
+    with _reader(path) as store:
         marks = floors.floor_marks(store, board, metric, ranking_settings()[0]) if board else {}
     return [{**r, floors.MARK: marks.get(r["submission_id"])} for r in rows]  # not above the best floor
 

@@ -111,6 +111,7 @@ def _fmt(v, digits=3) -> str:
 
 def results_page() -> str:
     """The committed reference rows of every task version, as stored in baselines/reference/."""
+    from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
     from evaluator.metrics.info import METRICS
 
     parts = ["# Reference results\n\n", GENERATED,
@@ -123,8 +124,8 @@ def results_page() -> str:
         data = json.loads(path.read_text())
         floors = path.parent / "floors" / path.name
         rows = data.get("rows", []) + (json.loads(floors.read_text()).get("rows", []) if floors.exists() else [])
-        primary = next((r["scores"].get("primary_metric") for r in rows if r.get("scores")), None) or "dice"
-        metric = primary if any(f"{primary}_mean" in r.get("scores", {}) for r in rows) else "dice"
+        primary = next((r["scores"].get("primary_metric") for r in rows if r.get("scores")), None) or DEFAULT_PRIMARY_METRIC
+        metric = primary if any(f"{primary}_mean" in r.get("scores", {}) for r in rows) else DEFAULT_PRIMARY_METRIC
         label = METRICS.get(metric).title if metric in METRICS else metric
         note = "" if metric == primary else (
             f"The task ranks by {METRICS.get(primary).title}; the reference files keep Dice, IoU and HD95, and "

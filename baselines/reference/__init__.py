@@ -23,6 +23,7 @@ from pathlib import Path
 
 from evaluator.errors import AlreadyScored, SonoBenchError, UnknownName
 from evaluator.metrics import always_stored_metrics, summary_columns
+from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
 from evaluator.registry import did_you_mean
 
 REFERENCE_DIR = Path(__file__).resolve().parent
@@ -219,29 +220,30 @@ def row_from_record(record: dict) -> dict:
 
 
 GPU_DICE_TOLERANCE = 0.02  # GPU kernels (AMP, atomics in backward) are not bit-deterministic
+REPRO_METRIC = DEFAULT_PRIMARY_METRIC  # a rerun is compared on Dice, whatever its task ranks by
 
 
 def rerun_tolerance(row: dict, device: str, threads: int | None, cpu: str | None = None) -> dict:
     """How close a rerun of `row` on `device` with `threads` CPU threads (on the CPU model
-    `cpu`, when known) should land: {"exact": bool, "dice": tolerance, "words": ...}. A CPU row
+    `cpu`, when known) should land: {"exact": bool, "tolerance": on REPRO_METRIC, "words": ...}. A CPU row
     rerun on the same CPU model at its recorded thread count repeats every floating-point
     operation in order (same kernels), so it must be bit-identical; another CPU model picks other
     SIMD kernels that round differently, so, like a GPU, it may only agree within ±0.02 Dice."""
     hw = row["provenance"]["hardware"]
     ref_threads = hw.get("threads")
     if hw["device"] == "cpu" and device == "cpu" and cpu and hw.get("cpu") and cpu != hw["cpu"]:
-        return {"exact": False, "dice": GPU_DICE_TOLERANCE,
+        return {"exact": False, "tolerance": GPU_DICE_TOLERANCE,
                 "words": f"within ±{GPU_DICE_TOLERANCE} Dice (trained on {hw['cpu']!r}, rerun on {cpu!r}: other SIMD "
                          "kernels round differently, and early stopping may keep another epoch)"}
     if hw["device"] == "cpu" and device == "cpu" and (threads or ref_threads) == ref_threads:
-        return {"exact": True, "dice": 0.0,
+        return {"exact": True, "tolerance": 0.0,
                 "words": f"bit-identical (CPU at {ref_threads} thread(s), as the reference; on a CPU with other "
                          f"SIMD kernels than {hw.get('cpu')!r} the bytes may differ)"}
     if hw["device"] == "cpu" and device == "cpu":
         why = f"CPU at {threads} thread(s) instead of the reference's {ref_threads}: sums run in another order"
     else:
         why = f"trained on {hw['device']}, rerun on {device}: GPU kernels are not bit-deterministic"
-    return {"exact": False, "dice": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
+    return {"exact": False, "tolerance": GPU_DICE_TOLERANCE, "words": f"within ±{GPU_DICE_TOLERANCE} Dice ({why})"}
 
 
 def converged_row(rows: list[dict], model: str, notes: dict | None = None) -> tuple[dict | None, str]:

@@ -57,7 +57,7 @@ def rescore_file(path: Path, labels_root=None, log=print) -> dict:
             block["evaluation"]["rescored_version"] = __version__
         counts["rows"] += 1
         log(f"{path.name}: {row['model']} ({row['profile']}): {row['scores']['primary_metric']} "
-            f"{_mean(row['scores'], row['scores']['primary_metric'])}, Dice {row['scores']['dice_mean']:.4f}")
+            f"{_mean(row['scores'], row['scores']['primary_metric'])}")
     path.write_text(json.dumps(ref, indent=1) + "\n")
     return counts
 

@@ -201,13 +201,13 @@ def test_rerun_tolerance_per_hardware():
     from baselines.reference import rerun_tolerance
 
     cpu = {"provenance": {"hardware": {"device": "cpu", "threads": 2, "cpu": "Xeon"}}}
-    assert rerun_tolerance(cpu, "cpu", None)["exact"] and rerun_tolerance(cpu, "cpu", 2)["dice"] == 0
+    assert rerun_tolerance(cpu, "cpu", None)["exact"] and rerun_tolerance(cpu, "cpu", 2)["tolerance"] == 0
     other = rerun_tolerance(cpu, "cpu", 1)
-    assert not other["exact"] and other["dice"] == 0.02 and "instead of the reference's 2" in other["words"]
+    assert not other["exact"] and other["tolerance"] == 0.02 and "instead of the reference's 2" in other["words"]
     amd = {"provenance": {"hardware": {"device": "cpu", "threads": 2, "cpu": "AMD EPYC"}}}
     assert rerun_tolerance(amd, "cpu", 2, cpu="AMD EPYC")["exact"]
     cross = rerun_tolerance(amd, "cpu", 2, cpu="Intel(R) Xeon(R) Processor")
-    assert not cross["exact"] and cross["dice"] == 0.02 and "SIMD" in cross["words"]
+    assert not cross["exact"] and cross["tolerance"] == 0.02 and "SIMD" in cross["words"]
     gpu = rerun_tolerance({"provenance": {"hardware": {"device": "cuda", "threads": 16}}}, "cuda", None)
     assert not gpu["exact"] and gpu["words"].startswith("within ±0.02 Dice") and "not bit-deterministic" in gpu["words"]
 

@@ -35,13 +35,6 @@ ALLOWED = {
     "evaluator/summary.py": ({"hd95"}, "the result's distance unit column is still named after HD95 (hd95_unit)"),
     "leaderboard_app/views/leaderboard.py": ({"hd95"}, "the HD95 definition note (medpy vs MONAI) is about HD95"),
     "leaderboard_app/views/submission.py": ({"hd95"}, "the HD95 definition note (medpy vs MONAI) is about HD95"),
-    "leaderboard_app/data.py": ({"dice"}, "TO FIX by its owner: a fallback that should read DEFAULT_PRIMARY_METRIC"),
-    "baselines/cli.py": ({"dice"}, "TO FIX by its owner: the rerun check's tolerance is keyed 'dice'"),
-    "baselines/reference/__init__.py": ({"dice"}, "TO FIX by its owner: the rerun check's tolerance is keyed 'dice'"),
-    "scripts/gen_docs.py": ({"dice"},
-                            "TO FIX by its owner: the results page's fallback should read DEFAULT_PRIMARY_METRIC"),
-    "baselines/reference/rescore.py": ({"dice_mean"},
-                                       "TO FIX by its owner: a report line shows Dice beside the primary"),
 }
 NAMES = set(metric_names())
 COLUMNS = {c for m in NAMES for c in METRICS.get(m).columns()} - NAMES
