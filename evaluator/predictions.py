@@ -265,6 +265,22 @@ def load(path: Path, task: Task, split: str = "test") -> Masks:
     return decode(task, cases, _match_cases(entries, task, cases, split), file_limit(task, cases))
 
 
+def check(task: Task, path, split: str = "test"):
+    """`sonobench check` for prediction files: every limit and every mask checked, nothing stored
+    (an `evaluator.preflight.Report`)."""
+    from .preflight import Report
+
+    report = Report(model=Path(path).name, task=task.ref, format=FORMAT)
+    try:
+        masks = load(Path(path), task, split)
+    except SonoBenchError as e:
+        report.problems.append(str(e))
+        return report
+    report.checked.append(f"{len(masks.masks)} masks, one per {split} case, at each case's native size, with "
+                          f"class indices 0 .. {task.num_classes - 1}")
+    return report
+
+
 def _score(task: Task, cases, masks: Masks, split: str, labels_root, settings) -> tuple[dict, list[dict]]:
     """The result row and per-case rows, by the functions a model's outputs are scored with."""
     from .scoring import private_cases, score_prediction

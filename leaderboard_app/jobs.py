@@ -1,9 +1,11 @@
 """Background evaluations for the Submit page, through the evaluator's library.
 
-An upload is written to a private temp folder, checked by the evaluator
-(`prepare_or_reject`, which records a refusal with its reason) and queued
-(`evaluator.queue.enqueue`, which copies the files into the queue's spool and
-carries the evaluation request); the temp folder is deleted at once. A thread
+An upload is written to a private temp folder and handed to the evaluator's one
+intake (`evaluator.intake.submit`, the same function `sonobench submit` calls: the
+token decides the team, a refusal is recorded with its reason, repeats and quotas
+are refused) which queues it (`evaluator.queue.enqueue` copies the files into the
+queue's spool); the temp folder is deleted at once. A `.zip` of prediction masks
+goes through the same intake and is scored at once (no model runs). A thread
 of this process then claims that one job and runs it through the same pipeline
 as `sonobench worker` (`process_job`): the model is loaded and run only by the
 sandboxed child, never by the app's process. The page follows the submission
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import AlreadyScored, InvalidSubmission, SonoBenchError
+from evaluator.errors import InvalidSubmission, SonoBenchError
 from evaluator.submission import EXTENSIONS, SPEC_KEYS
 
 # The architecture JSON the Submit page shows as its example (a test builds it through the registry).
@@ -69,6 +71,10 @@ def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None 
     try:
         model = workdir / safe_filename(filename)
         model.write_bytes(data)
+        if model.suffix.lower() == PREDICTIONS_EXTENSION:
+            from evaluator import predictions
+
+            return predictions.check(tasks_mod.get_task(task_ref), model)
         return preflight(tasks_mod.get_task(task_ref), model, spec=spec, settings=settings,
                          config=settings.sandbox_config())
     finally:
