@@ -113,3 +113,20 @@ def test_a_committed_reference_rows_masks_score_exactly_its_per_case_values(tmp_
                 assert got[key][col] is None, (key, col)
             else:
                 assert got[key][col] == pytest.approx(want[col], rel=1e-12, abs=1e-12), (key, col)
+
+
+def test_the_terminal_board_and_the_apps_board_label_the_row_as_predictions(toy_task, tmp_path, monkeypatch):
+    db = tmp_path / "r.db"
+    assert submit(write_masks(tmp_path / "preds", label_masks(toy_task)), "toy-lesion", db, "--name", "oracle"
+                  ).exit_code == 0
+    table = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--db", str(db)])
+    assert table.exit_code == 0, table.output
+    [line] = [ln for ln in table.output.splitlines() if "oracle" in ln]
+    assert "oracle [predictions]" in line and "n/a" in line
+    monkeypatch.setenv("SONOBENCH_DB", str(db))
+    from leaderboard_app import data
+
+    data.st.cache_data.clear()
+    _, _, shown, helps, _ = data.leaderboard_table("toy-lesion", 1, toy_task.primary_metric)
+    assert list(shown["Type"]) == ["submission (predictions)"]
+    assert "(predictions) = scored from uploaded per-case masks" in helps["Type"]
