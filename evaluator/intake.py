@@ -11,7 +11,7 @@
 4. builds the evaluation `Request` and checks an opted-in corruption list;
 5. for a model: `prepare_or_reject` (file checks and the preflight `sonobench check` runs, a
    refusal recorded with its reason); for prediction files: `evaluator.predictions.load`
-   (decoded under hard limits; a bad input stores nothing);
+   (decoded under hard limits; a bad input stores nothing), scored by `predictions_score`;
 6. refuses a repeat ("already scored", per team) and a team over its quota (the store's one rule,
    in `evaluate.start_submission`), then either queues the job (the worker queues the shift-set
    follow-ups after the main result) or scores it now and runs the follow-ups.
@@ -164,9 +164,9 @@ def submit(store: Store, req: IntakeRequest, *, settings: Settings | None = None
     task = _task(req, spec, who)
     request = _request(req, task)
     if req.predictions:
-        from . import predictions
+        from . import predictions_score
 
-        return predictions.submit(store, task, req, spec, who, request, settings, log=log, on_result=on_result)
+        return predictions_score.submit(store, task, req, spec, who, request, settings, log=log, on_result=on_result)
     sub = prepare_or_reject(store, task, req.path, spec=spec, name=req.name, team=who.team,
                             architecture=req.architecture, output=req.output, kind=req.kind,
                             settings=settings, team_id=who.team_id)

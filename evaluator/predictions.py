@@ -3,21 +3,25 @@
 A submission is a folder or a ``.zip`` holding one file per case of the task's split (the test
 split by default; `sonobench export TASK --split test --images-only` hands the images out):
 ``<case_id>.png``, a class-index PNG (mode L or P) at the case's native size, or
-``<case_id>.npz`` holding one integer array of that size. The masks are scored by the same
-per-case function as a model's outputs (`scoring.score_prediction`), aggregated by the same
-`summary` code and committed by the same `evaluate.commit`; the row's format is ``predictions``
-(the board and the app label it), and params, GFLOPs and latency are NULL ("n/a"), never 0.
+``<case_id>.npz`` holding one integer array of that size. It may also hold, for any of the task's
+acquisition-shift sets, a sub-folder named by the set's task id with one file per case of that
+set (the export's ``shifts/<id>/images/``); a set without one is "not submitted". The masks are
+scored by the same per-case function as a model's outputs (`evaluator.predictions_score`); the
+row's format is ``predictions`` (the board and the app label it), and params, GFLOPs and latency
+are NULL ("n/a"), never 0.
 
 Prediction files are data, not code, and are decoded here in the trusted parent — never
 loaded by anything that could run them — under hard limits fixed by the task, so no file can
 make the parent allocate more than a valid mask would need:
 
 - the container: a real folder or a real zip file, never a symlink; its entries are plain
-  files directly inside it (no sub-folders, no symlinks, no devices); a zip member's name is a
-  bare file name (no ``/``, ``\\``, ``..`` or absolute path: no path traversal), not encrypted
-  and not a symlink;
-- the number of entries is at most the number of cases; every case has exactly one file and
-  every file names a case (missing and extra cases are refused, naming them);
+  files directly inside it, or inside one level of sub-folders named by shift sets (no other
+  or deeper folders, no symlinks, no devices); a zip member's name is a bare file name, or
+  ``<shift set id>/<bare name>`` (no ``\\``, ``..``, ``:``, absolute path or other folder: no
+  path traversal), not encrypted and not a symlink;
+- the number of entries is at most the number of cases it can predict; every case (of the
+  split, and of each shift set with a folder) has exactly one file and every file names a case
+  (missing and extra cases are refused, naming them);
 - bytes: each file is at most `file_limit` (8 bytes per pixel of the largest case + 64 KiB);
   a zip member's declared size must be within it and is read with that bound (the header is not
   believed), and its compression ratio must be at most `MAX_ZIP_RATIO`;
@@ -35,7 +39,6 @@ import hashlib
 import io
 import re
 import stat
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import __version__, imageio, summary
 from .errors import InvalidSubmission, SonoBenchError
-from .tasks import Task, verify_task
+from .tasks import Task
 
 FORMAT = "predictions"            # the submissions.format of a prediction submission
 SUFFIXES = (".png", ".npz")
@@ -81,24 +83,36 @@ def _native_shape(task: Task, case) -> tuple[int, int]:
         return im.size[1], im.size[0]
 
 
-def _entries_of_folder(folder: Path, limit: int, max_entries: int) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+Entries = dict[str, dict[str, bytes]]  # "" -> the main split's files; a shift set's id -> its files
+
+
+def _entries_of_folder(folder: Path, limit: int, max_entries: int, sets: tuple[str, ...] = ()) -> Entries:
+    """A folder's files; a sub-folder is allowed only when named by a shift set in `sets`, and holds files only."""
+    out: Entries = {"": {}}
+    seen = 0
     for entry in sorted(folder.iterdir()):
-        if len(out) >= max_entries:
-            raise InvalidPredictions(f"{folder.name} holds more than {max_entries} entries, one more than this "
-                                     "split has cases; put only the <case_id>.png (or .npz) files in it")
+        seen += 1
+        if seen > max_entries:
+            raise InvalidPredictions(f"{folder.name} holds more than {max_entries} entries, more than the cases it "
+                                     "can predict; put only the <case_id>.png (or .npz) files in it")
         mode = entry.lstat().st_mode
         if stat.S_ISLNK(mode):
             raise InvalidPredictions(f"'{entry.name}' is a symbolic link; prediction files must be plain files")
+        if stat.S_ISDIR(mode) and entry.name in sets:
+            files = _entries_of_folder(entry, limit, max_entries)[""]
+            seen += len(files)
+            out[entry.name] = files
+            continue
         if stat.S_ISDIR(mode):
             raise InvalidPredictions(f"'{entry.name}' is a folder; prediction files lie directly in the submitted "
-                                     "folder (no sub-folders)")
+                                     "folder (no sub-folders" + (f" other than the shift sets {', '.join(sets)}"
+                                                                 if sets else "") + ")")
         if not stat.S_ISREG(mode):
             raise InvalidPredictions(f"'{entry.name}' is not a regular file")
         if entry.lstat().st_size > limit:
             raise InvalidPredictions(f"'{entry.name}' is {entry.lstat().st_size} bytes; a mask of this task is at "
                                      f"most {limit} bytes")
-        out[entry.name] = _read_bounded(entry, limit)
+        out[""][entry.name] = _read_bounded(entry, limit)
     return out
 
 
@@ -114,7 +128,8 @@ def _bad_member_name(name: str) -> bool:
     return name.startswith(("/", "\\")) or "/" in name or "\\" in name or ".." in name or ":" in name
 
 
-def _entries_of_zip(path: Path, limit: int, max_entries: int) -> dict[str, bytes]:
+def _entries_of_zip(path: Path, limit: int, max_entries: int, sets: tuple[str, ...] = ()) -> Entries:
+    """A zip's members: bare names at the top, or `<shift set id>/<name>` (and that folder's own entry)."""
     if path.stat().st_size > limit * max_entries + _SLACK:
         raise InvalidPredictions(f"{path.name} is larger than {max_entries} masks of this task can be")
     try:
@@ -124,51 +139,60 @@ def _entries_of_zip(path: Path, limit: int, max_entries: int) -> dict[str, bytes
     with zf:
         members = zf.infolist()
         if len(members) > max_entries:
-            raise InvalidPredictions(f"{path.name} has {len(members)} members; this split has {max_entries - 1} "
-                                     "cases, one file each")
-        out = {}
+            raise InvalidPredictions(f"{path.name} has {len(members)} members; it can predict {max_entries} files "
+                                     "at most, one per case")
+        out: Entries = {"": {}}
         for m in members:
-            out[m.filename] = _read_member(zf, m, limit, path.name)
+            folder, _, name = m.filename.rpartition("/") if m.filename.count("/") == 1 else ("", "", m.filename)
+            if folder in sets and (name or m.is_dir()):
+                if m.is_dir():
+                    out.setdefault(folder, {})
+                    continue
+                out.setdefault(folder, {})[name] = _read_member(zf, m, limit, path.name, name)
+            else:
+                out[""][m.filename] = _read_member(zf, m, limit, path.name)
     return out
 
 
-def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, limit: int, archive: str) -> bytes:
-    name = m.filename
+def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, limit: int, archive: str, name: str | None = None) -> bytes:
+    """One member's bytes, read with `limit` as a hard bound; `name`: its bare name inside a shift-set folder."""
+    name = m.filename if name is None else name
     if _bad_member_name(name) or m.is_dir():
         what = "a folder" if m.is_dir() else "a path, not a bare file name"
-        raise InvalidPredictions(f"{archive}: member '{name}' is {what}; the zip must hold the mask files at its top "
-                                 "level, named <case_id>.png (zip the files, not their folder: no path traversal, "
-                                 "no sub-folders)")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' is {what}; the zip must hold the mask files at its "
+                                 "top level, named <case_id>.png (zip the files, not their folder: no path traversal, "
+                                 "no sub-folders but the shift sets' own)")
     if stat.S_ISLNK(m.external_attr >> 16):
-        raise InvalidPredictions(f"{archive}: member '{name}' is a symbolic link; prediction files must be plain files")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' is a symbolic link; prediction files must be "
+                                 "plain files")
     if m.flag_bits & 0x1:
-        raise InvalidPredictions(f"{archive}: member '{name}' is encrypted; upload an unencrypted zip")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' is encrypted; upload an unencrypted zip")
     if m.file_size > limit:
-        raise InvalidPredictions(f"{archive}: member '{name}' unpacks to {m.file_size} bytes; a mask of this task is "
-                                 f"at most {limit} bytes (a zip bomb is refused)")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' unpacks to {m.file_size} bytes; a mask of this "
+                                 f"task is at most {limit} bytes (a zip bomb is refused)")
     if m.file_size > max(m.compress_size, 1) * MAX_ZIP_RATIO:
-        raise InvalidPredictions(f"{archive}: member '{name}' is compressed {m.file_size / max(m.compress_size, 1):.0f}"
-                                 f":1, over the limit of {MAX_ZIP_RATIO:.0f}:1 (a zip bomb is refused)")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' is compressed "
+                                 f"{m.file_size / max(m.compress_size, 1):.0f}:1, over the limit of "
+                                 f"{MAX_ZIP_RATIO:.0f}:1 (a zip bomb is refused)")
     try:
         with zf.open(m) as f:
             data = f.read(limit + 1)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
-        raise InvalidPredictions(f"{archive}: member '{name}' cannot be read ({e})") from None
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' cannot be read ({e})") from None
     if len(data) > limit:
-        raise InvalidPredictions(f"{archive}: member '{name}' unpacks past {limit} bytes, more than its header says "
-                                 "(a zip bomb is refused)")
+        raise InvalidPredictions(f"{archive}: member '{m.filename}' unpacks past {limit} bytes, more than its header "
+                                 "says (a zip bomb is refused)")
     return data
 
 
-def read_entries(path: Path, task: Task, cases) -> dict[str, bytes]:
+def read_entries(path: Path, limit: int, max_entries: int, sets: tuple[str, ...] = ()) -> Entries:
     """The raw files of a folder or zip, every container limit checked (see the module docstring)."""
-    limit, max_entries = file_limit(task, cases), len(cases) + 1
     if path.is_symlink():
         raise InvalidPredictions(f"{path} is a symbolic link; submit the folder or zip itself")
     if path.is_dir():
-        return _entries_of_folder(path, limit, max_entries)
+        return _entries_of_folder(path, limit, max_entries, sets)
     if path.is_file() and zipfile.is_zipfile(path):
-        return _entries_of_zip(path, limit, max_entries)
+        return _entries_of_zip(path, limit, max_entries, sets)
     raise InvalidPredictions(f"{path.name} is neither a folder nor a zip file; submit a folder or .zip of "
                              "<case_id>.png (or .npz) masks")
 
@@ -256,13 +280,33 @@ def decode(task: Task, cases, found: dict[str, tuple[str, bytes]], limit: int) -
     return Masks(masks, h.hexdigest())
 
 
-def load(path: Path, task: Task, split: str = "test") -> Masks:
-    """Read and decode a prediction folder or zip for `task`'s `split` (InvalidPredictions on any fault)."""
+def load(path: Path, task: Task, split: str = "test", sets=()) -> tuple[Masks, dict]:
+    """Read and decode a prediction folder or zip for `task`'s `split` and, from their own
+    sub-folders, any of the shift sets `sets` (Tasks) it covers: (the main masks, {set id: Masks}).
+    InvalidPredictions on any fault."""
     cases = task.split(split)
     if not cases:
         raise SonoBenchError(f"task {task.ref} has no '{split}' cases")
-    entries = read_entries(Path(path), task, cases)
-    return decode(task, cases, _match_cases(entries, task, cases, split), file_limit(task, cases))
+    by_id = {child.id: child for child in sets}
+    every = [(task, c) for c in cases] + [(child, c) for child in sets for c in child.split("test")]
+    limit = max([file_limit(task, cases)] + [file_limit(child, child.split("test")) for child in sets])
+    entries = read_entries(Path(path), limit, len(every) + len(sets) + 1, tuple(by_id))  # +1: an extra file is named
+    main = decode(task, cases, _match_cases(entries.pop(""), task, cases, split), limit)
+    shifted = {}
+    for set_id, files in entries.items():
+        child = by_id[set_id]
+        shifted[set_id] = decode(child, child.split("test"), _match_cases(files, child, child.split("test"), "test"),
+                                limit)
+    return main, shifted
+
+
+def shift_sets_for(task: Task, split: str) -> list[Task]:
+    """The shift sets a prediction submission to `task`'s `split` may cover (test split only)."""
+    if split != "test" or task.parent:
+        return []
+    from .robustness import shift_sets
+
+    return shift_sets(task)
 
 
 def check(task: Task, path, split: str = "test"):
@@ -272,83 +316,11 @@ def check(task: Task, path, split: str = "test"):
 
     report = Report(model=Path(path).name, task=task.ref, format=FORMAT)
     try:
-        masks = load(Path(path), task, split)
+        masks, shifted = load(Path(path), task, split, shift_sets_for(task, split))
     except SonoBenchError as e:
         report.problems.append(str(e))
         return report
     report.checked.append(f"{len(masks.masks)} masks, one per {split} case, at each case's native size, with "
                           f"class indices 0 .. {task.num_classes - 1}")
+    report.checked += [f"shift set {set_id}: {len(m.masks)} masks" for set_id, m in shifted.items()]
     return report
-
-
-def _score(task: Task, cases, masks: Masks, split: str, labels_root, settings) -> tuple[dict, list[dict]]:
-    """The result row and per-case rows, by the functions a model's outputs are scored with."""
-    from .scoring import private_cases, score_prediction
-
-    t0 = time.monotonic()
-    per_case, rows, pngs = [], [], {}
-    for case in cases:
-        pred = masks.masks[case.id]
-        scores = score_prediction(task, case, pred, labels_root)
-        per_case.append(scores)
-        rows += summary.case_rows(case.id, scores)
-        pngs[case.id] = imageio.label_png(pred)
-    result = {
-        "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
-        "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **summary.summary_columns(task, per_case, [c.id for c in cases]),
-        "params": None, "gflops": None, "latency_ms": None, "peak_memory_mb": None,
-        "complexity": {"params": None, "gflops": None, "source": "prediction files: no model, no complexity"},
-        "hardware": {"source": "prediction files decoded and scored by the evaluator; no model ran"},
-        "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
-        "private_cases": int(private_cases(task, split, settings)),
-        "test_predictions": pngs if split == "test" else {},
-    }
-    return result, rows
-
-
-def refuse_hidden(task: Task, settings) -> None:
-    """A task with a hidden test split takes prediction files only when the operator allows it."""
-    from .private import split_of
-
-    hidden = task.test_labels_private or split_of(task) is not None
-    if hidden and not settings.predictions_on_hidden_split:
-        raise PredictionsRefused(f"{task.ref} has a hidden test split, and this leaderboard does not take prediction "
-                                 "files on such a task (operator setting predictions_on_hidden_split); submit a "
-                                 "model instead. Nothing was stored.")
-
-
-def submit(store, task: Task, req, spec: dict, who, request, settings, *, log=None, on_result=None):
-    """The intake's prediction branch (`evaluator.intake.submit` calls it): decode, score, then
-    create the row and commit the result together; a repeat of the same masks is not scored twice.
-    Shift and sweep sets are not scored: no masks of their images were submitted."""
-    from .errors import AlreadyScored
-    from .evaluate import Attempt, commit
-    from .intake import ALREADY_SCORED, ALREADY_SUBMITTED, SCORED, IntakeOutcome
-    from .store import jobs as store_jobs
-
-    refuse_hidden(task, settings)
-    cases = task.split(request.split)
-    masks = load(req.path, task, request.split)
-    name = (req.name or spec.get("name") or req.path.stem)[:200]
-    try:
-        store.refuse_duplicate(masks.sha256, task, req.path.name, team_id=who.team_id)
-    except AlreadyScored as e:
-        res = store.result_for(e.submission_id)
-        return _told(on_result, IntakeOutcome(task, name, ALREADY_SCORED if res else ALREADY_SUBMITTED,
-                                              e.submission_id, res, predictions=True))
-    verify_task(task, splits=(request.split,), labels_root=request.labels_root)
-    result, rows = _score(task, cases, masks, request.split, request.labels_root, settings)
-    store_jobs.register_task(store, task)
-    sid, _ = store_jobs.create_submission(
-        store, settings, file_sha256=masks.sha256, filename=req.path.name, fmt=FORMAT, task=task, name=name,
-        team=(who.team or spec.get("team") or "")[:100], kind=request.kind, team_id=who.team_id,
-        meta={"split": request.split, "predictions": len(cases), **request.extra_meta})
-    commit(store, sid, Attempt(result=result, rows=rows))
-    return _told(on_result, IntakeOutcome(task, name, SCORED, sid, store.result_for(sid), predictions=True))
-
-
-def _told(on_result, outcome):
-    if on_result:
-        on_result(outcome)
-    return outcome
