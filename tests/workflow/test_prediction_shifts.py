@@ -77,3 +77,25 @@ def test_a_shift_folder_missing_a_case_stores_nothing(tmp_path, monkeypatch):
     assert out.exit_code == 1 and gone.stem in out.output and "have no prediction" in out.output
     with Store(tmp_path / "r.db") as store:
         assert store.db["submissions"].count == 0 and store.db["results"].count == 0
+
+
+def test_a_zip_may_hold_a_shift_sets_folder_but_nothing_deeper(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("SONOBENCH_HOME", str(tmp_path / "home"))
+    task = get_task(TASK)
+    child = shift_sets(task)[0]
+    root = tmp_path / "preds"
+    _write(root, task)
+    _write(root / child.id, child)
+    good, deep = tmp_path / "good.zip", tmp_path / "deep.zip"
+    with zipfile.ZipFile(good, "w") as zf, zipfile.ZipFile(deep, "w") as zd:
+        for p in sorted(root.rglob("*.png")):
+            zf.write(p, p.relative_to(root).as_posix())
+            zd.write(p, (p.relative_to(root).as_posix().replace(f"{child.id}/", f"{child.id}/deeper/")))
+    db = tmp_path / "r.db"
+    refused = CliRunner().invoke(cli, ["submit", str(deep), "--predictions", "--task", TASK, "--db", str(db)])
+    assert refused.exit_code == 1 and "no sub-folders but the shift sets' own" in refused.output
+    ok = CliRunner().invoke(cli, ["submit", str(good), "--predictions", "--task", TASK, "--db", str(db)])
+    assert ok.exit_code == 0, ok.output
+    assert f"({child.ref}): {child.primary_metric} 1.0000" in ok.output
