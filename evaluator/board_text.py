@@ -98,7 +98,7 @@ def _kind_mark(r: dict) -> str:
     kind = r.get("kind")
     if r.get("not_above_floor"):  # evaluator.floors.MARK: a reference not significantly above the best floor
         return " [≤ floor]"
-    if r.get("format") == PREDICTIONS_FORMAT:  # masks, not a model
+    if kind == "submission" and r.get("format") == PREDICTIONS_FORMAT:  # a participant's masks, not a model
         return " [predictions]"
     return f" [{kind}]" if kind and kind not in ("submission", "baseline") else ""
 

@@ -248,7 +248,7 @@ def robustness_rows(store, task: Task, kind: str = "all", sets: list[Task] | Non
         on = [v for c, v in base.items() if c in phantoms] if phantoms else list(base.values())
         row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"],
                             sum(on) / len(on) if on else p.get(f"{metric}_mean"), primary=p.get(f"{metric}_mean"),
-                            predictions=p.get("format") == PREDICTIONS_FORMAT)
+                            predictions=p["kind"] == "submission" and p.get("format") == PREDICTIONS_FORMAT)
         for name, pairs in pairs_of[p["submission_id"]].items():
             child = by_child[name][0]
             drops = [sign * (u - s) for u, s in pairs.values()]

@@ -196,8 +196,8 @@ def type_labels(ranked: pd.DataFrame) -> np.ndarray:
                                                                                       "BASELINE"), "submission"))
     if "format" not in ranked:
         return labels
-    return np.where(ranked["format"].to_numpy() == PREDICTIONS_FORMAT, np.char.add(labels.astype(str), " (predictions)"),
-                    labels)
+    masks = (ranked["format"].to_numpy() == PREDICTIONS_FORMAT) & (kind == "submission")  # a participant's masks
+    return np.where(masks, np.char.add(labels.astype(str), " (predictions)"), labels)
 
 
 def board_metrics(ranked: pd.DataFrame, spec: dict | None, primary: str | None = None) -> list[str]:

@@ -130,3 +130,17 @@ def test_the_terminal_board_and_the_apps_board_label_the_row_as_predictions(toy_
     _, _, shown, helps, _ = data.leaderboard_table("toy-lesion", 1, toy_task.primary_metric)
     assert list(shown["Type"]) == ["submission (predictions)"]
     assert "(predictions) = scored from uploaded per-case masks" in helps["Type"]
+
+
+def test_only_a_participants_masks_are_labelled_predictions_not_floors_or_imported_baselines():
+    import pandas as pd
+
+    from evaluator.board_text import BASIC
+    from leaderboard_app.columns import type_labels
+
+    rows = [{"name": "a", "kind": "submission", "format": "predictions"},
+            {"name": "b", "kind": "floor", "format": "predictions"},      # a floor's committed masks
+            {"name": "c", "kind": "baseline", "format": "predictions"},   # a device-imported baseline
+            {"name": "d", "kind": "submission", "format": "onnx"}]
+    assert [BASIC["name"].cell(r) for r in rows] == ["a [predictions]", "b [floor]", "c", "d"]
+    assert list(type_labels(pd.DataFrame(rows))) == ["submission (predictions)", "FLOOR", "BASELINE", "submission"]
