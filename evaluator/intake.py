@@ -171,7 +171,10 @@ def submit(store: Store, req: IntakeRequest, *, settings: Settings | None = None
                             architecture=req.architecture, output=req.output, kind=req.kind,
                             settings=settings, team_id=who.team_id)
     if req.enqueue:
-        return _enqueue(store, task, sub, settings, request)
+        outcome = _enqueue(store, task, sub, settings, request)
+        if on_result:
+            on_result(outcome)
+        return outcome
     try:
         done = evaluate(store, task, sub, request=request, progress=progress, settings=settings)
         outcome = IntakeOutcome(task, sub.name, SCORED, done.submission_id, done.result)
