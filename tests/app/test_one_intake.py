@@ -88,3 +88,11 @@ def test_a_specs_team_gives_way_to_the_token_through_both(hosted):
                      spec_json=spec.read_bytes(), token=hosted["token"])
     assert job.refusal is None and job.status == "done" and job.verb == "Scored"
     assert _rows(hosted["db"]) == [{"team": "red", "team_id": 1, "format": "predictions"}] * 2
+
+
+def test_the_cli_reports_a_queued_submission_and_a_repeat(toy_task, tmp_path):
+    model, db = threshold_onnx(tmp_path / "m.onnx"), tmp_path / "r.db"
+    args = ["submit", str(model), "--task", "toy-lesion", "--db", str(db), "--enqueue"]
+    first, again = CliRunner().invoke(cli, args), CliRunner().invoke(cli, args)
+    assert "Queued: submission #1 'm' on toy-lesion@1 as job 1" in first.output, first.output
+    assert "Already submitted (not scored twice): submission #1" in again.output, again.output
