@@ -3,7 +3,7 @@
 `evaluator.intake.submit` hands a request with `predictions=True` to `submit` here. The masks
 (decoded under the limits of `evaluator.predictions`, the main split's and those of any shift
 set the submission has a sub-folder for) are scored by the per-case function every model output
-goes through (`scoring.score_prediction`) and the same aggregation (`summary`), and committed by
+goes through and the same aggregation and row builder (`evaluator.result_row`), and committed by
 the pipeline's `evaluate.commit`: one transaction per result, a row created only once its masks
 have been scored, so a refused submission stores nothing.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import time
 
-from . import __version__, imageio, summary
 from .errors import AlreadyScored, SonoBenchError
 from .evaluate import Attempt, commit
 from .predictions import FORMAT, Masks, PredictionsRefused, load, shift_sets_for
+from .result_row import aggregate, result_row, score_masks
 from .robustness import ShiftOutcome
 from .store import jobs as store_jobs
 from .tasks import Task, verify_task
@@ -26,29 +26,17 @@ from .tasks import Task, verify_task
 
 def _score(task: Task, masks: Masks, split: str, labels_root, settings) -> tuple[dict, list[dict]]:
     """The result row and per-case rows, by the functions a model's outputs are scored with."""
-    from .scoring import private_cases, score_prediction
+    from .scoring import private_cases
 
     t0 = time.monotonic()
-    cases = task.split(split)
-    per_case, rows, pngs = [], [], {}
-    for case in cases:
-        pred = masks.masks[case.id]
-        scores = score_prediction(task, case, pred, labels_root)
-        per_case.append(scores)
-        rows += summary.case_rows(case.id, scores)
-        pngs[case.id] = imageio.label_png(pred)
-    result = {
-        "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
-        "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **summary.summary_columns(task, per_case, [c.id for c in cases]),
-        "params": None, "gflops": None, "latency_ms": None, "peak_memory_mb": None,
-        "complexity": {"params": None, "gflops": None, "source": "prediction files: no model, no complexity"},
-        "hardware": {"source": "prediction files decoded and scored by the evaluator; no model ran"},
-        "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
-        "private_cases": int(private_cases(task, split, settings)),
-        "test_predictions": pngs if split == "test" else {},
-    }
-    return result, rows
+    scored = score_masks(task, task.split(split), masks.masks, labels_root)
+    result = result_row(
+        task, split=split, n_cases=len(scored.case_ids), columns=aggregate(task, scored.per_case, scored.case_ids),
+        complexity={"params": None, "gflops": None, "source": "prediction files: no model, no complexity"},
+        hardware={"source": "prediction files decoded and scored by the evaluator; no model ran"},
+        wall_s=time.monotonic() - t0, private_cases=private_cases(task, split, settings),
+        test_predictions=scored.pngs if split == "test" else {})
+    return result, scored.rows
 
 
 def refuse_hidden(task: Task, settings) -> None:

@@ -144,3 +144,27 @@ def test_only_a_participants_masks_are_labelled_predictions_not_floors_or_import
             {"name": "d", "kind": "submission", "format": "onnx"}]
     assert [BASIC["name"].cell(r) for r in rows] == ["a [predictions]", "b [floor]", "c", "d"]
     assert list(type_labels(pd.DataFrame(rows))) == ["submission (predictions)", "FLOOR", "BASELINE", "submission"]
+
+
+def test_a_models_stored_masks_resubmitted_as_predictions_give_the_same_row(toy_task, toy_onnx, tmp_path):
+    from evaluator.metrics import per_case_metrics
+    from evaluator.summary import AGGREGATE_KEYS
+
+    db = tmp_path / "r.db"
+    model = CliRunner().invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", str(db)])
+    assert model.exit_code == 0, model.output
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    with Store(db) as store:
+        for r in store.db.query("select case_id, png from predictions"):
+            (folder / f"{r['case_id']}.png").write_bytes(r["png"])
+    assert submit(folder, "toy-lesion", db).exit_code == 0
+    with Store(db) as store:
+        a, b = store.result_for(1), store.result_for(2)
+        cases_a, cases_b = store.case_results(1), store.case_results(2)
+    keys = [f"{m}_{k}" for m in per_case_metrics() for k in AGGREGATE_KEYS]
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+    assert [{k: v for k, v in r.items() if k != "result_id"} for r in cases_a] == \
+        [{k: v for k, v in r.items() if k != "result_id"} for r in cases_b]
+    assert set(a) == set(b)  # one row builder: the same columns
+    assert a["params"] is not None and b["params"] is None and b["latency_ms"] is None
