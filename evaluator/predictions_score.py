@@ -72,6 +72,9 @@ def submit(store, task: Task, req, spec: dict, who, request, settings, *, log=No
     from .intake import ALREADY_SCORED, ALREADY_SUBMITTED, SCORED, IntakeOutcome
 
     refuse_hidden(task, settings)
+    if request.corruptions:
+        raise SonoBenchError("--corruptions corrupts the images a model is fed; prediction files have no model to "
+                             "feed, so submit them without it. Nothing was stored.")
     sets = shift_sets_for(task, request.split)
     masks, shifted = load(req.path, task, request.split, sets)  # every file checked before anything is stored
     name = (req.name or spec.get("name") or req.path.stem)[:200]

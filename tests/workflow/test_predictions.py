@@ -168,3 +168,9 @@ def test_a_models_stored_masks_resubmitted_as_predictions_give_the_same_row(toy_
         [{k: v for k, v in r.items() if k != "result_id"} for r in cases_b]
     assert set(a) == set(b)  # one row builder: the same columns
     assert a["params"] is not None and b["params"] is None and b["latency_ms"] is None
+
+
+def test_corruptions_need_a_model(toy_task, tmp_path):
+    out = submit(write_masks(tmp_path / "preds", label_masks(toy_task)), "toy-lesion", tmp_path / "r.db",
+                 "--corruptions", "all")
+    assert out.exit_code == 1 and "prediction files have no model to feed" in out.output
