@@ -38,3 +38,16 @@ def test_a_zip_missing_a_case_shows_the_reason_and_stores_nothing(writable_env):
     at = _upload(open_page("submit"), "masks.zip", _zip(drop_first=True))
     assert at.error and "have no prediction" in at.error[0].value
     assert len(ReadOnlyStore(writable_env["db"]).submissions()) == before
+
+
+def test_check_first_checks_a_zip_of_masks_and_stores_nothing(writable_env):
+    before = len(ReadOnlyStore(writable_env["db"]).submissions())
+    at = open_page("submit")
+    at.selectbox(key="submit_task").set_value("toy-lesion@1")
+    at.file_uploader(key="submit_model").upload("masks.zip", _zip())
+    at.run()
+    at.button(key="submit_check").click()
+    at.run(timeout=60)
+    assert not at.error and at.success and "masks.zip meets the contract of toy-lesion@1" in at.success[0].value
+    assert any("masks, one per test case" in c.value for c in at.caption)
+    assert len(ReadOnlyStore(writable_env["db"]).submissions()) == before
