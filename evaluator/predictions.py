@@ -2,7 +2,7 @@
 
 A submission is a folder or a ``.zip`` holding one file per case of the task's split (the test
 split by default; `sonobench export TASK --split test --images-only` hands the images out):
-``<case_id>.png``, a class-index PNG (mode L or P) at the case's native size, or
+``<case_id>.png``, a class-index PNG (mode L or P; 1 for binary) at the case's native size, or
 ``<case_id>.npz`` holding one integer array of that size. It may also hold, for any of the task's
 acquisition-shift sets, a sub-folder named by the set's task id with one file per case of that
 set (the export's ``shifts/<id>/images/``); a set without one is "not submitted". The masks are
@@ -229,9 +229,9 @@ def _decode_png(case_id: str, data: bytes, shape: tuple[int, int]) -> np.ndarray
         if (im.size[1], im.size[0]) != shape:
             raise InvalidPredictions(f"{case_id}.png is {im.size[1]} x {im.size[0]} (H x W); the case's native size "
                                      f"is {shape[0]} x {shape[1]}")
-        if im.mode not in ("L", "P"):
+        if im.mode not in ("L", "P", "1"):
             raise InvalidPredictions(f"{case_id}.png has mode {im.mode}; save a single-channel 8-bit class-index PNG "
-                                     "(mode L or P), not an RGB or 16-bit image")
+                                     "(mode L or P, or 1 for a binary mask), not an RGB or 16-bit image")
         try:
             return np.asarray(im)
         except Exception as e:  # noqa: BLE001  (a truncated or corrupt stream)
