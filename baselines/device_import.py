@@ -2,10 +2,10 @@
 evaluator's own scoring code, and store each model as a kind="baseline" result.
 
 The test label maps in the pack were made on the device with the evaluator's
-`imageio.to_labels` at each case's native size; here they are scored with
-`evaluator.scoring.score_prediction` (the evaluator's own per-case scoring) and aggregated with `evaluator.summary`, exactly
-as the sandboxed pipeline does with a model's outputs, and kept as the result's
-stored predictions. Train and val maps give the generalization gaps. GFLOPs are
+`imageio.to_labels` at each case's native size; here they are scored, aggregated and
+made into a result row by `evaluator.result_row` (the evaluator's own per-case scoring and
+row builder), exactly as the sandboxed pipeline does with a model's outputs, and kept as the
+result's stored predictions. Train and val maps give the generalization gaps. GFLOPs are
 counted here on the registry's module (the evaluator's PyTorch counter); the
 latency is the device's batch-1 median, labelled with the device.
 """
@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from evaluator import __version__ as evaluator_version
-from evaluator import imageio, summary
 from evaluator.errors import SonoBenchError
 from evaluator.metrics import count_metrics
-from evaluator.scoring import score_prediction
+from evaluator.result_row import ScoredMasks, aggregate, result_row, score_masks
 
 from .device import PREDICTIONS, SUMMARY, check_pack, unpack
 from .training.pipeline import GAP_METHOD, TEAM, display_name
@@ -42,17 +41,11 @@ def _complexity(architecture: dict, task) -> dict:
     return {**count_torch(build_from_config(architecture), shape), "input_shape": shape, "batch": 1}
 
 
-def _score(task, ids: list[str], preds: list[np.ndarray], labels_root=None):
+def _score(task, ids: list[str], preds: list[np.ndarray], labels_root=None) -> ScoredMasks:
     cases = {c.id: c for c in task.split("test")}
     if sorted(ids) != sorted(cases):
         raise InvalidPack(f"the pack's test cases differ from {task.ref}'s test split; retrain on the frozen task")
-    per_case, rows, pngs = [], [], {}
-    for cid, pred in zip(ids, preds):
-        result = score_prediction(task, cases[cid], pred, labels_root)
-        per_case.append(result)
-        rows += summary.case_rows(cid, result)
-        pngs[cid] = imageio.label_png(pred)
-    return per_case, rows, pngs
+    return score_masks(task, [cases[cid] for cid in ids], dict(zip(ids, preds)), labels_root)
 
 
 def _split_dice(task, samples_labels: list[np.ndarray], preds: list[np.ndarray]) -> dict:
@@ -80,22 +73,19 @@ def import_pack(folder: Path, task, store, labels_root=None) -> list[dict]:
         blobs = {k: z[k] for k in z.files}
     for m in pack["models"]:
         preds = {s: unpack(blobs[f"{m['model']}/{s}"], task.num_classes) for s in ("train", "val", "test")}
-        per_case, rows, pngs = _score(task, m["cases"]["test"], preds["test"], labels_root)
+        scored = _score(task, m["cases"]["test"], preds["test"], labels_root)
         cx = _complexity(m["architecture"], task)
         if cx["params"] != m["params_pytorch"]:
             raise InvalidPack(f"{m['model']}: the pack counts {m['params_pytorch']} parameters, the registry's module "
                               f"{cx['params']}; the device ran other code than this checkout")
-        result = {"task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": "test",
-                  "n_cases": len(per_case), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-                  **summary.summary_columns(task, per_case), "params": cx["params"], "gflops": cx["gflops"],
-                  "complexity": cx,
-                  "latency_ms": m["latency_ms"], "peak_memory_mb": m["peak_memory_mb"],
-                  "hardware": {**m["hardware"], "inference": "on the device", "scoring": "here"},
-                  "evaluator_version": evaluator_version, "wall_s": pack["wall_s"], "test_predictions": pngs}
+        result = result_row(task, split="test", n_cases=len(scored.per_case), columns=aggregate(task, scored.per_case),
+                            complexity=cx, latency_ms=m["latency_ms"], peak_memory_mb=m["peak_memory_mb"],
+                            hardware={**m["hardware"], "inference": "on the device", "scoring": "here"},
+                            wall_s=pack["wall_s"], test_predictions=scored.pngs)
         scores = {"train": _split_dice(task, labels["train"], preds["train"]),
                   "val": _split_dice(task, labels["val"], preds["val"]),
-                  "test": {**{m: result[f"{m}_mean"] for m in count_metrics()}, "n": len(per_case)}}
-        records.append(_store(store, task, m, result, rows, scores, pack, git))
+                  "test": {**{m: result[f"{m}_mean"] for m in count_metrics()}, "n": len(scored.per_case)}}
+        records.append(_store(store, task, m, result, scored.rows, scores, pack, git))
     return records
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 from .errors import UnknownName
 from .metrics import METRICS, MetricKind
 from .metrics.defaults import short_label
+from .predictions import FORMAT as PREDICTIONS_FORMAT
 from .registry import did_you_mean
 
 DEFAULT_WIDTH = 120
@@ -92,10 +93,13 @@ def _text(key: str) -> Callable[[dict], str]:
 
 def _kind_mark(r: dict) -> str:
     """' [floor]' for a row of any kind other than a participant's submission or a reference
-    baseline, so such rows are marked on the default board, which has no Kind column."""
+    baseline, and ' [predictions]' for a row scored from prediction files, so such rows are marked
+    on the default board, which has no Kind column."""
     kind = r.get("kind")
     if r.get("not_above_floor"):  # evaluator.floors.MARK: a reference not significantly above the best floor
         return " [≤ floor]"
+    if kind == "submission" and r.get("format") == PREDICTIONS_FORMAT:  # a participant's masks, not a model
+        return " [predictions]"
     return f" [{kind}]" if kind and kind not in ("submission", "baseline") else ""
 
 

@@ -79,7 +79,8 @@ def _print_result(res: dict, task=None) -> None:
         click.echo("  " + scores_text(res, others))
     gflops = "n/a" if res.get("gflops") is None else f"{res['gflops']:.2f}"
     params = "n/a" if res.get("params") is None else f"{res['params'] / 1e6:.2f} M"
-    click.echo(f"  GFLOPs {gflops}  params {params}  latency {res['latency_ms']:.1f} ms/image  "
+    latency = "n/a" if res.get("latency_ms") is None else f"{res['latency_ms']:.1f} ms/image"
+    click.echo(f"  GFLOPs {gflops}  params {params}  latency {latency}  "
                f"({res['n_cases']} {res['split']} cases, manifest {res['manifest_digest'][:12]})")
     if (res.get("hardware") or {}).get("model_output"):
         click.echo(f"  Note: {res['hardware']['model_output']}")
@@ -107,122 +108,73 @@ def _print_result(res: dict, task=None) -> None:
 @click.option("--corruptions", default=None, metavar="all|LIST",
               help="Opt in: after the main result, also score the image-corruption suite (all: 7 corruptions x 3 "
               "severities on a case subset, <= 3x the main inference; or e.g. noise,shadow-s2).")
+@click.option("--predictions", is_flag=True,
+              help="MODEL is a folder or .zip of per-case masks (<case_id>.png class-index PNGs at native size, "
+              "or .npz with one array) for the task's test images (`sonobench export TASK --split test "
+              "--images-only`), scored without running a model; params, GFLOPs and latency are n/a.")
 @click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
               help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None):
+           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None,
+           predictions=False):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
-    held-out split inside the sandbox and store the result; or queue it with --enqueue."""
+    held-out split inside the sandbox and store the result; or queue it with --enqueue.
+    With --predictions, MODEL is a folder or zip of per-case masks instead."""
     from pathlib import Path
 
-    from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
-    from .evaluate import Request, evaluate, prepare_or_reject, record_refusal
-    from .settings import load_settings
+    from .intake import IntakeRequest
+    from .intake import submit as intake_submit
     from .store import Store
-    from .submission import SPEC_FILE, read_spec
-    from .teams import authenticate
 
-    path = Path(model)
-    if not path.exists():
-        raise SonoBenchError(f"No model file at {path}; check the path")
-    settings = load_settings()
-    store = Store(db_path)
-    if settings.require_auth and kind == "baseline":
-        raise SonoBenchError("In hosted mode (require_auth) baselines are added by the operator with "
-                             "`sonobench baselines`, not through `submit`. Nothing was stored.")
-    who = authenticate(store, token) if settings.require_auth or token else None
-    if who is not None:
-        if team and team != who.name:
-            raise SonoBenchError(f"--team '{team}' is not the team of this token ('{who.name}'); the token decides "
-                                 "the team. Nothing was stored.")
-        team = who.name
-    if spec_path is None and path.is_dir() and (path / SPEC_FILE).is_file():
-        spec_path = path / SPEC_FILE
+    req = IntakeRequest(
+        path=Path(model), task=task_ref, spec_path=Path(spec_path) if spec_path else None, name=name, team=team,
+        token=token, architecture={"name": arch, "kwargs": arch_kwargs or {}} if arch else None, output=output,
+        kind=kind, predictions=predictions, enqueue=enqueue, split=split, labels_root=labels_root,
+        isolation=isolation, gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
+        corruptions=corruptions)
+    bar = _ProgressBar()
     try:
-        spec = read_spec(spec_path)
-    except InvalidSubmission as e:  # a refused spec still gets a failed row when the task is known
-        if task_ref:
-            record_refusal(store, tasks_mod.get_task(task_ref), path, str(e), name=name, team=team, kind=kind,
-                           team_id=who.id if who else None)
-        raise
-    if who is not None:
-        spec.pop("team", None)
-    architecture = {"name": arch, "kwargs": arch_kwargs or {}} if arch else None  # kwargs JSON checked in prepare
-    ref = task_ref or spec.get("task")
-    if not ref:
-        raise SonoBenchError("Name the task: --task TASK (see `sonobench tasks`) or 'task' in submission.json")
-    task = tasks_mod.get_task(ref)
-    if who is not None:  # a team never submits to a private split: it follows their public submission
-        from .private import refuse_direct
-
-        refuse_direct(task, None)
-    request = Request.for_task(task, split=split, kind=kind, labels_root=labels_root, isolation=isolation,
-                               gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
-                               corruptions=corruptions)
-    if corruptions:
-        from .corruptions import suite
-
-        suite(task, corruptions)  # an unknown corruption fails here, before anything is stored
-    sub = prepare_or_reject(store, task, path, spec=spec, name=name, team=team, architecture=architecture,
-                            output=output, kind=kind, settings=settings, team_id=who.id if who else None)
-    if enqueue:
-        _enqueue(store, task, sub, settings, request, as_json)
-        return
-    try:
-        with click.progressbar(length=len(task.split(split)), label=f"Scoring {sub.name} on {task.ref}",
-                               file=sys.stderr) as bar:
-            last = [0]
-
-            def progress(i, n):
-                bar.update(i - last[0]); last[0] = i
-
-            outcome = evaluate(store, task, sub, request=request, progress=progress, settings=settings)
-        sid, res = outcome.submission_id, outcome.result
-        verb = "Scored"
-    except AlreadyScored as e:
-        sid, res = e.submission_id, store.result_for(e.submission_id)
-        verb = "Already scored (not scored twice)" if res else "Already submitted (not scored twice)"
-    if not as_json:
-        click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}")
-        if res:
-            _print_result(res, task)
-    shifts = _score_shifts(store, task, sub, request, settings, sid, as_json) if res and split == "test" else []
+        outcome = intake_submit(Store(db_path), req, progress=bar.update, log=None if as_json else click.echo,
+                                on_result=None if as_json else lambda o: (bar.close(), _print_outcome(o)))
+    finally:
+        bar.close()
     if as_json:
-        click.echo(json.dumps({"submission_id": sid, "status": verb, "result": res,
-                               "shifts": [dataclasses.asdict(o) for o in shifts]}, indent=2, default=str))
+        click.echo(json.dumps({"submission_id": outcome.submission_id, "status": outcome.status,
+                               **({"job_id": outcome.job_id} if enqueue else {}), "result": outcome.result,
+                               "shifts": [dataclasses.asdict(o) for o in outcome.shifts]}, indent=2, default=str))
 
 
-def _score_shifts(store, task, sub, request, settings, sid, quiet):
-    """After the main result: the task's acquisition-shift sets, one evaluation each."""
-    from . import robustness
+class _ProgressBar:
+    """A click progress bar on stderr, opened at the first update (the intake knows the case count)."""
 
-    sets = robustness.follow_up_sets(task, request)
-    if not sets:
-        return []
-    if not quiet:
-        click.echo(f"Scoring {len(sets)} acquisition-shift / corruption set(s) of {task.ref} "
-                   "(`sonobench leaderboard TASK --view robustness` shows the drops):")
-    return robustness.score_shifts(store, task, sub, request, settings, sid, log=None if quiet else click.echo)
+    def __init__(self):
+        self.bar, self.last = None, 0
+
+    def update(self, i: int, n: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=n, label="Scoring", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(i - self.last)
+        self.last = i
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
-def _enqueue(store, task, sub, settings, request, as_json):
-    from .errors import AlreadyScored
-    from .queue import enqueue
+def _print_outcome(outcome) -> None:
+    from .intake import QUEUED
 
-    try:
-        q = enqueue(store, task, sub, settings, request)
-        sid, job, verb = q.submission_id, q.job_id, "Queued"
-    except AlreadyScored as e:
-        sid, job, verb = e.submission_id, None, "Already submitted (not scored twice)"
-    if as_json:
-        click.echo(json.dumps({"submission_id": sid, "status": verb, "job_id": job,
-                               "result": store.result_for(sid) if sid else None}, indent=2, default=str))
-        return
-    where = f" as job {job}; run `sonobench worker` to evaluate it" if job else ""
-    click.echo(f"{verb}: submission #{sid} '{sub.name}' on {task.ref}{where}")
+    where = f" as job {outcome.job_id}; run `sonobench worker` to evaluate it" if outcome.status == QUEUED else ""
+    label = " (predictions)" if outcome.predictions else ""
+    click.echo(f"{outcome.status}: submission #{outcome.submission_id} '{outcome.name}'{label} on "
+               f"{outcome.task.ref}{where}")
+    if outcome.result and outcome.status != QUEUED:
+        _print_result(outcome.result, outcome.task)
 
 
 # ---------------------------------------------------------------- leaderboard

@@ -1,8 +1,10 @@
 """The one evaluation pipeline: prepare -> plan -> sandboxed run -> score -> commit (or fail + log).
 
-Whatever starts an evaluation goes through here: the inline `sonobench submit`
-(`evaluate`, `evaluate_path`), the queue's workers (`evaluator.queue.process_job`),
-the app (which enqueues through `evaluator.queue.enqueue`) and a cluster backend.
+Whatever starts an evaluation goes through here: the intake (`evaluator.intake.submit`,
+called by `sonobench submit` and by the app's Evaluate) scores inline with `evaluate` or
+queues with `evaluator.queue.enqueue`; the queue's workers (`evaluator.queue.process_job`)
+and a cluster backend run `compute` + `commit`. Prediction submissions
+(`evaluator.predictions_score`) have no model to run and use `commit` only.
 The work has two halves so that a remote node can do the first and the store's
 single writer the second:
 

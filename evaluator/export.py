@@ -12,7 +12,10 @@ Formats (`ExportFormat`):
   ``train_label``, ``val_images``, ... (uint8 N x H x W), plus ``<split>_case_ids``,
   ``classes`` and ``<split>_region`` where the task has a scan region.
 - ``folders``: ``<out>/<split>/images/<case>.png`` and ``<out>/<split>/masks/<case>.png``
-  (class-index PNGs), plus ``regions/`` where the task has a scan region.
+  (class-index PNGs), plus ``regions/`` where the task has a scan region. With
+  ``--images-only`` and the test split, each acquisition-shift set of the task goes out too, as
+  ``<out>/shifts/<shift task id>/images/<case>.png`` (images only, always): what a prediction
+  submission (`evaluator.predictions`) predicts.
 
 Every export also writes ``sonobench_export.json``: the task reference, its manifest digest, the
 classes, spacing and the case ids per split, so a result trained on it can cite what it used.
@@ -77,6 +80,7 @@ class _Plan:
     labelled: dict
     size: tuple[int, int] | None
     notes: list[str]
+    shift_sets: list[Task] = field(default_factory=list)  # their test images go out with an images-only test
 
 
 def plan(source, splits=None, images_only: bool = False, size=None) -> _Plan:
@@ -102,7 +106,20 @@ def plan(source, splits=None, images_only: bool = False, size=None) -> _Plan:
             raise InvalidExport(f"{ref} has no '{split}' cases. Splits with cases: "
                                 f"{', '.join(s for s in SPLITS if _has_split(task, s))}.")
         data.prepare(task, split, images_only=not labelled[split])
-    return _Plan(task, ref, wanted, labelled, data.target_size(task, size), notes)
+    return _Plan(task, ref, wanted, labelled, data.target_size(task, size), notes,
+                 _shift_sets(task, wanted, images_only))
+
+
+def _shift_sets(task: Task, splits: list[str], images_only: bool) -> list[Task]:
+    """The shift sets whose test images an images-only export of the test split hands out, verified."""
+    if not images_only or "test" not in splits or data.is_pretraining_set(task):
+        return []
+    from .robustness import shift_sets
+
+    sets = shift_sets(task)
+    for child in sets:
+        data.prepare(child, "test", images_only=True)
+    return sets
 
 
 def _has_split(task: Task, split: str) -> bool:
@@ -139,8 +156,12 @@ def export(source, fmt: str | ExportFormat, out, *, splits=None, images_only: bo
     if target.is_dir():  # an empty folder the user made for us
         target.rmdir()
     partial.rename(target)
-    return ExportReport(target, fmt.value, p.ref, {s: len(p.task.split(s)) for s in p.splits}, dict(p.labelled),
-                        list(p.notes))
+    counts = {s: len(p.task.split(s)) for s in p.splits}
+    labelled = dict(p.labelled)
+    if fmt is ExportFormat.FOLDERS:  # only the folders format carries the shift sets' images
+        for child in p.shift_sets:
+            counts[f"shifts/{child.id}"], labelled[f"shifts/{child.id}"] = len(child.split("test")), False
+    return ExportReport(target, fmt.value, p.ref, counts, labelled, list(p.notes))
 
 
 def nnunet_name(task: Task, dataset_id: int) -> str:
@@ -247,4 +268,10 @@ def _write_folders(p: _Plan, root: Path) -> None:
                 _png(row["label"], root / split / "masks" / f"{row['case_id']}.png")
             if "region" in row:
                 _png(row["region"].astype(np.uint8) * 255, root / split / "regions" / f"{row['case_id']}.png")
-    _write_json(_manifest(p, "folders"), root / MANIFEST_NAME)
+    for child in p.shift_sets:
+        for case in child.split("test"):
+            row = data.read_case(child, case, size=p.size, labels=False)
+            _png(row["image"], root / "shifts" / child.id / "images" / f"{case.id}.png")
+    shifts = {c.id: {"task": c.ref, "condition": c.condition.get("name"), "case_ids": [k.id for k in c.split("test")]}
+              for c in p.shift_sets}
+    _write_json(_manifest(p, "folders", {"shift_sets": shifts} if shifts else None), root / MANIFEST_NAME)

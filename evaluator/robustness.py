@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from .errors import AlreadyScored, SonoBenchError
 from .metrics import METRICS, aggregate
+from .predictions import FORMAT as PREDICTIONS_FORMAT
 from .private import is_private
 from .store import queries
 from .tasks import Task, children_of
@@ -171,10 +172,11 @@ class RobustnessRow:
     primary: float | None = None          # the task's primary metric on its test split (accuracy)
     mean_drop: float | None = None        # mean drop over the shift conditions, in the metric's unit
     why_none: str | None = None           # why robustness is n/a (a floor; no skill above the floor; ...)
+    predictions: bool = False             # scored from prediction files: a condition without masks is "not submitted"
 
     def to_json(self) -> dict:
         keys = ("submission_id", "name", "team", "kind", "primary", "unshifted", "robustness", "robustness_ci_low",
-                "robustness_ci_high", "mean_drop", "corruption_robustness", "why_none")
+                "robustness_ci_high", "mean_drop", "corruption_robustness", "why_none", "predictions")
         return {**{k: getattr(self, k) for k in keys},
                 "conditions": {c: dataclasses.asdict(s) for c, s in self.conditions.items()}}
 
@@ -245,7 +247,8 @@ def robustness_rows(store, task: Task, kind: str = "all", sets: list[Task] | Non
         base = _baseline(p, parent_values, reference)
         on = [v for c, v in base.items() if c in phantoms] if phantoms else list(base.values())
         row = RobustnessRow(p["submission_id"], p["name"], p["team"], p["kind"],
-                            sum(on) / len(on) if on else p.get(f"{metric}_mean"), primary=p.get(f"{metric}_mean"))
+                            sum(on) / len(on) if on else p.get(f"{metric}_mean"), primary=p.get(f"{metric}_mean"),
+                            predictions=p["kind"] == "submission" and p.get("format") == PREDICTIONS_FORMAT)
         for name, pairs in pairs_of[p["submission_id"]].items():
             child = by_child[name][0]
             drops = [sign * (u - s) for u, s in pairs.values()]
@@ -379,7 +382,7 @@ def table(conditions: list[str], rows: list[RobustnessRow], metric: str = "prima
                 "unshifted": "missing" if r.unshifted is None else f"{r.unshifted:.4f}"}
         for c in conditions:
             s = r.conditions.get(c)
-            line[c] = ("not scored" if s is None else
+            line[c] = (("not submitted" if r.predictions else "not scored") if s is None else
                        f"{s.shifted:.3f} (skill {_skill_cell(s.retained, s.retained_ci_low, s.retained_ci_high)})"
                        if r.kind != "floor" else f"{s.shifted:.3f} (n/a)")
         line["robustness"] = _skill_cell(r.robustness, r.robustness_ci_low, r.robustness_ci_high)

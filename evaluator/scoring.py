@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, imageio, summary
+from . import imageio, summary
 from .errors import InvalidSubmission, SandboxFailure, SonoBenchError
 from .metrics import score_case
+from .result_row import aggregate, result_row
 from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports, watch
 from .settings import Settings
 from .submission import Submission
@@ -371,21 +372,16 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         side.close()
         if log_sink:
             log_sink(proc.private_log)
-    columns = summary.summary_columns(task, per_case, [c.id for c in cases])
+    columns = aggregate(task, per_case, [c.id for c in cases])
     phases.lap("aggregates + bootstrap CIs")
-    result = {
-        "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
-        "n_cases": len(cases), "n_failed_cases": 0, "primary_metric": task.primary_metric,
-        **columns,
-        "params": cx.get("params"), "gflops": cx.get("gflops"),
-        "complexity": {**cx, "input_shape": shape, "batch": 1},
-        "latency_ms": 1000 * statistics.median(latencies), "peak_memory_mb": peak_mb,
-        "hardware": {**hardware(config, iso.mode, {**proc.facts, "external_data": [f.name for f in sub.companions]}),
-                     **({"model_output": loaded["output"]} if loaded.get("output") else {}),
-                     **isolation_meta(iso),
-                     "latency_measured": LATENCY_NOTE, "memory_measured": MEMORY_NOTE, "phases_s": phases.rounded()},
-        "evaluator_version": __version__, "wall_s": time.monotonic() - t0,
-        "private_cases": int(private_cases(task, split, settings)),
-        "test_predictions": predictions,  # popped by Store.write_result into the predictions table
-    }
+    result = result_row(
+        task, split=split, n_cases=len(cases), columns=columns,
+        complexity={**cx, "input_shape": shape, "batch": 1},
+        latency_ms=1000 * statistics.median(latencies), peak_memory_mb=peak_mb,
+        hardware={**hardware(config, iso.mode, {**proc.facts, "external_data": [f.name for f in sub.companions]}),
+                  **({"model_output": loaded["output"]} if loaded.get("output") else {}),
+                  **isolation_meta(iso),
+                  "latency_measured": LATENCY_NOTE, "memory_measured": MEMORY_NOTE, "phases_s": phases.rounded()},
+        wall_s=time.monotonic() - t0, private_cases=private_cases(task, split, settings),
+        test_predictions=predictions)
     return result, rows, previews

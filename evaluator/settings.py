@@ -44,6 +44,8 @@ class Settings:
     allow_pickle: bool = False
     # Hosted mode: submitting needs a team token (`sonobench teams add`); the team comes from it.
     require_auth: bool = False
+    # Prediction submissions (masks instead of a model) on a task with a hidden test split.
+    predictions_on_hidden_split: bool = False
     gpu: bool = False
     # Failure reasons are the evaluator's sentences; the model's own one-line exception message
     # (<= 400 chars) is appended unless this is false. Its stdout/stderr are never shown.

@@ -13,6 +13,7 @@ import pandas as pd
 
 from evaluator import board_columns
 from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics, summary_columns, tolerance_columns
+from evaluator.predictions import FORMAT as PREDICTIONS_FORMAT
 
 # Everything below is driven by the metric registry: a metric registered there gets its column.
 QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd, surface metrics: mean over cases [95% CI]
@@ -187,11 +188,16 @@ RANK_HELP = {
 
 
 def type_labels(ranked: pd.DataFrame) -> np.ndarray:
-    """FLOOR, BASELINE (with '≤ FLOOR' when not significantly above the best floor) or submission."""
+    """FLOOR, BASELINE (with '≤ FLOOR' when not significantly above the best floor) or submission;
+    ' (predictions)' after a row scored from prediction files instead of a model."""
     marked = ranked["not_above_floor"].notna().to_numpy() if "not_above_floor" in ranked else np.zeros(len(ranked), bool)
     kind = ranked["kind"].to_numpy()
-    return np.where(kind == "floor", "FLOOR", np.where(kind == "baseline", np.where(marked, "BASELINE ≤ FLOOR", "BASELINE"),
-                                                       "submission"))
+    labels = np.where(kind == "floor", "FLOOR", np.where(kind == "baseline", np.where(marked, "BASELINE ≤ FLOOR",
+                                                                                      "BASELINE"), "submission"))
+    if "format" not in ranked:
+        return labels
+    masks = (ranked["format"].to_numpy() == PREDICTIONS_FORMAT) & (kind == "submission")  # a participant's masks
+    return np.where(masks, np.char.add(labels.astype(str), " (predictions)"), labels)
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -243,7 +249,8 @@ def display_table(ranked: pd.DataFrame, scheme: str = "paired",
         "Type": "BASELINE = a reference model trained and submitted by SonoBench itself (rerunnable with "
                 "`sonobench baselines`); BASELINE ≤ FLOOR = a reference not significantly better than the task's "
                 "best floor (one-sided paired Wilcoxon); FLOOR = a no-skill floor, an input-independent model "
-                "built from the train split; submission = uploaded by a participant.",
+                "built from the train split; submission = uploaded by a participant; (predictions) = scored from "
+                "uploaded per-case masks, not a model: params, GFLOPs and latency n/a.",
     }
     for m in metrics:
         if m in DETECTION:

@@ -1,9 +1,11 @@
 """Background evaluations for the Submit page, through the evaluator's library.
 
-An upload is written to a private temp folder, checked by the evaluator
-(`prepare_or_reject`, which records a refusal with its reason) and queued
-(`evaluator.queue.enqueue`, which copies the files into the queue's spool and
-carries the evaluation request); the temp folder is deleted at once. A thread
+An upload is written to a private temp folder and handed to the evaluator's one
+intake (`evaluator.intake.submit`, the same function `sonobench submit` calls: the
+token decides the team, a refusal is recorded with its reason, repeats and quotas
+are refused) which queues it (`evaluator.queue.enqueue` copies the files into the
+queue's spool); the temp folder is deleted at once. A `.zip` of prediction masks
+goes through the same intake and is scored at once (no model runs). A thread
 of this process then claims that one job and runs it through the same pipeline
 as `sonobench worker` (`process_job`): the model is loaded and run only by the
 sandboxed child, never by the app's process. The page follows the submission
@@ -24,11 +26,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import AlreadyScored, InvalidSubmission, SonoBenchError
+from evaluator.errors import InvalidSubmission, SonoBenchError
 from evaluator.submission import EXTENSIONS, SPEC_KEYS
 
 # The architecture JSON the Submit page shows as its example (a test builds it through the registry).
 EXAMPLE_ARCHITECTURE = {"name": "unet", "kwargs": {"num_classes": 1}}
+PREDICTIONS_EXTENSION = ".zip"  # a zip of per-case masks (evaluator.predictions), not a model
 _RUNNING: set["Job"] = set()
 _LOCK = threading.Lock()
 
@@ -68,6 +71,10 @@ def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None 
     try:
         model = workdir / safe_filename(filename)
         model.write_bytes(data)
+        if model.suffix.lower() == PREDICTIONS_EXTENSION:
+            from evaluator import predictions
+
+            return predictions.check(tasks_mod.get_task(task_ref), model)
         return preflight(tasks_mod.get_task(task_ref), model, spec=spec, settings=settings,
                          config=settings.sandbox_config())
     finally:
@@ -85,10 +92,10 @@ def safe_filename(filename: str) -> str:
     """Basename with only [A-Za-z0-9._-]; the extension must be one the evaluator accepts."""
     base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "").name).lstrip(".") or "model"
     ext = Path(base).suffix.lower()
-    if ext not in EXTENSIONS:
+    if ext not in EXTENSIONS and ext != PREDICTIONS_EXTENSION:
         raise InvalidSubmission(
             f"'{filename}' has an unsupported extension '{ext or '(none)'}'. Upload one of: "
-            f"{', '.join(sorted(EXTENSIONS))}."
+            f"{', '.join(sorted(EXTENSIONS))}, or a {PREDICTIONS_EXTENSION} of prediction masks."
         )
     return base
 
@@ -264,7 +271,8 @@ def _busy() -> int:
 
 def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: Path, name: str = "",
           team: str = "", spec_json: bytes | None = None, token: str = "") -> Job:
-    """Check and queue the upload through the evaluator, then evaluate it in a thread."""
+    """Check and queue the upload through the evaluator, then evaluate it in a thread; a .zip of
+    prediction masks is scored at once (no model runs)."""
     if len(data) > max_upload_bytes():
         raise InvalidSubmission(
             f"'{filename}' is {len(data) / 1024**2:.1f} MB; uploads are capped at "
@@ -277,7 +285,8 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: P
     with _LOCK:
         if _busy() >= max_jobs():
             raise TooManyJobs(f"{_busy()} evaluations are already running; wait for one to finish and retry.")
-        job = _queue(data, safe, task_ref, db=Path(db), name=name, team=team, spec=spec, token=token)
+        job = _queue(data, safe, task_ref, db=Path(db), name=name, team=team, spec=spec, token=token,
+                     predictions=Path(safe).suffix.lower() == PREDICTIONS_EXTENSION)
         if job.job_id is not None:
             job.thread = threading.Thread(target=job._work, name=f"app-job-{job.job_id}", daemon=True)
             _RUNNING.add(job)
@@ -286,38 +295,27 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: P
 
 
 def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: str, spec: dict | None,
-           token: str = "") -> Job:
-    from evaluator import tasks as tasks_mod
-    from evaluator.evaluate import prepare_or_reject
-    from evaluator.queue import enqueue
-    from evaluator.settings import load_settings
+           token: str = "", predictions: bool = False) -> Job:
+    """Write the upload to a private temp folder and hand it to the evaluator's one intake
+    (`evaluator.intake.submit`): a model is queued, prediction files are scored at once."""
+    from evaluator.intake import QUEUED, IntakeRequest
+    from evaluator.intake import submit as intake_submit
     from evaluator.store import Store
 
-    task = tasks_mod.get_task(task_ref)
-    settings = load_settings()
     model_name = name or (spec or {}).get("name") or Path(safe).stem
     workdir = Path(tempfile.mkdtemp(prefix="sonobench-upload-"))  # mode 0700
     try:
         model = workdir / safe
         model.write_bytes(data)
+        req = IntakeRequest(path=model, task=task_ref, spec=spec, name=name or None, team=team or None,
+                            token=token or None, predictions=predictions, enqueue=not predictions)
         with Store(db) as store:
-            who = None
-            if settings.require_auth or token:  # hosted mode: the token names the team; AuthError stores nothing
-                from evaluator.teams import authenticate
-
-                who = authenticate(store, token)
-                team, spec = who.name, {k: v for k, v in (spec or {}).items() if k != "team"}
             try:
-                sub = prepare_or_reject(store, task, model, spec=spec, name=name or None, team=team or None,
-                                        settings=settings, team_id=who.id if who else None)
+                out = intake_submit(store, req)
             except InvalidSubmission as e:
-                return Job(db=db, task_ref=task.ref, model_name=model_name, submission_id=None, refusal=str(e))
-            try:
-                q = enqueue(store, task, sub, settings)  # copies the files into the spool
-            except AlreadyScored as e:
-                return Job(db=db, task_ref=task.ref, model_name=sub.name, submission_id=e.submission_id,
-                           verb="Already submitted (not scored twice)")
-            return Job(db=db, task_ref=task.ref, model_name=sub.name, submission_id=q.submission_id,
-                       job_id=q.job_id)
+                return Job(db=db, task_ref=task_ref, model_name=model_name, submission_id=None, refusal=str(e))
+        verb = out.status if out.status != QUEUED else "Scored"
+        return Job(db=db, task_ref=out.task.ref, model_name=out.name, submission_id=out.submission_id,
+                   job_id=out.job_id, verb=verb)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

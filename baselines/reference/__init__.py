@@ -306,11 +306,17 @@ def write_row(task, row: dict, folder: Path | None = None) -> Path:
 
 
 def _result_row(task, row: dict) -> dict:
-    return {"task_id": task.id, "task_version": task.version, "manifest_digest": row["provenance"]["manifest_digest"],
-            **row["scores"], **row["complexity"], "hardware": row["evaluation"]["hardware"],
-            "evaluator_version": row["provenance"]["evaluator_version"], "wall_s": row["evaluation"]["wall_s"],
-            "rescored_version": row["provenance"].get("rescored_version"),
-            "test_predictions": decode_predictions(row.get("predictions"))}
+    """The committed row as a result row, through the evaluator's one builder (its stored values as they are)."""
+    from evaluator.result_row import result_row
+
+    scores, cx, prov = row["scores"], row["complexity"], row["provenance"]
+    return result_row(task, split=scores["split"], n_cases=scores["n_cases"],
+                      columns={**scores, "params": cx["params"], "gflops": cx["gflops"]},
+                      complexity=cx["complexity"], latency_ms=cx["latency_ms"], peak_memory_mb=cx["peak_memory_mb"],
+                      hardware=row["evaluation"]["hardware"], evaluator_version=prov["evaluator_version"],
+                      wall_s=row["evaluation"]["wall_s"], manifest_digest=prov["manifest_digest"],
+                      rescored_version=prov.get("rescored_version"),
+                      test_predictions=decode_predictions(row.get("predictions")))
 
 
 def _detection(task, cases: list[dict]) -> dict:

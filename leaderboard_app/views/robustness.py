@@ -12,7 +12,12 @@ from leaderboard_app import data, ui
 NA = "n/a"
 
 
+NOT_SUBMITTED = "not submitted"  # a prediction submission without masks for this condition
+
+
 def _model(r: dict) -> str:
+    if r.get("predictions"):
+        return f"{r['name']} [predictions]"
     return f"{r['name']} [FLOOR]" if r["kind"] == "floor" else r["name"]
 
 
@@ -31,7 +36,8 @@ def _table(body: dict) -> pd.DataFrame:
         for c in body["conditions"]:
             s = r["conditions"].get(c)
             line[f"{c}"] = None if s is None else s["shifted"]
-            line[f"{c} retained"] = (NA if s is None or r["kind"] == "floor" else
+            line[f"{c} retained"] = (NOT_SUBMITTED if s is None and r.get("predictions") else
+                                     NA if s is None or r["kind"] == "floor" else
                                      _skill(s["retained"], s["retained_ci_low"], s["retained_ci_high"]))
             line[f"{c} drop"] = None if s is None else s["drop"]
         line["Mean drop"] = r["mean_drop"]

@@ -20,7 +20,10 @@ def _instructions() -> None:
         "(`.pt`/`.pth` state_dict, `.safetensors`) plus an architecture JSON naming a registered baseline "
         f"architecture, e.g. `{json.dumps(jobs.EXAMPLE_ARCHITECTURE)}`.  \n"
         "**Contract:** input float32 N×C×H×W in [0, 1] at the task's input size; output N×K×H×W logits "
-        f"(K classes, or 1 for binary). Uploads are capped at {jobs.max_upload_bytes() / 1024**2:.0f} MB."
+        f"(K classes, or 1 for binary). Uploads are capped at {jobs.max_upload_bytes() / 1024**2:.0f} MB.  \n"
+        "**Or predictions:** a `.zip` of one class-index mask per test case (`<case_id>.png` at the case's native "
+        "size, or `.npz` with one array), for the images `sonobench export TASK --split test --images-only` "
+        "hands out; ranked on the same board, labelled as predictions (params, GFLOPs, latency n/a)."
     )
 
 
@@ -32,7 +35,9 @@ def _form() -> None:
     refs = [f"{t['id']}@{t['version']}" for t in summaries]
     ref = st.selectbox("Task", refs, index=_default_index(summaries, refs), key="submit_task",
                        format_func=lambda r: f"{r} — {summaries[refs.index(r)]['title']}")
-    model = st.file_uploader("Model file", type=[e.lstrip(".") for e in sorted(EXTENSIONS)], key="submit_model")
+    model = st.file_uploader("Model file (or a .zip of prediction masks)",
+                             type=[e.lstrip(".") for e in sorted(EXTENSIONS)] + [jobs.PREDICTIONS_EXTENSION.lstrip(".")],
+                             key="submit_model")
     spec = st.file_uploader("Architecture or submission.json (optional)", type=["json"], key="submit_spec",
                             help="Needed for state_dict/safetensors weights. Either {\"name\": ..., \"kwargs\": {...}} "
                                  "or a full submission.json (name, team, architecture, output).")
