@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from evaluator import board_columns, floors
+from evaluator import board_columns, board_filter, floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # noqa: F401  (the pages' fallback)
@@ -87,18 +87,21 @@ def ranking_settings() -> tuple[float, int]:
     return float(s.ranking_alpha), int(s.ranking_top_n)
 
 
-def _valid_rows(store, task_id: str, version: int, kind: str, split: str = DEFAULT_SPLIT) -> list[dict]:
+def _valid_rows(store, task_id: str, version: int, kind: str, split: str = DEFAULT_SPLIT,
+                trained_on: str = "") -> list[dict]:
     rows = rows_of_split(queries.leaderboard_table_rows(store, task_id, version), split)  # a board holds one split
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
+    rows = board_filter.by_training_data(rows, board_filter.parse_training_data(trained_on))  # floors stay
     return validity.partition(rows)[0]  # invalid rows are listed apart (invalid_rows), never ranked
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str) -> tuple[list[dict], str]:
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str,
+          trained_on: str = "") -> tuple[list[dict], str]:
     """The valid rows of one task version and split, and a digest of their content."""
     with _reader(path) as store:
-        rows = _valid_rows(store, task_id, version, kind, split)
+        rows = _valid_rows(store, task_id, version, kind, split, trained_on)
     return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
 
 
@@ -123,8 +126,8 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int, split: str = DEFAULT_SPLIT) -> tuple[pd.DataFrame, dict]:
-    rows, digest = _rows(path, fp, task_id, version, kind, split)
+           alpha: float, top_n: int, split: str = DEFAULT_SPLIT, trained_on: str = "") -> tuple[pd.DataFrame, dict]:
+    rows, digest = _rows(path, fp, task_id, version, kind, split, trained_on)
     return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, split, rows)
 
 
@@ -165,8 +168,8 @@ def ranked(task_id: str, version: int, metric: str, kind: str = "all") -> pd.Dat
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int, spec: dict, split: str = DEFAULT_SPLIT):
-    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n, split)
+           alpha: float, top_n: int, spec: dict, split: str = DEFAULT_SPLIT, trained_on: str = ""):
+    frame, info = _board(path, fp, task_id, version, metric, kind, scheme, alpha, top_n, split, trained_on)
     if frame.empty:
         return frame, info, pd.DataFrame(), {}, [metric]
     metrics = columns.board_metrics(frame, spec, metric)
@@ -174,13 +177,14 @@ def _table(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, 
 
 
 def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired",
-                      split: str = DEFAULT_SPLIT):
+                      split: str = DEFAULT_SPLIT, trained_on: str = ""):
     """(ranked rows, ranking info, the formatted table, help text per column, the metrics shown:
     the task's declared ones some row has, `metric` first), cached: reruns skip the ranking and
-    the formatting."""
+    the formatting. `trained_on`: comma-separated training-data values to keep (evaluator.board_filter;
+    floors stay), '' for every row."""
     alpha, top_n = ranking_settings()
     return _table(*_key(), task_id, version, metric, kind, Scheme.parse(scheme).value, alpha, top_n,
-                  task_spec(task_id, version), split)
+                  task_spec(task_id, version), split, trained_on)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
@@ -371,6 +375,19 @@ def audit_log() -> list[dict]:
     """The operator's audit log, newest first (empty for a store without one)."""
     path = db_path()
     return _audit(*_key()) if path.is_file() else []
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _strata(path: str, fp: Fingerprint, paths: tuple[str, ...], submission_id: int) -> dict:
+    from evaluator.strata import submission_strata
+
+    with _reader(path) as store:
+        return submission_strata(store, submission_id)
+
+
+def strata(submission_id: int) -> dict:
+    """The result's metrics by case strata (evaluator/strata.py); raises StrataUnavailable."""
+    return _strata(*_key(), _paths(), submission_id)
 
 
 # ------------------------------------------------------------------ task folders

@@ -137,20 +137,20 @@ class _Reader:
                 "where r.task_id = ? and s.withdrawn_at is null", [task_id])]
             task_version = versions[0] if versions and versions[0] is not None else -1
         sql = (
-            f"select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, {self._method_sql()}"
+            f"select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, {self.method_columns_sql()}, "
             "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
             "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id"
         )
         return [_decode(r, "per_class", "complexity", "hardware", "meta")
                 for r in self.db.query(sql, [task_id, task_version])]
 
-    def _method_sql(self) -> str:
-        """The method columns of `submissions` for a select list (NULLs in a store that predates
+    def method_columns_sql(self) -> str:
+        """The method columns of `submissions s` for a select list (NULLs in a store that predates
         migration m009: a read-only reader never migrates)."""
         from ..method import FIELDS
 
         have = self.db["submissions"].columns_dict
-        return "".join(f"s.{k}, " if k in have else f"null as {k}, " for k in FIELDS)
+        return ", ".join(f"s.{k}" if k in have else f"null as {k}" for k in FIELDS)
 
     def case_results(self, submission_id: int) -> list[dict]:
         sql = (f"select c.* from {self.case_table} c join results r on r.id = c.result_id "

@@ -73,8 +73,10 @@ _TABLE_COLUMNS = ", ".join(
 
 def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """The scalar columns of `leaderboard_rows` (no JSON blobs to decode): what the leaderboard
-    table, its CSV and the efficiency plot show. Same rows: finished submissions of one version."""
-    sql = (f"select {_TABLE_COLUMNS} from results r join submissions s on s.id = r.submission_id "
+    table, its CSV and the efficiency plot show, and the method metadata (the training-data
+    filter). Same rows: finished submissions of one version."""
+    sql = (f"select {_TABLE_COLUMNS}, {store.method_columns_sql()} from results r "
+           "join submissions s on s.id = r.submission_id "
            "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id")
     return [dict(r) for r in store.db.query(sql, [task_id, task_version])]
 
