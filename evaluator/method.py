@@ -136,8 +136,8 @@ def link_or_none(value) -> str | None:
 
 
 # What references and floors carry: built from the train split only; their code in this repository.
-REFERENCE_CODE = {"baseline": "baselines/training (this repository; `sonobench baselines run`)",
-                  "floor": "baselines/floors.py (this repository; `sonobench baselines floors`)"}
+REFERENCE_CODE = {"baseline": "baselines/training in this repository (sonobench baselines run)",
+                  "floor": "baselines/floors.py in this repository (sonobench baselines floors)"}
 
 
 def reference_method(kind: str, meta: dict | None = None) -> Method | None:

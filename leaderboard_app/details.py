@@ -59,8 +59,9 @@ def strata_table(body: dict, unit: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def strata_figure(body: dict, metric: str, unit: str) -> go.Figure:
-    """The metric's mean and 95% CI per group, every stratum stacked: where the model fails."""
+def strata_figure(body: dict, metric: str, unit: str, overall: float | None = None) -> go.Figure:
+    """The metric's mean and 95% CI per group, every stratum stacked: where the model fails; a
+    dashed line at the mean over every case (`overall`)."""
     ys, xs, lo, hi = [], [], [], []
     for s in body["strata"]:
         for g in s["groups"]:
@@ -75,12 +76,15 @@ def strata_figure(body: dict, metric: str, unit: str) -> go.Figure:
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color="#0072B2", size=9),
                                error_x=dict(type="data", array=hi, arrayminus=lo, color="#0072B2"),
                                hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    if overall is not None:
+        fig.add_vline(x=overall, line_dash="dash", line_color="#666666", annotation_text="all cases",
+                      annotation_position="top")
     fig.update_layout(height=max(240, 28 * len(ys) + 80), margin=dict(t=30, l=10),
                       xaxis_title=columns.metric_header(metric, unit), yaxis=dict(autorange="reversed"))
     return fig
 
 
-def show_strata(submission_id: int, metric: str, unit: str) -> None:
+def show_strata(submission_id: int, metric: str, unit: str, overall: float | None = None) -> None:
     st.subheader("Where it fails: metrics by case strata")
     try:
         body = data.strata(submission_id)
@@ -93,5 +97,5 @@ def show_strata(submission_id: int, metric: str, unit: str) -> None:
     st.caption(ui.plain(f"Each group's cases from the task's case metadata and labels ({body['n_cases']} "
                         f"{body['split']} cases); {body['definition']}.") +
                " Also `sonobench strata ID --format json`.")
-    st.plotly_chart(strata_figure(body, metric, unit), key="sub_strata")
+    st.plotly_chart(strata_figure(body, metric, unit, overall), key="sub_strata")
     st.dataframe(strata_table(body, unit), hide_index=True)

@@ -246,7 +246,8 @@ TRAINING_LABELS = {"train-only": "Train split only", "pretraining": "+ pretraini
 
 def _training_picker() -> list[str]:
     """The training-data filter: none picked shows every model; floors stay on every board."""
-    return st.multiselect(
+    narrow, _ = st.columns([2, 3])
+    return narrow.multiselect(
         "Training data", list(board_filter.CHOICES), default=[], format_func=TRAINING_LABELS.get, key="lb_training",
         placeholder="any", help="Only models trained on this data, as their submitters declared it (train split "
         "only, plus a named pretraining set, plus external data). The floors stay on every board; ranks are "

@@ -221,7 +221,7 @@ def submission_page():
     if len(res.get("per_class") or {}) > 1:
         st.subheader("Per class")
         st.dataframe(_per_class_table(res, metrics), hide_index=True)
-    details.show_strata(row["id"], metric, unit)
+    details.show_strata(row["id"], metric, unit, res.get(f"{metric}_mean"))
     st.subheader(f"Worst cases by {columns.header(metric)}")
     shown = _shown_metrics(cases, metrics)
     worst = _worst(cases, metric)[["case_id", *shown, "tp", "fp", "fn"]]
