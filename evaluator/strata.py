@@ -268,4 +268,36 @@ def submission_strata(store, submission_id: int, *, labels_root=None, n_boot: in
     rows = queries.case_means(store, submission_id)
     metrics = list(task.metrics or DEFAULT_TASK_METRICS)
     out = breakdown(task, rows, metrics, split=res["split"], labels_root=labels_root, n_boot=n_boot)
+    shifted = _condition_stratum(store, task, submission_id, rows, out["metrics"], n_boot)
+    if shifted:
+        out["strata"].append(shifted)
     return {"submission_id": submission_id, **out}
+
+
+def _condition_stratum(store, task, submission_id: int, rows: list[dict], metrics: list[str], n_boot: int) -> dict | None:
+    """The acquisition condition: the submission's scores on the task's shift sets it was scored on
+    (each re-images test phantoms under a named condition), after the same phantoms as acquired.
+    Groups are compared unpaired here; `leaderboard --view robustness` gives the paired drops."""
+    from . import tasks as tasks_mod
+    from .store import queries
+
+    groups, sources = [], set()
+    for f in queries.follow_up_results(store, submission_id):
+        try:
+            child = tasks_mod.get_task(f"{f['task_id']}@{f['task_version']}")
+        except SonoBenchError:
+            continue  # a shift set not on this machine
+        if child.parent != task.ref or not child.condition.get("name"):
+            continue
+        child_rows = queries.case_means(store, f["submission_id"])
+        groups.append((child.condition["name"], child_rows, child.case_clusters()))
+        sources |= {c.meta.get("source_case", c.id) for c in child.cases}
+    if not groups:
+        return None
+    base = [r for r in rows if r["case_id"] in sources]
+    groups.insert(0, ("as acquired (the same phantoms)", base, task.case_clusters()))
+    binary = len(task.foreground) == 1
+    return {"key": "shift_condition", "title": "Acquisition condition (shift sets)", "unit": None,
+            "source": "submission's results on the task's acquisition-shift sets", "edges": None,
+            "groups": [{"group": name, "n_cases": len(g), "metrics": _group_metrics(g, metrics, clusters, binary, n_boot)}
+                       for name, g, clusters in groups]}

@@ -183,3 +183,12 @@ def case_values(store: _Reader, submission_ids: list[int], metric: str) -> dict[
         if row["k"] and row["n"] == row["k"]:
             out[row["sid"]][row["case_id"]] = row["v"]
     return out
+
+
+def follow_up_results(store: _Reader, submission_id: int) -> list[dict]:
+    """The scored follow-ups of a submission (its acquisition-shift sets, corruption variants, the
+    hidden split): submission id, task id and version, oldest first."""
+    sql = ("select s.id as submission_id, s.task_id, s.task_version from submissions s "
+           "join results r on r.submission_id = s.id where cast(json_extract(s.meta, '$.follow_up_of') as integer) = ? "
+           "and s.status = 'done' and s.withdrawn_at is null order by s.id")
+    return [dict(r) for r in store.db.query(sql, [int(submission_id)])]

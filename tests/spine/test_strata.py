@@ -154,3 +154,17 @@ def test_a_private_result_has_no_strata(store, toy_task):
     store.write_result(sid, dict(_result(toy_task), private_cases=1), [CASE])
     with pytest.raises(strata.StrataUnavailable, match="hidden test split"):
         strata.submission_strata(store, sid)
+
+
+def test_the_shift_sets_scored_for_a_submission_are_its_condition_stratum(tmp_path, toy_task, toy_onnx):
+    from .test_robustness import brighter, make_shift
+
+    make_shift(toy_task, tmp_path / "tasks", "gain", brighter, n=4)
+    db = str(tmp_path / "r.db")
+    r = CliRunner().invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", db, "--isolation", "none"])
+    assert r.exit_code == 0 and "shift 'gain'" in r.output, r.output
+    body = json.loads(CliRunner().invoke(cli, ["strata", "1", "--db", db, "--format", "json"]).output)
+    groups = _groups(body, "shift_condition")
+    assert list(groups) == ["as acquired (the same phantoms)", "gain"]
+    assert groups["gain"]["n_cases"] == groups["as acquired (the same phantoms)"]["n_cases"] == 4
+    assert groups["gain"]["metrics"]["dice"]["mean"] != groups["as acquired (the same phantoms)"]["metrics"]["dice"]["mean"]
