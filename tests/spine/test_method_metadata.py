@@ -159,6 +159,10 @@ def test_cli_options_are_stored_shown_in_json_and_filter_the_board(tmp_path, toy
     assert [r["name"] for r in board("--training-data", "external")["rows"]] == ["other"]
     assert board("--training-data", "pretraining,external")["training_data"] == ["pretraining", "external"]
     assert len(board("--training-data", "pretraining,external")["rows"]) == 2
+    r = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--db", db, "--columns", "name,training,dice"])
+    lines = {line.split()[0]: line for line in r.output.splitlines()[2:4]}
+    assert "Trained on" in r.output.splitlines()[1]
+    assert "pretraining (sim-pre@1)" in lines["toy_threshold"] and "external" in lines["other"]
     r = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--db", db, "--training-data", "train-only"])
     assert r.exit_code == 0 and "No results for toy-lesion" in r.output and "Drop --training-data" in r.output
     r = CliRunner().invoke(cli, ["leaderboard", "toy-lesion", "--db", db, "--training-data", "extrnal"])
