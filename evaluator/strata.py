@@ -31,6 +31,7 @@ MAX_GROUPS = 8
 N_BOOT = 1000
 # meta fields that name a case or its cluster, never a physical property
 NOT_PHYSICS = {"source_case", "specimen", "phantom", "seed", "image_formation", "id"}
+PRESENCE_FIELDS = {"has_lesion", "normal"}  # whether a case has a lesion: the label says so already
 ORDER = {"low": 0, "medium": 1, "high": 2}  # noise levels and the like read in their natural order
 
 
@@ -152,6 +153,8 @@ def strata_for(task, cases) -> list[Stratum]:
     have = {k for c in cases for k in (c.meta or {})}
     meta = [s for s in META_STRATA if have & set(s.fields)]
     skip = {task.clusters.key} if task.clusters else set()
+    if declared:  # 'no <class>' of a label-derived stratum already is the lesion-free group
+        skip |= PRESENCE_FIELDS
     taken = {f for s in META_STRATA for f in s.fields}
     return [*declared, *meta, *_discovered(cases, taken, skip)]
 

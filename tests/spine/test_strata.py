@@ -88,7 +88,9 @@ def test_depth_and_noise_strata_come_in_their_natural_order(tmp_path):
     assert list(depth) == ["no lesion", "shallow (< 14 mm)", "middle (14–18 mm)", "deep (≥ 18 mm)"]
     assert [g["n_cases"] for g in depth.values()] == [4, 4, 4, 4]
     assert list(_groups(body, "noise_level")) == ["low", "medium", "high"]
-    assert "source_case" not in {s["key"] for s in body["strata"]}  # a case's name, not its physics
+    keys = {s["key"] for s in body["strata"]}
+    assert "source_case" not in keys  # a case's name, not its physics
+    assert "has_lesion" not in keys  # the size stratum's 'no lesion' group says it already
 
 
 def test_new_meta_fields_are_read_generically_with_declared_or_tertile_bins(tmp_path):
