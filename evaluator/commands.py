@@ -88,7 +88,7 @@ def _print_result(res: dict, task=None) -> None:
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--task", "task_ref", help="Task id or id@version (default: the spec's 'task').")
-@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output, method metadata).")
 @click.option("--name", help="Display name (default: spec name or file stem).")
 @click.option("--team", help="Team name.")
 @click.option("--arch", help="Registered architecture for a state_dict/safetensors file.")

@@ -186,7 +186,7 @@ def read_spec(spec_path: str | Path | None) -> dict:
         raise InvalidSubmission(f"Submission spec {p} does not exist")
     if p.stat().st_size > MAX_SPEC_BYTES:
         raise InvalidSubmission(f"{p.name} is larger than {MAX_SPEC_BYTES // 1024} KiB; a submission.json holds "
-                                "only a name, team, task, architecture and output")
+                                "only a name, team, task, architecture, output and the method metadata")
     try:
         spec = loads_bounded(p.read_bytes(), MAX_SPEC_DEPTH)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:

@@ -27,16 +27,22 @@ def safe_link(url) -> str | None:
 
 
 def show_method(sub: dict) -> None:
-    """Description, training data, paper and code: every value escaped; links only for http(s)."""
-    lines = [f"**Training data:** {ui.plain(training_data_text(sub))}"]
+    """Training data, paper, code and description. Everything the submitter wrote is shown by
+    st.text (no Markdown at all: even a bare address stays unlinked); only a validated http(s)
+    link becomes one, through `safe_link`."""
+    lines, links = [f"Training data: {training_data_text(sub)}"], []
     for key, title in (("paper_url", "Paper"), ("code_url", "Code")):
         value = sub.get(key)
-        if value:
-            lines.append(f"**{title}:** {safe_link(value) or ui.plain(value)}")
-    st.markdown("  \n".join(lines))
+        link = safe_link(value) if value else None
+        if link:
+            links.append(f"**{title}:** {link}")
+        elif value:
+            lines.append(f"{title}: {' '.join(str(value).split())}")  # a repository path, or a damaged row
+    st.text("\n".join(lines))
+    if links:
+        st.markdown("  \n".join(links))
     if sub.get("description"):
-        # plain() joins lines; keep the submitter's line breaks as Markdown hard breaks
-        st.markdown("  \n".join(ui.plain(line) for line in str(sub["description"]).splitlines() if line.strip()))
+        st.text(str(sub["description"]))
 
 
 def _cell(agg: dict | None, m: str) -> str:

@@ -36,16 +36,15 @@ def test_hostile_method_fields_render_as_text_and_only_http_links(writable_env):
     at = open_page("submission")
     at.selectbox(key="sub_pick").set_value(sid).run()
     assert not at.exception
+    texts = [t.value for t in at.text]  # st.text: no Markdown, no HTML, no autolinks
+    assert HOSTILE["description"] in texts
+    assert ("Training data: train split + a named pretraining set ([evil](http://evil.example) <script>)\n"
+            "Code: javascript:alert(1)") in texts  # not a link: plain text
     text = _markdown(at)
-    assert ui.plain("**bold** <img src=x onerror=alert(1)> [click](javascript:alert(1))") in text
-    # the only live Markdown link is the paper's; no unescaped HTML anywhere
+    assert "evil" not in text and "javascript" not in text and "bold" not in text
+    # the only Markdown link is the paper's, percent-encoded so nothing in it can end the target
     assert re.findall(r"(?<!\\)\]\((\S+?)\)(?:\s|$)", text) == ["https://arxiv.org/abs/1%29%28x%29%3Cb%3E%22%27"]
     assert not re.search(r"(?<!\\)<", text)
-    assert ui.plain("# heading") in text and ui.plain(":red[x]") in text
-    assert "**Code:** " + ui.plain("javascript:alert(1)") in text  # not a link: plain text
-    link = "(https://arxiv.org/abs/1%29%28x%29%3Cb%3E%22%27)"  # nothing in the target can end it
-    assert link in text
-    assert ui.plain("train split + a named pretraining set ([evil](http://evil.example) <script>)") in text
 
 
 def test_safe_link_is_none_for_anything_but_http():
@@ -57,9 +56,8 @@ def test_safe_link_is_none_for_anything_but_http():
 def test_reference_rows_say_train_split_only_and_name_their_code(app_env):
     at = open_page("submission")
     at.selectbox(key="sub_pick").set_value(app_env["ids"]["baseline"]).run()
-    text = _markdown(at)
-    assert "**Training data:** the task's train split only" in text
-    assert "**Code:** baselines/training" in text
+    assert ("Training data: the task's train split only\n"
+            "Code: baselines/training in this repository (sonobench baselines run)") in [t.value for t in at.text]
 
 
 def test_the_submission_page_breaks_the_metrics_down_by_strata(app_env):
