@@ -218,6 +218,20 @@ def _group_metrics(rows: list[dict], metrics: list[str], clusters: dict | None, 
     return out
 
 
+def _with_labels(task, cases, strata: list[Stratum], labels_root) -> tuple[list[Stratum], dict, list[dict]]:
+    """(strata, label properties, skipped): the label-derived strata are left out, and said so,
+    when the labels cannot be read here (an archived task version, a private split's labels)."""
+    derived = sorted({s.cls for s in strata if s.derive})
+    if not derived:
+        return strata, {}, []
+    try:
+        task.require_data()
+        return strata, label_properties(task, cases, derived, labels_root), []
+    except SonoBenchError as e:
+        keys = [s.key for s in strata if s.derive]
+        return [s for s in strata if not s.derive], {}, [{"strata": keys, "why": str(e)}]
+
+
 def breakdown(task, case_rows: list[dict], metrics: Iterable[str], *, split: str = "test", labels_root=None,
               n_boot: int = N_BOOT) -> dict:
     """Every stratum of `task`, each group with its case count and `metrics` (those the task declares)
@@ -226,8 +240,7 @@ def breakdown(task, case_rows: list[dict], metrics: Iterable[str], *, split: str
     by_id = {r["case_id"]: r for r in case_rows}
     cases = [c for c in task.split(split) if c.id in by_id]
     strata = strata_for(task, cases)
-    derived = sorted({s.cls for s in strata if s.derive})
-    props = label_properties(task, cases, derived, labels_root) if derived else {}
+    strata, props, skipped = _with_labels(task, cases, strata, labels_root)
     groups = assign(strata, cases, props)
     metrics = [m for m in metrics if m in METRICS]
     clusters = task.case_clusters()
@@ -243,7 +256,7 @@ def breakdown(task, case_rows: list[dict], metrics: Iterable[str], *, split: str
         out.append({**s.to_json(), "groups": [
             {"group": g, "n_cases": len(members[g]),
              "metrics": _group_metrics(members[g], metrics, clusters, binary, n_boot)} for g in ordered]})
-    return {"task": task.ref, "split": split, "n_cases": len(cases), "metrics": metrics,
+    return {"task": task.ref, "split": split, "n_cases": len(cases), "metrics": metrics, "skipped": skipped,
             "clustered_by": task.clusters.key if task.clusters else None,
             "definition": "per group: mean over the cases a metric applies to, 95% percentile-bootstrap CI "
                           f"({n_boot} resamples{', whole clusters' if task.clusters else ''}); detection rates "

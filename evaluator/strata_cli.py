@@ -31,6 +31,8 @@ def _lines(body: dict) -> list[str]:
                                                for m in metrics)] for g in s["groups"]]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    for skip in body.get("skipped") or []:
+        out += ["", f"Not shown: {', '.join(skip['strata'])} ({skip['why']})"]
     if not body["strata"]:
         out.append("This task declares no strata and its cases carry no metadata to split them by.")
     return out

@@ -103,5 +103,7 @@ def show_strata(submission_id: int, metric: str, unit: str, overall: float | Non
     st.caption(ui.plain(f"Each group's cases from the task's case metadata and labels ({body['n_cases']} "
                         f"{body['split']} cases); {body['definition']}.") +
                " Also `sonobench strata ID --format json`.")
+    for skip in body.get("skipped") or []:
+        st.caption(ui.plain(f"Not shown: {', '.join(skip['strata'])} ({skip['why']})"))
     st.plotly_chart(strata_figure(body, metric, unit, overall), key="sub_strata")
     st.dataframe(strata_table(body, unit), hide_index=True)

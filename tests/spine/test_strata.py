@@ -170,3 +170,13 @@ def test_the_shift_sets_scored_for_a_submission_are_its_condition_stratum(tmp_pa
     assert list(groups) == ["as acquired (the same phantoms)", "gain"]
     assert groups["gain"]["n_cases"] == groups["as acquired (the same phantoms)"]["n_cases"] == 4
     assert groups["gain"]["metrics"]["dice"]["mean"] != groups["as acquired (the same phantoms)"]["metrics"]["dice"]["mean"]
+
+
+def test_without_readable_labels_the_label_strata_are_left_out_and_said_so(tmp_path):
+    task = _breast_task(tmp_path / "t")
+    rows = _rows(task, lambda gt: gt)
+    (task.data_root / task.split("test")[0].label).unlink()
+    body = strata.breakdown(task, rows, ["dice"], n_boot=20)
+    assert [s["key"] for s in body["strata"]] == ["noise_level"]
+    assert body["skipped"][0]["strata"] == ["lesion_size", "lesion_depth"]
+    assert "c00 cannot be read" in body["skipped"][0]["why"]
