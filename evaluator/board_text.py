@@ -103,6 +103,14 @@ def _kind_mark(r: dict) -> str:
     return f" [{kind}]" if kind and kind not in ("submission", "baseline") else ""
 
 
+def _trained_on(r: dict) -> str:
+    """'train-only', 'pretraining (NAME)', 'external' or '-' (not stated): the method's training data."""
+    value = r.get("training_data")
+    if _missing(value):
+        return "-"
+    return f"{value} ({r['pretraining_set']})" if r.get("pretraining_set") else str(value)
+
+
 BASIC = {
     "rank": Column("rank", "Rank", _text("rank"), right=True),
     "rank_range": Column("rank_range", "Range", _rank_range),
@@ -110,6 +118,7 @@ BASIC = {
     "name": Column("name", "Model", lambda r: _text("name")(r) + _kind_mark(r)),
     "team": Column("team", "Team", _text("team")),
     "kind": Column("kind", "Kind", _text("kind")),
+    "training": Column("training", "Trained on", _trained_on),
     "params": Column("params", "Params", lambda r: _count(r.get("params")), True),
     "gflops": Column("gflops", "GFLOPs", lambda r: "n/a" if _missing(r.get("gflops")) else f"{r['gflops']:.2f}", True),
     "latency_ms": Column("latency_ms", "ms/img", lambda r: "n/a" if _missing(r.get("latency_ms")) else f"{r['latency_ms']:.1f}", True),
@@ -124,7 +133,7 @@ WIDE_EXTRA = ("latency_ms", "date", "id")
 
 def column_keys(metrics: list[str]) -> list[str]:
     """Every key `--columns` accepts on this board."""
-    return [*LEAD, "p_rank1", *IDENTITY, "kind", *metrics, *COSTS, *WIDE_EXTRA]
+    return [*LEAD, "p_rank1", *IDENTITY, "kind", "training", *metrics, *COSTS, *WIDE_EXTRA]
 
 
 def pick_columns(spec: str | None, wide: bool, metrics: list[str], unit: str) -> list[Column]:
@@ -139,7 +148,7 @@ def pick_columns(spec: str | None, wide: bool, metrics: list[str], unit: str) ->
             raise UnknownName(f"Unknown column '{bad[0]}'. Valid choices: {', '.join(valid)}.{did_you_mean(bad[0], valid)}")
         return [BASIC[k] if k in BASIC else metric_column(k, unit, ci=k == primary, full_label=k == primary) for k in keys]
     if wide:
-        return ([BASIC[k] for k in (*LEAD, "p_rank1", *IDENTITY, "kind")]
+        return ([BASIC[k] for k in (*LEAD, "p_rank1", *IDENTITY, "kind", "training")]
                 + [metric_column(m, unit, ci=True, full_label=m == primary) for m in metrics]
                 + [BASIC[k] for k in (*COSTS, *WIDE_EXTRA)])
     return ([BASIC[k] for k in (*LEAD, *IDENTITY)] + [metric_column(primary, unit, ci=True, full_label=True)]

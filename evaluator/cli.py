@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "status": "evaluator.hosted_cli:status",
     "check": "evaluator.hosted_cli:check",
     "export": "evaluator.export_cli:export",
+    "strata": "evaluator.strata_cli:strata",
 }
 
 

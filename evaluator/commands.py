@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from . import floors
+from . import floors, method_cli
 from . import tasks as tasks_mod
 from .cli import cli, db_option, handle_errors
 from .task_archive import restore_command
@@ -89,7 +89,7 @@ def _print_result(res: dict, task=None) -> None:
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--task", "task_ref", help="Task id or id@version (default: the spec's 'task').")
-@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="submission.json (name, team, task, architecture, output, method metadata).")
 @click.option("--name", help="Display name (default: spec name or file stem).")
 @click.option("--team", help="Team name.")
 @click.option("--arch", help="Registered architecture for a state_dict/safetensors file.")
@@ -115,11 +115,12 @@ def _print_result(res: dict, task=None) -> None:
 @click.option("--token", envvar="SONOBENCH_TOKEN", default=None, show_envvar=True,
               help="Team token issued by the operator (required when the operator sets require_auth).")
 @click.option("--json", "as_json", is_flag=True)
+@method_cli.options
 @db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
            isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None,
-           predictions=False):
+           predictions=False, **method):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue.
     With --predictions, MODEL is a folder or zip of per-case masks instead."""
@@ -134,7 +135,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         token=token, architecture={"name": arch, "kwargs": arch_kwargs or {}} if arch else None, output=output,
         kind=kind, predictions=predictions, enqueue=enqueue, split=split, labels_root=labels_root,
         isolation=isolation, gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
-        corruptions=corruptions)
+        corruptions=corruptions, method=method)
     bar = _ProgressBar()
     try:
         outcome = intake_submit(Store(db_path), req, progress=bar.update, log=None if as_json else click.echo,
@@ -232,10 +233,13 @@ def _robustness_view(task_ref, kind, fmt, db_path):
               help="Comma-separated columns to show, e.g. rank,name,dice,hd95,params (an unknown key lists them).")
 @click.option("--wide", is_flag=True, help="Every column of the task's board (CIs, rates with n, latency, date, id).")
 @click.option("--explain", is_flag=True, help="Print the definitions of the ranking and of every metric shown.")
+@click.option("--training-data", "training_data", default=None, metavar="LIST",
+              help="Only models trained on this data: train-only, pretraining, external or not-stated "
+              "(comma-separated for several). Floors stay on every board.")
 @db_option
 @handle_errors
 def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking",
-                columns=None, wide=False, explain=False, split="test"):
+                columns=None, wide=False, explain=False, split="test", training_data=None):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change),
     ranked by the task's primary metric, with the metrics the task declares."""
     if overall:
@@ -245,7 +249,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if view == "robustness":
         return _robustness_view(task_ref, kind, fmt, db_path)
 
-    from . import board_columns, board_text
+    from . import board_columns, board_filter, board_text
     from .metrics import METRICS
     from .ranking.board import rows_of_split, split_views
     from .ranking.cache import cached_rank
@@ -257,8 +261,14 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     rows = store.leaderboard_rows(name, version)
     if kind != "all":
         rows = [r for r in rows if r.get("kind") == kind]
+    trained_on = board_filter.parse_training_data(training_data)
+    rows = board_filter.by_training_data(rows, trained_on)
     others = [s for s in split_views(rows) if s != split]
     rows, invalid = validity.partition(rows_of_split(rows, split))
+    if not rows and not invalid and trained_on:
+        click.echo(f"No results for {task_ref} on the {split} split from models trained on "
+                   f"{board_filter.describe(trained_on)}. Drop --training-data to see every model.")
+        return
     if not rows and not invalid:
         click.echo(f"No results yet for {task_ref} on the {split} split."
                    + (f" Results on {', '.join(others)}: `--split {others[0]}`." if others else
@@ -278,6 +288,7 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     if fmt == "json":
         click.echo(json.dumps({"task": f"{name}@{version}", "split": split, "metric": metric,
                                "primary_metric": board_columns.task_metrics(spec)[0], "metrics": shown,
+                               "training_data": list(trained_on) or None,
                                "ranking": scheme, "definition": result.definition if result else None,
                                "kendall_tau": result.kendall_tau if result else None,
                                "bootstrap_resamples": result.resamples if result else None,
@@ -297,6 +308,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
                                width, 1)[0])
     if others:
         click.echo(f"Results scored on {', '.join(others)} have their own board (--split {others[0]}).")
+    if trained_on:
+        click.echo(f"Only models trained on {board_filter.describe(trained_on)} (and the floors).")
     for line in board_text.render(ranked, cols, width, fit=not wide):
         click.echo(line)
     hidden = len([m for m in shown if m not in {c.key for c in cols}])

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import method_cli
 from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
 from .evaluate import Request, evaluate, prepare_or_reject, record_refusal
 from .settings import Settings, load_settings
@@ -63,6 +64,7 @@ class IntakeRequest:
     wall_seconds: float | None = None
     allow_pickle: bool = False
     corruptions: str | None = None
+    method: dict | None = None          # method metadata given apart from the spec (the CLI's --description, ...)
 
 
 @dataclass
@@ -116,6 +118,7 @@ def _spec(store: Store, req: IntakeRequest, who: Identity) -> dict:
         spec_path = req.path / SPEC_FILE
     try:
         spec = dict(req.spec) if req.spec is not None else read_spec(spec_path)
+        spec = method_cli.merge(spec, req.method or {})  # --description, --paper-url, ... over the file's values
     except InvalidSubmission as e:
         if req.task and not req.predictions:
             record_refusal(store, get_task(req.task), req.path, str(e), name=req.name, team=who.team,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AlreadyScored, SonoBenchError
+from .method import method_of
 from .submission import MB, Submission, prepare
 
 FOLDER = "models"
@@ -112,6 +113,9 @@ def follow(store, old_task, new_task, settings, *, log=print) -> Followed:
             log(f"  #{row['id']} {row['name']}: skipped - {e}")
             continue
         extra = {k: meta[k] for k in ("architecture", "training") if k in meta}
+        method = method_of(row)
+        if any(method.values()):
+            extra["method"] = method  # the row's method metadata follows it to the new version
         request = Request.for_task(new_task, kind=row["kind"], follow_up_of=row["id"],
                                    extra_meta={**extra, "followed_from": {"submission_id": row["id"],
                                                                           "task": old_task.ref}})

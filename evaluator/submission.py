@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidSubmission
+from .method import FIELDS as METHOD_FIELDS
+from .method import check_method
 from .registry import did_you_mean
 from .sandbox import archives
 from .sandbox.protocol import loads_bounded
@@ -48,7 +50,8 @@ EXTENSIONS = {".onnx": "onnx", ".pt": "torch", ".pth": "torch", ".ts": "torch", 
               ".bin": "torch", ".safetensors": "safetensors"}
 # A protocol 0/1 pickle has no PROTO opcode: any opcode may come first.
 _PROTOCOL0_STARTS = {op.code.encode("latin-1") for op in pickletools.opcodes}
-SPEC_KEYS = {"name", "team", "task", "architecture", "output", "description"}
+# identity, what to score and how, then the method metadata (evaluator/method.py)
+SPEC_KEYS = {"name", "team", "task", "architecture", "output", *METHOD_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def _check_safetensors(path: Path) -> None:
 MAX_SPEC_BYTES = 1024**2
 MAX_SPEC_DEPTH = 16
 MAX_ARCH_JSON = 16 * 1024   # the architecture travels to the sandbox in one 64 KiB message
-TEXT_LIMITS = {"name": 200, "team": 100, "task": 200, "output": 40, "description": 4000}
+TEXT_LIMITS = {"name": 200, "team": 100, "task": 200, "output": 40}  # the method fields: evaluator/method.py
 
 
 def read_spec(spec_path: str | Path | None) -> dict:
@@ -183,7 +186,7 @@ def read_spec(spec_path: str | Path | None) -> dict:
         raise InvalidSubmission(f"Submission spec {p} does not exist")
     if p.stat().st_size > MAX_SPEC_BYTES:
         raise InvalidSubmission(f"{p.name} is larger than {MAX_SPEC_BYTES // 1024} KiB; a submission.json holds "
-                                "only a name, team, task, architecture and output")
+                                "only a name, team, task, architecture, output and the method metadata")
     try:
         spec = loads_bounded(p.read_bytes(), MAX_SPEC_DEPTH)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
@@ -198,6 +201,7 @@ def read_spec(spec_path: str | Path | None) -> dict:
         raise InvalidSubmission(f"{p.name}: unknown key '{key}'. Valid keys: {', '.join(sorted(SPEC_KEYS))}.{did_you_mean(key, SPEC_KEYS)}")
     for key, limit in TEXT_LIMITS.items():
         check_text(spec.get(key), key, limit, where=f"{p.name}: ")
+    check_method(spec, where=f"{p.name}: ")
     return spec
 
 
@@ -304,6 +308,7 @@ def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = No
     spec = dict(spec or {})
     for key, limit in TEXT_LIMITS.items():
         check_text(spec.get(key), key, limit, where=f"{SPEC_FILE}: ")
+    method = check_method(spec, where=f"{SPEC_FILE}: ")
     fmt, code = inspect(model, limits)
     if fmt is not Format.ONNX and companions and path.is_dir():
         raise InvalidSubmission(f"the folder {path.name} holds extra files ({', '.join(c.name for c in companions)}); "
@@ -325,5 +330,5 @@ def prepare(path: str | Path, spec: dict | None = None, *, name: str | None = No
     return Submission(path=model, format=fmt, sha256=combined_sha256([model, *companions]),
                       name=name or spec.get("name") or model.stem, team=team or spec.get("team") or "",
                       task=spec.get("task"), architecture=arch, output=out_kind,
-                      meta={k: spec[k] for k in ("description",) if k in spec}, companions=companions,
+                      meta={} if method.empty else {"method": method.to_json()}, companions=companions,
                       code_globals=code)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from evaluator import board_columns, floors
+from evaluator import board_columns, board_filter, floors
 from evaluator import tasks as tasks_mod
 from evaluator.imageio import load_gray, load_label
 from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # the pages' fallback
@@ -109,12 +109,15 @@ def _version(path: str, fp: Fingerprint, task_id: str, version: int) -> _Version
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str) -> tuple[list[dict], str]:
-    """The valid rows of one task version and split (a board holds one split), and a digest of
-    their content. Shared (a resource: 10,000 rows are not pickled on every read): never mutated."""
+def _rows(path: str, fp: Fingerprint, task_id: str, version: int, kind: str, split: str,
+          trained_on: str = "") -> tuple[list[dict], str]:
+    """The valid rows of one task version and split (a board holds one split), of one kind and
+    training data (`trained_on`: evaluator.board_filter; floors stay), and a digest of their
+    content. Shared (a resource: 10,000 rows are not pickled on every read): never mutated."""
     rows = rows_of_split(list(_version(path, fp, task_id, version).valid), split)
     if kind != "all":
         rows = [r for r in rows if r["kind"] == kind]
+    rows = board_filter.by_training_data(rows, board_filter.parse_training_data(trained_on))
     return rows, hashlib.sha256(pickle.dumps(rows, protocol=4)).hexdigest()
 
 
@@ -141,8 +144,8 @@ def _ranking(path: str, digest: str, task_id: str, version: int, metric: str, ki
 
 
 def _board(path: str, fp: Fingerprint, task_id: str, version: int, metric: str, kind: str, scheme: str,
-           alpha: float, top_n: int, split: str = DEFAULT_SPLIT) -> tuple[pd.DataFrame, dict]:
-    rows, digest = _rows(path, fp, task_id, version, kind, split)
+           alpha: float, top_n: int, split: str = DEFAULT_SPLIT, trained_on: str = "") -> tuple[pd.DataFrame, dict]:
+    rows, digest = _rows(path, fp, task_id, version, kind, split, trained_on)
     return _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, split, rows)
 
 
@@ -180,14 +183,16 @@ def _page(path: str, digest: str, metric: str, scheme: str, spec: dict, page: in
 
 
 def leaderboard_table(task_id: str, version: int, metric: str, kind: str = "all", scheme: str = "paired",
-                      split: str = DEFAULT_SPLIT, page: int = 1):
+                      split: str = DEFAULT_SPLIT, page: int = 1, trained_on: str = ""):
     """(ranked rows, ranking info, the formatted table of page `page` (PAGE_ROWS rows a page, best
     first), help text per column, the metrics shown: the task's declared ones some row has,
-    `metric` first), cached: reruns skip the ranking and the formatting."""
+    `metric` first), cached: reruns skip the ranking and the formatting. `trained_on`:
+    comma-separated training-data values to keep (evaluator.board_filter; floors stay), '' for
+    every row."""
     alpha, top_n = ranking_settings()
     path, fp = _key()
     scheme = Scheme.parse(scheme).value
-    rows, digest = _rows(path, fp, task_id, version, kind, split)
+    rows, digest = _rows(path, fp, task_id, version, kind, split, trained_on)
     frame, info = _ranking(path, digest, task_id, version, metric, kind, scheme, alpha, top_n, split, rows)
     if frame.empty:
         return frame, info, pd.DataFrame(), {}, [metric]
@@ -388,6 +393,19 @@ def audit_log() -> list[dict]:
     """The operator's audit log, newest first (empty for a store without one)."""
     path = db_path()
     return _audit(*_key()) if path.is_file() else []
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _strata(path: str, fp: Fingerprint, paths: tuple[str, ...], submission_id: int) -> dict:
+    from evaluator.strata import submission_strata
+
+    with _reader(path) as store:
+        return submission_strata(store, submission_id)
+
+
+def strata(submission_id: int) -> dict:
+    """The result's metrics by case strata (evaluator/strata.py); raises StrataUnavailable."""
+    return _strata(*_key(), _paths(), submission_id)
 
 
 # ------------------------------------------------------------------ task folders

@@ -68,6 +68,17 @@ def _already(file_sha256: str, task: Task, prior: dict | None, filename: str) ->
         f"#{pid} ({prior['status'] if prior else 'unknown'}); it is not scored twice.", submission_id=pid)
 
 
+def _split_method(kind: str, meta: dict | None) -> tuple[dict, dict]:
+    """(meta without its 'method', the method columns): the submitter's method fields (checked by
+    `submission.prepare`), or for a reference or floor row the method it carries."""
+    from ..method import FIELDS, Method, reference_method
+
+    meta = dict(meta or {})
+    given = meta.pop("method", None)
+    method = reference_method(kind, meta) or Method(**{k: v for k, v in (given or {}).items() if k in FIELDS})
+    return meta, method.to_json()
+
+
 class _Reader:
     """Read API shared by both store classes. No method here writes."""
 
@@ -126,12 +137,20 @@ class _Reader:
                 "where r.task_id = ? and s.withdrawn_at is null", [task_id])]
             task_version = versions[0] if versions and versions[0] is not None else -1
         sql = (
-            "select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, "
+            f"select r.*, s.name, s.team, s.kind, s.format, s.filename, s.file_sha256, s.meta, {self.method_columns_sql()}, "
             "s.created_at as submitted_at from results r join submissions s on s.id = r.submission_id "
             "where r.task_id = ? and r.task_version = ? and s.status = 'done' and s.withdrawn_at is null order by r.id"
         )
         return [_decode(r, "per_class", "complexity", "hardware", "meta")
                 for r in self.db.query(sql, [task_id, task_version])]
+
+    def method_columns_sql(self) -> str:
+        """The method columns of `submissions s` for a select list (NULLs in a store that predates
+        migration m009: a read-only reader never migrates)."""
+        from ..method import FIELDS
+
+        have = self.db["submissions"].columns_dict
+        return ", ".join(f"s.{k}" if k in have else f"null as {k}" for k in FIELDS)
 
     def case_results(self, submission_id: int) -> list[dict]:
         sql = (f"select c.* from {self.case_table} c join results r on r.id = c.result_id "
@@ -210,10 +229,11 @@ class Store(_Reader):
                           status: str = "running", team_id: int | None = None) -> int:
         if kind not in SUBMISSION_KINDS:
             raise StoreError(f"kind must be one of {', '.join(SUBMISSION_KINDS)}, got {kind!r}")
+        meta, method = _split_method(kind, meta)
         row = {"file_sha256": file_sha256, "filename": filename, "format": fmt, "name": name, "team": team,
                "kind": kind, "task_id": task.id, "task_version": task.version, "status": status, "error": None,
-               "meta": json.dumps(meta or {}), "created_at": migrations.now(), "updated_at": migrations.now(),
-               "team_id": team_id}
+               "meta": json.dumps(meta), "created_at": migrations.now(), "updated_at": migrations.now(),
+               "team_id": team_id, **method}
         try:
             with self.db.atomic():
                 return self.db["submissions"].insert(row).last_pk

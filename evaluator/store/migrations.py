@@ -242,6 +242,35 @@ def m008_sweep_reconstruction_metrics(db: sqlite_utils.Database) -> None:
     db["results"].add_column("sweep_tolerance", float)
 
 
+@migration
+def m009_method_metadata(db: sqlite_utils.Database) -> None:
+    """Method metadata on submissions (evaluator/method.py): a short description, a paper and a
+    code link, and the training data used (train-only | pretraining | external, with the
+    pretraining set's name), one column each so a board can filter by training data. Rows stored
+    before: a description kept in their meta moves to its column; reference and floor rows get
+    the method they carry (train split only, code in this repository); any other row's training
+    data stays NULL (not stated)."""
+    import json
+
+    from ..method import reference_method
+
+    for col in ("description", "paper_url", "code_url", "training_data", "pretraining_set"):
+        db["submissions"].add_column(col, str)
+    db["submissions"].create_index(["task_id", "task_version", "training_data"])
+    for row in list(db.query("select id, kind, meta from submissions")):
+        try:
+            meta = json.loads(row["meta"]) if row["meta"] else {}
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        method = reference_method(row["kind"], meta)
+        fields = method.to_json() if method else {}
+        if isinstance(meta.get("description"), str) and not method:
+            fields["description"] = meta["description"][:1000]
+        if fields:
+            db["submissions"].update(row["id"], fields)
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

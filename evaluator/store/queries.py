@@ -80,13 +80,14 @@ def _columns_with_values(store: _Reader, task_id: str, task_version: int) -> lis
 
 def leaderboard_table_rows(store: _Reader, task_id: str, task_version: int) -> list[dict]:
     """The scalar columns of `leaderboard_rows` (no JSON blobs to decode): what the leaderboard
-    table, its CSV and the efficiency plot show. Same rows: finished submissions of one version.
-    A metric no row of this version has is left out of every row (read a row's metric with
-    `.get`): a board of 10,000 breast results reads ~30 columns, not every registered metric's."""
+    table, its CSV and the efficiency plot show, and the method metadata (the training-data
+    filter). Same rows: finished submissions of one version. A metric no row of this version has
+    is left out of every row (read a row's metric with `.get`): a board of 10,000 breast results
+    reads ~30 columns, not every registered metric's."""
     cols = [*_BASE_COLUMNS, *(f"r.{c}" for c in _REQUIRED_COLUMNS),
             *(f"r.{c}" for c in _columns_with_values(store, task_id, task_version))]
-    return [dict(r) for r in store.db.query(f"select {', '.join(cols)} {_BOARD} order by r.id",
-                                            [task_id, task_version])]
+    return [dict(r) for r in store.db.query(f"select {', '.join(cols)}, {store.method_columns_sql()} {_BOARD} "
+                                            "order by r.id", [task_id, task_version])]
 
 
 def submission_choices(store: _Reader, task_id: str, task_version: int) -> list[dict]:
@@ -191,3 +192,12 @@ def case_values(store: _Reader, submission_ids: list[int], metric: str) -> dict[
         if row["k"] and row["n"] == row["k"]:
             out[row["sid"]][row["case_id"]] = row["v"]
     return out
+
+
+def follow_up_results(store: _Reader, submission_id: int) -> list[dict]:
+    """The scored follow-ups of a submission (its acquisition-shift sets, corruption variants, the
+    hidden split): submission id, task id and version, oldest first."""
+    sql = ("select s.id as submission_id, s.task_id, s.task_version from submissions s "
+           "join results r on r.submission_id = s.id where cast(json_extract(s.meta, '$.follow_up_of') as integer) = ? "
+           "and s.status = 'done' and s.withdrawn_at is null order by s.id")
+    return [dict(r) for r in store.db.query(sql, [int(submission_id)])]

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from evaluator import board_filter
 from evaluator.ranking import Scheme
 from leaderboard_app import columns, data, ui
 
@@ -201,12 +202,19 @@ def leaderboard_page():
     with right:
         kind = ui.kind_picker(key="lb_kind")
     split = _split_picker(task_id, version)
+    trained = _training_picker()
     page = st.session_state.get("lb_page", 1)
-    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split, page)
+    ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split,
+                                                                  page=page, trained_on=",".join(trained))
     if table.empty and page > 1:  # the board shrank under the chosen page (a filter, a withdrawal)
         page = st.session_state["lb_page"] = 1
-        ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split)
+        ranked, board, table, helps, metrics = data.leaderboard_table(task_id, version, metric, kind, scheme, split,
+                                                                      trained_on=",".join(trained))
     ui.warn_invalid(data.invalid_rows(task_id, version))
+    if trained and (ranked.empty or (ranked["kind"] == "floor").all()):
+        st.info(f"No model trained on {board_filter.describe(tuple(trained))} is scored on the {split} split of "
+                f"{task_id}@{version}. Clear the training-data filter to see every model.")
+        return
     if ranked.empty:
         st.info(f"No {ui.KIND_FILTERS[kind].split()[0].lower()} scored on the {split} split of {task_id}@{version} yet.")
         return
@@ -239,6 +247,18 @@ def leaderboard_page():
 
 
 SPLIT_LABELS = {"test": "Test (held-out)", "val": "Validation (public labels)"}
+TRAINING_LABELS = {"train-only": "Train split only", "pretraining": "+ pretraining set", "external": "+ external data",
+                   "not-stated": "Not stated"}
+
+
+def _training_picker() -> list[str]:
+    """The training-data filter: none picked shows every model; floors stay on every board."""
+    narrow, _ = st.columns([2, 3])
+    return narrow.multiselect(
+        "Training data", list(board_filter.CHOICES), default=[], format_func=TRAINING_LABELS.get, key="lb_training",
+        placeholder="any", help="Only models trained on this data, as their submitters declared it (train split "
+        "only, plus a named pretraining set, plus external data). The floors stay on every board; ranks are "
+        "computed among the models shown.")
 
 
 def _split_picker(task_id: str, version: int) -> str:

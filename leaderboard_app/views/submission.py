@@ -1,4 +1,5 @@
-"""Submission detail: per-case spread, per-class scores, worst cases, validation overlays."""
+"""Submission detail: the method, per-case spread, per-class scores, metrics by case strata,
+worst cases, validation overlays."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -7,7 +8,7 @@ from plotly.subplots import make_subplots
 from evaluator import board_columns, imageio, private
 from evaluator.errors import TaskNotFound
 from evaluator.store import validity
-from leaderboard_app import columns, data, overlays, ui
+from leaderboard_app import columns, data, details, overlays, ui
 
 N_WORST = 10
 N_OVERLAYS = 4
@@ -204,6 +205,7 @@ def submission_page():
         return
     st.header(ui.plain(f"#{sub['id']} {sub['name']}"))
     _header(sub, res)
+    details.show_method(sub)
     metric = res.get("primary_metric") or data.primary_metric(task_id, version)
     metrics = board_columns.shown_metrics(data.task_spec(task_id, version), [res], metric)
     _metric_cards(res, metrics)
@@ -219,6 +221,7 @@ def submission_page():
     if len(res.get("per_class") or {}) > 1:
         st.subheader("Per class")
         st.dataframe(_per_class_table(res, metrics), hide_index=True)
+    details.show_strata(row["id"], metric, unit, res.get(f"{metric}_mean"))
     st.subheader(f"Worst cases by {columns.header(metric)}")
     shown = _shown_metrics(cases, metrics)
     worst = _worst(cases, metric)[["case_id", *shown, "tp", "fp", "fn"]]

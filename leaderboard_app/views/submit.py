@@ -3,6 +3,8 @@ import json
 
 import streamlit as st
 
+from evaluator.method import FIELDS as METHOD_FIELDS
+from evaluator.method import TrainingData, check_method
 from evaluator.metrics import always_stored_metrics
 from evaluator.submission import EXTENSIONS
 from leaderboard_app import columns, data, jobs, ui
@@ -49,17 +51,49 @@ def _form() -> None:
         team = ""
     else:
         team, token = c2.text_input("Team", key="submit_team"), ""
+    method = _method_fields()
     b1, b2 = st.columns([1, 4])
     if b2.button("Check first (nothing is stored)", disabled=model is None, key="submit_check"):
-        _show_check(jobs.check(model.getvalue(), model.name, ref,
-                               spec_json=spec.getvalue() if spec is not None else None))
+        _show_check(jobs.check(model.getvalue(), model.name, ref, spec_json=_spec_json(spec, method)))
     _failures(team, token)
     if b1.button("Evaluate", type="primary", disabled=model is None, key="submit_go"):
         task_id = summaries[refs.index(ref)]["id"]
+        check_method(method, where="Method: ")  # a bad link or text: one error naming the field, nothing queued
         st.session_state[JOB_KEY] = jobs.start(
             model.getvalue(), model.name, ref, task_id, db=data.db_path(), name=name.strip(), team=team.strip(),
-            spec_json=spec.getvalue() if spec is not None else None, token=token.strip())
+            spec_json=_spec_json(spec, method), token=token.strip())
         st.rerun()
+
+
+_NOT_STATED = "not stated"
+
+
+def _method_fields() -> dict:
+    """The optional method metadata, as submission.json keys (only those filled in)."""
+    with st.expander("Method (optional): description, paper, code, training data"):
+        description = st.text_area("Short method description", key="submit_description",
+                                   max_chars=METHOD_FIELDS["description"])
+        c1, c2 = st.columns(2)
+        paper = c1.text_input("Paper URL", key="submit_paper_url", placeholder="https://...")
+        code = c2.text_input("Code URL", key="submit_code_url", placeholder="https://...")
+        c3, c4 = st.columns(2)
+        training = c3.selectbox("Training data", [_NOT_STATED, *(t.value for t in TrainingData)],
+                                format_func=lambda v: v if v == _NOT_STATED else TrainingData(v).label,
+                                key="submit_training_data", help="Boards can be filtered by it.")
+        pretraining = c4.text_input("Pretraining set (its name)", key="submit_pretraining_set",
+                                    disabled=training != TrainingData.PRETRAINING.value)
+    fields = {"description": description, "paper_url": paper, "code_url": code,
+              "training_data": None if training == _NOT_STATED else training,
+              "pretraining_set": pretraining if training == TrainingData.PRETRAINING.value else None}
+    return {k: v.strip() for k, v in fields.items() if isinstance(v, str) and v.strip()}
+
+
+def _spec_json(upload, method: dict) -> bytes | None:
+    """The uploaded spec file with the form's method fields over it (the form wins)."""
+    raw = upload.getvalue() if upload is not None else None
+    if not method:
+        return raw
+    return json.dumps({**(jobs.spec_from_json(raw) if raw else {}), **method}).encode()
 
 
 def _default_index(summaries: list[dict], refs: list[str]) -> int:

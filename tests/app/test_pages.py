@@ -38,7 +38,7 @@ def test_submission_page_shows_distribution_worst_cases_and_only_validation_imag
     at.selectbox(key="sub_pick").set_value(ids["smooth-0.30"]).run()
     assert not at.exception
     assert at.header[0].value == ui.plain("#%d smooth-0.30" % ids["smooth-0.30"])
-    assert len(_charts(at)) == 1  # violins of Dice, IoU, HD95
+    assert len(_charts(at)) == 2  # violins of Dice, IoU, HD95; the primary metric by case strata
     worst = at.dataframe[-1].value
     assert list(worst["dice"]) == sorted(worst["dice"])  # worst first: Dice is higher-is-better
     assert worst["dice"].notna().all()  # lesion-free images have no Dice: not listed among the worst

@@ -54,7 +54,8 @@ def test_over_the_cap_nothing_is_kept_and_the_row_says_why(two_versions, tmp_pat
 
 def test_follow_version_scores_every_stored_submission_on_the_new_version(two_versions, tmp_path):
     db = tmp_path / "r.db"
-    _submit(db, threshold_onnx(tmp_path / "a.onnx", threshold=0.3), "--team", "alpha")
+    _submit(db, threshold_onnx(tmp_path / "a.onnx", threshold=0.3), "--team", "alpha",
+            "--paper-url", "https://a.org/p", "--training-data", "external")
     _submit(db, threshold_onnx(tmp_path / "b.onnx", threshold=0.45), "--name", "bee")
     from evaluator.tasks import get_task
 
@@ -70,6 +71,7 @@ def test_follow_version_scores_every_stored_submission_on_the_new_version(two_ve
     old, new = _rows(db, 1), _rows(db, 2)
     assert [r["name"] for r in new] == [r["name"] for r in old] and [r["team"] for r in new] == ["alpha", ""]
     assert [r["meta"]["followed_from"] for r in new] == [{"submission_id": r["id"], "task": "toy-lesion@1"} for r in old]
+    assert [(r["paper_url"], r["training_data"]) for r in new] == [("https://a.org/p", "external"), (None, None)]
     v2 = json.loads((two_versions.folder.parent / "v2" / "manifest.json").read_text())["digest"]
     with Store(db) as store:
         results = [store.result_for(r["id"]) for r in new]
