@@ -118,12 +118,12 @@ def _spec(store: Store, req: IntakeRequest, who: Identity) -> dict:
         spec_path = req.path / SPEC_FILE
     try:
         spec = dict(req.spec) if req.spec is not None else read_spec(spec_path)
-        spec = method_cli.merge(spec, req.method or {})  # --description, --paper-url, ... over the file's values
     except InvalidSubmission as e:
         if req.task and not req.predictions:
             record_refusal(store, get_task(req.task), req.path, str(e), name=req.name, team=who.team,
                            kind=req.kind, team_id=who.team_id)
         raise
+    spec = method_cli.merge(spec, req.method or {})  # --description, ... over the file's (a bad one stores nothing)
     if who.authenticated:
         spec.pop("team", None)
     return spec
