@@ -26,6 +26,7 @@ from .metrics import score_case
 from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports, watch
 from .settings import Settings
 from .submission import Submission
+from .sweeps import task as sweep_task
 from .tasks import Task
 
 Progress = Callable[[int, int], None]
@@ -372,6 +373,7 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         if log_sink:
             log_sink(proc.private_log)
     columns = summary.summary_columns(task, per_case, [c.id for c in cases])
+    columns.update(sweep_task.result_columns(task, predictions))  # a sweep set's 3D scores ({} elsewhere)
     phases.lap("aggregates + bootstrap CIs")
     result = {
         "task_id": task.id, "task_version": task.version, "manifest_digest": task.digest, "split": split,
