@@ -134,14 +134,15 @@ _ALREADY = {"done": "already scored", "queued": "already queued, not scored yet:
 
 
 def _outcome_line(o: ShiftOutcome, child: Task) -> str:
-    what = f"shift '{o.condition}'" if child.condition else o.condition
+    what = "tracked sweeps" if child.sweeps else f"shift '{o.condition}'" if child.condition else o.condition
     if o.error:
         return f"  {what} ({o.task}): failed - {o.error}"
     if o.already:
         return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
     if o.hidden:
         return f"  {what}: scored; its score is hidden (the official board ranks on it)"
-    return f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+    line = f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+    return line + (" - 3D scores: `sonobench leaderboard TASK --view sweeps`" if child.sweeps else "")
 
 
 @dataclass

@@ -82,3 +82,25 @@ def test_floors_of_the_parent_are_scored_on_its_sweeps_and_rank_last(sweep_child
     assert len(scored) == len(rows) and all(r["sweep_fscore_mean"] is not None for r in scored)
     perfect = sweep_task.result_columns(child, labels)["sweep_fscore_mean"]
     assert all(r["sweep_fscore_mean"] < perfect for r in scored)
+
+
+@pytest.mark.slow
+def test_leaderboard_view_sweeps_shows_the_3d_scores_beside_the_frame_ranks(sweep_child, toy_task, file_store, tmp_path):
+    from click.testing import CliRunner
+
+    from baselines import floors
+    from evaluator.cli import cli
+
+    child, _ = sweep_child
+    floors.make_floors(toy_task, file_store, tmp_path / "floors", log=lambda _m: None)
+    db = str(tmp_path / "results.db")
+    out = CliRunner().invoke(cli, ["leaderboard", toy_task.id, "--view", "sweeps", "--db", db, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.output)
+    assert body["sweep_set"] == child.ref and body["tolerance_mm"] == 1.0 and len(body["rows"]) == 2
+    empty = next(r for r in body["rows"] if r["name"] == "floor: all background")
+    assert empty["scores"]["sweep_completeness"]["mean"] == 0 and empty["rank"] == 2  # nothing found: last in 3D
+    text = CliRunner().invoke(cli, ["leaderboard", toy_task.id, "--view", "sweeps", "--db", db]).output
+    assert "Sweep F-score" in text and "frame rank" in text and "Kendall" in text
+    refused = CliRunner().invoke(cli, ["leaderboard", child.ref, "--view", "sweeps", "--db", db])
+    assert refused.exit_code == 1 and "Error: " in refused.output and "has no sweep set" in refused.output
