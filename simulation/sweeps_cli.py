@@ -29,9 +29,10 @@ def make_cmd(task_ref, frames, backend, image_formation, root):
     from evaluator.tasks import get_task
 
     from .shifts import default_root
-    from .sweeps import DIRECTIONS, SPECIMENS, make_sweep_set, sweep_folder
+    from .sweeps import DIRECTIONS, SPECIMENS, make_sweep_set, parent_physics, sweep_folder
 
     parent = get_task(task_ref)
+    parent_physics(parent, image_formation)  # refused before any progress is shown
     t0, cpu0 = time.perf_counter(), time.process_time()
     total = len(SPECIMENS) * len(DIRECTIONS) * frames
     with click.progressbar(length=total, label=f"{parent.ref} / sweeps") as bar:

@@ -69,8 +69,8 @@ def sweeps_page():
     sweep_id = b.selectbox("Sweep", body["sweeps"], key="sw_sweep")
     rec = sweeps.reconstruction(body["sweep_set"], row["sweep_submission_id"], sweep_id)
     s = rec["scores"]
-    st.markdown(ui.plain(
-        f"**{_model(row)} on {sweep_id}** ({rec['frames']} frames, {s['n_points']} points): accuracy "
+    st.markdown(f"**{ui.plain(f'{_model(row)} on {sweep_id}')}** " + ui.plain(
+        f"({rec['frames']} frames, {s['n_points']} points): accuracy "
         f"{s['sweep_accuracy']:.2f} mm (p95 {s['sweep_accuracy_p95']:.2f} mm), completeness "
         f"{s['sweep_completeness']:.3f}, F-score {s['sweep_fscore']:.3f} at τ = {s['tolerance']} mm."))
     if not len(rec["points"]):

@@ -113,3 +113,12 @@ def test_sweep_set_is_a_resumable_test_only_child_with_exact_labels(bone_parent)
 def test_a_parent_that_was_not_simulated_as_bone_is_refused(toy_task, tmp_path):
     with pytest.raises(sweeps.SweepSetError, match="bone-surface"):
         sweeps.make_sweep_set(toy_task, tmp_path / "x" / "v1", frames=2)
+
+
+def test_the_command_refuses_a_task_that_is_not_a_simulated_bone_task(toy_task):
+    from click.testing import CliRunner
+
+    from evaluator.cli import cli
+
+    out = CliRunner().invoke(cli, ["sweeps", "make", toy_task.ref, "--backend", "fast"])
+    assert out.exit_code == 1 and out.output.startswith("Error: ") and "bone-surface" in out.output
