@@ -102,6 +102,16 @@ def table(rows: list[SweepRow], metric: str) -> list[dict]:
     return out
 
 
+def scores_text(scores: dict) -> str:
+    """'Sweep accuracy 0.17 mm, ...' for one sweep's `SweepScores.as_dict()`: every sweep metric of the
+    registry with its label, digits and unit, then τ."""
+    parts = []
+    for m in sweep_metrics():
+        info = METRICS.get(m)
+        parts.append(f"{info.title} {scores[m]:.{info.digits}f}{f' {info.unit}' if info.unit else ''}")
+    return ", ".join(parts) + f" at τ = {scores['tolerance']} mm"
+
+
 def test_predictions(store, submission_id: int) -> dict[str, bytes]:
     """case id -> PNG of the stored test prediction of a submission (its result's)."""
     sql = ("select p.case_id, p.png from predictions p join results r on r.id = p.result_id "
@@ -132,5 +142,5 @@ def reconstruction(store, sweep_set, submission_id: int, sweep_id: str) -> dict:
             "scores": scores.as_dict(), "frames": len(sweep.frames)}
 
 
-__all__ = ["DEFINITION", "RANK_METRIC", "SweepRow", "agreement", "reconstruction", "sweep_board", "table",
-           "test_predictions"]
+__all__ = ["DEFINITION", "RANK_METRIC", "SweepRow", "agreement", "reconstruction", "scores_text", "sweep_board",
+           "table", "test_predictions"]

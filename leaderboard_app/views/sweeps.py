@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator.sweeps.board import DEFINITION
+from evaluator.sweeps.board import DEFINITION, scores_text
 from leaderboard_app import sweeps, ui
 
 
@@ -69,10 +69,8 @@ def sweeps_page():
     sweep_id = b.selectbox("Sweep", body["sweeps"], key="sw_sweep")
     rec = sweeps.reconstruction(body["sweep_set"], row["sweep_submission_id"], sweep_id)
     s = rec["scores"]
-    st.markdown(f"**{ui.plain(f'{_model(row)} on {sweep_id}')}** " + ui.plain(
-        f"({rec['frames']} frames, {s['n_points']} points): accuracy "
-        f"{s['sweep_accuracy']:.2f} mm (p95 {s['sweep_accuracy_p95']:.2f} mm), completeness "
-        f"{s['sweep_completeness']:.3f}, F-score {s['sweep_fscore']:.3f} at τ = {s['tolerance']} mm."))
+    st.markdown(f"**{ui.plain(f'{_model(row)} on {sweep_id}')}** "
+                + ui.plain(f"({rec['frames']} frames, {s['n_points']} points): {scores_text(s)}."))
     if not len(rec["points"]):
         st.warning("This model predicts no bone surface on this sweep's frames: nothing to reconstruct.")
     st.plotly_chart(_figure(rec, body["tolerance"]), key="sw_3d")
