@@ -335,6 +335,31 @@ def _spec(parent: Task, folder: Path, sweeps: list[str], backend: Backend, phys:
     }
 
 
-__all__ = ["DIRECTIONS", "SPECIMENS", "TRACKING", "FREEHAND", "Tracking", "Freehand", "SweepSetError", "make_specimen",
+def contact_sheet(task: Task, out_png, per_sweep: int = 3, tile: int = 128) -> Path:
+    """A contact sheet of a sweep set: one row per sweep, `per_sweep` frames spread over it, each the
+    B-mode with its label's outline, `tile` pixels square, captioned with its case id."""
+    from PIL import Image, ImageDraw
+
+    from .preview import outlined
+
+    by_sweep: dict[str, list] = {}
+    for case in sorted(task.cases, key=lambda c: (c.meta["sweep"], c.meta["frame"])):
+        by_sweep.setdefault(case.meta["sweep"], []).append(case)
+    rows = []
+    for cases in by_sweep.values():
+        pick = np.linspace(0, len(cases) - 1, min(per_sweep, len(cases))).round().astype(int)
+        tiles = []
+        for case in (cases[i] for i in pick):
+            image = np.asarray(Image.open(task.image_path(case)))
+            im = Image.fromarray(outlined(image, np.asarray(Image.open(task.label_path(case))))).resize((tile, tile))
+            ImageDraw.Draw(im).text((3, 2), case.id, fill=(255, 255, 0))
+            tiles.append(np.pad(np.asarray(im), ((0, 2), (0, 2), (0, 0))))
+        tiles += [np.zeros_like(tiles[0])] * (per_sweep - len(tiles))
+        rows.append(np.concatenate(tiles, axis=1))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out_png, optimize=True)
+    return Path(out_png)
+
+
+__all__ = ["DIRECTIONS", "contact_sheet", "SPECIMENS", "TRACKING", "FREEHAND", "Tracking", "Freehand", "SweepSetError", "make_specimen",
            "make_sweep_set", "frame_label", "hand_and_tracker", "base_frames", "pixel_to_frame", "sweep_folder",
            "parent_physics"]

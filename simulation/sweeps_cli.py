@@ -29,7 +29,7 @@ def make_cmd(task_ref, frames, backend, image_formation, root):
     from evaluator.tasks import get_task
 
     from .shifts import default_root
-    from .sweeps import DIRECTIONS, SPECIMENS, make_sweep_set, parent_physics, sweep_folder
+    from .sweeps import DIRECTIONS, SPECIMENS, contact_sheet, make_sweep_set, parent_physics, sweep_folder
 
     parent = get_task(task_ref)
     parent_physics(parent, image_formation)  # refused before any progress is shown
@@ -43,6 +43,7 @@ def make_cmd(task_ref, frames, backend, image_formation, root):
 
         task = make_sweep_set(parent, sweep_folder(root or default_root(parent), parent), backend=backend,
                               image_formation=image_formation, frames=frames, progress=progress)
+    sheet = contact_sheet(task, task.folder / "preview.png")
     click.echo(f"froze {task.ref} ({len(task.cases)} frames in {len(task.sweeps['folders'])} sweeps, digest "
                f"{task.digest[:12]}…) in {task.folder}: {time.perf_counter() - t0:.0f} s wall, "
-               f"{time.process_time() - cpu0:.0f} s CPU")
+               f"{time.process_time() - cpu0:.0f} s CPU; contact sheet {sheet}")

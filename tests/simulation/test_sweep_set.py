@@ -94,6 +94,8 @@ def test_sweep_set_is_a_resumable_test_only_child_with_exact_labels(bone_parent)
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "data" / "images").iterdir()}
     assert sweeps.make_sweep_set(parent, folder, backend="fast", frames=3, specimens=SPECIMENS).digest == child.digest
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "data" / "images").iterdir()} == before
+    with Image.open(sweeps.contact_sheet(child, folder / "sheet.png", per_sweep=3, tile=64)) as sheet:
+        assert sheet.size == (3 * 66, 4 * 66)  # one row per sweep, three frames each (2 px gaps)
     with pytest.raises(sweeps.SweepSetError, match="frames"):
         sweeps.make_sweep_set(parent, folder, backend="fast", frames=4, specimens=SPECIMENS)
     # the labels are the mesh's sections: at the true poses they reconstruct the mesh within a pixel
