@@ -157,7 +157,8 @@ def make_specimen(name: str, shape: str, number: int, seed: int, phys: Physics) 
             "scat_amp": host["scat_amp"] * u(echo["amp_factor"]),
             "scat_density": min(1.0, host["scat_density"] * u(echo["density_factor"]))}
     deepest = soft["boundaries"][-1]
-    top = deepest["base_mm"] + sum(abs(w[0]) for w in deepest["wobble"]) + 2.0 + u((0.0, 3.0))
+    # anywhere in the upper muscle, as the bone task's bones: a depth prior must not find the surface
+    top = deepest["base_mm"] + sum(abs(w[0]) for w in deepest["wobble"]) + 2.0 + u((0.0, 10.0))
     params = draw_params(shape, rng)
     return Specimen(name, shape, params, soft, bone, build_mesh(shape, params, 0.0, top))
 

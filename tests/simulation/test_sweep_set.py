@@ -14,7 +14,7 @@ from simulation.task import freeze_task
 
 from .conftest import small_physics
 
-PHYS = small_physics(rows=176, cols=72)  # 26.4 mm deep, 10.8 mm wide: room for the bone below the fat
+PHYS = small_physics(rows=216, cols=72)  # 32.4 mm deep, 10.8 mm wide: room for the bone below the fat
 
 
 def _ray_parity(mesh, points: np.ndarray) -> np.ndarray:
