@@ -176,9 +176,9 @@ def floor_onnx(floor: Floor, task: Task, path: str | Path, opset: int = 17) -> P
 
 
 def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
-    """Score one floor through the evaluator (test split, then the shift sets); its reference row."""
+    """Score one floor through the evaluator (test split, then the shift and sweep sets); its reference row."""
     from evaluator.evaluate import Request, evaluate
-    from evaluator.robustness import score_shifts, shift_sets
+    from evaluator.robustness import follow_up_sets, score_shifts
     from evaluator.settings import load_settings
     from evaluator.submission import prepare
 
@@ -189,7 +189,7 @@ def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
         sid = evaluate(store, task, sub, request=request).submission_id
     except AlreadyScored as e:
         sid = e.submission_id
-    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if shift_sets(task) else []
+    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if follow_up_sets(task, request) else []
     res = store.result_for(sid)
     log(f"{floor.name}: #{sid}  {task.primary_metric} {res.get(f'{task.primary_metric}_mean')}")
     done = {o.task: {"result": store.result_for(o.submission_id), "cases": store.case_results(o.submission_id)}

@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "style-adapt": "simulation.style_cli:style_adapt",
     "crosseval": "evaluator.crosseval_cli:crosseval",
     "shifts": "simulation.shifts_cli:shifts",
+    "sweeps": "simulation.sweeps_cli:sweeps",
     "private": "simulation.private_cli:private_group",
     "follow-version": "evaluator.follow_cli:follow_version",
     "baselines": "baselines.cli:baselines",

@@ -215,6 +215,33 @@ def _robustness_view(task_ref, kind, fmt, db_path):
     _print_table(table)
 
 
+def _sweeps_view(task_ref, kind, fmt, db_path):
+    from .errors import SonoBenchError
+    from .store import ReadOnlyStore
+    from .sweeps import board
+
+    task = tasks_mod.get_task(task_ref)
+    child, rows, tau = board.sweep_board(ReadOnlyStore(db_path), task, kind)
+    if child is None:
+        raise SonoBenchError(f"{task.ref} has no sweep set (a test-only child with tracked sweeps, e.g. made by "
+                             "`sonobench sweeps make`): `--view sweeps` shows a bone task's 3D scores")
+    if fmt == "json":
+        click.echo(json.dumps({"task": task.ref, "sweep_set": child.ref, "metric": task.primary_metric,
+                               "tolerance_mm": child.sweeps.get("tolerance_mm"), "definition": board.DEFINITION,
+                               "kendall_tau": tau, "rows": [r.to_json() for r in rows]}, indent=2, default=str))
+        return
+    table = board.table(rows, task.primary_metric)
+    if fmt == "csv":
+        return _echo_csv(table, list(table[0]) if table else ["name"])
+    click.echo(f"Sweeps of {task.ref} on {child.ref} ({len(child.sweeps['folders'])} sweeps, τ = "
+               f"{child.sweeps.get('tolerance_mm')} mm). {board.DEFINITION}")
+    if not table:
+        click.echo(f"No results yet for {task.ref}.")
+        return
+    _print_table(table)
+    click.echo(f"Frame ranking vs 3D ranking: Kendall τ = {'n/a' if tau is None else f'{tau:.2f}'}")
+
+
 @cli.command()
 @click.argument("task_ref", required=False)
 @click.option("--overall", is_flag=True, help="Consensus across tasks: mean of each model's per-task ranks.")
@@ -226,9 +253,10 @@ def _robustness_view(task_ref, kind, fmt, db_path):
               "unpaired 95%-interval separation; mean: plain mean.")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
               help="The board of results scored on this split; boards never mix splits.")
-@click.option("--view", type=click.Choice(["ranking", "robustness"]), default="ranking", show_default=True,
+@click.option("--view", type=click.Choice(["ranking", "robustness", "sweeps"]), default="ranking", show_default=True,
               help="robustness: per acquisition-shift condition, the primary metric on the shifted images, its "
-              "paired drop against the same phantoms unshifted, and one robustness number per model.")
+              "paired drop against the same phantoms unshifted, and one robustness number per model. sweeps (a bone "
+              "task): each model's 3D reconstruction scores on the task's tracked sweeps beside its frame score.")
 @click.option("--columns", "columns", default=None, metavar="KEYS",
               help="Comma-separated columns to show, e.g. rank,name,dice,hd95,params (an unknown key lists them).")
 @click.option("--wide", is_flag=True, help="Every column of the task's board (CIs, rates with n, latency, date, id).")
@@ -248,6 +276,8 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
         raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
     if view == "robustness":
         return _robustness_view(task_ref, kind, fmt, db_path)
+    if view == "sweeps":
+        return _sweeps_view(task_ref, kind, fmt, db_path)
 
     from . import board_columns, board_filter, board_text
     from .metrics import METRICS

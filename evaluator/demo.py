@@ -79,7 +79,7 @@ def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
     except AlreadyScored as e:
         log(f"The demo submission is already on the leaderboard (#{e.submission_id})")
         sid = e.submission_id
-    if robustness.shift_sets(task):  # as for every submission: its acquisition-shift scores after the main one
+    if robustness.follow_up_sets(task, Request.for_task(task)):  # as for every submission: its shift and sweep sets after the main one
         settings = load_settings()
         outcomes = robustness.score_shifts(store, task, sub, Request.for_task(task), settings, sid)
         done = [o for o in outcomes if o.error is None]

@@ -47,16 +47,22 @@ Log = Callable[[str], None]
 
 def shift_sets(task: Task) -> list[Task]:
     """The acquisition-shift sets of `task` (none for a shift set itself)."""
-    return [] if task.parent else children_of(task)
+    return [] if task.parent else [c for c in children_of(task) if not c.sweeps]
+
+
+def sweep_sets(task: Task) -> list[Task]:
+    """The tracked-sweep sets of `task` (evaluator.sweeps.task): scored for every submission to it,
+    but no acquisition shift (no drops, no robustness)."""
+    return [] if task.parent else [c for c in children_of(task) if c.sweeps]
 
 
 def follow_up_sets(task: Task, request) -> list[Task]:
-    """What a test submission to `task` is scored on after its main result: every shift set,
-    then the corruption variants the request opted into (none by default)."""
+    """What a test submission to `task` is scored on after its main result: every shift set and
+    sweep set, then the corruption variants the request opted into (none by default)."""
     from .private import split_of
 
     private = split_of(task)  # the operator's hidden test split: the official ranks (evaluator.private)
-    sets = shift_sets(task) + ([private] if private is not None else [])
+    sets = shift_sets(task) + sweep_sets(task) + ([private] if private is not None else [])
     if request.corruptions and not task.parent:
         from .corruptions import suite
 
@@ -129,14 +135,15 @@ _ALREADY = {"done": "already scored", "queued": "already queued, not scored yet:
 
 
 def _outcome_line(o: ShiftOutcome, child: Task) -> str:
-    what = f"shift '{o.condition}'" if child.condition else o.condition
+    what = "tracked sweeps" if child.sweeps else f"shift '{o.condition}'" if child.condition else o.condition
     if o.error:
         return f"  {what} ({o.task}): failed - {o.error}"
     if o.already:
         return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
     if o.hidden:
         return f"  {what}: scored; its score is hidden (the official board ranks on it)"
-    return f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+    line = f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
+    return line + (" - 3D scores: `sonobench leaderboard TASK --view sweeps`" if child.sweeps else "")
 
 
 @dataclass

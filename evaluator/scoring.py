@@ -27,6 +27,7 @@ from .result_row import aggregate, result_row
 from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports, watch
 from .settings import Settings
 from .submission import Submission
+from .sweeps import task as sweep_task
 from .tasks import Task
 
 Progress = Callable[[int, int], None]
@@ -373,6 +374,7 @@ def run_model(task: Task, sub: Submission, *, split: str, config: SandboxConfig,
         if log_sink:
             log_sink(proc.private_log)
     columns = aggregate(task, per_case, [c.id for c in cases])
+    columns.update(sweep_task.result_columns(task, predictions))  # a sweep set's 3D scores ({} elsewhere)
     phases.lap("aggregates + bootstrap CIs")
     result = result_row(
         task, split=split, n_cases=len(cases), columns=columns,

@@ -106,6 +106,7 @@ class Task:
     # leaves a frozen version frozen.
     metrics: tuple[str, ...] = ()
     clusters: ClusterKey | None = None  # task.json "clusters": cases sharing a phantom/specimen (evaluator.clusters)
+    sweeps: dict = field(default_factory=dict)  # task.json "sweeps" of a sweep set: tolerance_mm, folders (evaluator.sweeps.task)
 
     @property
     def ref(self) -> str:
@@ -316,6 +317,12 @@ def _shift_fields(spec: dict, spec_path: Path, cases: tuple[Case, ...]) -> dict:
     condition = spec.get("condition")
     if not isinstance(condition, dict) or not isinstance(condition.get("name"), str) or not condition["name"]:
         raise InvalidTaskSpec(f"{spec_path}: a shift set needs a 'condition' object with a 'name'")
+    if "sweeps" in spec:  # a sweep set: new specimens, each frame naming its sweep (evaluator.sweeps.task)
+        bad = [c.id for c in cases if c.split != "test" or not isinstance(c.meta.get("sweep"), str)]
+        if bad:
+            raise InvalidTaskSpec(f"{spec_path}: a sweep set holds test cases only, each with meta.sweep naming its "
+                                  f"sweep; not so: {', '.join(bad[:5])}")
+        return {"parent": parent, "condition": dict(condition), "sweeps": dict(spec["sweeps"])}
     bad = [c.id for c in cases if c.split != "test" or not isinstance(c.meta.get("source_case"), str)]
     if bad:
         raise InvalidTaskSpec(f"{spec_path}: a shift set holds test cases only, each with meta.source_case naming "
@@ -405,8 +412,8 @@ def summaries() -> tuple[list[dict], list[str]]:
 
 
 def children_of(task: Task) -> list[Task]:
-    """The acquisition-shift sets of `task` (tasks whose `parent` is its id@version), by id.
-    A child whose source cases are not all in the parent's test split is refused loudly."""
+    """The test-only children of `task` (tasks whose `parent` is its id@version: acquisition-shift
+    sets and sweep sets), by id. A shift set whose source cases are not all in the parent's test split is refused loudly."""
     out = []
     for name, versions in sorted(discover().items()):
         for _, folder in sorted(versions.items()):
@@ -414,6 +421,9 @@ def children_of(task: Task) -> list[Task]:
             if spec_parent != task.ref:
                 continue
             child = load_task_folder(folder)
+            if child.sweeps:  # a sweep set images specimens of its own (none of the parent's cases)
+                out.append(child)
+                continue
             test_ids = {c.id for c in task.split("test")}
             missing = sorted({c.meta["source_case"] for c in child.cases} - test_ids)
             if missing:

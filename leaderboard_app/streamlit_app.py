@@ -15,6 +15,7 @@ pages = {
         st.Page("views/compare.py", title="Compare two", icon=":material/compare_arrows:"),
         st.Page("views/crosseval.py", title="Cross-dataset", icon=":material/grid_on:"),
         st.Page("views/robustness.py", title="Robustness", icon=":material/shield:"),
+        st.Page("views/sweeps.py", title="Sweeps (3D)", icon=":material/view_in_ar:"),
     ],
     "Benchmark": [
         st.Page("views/baselines.py", title="Baselines", icon=":material/school:"),

@@ -25,6 +25,7 @@ from evaluator.errors import AlreadyScored, SonoBenchError, UnknownName
 from evaluator.metrics import always_stored_metrics, summary_columns
 from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
 from evaluator.registry import did_you_mean
+from evaluator.sweeps.metrics import sweep_metrics
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 FORMAT = 1
@@ -34,6 +35,8 @@ FORMAT = 1
 CASE_COLUMNS = ("case_id", "class_index", *always_stored_metrics(), "tp", "fp", "fn", "failed")
 SCORE_KEYS = summary_columns(always_stored_metrics()) + (
     "hd95_unit", "per_class", "n_cases", "n_failed_cases", "split", "primary_metric")
+# a sweep set's rows (evaluator.sweeps.task) also keep their 3D aggregates
+SWEEP_KEYS = summary_columns(sweep_metrics()) + ("sweep_tolerance",)
 COMPLEXITY_KEYS = ("params", "gflops", "complexity", "latency_ms", "peak_memory_mb")
 
 
@@ -188,7 +191,9 @@ def shift_block(shifts: dict) -> dict:
     on it (manifest digest, aggregates, per-case rows, where it was evaluated). The masks are
     not kept (a row's own test predictions are): four sets' worth per row would cost the
     repository's data budget more than the Robustness view, which pairs per-case rows, needs."""
-    return {ref: {"manifest_digest": s["result"]["manifest_digest"], "scores": {k: s["result"][k] for k in SCORE_KEYS},
+    return {ref: {"manifest_digest": s["result"]["manifest_digest"],
+                  "scores": {**{k: s["result"][k] for k in SCORE_KEYS},
+                             **{k: s["result"][k] for k in SWEEP_KEYS if s["result"].get(k) is not None}},
                   "evaluation": {"hardware": s["result"]["hardware"], "wall_s": s["result"]["wall_s"],
                                  "created_at": s["result"]["created_at"],
                                  "evaluator_version": s["result"]["evaluator_version"]},
@@ -388,9 +393,9 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
 def _load_shifts(store, task, row: dict, sha: str, source: str, log) -> None:
     """Insert the row's results on the task's acquisition-shift sets (under the row's identity),
     skipping sets that are absent here, re-frozen since (another digest) or already loaded."""
-    from evaluator.robustness import shift_sets
+    from evaluator.robustness import shift_sets, sweep_sets
 
-    children = {c.ref: c for c in shift_sets(task)}
+    children = {c.ref: c for c in shift_sets(task) + sweep_sets(task)}
     for ref, block in (row.get("shifts") or {}).items():
         child = children.get(ref)
         if child is None:

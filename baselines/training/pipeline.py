@@ -26,7 +26,7 @@ from evaluator.architectures import model_config
 from evaluator.errors import AlreadyScored
 from evaluator.evaluate import Request, evaluate
 from evaluator.metrics import always_stored_metrics, count_metrics
-from evaluator.robustness import score_shifts, shift_sets
+from evaluator.robustness import follow_up_sets, score_shifts
 from evaluator.sandbox import SandboxConfig
 from evaluator.settings import load_settings
 from evaluator.store import Store
@@ -176,7 +176,7 @@ def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: Sandb
         log(f"{trained.name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
         sid, reused = e.submission_id, True
     # Like every submission to a task with acquisition-shift sets: scored on each after the main result.
-    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if shift_sets(task) else []
+    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if follow_up_sets(task, request) else []
     record = {"model": trained.model, "profile": trained.profile.name, "name": trained.name, "task": task.ref,
               "architecture": trained.architecture, "submission_id": sid, "reused": reused,
               "onnx": {"path": str(trained.onnx_path), "sha256": sub.sha256, "bytes": trained.onnx_path.stat().st_size,

@@ -9,7 +9,7 @@ import streamlit as st
 
 from evaluator import board_filter
 from evaluator.ranking import Scheme
-from leaderboard_app import columns, data, ui
+from leaderboard_app import columns, data, sweeps, ui
 
 BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
 FLOOR_TINT = "background-color: rgba(128, 128, 128, 0.15)"  # no-skill floors: grey
@@ -238,6 +238,7 @@ def leaderboard_page():
     _pager(len(ranked), offset, len(table))
     _definition(board)
     _actions(ranked, event, offset, task_id, version, metric, metrics)
+    sweeps.column_group(task_id, version, kind)  # a bone task's 3D scores on its tracked sweeps (if it has any)
     fig = blob_plot(ranked, board)
     if fig is not None:
         st.plotly_chart(fig, key="lb_blob")
