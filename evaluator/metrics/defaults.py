@@ -16,6 +16,7 @@ from ..registry import did_you_mean
 from .info import METRICS, InvalidMetricEntry, MetricKind, entries, metric_names
 
 DEFAULT_PRIMARY_METRIC = "dice"  # the one place the default primary metric is written
+DEFAULT_SWEEP_METRIC = "sweep_fscore"  # what a sweeps board ranks by (F-score of accuracy and completeness)
 # Named boards a task generator declares (task.json "metrics" is written out as the list); a
 # registry entry's `boards` appends it to the boards it names (see `_with_entries`).
 _BOARDS = {

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..metrics import METRICS
+from ..metrics.defaults import DEFAULT_SWEEP_METRIC
 from .metrics import sweep_metrics
 
-RANK_METRIC = "sweep_fscore"
+RANK_METRIC = DEFAULT_SWEEP_METRIC
 DEFINITION = ("3D rank: 1 + the number of models with a strictly better mean sweep F-score over the sweeps "
               "(plain means: the rows keep sweep aggregates, so no paired test); frame rank: the same rule on the "
               "task's primary metric over its test split; τ = Kendall's rank correlation of the two orders.")
