@@ -37,6 +37,10 @@ MAX_FILES = 8
 MAX_FILE_BYTES = 16 * 2 ** 20
 SUMMARY, PREDICTIONS = "summary.json", "predictions.npz"
 SPLITS = ("train", "val", "test")
+# The zoo's required references (issue 25): what `--models required` trains in one device run.
+REQUIRED_MODELS = ("unet", "attunet", "unetpp", "unext", "cmunext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0",
+                   "anatosegnet")
+PREDICT_RESERVE_S = 0.15  # share of a model's time slot kept for predicting train/val/test and packing
 
 
 class PackTooLarge(Exception):
@@ -89,7 +93,8 @@ def _train_one(job: dict) -> dict:
     data = {s: load_split(task, s) for s in SPLITS}
     if job["device"] == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    res = train_model(job["model"], data["train"], data["val"], task, profile, job["device"])
+    deadline = time.monotonic() + job["slot_s"] * (1 - PREDICT_RESERVE_S) if job.get("slot_s") else None
+    res = train_model(job["model"], data["train"], data["val"], task, profile, job["device"], deadline=deadline)
     preds, latency = {}, None
     for split in SPLITS:
         preds[split], lat = _predict(res.model, task, data[split], profile.batch_size, job["device"])
@@ -104,6 +109,7 @@ def _train_one(job: dict) -> dict:
             "history": res.history, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
             "stopped_early": res.stopped_early, "wall_s": res.wall_s, "cpu_s": res.cpu_s,
             "convergence": verdict(res.history, profile.to_dict(), res.stopped_early),
+            "time_budget": res.extra.get("time_budget"),
             "params_pytorch": sum(p.numel() for p in res.model.parameters()),
             "hardware": hardware(job["device"], profile.threads), "latency_ms": latency,
             "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2 ** 20) if job["device"] == "cuda" else None,
@@ -132,16 +138,33 @@ def unpack(blob: np.ndarray, num_classes: int) -> list[np.ndarray]:
     return out
 
 
+def profile_for(model: str, profile):
+    """The profile `model` trains with: its own `<model>-<profile>` recipe when the zoo registers one
+    (e.g. `anatosegnet-paper`, the AnatoSegNet paper's optimiser and schedule), else `profile`."""
+    from .recipes import PROFILES, get_profile
+
+    own = f"{model}-{profile.name}"
+    if own not in PROFILES.names():
+        return profile
+    mine = get_profile(own)
+    changed = {k: getattr(profile, k) for k in ("epochs", "threads") if getattr(profile, k) != getattr(
+        get_profile(profile.name), k)}  # --epochs / --threads given on the command line still apply
+    return mine.replace(**changed) if changed else mine
+
+
 def train_pack(task_ref: str, models: list[str], profile, out: Path, device: str, concurrent: int = 1,
-               log=print) -> dict:
-    """Train `models` on `device` (`concurrent` at a time) and write the pack into `out`."""
+               log=print, budget_s: float | None = None) -> dict:
+    """Train `models` on `device` (`concurrent` at a time) and write the pack into `out`. With
+    `budget_s`, the whole run fits that many seconds: each model gets an equal slot of it
+    (budget x concurrent / models) and starts no epoch that would overrun its slot."""
     import multiprocessing as mp
 
     out = Path(out)
     tmp = out / ".work"
     tmp.mkdir(parents=True, exist_ok=True)
-    jobs = [{"task": task_ref, "model": m, "profile": profile.to_dict(), "device": device, "tmp": str(tmp)}
-            for m in models]
+    slot = budget_s * min(concurrent, len(models)) / len(models) if budget_s else None
+    jobs = [{"task": task_ref, "model": m, "profile": profile_for(m, profile).to_dict(), "device": device,
+             "tmp": str(tmp), "slot_s": slot} for m in models]
     t0 = time.monotonic()
     if concurrent > 1:
         with mp.get_context("spawn").Pool(concurrent) as pool:
@@ -157,7 +180,7 @@ def train_pack(task_ref: str, models: list[str], profile, out: Path, device: str
             arrays.update({f"{m}/{s}": z[s] for s in SPLITS})
     np.savez_compressed(out / PREDICTIONS, **arrays)
     kept = _weights_that_fit(tmp, models, out)
-    summary = {"format": 1, "task": task_ref, "device": device, "concurrent": concurrent,
+    summary = {"format": 1, "task": task_ref, "device": device, "concurrent": concurrent, "budget_s": budget_s,
                "wall_s": time.monotonic() - t0, "python": platform.python_version(), "models": results,
                "weights": kept}
     (out / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
@@ -191,12 +214,16 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     train = sub.add_parser("train", help="train, predict and pack (run this on the device)")
     train.add_argument("--task", default="sim-breast-lesion")
-    train.add_argument("--models", required=True, help="comma-separated architecture names")
+    train.add_argument("--models", required=True,
+                       help="comma-separated architecture names, or 'required' for the nine reference models")
     train.add_argument("--profile", default="paper")
     train.add_argument("--epochs", type=int, default=None, help="override the profile's epoch cap (smoke runs)")
     train.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
     train.add_argument("--concurrent", type=int, default=1, help="models trained at once on the one device")
     train.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: the profile's)")
+    train.add_argument("--budget-s", type=float, default=None,
+                       help="wall-clock seconds for the whole run (the device's limit less start-up): each model "
+                            "gets an equal slot and starts no epoch that would overrun it")
     train.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     from .recipes import get_profile
@@ -204,8 +231,9 @@ def main(argv=None) -> None:
     profile = get_profile(args.profile)
     profile = profile.replace(epochs=args.epochs) if args.epochs else profile
     profile = profile.replace(threads=args.threads) if args.threads else profile
-    train_pack(args.task, [m.strip() for m in args.models.split(",") if m.strip()], profile, args.out,
-               args.device, args.concurrent)
+    models = list(REQUIRED_MODELS) if args.models == "required" else [
+        m.strip() for m in args.models.split(",") if m.strip()]
+    train_pack(args.task, models, profile, args.out, args.device, args.concurrent, budget_s=args.budget_s)
 
 
 if __name__ == "__main__":

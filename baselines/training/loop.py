@@ -152,15 +152,17 @@ def steps_per_epoch(n_train: int, profile: Profile) -> int:
 
 def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Profile, device: str = "cpu",
                 bar: Any = None, log: Callable[[str], None] | None = None, init: Callable | None = None,
-                style: Callable | None = None) -> TrainResult:
+                style: Callable | None = None, deadline: float | None = None) -> TrainResult:
     """Train architecture `name` with `profile`; `bar` is tqdm-like (update, set_postfix).
+    `deadline` (time.monotonic() seconds): no epoch is started that the last one's duration says
+    would end after it (a device's time budget); `extra["time_budget"]` then says so.
     `init(model)` sets the starting weights (after the seeded initialisation) and returns a report
     kept in `extra["init"]`; `style(x, generator)` restyles each training batch before augmentation."""
     t0, c0 = time.monotonic(), cpu_seconds()
     with deterministic(profile.seed, device, profile.threads):
         run = _Run(name, train, val, task, profile, device, init=init, style=style)
         history, best, best_state, best_epoch, stale, stopped = [], None, None, 0, 0, False
-        smooth, best_smooth = None, None
+        smooth, best_smooth, budget_hit = None, None, False
         for epoch in range(1, profile.epochs + 1):
             te = time.monotonic()
             lr = run.opt.param_groups[0]["lr"]
@@ -189,10 +191,15 @@ def train_model(name: str, train: Samples, val: Samples, task: Task, profile: Pr
                     else stale >= profile.early_stop_patience):
                 stopped = True
                 break
+            if deadline is not None and epoch < profile.epochs and time.monotonic() + row["time_s"] > deadline:
+                budget_hit = True  # another epoch would overrun the time budget
+                break
         run.model.load_state_dict(best_state)
     model = run.model.cpu().to(memory_format=torch.contiguous_format).eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch,
                        best={k: best[k] for k in ("val_loss", *(f"val_{m}" for m in count_metrics()))},
                        epochs_run=len(history), stopped_early=stopped,
                        wall_s=time.monotonic() - t0, cpu_s=cpu_seconds() - c0,
-                       extra={"init": run.init_report} if run.init_report is not None else {})
+                       extra={**({"init": run.init_report} if run.init_report is not None else {}),
+                              **({"time_budget": f"stopped after epoch {len(history)}: another epoch would "
+                                                 "overrun the time budget"} if budget_hit else {})})

@@ -69,3 +69,39 @@ def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp
     sandboxed = store.result_for(outcome.submission_id)
     assert rows["unext"]["scores"]["dice_mean"] == pytest.approx(sandboxed["dice_mean"], abs=1e-9)
     assert rows["unext"]["complexity"]["params"] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_the_required_nine_train_in_one_run_within_a_time_budget(toy_task, tmp_path):
+    """The device run of issue 25: every required reference, AnatoSegNet with its own paper recipe,
+    end to end on the CPU with a tiny budget; what comes back fits the device's return limits."""
+    from baselines.device import REQUIRED_MODELS, main
+
+    out = tmp_path / "nine"
+    main(["train", "--task", "toy-lesion", "--models", "required", "--profile", "paper", "--epochs", "3",
+          "--device", "cpu", "--threads", "1", "--budget-s", "1", "--out", str(out)])
+    pack = json.loads((out / "summary.json").read_text())
+    assert [m["model"] for m in pack["models"]] == list(REQUIRED_MODELS) and len(REQUIRED_MODELS) == 9
+    # a 1 s budget: every model stops after its first epoch, and says why
+    assert all(m["epochs_run"] == 1 and "time budget" in m["time_budget"] for m in pack["models"])
+    recipes = {m["model"]: m["recipe"]["name"] for m in pack["models"]}
+    assert recipes["anatosegnet"] == "anatosegnet-paper" and recipes["unet"] == "paper"
+    files = list(out.iterdir())
+    assert len(files) <= MAX_FILES and all(p.stat().st_size <= MAX_FILE_BYTES for p in files)
+    # weights come back for the models whose float32 file fits 16 MiB (<= ~4.2M parameters), smallest first
+    assert pack["weights"] == ["unext", "cmunext", "segformer-b0"]
+
+
+def test_a_budget_stops_training_before_an_epoch_that_would_overrun(toy_task):
+    import time
+
+    from baselines.recipes import get_profile
+    from baselines.training.data import load_split
+    from baselines.training.loop import train_model
+
+    data = {s: load_split(toy_task, s) for s in ("train", "val")}
+    profile = get_profile("quick").replace(epochs=4, threads=1)
+    res = train_model("unext", data["train"], data["val"], toy_task, profile, deadline=time.monotonic() + 0.01)
+    assert res.epochs_run == 1 and "another epoch would overrun" in res.extra["time_budget"]
+    free = train_model("unext", data["train"], data["val"], toy_task, profile.replace(epochs=2))
+    assert free.epochs_run == 2 and "time_budget" not in free.extra
