@@ -35,6 +35,7 @@ from scipy.signal import fftconvolve
 from . import image_formation
 from .beamform import pixel_grid
 from .physics import Physics
+from .shift_physics import defocus_rows
 
 NP_PER_DB = 1 / (20 * math.log10(math.e))
 
@@ -175,6 +176,7 @@ def _fast_envelope_v2(maps: dict, phys: Physics, noise_std: float, rng: np.rando
     iq = h @ (interfaces * gain) + jittered_scatter_iq(scatter * gain, offsets, z_src, zf, phys)
     sigma_px = lateral_sigma_v2(phys, zf) / phys.dx_m
     iq = _lateral(iq, sigma_px)  # fine rows x simulation columns
+    iq = defocus_rows(iq, zf, phys.dx_m, phys)  # a shift condition's receive-focusing error (else unchanged)
     if noise_std > 0:
         # Receiver noise after beamforming: white complex noise through the same axial and
         # lateral PSF, so it has the speckle's grain (no streaks); RMS as in image formation 1.

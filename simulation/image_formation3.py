@@ -54,6 +54,7 @@ from scipy.signal import butter, filtfilt
 from . import beamform, image_formation
 from .physics import Physics
 from .probes import Probe, element_centres_m, get_probe
+from .shift_physics import focus_delay_error_s
 
 FINE_AXIAL = 3       # fine beamforming rows per output pixel (IQ needs no carrier sampling)
 LANCZOS_A = 3        # Lanczos kernel half-width (grid steps) for the off-grid scatterers
@@ -262,7 +263,7 @@ def _das_block(phys, t_peak, angle_deg, n_t, z, x):
     xe, c, th = element_x(phys), phys.c_beamform, math.radians(angle_deg)
     t_tx = (X * math.sin(th) + Z * math.cos(th)) / c - (xe * math.sin(th) / c).min()
     dxe = X[None] - xe[:, None, None]
-    tau = t_tx[None] + np.hypot(Z[None], dxe) / c
+    tau = t_tx[None] + np.hypot(Z[None], dxe) / c + focus_delay_error_s(Z[None], dxe, phys)  # 0 unless a shift
     idx = (tau + t_peak) / phys.dt_s
     apod = (np.abs(dxe) <= Z[None] / (2 * phys.f_number)).astype(np.float64)  # rectangular, as MUST's dasmtx
     keep = (apod > 1e-6) & (idx >= 0) & (idx < n_t - 1)
