@@ -100,7 +100,7 @@ def _kwave_envelope_v1(maps: dict, phys: Physics, noise_std: float, rng: np.rand
 
 
 def sample_envelope(preset: str, seed: int, index: int, phys: Physics, backend: Backend = Backend.KWAVE,
-                    noise_std: float = NOISE_STD[NoiseLevel.LOW], attenuation_scale: float = 1.0):
+                    noise_std: float = NOISE_STD[NoiseLevel.LOW], attenuation_scale=1.0):
     """(envelope on the pixel grid, label, phantom parameters, specimen) of sample `index`,
     before TGC and log compression. `attenuation_scale` multiplies every tissue's attenuation
     (an acquisition shift of `simulation.shifts`: the phantom's geometry and label stay)."""
@@ -110,8 +110,8 @@ def sample_envelope(preset: str, seed: int, index: int, phys: Physics, backend: 
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
     tissue = maps.pop("tissue_index")
-    if attenuation_scale != 1.0:
-        maps["alpha_coeff"] = maps["alpha_coeff"] * float(attenuation_scale)
+    if np.any(np.asarray(attenuation_scale) != 1.0):  # a number, or a per-row profile (rows, 1)
+        maps["alpha_coeff"] = maps["alpha_coeff"] * np.asarray(attenuation_scale, dtype=np.float64)
     if backend == Backend.KWAVE:
         env = kwave_envelope(maps, phys, noise_std, n_rng)
     else:

@@ -97,7 +97,17 @@ def defocus_widening(phys: Physics, z_m: float) -> float:
     return math.sqrt(1 + (focus_epsilon(phys) * phys.wavelength_m * z_m / (2 * math.pi * sigma ** 2)) ** 2)
 
 
-# ------------------------------------------------------------------ gain
+# ------------------------------------------------------------------ attenuation and gain
+
+def attenuation_profile(scale: float, from_mm: float, phys: Physics) -> np.ndarray | float:
+    """Per-row factor (rows, 1) on every tissue's attenuation coefficient: `scale` from
+    `from_mm` down, 1 above (the skin and the first millimetres keep their own); a plain
+    `scale` when `from_mm` is 0."""
+    if from_mm <= 0:
+        return float(scale)
+    z_mm = (np.arange(phys.rows) + 0.5) * phys.dx_m * 1e3
+    return np.where(z_mm >= from_mm, float(scale), 1.0)[:, None]
+
 
 def fixed_gain_reference(parent_env: np.ndarray, phys: Physics) -> float:
     """The 0 dB envelope level the parent image was compressed with (after TGC): the gain a

@@ -29,7 +29,7 @@ from evaluator.tasks import Task, write_task
 from .dataset import one_thread_here
 from .physics import Physics
 from .sample import NOISE_STD, Backend, NoiseLevel, sample_envelope, to_bmode
-from .shift_physics import FOCUS_C_KEY, add_image_noise, fixed_gain_reference
+from .shift_physics import FOCUS_C_KEY, add_image_noise, attenuation_profile, fixed_gain_reference
 
 
 class ShiftError(SonoBenchError):
@@ -48,6 +48,7 @@ class Condition:
     noise_std: float | None = None                # relative channel noise std instead of the case's own level
     image_snr_db: float | None = None             # noise added to the beamformed image at this SNR
     attenuation_scale: float = 1.0                # every tissue's attenuation coefficient times this
+    attenuation_from_mm: float = 0.0              # ... from this depth down (0: everywhere)
     fixed_gain: bool = False                      # compressed with the parent image's gain, not its own median
     receive_focus_c_mps: float | None = None      # the speed the receive focusing assumes (aberration)
     reference: bool = False                       # the unshifted reference of the same pipeline
@@ -56,7 +57,8 @@ class Condition:
         return {"name": self.name, "description": self.description, "claim": self.claim,
                 "physics": dict(self.physics), "physics_scale": dict(self.physics_scale),
                 "noise_std": self.noise_std, "image_snr_db": self.image_snr_db,
-                "attenuation_scale": self.attenuation_scale, "fixed_gain": self.fixed_gain,
+                "attenuation_scale": self.attenuation_scale, "attenuation_from_mm": self.attenuation_from_mm,
+                "fixed_gain": self.fixed_gain,
                 "receive_focus_c_mps": self.receive_focus_c_mps, "reference": self.reference}
 
 
@@ -73,8 +75,9 @@ for _c in (
               "power of the beamformed image, before TGC, with the speckle's grain), so the TGC lifts it with "
               "depth", image_snr_db=0.0,
               claim="each image correlates <= 0.85 with its parent (Pearson, grey levels)"),
-    Condition("strong-attenuation", "every tissue attenuates 1.5x more (a thicker or fattier breast); the scanner "
-              "keeps its fixed TGC and gain (no per-image renormalisation)", attenuation_scale=1.5, fixed_gain=True,
+    Condition("strong-attenuation", "every tissue deeper than 5 mm attenuates 1.3x more (a denser, more attenuating "
+              "breast under the same skin); the scanner keeps its fixed TGC and gain (no per-image "
+              "renormalisation)", attenuation_scale=1.3, attenuation_from_mm=5.0, fixed_gain=True,
               claim="deep-minus-shallow brightness falls by the extra two-way attenuation the tissue predicts, "
                     "within 25 %; the top 5 mm stays within +-1 dB of the parent"),
     Condition("low-dynamic-range", "log compression over 30 dB instead of 50 dB, the median grey kept (the "
@@ -143,7 +146,8 @@ def render_case(parent: Task, case, condition: Condition, backend: Backend | Non
     std = NOISE_STD[noise] if condition.noise_std is None else float(condition.noise_std)
     index = _index(case)
     t0 = time.perf_counter()
-    env, label, _, _ = sample_envelope(preset, seed, index, shifted, backend, std, condition.attenuation_scale)
+    scale = attenuation_profile(condition.attenuation_scale, condition.attenuation_from_mm, shifted)
+    env, label, _, _ = sample_envelope(preset, seed, index, shifted, backend, std, scale)
     reference = None
     if condition.fixed_gain:  # the parent's own gain: its envelope through the parent's physics
         parent_env = sample_envelope(preset, seed, index, phys, backend, std)[0]
