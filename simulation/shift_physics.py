@@ -4,8 +4,9 @@
   is averaged away by the coherent sum over 128 channels and three angles (0.3 of the echo
   RMS per channel left the image 0.95 correlated with its parent), so the noise is stated
   where it is seen: complex Gaussian noise with the system's resolution cell (its grain is
-  the speckle's), added to the beamformed IQ before TGC at a stated SNR = mean echo power of
-  the beamformed image / noise power. Before TGC, as a receiver's noise: the TGC lifts it
+  the speckle's), added to the beamformed IQ before TGC at a stated SNR = median echo power
+  of the beamformed image / noise power (the median: typical tissue, not the bright skin
+  line and specular echoes that dominate a mean). Before TGC, as a receiver's noise: the TGC lifts it
   with depth, so deep tissue is noisier than shallow.
 - `focus_delay_error_s` / `defocus_rows`: a sound-speed mismatch of the receive focusing.
   The beamformer computes its aperture delays (the curvature of the receive wavefront) with
@@ -52,8 +53,8 @@ def image_noise(shape: tuple[int, int], phys: Physics, rng: np.random.Generator)
 
 def add_image_noise(env: np.ndarray, phys: Physics, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     """|IQ + noise| from the envelope |IQ| (the noise is circular, so adding it to the
-    envelope has the same law as adding it to the IQ), noise power = mean(env^2) / 10^(snr/10)."""
-    power = float(np.mean(env.astype(np.float64) ** 2))
+    envelope has the same law as adding it to the IQ), noise power = median(env^2) / 10^(snr/10)."""
+    power = float(np.median(env.astype(np.float64) ** 2))
     return np.abs(env + math.sqrt(power / 10 ** (snr_db / 10)) * image_noise(env.shape, phys, rng))
 
 

@@ -71,9 +71,9 @@ for _c in (
               "function, less attenuation", physics_scale={"f0_hz": 2 / 3},
               claim="speckle autocorrelation FWHM, axial and lateral, 1.5x the parent's (the frequency ratio) "
                     "within 15 %"),
-    Condition("high-noise", "receiver noise in the beamformed image at SNR 0 dB (noise power = the mean echo "
+    Condition("high-noise", "receiver noise in the beamformed image at SNR -3 dB (noise power = twice the median echo "
               "power of the beamformed image, before TGC, with the speckle's grain), so the TGC lifts it with "
-              "depth", image_snr_db=0.0,
+              "depth", image_snr_db=-3.0,
               claim="each image correlates <= 0.85 with its parent (Pearson, grey levels)"),
     Condition("strong-attenuation", "every tissue deeper than 5 mm attenuates 1.3x more (a denser, more attenuating "
               "breast under the same skin); the scanner keeps its fixed TGC and gain (no per-image "

@@ -68,9 +68,10 @@ def test_every_condition_states_its_claim_in_its_task(if3_task, checked):
 def test_image_noise_has_the_stated_snr():
     phys = if3_small()
     env = np.random.default_rng(0).rayleigh(1.0, phys.out_shape)
-    noisy = add_image_noise(env, phys, 0.0, np.random.default_rng(1))
-    # |s + n|^2 averages |s|^2 + |n|^2 for independent circular noise: SNR 0 dB doubles the power
-    assert np.mean(noisy ** 2) / np.mean(env ** 2) == pytest.approx(2.0, rel=0.05)
+    noisy = add_image_noise(env, phys, 3.0, np.random.default_rng(1))
+    # |s + n|^2 averages |s|^2 + |n|^2 for independent circular noise; noise power = median(|s|^2) / 10^0.3
+    expected = np.mean(env ** 2) + np.median(env ** 2) / 10 ** 0.3
+    assert np.mean(noisy ** 2) == pytest.approx(expected, rel=0.05)
 
 
 def test_dynamic_range_change_keeps_the_median_place():
@@ -80,24 +81,37 @@ def test_dynamic_range_change_keeps_the_median_place():
     assert shifted.dynamic_range_db == 30.0 and grey(shifted) == pytest.approx(grey(phys))
 
 
-def test_focusing_error_widens_a_point_target_as_predicted():
-    """Fast model, one point target at 15 mm: the lateral -6 dB width with the focusing error
-    over the width without, against sqrt(1 + (eps lambda z / 2 pi sigma^2)^2)."""
+def _point_lateral_widths(phys, depth_m):
     from simulation.fast_backend import fast_envelope
 
-    phys = if3_small().scaled(tgc_spreading=False)
     aberrated = shifts.condition_physics(phys, shifts.CONDITIONS.get("sound-speed-mismatch"))
     assert aberrated.extra[FOCUS_C_KEY] == 1400.0
     shape = (phys.rows, phys.cols)
     maps = {"sound_speed": np.full(shape, 1540.0), "density": np.full(shape, 1000.0), "alpha_coeff": np.zeros(shape)}
-    i, j = int(15e-3 / phys.dx_m), phys.cols // 2
-    maps["density"][i, j] *= 1.05
-    tissue = np.zeros(shape, dtype=np.int64)
+    maps["density"][int(depth_m / phys.dx_m), phys.cols // 2] *= 1.05
     widths = []
     for p in (phys, aberrated):
-        env = fast_envelope(maps, p, 0.0, np.random.default_rng(0), tissue_index=tissue)
-        r, c = np.unravel_index(int(np.argmax(env)), env.shape)
+        env = fast_envelope(maps, p, 0.0, np.random.default_rng(0), tissue_index=np.zeros(shape, dtype=np.int64))
+        r, _ = np.unravel_index(int(np.argmax(env)), env.shape)
         widths.append(fwhm(env[r], p.pixel_mm[1]))
+    return widths, aberrated
+
+
+def test_focusing_error_widens_a_gaussian_psf_as_predicted():
+    """Image formation 2's Gaussian PSF, a point at 15 mm: the width with the focusing error
+    over the width without, against sqrt(1 + (eps lambda z / 2 pi sigma^2)^2)."""
+    from .conftest import small_physics
+
+    phys = small_physics(rows=160, cols=96, tgc_spreading=False)
+    (w0, w1), aberrated = _point_lateral_widths(phys, 15e-3)
     predicted = defocus_widening(aberrated, 15e-3)
-    assert predicted > 1.05 and not math.isnan(widths[1])
-    assert widths[1] / widths[0] == pytest.approx(predicted, rel=0.15)
+    assert predicted > 1.05 and not math.isnan(w1)
+    assert w1 / w0 == pytest.approx(predicted, rel=0.15)
+
+
+def test_focusing_error_widens_the_probe_psf_more_with_depth():
+    """Image formation 3 (rectangular aperture, compounding): the quadratic phase error at the
+    aperture's edge grows with depth (F fixed), so does the widening."""
+    phys = if3_small().scaled(tgc_spreading=False)
+    ratios = [w1 / w0 for (w0, w1), _ in (_point_lateral_widths(phys, z) for z in (8e-3, 22e-3))]
+    assert ratios[0] < 1.05 < 1.12 < ratios[1]
