@@ -43,14 +43,8 @@ def checked(if3_task):
     return results
 
 
-GRAIN_SHORTFALL = pytest.mark.xfail(strict=True, reason=(
-    "measured on the 0.13 x 0.15 mm pixels the grain grows 1.19-1.25x, not 1.5x +-15 %, although the "
-    "fast model's PSF scales exactly with the wavelength: the parent's grain spans ~2 pixels and the "
-    "anti-aliasing resampling widens it; not yet fixed (see the report)"))
-
-
 @pytest.mark.parametrize("name", ["unshifted", "high-noise", "low-dynamic-range", "strong-attenuation",
-                                  pytest.param("low-frequency", marks=GRAIN_SHORTFALL), "sound-speed-mismatch"])
+                                  "low-frequency", "sound-speed-mismatch"])
 def test_condition_does_what_its_name_says(checked, name):
     assert checked[name].passed, checked[name].line()
 
