@@ -44,11 +44,29 @@ def resolution_sigmas_px(phys: Physics) -> tuple[float, float]:
 
 
 def image_noise(shape: tuple[int, int], phys: Physics, rng: np.random.Generator) -> np.ndarray:
-    """Complex Gaussian noise of unit mean power with the resolution cell's grain."""
-    sz, sx = resolution_sigmas_px(phys)
+    """Complex Gaussian noise of unit mean power with the resolution cell's grain: for image
+    formation 3 the probe's pulse (axially) and aperture with compounding (laterally) of the
+    fast model (`fast_if3`), else Gaussians of `resolution_sigmas_px`."""
     w = rng.standard_normal((2, *shape))
-    n = gaussian_filter(w[0], (sz, sx), mode="wrap") + 1j * gaussian_filter(w[1], (sz, sx), mode="wrap")
+    if phys.image_formation == 3:
+        n = _if3_grain(w[0] + 1j * w[1], phys)
+    else:
+        sz, sx = resolution_sigmas_px(phys)
+        n = gaussian_filter(w[0], (sz, sx), mode="wrap") + 1j * gaussian_filter(w[1], (sz, sx), mode="wrap")
     return n / math.sqrt(float(np.mean(np.abs(n) ** 2)))
+
+
+def _if3_grain(white: np.ndarray, phys: Physics) -> np.ndarray:
+    from scipy.signal import fftconvolve
+
+    from .beamform import pixel_grid
+    from .fast_if3 import lateral_if3, pulse_if3
+
+    z, _ = pixel_grid(phys)
+    dz, dx = (v * 1e-3 for v in phys.pixel_mm)
+    d = np.arange(-8, 9) * dz
+    baseband = pulse_if3(d, phys) * np.exp(-2j * (2 * math.pi * phys.f0_hz / phys.c_beamform) * d)
+    return lateral_if3(fftconvolve(white, baseband[:, None], mode="same", axes=0), z, dx, phys)
 
 
 def add_image_noise(env: np.ndarray, phys: Physics, snr_db: float, rng: np.random.Generator) -> np.ndarray:
