@@ -20,6 +20,7 @@ def conditions_cmd():
 
     for name, c in CONDITIONS.items():
         click.echo(f"{name:20s} {'(reference) ' if c.reference else ''}{c.description}")
+        click.echo(f"{'':20s} claim: {c.claim}")
 
 
 @shifts.command("make")
