@@ -35,6 +35,7 @@ from scipy.signal import fftconvolve
 from . import image_formation
 from .beamform import pixel_grid
 from .physics import Physics
+from .shift_physics import defocus_rows
 
 NP_PER_DB = 1 / (20 * math.log10(math.e))
 
@@ -109,6 +110,10 @@ def axial_psf_matrix(phys: Physics, z_src: np.ndarray, z_out: np.ndarray) -> np.
     sigma_z = echo_sigma_z(phys)
     k = 2 * math.pi * phys.f0_hz / phys.c_beamform
     d = z_out[:, None] - z_src[None, :]
+    if phys.image_formation == 3:
+        from .fast_if3 import pulse_if3
+
+        return pulse_if3(d, phys)
     return np.where(np.abs(d) < 5 * sigma_z, np.exp(-0.5 * (d / sigma_z) ** 2) * np.exp(2j * k * d), 0)
 
 
@@ -122,6 +127,15 @@ def lateral_sigma_v2(phys: Physics, z_m: np.ndarray) -> np.ndarray:
 def _lateral(iq: np.ndarray, sigma_px: np.ndarray) -> np.ndarray:
     return np.stack([gaussian_filter1d(iq[i].real, sigma_px[i]) + 1j * gaussian_filter1d(iq[i].imag, sigma_px[i])
                      for i in range(iq.shape[0])])
+
+
+def _pulse_of(phys: Physics, d: np.ndarray, sigma_z: float, k: float) -> np.ndarray:
+    """Image formation 3: the probe's pulse (`fast_if3.pulse_if3`); earlier: the Gaussian `_pulse`."""
+    if phys.image_formation == 3:
+        from .fast_if3 import pulse_if3
+
+        return pulse_if3(d, phys)
+    return _pulse(d, sigma_z, k)
 
 
 def _pulse(d: np.ndarray, sigma_z: float, k: float) -> np.ndarray:
@@ -155,8 +169,18 @@ def jittered_scatter_iq(strength: np.ndarray, offset_m: np.ndarray, z_src: np.nd
     for i in np.flatnonzero(np.any(strength != 0, axis=1)):
         j0, j1 = np.searchsorted(zf, z_src[i] - reach), np.searchsorted(zf, z_src[i] + reach)
         d = zf[j0:j1, None] - (z_src[i] + offset_m[i])[None, :]
-        iq[j0:j1] += strength[i] * (_pulse(d, sigma_z, k) - _pulse(d - phys.dx_m, sigma_z, k))
+        iq[j0:j1] += strength[i] * (_pulse_of(phys, d, sigma_z, k) - _pulse_of(phys, d - phys.dx_m, sigma_z, k))
     return iq
+
+
+def _lateral_by_version(iq: np.ndarray, zf: np.ndarray, sigma_px: np.ndarray, phys: Physics) -> np.ndarray:
+    """Image formation 3: the probe's rectangular aperture and compounding (`fast_if3`, a
+    focusing error included); 2: the Hann aperture's Gaussian (and a shift's focusing error)."""
+    if phys.image_formation == 3:
+        from .fast_if3 import lateral_if3
+
+        return lateral_if3(iq, zf, phys.dx_m, phys)
+    return defocus_rows(_lateral(iq, sigma_px), zf, phys.dx_m, phys)
 
 
 def _fast_envelope_v2(maps: dict, phys: Physics, noise_std: float, rng: np.random.Generator,
@@ -174,12 +198,12 @@ def _fast_envelope_v2(maps: dict, phys: Physics, noise_std: float, rng: np.rando
     offsets = rng.uniform(-0.5, 0.5, (rows, cols)) * phys.dx_m
     iq = h @ (interfaces * gain) + jittered_scatter_iq(scatter * gain, offsets, z_src, zf, phys)
     sigma_px = lateral_sigma_v2(phys, zf) / phys.dx_m
-    iq = _lateral(iq, sigma_px)  # fine rows x simulation columns
+    iq = _lateral_by_version(iq, zf, sigma_px, phys)  # fine rows x simulation columns
     if noise_std > 0:
         # Receiver noise after beamforming: white complex noise through the same axial and
         # lateral PSF, so it has the speckle's grain (no streaks); RMS as in image formation 1.
         w = (rng.standard_normal((rows, cols)) + 1j * rng.standard_normal((rows, cols))) / math.sqrt(2)
-        n = _lateral(h @ w, sigma_px)
+        n = _lateral_by_version(h @ w, zf, sigma_px, phys)
         n *= noise_std * float(np.sqrt(np.mean(np.abs(iq) ** 2))) / 3.0 / float(np.sqrt(np.mean(np.abs(n) ** 2)))
         iq = iq + n
     # complex IQ, well sampled laterally (sigma >= 2 columns), onto the fine lateral grid (cubic)

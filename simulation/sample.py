@@ -99,29 +99,45 @@ def _kwave_envelope_v1(maps: dict, phys: Physics, noise_std: float, rng: np.rand
     return np.abs(total)
 
 
-def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Backend = Backend.KWAVE,
-                noise: NoiseLevel = NoiseLevel.LOW, *, noise_std: float | None = None,
-                attenuation_scale: float = 1.0) -> Sample:
-    """Sample `index` of (preset, seed). `noise_std` (relative RF noise) replaces the noise
-    level's and `attenuation_scale` multiplies every tissue's attenuation: the acquisition
-    shifts of `simulation.shifts`, which keep the phantom (geometry, label) as it is."""
+def sample_envelope(preset: str, seed: int, index: int, phys: Physics, backend: Backend = Backend.KWAVE,
+                    noise_std: float = NOISE_STD[NoiseLevel.LOW], attenuation_scale=1.0):
+    """(envelope on the pixel grid, label, phantom parameters, specimen) of sample `index`,
+    before TGC and log compression. `attenuation_scale` multiplies every tissue's attenuation
+    (an acquisition shift of `simulation.shifts`: the phantom's geometry and label stay)."""
     g_rng, s_rng, n_rng, _ = sample_rngs(seed, index)
-    t0 = time.perf_counter()
     specimen = phantom.specimen_of(preset, index)
     params = phantom.draw_phantom(preset, g_rng, phys, phantom.specimen_rng(seed, specimen))
     label = phantom.label_map(params, phys)
     maps = phantom.acoustic_maps(params, phys, s_rng)
     tissue = maps.pop("tissue_index")
-    if attenuation_scale != 1.0:
-        maps["alpha_coeff"] = maps["alpha_coeff"] * float(attenuation_scale)
-    std = NOISE_STD[noise] if noise_std is None else float(noise_std)
+    if np.any(np.asarray(attenuation_scale) != 1.0):  # a number, or a per-row profile (rows, 1)
+        maps["alpha_coeff"] = maps["alpha_coeff"] * np.asarray(attenuation_scale, dtype=np.float64)
     if backend == Backend.KWAVE:
-        env = kwave_envelope(maps, phys, std, n_rng)
+        env = kwave_envelope(maps, phys, noise_std, n_rng)
     else:
         from .fast_backend import fast_envelope
 
-        env = fast_envelope(maps, phys, std, n_rng, tissue_index=tissue)
-    image = beamform.log_compress(env, phys) if phys.image_formation == 1 else image_formation.bmode(env, phys)
+        env = fast_envelope(maps, phys, noise_std, n_rng, tissue_index=tissue)
+    return env, label, params, specimen
+
+
+def to_bmode(env: np.ndarray, phys: Physics, reference: float | None = None) -> np.ndarray:
+    """Envelope -> uint8 B-mode by the physics' image-formation version (`reference`: the
+    envelope level of 0 dB after TGC; default the image's own, `median_db` above its median)."""
+    if phys.image_formation == 1:
+        return beamform.log_compress(env, phys, reference)
+    return image_formation.bmode(env, phys, reference)
+
+
+def make_sample(preset: str, seed: int, index: int, phys: Physics, backend: Backend = Backend.KWAVE,
+                noise: NoiseLevel = NoiseLevel.LOW, *, noise_std: float | None = None,
+                attenuation_scale: float = 1.0) -> Sample:
+    """Sample `index` of (preset, seed). `noise_std` (relative RF noise) replaces the noise
+    level's and `attenuation_scale` multiplies every tissue's attenuation (see `sample_envelope`)."""
+    t0 = time.perf_counter()
+    std = NOISE_STD[noise] if noise_std is None else float(noise_std)
+    env, label, params, specimen = sample_envelope(preset, seed, index, phys, backend, std, attenuation_scale)
+    image = to_bmode(env, phys)
     meta = {
         "index": int(index), "seed": int(seed), "preset": preset, "backend": backend.value,
         "noise_level": noise.value, "noise_std_rel": std, "image_formation": phys.image_formation,

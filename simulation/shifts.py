@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from evaluator.tasks import Task, write_task
 
 from .dataset import one_thread_here
 from .physics import Physics
-from .sample import Backend, NoiseLevel, make_sample
+from .sample import NOISE_STD, Backend, NoiseLevel, sample_envelope, to_bmode
+from .shift_physics import FOCUS_C_KEY, add_image_noise, attenuation_profile, fixed_gain_reference
 
 
 class ShiftError(SonoBenchError):
@@ -36,31 +38,58 @@ class ShiftError(SonoBenchError):
 
 @dataclass(frozen=True)
 class Condition:
+    """One named change of acquisition. `claim` is what the condition does to the image, as
+    `simulation.shift_checks` measures it on a shift set against its parent."""
     name: str
     description: str
+    claim: str = ""
     physics: dict = field(default_factory=dict)   # Physics fields replaced (Physics.scaled)
-    noise_std: float | None = None                # relative RF noise std instead of the case's own level
+    physics_scale: dict = field(default_factory=dict)  # Physics fields multiplied by a factor
+    noise_std: float | None = None                # relative channel noise std instead of the case's own level
+    image_snr_db: float | None = None             # noise added to the beamformed image at this SNR
     attenuation_scale: float = 1.0                # every tissue's attenuation coefficient times this
+    attenuation_from_mm: float = 0.0              # ... from this depth down (0: everywhere)
+    fixed_gain: bool = False                      # compressed with the parent image's gain, not its own median
+    receive_focus_c_mps: float | None = None      # the speed the receive focusing assumes (aberration)
     reference: bool = False                       # the unshifted reference of the same pipeline
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description, "physics": dict(self.physics),
-                "noise_std": self.noise_std, "attenuation_scale": self.attenuation_scale,
-                "reference": self.reference}
+        return {"name": self.name, "description": self.description, "claim": self.claim,
+                "physics": dict(self.physics), "physics_scale": dict(self.physics_scale),
+                "noise_std": self.noise_std, "image_snr_db": self.image_snr_db,
+                "attenuation_scale": self.attenuation_scale, "attenuation_from_mm": self.attenuation_from_mm,
+                "fixed_gain": self.fixed_gain,
+                "receive_focus_c_mps": self.receive_focus_c_mps, "reference": self.reference}
 
 
 CONDITIONS: Registry[Condition] = Registry("shift condition")
 for _c in (
     Condition("unshifted", "the parent's physics, re-simulated with today's pipeline (the reference)",
-              reference=True),
-    Condition("low-frequency", "transmit at 2.0 MHz instead of 3.0 MHz: coarser speckle, wider point-spread "
-              "function, less attenuation", physics={"f0_hz": 2.0e6}),
-    Condition("high-noise", "electronic noise at 0.30 of the RF's RMS (twice the task's 'high' level) on every "
-              "case", noise_std=0.30),
-    Condition("strong-attenuation", "every tissue attenuates 1.8x more (a thicker or fattier breast) while the "
-              "TGC stays the scanner's preset", attenuation_scale=1.8),
-    Condition("low-dynamic-range", "log compression over 30 dB instead of 50 dB: harsher contrast, dark "
-              "regions clip to black", physics={"dynamic_range_db": 30.0}),
+              claim="the parent's own image", reference=True),
+    Condition("low-frequency", "the transmit and receive band centred at 2/3 of the parent's frequency (3.47 MHz "
+              "for the L7-4's 5.21 MHz; same cycles and fractional bandwidth): coarser speckle, wider point-spread "
+              "function, less attenuation", physics_scale={"f0_hz": 2 / 3},
+              claim="speckle autocorrelation FWHM, axial and lateral, 1.5x the parent's (the frequency ratio) "
+                    "within 15 %"),
+    Condition("high-noise", "receiver noise in the beamformed image at SNR -3 dB (noise power = twice the median echo "
+              "power of the beamformed image, before TGC, with the speckle's grain), so the TGC lifts it with "
+              "depth", image_snr_db=-3.0,
+              claim="each image correlates <= 0.85 with its parent (Pearson, grey levels)"),
+    Condition("strong-attenuation", "every tissue deeper than 5 mm attenuates 1.3x more (a denser, more attenuating "
+              "breast under the same skin); the scanner keeps its fixed TGC and gain (no per-image "
+              "renormalisation)", attenuation_scale=1.3, attenuation_from_mm=5.0, fixed_gain=True,
+              claim="deep-minus-shallow brightness falls by the extra two-way attenuation the tissue predicts, "
+                    "within 25 %; the top 5 mm stays within +-1 dB of the parent"),
+    Condition("low-dynamic-range", "log compression over 30 dB instead of 50 dB, the median grey kept (the "
+              "median's place scaled with the range): harsher contrast, dark regions clip to black",
+              physics={"dynamic_range_db": 30.0},
+              claim="median grey within +-10 % of the parent's; grey contrast 50/30 x the parent's"),
+    Condition("sound-speed-mismatch", "the receive focusing assumes 1400 m/s (a scanner's fat setting) while the "
+              "beamformer places depths with 1540 m/s, as the tissue mostly is: a quadratic delay error across "
+              "the aperture defocuses the image without moving it (the labels stay aligned)",
+              receive_focus_c_mps=1400.0,
+              claim="point-target lateral -6 dB width grows (predicted from the delay error; fast model within "
+                    "15 % of it) and lesion edges blur: the grey step across lesion borders falls"),
 ):
     CONDITIONS.register(_c.name, _c)
 
@@ -91,20 +120,46 @@ def _source(parent: Task) -> tuple[str, int, Physics, Backend]:
     return src["preset"], int(src["seed"]), Physics.from_json(src["physics"]), Backend(src["backend"])
 
 
+def condition_physics(phys: Physics, condition: Condition) -> Physics:
+    """The parent's physics under `condition`. A changed dynamic range keeps the median grey:
+    the median's place (`median_db`) scales with the range unless the condition sets it."""
+    changes = {k: getattr(phys, k) * v for k, v in condition.physics_scale.items()}
+    changes.update(condition.physics)
+    if "dynamic_range_db" in changes and "median_db" not in changes:
+        changes["median_db"] = phys.median_db * changes["dynamic_range_db"] / phys.dynamic_range_db
+    if condition.receive_focus_c_mps:
+        changes["extra"] = {**phys.extra, FOCUS_C_KEY: float(condition.receive_focus_c_mps)}
+    return phys.scaled(**changes) if changes else phys
+
+
 def render_case(parent: Task, case, condition: Condition, backend: Backend | None = None):
     """(image, label, meta) of `case` re-imaged under `condition`; refuses a changed label."""
     from PIL import Image
 
     preset, seed, phys, parent_backend = _source(parent)
-    phys = phys.scaled(**condition.physics) if condition.physics else phys
+    backend = backend or parent_backend
+    shifted = condition_physics(phys, condition)
+    if condition.receive_focus_c_mps and backend == Backend.KWAVE and phys.image_formation != 3:
+        raise ShiftError(f"'{condition.name}' needs image formation 3 on the k-Wave backend ({parent.ref} uses "
+                         f"{phys.image_formation}); use --backend fast")
     noise = NoiseLevel(case.meta.get("noise_level", "low"))
-    s = make_sample(preset, seed, _index(case), phys, backend or parent_backend, noise,
-                    noise_std=condition.noise_std, attenuation_scale=condition.attenuation_scale)
+    std = NOISE_STD[noise] if condition.noise_std is None else float(condition.noise_std)
+    index = _index(case)
+    t0 = time.perf_counter()
+    scale = attenuation_profile(condition.attenuation_scale, condition.attenuation_from_mm, shifted)
+    env, label, _, _ = sample_envelope(preset, seed, index, shifted, backend, std, scale)
+    reference = None
+    if condition.fixed_gain:  # the parent's own gain: its envelope through the parent's physics
+        parent_env = sample_envelope(preset, seed, index, phys, backend, std)[0]
+        reference = fixed_gain_reference(parent_env, phys)
+    if condition.image_snr_db is not None:
+        env = add_image_noise(env, shifted, condition.image_snr_db, np.random.default_rng([seed, index, 24]))
     with Image.open(parent.label_path(case)) as im:
-        if not np.array_equal(np.asarray(im), s.label):
+        if not np.array_equal(np.asarray(im), label):
             raise ShiftError(f"re-imaging {case.id} under '{condition.name}' drew a different label than "
                              f"{parent.ref} holds; a condition must not change the geometry")
-    return s.image, s.label, s.meta
+    meta = {"seconds": round(time.perf_counter() - t0, 3), "backend": backend.value, "physics": shifted.to_json()}
+    return to_bmode(env, shifted, reference), label, meta
 
 
 def make_shift_set(parent: Task, condition_name: str, folder, *, n: int = DEFAULT_CASES,
@@ -149,7 +204,8 @@ def _spec(parent: Task, condition: Condition, folder: Path, n: int, backend: Bac
     return {
         "id": folder.parent.name, "version": int(folder.name.lstrip("v")),
         "title": f"{parent.title}: {condition.name} (acquisition shift, {n} test phantoms)",
-        "description": f"The first {n} test phantoms of {parent.ref}, re-imaged with {condition.description}.",
+        "description": f"The first {n} test phantoms of {parent.ref}, re-imaged with {condition.description}. "
+                       f"Claim (checked by simulation.shift_checks): {condition.claim}.",
         "modality": parent.modality, "classes": list(parent.classes),
         "native_size": list(parent.native_size or parent.input_size), "input_size": list(parent.input_size),
         "input_channels": parent.input_channels,
@@ -174,5 +230,5 @@ def default_root(parent: Task) -> Path:
     return parent.folder.parent.parent if os.access(parent.folder.parent.parent, os.W_OK) else Path.cwd()
 
 
-__all__ = ["CONDITIONS", "Condition", "ShiftError", "make_shift_set", "render_case", "source_cases",
+__all__ = ["CONDITIONS", "Condition", "ShiftError", "condition_physics", "make_shift_set", "render_case", "source_cases",
            "shift_folder", "default_root"]

@@ -20,6 +20,7 @@ def conditions_cmd():
 
     for name, c in CONDITIONS.items():
         click.echo(f"{name:20s} {'(reference) ' if c.reference else ''}{c.description}")
+        click.echo(f"{'':20s} claim: {c.claim}")
 
 
 @shifts.command("make")
@@ -56,3 +57,19 @@ def make_cmd(task_ref, names, n, root, backend):
                                   progress=progress)
         click.echo(f"froze {task.ref} ({len(task.cases)} cases, digest {task.digest[:12]}…) in {task.folder}: "
                    f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU")
+
+
+@shifts.command("check")
+@click.argument("parent_folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("shift_folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@handle_errors
+def check_cmd(parent_folder, shift_folders):
+    """Measure whether each shift set's condition does what its name claims, against
+    PARENT_FOLDER (the parent task's version folder, or its `unshifted` set's)."""
+    from .shift_checks import check_folders
+
+    results = check_folders(parent_folder, shift_folders)
+    for r in results:
+        click.echo(r.line())
+    if not all(r.passed for r in results):
+        raise click.ClickException("a condition does not do what its name says (see above)")

@@ -110,14 +110,20 @@ def test_kwave_speckle_is_fully_developed(speckle):
     assert env.mean() / env.std() == pytest.approx(RAYLEIGH_MEAN_OVER_STD, abs=0.05)
 
 
+SPECKLE_SHORTFALL = ("not yet within 10 %: measured at 15 mm, axial 0.282 vs 0.244 mm (pymust's own axial width "
+                     "spreads 0.244-0.279 mm over four scatterer realisations there) and lateral 0.403 vs 0.457 mm "
+                     "(pymust 0.429-0.457 over realisations; our fast model, whose point targets agree with pymust "
+                     "within 4 %, gives 0.419); 8 mm agrees within 5 %")
+
+
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=SPECKLE_SHORTFALL)
 def test_speckle_grain_agrees_with_pymust(speckle):
-    """Envelope autocorrelation FWHM at three depths, k-Wave path vs pymust, each within 20 %.
-    NOT yet the issue's 10 %: measured, ours is 7-16 % finer laterally (the point targets'
-    lateral widths agree within 7 %, so the difference lies in the PSF's shape off its main
-    lobe, not yet traced), and one 4 x 10 mm window's axial width varies by 10-15 % between
-    pymust realisations (pymust's cost limits its scatterers to 50 per mm^2 here); sharing
-    one scatterer realisation between the two simulators would remove that noise."""
+    """Envelope autocorrelation FWHM at three depths, k-Wave path vs pymust, each within 10 %.
+    Before `image_formation3.flat_scattering_filter` ours was 7-16 % finer laterally: the 2-D
+    inclusions' echo rises as f^1 against pymust's frequency-flat reflectors (a point target's
+    echo centroid 5.22 vs 4.96 MHz). One 4 x 10 mm window's axial width also varies by 10-15 %
+    between pymust realisations (pymust's cost limits its scatterers to 50 per mm^2 here)."""
     pytest.importorskip("pymust")
     phys, grids, ours = speckle
     xs, zs, rc = pt.pymust_scatterers(50, np.random.default_rng(4))
@@ -127,5 +133,5 @@ def test_speckle_grain_agrees_with_pymust(speckle):
         ax_ref, lat_ref = pt.speckle_widths(ref, pt.SPECKLE_DZ, pt.SPECKLE_DX)
         print(f"z {depth * 1e3:.0f} mm: axial {ax * 1e3:.3f} vs {ax_ref * 1e3:.3f} mm, lateral {lat * 1e3:.3f} vs "
               f"{lat_ref * 1e3:.3f} mm")
-        assert ax == pytest.approx(ax_ref, rel=0.20)
-        assert lat == pytest.approx(lat_ref, rel=0.20)
+        assert ax == pytest.approx(ax_ref, rel=0.10)
+        assert lat == pytest.approx(lat_ref, rel=0.10)
