@@ -71,6 +71,11 @@ _PRESETS: dict[str, dict] = {
             "rho": [1020.0, 1080.0],
             "overlap_gap_mm": 1.5,
         },
+        # image formation 3's anatomy (simulation/anatomy2.py): fat lobules with septa; iso-echoic
+        # lesions with a hypo-echoic halo 0.7 mm thick (a tenth of the lesion's scatter amplitude)
+        # and, where they had none, posterior enhancement
+        "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2},
+                     "halo": {"iso": {"thickness_mm": 0.7, "amp_factor": 0.1, "posterior_alpha": 0.2}}},
     },
 }
 
@@ -128,6 +133,10 @@ _PRESETS["bone-surface"] = {
         "rho": [1800.0, 1950.0],
         "overlap_gap_mm": 1.5,
     },
+    # image formation 3 (simulation/anatomy2.py): cortical bone's impedance, 1650 m/s x 3900 kg/m^3
+    # = 6.4 MRayl (cortex ~3500 m/s x 1900 kg/m^3; the grid caps the speed, the density carries
+    # the impedance: reflection 0.58 against muscle), and bone filling everything below its surface
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "lesion_tissue": {"rho": 3900.0}, "fill_below": True},
 }
 
 # Neck, transverse view of one thyroid lobe (a linear probe over the thyroid, as in thyroid
@@ -217,6 +226,10 @@ _PRESETS["neck-thyroid"] = {
         "rho": [1030.0, 1070.0],
         "overlap_gap_mm": 1.0,
     },
+    # image formation 3 (simulation/anatomy2.py): the trachea's lumen is air (pressure release),
+    # iso-echoic nodules get a halo and posterior enhancement, the thin fat layer its lobules
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 1.2}},
+                 "halo": {"iso": {"thickness_mm": 0.6, "amp_factor": 0.1, "posterior_alpha": 0.3}}},
 }
 
 PRESETS: Registry[dict] = Registry("phantom preset")
