@@ -326,10 +326,13 @@ def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict
         from .image_formation3 import offgrid_scatterers
 
         fluct = offgrid_scatterers(fluct, rng)
-    return {"sound_speed": np.clip(base["c"] * (1 + fluct), phys.c_min, phys.c_max),
+    maps = {"sound_speed": np.clip(base["c"] * (1 + fluct), phys.c_min, phys.c_max),
             "density": base["rho"] * (1 + fluct),
             "alpha_coeff": base["alpha"],
             "tissue_index": idx}
+    if params.get("anatomy", 1) >= 2:  # the fast backend's specular part (its interfaces, partial volumes included)
+        maps["impedance_base"] = np.clip(base["c"], phys.c_min, phys.c_max) * base["rho"]
+    return maps
 
 
 SUBCELLS = 3  # anatomy 2: tissue sampled 3 x 3 times per grid cell, properties averaged
