@@ -129,6 +129,10 @@ def render(job: tuple) -> tuple[str, dict[str, bytes]]:
     sid = sample_id(preset, index)
     s = visible_sample(preset, seed, index, phys, Backend(backend), NoiseLevel(noise))
     meta = dict(s.meta, sample_id=sid, split=split, image=f"images/{sid}.png", label=f"labels/{sid}.png")
+    lobules = meta["phantom"].get("lobules")
+    if lobules:  # ~90 centres: 1.5 kB a case of the 45 MB budget; (seed, index) redraws them
+        meta["phantom"] = dict(meta["phantom"], lobules={k: v for k, v in lobules.items() if k != "centres_mm"}
+                               | {"n_centres": len(lobules["centres_mm"])})
     return sid, {f"images/{sid}.png": _png_bytes(s.image), f"labels/{sid}.png": _png_bytes(s.label),
                  f"meta/{sid}.json": _json_bytes(_round(meta))}
 

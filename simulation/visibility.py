@@ -73,3 +73,60 @@ def measure(image: np.ndarray, label: np.ndarray, params: dict, phys: Physics) -
 def all_visible(figures: list[dict]) -> bool:
     """Every lesion that shows in the image reaches VISIBLE_CNR (one outside the field has no figures)."""
     return all(f["cnr"] is None or f["cnr"] >= VISIBLE_CNR for f in figures)
+
+
+# ------------------------------------------------------------------ what a scanner shows (issue #24 item 3)
+
+def _db(image: np.ndarray, phys: Physics) -> np.ndarray:
+    return image.astype(np.float64) * phys.dynamic_range_db / 255.0
+
+
+def _rows_mm(phys: Physics) -> float:
+    return phys.pixel_mm[0]
+
+
+def shadow_depth_db(image: np.ndarray, surface: np.ndarray, phys: Physics) -> float | None:
+    """How far (dB) the image 3-8 mm below a reflecting surface (its first pixel per column) lies
+    below the tissue 3-8 mm above it: the median over the surface's columns of the two medians'
+    difference (None when too few columns have both windows inside the field)."""
+    db, per_mm = _db(image, phys), 1 / _rows_mm(phys)
+    a, b = int(round(3 * per_mm)), int(round(8 * per_mm))
+    out = []
+    for c in np.flatnonzero(surface.any(axis=0)):
+        top = int(np.argmax(surface[:, c]))
+        if top - b >= 0 and top + b <= db.shape[0]:
+            out.append(np.median(db[top - b:top - a, c]) - np.median(db[top + a:top + b, c]))
+    return float(np.median(out)) if len(out) >= 5 else None
+
+
+def lumen_contrast_db(image: np.ndarray, lumen: np.ndarray, beside: np.ndarray, phys: Physics) -> float | None:
+    """Median dB inside a lumen (eroded 0.3 mm, away from its wall) minus the median dB of the
+    tissue `beside` it."""
+    from scipy.ndimage import binary_erosion
+
+    core = binary_erosion(lumen, iterations=max(1, int(round(0.3 / min(phys.pixel_mm)))))
+    if core.sum() < 10 or beside.sum() < 10:
+        return None
+    db = _db(image, phys)
+    return float(np.median(db[core]) - np.median(db[beside]))
+
+
+def structure_masks(params: dict, phys: Physics) -> dict:
+    """{structure name: (lumen, whole body)} on the pixel grid, for structures with an inner body."""
+    from . import phantom
+
+    z, x = phantom._grid_mm(phys.out_shape, phys.depth_m, phys.width_m)
+    out = {}
+    for body in params.get("structures", []):
+        mask = phantom.lesion_mask(body, z, x)
+        lumen, whole = out.get(body["name"], (None, None))
+        if body.get("part") == "wall":
+            out[body["name"]] = (lumen, mask)
+        else:
+            out[body["name"]] = (mask, mask if whole is None else whole)
+    return out
+
+
+def ring(mask: np.ndarray, phys: Physics, inner_mm: float, outer_mm: float) -> np.ndarray:
+    dist = distance_transform_edt(~mask, sampling=phys.pixel_mm)
+    return (dist > inner_mm) & (dist <= outer_mm)
