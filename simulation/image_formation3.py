@@ -125,7 +125,7 @@ def probe_response(phys: Physics, f_hz: np.ndarray) -> np.ndarray:
     return np.sqrt(pulse_echo)
 
 
-def _pulses(phys: Physics, delays_s: np.ndarray) -> tuple[np.ndarray, float]:
+def _pulses(phys: Physics, delays_s: np.ndarray, apod_of: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(n_elements, n_t) transmit pressure per element: the one-cycle excitation filtered by the
     probe's one-way response, delayed by `delays_s`; and t_peak, the time of the (zero-delay)
     pulse's centre, which the beamformer subtracts."""
@@ -148,7 +148,10 @@ def _pulses(phys: Physics, delays_s: np.ndarray) -> tuple[np.ndarray, float]:
 
     from .kwave_backend import SOURCE_PA
 
-    apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
+    if apod_of is None:
+        apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
+    else:  # per source column: its element's weight of the Tukey taper across the elements
+        apod = tukey(int(apod_of.max()) + 1, phys.tx_tukey)[apod_of]
     return (SOURCE_PA * apod[:, None] * sig / np.abs(centred).max()).astype(np.float32), t_peak
 
 
@@ -163,15 +166,24 @@ def _shifted(pulse_centred: np.ndarray, m: int) -> np.ndarray:
 
 def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
     """(source mask (grid), signals (n_angles, n_src, n_t), pulse-centre time): every grid column
-    under an element's active width carries that element's steered pulse."""
+    under an element's active width transmits the steered pulse, delayed for its own position.
+
+    Why not one delay per element: the L7-4's pitch (0.298 mm) is 1.0 wavelength at f0, so a plane
+    wave steered by 8 degrees from element-wise delays leaves with a grating-lobe plane wave at
+    -58 degrees, only ~8 dB weaker through a 2-D element's directivity; its echoes painted the
+    upper corners of every k-Wave frame with striated clutter bounded by two 58-degree diagonals.
+    Steering each grid column (0.09 mm) removes the transmit grating lobe; the receive keeps the
+    probe's 128 elements (within the F-number's +-18 degrees their grating lobe lies beyond 43)."""
     xe, weights = element_x(phys), element_columns(phys)
     owner = np.where(weights.any(axis=0), weights.argmax(axis=0), -1)  # element of each column, -1 in kerf
     cols = np.flatnonzero(owner >= 0)
+    xc = (cols + 0.5) * phys.dx_m
     sigs, t_peak = [], 0.0
     for angle in angles_deg:
-        d = xe * math.sin(math.radians(angle)) / phys.c_beamform
-        s, t_peak = _pulses(phys, d - d.min())
-        sigs.append(s[owner[cols]])
+        sin = math.sin(math.radians(angle)) / phys.c_beamform
+        d = xc * sin - (xe * sin).min()  # the element-centre reference the beamformer's delays use
+        s, t_peak = _pulses(phys, d, apod_of=owner[cols])
+        sigs.append(s)
     n_t = max(s.shape[1] for s in sigs)
     batch = np.zeros((len(sigs), cols.size, n_t), dtype=np.float32)
     for i, s in enumerate(sigs):
@@ -242,7 +254,7 @@ def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
 # k-Wave frames of the three presets), so the noise levels of `sample.NOISE_STD` put the floor
 # 20 log10(noise_std) dB below 15-mm tissue: low (0.02) -34 dB ... hence a
 # floor ~55 dB below it at 0.02 with the aperture's averaging (see `noise_floor_db`).
-NOISE_REF_PA = 1.0
+NOISE_REF_PA = 76.0
 
 
 def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,
