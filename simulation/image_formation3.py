@@ -125,7 +125,7 @@ def probe_response(phys: Physics, f_hz: np.ndarray) -> np.ndarray:
     return np.sqrt(pulse_echo)
 
 
-def _pulses(phys: Physics, delays_s: np.ndarray, apod_of: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def _pulses(phys: Physics, delays_s: np.ndarray) -> tuple[np.ndarray, float]:
     """(n_elements, n_t) transmit pressure per element: the one-cycle excitation filtered by the
     probe's one-way response, delayed by `delays_s`; and t_peak, the time of the (zero-delay)
     pulse's centre, which the beamformer subtracts."""
@@ -148,10 +148,7 @@ def _pulses(phys: Physics, delays_s: np.ndarray, apod_of: np.ndarray | None = No
 
     from .kwave_backend import SOURCE_PA
 
-    if apod_of is None:
-        apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
-    else:  # per source column: its element's weight of the Tukey taper across the elements
-        apod = tukey(int(apod_of.max()) + 1, phys.tx_tukey)[apod_of]
+    apod = tukey(delays_s.size, phys.tx_tukey) if delays_s.size > 1 else np.ones(1)
     return (SOURCE_PA * apod[:, None] * sig / np.abs(centred).max()).astype(np.float32), t_peak
 
 
@@ -166,23 +163,26 @@ def _shifted(pulse_centred: np.ndarray, m: int) -> np.ndarray:
 
 def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
     """(source mask (grid), signals (n_angles, n_src, n_t), pulse-centre time): every grid column
-    under an element's active width transmits the steered pulse, delayed for its own position.
+    across the aperture (first element's left edge to the last's right edge) transmits the
+    steered pulse, delayed for its own position, under a Tukey taper across the aperture.
 
-    Why not one delay per element: the L7-4's pitch (0.298 mm) is 1.0 wavelength at f0, so a plane
-    wave steered by 8 degrees from element-wise delays leaves with a grating-lobe plane wave at
-    -58 degrees, only ~8 dB weaker through a 2-D element's directivity; its echoes painted the
-    upper corners of every k-Wave frame with striated clutter bounded by two 58-degree diagonals.
-    Steering each grid column (0.09 mm) removes the transmit grating lobe; the receive keeps the
-    probe's 128 elements (within the F-number's +-18 degrees their grating lobe lies beyond 43)."""
+    Why not the elements as they are: the L7-4's pitch (0.298 mm) is 1.0 wavelength at f0, and on
+    the 0.09 mm grid each 0.048 mm kerf becomes a silent column, so the source is modulated with
+    the pitch's period. A plane wave steered by 8 degrees then leaves with a grating-lobe plane
+    wave at about -58 degrees (-46 at the band's upper edge); on the first k-Wave frames its
+    echoes filled the whole image outside a central triangle (apex at ~12 mm depth, sides along
+    the two lobes' 58-degree edges from the aperture's ends) with striated clutter, with delays
+    per element or per column alike. A continuous source has no such lobe; the receive keeps the
+    probe's 128 elements."""
     xe, weights = element_x(phys), element_columns(phys)
-    owner = np.where(weights.any(axis=0), weights.argmax(axis=0), -1)  # element of each column, -1 in kerf
-    cols = np.flatnonzero(owner >= 0)
+    active = np.flatnonzero(weights.any(axis=0))
+    cols = np.arange(active[0], active[-1] + 1)
     xc = (cols + 0.5) * phys.dx_m
     sigs, t_peak = [], 0.0
     for angle in angles_deg:
         sin = math.sin(math.radians(angle)) / phys.c_beamform
         d = xc * sin - (xe * sin).min()  # the element-centre reference the beamformer's delays use
-        s, t_peak = _pulses(phys, d, apod_of=owner[cols])
+        s, t_peak = _pulses(phys, d)
         sigs.append(s)
     n_t = max(s.shape[1] for s in sigs)
     batch = np.zeros((len(sigs), cols.size, n_t), dtype=np.float32)

@@ -75,7 +75,8 @@ _PRESETS: dict[str, dict] = {
         # lesions with a hypo-echoic halo 0.7 mm thick (a tenth of the lesion's scatter amplitude)
         # and, where they had none, posterior enhancement
         "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2},
-                     "halo": {"iso": {"thickness_mm": 0.7, "amp_factor": 0.1, "posterior_alpha": 0.2}}},
+                     "halo": {"iso": {"thickness_mm": 0.7, "amp_factor": 0.1, "posterior_alpha": 0.2}},
+                     "echo_scale": {"hyper": 1.4}},
     },
 }
 
@@ -228,8 +229,9 @@ _PRESETS["neck-thyroid"] = {
     },
     # image formation 3 (simulation/anatomy2.py): the trachea's lumen is air (pressure release),
     # iso-echoic nodules get a halo and posterior enhancement, the thin fat layer its lobules
-    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 1.2}},
-                 "halo": {"iso": {"thickness_mm": 0.6, "amp_factor": 0.1, "posterior_alpha": 0.3}}},
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 30.0}},
+                 "halo": {"iso": {"thickness_mm": 0.6, "amp_factor": 0.1, "posterior_alpha": 0.3}},
+                 "echo_scale": {"hyper": 1.4}},
 }
 
 PRESETS: Registry[dict] = Registry("phantom preset")
