@@ -9,10 +9,11 @@ same (seed, index) under image formation 2, except where listed below:
   is cut into lobules (an anisotropic Voronoi tessellation, cells ~3-8 mm wide and flatter
   than wide) separated by thin echogenic septa (the preset's ``ligament`` tissue).
 - **Air** (``structure_tissue``, e.g. the trachea's lumen): a pressure-release region, as light
-  as the solver allows: 30 kg/m^3 (reflection -0.95 against soft tissue; 10 % of the energy
-  enters and is absorbed there). Air's own 1.2 kg/m^3 makes the k-Wave run diverge (measured on a
-  376 x 96 grid at this step and time step: 1.2 and 5 kg/m^3 grow without bound, 10 and 30 stay
-  bounded); its sound speed stays at the grid's lowest (1440 m/s).
+  as the solver allows: 100 kg/m^3 (reflection -0.84 against soft tissue; the 29 % of the energy
+  that enters is absorbed, ~75 dB on the way down and back). Lighter lumens make the k-Wave run
+  diverge on this grid (measured on a 376 x 128 crop of neck case 0: 30 kg/m^3 grows to 1e28,
+  100 and 300 stay bounded; on a free-standing disc 10 kg/m^3 stays bounded, 5 does not); the
+  sound speed stays at the grid's lowest (1440 m/s).
 - **Bone** (``lesion_tissue`` + ``fill_below``): the cortex's impedance (~6.4 MRayl; the
   density carries it, the sound speed being capped at the grid's 1650 m/s) and the bone
   filling everything below its surface, so no back wall exists to be imaged and the shadow
@@ -33,7 +34,7 @@ import contextlib
 import numpy as np
 
 SPICULE_MIN_MM = 0.5      # the L7-4 system's lateral -6 dB width is ~0.48 mm (image_formation3)
-AIR_RHO = 30.0            # kg/m^3: the lowest density k-Wave stays stable with here (see the module docstring)
+AIR_RHO = 100.0           # kg/m^3: as light as k-Wave stays stable with here (see the module docstring)
 HALO_TISSUE_KEY = "halo"  # a lesion's halo tissue, stored on the lesion
 
 

@@ -254,7 +254,7 @@ def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
 # k-Wave frames of the three presets), so the noise levels of `sample.NOISE_STD` put the floor
 # 20 log10(noise_std) dB below 15-mm tissue: low (0.02) -34 dB ... hence a
 # floor ~55 dB below it at 0.02 with the aperture's averaging (see `noise_floor_db`).
-NOISE_REF_PA = 76.0
+NOISE_REF_PA = 10.0
 
 
 def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,

@@ -229,7 +229,7 @@ _PRESETS["neck-thyroid"] = {
     },
     # image formation 3 (simulation/anatomy2.py): the trachea's lumen is air (pressure release),
     # iso-echoic nodules get a halo and posterior enhancement, the thin fat layer its lobules
-    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 30.0}},
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 100.0}},
                  "halo": {"iso": {"thickness_mm": 0.6, "amp_factor": 0.1, "posterior_alpha": 0.3}},
                  "echo_scale": {"hyper": 1.4}},
 }
