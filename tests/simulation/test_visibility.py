@@ -46,3 +46,8 @@ def test_the_ring_is_restricted_to_background():
     label[other] = 3
     f = visibility.measure(image, label, p, PHYS)[0]
     assert f["contrast_db"] == pytest.approx(-40 * PHYS.dynamic_range_db / 255, abs=0.01)
+
+
+def test_a_surface_label_is_recorded_but_not_held_to_the_floor():
+    assert visibility.all_visible([{"label": 1, "cnr": 0.1, "contrast_db": 1.0, "surface": True}])
+    assert not visibility.all_visible([{"label": 1, "cnr": 0.1, "contrast_db": 1.0}])
