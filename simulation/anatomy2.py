@@ -16,8 +16,9 @@ same (seed, index) under image formation 2, except where listed below:
   sound speed stays at the grid's lowest (1440 m/s).
 - **Bone** (``lesion_tissue`` + ``fill_below``): the cortex's impedance (~6.4 MRayl; the
   density carries it, the sound speed being capped at the grid's 1650 m/s) and the bone
-  filling everything below its surface, so no back wall exists to be imaged and the shadow
-  is complete. The label (the surface facing the probe) is unchanged.
+  filling everything below its surface, so no back wall exists to be imaged; inside it no
+  scatterers and 40 dB/(MHz^y cm) (k-Wave's absorption saturates near that: see the preset), so
+  the shadow holds only what the solver and the receiver noise leave. The label (the surface facing the probe) is unchanged.
 - **Iso-echoic lesions** get a thin hypo-echoic halo (capsule) inside their boundary and
   posterior enhancement where they had no posterior feature: what makes them visible on a
   scanner.
