@@ -28,14 +28,15 @@ same (seed, index) under image formation 2, except where listed below:
 - **Spicules** are at least `SPICULE_MIN_MM` wide (about the system's lateral resolution),
   in the label and the tissue alike.
 """
+
 from __future__ import annotations
 
 import contextlib
 
 import numpy as np
 
-SPICULE_MIN_MM = 0.5      # the L7-4 system's lateral -6 dB width is ~0.48 mm (image_formation3)
-AIR_RHO = 100.0           # kg/m^3: as light as k-Wave stays stable with here (see the module docstring)
+SPICULE_MIN_MM = 0.5  # the L7-4 system's lateral -6 dB width is ~0.48 mm (image_formation3)
+AIR_RHO = 100.0  # kg/m^3: as light as k-Wave stays stable with here (see the module docstring)
 HALO_TISSUE_KEY = "halo"  # a lesion's halo tissue, stored on the lesion
 
 
@@ -86,8 +87,10 @@ def apply(out: dict, preset: dict, rng: np.random.Generator, width_mm: float, de
             if les.get("posterior") == "none" and "posterior_alpha" in halo:
                 les["posterior"] = "enhancement"
                 les["tissue"]["alpha"] = halo["posterior_alpha"]
-            les[HALO_TISSUE_KEY] = {"thickness_mm": halo["thickness_mm"],
-                                    "tissue": dict(les["tissue"], scat_amp=les["tissue"]["scat_amp"] * halo["amp_factor"])}
+            les[HALO_TISSUE_KEY] = {
+                "thickness_mm": halo["thickness_mm"],
+                "tissue": dict(les["tissue"], scat_amp=les["tissue"]["scat_amp"] * halo["amp_factor"]),
+            }
     return out
 
 
@@ -98,8 +101,12 @@ def _draw_lobules(rng, spec: dict, out: dict, width_mm: float, depth_mm: float) 
     n = int(round(width_mm * depth_mm / (size * size / aspect)))
     z = rng.uniform(-2.0, depth_mm + 2.0, n)
     x = rng.uniform(-2.0, width_mm + 2.0, n)
-    return {"in": list(spec["in"]), "aspect": aspect, "septum_mm": spec["septum_mm"],
-            "centres_mm": [[round(float(a), 4), round(float(b), 4)] for a, b in zip(z, x)]}
+    return {
+        "in": list(spec["in"]),
+        "aspect": aspect,
+        "septum_mm": spec["septum_mm"],
+        "centres_mm": [[round(float(a), 4), round(float(b), 4)] for a, b in zip(z, x)],
+    }
 
 
 def septum_mask(lobules: dict, z_mm: np.ndarray, x_mm: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ contrast is the difference of the two means in dB (grey x dynamic range / 255).
 case whose lesion falls below it with the lesion's echogenicity pushed away from its host's
 (`anatomy2.apply`'s `boost`), and records every lesion's figures in the case's metadata.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,10 +65,15 @@ def measure(image: np.ndarray, label: np.ndarray, params: dict, phys: Physics) -
             continue
         a, b = grey[inside], grey[ring]
         cnr = abs(a.mean() - b.mean()) / max(math.sqrt(a.var() + b.var()), 1e-9)
-        out.append({"label": int(les["label"]), "pixels": int(inside.sum()),
-                    **({"surface": True} if les.get("label_surface_mm") else {}),
-                    "contrast_db": round(float((a.mean() - b.mean()) * phys.dynamic_range_db / 255.0), 2),
-                    "cnr": round(float(cnr), 3)})
+        out.append(
+            {
+                "label": int(les["label"]),
+                "pixels": int(inside.sum()),
+                **({"surface": True} if les.get("label_surface_mm") else {}),
+                "contrast_db": round(float((a.mean() - b.mean()) * phys.dynamic_range_db / 255.0), 2),
+                "cnr": round(float(cnr), 3),
+            }
+        )
     return out
 
 
@@ -79,6 +85,7 @@ def all_visible(figures: list[dict]) -> bool:
 
 
 # ------------------------------------------------------------------ what a scanner shows (issue #24 item 3)
+
 
 def _db(image: np.ndarray, phys: Physics) -> np.ndarray:
     return image.astype(np.float64) * phys.dynamic_range_db / 255.0
@@ -98,7 +105,7 @@ def shadow_depth_db(image: np.ndarray, surface: np.ndarray, phys: Physics) -> fl
     for c in np.flatnonzero(surface.any(axis=0)):
         top = int(np.argmax(surface[:, c]))
         if top - b >= 0 and top + b <= db.shape[0]:
-            out.append(np.median(db[top - b:top - a, c]) - np.median(db[top + a:top + b, c]))
+            out.append(np.median(db[top - b : top - a, c]) - np.median(db[top + a : top + b, c]))
     return float(np.median(out)) if len(out) >= 5 else None
 
 

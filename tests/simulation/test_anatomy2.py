@@ -1,6 +1,7 @@
 """Anatomy 2 (image formation 3's phantoms): the geometry and labels of image formation 2's draw
 kept; fat lobules with septa; air and bone; continuous interfaces; iso-echoic halos;
 spicules no thinner than the system resolves."""
+
 import numpy as np
 import pytest
 
@@ -32,7 +33,12 @@ def test_anatomy2_keeps_geometry_and_labels_of_unspiculated_cases(preset):
         assert new["anatomy"] == 2 and "anatomy" not in old
         assert new["boundaries"] == old["boundaries"] and new["ligaments"] == old["ligaments"]
         for a, b in zip(phantom.bodies(new), phantom.bodies(old)):
-            assert (a["zc_mm"], a["xc_mm"], a["radius_mm"], a["harmonics"]) == (b["zc_mm"], b["xc_mm"], b["radius_mm"], b["harmonics"])
+            assert (a["zc_mm"], a["xc_mm"], a["radius_mm"], a["harmonics"]) == (
+                b["zc_mm"],
+                b["xc_mm"],
+                b["radius_mm"],
+                b["harmonics"],
+            )
         if not any(les["spicules"] for les in new["lesions"]):
             assert np.array_equal(phantom.label_map(new, IF3), phantom.label_map(old, IF3))
 
@@ -103,8 +109,15 @@ def test_iso_lesions_get_a_halo_and_posterior_enhancement():
 
 
 def test_spicules_are_at_least_the_lateral_resolution_wide():
-    les = {"zc_mm": 10.0, "xc_mm": 10.0, "radius_mm": 3.0, "aspect": 1.0, "rotation_rad": 0.0, "harmonics": [],
-           "spicules": [[0.0, 0.8, 0.06]]}  # along +x, 0.8 radii long, 0.06 rad wide: a needle
+    les = {
+        "zc_mm": 10.0,
+        "xc_mm": 10.0,
+        "radius_mm": 3.0,
+        "aspect": 1.0,
+        "rotation_rad": 0.0,
+        "harmonics": [],
+        "spicules": [[0.0, 0.8, 0.06]],
+    }  # along +x, 0.8 radii long, 0.06 rad wide: a needle
     z, x = np.meshgrid(np.arange(0, 20, 0.02), np.arange(0, 20, 0.02), indexing="ij")
     for min_mm, ok in ((None, False), (anatomy2.SPICULE_MIN_MM, True)):
         mask = phantom.lesion_mask(dict(les, **({"spicule_min_mm": min_mm} if min_mm else {})), z, x)

@@ -1,6 +1,7 @@
 """Fluid, air and bone as a scanner shows them (issue #24 item 3), measured on image formation 3
 frames of the fast backend: where its physics is honest (attenuation shadows, anechoic fluid, a
 fixed noise floor under the TGC). Reverberation is the wave solver's and is not checked here."""
+
 import numpy as np
 import pytest
 

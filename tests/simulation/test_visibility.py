@@ -1,4 +1,5 @@
 """Lesion contrast and CNR on the displayed image (simulation.visibility), against known answers."""
+
 import numpy as np
 import pytest
 
@@ -25,7 +26,7 @@ def test_cnr_and_contrast_of_a_lesion_with_known_grey_levels():
     image = np.clip(rng.normal(120, 20, PHYS.out_shape), 0, 255)
     image[inside] = np.clip(rng.normal(90, 20, inside.sum()), 0, 255)
     f = visibility.measure(image.astype(np.uint8), label, p, PHYS)[0]
-    assert f["cnr"] == pytest.approx(30 / np.sqrt(2 * 20 ** 2), abs=0.08)
+    assert f["cnr"] == pytest.approx(30 / np.sqrt(2 * 20**2), abs=0.08)
     assert f["contrast_db"] == pytest.approx(-30 * PHYS.dynamic_range_db / 255, abs=0.5)
     assert not visibility.all_visible([dict(f, cnr=0.29)]) and visibility.all_visible([f])
 
