@@ -249,13 +249,12 @@ def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
 
 
 # Receiver noise: a fixed floor, as a scanner's thermal noise is, not a fraction of each frame's
-# echoes (a frame's RMS is its brightest specular echoes'; relative to it, the deep noise after TGC
-# filled bone shadows and vessel lumens to within ~8 dB of the tissue beside them). The channel
-# noise std is `noise_std` x NOISE_REF_PA: NOISE_REF_PA is the level at which the beamformed,
-# compounded noise envelope equals that of soft-tissue speckle at 15 mm before TGC (measured on
-# k-Wave frames of the three presets), so the noise levels of `sample.NOISE_STD` put the floor
-# 20 log10(noise_std) dB below 15-mm tissue: low (0.02) -34 dB ... hence a
-# floor ~55 dB below it at 0.02 with the aperture's averaging (see `noise_floor_db`).
+# echoes (a frame's RMS is its brightest echoes'; relative to it, the deep noise after TGC filled
+# shadows and lumens). The channel noise std is `noise_std` x NOISE_REF_PA, with NOISE_REF_PA set
+# so that noise_std = 1 puts the beamformed, compounded noise envelope 24 dB below soft-tissue
+# speckle at 15 mm before TGC (calibrated on k-Wave bone-surface case 0 at high noise: measured
+# -26.0 dB at 30.7 mm with 76 Pa, i.e. -22.8 at 15 mm, hence 76 x 10^(-17.7/20) = 10 Pa). The
+# levels of `sample.NOISE_STD` then lie 58 (low, 0.02), 48 (medium) and 40.5 dB (high) below it.
 NOISE_REF_PA = 10.0
 
 
