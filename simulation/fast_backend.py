@@ -38,6 +38,10 @@ from .physics import Physics
 from .shift_physics import defocus_rows
 
 NP_PER_DB = 1 / (20 * math.log10(math.e))
+# Image formation 3's receiver noise is a fixed floor (see image_formation3.NOISE_REF_PA): the noise
+# RMS at noise_std = 1 that puts its median envelope 24 dB below this model's soft-tissue speckle
+# at 15 mm before TGC (median envelope 7.0e-4 in breast gland and neck tissue).
+FAST_NOISE_REF = 7.0e-4 * 10 ** (-24 / 20) / 0.8326  # median of a Rayleigh envelope = 0.8326 x its RMS
 
 
 def reflectivity(maps: dict, axis: int = 0) -> np.ndarray:
@@ -147,10 +151,13 @@ def split_reflectivity(maps: dict, tissue_index: np.ndarray | None):
     mean impedance (specular, coherent) and each grid point's impedance fluctuation about
     it (eps / 2, the amplitude of the +-pair the derivative of a point fluctuation gives)."""
     z = np.asarray(maps["density"], dtype=np.float64) * np.asarray(maps["sound_speed"], dtype=np.float64)
-    if tissue_index is None:
+    if "impedance_base" in maps:  # anatomy 2: the area-weighted impedance without scatterers
+        mean = np.asarray(maps["impedance_base"], dtype=np.float64)
+    elif tissue_index is None:
         return reflectivity(maps), np.zeros_like(z)
-    idx = np.asarray(tissue_index).ravel()
-    mean = (np.bincount(idx, weights=z.ravel()) / np.maximum(np.bincount(idx), 1))[idx].reshape(z.shape)
+    else:
+        idx = np.asarray(tissue_index).ravel()
+        mean = (np.bincount(idx, weights=z.ravel()) / np.maximum(np.bincount(idx), 1))[idx].reshape(z.shape)
     r = np.zeros_like(z)
     r[1:] = np.diff(mean, axis=0) / (mean[1:] + mean[:-1])
     return r, (z / mean - 1.0) / 2
@@ -204,7 +211,8 @@ def _fast_envelope_v2(maps: dict, phys: Physics, noise_std: float, rng: np.rando
         # lateral PSF, so it has the speckle's grain (no streaks); RMS as in image formation 1.
         w = (rng.standard_normal((rows, cols)) + 1j * rng.standard_normal((rows, cols))) / math.sqrt(2)
         n = _lateral_by_version(h @ w, zf, sigma_px, phys)
-        n *= noise_std * float(np.sqrt(np.mean(np.abs(iq) ** 2))) / 3.0 / float(np.sqrt(np.mean(np.abs(n) ** 2)))
+        level = FAST_NOISE_REF if phys.image_formation >= 3 else float(np.sqrt(np.mean(np.abs(iq) ** 2))) / 3.0
+        n *= noise_std * level / float(np.sqrt(np.mean(np.abs(n) ** 2)))
         iq = iq + n
     # complex IQ, well sampled laterally (sigma >= 2 columns), onto the fine lateral grid (cubic)
     cx = np.broadcast_to(xf / phys.dx_m - 0.5, (zf.size, xf.size))

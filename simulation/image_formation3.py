@@ -1,8 +1,10 @@
 """Image formation 3: a real probe's compounded plane waves, IQ delay-and-sum, Rayleigh speckle.
 
     phantom (scatterers at off-grid positions, band-limited onto the grid)
-      -> k-Wave: every compounding angle in one batched solver run; the probe's elements
-         (centres, widths, kerf) are the source and, averaged over their width, the receivers
+      -> k-Wave: every compounding angle in one batched solver run; a continuous source across
+         the probe's aperture (`transmit_signals` says why), the probe's elements (centres,
+         widths, kerf), averaged over their width, the receivers; what the array records of
+         its own transmit (a run into the coupling gel alone, `background_rf`) subtracted
       -> per channel: receiver noise, the probe's one-way response as receive filter (the
          transmit is a one-cycle sine through the same response), IQ demodulation at f0
       -> IQ delay-and-sum with the probe's element count (128 for the L7-4), dynamic
@@ -164,15 +166,27 @@ def _shifted(pulse_centred: np.ndarray, m: int) -> np.ndarray:
 
 def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray, float]:
     """(source mask (grid), signals (n_angles, n_src, n_t), pulse-centre time): every grid column
-    under an element's active width carries that element's steered pulse."""
+    across the aperture (first element's left edge to the last's right edge) transmits the
+    steered pulse, delayed for its own position, under a Tukey taper across the aperture.
+
+    Why not the elements as they are: the L7-4's pitch (0.298 mm) is 1.0 wavelength at f0, and on
+    the 0.09 mm grid each 0.048 mm kerf becomes a silent column, so the source is modulated with
+    the pitch's period. A plane wave steered by 8 degrees then leaves with a grating-lobe plane
+    wave at about -58 degrees (-46 at the band's upper edge); on the first k-Wave frames its
+    echoes filled the whole image outside a central triangle (apex at ~12 mm depth, sides along
+    the two lobes' 58-degree edges from the aperture's ends) with striated clutter, with delays
+    per element or per column alike. A continuous source has no such lobe; the receive keeps the
+    probe's 128 elements."""
     xe, weights = element_x(phys), element_columns(phys)
-    owner = np.where(weights.any(axis=0), weights.argmax(axis=0), -1)  # element of each column, -1 in kerf
-    cols = np.flatnonzero(owner >= 0)
+    active = np.flatnonzero(weights.any(axis=0))
+    cols = np.arange(active[0], active[-1] + 1)
+    xc = (cols + 0.5) * phys.dx_m
     sigs, t_peak = [], 0.0
     for angle in angles_deg:
-        d = xe * math.sin(math.radians(angle)) / phys.c_beamform
-        s, t_peak = _pulses(phys, d - d.min())
-        sigs.append(s[owner[cols]])
+        sin = math.sin(math.radians(angle)) / phys.c_beamform
+        d = xc * sin - (xe * sin).min()  # the element-centre reference the beamformer's delays use
+        s, t_peak = _pulses(phys, d)
+        sigs.append(s)
     n_t = max(s.shape[1] for s in sigs)
     batch = np.zeros((len(sigs), cols.size, n_t), dtype=np.float32)
     for i, s in enumerate(sigs):
@@ -184,7 +198,35 @@ def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray,
 
 def channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
     """Every compounding angle of `phys.angles_deg` through one batched k-Wave run: channel
-    RF (n_angles, n_elements, n_t) float32 and the burst-peak time."""
+    RF (n_angles, n_elements, n_t) float32 and the burst-peak time, the background (what the
+    array records of its own transmit, `background_rf`) subtracted."""
+    rf, t_peak = _channel_rf(phys, maps)
+    return rf - background_rf(phys, maps), t_peak
+
+
+_BACKGROUND: dict = {}
+
+
+def background_rf(phys: Physics, maps: dict) -> np.ndarray:
+    """The channel RF of the same transmits into the coupling medium alone (the phantom's top
+    row, homogeneous, no echo): the transmit burst each element records of itself (for a
+    steered plane wave at its own delay, after the fixed transmit gate), its neighbours' pulses
+    running along the array, and the aperture's edge waves. A real probe's elements are
+    isolated on transmit and do not record these; in the simulation they are 40-60 dB above
+    the echoes and beamform into bright bands and diagonal streaks in the top half of the
+    image. They depend only on the medium under the array, so one run per worker and
+    coupling medium serves every frame."""
+    top = {k: float(np.asarray(maps[k])[0].mean()) for k in ("sound_speed", "density", "alpha_coeff")}
+    key = (repr(phys), repr(phys.extra), tuple(round(v, 6) for v in top.values()))
+    if key not in _BACKGROUND:
+        if len(_BACKGROUND) >= 4:
+            _BACKGROUND.pop(next(iter(_BACKGROUND)))
+        flat = {k: np.full((phys.rows, phys.cols), v) for k, v in top.items()}
+        _BACKGROUND[key] = _channel_rf(phys, flat)[0]
+    return _BACKGROUND[key]
+
+
+def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
     from types import SimpleNamespace
 
     from . import arrays
@@ -196,7 +238,7 @@ def channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
                             Nt=phys.n_steps(), dt=phys.dt_s)
     medium = SimpleNamespace(sound_speed=full["sound_speed"], density=full["density"],
                              alpha_coeff=full["alpha_coeff"], alpha_power=phys.alpha_power,
-                             alpha_mode="no_dispersion")
+                             alpha_mode="no_dispersion", sound_speed_ref=phys.c_max)
     loop = _fast_loop_class()
     loop.array_backend = arrays.pick()
     sim = loop(kgrid, medium, SimpleNamespace(p_mask=mask, p=signals[0], p_batch=signals, p_mode="additive"),
@@ -221,18 +263,28 @@ def flat_scattering_filter(phys: Physics, f_hz: np.ndarray) -> np.ndarray:
     return np.where(f > 0, (phys.f0_hz / np.maximum(f, 1.0)) ** SCATTERING_TILT, 0.0)
 
 
+# Receiver noise: a fixed floor, as a scanner's thermal noise is, not a fraction of each frame's
+# echoes (a frame's RMS is its brightest echoes'; relative to it, the deep noise after TGC filled
+# shadows and lumens). The channel noise std is `noise_std` x NOISE_REF_PA, with NOISE_REF_PA set
+# so that noise_std = 1 puts the beamformed, compounded noise envelope 24 dB below soft-tissue
+# speckle at 15 mm before TGC (calibrated on k-Wave bone-surface case 0 at high noise: measured
+# -26.0 dB at 30.7 mm with 76 Pa, i.e. -22.8 at 15 mm, hence 76 x 10^(-17.7/20) = 10 Pa). The
+# levels of `sample.NOISE_STD` then lie 58 (low, 0.02), 48 (medium) and 40.5 dB (high) below it.
+NOISE_REF_PA = 10.0
+
+
 def receive_iq(rf: np.ndarray, phys: Physics, t_peak: float, noise_std: float,
                rng: np.random.Generator) -> np.ndarray:
-    """Channel RF (..., n_t) -> IQ: the transmit burst blanked, receiver noise (white, `noise_std`
-    x the echo RMS), the probe's one-way response as receive filter (and `flat_scattering_filter`), analytic signal,
+    """Channel RF (..., n_t) -> IQ: the transmit burst blanked, receiver noise (white, std
+    `noise_std` x NOISE_REF_PA), the probe's one-way response as receive filter (and
+    `flat_scattering_filter`), analytic signal,
     demodulation at f0, and the demodulator's low-pass: a 5th-order Butterworth at half the
     probe's pulse-echo band (B f0 / 2), run forward and backward (zero phase, -6 dB there;
     the convention of MUST's rf2iq)."""
     n = rf.shape[-1]
     rf = beamform.gate_transmit(rf.reshape(-1, n), phys, t_peak).reshape(rf.shape).astype(np.float64)
     if noise_std > 0:
-        rms = float(np.sqrt(np.mean(rf ** 2)))
-        rf = rf + noise_std * rms * rng.standard_normal(rf.shape)
+        rf = rf + noise_std * NOISE_REF_PA * rng.standard_normal(rf.shape)
     nfft = sfft.next_fast_len(n)
     f = sfft.fftfreq(nfft, phys.dt_s)
     spec = sfft.fft(rf, nfft, axis=-1) * (2.0 * (f > 0) * probe_response(phys, f) * flat_scattering_filter(phys, f))
@@ -315,3 +367,20 @@ def kwave_envelope(maps: dict, phys: Physics, noise_std: float, rng: np.random.G
     """Image formation 3 through k-Wave: the envelope on the output pixel grid."""
     rf, t_peak = channel_rf(phys, maps)
     return compound_envelope(receive_iq(rf, phys, t_peak, noise_std, rng), phys, t_peak)
+
+
+# ------------------------------------------------------------------ scored field
+
+EDGE_MM = 3.0  # outer columns left out of the scored field on each side (see `scored_field`)
+
+
+def scored_field(phys: Physics) -> np.ndarray:
+    """The pixels a task built with this image formation scores (its scan region): all but the
+    outer EDGE_MM on each side, where the receive aperture is truncated and one of the steered
+    plane waves misses the corner, so the image may darken. Measured on four k-Wave frames of
+    this image formation (median dB per 1 mm column band below 5 mm depth, against the middle
+    7.5 mm): the outer 1 mm within +-2.1 dB, 1-6 mm in within +-1.9 dB; single frames, so the
+    anatomy (a bone at one side) is part of these figures."""
+    _, x = np.meshgrid(*(np.asarray(a) * 1e3 for a in beamform.pixel_grid(phys)), indexing="ij")
+    width_mm = phys.width_m * 1e3
+    return (x >= EDGE_MM) & (x <= width_mm - EDGE_MM)

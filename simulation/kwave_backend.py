@@ -94,6 +94,15 @@ def _fast_loop_class():
         grid_cache: dict = {}
         array_backend = None  # set per call: arrays.pick()
 
+        def _setup_pml(self):
+            # k-Wave's medium.sound_speed_ref: the reference speed of the k-space correction and the
+            # PML, by default the medium's highest; image formation 3 fixes it (Physics.c_max) so a
+            # frame and its background run (image_formation3.background_rf) share every operator.
+            ref = getattr(self.medium, "sound_speed_ref", None)
+            if ref is not None:
+                self.c_ref = float(ref)
+            super()._setup_pml()
+
         def _setup_kspace_operators(self):
             key = (self.grid_shape, tuple(self.spacing), self.dt, self.c_ref, self.use_sg, self.use_kspace)
             cached = self.grid_cache.get(key)

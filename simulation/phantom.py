@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from . import anatomy2
 from .physics import Physics
 from .presets import get_preset
 
@@ -74,6 +75,8 @@ def draw_phantom(preset_name: str, rng: np.random.Generator, phys: Physics,
         out["structures"] = _draw_structures(rng, preset, width_mm, out["mirrored"])
     lesions = _draw_lesions(rng, preset, boundaries, depth_mm, width_mm, out.get("structures", []), specimen)
     out.update(lesions=lesions, has_lesion=bool(lesions))
+    if phys.image_formation >= 3:  # drawn last: the geometry above is image formation 2's
+        anatomy2.apply(out, preset, rng, width_mm, depth_mm)
     return out
 
 
@@ -227,9 +230,14 @@ def lesion_mask(les: dict, z_mm: np.ndarray, x_mm: np.ndarray) -> np.ndarray:
     r = np.ones_like(phi)
     for k, amp, ph in les["harmonics"]:
         r += amp * np.cos(k * phi + ph)
+    min_mm = les.get("spicule_min_mm")
     for ang, length, width in les["spicules"]:
         d = np.abs(np.angle(np.exp(1j * (phi - ang))))
-        r += length * np.clip(1 - d / width, 0, None)
+        if min_mm:  # a flat tip at least min_mm wide (anatomy 2): full length within half the width
+            width = max(width, min_mm / (les["radius_mm"] * min(a, 1 / a) * (1 + length)))
+            r += length * np.clip(2 * (1 - d / width), 0, 1)
+        else:
+            r += length * np.clip(1 - d / width, 0, None)
     return rho <= r
 
 
@@ -246,15 +254,30 @@ def tissue_index(params: dict, z_mm: np.ndarray, x_mm: np.ndarray, tissue_names:
     for b in params["boundaries"]:
         layer_of += z_mm >= b["base_mm"] + _curve(b["wobble"], x_mm)
     idx = np.array([tissue_names.index(t) for t in params["layers"]])[layer_of]
+    _lobule_septa(params, idx, z_mm, x_mm, tissue_names)
     for lig in params["ligaments"]:
         zc = lig["z0_mm"] + lig["slope"] * (x_mm - lig["x0_mm"]) + lig["amp_mm"] * np.sin(
             2 * np.pi * x_mm / lig["wavelength_mm"] + lig["phase"])
         host = np.isin(idx, [tissue_names.index(t) for t in lig["in"]])
         on = (np.abs(z_mm - zc) < lig["thickness_mm"] / 2) & (x_mm >= lig["x0_mm"]) & (x_mm <= lig["x1_mm"]) & host
         idx[on] = tissue_names.index("ligament")
-    for i, body in enumerate(bodies(params)):
-        idx[lesion_mask(body, z_mm, x_mm)] = len(tissue_names) + i
+    all_bodies = bodies(params)
+    for i, body in enumerate(all_bodies):
+        mask = lesion_mask(body, z_mm, x_mm)
+        idx[anatomy2.fill_below(mask) if body.get("fill_below") else mask] = len(tissue_names) + i
+        if anatomy2.HALO_TISSUE_KEY in body:  # halo tissues follow the bodies' in the table
+            idx[mask & ~lesion_mask(anatomy2.halo_inner(body), z_mm, x_mm)] = len(tissue_names) + len(all_bodies) + i
     return idx
+
+
+def _lobule_septa(params: dict, idx: np.ndarray, z_mm, x_mm, tissue_names: list) -> None:
+    """Anatomy 2: septa between fat lobules, in the layers the phantom's `lobules` names."""
+    lob = params.get("lobules")
+    if not lob:
+        return
+    host = np.isin(idx, [tissue_names.index(t) for t in lob["in"]])
+    if host.any():
+        idx[host & anatomy2.septum_mask(lob, z_mm, x_mm)] = tissue_names.index("ligament")
 
 
 def bodies(params: dict) -> list:
@@ -287,17 +310,44 @@ def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict
     """Sound speed, density, attenuation and scatterers on the simulation grid interior."""
     tissues = get_preset(params["preset"])["tissues"]
     names = list(tissues)
-    props = [tissues[n] for n in names] + [body["tissue"] for body in bodies(params)]
+    body_list = bodies(params)
+    props = ([tissues[n] for n in names] + [body["tissue"] for body in body_list]
+             + [b.get(anatomy2.HALO_TISSUE_KEY, {}).get("tissue", b["tissue"]) for b in body_list])
     z, x = _grid_mm((phys.rows, phys.cols), phys.depth_m, phys.width_m)
     idx = tissue_index(params, z, x, names)
     table = lambda key: np.array([p[key] for p in props], dtype=np.float64)[idx]
+    if params.get("anatomy", 1) >= 2:  # area-weighted properties: interfaces continuous below the grid step
+        base = _cell_means(params, phys, names, props)
+    else:
+        base = {k: table(k) for k in ("c", "rho", "alpha")}
     has = rng.random(idx.shape) < table("scat_density")
     fluct = table("scat_amp") * rng.standard_normal(idx.shape) * has
     if phys.image_formation == 3:  # scatterers off the grid lattice (fully developed speckle)
         from .image_formation3 import offgrid_scatterers
 
         fluct = offgrid_scatterers(fluct, rng)
-    return {"sound_speed": np.clip(table("c") * (1 + fluct), phys.c_min, phys.c_max),
-            "density": table("rho") * (1 + fluct),
-            "alpha_coeff": table("alpha"),
+    maps = {"sound_speed": np.clip(base["c"] * (1 + fluct), phys.c_min, phys.c_max),
+            "density": base["rho"] * (1 + fluct),
+            "alpha_coeff": base["alpha"],
             "tissue_index": idx}
+    if params.get("anatomy", 1) >= 2:  # the fast backend's specular part (its interfaces, partial volumes included)
+        maps["impedance_base"] = np.clip(base["c"], phys.c_min, phys.c_max) * base["rho"]
+    return maps
+
+
+SUBCELLS = 3  # anatomy 2: tissue sampled 3 x 3 times per grid cell, properties averaged
+
+
+def _cell_means(params, phys: Physics, names: list, props: list) -> dict:
+    """Sound speed, density and attenuation averaged over SUBCELLS^2 points per grid cell
+    (area-weighted rasterisation): an oblique interface becomes a continuous ramp of
+    partial-volume cells instead of a staircase, so its echo is a line, not a row of beads.
+    The density is averaged harmonically across air (a pressure-release cell stays one)."""
+    s = SUBCELLS
+    z, x = _grid_mm((phys.rows * s, phys.cols * s), phys.depth_m, phys.width_m)
+    idx = tissue_index(params, z, x, names)
+    out = {}
+    for key in ("c", "rho", "alpha"):
+        v = np.array([p[key] for p in props], dtype=np.float64)[idx]
+        out[key] = v.reshape(phys.rows, s, phys.cols, s).mean(axis=(1, 3))
+    return out

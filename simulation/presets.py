@@ -71,6 +71,12 @@ _PRESETS: dict[str, dict] = {
             "rho": [1020.0, 1080.0],
             "overlap_gap_mm": 1.5,
         },
+        # image formation 3's anatomy (simulation/anatomy2.py): fat lobules with septa; iso-echoic
+        # lesions with a hypo-echoic halo 0.7 mm thick (a tenth of the lesion's scatter amplitude)
+        # and, where they had none, posterior enhancement
+        "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2},
+                     "halo": {"iso": {"thickness_mm": 0.7, "amp_factor": 0.1, "posterior_alpha": 0.2}},
+                     "echo_scale": {"hyper": 1.4}},
     },
 }
 
@@ -128,6 +134,15 @@ _PRESETS["bone-surface"] = {
         "rho": [1800.0, 1950.0],
         "overlap_gap_mm": 1.5,
     },
+    # image formation 3 (simulation/anatomy2.py): cortical bone's impedance, 1650 m/s x 3900 kg/m^3
+    # = 6.4 MRayl (cortex ~3500 m/s x 1900 kg/m^3; the grid caps the speed, the density carries
+    # the impedance: reflection 0.58 against muscle), and bone filling everything below its surface,
+    # absorbing 40 dB/(MHz^y cm) with no scatterers: k-Wave's power-law absorption saturates for
+    # strong absorption (3 mm of bone at the drawn 16.7 took a deep echo down 21 dB, not the 61 dB
+    # nominal; 40 and 80 both ~34 dB), and the bone's own scatterers showed as speckle below the
+    # surface (a 5 dB "shadow" on the first k-Wave frames)
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "lesion_tissue": {"rho": 3900.0, "alpha": 40.0, "scat_density": 0.0},
+                 "fill_below": True},
 }
 
 # Neck, transverse view of one thyroid lobe (a linear probe over the thyroid, as in thyroid
@@ -217,6 +232,11 @@ _PRESETS["neck-thyroid"] = {
         "rho": [1030.0, 1070.0],
         "overlap_gap_mm": 1.0,
     },
+    # image formation 3 (simulation/anatomy2.py): the trachea's lumen is air (pressure release),
+    # iso-echoic nodules get a halo and posterior enhancement, the thin fat layer its lobules
+    "anatomy2": {"lobules": {"in": ["fat"], "size_mm": 5.0, "aspect": 1.8, "septum_mm": 0.2}, "structure_tissue": {"trachea": {"rho": 100.0}},
+                 "halo": {"iso": {"thickness_mm": 0.6, "amp_factor": 0.1, "posterior_alpha": 0.3}},
+                 "echo_scale": {"hyper": 1.4}},
 }
 
 PRESETS: Registry[dict] = Registry("phantom preset")

@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from evaluator.errors import SonoBenchError
 from evaluator.metrics.defaults import BOARDS
 from evaluator.tasks import write_task
@@ -63,4 +65,27 @@ def freeze_task(data_dir, folder, task_id: str, version: int = 1):
                                    "noise_level": meta["noise_level"],
                                    **({"image_formation": meta["image_formation"]} if "image_formation" in meta else {})}})
     root = os.path.relpath(data_dir.resolve(), folder.resolve())
-    return write_task(folder, task_spec(task_id, version, run, len(cases)), cases, data_root=root)
+    spec = task_spec(task_id, version, run, len(cases))
+    phys = Physics.from_json(run["physics"])
+    if phys.image_formation >= 3:  # the scored field: the image less its dark edge columns
+        region = write_scored_field(data_dir, phys)
+        spec["scan_region"] = {"method": "file"}
+        for case in cases:
+            case["meta"].update(region)
+    return write_task(folder, spec, cases, data_root=root)
+
+
+REGION_NAME = "region.png"
+
+
+def write_scored_field(data_dir: Path, phys: Physics) -> dict:
+    """Write the scored-field mask (`image_formation3.scored_field`) once in `data_dir`; the
+    manifest meta every case of the task carries for it (the scan-region file method)."""
+    import hashlib
+
+    from .dataset import _png_bytes
+    from .image_formation3 import scored_field
+
+    data = _png_bytes(scored_field(phys).astype(np.uint8) * 255)
+    (data_dir / REGION_NAME).write_bytes(data)
+    return {"region": REGION_NAME, "region_sha256": hashlib.sha256(data).hexdigest()}
