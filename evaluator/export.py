@@ -111,12 +111,13 @@ def plan(source, splits=None, images_only: bool = False, size=None) -> _Plan:
 
 
 def _shift_sets(task: Task, splits: list[str], images_only: bool) -> list[Task]:
-    """The shift sets whose test images an images-only export of the test split hands out, verified."""
+    """The shift and sweep sets whose test images an images-only export of the test split hands
+    out, verified."""
     if not images_only or "test" not in splits or data.is_pretraining_set(task):
         return []
-    from .robustness import shift_sets
+    from .robustness import shift_sets, sweep_sets
 
-    sets = shift_sets(task)
+    sets = [*shift_sets(task), *sweep_sets(task)]
     for child in sets:
         data.prepare(child, "test", images_only=True)
     return sets

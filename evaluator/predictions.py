@@ -301,12 +301,13 @@ def load(path: Path, task: Task, split: str = "test", sets=()) -> tuple[Masks, d
 
 
 def shift_sets_for(task: Task, split: str) -> list[Task]:
-    """The shift sets a prediction submission to `task`'s `split` may cover (test split only)."""
+    """The shift and sweep sets a prediction submission to `task`'s `split` may cover (test split
+    only): each is scored when the submission has its folder of masks, else "not submitted"."""
     if split != "test" or task.parent:
         return []
-    from .robustness import shift_sets
+    from .robustness import shift_sets, sweep_sets
 
-    return shift_sets(task)
+    return [*shift_sets(task), *sweep_sets(task)]
 
 
 def check(task: Task, path, split: str = "test"):

@@ -21,6 +21,7 @@ from .predictions import FORMAT, Masks, PredictionsRefused, load, shift_sets_for
 from .result_row import aggregate, result_row, score_masks
 from .robustness import ShiftOutcome
 from .store import jobs as store_jobs
+from .sweeps import task as sweep_task
 from .tasks import Task, verify_task
 
 
@@ -30,8 +31,10 @@ def _score(task: Task, masks: Masks, split: str, labels_root, settings) -> tuple
 
     t0 = time.monotonic()
     scored = score_masks(task, task.split(split), masks.masks, labels_root)
+    columns = aggregate(task, scored.per_case, scored.case_ids)
+    columns.update(sweep_task.result_columns(task, masks.masks))  # a sweep set's 3D scores ({} elsewhere)
     result = result_row(
-        task, split=split, n_cases=len(scored.case_ids), columns=aggregate(task, scored.per_case, scored.case_ids),
+        task, split=split, n_cases=len(scored.case_ids), columns=columns,
         complexity={"params": None, "gflops": None, "source": "prediction files: no model, no complexity"},
         hardware={"source": "prediction files decoded and scored by the evaluator; no model ran"},
         wall_s=time.monotonic() - t0, private_cases=private_cases(task, split, settings),

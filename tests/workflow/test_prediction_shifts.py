@@ -99,3 +99,27 @@ def test_a_zip_may_hold_a_shift_sets_folder_but_nothing_deeper(tmp_path, monkeyp
     ok = CliRunner().invoke(cli, ["submit", str(good), "--predictions", "--task", TASK, "--db", str(db)])
     assert ok.exit_code == 0, ok.output
     assert f"({child.ref}): {child.primary_metric} 1.0000" in ok.output
+
+
+def test_masks_of_a_sweep_set_get_its_3d_scores(tmp_path, monkeypatch):
+    """The bone task's tracked sweeps are a follow-up set too: a submission with their masks (the
+    labels here) gets the sweep set's 3D columns; without that folder the set is 'not submitted'."""
+    from evaluator.robustness import sweep_sets
+
+    monkeypatch.setenv("SONOBENCH_HOME", str(tmp_path / "home"))
+    task = get_task("sim-bone-surface@1")
+    sweeps = sweep_sets(task)
+    assert sweeps, "the bone task has a committed sweep set"
+    root = tmp_path / "preds"
+    _write(root, task)
+    _write(root / sweeps[0].id, sweeps[0])
+    db = tmp_path / "r.db"
+    out = CliRunner().invoke(cli, ["submit", str(root), "--predictions", "--task", task.ref, "--db", str(db),
+                                   "--name", "oracle"])
+    assert out.exit_code == 0, out.output
+    with Store(db) as store:
+        rows = [dict(r) for r in store.db.query(
+            "select r.task_id, r.sweep_fscore_mean, r.sweep_completeness_mean from results r order by r.id")]
+    assert [r["task_id"] for r in rows] == [task.id, sweeps[0].id]
+    assert rows[0]["sweep_fscore_mean"] is None
+    assert rows[1]["sweep_fscore_mean"] > 0.95 and rows[1]["sweep_completeness_mean"] > 0.95  # the labels' own
