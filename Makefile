@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sonobench demo
 
 test: $(STAMP) lint docs-check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
