@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import pickle
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -87,14 +88,13 @@ def ranking_settings() -> tuple[float, int]:
     return float(s.ranking_alpha), int(s.ranking_top_n)
 
 
-class _VersionRows(tuple):
-    """One task version's stored rows as read once per store state: (valid rows, invalid rows
-    with their problems, the splits with results). Shared, never mutated: readers copy."""
+class _VersionRows(NamedTuple):
+    """One task version's stored rows as read once per store state. Shared, never mutated:
+    readers copy."""
 
-    __slots__ = ()
-    valid = property(lambda self: self[0])
-    invalid = property(lambda self: self[1])
-    splits = property(lambda self: self[2])
+    valid: tuple[dict, ...]     # rows that can be ranked and shown
+    invalid: tuple[dict, ...]   # invalid rows with their problems
+    splits: tuple[str, ...]     # the splits with results, test first
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -105,7 +105,7 @@ def _version(path: str, fp: Fingerprint, task_id: str, version: int) -> _Version
     with _reader(path) as store:
         rows = queries.leaderboard_table_rows(store, task_id, version)
     good, bad = validity.partition(rows)  # invalid rows are listed apart (invalid_rows), never ranked
-    return _VersionRows((tuple(good), tuple(bad), tuple(split_views(rows))))
+    return _VersionRows(tuple(good), tuple(bad), tuple(split_views(rows)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
