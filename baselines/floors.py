@@ -15,14 +15,13 @@ Per task version (`build_floors`):
 Each floor is a small ONNX graph whose output is a constant logit map whatever the input
 (`floor_onnx`): `ReduceMean(image) * 0 + constant`. `sonobench baselines floors TASK[@VERSION]`
 builds them, scores each on the test split and on the task's acquisition-shift sets, and
-writes `baselines/reference/floors/<task>@<version>.json` in the reference-file format (rows
+writes `baselines/reference/floors/<task>@<version>.json.gz` in the reference-file format (rows
 with `"kind": "floor"`); `load_references_and_floors` loads a task's reference rows and its
 floors into a store (`sonobench demo` does, for every task).
 """
 from __future__ import annotations
 
 import base64
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -211,7 +210,7 @@ def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
 
 
 def make_floors(task: Task, store=None, folder: Path | None = None, log=print) -> Path:
-    """Build, score and write `task`'s floor file (`<folder>/<id>@<version>.json`); returns its path."""
+    """Build, score and write `task`'s floor file (`<folder>/<id>@<version>.json.gz`); returns its path."""
     from evaluator.store import Store
 
     t0 = time.monotonic()
@@ -224,10 +223,7 @@ def make_floors(task: Task, store=None, folder: Path | None = None, log=print) -
                     f"(a threshold chosen on val), scored by the sandboxed evaluator; rebuilt in "
                     f"{time.monotonic() - t0:.0f} s by `sonobench baselines floors {task.ref}`."),
            "rows": rows}
-    path = reference.reference_path(task.id, task.version, folder or FLOORS_DIR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    return path
+    return reference.write_json(reference.reference_path(task.id, task.version, folder or FLOORS_DIR), out)
 
 
 def load_floors(store, task: Task, log=print, folder: Path | None = None) -> int:

@@ -120,10 +120,12 @@ def results_page() -> str:
              "the task's no-skill floors (`baselines/reference/floors/`: input-independent models built from the "
              "train split; `sonobench baselines floors TASK` rebuilds them). `sonobench baselines rerun` reproduces "
              "any reference row.\n"]
-    for path in sorted((REPO / "baselines" / "reference").glob("*@*.json")):
-        data = json.loads(path.read_text())
+    from baselines.reference import read_json, reference_files
+
+    for path in reference_files(REPO / "baselines" / "reference"):
+        data = read_json(path)
         floors = path.parent / "floors" / path.name
-        rows = data.get("rows", []) + (json.loads(floors.read_text()).get("rows", []) if floors.exists() else [])
+        rows = data.get("rows", []) + (read_json(floors).get("rows", []) if floors.exists() else [])
         primary = next((r["scores"].get("primary_metric") for r in rows if r.get("scores")), None) or DEFAULT_PRIMARY_METRIC
         metric = primary if any(f"{primary}_mean" in r.get("scores", {}) for r in rows) else DEFAULT_PRIMARY_METRIC
         label = METRICS.get(metric).title if metric in METRICS else metric

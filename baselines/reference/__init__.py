@@ -1,5 +1,11 @@
-"""Committed reference results of the baselines, one JSON file per task version
-(`<task_id>@<version>.json` next to this module), and their loading into a store.
+"""Committed reference results of the baselines, one gzip-compressed JSON file per task version
+(`<task_id>@<version>.json.gz` next to this module), and their loading into a store.
+
+The files are compressed because they carry every reference's test-set predictions (base64 PNG
+masks, for `sonobench rescore`): plain, they took 6.3 MB of the checkout's 60 MB data budget;
+compressed (deterministically: no name, mtime 0), 2.5 MB. `zcat FILE | python -m json.tool` reads
+one. A plain `<task_id>@<version>.json` (a folder written by an older SonoBench, or by hand) is
+still read.
 
 A reference file::
 
@@ -17,6 +23,7 @@ uses it.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -48,8 +55,45 @@ class ReferenceMismatch(SonoBenchError):
     """A reference file that does not belong to the task it is loaded for."""
 
 
+SUFFIX = ".json.gz"
+
+
 def reference_path(task_id: str, version: int, folder: Path | None = None) -> Path:
+    """Where `task_id@version`'s reference file is written (and read first)."""
+    return Path(folder or REFERENCE_DIR) / f"{task_id}@{int(version)}{SUFFIX}"
+
+
+def _plain_path(task_id: str, version: int, folder: Path | None) -> Path:
+    """The uncompressed name, still read (older folders, hand-written files)."""
     return Path(folder or REFERENCE_DIR) / f"{task_id}@{int(version)}.json"
+
+
+def read_json(path: Path) -> dict:
+    """A reference file's JSON, gzip-compressed (`.gz`) or plain."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    return json.loads(raw)
+
+
+def write_json(path: Path, obj: dict) -> Path:
+    """Write `obj` as a reference file; `.gz` names are compressed byte-for-byte reproducibly."""
+    path = Path(path)
+    text = (json.dumps(obj, indent=1) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text, compresslevel=9, mtime=0) if path.name.endswith(".gz") else text)
+    return path
+
+
+def reference_files(folder: Path | None = None) -> list[Path]:
+    """Every `<task>@<version>` reference file in `folder` (compressed or plain), sorted by name."""
+    root = Path(folder or REFERENCE_DIR)
+    return sorted([*root.glob(f"*@*{SUFFIX}"), *root.glob("*@*.json")], key=lambda p: p.name)
+
+
+def _task_and_version(path: Path) -> tuple[str, str]:
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
+    task_id, _, version = stem.rpartition("@")
+    return task_id, version
 
 
 def _legacy_path(task_id: str, folder: Path | None) -> Path:
@@ -59,9 +103,7 @@ def _legacy_path(task_id: str, folder: Path | None) -> Path:
 
 def reference_versions(task_id: str, folder: Path | None = None) -> list[int]:
     """The task versions that have a reference file in `folder`, ascending."""
-    root = Path(folder or REFERENCE_DIR)
-    found = {int(p.stem.rpartition("@")[2]) for p in root.glob(f"{task_id}@*.json")
-             if p.stem.rpartition("@")[2].isdigit() and p.stem.rpartition("@")[0] == task_id}
+    found = {int(v) for t, v in map(_task_and_version, reference_files(folder)) if t == task_id and v.isdigit()}
     legacy = _legacy_path(task_id, folder)
     if legacy.is_file():
         found.add(int(_parse(legacy, task_id).get("task_version", 1)))
@@ -70,9 +112,10 @@ def reference_versions(task_id: str, folder: Path | None = None) -> list[int]:
 
 def _parse(path: Path, task_id: str) -> dict:
     try:
-        ref = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ReferenceMismatch(f"{path} is not valid JSON ({e}); restore it from version control") from None
+        ref = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise ReferenceMismatch(f"{path} is not a readable reference file ({e}); "
+                                "restore it from version control") from None
     if not isinstance(ref, dict) or ref.get("format") != FORMAT or ref.get("task") != task_id:
         raise ReferenceMismatch(f"{path} is not a format-{FORMAT} reference file for task '{task_id}'")
     return ref
@@ -89,13 +132,16 @@ def _current(ref: dict) -> dict:
 
 def _reference_file(task_id: str, folder: Path | None, version: int | None) -> tuple[Path, dict] | None:
     """(path, parsed file) of `task_id@version`'s reference file (default: the newest version
-    that has one): `<id>@<version>.json`, else the older `<id>.json` when it declares that version."""
+    that has one): `<id>@<version>.json.gz` or `.json`, else the older `<id>.json` when it declares that
+    version."""
     if version is None:
         versions = reference_versions(task_id, folder)
         if not versions:
             return None
         version = versions[-1]
     path = reference_path(task_id, version, folder)
+    if not path.is_file():
+        path = _plain_path(task_id, version, folder)
     if path.is_file():
         ref = _parse(path, task_id)
         if int(ref.get("task_version", -1)) != int(version):
@@ -292,7 +338,8 @@ def describe(rows: list[dict]) -> str:
 
 
 def write_row(task, row: dict, folder: Path | None = None) -> Path:
-    """Add or replace the (model, profile) row of `task`'s reference file (`<id>@<version>.json`)."""
+    """Add or replace the (model, profile) row of `task`'s reference file (`<id>@<version>.json.gz`;
+    a plain `.json` one read for it is replaced by the compressed file)."""
     path = reference_path(task.id, task.version, folder)
     found = _reference_file(task.id, folder, task.version)
     ref = found[1] if found else None  # the kept rows as committed (their identity in stores unchanged)
@@ -305,8 +352,9 @@ def write_row(task, row: dict, folder: Path | None = None) -> Path:
     notes = (ref or {}).get("converged_notes")  # per model: why it has no converged row (measured cost)
     ref = {"format": FORMAT, "task": task.id, "task_version": task.version, "manifest_digest": task.digest,
            "note": describe(rows), **({"converged_notes": notes} if notes else {}), "rows": rows}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(ref, indent=1) + "\n")
+    write_json(path, ref)
+    if found and found[0] != path and found[0].name.endswith(".json") and found[0].stem.endswith(f"@{task.version}"):
+        found[0].unlink()  # the plain file it replaces (its rows are all in the new one)
     return path
 
 

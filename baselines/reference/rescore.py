@@ -12,7 +12,6 @@ brings such a store's copy to the same numbers.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evaluator import __version__, imageio
@@ -21,11 +20,13 @@ from evaluator.metrics import always_stored_metrics, summary_columns
 
 from . import (
     CASE_COLUMNS,
-    REFERENCE_DIR,
     ReferenceMismatch,
     _parse,
+    _task_and_version,
     decode_predictions,
+    reference_files,
     row_sha256,
+    write_json,
 )
 
 _KEPT = summary_columns(always_stored_metrics())  # the aggregate columns a reference row holds
@@ -36,7 +37,7 @@ def rescore_file(path: Path, labels_root=None, log=print) -> dict:
     {"rows": n, "from_predictions": n, "from_counts": n}."""
     from evaluator import tasks as tasks_mod
 
-    task_id = path.stem.rpartition("@")[0]
+    task_id = _task_and_version(path)[0]
     ref = _parse(path, task_id)
     task = tasks_mod.get_task(f"{task_id}@{int(ref['task_version'])}")
     if task.digest != ref["manifest_digest"]:
@@ -58,7 +59,7 @@ def rescore_file(path: Path, labels_root=None, log=print) -> dict:
         counts["rows"] += 1
         log(f"{path.name}: {row['model']} ({row['profile']}): {row['scores']['primary_metric']} "
             f"{_mean(row['scores'], row['scores']['primary_metric'])}")
-    path.write_text(json.dumps(ref, indent=1) + "\n")
+    write_json(path, ref)
     return counts
 
 
@@ -112,5 +113,5 @@ def _from_counts(scores: dict, block: dict) -> None:
 
 
 def rescore_all(folder: Path | None = None, labels_root=None, log=print) -> dict[str, dict]:
-    """`rescore_file` for every `<task>@<version>.json` in `folder` (default: the committed ones)."""
-    return {p.name: rescore_file(p, labels_root, log) for p in sorted(Path(folder or REFERENCE_DIR).glob("*@*.json"))}
+    """`rescore_file` for every `<task>@<version>` reference file in `folder` (default: the committed ones)."""
+    return {p.name: rescore_file(p, labels_root, log) for p in reference_files(folder)}

@@ -5,6 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from baselines.reference import read_json
 from evaluator.cli import cli
 from evaluator.store import ReadOnlyStore
 
@@ -78,7 +79,7 @@ def test_run_update_reference_then_rerun_is_exact(toy_task, tmp_path):
     assert "unext (quick): #1  Dice" in result.output and "gaps train->test Dice" in result.output
     rows = ReadOnlyStore(db).leaderboard_rows("toy-lesion")
     assert [(r["name"], r["kind"]) for r in rows] == [("unext (quick)", "baseline")]
-    saved = json.loads((refs / "toy-lesion@1.json").read_text())
+    saved = read_json(refs / "toy-lesion@1.json.gz")
     assert [(r["model"], r["profile"]) for r in saved["rows"]] == [("unext", "quick")]
     assert saved["rows"][0]["training"]["recipe"]["epochs"] == 2
 
@@ -122,7 +123,7 @@ def test_threads_override_is_recorded_with_the_row(toy_task, tmp_path):
     result = _invoke("run", "unext", "--task", "toy-lesion", "--epochs", "1", "--threads", "2", "--db",
                      str(tmp_path / "r.db"), "--out", str(tmp_path / "out"), "--update-reference", "--reference-dir", str(refs))
     assert result.exit_code == 0, result.output
-    recipe = json.loads((refs / "toy-lesion@1.json").read_text())["rows"][0]["training"]["recipe"]
+    recipe = read_json(refs / "toy-lesion@1.json.gz")["rows"][0]["training"]["recipe"]
     assert recipe["threads"] == 2 and recipe["epochs"] == 1
     bad = _invoke("run", "unext", "--task", "toy-lesion", "--threads", "0")
     assert bad.exit_code == 2 and "--threads" in bad.output

@@ -2,7 +2,6 @@
 the recorded curves of sim-breast-lesion@2,
 and the `converged` profile's training: smoothed early stopping, channels-last,
 2 threads, still bit-identical run to run."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from baselines.convergence import (
     with_current_verdict,
 )
 from baselines.recipes import get_profile
+from baselines.reference import read_json
 
 RECIPE = {"early_stop_patience": 10}
 
@@ -27,12 +27,12 @@ def _curve(values):
     return [{"epoch": i + 1, "val_dice": v, "val_dice_ema": v} for i, v in enumerate(values)]
 
 
-RECORDED = Path(__file__).resolve().parents[2] / "baselines" / "reference" / "sim-breast-lesion@2.json"
+RECORDED = Path(__file__).resolve().parents[2] / "baselines" / "reference" / "sim-breast-lesion@2.json.gz"
 
 
 def _recorded(model):
     """The stored learning curve of `model`'s converged-profile row on sim-breast-lesion@2."""
-    rows = json.loads(RECORDED.read_text())["rows"]
+    rows = read_json(RECORDED)["rows"]
     row = next(r for r in rows if r["model"] == model and r["profile"] == "converged")
     return row["history"], row["training"]["recipe"], row["training"]["stopped_early"]
 
@@ -217,7 +217,7 @@ def test_a_re_derived_verdict_does_not_change_a_rows_identity_in_the_store():
     from evaluator.store import Store
     from evaluator.tasks import get_task
 
-    raw = json.loads(RECORDED.read_text())["rows"]
+    raw = read_json(RECORDED)["rows"]
     shown = read_reference("sim-breast-lesion", version=2)["rows"]
     unext = next(i for i, r in enumerate(raw) if r["name"] == "unext (converged)")
     assert raw[unext]["training"]["convergence"]["converged"]  # the committed label predates the rule

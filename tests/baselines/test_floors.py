@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from baselines import floors
+from baselines.reference import read_json
 from evaluator import floors as board_floors
 from evaluator import imageio
 from evaluator.cli import cli
@@ -83,7 +83,7 @@ def test_make_floors_scores_them_through_the_evaluator_and_the_file_loads_as_flo
     out = tmp_path / "floors"
     res = CliRunner().invoke(cli, ["baselines", "floors", "toy-lesion@1", "--floors-dir", str(out)])
     assert res.exit_code == 0, res.output
-    ref = json.loads((out / "toy-lesion@1.json").read_text())
+    ref = read_json(out / "toy-lesion@1.json.gz")
     assert ref["manifest_digest"] == toy96.digest and [r["kind"] for r in ref["rows"]] == ["floor", "floor"]
     background = ref["rows"][0]
     assert background["scores"]["split"] == "test" and background["scores"]["n_cases"] == 24
@@ -104,7 +104,7 @@ def test_make_floors_scores_them_through_the_evaluator_and_the_file_loads_as_flo
 def test_the_committed_floor_files_match_their_tasks_and_rebuild_bit_identically():
     for ref_name in ("sim-breast-lesion@2", "sim-neck-thyroid@1", "sim-bone-surface@1"):
         task = get_task(ref_name)
-        ref = json.loads((floors.FLOORS_DIR / f"{ref_name}.json").read_text())
+        ref = read_json(floors.FLOORS_DIR / f"{ref_name}.json.gz")
         assert ref["manifest_digest"] == task.digest and all(r["kind"] == "floor" for r in ref["rows"])
         keys = [r["model"] for r in ref["rows"]]
         assert keys[0] == "floor-all-background" and len(keys) == 2
@@ -118,7 +118,7 @@ def test_the_committed_floor_files_match_their_tasks_and_rebuild_bit_identically
                 path.unlink()
     neck = get_task("sim-neck-thyroid@1")
     rebuilt = floors.build_floors(neck)[1]  # no threshold to choose: cheap to rebuild from the train split
-    committed = json.loads((floors.FLOORS_DIR / "sim-neck-thyroid@1.json").read_text())["rows"][1]
+    committed = read_json(floors.FLOORS_DIR / "sim-neck-thyroid@1.json.gz")["rows"][1]
     assert np.array_equal(imageio.decode_png(base64.b64decode(committed["floor"]["label_map_png"])), rebuilt.label_map)
 
 

@@ -3,7 +3,6 @@ model's never changes another model's rank, whether it is added or withdrawn (ea
 family holds only its tests against the models with a better mean). Property tests on seeded
 random boards, the demo withdrawal of issue 23 on the committed references, the always-tested
 floors and baselines, and ranks equal to a straightforward scipy.stats.wilcoxon + Holm reference."""
-import json
 import warnings
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from baselines.reference import read_json
 from evaluator.ranking import definition, ids_tested, rank, significance_matrix
 from evaluator.ranking.paired import holm_rejections, pairwise_pvalues
 
@@ -92,7 +92,7 @@ def test_the_old_all_pairs_family_was_moved_by_a_worse_model():
 
 
 def _reference_cases(name: str) -> dict[str, dict[str, float]]:
-    data = json.loads((REFERENCES / name).read_text())
+    data = read_json(REFERENCES / name)
     out = {}
     for row in data["rows"]:
         cols = row["cases"]["columns"]
@@ -105,7 +105,7 @@ def test_withdrawing_the_demo_moves_no_reference_on_sim_breast_lesion_2():
     # issue 23: withdrawing the demo submission (Dice 0.071) moved deeplabv3plus-r50 (quick)
     # from rank 5 to 6. Here the committed references of sim-breast-lesion@2 and a demo-like
     # row below every reference's mean.
-    refs = _reference_cases("sim-breast-lesion@2.json")
+    refs = _reference_cases("sim-breast-lesion@2.json.gz")
     names = sorted(refs)
     cases = sorted(set.intersection(*(set(v) for v in refs.values())))
     values = np.array([[refs[n][c] for c in cases] for n in names])

@@ -60,7 +60,7 @@ def installed(tmp_path_factory):
 def test_the_wheel_carries_the_task_data_and_references(installed):
     site = installed["site"]
     assert (site / "splits" / "sim-breast-lesion" / "v2" / "manifest.json").is_file()
-    assert (site / "baselines" / "reference" / "sim-breast-lesion@2.json").is_file()
+    assert (site / "baselines" / "reference" / "sim-breast-lesion@2.json.gz").is_file()
     where = _run([str(installed["venv"] / "bin" / "python"), "-c", "import evaluator; print(evaluator.__file__)"],
                  cwd=installed["cwd"], env=installed["env"])
     assert where.strip().startswith(str(site)), "the installed package is imported, not the checkout"
