@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+$(STAMP): pyproject.toml setup.py constraints.txt scripts/setup.sh
 	bash scripts/setup.sh "$(VENV)"
 	@touch $@
 

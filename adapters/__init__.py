@@ -3,7 +3,7 @@
 US30K-style TN3K, DDTI, UDIAT, MMOTU2D folders) into a frozen SonoBench task
 with a reproducible, leakage-checked split.
 
-    from adapters import import_dataset
+    from sonobench.adapters import import_dataset
     report = import_dataset("busi", "~/data/Dataset_BUSI_with_GT")
 """
 from .catalog import ADAPTERS, UnknownAdapter, get_adapter

@@ -1,8 +1,8 @@
 """The adapter registry, built from an explicit list (one entry per dataset layout)."""
 from __future__ import annotations
 
-from evaluator.errors import UnknownName
-from evaluator.registry import Registry
+from sonobench.kernel.errors import UnknownName
+from sonobench.kernel.registry import Registry
 
 from . import arrays, breast, folders
 from .base import Adapter

@@ -1,6 +1,6 @@
 """`sonobench datasets`: list the adapters and import a local dataset copy.
 
-A thin wrapper: the work is in `adapters.import_dataset`; library
+A thin wrapper: the work is in `sonobench.adapters.import_dataset`; library
 errors become `Error: ...` with exit status 1 through `handle_errors`.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import textwrap
 
 import click
 
-from evaluator.cli import handle_errors
+from sonobench.kernel.clitools import handle_errors
 
 from .catalog import ADAPTERS
 from .importer import SCAN_REGION_CHOICES, Options, import_dataset

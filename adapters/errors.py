@@ -2,7 +2,7 @@
 `Error: ...` and exits 1)."""
 from __future__ import annotations
 
-from evaluator.errors import ManifestMismatch, SonoBenchError
+from sonobench.kernel.errors import ManifestMismatch, SonoBenchError
 
 SHOWN = 20  # problems quoted in one message; the rest are counted
 

@@ -18,9 +18,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import SonoBenchError
-from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
-from evaluator.tasks import (
+from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
+from sonobench.evaluator.tasks import (
     REPO_SPLITS,
     Task,
     load_task_folder,
@@ -29,6 +28,7 @@ from evaluator.tasks import (
     user_data_dir,
     write_task,
 )
+from sonobench.kernel.errors import SonoBenchError
 
 from . import splits as split_rules
 from .base import Adapter, Scan, SourceCase, SourceProblem

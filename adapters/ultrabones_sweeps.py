@@ -1,5 +1,5 @@
 """UltraBones100k's tracked sweeps: each `cadaverNN_<id>/recordNN/` of a user's copy becomes one
-`evaluator.sweeps.Sweep` — its frames (`UltrasoundImages/<timestamp>.png`, labels
+`sonobench.evaluator.sweeps.Sweep` — its frames (`UltrasoundImages/<timestamp>.png`, labels
 `Labels/<timestamp>_label.png`), one pose per frame from `tracking.csv`, and the specimen's
 `CT_bone_model.stl` (ASCII or binary) as the ground-truth mesh.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator.sweeps import InvalidMesh, Sweep, SweepFrame, read_stl
+from sonobench.evaluator.sweeps import InvalidMesh, Sweep, SweepFrame, read_stl
 
 from .base import find_dir, locate, pair_files, rel, slug
 from .errors import LayoutError
@@ -263,7 +263,7 @@ def export_sweeps(root, out, poses: PoseSet | str = PoseSet.OPTIMIZED, calibrati
     STL) and return one summary row per sweep. With `tolerance` (mm), each row also has the labels' own
     reconstruction scores — how far the labelled surfaces, placed by the poses, lie from the CT model: a
     check of the calibration and the pose choice before any model is scored."""
-    from evaluator.sweeps import score_sweep, write_sweep
+    from sonobench.evaluator.sweeps import score_sweep, write_sweep
 
     rows = []
     for source in read_sweeps(root, poses, calibration, specimens):

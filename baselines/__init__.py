@@ -1,3 +1,3 @@
 """Reference baselines: training recipes for the registered architectures (the registry
-itself, model definitions only, is `evaluator.architectures`),
+itself, model definitions only, is `sonobench.zoo`),
 and the `sonobench baselines` command that reruns them."""

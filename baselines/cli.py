@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from evaluator.cli import handle_errors
-from evaluator.demo import DEFAULT_TASK
-from evaluator.errors import SonoBenchError
-from evaluator.scaleout.options import check_address, executor_options
-from simulation.style import StyleMethod
+from sonobench.evaluator.scaleout.options import check_address, executor_options
+from sonobench.evaluator.tasks import DEFAULT_TASK
+from sonobench.kernel.clitools import handle_errors
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.simulation.style import StyleMethod
 
 # The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
 REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
@@ -20,7 +20,7 @@ REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3p
 
 def _models(values: tuple[str, ...]) -> list[str]:
     """--models a,b --models c -> [a, b, c], each checked against the registry (did you mean)."""
-    from evaluator.architectures import ARCHITECTURES
+    from sonobench.zoo import ARCHITECTURES
 
     names = [n.strip() for v in values for n in v.split(",") if n.strip()] or list(REFERENCE_MODELS)
     for n in names:
@@ -94,14 +94,14 @@ def _workflow_options(fn):
 
 
 def _scores_line(res: dict) -> str:
-    from evaluator.metrics import always_stored_metrics
-    from evaluator.summary import scores_text
+    from sonobench.evaluator.metrics import always_stored_metrics
+    from sonobench.evaluator.summary import scores_text
 
     return scores_text(res, always_stored_metrics())  # what every row, reference rows too, has
 
 
 def _cv_line(s: dict) -> str:
-    from evaluator.metrics import METRICS
+    from sonobench.evaluator.metrics import METRICS
 
     return "  ".join(f"{METRICS.get(m).title} {s[m]['mean']:.{METRICS.get(m).digits}f} ± "
                      f"{s[m]['std']:.{METRICS.get(m).digits}f}" for m in s if m in METRICS)
@@ -125,7 +125,7 @@ def _report(record: dict) -> None:
 def _param_count(name: str) -> int:
     import torch
 
-    from evaluator.architectures import create_model
+    from sonobench.zoo import create_model
 
     try:
         with torch.device("meta"):  # count without allocating or initialising the weights
@@ -152,9 +152,9 @@ def baselines():
 def list_cmd(task_id, as_json):
     """Registered architectures with parameter counts and their committed reference scores (the
     task's primary metric where the reference file holds it)."""
-    from evaluator.architectures import list_architectures
-    from evaluator.metrics import METRICS
-    from evaluator.tasks import parse_ref
+    from sonobench.evaluator.metrics import METRICS
+    from sonobench.evaluator.tasks import parse_ref
+    from sonobench.zoo import list_architectures
 
     from .reference import read_reference
 
@@ -206,8 +206,8 @@ def list_cmd(task_id, as_json):
 def _floor_marks(task_ref: str) -> dict[str, dict]:
     """{reference row name: mark} of the rows not significantly above the best committed floor
     (empty when the task is not on this machine or has no floor file)."""
-    from evaluator.errors import TaskNotFound
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
+    from sonobench.kernel.errors import TaskNotFound
 
     from .floors import committed_marks
 
@@ -230,7 +230,7 @@ def _hardware_words(hw: dict) -> str:
 def _listed_metric(rows: list[dict]) -> str:
     """The task's primary metric where every reference row holds it, else the default one (a
     format-1 reference file keeps the always-stored metrics only)."""
-    from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
+    from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
 
     primary = (rows or [{}])[0].get("scores", {}).get("primary_metric") or DEFAULT_PRIMARY_METRIC
     held = all(r["scores"].get(f"{primary}_mean") is not None for r in rows)
@@ -287,9 +287,9 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     Models are named as arguments or with --models (`run unet cmunext`,
     `run --models unet,cmunext`); none: the seeds' zoo. With --executor ray every model
     (and fold) trains as its own Ray task; this process submits the results."""
-    from evaluator.scaleout import Executor, import_ray
-    from evaluator.store import Store
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.scaleout import Executor, import_ray
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import get_task
 
     from . import reference
     from .training import TaskData, cv_summary
@@ -346,10 +346,10 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
 @_reference_dir_option
 @handle_errors
 def import_device_cmd(folder, task_ref, db_path, labels_root, update_reference, reference_dir):
-    """Score the pack that `python -m baselines.device train` wrote on a lent GPU
+    """Score the pack that `python -m sonobench.baselines.device train` wrote on a lent GPU
     (FOLDER: its output) through the evaluator's scoring code and store every model."""
-    from evaluator.store import Store
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import get_task
 
     from . import reference
     from .device_import import import_pack
@@ -397,8 +397,8 @@ def rescore_references_cmd(labels_root, reference_dir):
 @handle_errors
 def rerun_cmd(model, task_ref, profile_name, device, db_path, out_dir, tolerance, threads, reference_dir, record_shifts):
     """Retrain MODEL with its committed reference settings and print the difference."""
-    from evaluator.store import Store
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import get_task
 
     from .recipes import Profile, get_profile
     from .reference import find_row, rerun_tolerance
@@ -447,8 +447,8 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
     commit = (row["provenance"]["git_commit"] or "unknown")[:12]
     click.echo(f"reference (commit {commit}): {_scores_line(ref)}")
     click.echo(f"rerun (this machine):        {_scores_line(new)}")
-    from evaluator.metrics import always_stored_metrics
-    from evaluator.summary import deltas_text
+    from sonobench.evaluator.metrics import always_stored_metrics
+    from sonobench.evaluator.summary import deltas_text
 
     deltas, text = deltas_text(new, ref, always_stored_metrics())
     click.echo(f"delta (rerun - reference): {text}")
@@ -476,8 +476,8 @@ def _print_deltas(row: dict, record: dict, expected: dict) -> None:
 def floors_cmd(task_ref, db_path, floors_dir):
     """Build TASK_REF's no-skill floors from its train split, score them (test split and shift sets)
     through the sandboxed evaluator and write its floor file."""
-    from evaluator.store import Store
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import get_task
 
     from .floors import make_floors
 

@@ -5,7 +5,7 @@ onnxruntime, safetensors and scipy, but no package registry, no store and a
 hard limit on what comes back (at most 8 files of <= 16 MiB). So the work is
 split in two halves:
 
-* `train_pack` (on the device: ``python -m baselines.device train ...``) trains
+* `train_pack` (on the device: ``python -m sonobench.baselines.device train ...``) trains
   every model with the recipe (the `paper` profile: whole images, bf16
   autocast), several at once on the one GPU when `--concurrent` > 1, predicts
   train, val and test there, and writes into the output folder:
@@ -17,7 +17,7 @@ split in two halves:
   remaining file slots.
 * `import_pack` (here: ``sonobench baselines import-device DIR``) scores the test
   predictions against the labels with the evaluator's own per-case scoring and
-  aggregation (`evaluator.metrics.score_case`, `evaluator.summary`), stores
+  aggregation (`sonobench.evaluator.metrics.score_case`, `sonobench.evaluator.summary`), stores
   each model as a kind="baseline" result with its predictions, and returns the
   reference rows (trained and inferred on the device, scored here).
 
@@ -49,7 +49,7 @@ class PackTooLarge(Exception):
 
 # ---------------------------------------------------------------------------- device side
 def _native_labels(task, logits: np.ndarray, shape) -> np.ndarray:
-    from evaluator import imageio
+    from sonobench.kernel import imageio
 
     return imageio.to_labels(logits.astype(np.float32, copy=False), shape, "logits").astype(np.uint8)
 
@@ -79,8 +79,8 @@ def _train_one(job: dict) -> dict:
     """One model end to end on the device; the masks and weights go to job['tmp']."""
     import torch
 
-    from evaluator.architectures import model_config
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
+    from sonobench.zoo import model_config
 
     from .convergence import verdict
     from .recipes import Profile
@@ -210,7 +210,7 @@ def check_pack(folder: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m baselines.device", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sonobench.baselines.device", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     train = sub.add_parser("train", help="train, predict and pack (run this on the device)")
     train.add_argument("--task", default="sim-breast-lesion")

@@ -3,7 +3,7 @@ evaluator's own scoring code, and store each model as a kind="baseline" result.
 
 The test label maps in the pack were made on the device with the evaluator's
 `imageio.to_labels` at each case's native size; here they are scored, aggregated and
-made into a result row by `evaluator.result_row` (the evaluator's own per-case scoring and
+made into a result row by `sonobench.evaluator.result_row` (the evaluator's own per-case scoring and
 row builder), exactly as the sandboxed pipeline does with a model's outputs, and kept as the
 result's stored predictions. Train and val maps give the generalization gaps. GFLOPs are
 counted here on the registry's module (the evaluator's PyTorch counter); the
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator import __version__ as evaluator_version
-from evaluator.errors import SonoBenchError
-from evaluator.metrics import count_metrics
-from evaluator.result_row import ScoredMasks, aggregate, result_row, score_masks
+from sonobench.evaluator import __version__ as evaluator_version
+from sonobench.evaluator.metrics import count_metrics
+from sonobench.evaluator.result_row import ScoredMasks, aggregate, result_row, score_masks
+from sonobench.kernel.errors import SonoBenchError
 
 from .device import PREDICTIONS, SUMMARY, check_pack, unpack
 from .training.pipeline import GAP_METHOD, TEAM, display_name
@@ -34,8 +34,8 @@ class InvalidPack(SonoBenchError):
 
 def _complexity(architecture: dict, task) -> dict:
     """The evaluator's PyTorch counter on the registry's module at the task's input size."""
-    from evaluator.architectures import build_from_config
-    from evaluator.complexity.torch_counter import count_torch
+    from sonobench.evaluator.complexity.torch_counter import count_torch
+    from sonobench.zoo import build_from_config
 
     shape = [1, task.input_channels, *task.input_size]
     return {**count_torch(build_from_config(architecture), shape), "input_shape": shape, "batch": 1}

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator import imageio
-from evaluator.errors import AlreadyScored, SonoBenchError
-from evaluator.tasks import Task
+from sonobench.evaluator.tasks import Task
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError
 
 from . import reference
 
@@ -94,7 +94,7 @@ def logits(label_map: np.ndarray, num_classes: int) -> np.ndarray:
 def _primary_on(task: Task, cases, label_map: np.ndarray) -> float:
     """The task's primary metric of a constant prediction, averaged as the evaluator does: per case
     the mean over the classes that have a value (a class-absent case has none), then over cases."""
-    from evaluator.scoring import score_prediction
+    from sonobench.evaluator.scoring import score_prediction
 
     y = logits(label_map, task.num_classes)
     metric, per_case = task.primary_metric, []
@@ -113,7 +113,7 @@ def _primary_on(task: Task, cases, label_map: np.ndarray) -> float:
 
 def _prior_floor(task: Task, prior: np.ndarray) -> Floor:
     """The binary prior map thresholded at the quantile that maximises the primary metric on val."""
-    from evaluator.metrics import METRICS
+    from sonobench.evaluator.metrics import METRICS
 
     val = task.split("val")
     if not val:
@@ -176,10 +176,10 @@ def floor_onnx(floor: Floor, task: Task, path: str | Path, opset: int = 17) -> P
 
 def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
     """Score one floor through the evaluator (test split, then the shift and sweep sets); its reference row."""
-    from evaluator.evaluate import Request, evaluate
-    from evaluator.robustness import follow_up_sets, score_shifts
-    from evaluator.settings import load_settings
-    from evaluator.submission import prepare
+    from sonobench.evaluator.evaluate import Request, evaluate
+    from sonobench.evaluator.robustness import follow_up_sets, score_shifts
+    from sonobench.evaluator.submission import prepare
+    from sonobench.kernel.settings import load_settings
 
     path = floor_onnx(floor, task, folder / f"{floor.key}.onnx")
     sub = prepare(path, name=floor.name, team=TEAM)
@@ -211,7 +211,7 @@ def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
 
 def make_floors(task: Task, store=None, folder: Path | None = None, log=print) -> Path:
     """Build, score and write `task`'s floor file (`<folder>/<id>@<version>.json.gz`); returns its path."""
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     t0 = time.monotonic()
     floors = build_floors(task)
@@ -245,9 +245,9 @@ def committed_marks(task: Task, log=lambda _m: None) -> dict[str, dict]:
     """{row name: mark} of the committed reference rows of `task` NOT significantly better than its
     best committed floor: both files loaded into a scratch in-memory store and tested as every
     board tests them (evaluator.floors.floor_marks, the operator's ranking_alpha)."""
-    from evaluator import floors as board
-    from evaluator.settings import load_settings
-    from evaluator.store import Store
+    from sonobench.evaluator import floors as board
+    from sonobench.evaluator.store import Store
+    from sonobench.kernel.settings import load_settings
 
     store = Store(memory=True)
     load_references_and_floors(store, task, log=log)

@@ -29,8 +29,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from evaluator.errors import SonoBenchError, UnknownName
-from evaluator.registry import Registry, did_you_mean
+from sonobench.kernel.errors import SonoBenchError, UnknownName
+from sonobench.kernel.registry import Registry, did_you_mean
 
 from .convergence import PLATEAU_DELTA
 

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from evaluator.errors import SonoBenchError
-from evaluator.scaleout import connect, import_ray, taskdata
-from evaluator.store import Store
-from evaluator.tasks import SPLITS, Task, verify_task
+from sonobench.evaluator.scaleout import connect, import_ray, taskdata
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.tasks import SPLITS, Task, verify_task
+from sonobench.kernel.errors import SonoBenchError
 
 from .recipes import Profile
 

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "simulation")]
 
 import psf_tools as pt  # noqa: E402
 
-from simulation import image_formation3 as if3  # noqa: E402
+from sonobench.simulation import image_formation3 as if3  # noqa: E402
 
 Z0, RADIUS = 15e-3, 2.0e-3
 

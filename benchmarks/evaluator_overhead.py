@@ -27,18 +27,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluator import imageio  # noqa: E402
-from evaluator.demo import default_task  # noqa: E402
-from evaluator.robustness import shift_sets  # noqa: E402
-from evaluator.sandbox import SandboxConfig  # noqa: E402
-from evaluator.scoring import OVERLAPPED  # noqa: E402
-from evaluator.tasks import get_task  # noqa: E402
+from sonobench.cli.demo import default_task  # noqa: E402
+from sonobench.evaluator.robustness import shift_sets  # noqa: E402
+from sonobench.evaluator.sandbox import SandboxConfig  # noqa: E402
+from sonobench.evaluator.scoring import OVERLAPPED  # noqa: E402
+from sonobench.evaluator.tasks import get_task  # noqa: E402
+from sonobench.kernel import imageio  # noqa: E402
 
 
 def export_model(arch: str, task, path: Path) -> Path:
     import torch
 
-    from evaluator.architectures import create_model
+    from sonobench.zoo import create_model
 
     torch.manual_seed(0)
     model = create_model(arch, in_channels=task.input_channels, num_classes=1 if task.num_classes == 2 else task.num_classes).eval()
@@ -68,7 +68,7 @@ def full_submit(model: Path, task, threads: int, workdir: Path, i: int) -> tuple
     """One `sonobench submit`: wall seconds until its main result is printed (stored), wall
     seconds of the whole process (which then scores the task's acquisition-shift sets, if it
     has any), and the phases the main evaluation recorded on its result."""
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     db = workdir / f"bench-{i}.db"
     cmd = [str(Path(sys.executable).parent / "sonobench"), "submit", str(model), "--task", task.ref,
@@ -95,7 +95,7 @@ def full_submit(model: Path, task, threads: int, workdir: Path, i: int) -> tuple
 def cli_start() -> float:
     """Process start + the imports of the CLI and the pipeline, without doing anything."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import evaluator.cli, evaluator.commands, evaluator.evaluate"], check=True)
+    subprocess.run([sys.executable, "-c", "import sonobench.cli, sonobench.cli.commands, sonobench.evaluator.evaluate"], check=True)
     return time.perf_counter() - t0
 
 

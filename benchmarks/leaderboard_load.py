@@ -44,11 +44,11 @@ import pandas  # noqa: E402,F401  (loaded once per server process, not part of a
 import scipy.special  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
 
-from evaluator.ranking import orient, rank_rows  # noqa: E402
-from evaluator.ranking.board import rank_stored  # noqa: E402
-from evaluator.ranking.cache import cache_dir  # noqa: E402
-from evaluator.ranking.paired import wilcoxon_normal  # noqa: E402
-from evaluator.store import ReadOnlyStore, Store, queries  # noqa: E402
+from sonobench.evaluator.ranking import orient, rank_rows  # noqa: E402
+from sonobench.evaluator.ranking.board import rank_stored  # noqa: E402
+from sonobench.evaluator.ranking.cache import cache_dir  # noqa: E402
+from sonobench.evaluator.ranking.paired import wilcoxon_normal  # noqa: E402
+from sonobench.evaluator.store import ReadOnlyStore, Store, queries  # noqa: E402
 
 TARGET_S = 1.0
 TASK_ID, VERSION = "bench-task", 1

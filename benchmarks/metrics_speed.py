@@ -55,7 +55,7 @@ def main(argv=None):
 def hd95_table(repeats, spacing):
     from medpy.metric.binary import hd95 as medpy_hd95
 
-    from evaluator.metrics import hd95
+    from sonobench.evaluator.metrics import hd95
 
     print(f"{'HD95, pair (256 x 256), best of ' + str(repeats):38s} {'medpy ms':>9s} {'ours ms':>9s} {'speed-up':>9s}  value")
     for name, (a, b) in pairs().items():
@@ -74,7 +74,7 @@ def surface_table(repeats, spacing):
     except ImportError:
         print("\nNSD/ASSD: skipped (pip install surface-distance==0.1 to time DeepMind's package)")
         return
-    from evaluator.metrics.surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances
+    from sonobench.evaluator.metrics.surface import assd_from, default_nsd_tolerance, nsd_from, surface_distances
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # it imports scipy.ndimage.filters
     sp = tuple(spacing) if spacing else (1.0, 1.0)

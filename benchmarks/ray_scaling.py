@@ -24,15 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluator.demo import DEFAULT_TASK  # noqa: E402
-from evaluator.queue import Worker, enqueue  # noqa: E402
-from evaluator.scaleout import import_ray  # noqa: E402
-from evaluator.scaleout.ray_worker import RayWorker  # noqa: E402
-from evaluator.settings import Settings  # noqa: E402
-from evaluator.store import Store  # noqa: E402
-from evaluator.submission import prepare  # noqa: E402
-from evaluator.tasks import get_task  # noqa: E402
-from evaluator.toy import threshold_onnx  # noqa: E402
+from sonobench.cli.toy import threshold_onnx  # noqa: E402
+from sonobench.evaluator.queue import Worker, enqueue  # noqa: E402
+from sonobench.evaluator.sandbox import sandbox_config  # noqa: E402
+from sonobench.evaluator.scaleout import import_ray  # noqa: E402
+from sonobench.evaluator.scaleout.ray_worker import RayWorker  # noqa: E402
+from sonobench.evaluator.store import Store  # noqa: E402
+from sonobench.evaluator.submission import prepare  # noqa: E402
+from sonobench.evaluator.tasks import DEFAULT_TASK, get_task  # noqa: E402
+from sonobench.kernel.settings import Settings  # noqa: E402
 
 
 def queued_store(db: Path, task, models) -> Store:
@@ -54,7 +54,7 @@ def run_local(work: Path, task, models, concurrency: int):
     store = queued_store(work / f"local{concurrency}.db", task, models)
     settings = Settings()
     t0 = time.perf_counter()
-    reports = Worker(db_path=str(store.path), settings=settings, config=settings.sandbox_config(threads=1),
+    reports = Worker(db_path=str(store.path), settings=settings, config=sandbox_config(settings, threads=1),
                      concurrency=concurrency, once=True, poll_seconds=0.1, log=lambda m: None).run()
     wall = time.perf_counter() - t0
     assert [r.status for r in reports] == ["done"] * len(models), reports
@@ -79,7 +79,7 @@ def run_ray(ray, work: Path, task, models, cpus: int, node_home: Path):
         store = queued_store(work / f"ray{cpus}.db", task, models)
         settings = Settings()
         t0 = time.perf_counter()
-        reports = RayWorker(db_path=str(store.path), settings=settings, config=settings.sandbox_config(threads=1),
+        reports = RayWorker(db_path=str(store.path), settings=settings, config=sandbox_config(settings, threads=1),
                             once=True, poll_seconds=0.1, log=lambda m: None).run()
         wall = time.perf_counter() - t0
     finally:

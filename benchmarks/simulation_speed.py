@@ -29,17 +29,17 @@ import time
 
 import numpy as np
 
-from simulation import beamform, image_formation, phantom
-from simulation.physics import IMAGING_PRESETS, Physics, imaging_preset
-from simulation.presets import PRESETS
-from simulation.sample import Backend, make_sample, sample_rngs
+from sonobench.simulation import beamform, image_formation, phantom
+from sonobench.simulation.physics import IMAGING_PRESETS, Physics, imaging_preset
+from sonobench.simulation.presets import PRESETS
+from sonobench.simulation.sample import Backend, make_sample, sample_rngs
 
 
 def kwave_frame(channel_rf, phys: Physics, index: int, preset: str = "breast-lesion") -> tuple[float, float]:
     """(CPU seconds, wall seconds) for one frame (phantom, every angle, beamforming, B-mode).
     Single-threaded, so CPU time measures the work even on a machine shared with other jobs.
     `channel_rf=None`: the production path (`sample.kwave_envelope`, all angles batched)."""
-    from simulation.sample import kwave_envelope
+    from sonobench.simulation.sample import kwave_envelope
 
     g, s, n, _ = sample_rngs(0, index)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -63,7 +63,7 @@ def fft_floor(phys: Physics) -> float:
     batch (as our loop runs them), per step 4 forward and 5 inverse transforms per angle
     (pressure; the two velocity components; their two divergences; the absorption term) with
     the spectral multiplies, float32, the array library and thread count of our loop."""
-    from simulation import arrays
+    from sonobench.simulation import arrays
 
     B, shape = arrays.pick(), phys.grid_shape
     n = len(phys.angles_deg) if phys.image_formation == 3 else 1
@@ -84,7 +84,7 @@ def fft_floor(phys: Physics) -> float:
 
 def _worker_frames(args) -> int:
     imaging, rows, cols, preset, first, count = args
-    from simulation import arrays
+    from sonobench.simulation import arrays
 
     arrays.use_threads(1)
     phys = _physics(imaging, rows, cols)
@@ -128,10 +128,10 @@ def main():
                     help="comma-separated phantom presets to measure (default: every preset)")
     ap.add_argument("--scaling", action="store_true", help="also measure 1 vs 2 worker processes (frames per hour)")
     args = ap.parse_args()
-    from simulation import arrays
+    from sonobench.simulation import arrays
 
     arrays.use_threads(args.threads)
-    from simulation.kwave_backend import channel_rf_plain
+    from sonobench.simulation.kwave_backend import channel_rf_plain
 
     phys = _physics(args.imaging, args.rows, args.cols)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; array backend: {arrays.pick().name}; "
@@ -181,8 +181,8 @@ def main():
 def _plain_frame(phys: Physics, index: int, preset: str) -> tuple[float, float]:
     """Plain k-wave-python for an image-formation-3 frame: one `kspaceFirstOrder` call per angle
     (each element column as its own source point; the solver is what differs)."""
-    from simulation.image_formation3 import transmit_signals
-    from simulation.kwave_backend import import_kwave
+    from sonobench.simulation.image_formation3 import transmit_signals
+    from sonobench.simulation.kwave_backend import import_kwave
 
     import_kwave()
     from kwave.kgrid import kWaveGrid
@@ -191,7 +191,7 @@ def _plain_frame(phys: Physics, index: int, preset: str) -> tuple[float, float]:
     from kwave.ksource import kSource
     from kwave.kspaceFirstOrder import kspaceFirstOrder
 
-    from simulation.kwave_backend import array_mask, pad_maps
+    from sonobench.simulation.kwave_backend import array_mask, pad_maps
 
     g, s, _, _ = sample_rngs(0, index)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -3,7 +3,7 @@
 
     python benchmarks/training_speed.py [--models unext,segformer-b0] [--steps 6]
 
-Each setting runs training steps exactly as `baselines.training.loop` does (the
+Each setting runs training steps exactly as `sonobench.baselines.training.loop` does (the
 Dice + BCE loss, AdamW, deterministic kernels, flushed denormals) on a fixed
 random batch and reports images per second over `--steps` steps after one
 warm-up step. Settings:
@@ -23,10 +23,10 @@ import time
 
 import torch
 
-from baselines.recipes import get_profile
-from baselines.training.env import deterministic
-from baselines.training.losses import SegLoss
-from evaluator.architectures import create_model
+from sonobench.baselines.recipes import get_profile
+from sonobench.baselines.training.env import deterministic
+from sonobench.baselines.training.losses import SegLoss
+from sonobench.zoo import create_model
 
 SETTINGS = {  # name -> (batch, threads, channels_last)
     "before (batch 8, 1 thread, NCHW)": (8, 1, False),

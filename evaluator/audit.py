@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 KEY_SUFFIX = ".audit-key"
 _PROCESS_KEY = secrets.token_bytes(32)  # in-memory stores: nothing outlives the process anyway

@@ -21,8 +21,9 @@ def task_metrics(spec: dict | None) -> tuple[str, ...]:
 def task_spec(task_id: str, version: int, stored: dict | None = None) -> dict:
     """The task's summary from its folder on this machine (the current declaration), else the
     spec the store recorded when the task was registered (`stored`), else {}."""
+    from sonobench.kernel.errors import SonoBenchError
+
     from . import tasks as tasks_mod
-    from .errors import SonoBenchError
 
     try:
         return tasks_mod.get_task(f"{task_id}@{version}").summary()

@@ -9,9 +9,10 @@ alternatives, so dropping rows worse than a model does not move it).
 """
 from __future__ import annotations
 
-from .errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.registry import did_you_mean
+
 from .method import NOT_STATED, TrainingData
-from .registry import did_you_mean
 
 NOT_STATED_KEY = "not-stated"
 CHOICES = (*(t.value for t in TrainingData), NOT_STATED_KEY)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .errors import InvalidTaskSpec
+from sonobench.kernel.errors import InvalidTaskSpec
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ the `opencv-python` that k-wave-python installs. Each function here is a few lin
 
 Virtual tasks: ``<task id>~<corruption>-s<severity>`` at the parent's version (e.g.
 ``sim-breast-lesion~noise-s2@1``) is the parent's test subset with that corruption applied on
-read; `evaluator.tasks.get_task` resolves it, so the queue and the store treat it as a task.
+read; `sonobench.evaluator.tasks.get_task` resolves it, so the queue and the store treat it as a task.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import SonoBenchError, TaskNotFound
-from .registry import Registry
+from sonobench.kernel.errors import SonoBenchError, TaskNotFound
+from sonobench.kernel.registry import Registry
 
 SEVERITIES = (1, 2, 3)
 SEED = 20261202

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+
 from .tasks import Task, family_tasks, get_task
 
 
@@ -93,8 +94,9 @@ def family_matrix(store, family: str, model_sha256: str | None = None) -> dict:
 def score_family(store, source: ModelSource, family: str, *, labels_root=None, settings=None, log=print) -> dict:
     """Score the model on every task of `family` through the one pipeline; returns
     {task ref: submission id or {'error': reason}} and leaves the cells in the store."""
+    from sonobench.kernel.settings import load_settings
+
     from .evaluate import evaluate, prepare_or_reject
-    from .settings import load_settings
 
     settings = settings or load_settings()
     trained_on = get_task(source.trained_on).ref  # a task that exists (did-you-mean otherwise), with its version

@@ -1,10 +1,10 @@
 """The one evaluation pipeline: prepare -> plan -> sandboxed run -> score -> commit (or fail + log).
 
-Whatever starts an evaluation goes through here: the intake (`evaluator.intake.submit`,
+Whatever starts an evaluation goes through here: the intake (`sonobench.evaluator.intake.submit`,
 called by `sonobench submit` and by the app's Evaluate) scores inline with `evaluate` or
-queues with `evaluator.queue.enqueue`; the queue's workers (`evaluator.queue.process_job`)
+queues with `sonobench.evaluator.queue.enqueue`; the queue's workers (`sonobench.evaluator.queue.process_job`)
 and a cluster backend run `compute` + `commit`. Prediction submissions
-(`evaluator.predictions_score`) have no model to run and use `commit` only.
+(`sonobench.evaluator.predictions_score`) have no model to run and use `commit` only.
 The work has two halves so that a remote node can do the first and the store's
 single writer the second:
 
@@ -29,10 +29,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EvaluationStopped, InvalidSubmission, SonoBenchError
+from sonobench.evaluator.sandbox import sandbox_config
+from sonobench.kernel.errors import EvaluationStopped, InvalidSubmission, SonoBenchError
+from sonobench.kernel.settings import Settings, load_settings
+
 from .sandbox import ISOLATION_MODES, SandboxConfig, bounds
 from .scoring import Progress, isolation_meta, plan_isolation, run_model
-from .settings import Settings, load_settings
 from .store import Store
 from .store import jobs as store_jobs
 from .submission import FileLimits, Submission, combined_sha256, prepare
@@ -134,7 +136,7 @@ def compute(task: Task, sub: Submission, request: Request, settings: Settings, *
     log: list[str] = []
     attempt = Attempt()
     try:
-        config = request.sandbox_config(base_config or settings.sandbox_config())
+        config = request.sandbox_config(base_config or sandbox_config(settings))
         iso = plan_isolation(config, settings)
         attempt.meta = isolation_meta(iso)
         if not task.split(request.split):
@@ -167,8 +169,9 @@ def compute(task: Task, sub: Submission, request: Request, settings: Settings, *
 def _warm_ranking(store: Store, result: dict) -> None:
     """Rank the result's board once now and keep it (evaluator.ranking.cache), so the next page
     view does not wait for the pairwise tests and the bootstrap. Never fails the commit."""
+    from sonobench.kernel.settings import load_settings
+
     from .ranking.cache import warm
-    from .settings import load_settings
 
     try:
         settings = load_settings()
@@ -211,7 +214,7 @@ def submission_meta(sub: Submission, request: Request) -> dict:
 def check_operator_limits(request: Request, settings: Settings) -> None:
     """Hosted mode: a team's submission may only narrow the operator's settings (JobOptionRefused)."""
     if settings.require_auth and request.kind == "submission" and request.follow_up_of is None:
-        bounds.refuse_widening(request, settings.sandbox_config(), hosted=True)
+        bounds.refuse_widening(request, sandbox_config(settings), hosted=True)
 
 
 def start_submission(store: Store, task: Task, sub: Submission, request: Request, settings: Settings, *,
@@ -253,7 +256,7 @@ def evaluate(store: Store, task: Task, sub: Submission, *, kind: str = "submissi
     settings = settings or load_settings()
     request = request or Request.for_task(task, split=split, kind=kind, extra_meta=extra_meta or {},
                                           labels_root=str(labels_root) if labels_root else None)
-    base = config or settings.sandbox_config()
+    base = config or sandbox_config(settings)
     check_operator_limits(request, settings)  # before the labels folder is even looked at
     store.refuse_duplicate(sub.sha256, task, sub.path.name, team_id=sub.team_id)
     if not task.split(request.split):

@@ -4,13 +4,13 @@
 (leaderboard_app/jobs.py); neither repeats any of its rules. In order, it:
 
 1. decides the team: in hosted mode (`require_auth`), or whenever a token is given, the token
-   names the team (`evaluator.teams.authenticate`); a typed team that differs is refused, and a
+   names the team (`sonobench.evaluator.teams.authenticate`); a typed team that differs is refused, and a
    spec's 'team' is ignored. Hosted mode takes no baselines through here;
 2. reads the spec (`submission.json`), recording a refusal when the task is known;
 3. resolves the task; a team never submits to a private split directly (`private.refuse_direct`);
 4. builds the evaluation `Request` and checks an opted-in corruption list;
 5. for a model: `prepare_or_reject` (file checks and the preflight `sonobench check` runs, a
-   refusal recorded with its reason); for prediction files: `evaluator.predictions.load`
+   refusal recorded with its reason); for prediction files: `sonobench.evaluator.predictions.load`
    (decoded under hard limits; a bad input stores nothing), scored by `predictions_score`;
 6. refuses a repeat ("already scored", per team) and a team over its quota (the store's one rule,
    in `evaluate.start_submission`), then either queues the job (the worker queues the shift-set
@@ -22,22 +22,25 @@ It raises the library's named exceptions (AuthError, InvalidSubmission, QuotaExc
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sonobench.kernel.errors import AlreadyScored, InvalidSubmission, SonoBenchError
+from sonobench.kernel.settings import Settings, load_settings
+
 from . import method_cli
-from .errors import AlreadyScored, InvalidSubmission, SonoBenchError
 from .evaluate import Request, evaluate, prepare_or_reject, record_refusal
-from .settings import Settings, load_settings
+from .outcome import (  # noqa: F401  (re-exported: the intake's answers)
+    ALREADY_SCORED,
+    ALREADY_SUBMITTED,
+    QUEUED,
+    SCORED,
+    IntakeOutcome,
+)
 from .store import Store
 from .submission import SPEC_FILE, read_spec
 from .tasks import Task, get_task
-
-SCORED = "Scored"
-QUEUED = "Queued"
-ALREADY_SCORED = "Already scored (not scored twice)"
-ALREADY_SUBMITTED = "Already submitted (not scored twice)"
 
 
 @dataclass(frozen=True)
@@ -77,18 +80,6 @@ class Identity:
     @property
     def authenticated(self) -> bool:
         return self.team_id is not None
-
-
-@dataclass
-class IntakeOutcome:
-    task: Task
-    name: str
-    status: str                          # SCORED | QUEUED | ALREADY_SCORED | ALREADY_SUBMITTED
-    submission_id: int | None
-    result: dict | None = None
-    job_id: int | None = None
-    shifts: list = field(default_factory=list)   # robustness.ShiftOutcome per follow-up set
-    predictions: bool = False
 
 
 Progress = Callable[[int, int], None]

@@ -20,7 +20,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+
 from .method import method_of
 from .submission import MB, Submission, prepare
 

@@ -18,8 +18,8 @@ import enum
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from .errors import InvalidSubmission
-from .registry import did_you_mean
+from sonobench.kernel.errors import InvalidSubmission
+from sonobench.kernel.registry import did_you_mean
 
 
 class TrainingData(str, enum.Enum):

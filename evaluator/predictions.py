@@ -6,7 +6,7 @@ split by default; `sonobench export TASK --split test --images-only` hands the i
 ``<case_id>.npz`` holding one integer array of that size. It may also hold, for any of the task's
 acquisition-shift sets, a sub-folder named by the set's task id with one file per case of that
 set (the export's ``shifts/<id>/images/``); a set without one is "not submitted". The masks are
-scored by the same per-case function as a model's outputs (`evaluator.predictions_score`); the
+scored by the same per-case function as a model's outputs (`sonobench.evaluator.predictions_score`); the
 row's format is ``predictions`` (the board and the app label it), and params, GFLOPs and latency
 are NULL ("n/a"), never 0.
 
@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import InvalidSubmission, SonoBenchError
+from sonobench.kernel.errors import InvalidSubmission, SonoBenchError
+
 from .tasks import Task
 
 FORMAT = "predictions"            # the submissions.format of a prediction submission
@@ -312,7 +313,7 @@ def shift_sets_for(task: Task, split: str) -> list[Task]:
 
 def check(task: Task, path, split: str = "test"):
     """`sonobench check` for prediction files: every limit and every mask checked, nothing stored
-    (an `evaluator.preflight.Report`)."""
+    (an `sonobench.evaluator.preflight.Report`)."""
     from .preflight import Report
 
     report = Report(model=Path(path).name, task=task.ref, format=FORMAT)

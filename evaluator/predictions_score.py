@@ -1,9 +1,9 @@
 """Scoring and storing a prediction submission: the intake's prediction branch.
 
-`evaluator.intake.submit` hands a request with `predictions=True` to `submit` here. The masks
-(decoded under the limits of `evaluator.predictions`, the main split's and those of any shift
+`sonobench.evaluator.intake.submit` hands a request with `predictions=True` to `submit` here. The masks
+(decoded under the limits of `sonobench.evaluator.predictions`, the main split's and those of any shift
 set the submission has a sub-folder for) are scored by the per-case function every model output
-goes through and the same aggregation and row builder (`evaluator.result_row`), and committed by
+goes through and the same aggregation and row builder (`sonobench.evaluator.result_row`), and committed by
 the pipeline's `evaluate.commit`: one transaction per result, a row created only once its masks
 have been scored, so a refused submission stores nothing.
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import time
 
-from .errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+
 from .evaluate import Attempt, commit
+from .outcome import ALREADY_SCORED, ALREADY_SUBMITTED, SCORED, IntakeOutcome
 from .predictions import FORMAT, Masks, PredictionsRefused, load, shift_sets_for
 from .result_row import aggregate, result_row, score_masks
 from .robustness import ShiftOutcome
@@ -72,8 +74,6 @@ def _store(store, task: Task, masks: Masks, sha: str, split: str, row: dict, set
 def submit(store, task: Task, req, spec: dict, who, request, settings, *, log=None, on_result=None):
     """Decode, score and store the main masks (a repeat of the same masks is not scored twice),
     then each shift set the submission has masks for."""
-    from .intake import ALREADY_SCORED, ALREADY_SUBMITTED, SCORED, IntakeOutcome
-
     refuse_hidden(task, settings)
     if request.corruptions:
         raise SonoBenchError("--corruptions corrupts the images a model is fed; prediction files have no model to "

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import imageio
-from .errors import InvalidSubmission, SonoBenchError
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import InvalidSubmission, SonoBenchError
+from sonobench.kernel.settings import Settings
+
 from .sandbox import ModelProcess, SandboxConfig, isolation_for, policy, reports
-from .settings import Settings
 from .submission import FileLimits, Format, Submission, prepare
 from .tasks import Task
 

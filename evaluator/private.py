@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import SonoBenchError
-from .paths import user_data_dir
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.paths import user_data_dir
 
 SUFFIX = "-private"
 FOLDER = "private"

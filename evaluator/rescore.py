@@ -6,7 +6,7 @@ Two cases:
 - a result scored (or last re-scored) by an evaluator older than `POLICY_VERSION` follows an
   older scoring policy (a class absent from both masks scored Dice 1; single-tolerance surface
   metrics): every per-case value and aggregate is recomputed from its stored predictions under
-  today's policy (see `evaluator.metrics.case`). Its stored TP/FP/FN counts, and every value
+  today's policy (see `sonobench.evaluator.metrics.case`). Its stored TP/FP/FN counts, and every value
   whose definition did not change, must agree with the recomputation (to 1e-9), else the result
   is left untouched and reported. Without stored predictions, the policy is applied from the
   stored counts: values of classes absent from a case's reference become NULL (not applicable),
@@ -24,9 +24,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from . import __version__, imageio
+from sonobench.evaluator import __version__
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError
+
 from . import tasks as tasks_mod
-from .errors import SonoBenchError
 from .metrics import (
     METRICS,
     InvalidMetricInput,

@@ -1,12 +1,12 @@
 """The one builder of a result row (the `results` table's columns), for every way a result is made.
 
-- the sandboxed pipeline (`evaluator.scoring.run_model`): masks from a model's outputs;
-- prediction submissions (`evaluator.predictions_score`): masks uploaded as files;
+- the sandboxed pipeline (`sonobench.evaluator.scoring.run_model`): masks from a model's outputs;
+- prediction submissions (`sonobench.evaluator.predictions_score`): masks uploaded as files;
 - device packs (`baselines/device_import.py`): masks a model predicted on another machine;
 - committed references (`baselines/reference`): values scored earlier, read back from JSON.
 
 The first three score their masks with `score_masks` (the per-case function every path uses,
-`scoring.score_prediction`, and `summary.case_rows`) and aggregate them with `aggregate`; all four
+`score_prediction` here, and `summary.case_rows`) and aggregate them with `aggregate`; all four
 assemble the row with `result_row`, so a column is named and filled in one place. Params, GFLOPs
 and latency are None ("n/a") where nothing was measured, never 0.
 """
@@ -17,8 +17,27 @@ from typing import Mapping
 
 import numpy as np
 
-from . import __version__, imageio, summary
+from sonobench.evaluator import __version__, summary
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError
+
+from .metrics import score_case
 from .tasks import Task
+
+
+def score_prediction(task: Task, case, pred, labels_root=None, image=None) -> dict[int, dict]:
+    """Score one predicted label map of `case` against its label the way the task defines:
+    its spacing, NSD and surface tolerances and scan region. `image` (the case's native grey image) is
+    read when the task's scan region needs it and it is not given. Every path that scores
+    (a submission, a re-score of stored predictions, a GPU pack) calls this, so they agree."""
+    gt = imageio.load_label(task.label_path(case, labels_root))
+    if gt.shape != pred.shape:
+        raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, prediction is {pred.shape}")
+    region = None
+    if task.scan_region is not None:
+        region = task.region_for(case, imageio.load_gray(task.image_path(case)) if image is None else image)
+    return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance,
+                      region=region, surface_tolerance=task.surface_tolerance)
 
 
 @dataclass
@@ -33,8 +52,6 @@ class ScoredMasks:
 
 def score_masks(task: Task, cases, masks: Mapping[str, np.ndarray], labels_root=None) -> ScoredMasks:
     """Score one label map per case of `cases` (`masks[case.id]`, native size) against its label."""
-    from .scoring import score_prediction
-
     out = ScoredMasks()
     for case in cases:
         pred = masks[case.id]

@@ -35,7 +35,8 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+
 from .metrics import METRICS, aggregate
 from .predictions import FORMAT as PREDICTIONS_FORMAT
 from .private import is_private

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidTaskSpec
-from .registry import parse_choice
+from sonobench.kernel.errors import InvalidTaskSpec
+from sonobench.kernel.registry import parse_choice
 
 
 class RegionMethod(str, Enum):
@@ -77,7 +77,8 @@ class ScanRegion:
 
     def mask_for(self, case, image: np.ndarray, data_root: Path) -> np.ndarray:
         """The boolean region of `case` (whose native grey image is `image`)."""
-        from . import imageio
+        from sonobench.kernel import imageio
+
         from .metrics import convex_hull_region
 
         if self.method is RegionMethod.CONVEX_HULL:

@@ -4,7 +4,7 @@
 case of the split, validates each output, scores it against the label and returns
 the result, the per-case rows and the validation previews without writing
 anything. Orchestration (verification, the store, failures, logs) is in
-`evaluator.evaluate`, the one pipeline.
+`sonobench.evaluator.evaluate`, the one pipeline.
 """
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import imageio, summary
-from .errors import InvalidSubmission, SandboxFailure, SonoBenchError
-from .metrics import score_case
-from .result_row import aggregate, result_row
+from sonobench.evaluator import summary
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import InvalidSubmission, SandboxFailure
+from sonobench.kernel.settings import Settings
+
+from .result_row import aggregate, result_row, score_prediction  # noqa: F401  (score_prediction: its home before)
 from .sandbox import Isolation, ModelProcess, SandboxConfig, isolation_for, policy, reports, watch
-from .settings import Settings
 from .submission import Submission
 from .sweeps import task as sweep_task
 from .tasks import Task
@@ -64,21 +65,6 @@ class Phases:
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in self.seconds.items()}
-
-
-def score_prediction(task: Task, case, pred, labels_root=None, image=None) -> dict[int, dict]:
-    """Score one predicted label map of `case` against its label the way the task defines:
-    its spacing, NSD and surface tolerances and scan region. `image` (the case's native grey image) is
-    read when the task's scan region needs it and it is not given. Every path that scores
-    (a submission, a re-score of stored predictions, a GPU pack) calls this, so they agree."""
-    gt = imageio.load_label(task.label_path(case, labels_root))
-    if gt.shape != pred.shape:
-        raise SonoBenchError(f"task {task.ref}: label of case {case.id} is {gt.shape}, prediction is {pred.shape}")
-    region = None
-    if task.scan_region is not None:
-        region = task.region_for(case, imageio.load_gray(task.image_path(case)) if image is None else image)
-    return score_case(pred, gt, task.num_classes, spacing=task.spacing_mm, nsd_tolerance=task.nsd_tolerance,
-                      region=region, surface_tolerance=task.surface_tolerance)
 
 
 def _score_one(task: Task, case, pred, image, labels_root):

@@ -22,7 +22,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+
 from .metrics import METRICS, detection_metrics, per_case_metrics
 from .metrics.aggregate import aggregate
 from .metrics.detection import detection_rates
@@ -162,7 +163,7 @@ def strata_for(task, cases) -> list[Stratum]:
 def label_properties(task, cases, classes: Iterable[str], labels_root=None) -> dict[str, dict]:
     """{case id: {"<cls>_size": mm, "<cls>_depth": mm or None}} from each case's label (None: the
     class is absent). Raises StrataUnavailable when a label cannot be read."""
-    from .imageio import load_label
+    from sonobench.kernel.imageio import load_label
 
     sy, sx = task.spacing_mm
     index = {name: i for i, name in enumerate(task.classes)}

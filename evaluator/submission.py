@@ -18,14 +18,15 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidSubmission
+from sonobench.kernel.errors import InvalidSubmission
+from sonobench.kernel.registry import did_you_mean
+from sonobench.kernel.settings import DEFAULTS as _DEFAULTS
+from sonobench.kernel.settings import MAX_PICKLE_SCAN_BYTES, MB
+
 from .method import FIELDS as METHOD_FIELDS
 from .method import check_method
-from .registry import did_you_mean
 from .sandbox import archives
 from .sandbox.protocol import loads_bounded
-from .settings import DEFAULTS as _DEFAULTS
-from .settings import MAX_PICKLE_SCAN_BYTES, MB
 from .tasks import sha256_file
 
 SPEC_FILE = "submission.json"

@@ -4,7 +4,7 @@ queue worker and `sonobench rescore` share, so an aggregate is computed one way 
 The metric registry decides what is aggregated: every per-case metric (dice, iou, hd95, nsd,
 assd, the thin-structure surface metrics) gets mean/std/95% bootstrap CI as the macro mean over the
 foreground classes each case's reference has, over the cases that have one, and per class over the
-cases whose reference has it (the class-absent policy: `evaluator.metrics.case`);
+cases whose reference has it (the class-absent policy: `sonobench.evaluator.metrics.case`);
 every detection rate (image-level sensitivity/specificity) gets its value, Wilson interval and
 the number of images it is a rate over, per class, and as columns for the task's (macro) view.
 """

@@ -26,7 +26,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from .errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 ARCHIVE_NAME = "archive.json"
 ARCHIVE_FORMAT = 1
@@ -74,7 +74,7 @@ def archived_message(task) -> str:
 
 
 def default_destination(task) -> Path:
-    from .paths import user_data_dir
+    from sonobench.kernel.paths import user_data_dir
 
     return user_data_dir() / "tasks" / task.id / f"v{task.version}"
 

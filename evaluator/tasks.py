@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from . import environment
+from sonobench.kernel import environment
+from sonobench.kernel.errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
+from sonobench.kernel.paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
+from sonobench.kernel.registry import did_you_mean
+
 from .clusters import ClusterKey, parse_clusters
-from .errors import InvalidTaskSpec, ManifestMismatch, TaskNotFound
-from .paths import sha256_file, user_data_dir  # noqa: F401  (also part of this module's API)
-from .registry import did_you_mean
 from .scan_region import ScanRegion
 from .task_archive import read_archive
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 SPLITS = ("train", "val", "test")
+DEFAULT_TASK = "sim-breast-lesion"  # the embedded default benchmark: `sonobench demo`, the app's Submit page
 MANIFEST_FORMAT = 1
 REPO_SPLITS = Path(__file__).resolve().parent.parent / "splits"
 
@@ -165,7 +167,7 @@ class Task:
     def load_image(self, case: Case) -> np.ndarray:
         """The case's grey image as a model sees it: a corruption variant corrupts it on read
         (deterministically; outside the scan region nothing changes)."""
-        from . import imageio
+        from sonobench.kernel import imageio
 
         self.require_data()
         image = imageio.load_gray(self.image_path(case))

@@ -23,12 +23,13 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.team_names import check_new_name, normalise
+
 from . import audit
-from .errors import SonoBenchError
 from .store import Store
 from .store import jobs as store_jobs
 from .store.migrations import now
-from .team_names import check_new_name, normalise
 
 KDF = "scrypt:n=16384,r=8,p=1"
 _TOKEN = re.compile(r"^sbt_(\d{1,12})_([A-Za-z0-9_-]{20,100})$")
@@ -73,7 +74,7 @@ def _team_row(store: Store, name: str) -> dict:
     rows = list(store.db.query("select * from teams where name = ?", [normalise(name)]))
     if not rows:
         known = [r["name"] for r in store.db.query("select name from teams order by name")]
-        from .registry import did_you_mean
+        from sonobench.kernel.registry import did_you_mean
 
         raise TeamError(f"No team named '{name}'. Teams: {', '.join(known) or '(none yet)'}.{did_you_mean(name, known)}")
     return rows[0]

@@ -1,6 +1,6 @@
 """Your first SonoBench model, end to end, on a laptop CPU.
 
-1. load the task's train and val splits with the data API (`evaluator.data.load_split`),
+1. load the task's train and val splits with the data API (`sonobench.data.load_split`),
 2. train a small U-Net for a few minutes (`--seconds`, default 300),
 3. export it to ONNX (the evaluator's model contract: N x 1 x H x W in [0, 1] -> N x K x H x W logits),
 4. `sonobench check` it (the contract, on two validation cases; nothing stored),
@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluator.cli import lazy_hook
-from evaluator.data import load_split
-from evaluator.scoring import score_prediction
-from evaluator.store import Store
-from evaluator.summary import summary_columns
-from evaluator.tasks import get_task
+from sonobench.cli.table import lazy_hook
+from sonobench.data import load_split
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.summary import summary_columns
+from sonobench.evaluator.tasks import get_task
 
 # ---------------------------------------------------------------- 1. the data
 
@@ -151,7 +151,7 @@ def export_onnx(model: nn.Module, path: Path, channels: int, size) -> Path:
 def sonobench(*args: str) -> str:
     """Run `sonobench ARGS` (with this Python, so it uses the same install) and return its stdout."""
     print("$ sonobench " + " ".join(args), flush=True)
-    out = subprocess.run([sys.executable, "-c", "from evaluator.cli import main; main()", *args],
+    out = subprocess.run([sys.executable, "-c", "from sonobench.cli import main; main()", *args],
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"sonobench {args[0]} failed:\n{out.stdout}{out.stderr}")

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from evaluator.data import TaskDataset, load_split
+from sonobench.data import TaskDataset, load_split
 
 
 def main(task: str = "sim-breast-lesion") -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from evaluator import environment
-from evaluator.cli import handle_errors
-from evaluator.errors import SonoBenchError
+from sonobench.kernel import environment
+from sonobench.kernel.clitools import handle_errors
+from sonobench.kernel.errors import SonoBenchError
 
 APP = Path(__file__).resolve().parent / "streamlit_app.py"
 
@@ -73,7 +73,7 @@ def _serve(cmd: list[str], env: dict) -> int:
 @handle_errors
 def app(db_path, port, address, headless):
     """Start the leaderboard web app (Streamlit) and print its URL."""
-    from evaluator.store import default_db_path
+    from sonobench.evaluator.store import default_db_path
 
     from .jobs import max_upload_bytes
 

@@ -1,6 +1,6 @@
 """What each leaderboard number is, and which way is better.
 
-Quality metrics take their direction from `evaluator.metrics.METRICS` (the
+Quality metrics take their direction from `sonobench.evaluator.metrics.METRICS` (the
 metric's own metadata); cost columns are declared here as data. Pages never
 decide "lower is better" themselves.
 """
@@ -11,9 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluator import board_columns
-from evaluator.metrics import METRICS, PIXELS, detection_metrics, per_case_metrics, summary_columns, tolerance_columns
-from evaluator.predictions import FORMAT as PREDICTIONS_FORMAT
+from sonobench.evaluator import board_columns
+from sonobench.evaluator.metrics import (
+    METRICS,
+    PIXELS,
+    detection_metrics,
+    per_case_metrics,
+    summary_columns,
+    tolerance_columns,
+)
+from sonobench.evaluator.predictions import FORMAT as PREDICTIONS_FORMAT
 
 # Everything below is driven by the metric registry: a metric registered there gets its column.
 QUALITY = per_case_metrics()      # dice, iou, hd95, nsd, assd, surface metrics: mean over cases [95% CI]
@@ -67,7 +74,7 @@ def higher_is_better(name: str) -> bool:
     """Direction of a quality metric (from its metadata) or of a cost column."""
     if name in COSTS:
         return COSTS[name].higher_is_better
-    from evaluator.metrics import METRICS
+    from sonobench.evaluator.metrics import METRICS
 
     return bool(METRICS.get(name).higher_is_better)
 

@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from evaluator import board_columns, board_filter, floors
-from evaluator import tasks as tasks_mod
-from evaluator.imageio import load_gray, load_label
-from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # the pages' fallback
-from evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
-from evaluator.ranking.board import DEFAULT_SPLIT, rows_of_split, split_views
-from evaluator.ranking.cache import cached_rank
-from evaluator.ranking.compare import compare_results
-from evaluator.ranking.overlap import order_by_mean
-from evaluator.store import ReadOnlyStore, default_db_path, queries, validity
+from sonobench.evaluator import board_columns, board_filter, floors
+from sonobench.evaluator import tasks as tasks_mod
+from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC  # the pages' fallback
+from sonobench.evaluator.ranking import Scheme, mean_difference_ci, orient, pairwise_pvalues, significance_matrix
+from sonobench.evaluator.ranking.board import DEFAULT_SPLIT, rows_of_split, split_views
+from sonobench.evaluator.ranking.cache import cached_rank
+from sonobench.evaluator.ranking.compare import compare_results
+from sonobench.evaluator.ranking.overlap import order_by_mean
+from sonobench.evaluator.store import ReadOnlyStore, default_db_path, queries, validity
+from sonobench.kernel.imageio import load_gray, load_label
 
 from . import columns
 
@@ -82,7 +82,7 @@ def main_tasks() -> list[dict]:
 
 def ranking_settings() -> tuple[float, int]:
     """(alpha, top N) of the paired ranking, from the operator's settings (`sonobench settings`)."""
-    from evaluator.settings import load_settings
+    from sonobench.kernel.settings import load_settings
 
     s = load_settings()
     return float(s.ranking_alpha), int(s.ranking_top_n)
@@ -284,7 +284,7 @@ def compare(a: int, b: int, metric: str) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _consensus(path: str, fp: Fingerprint, alpha: float, top_n: int) -> list[dict]:
-    from evaluator.ranking import consensus as consensus_mod
+    from sonobench.evaluator.ranking import consensus as consensus_mod
 
     with _reader(path) as store:
         return consensus_mod.overall(store, Scheme.PAIRED, alpha=alpha, top_n=top_n)
@@ -302,7 +302,7 @@ def consensus() -> tuple[list[dict], str]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _power(path: str, fp: Fingerprint, task_id: str, version: int, alpha: float) -> dict | None:
-    from evaluator.ranking import power as power_mod
+    from sonobench.evaluator.ranking import power as power_mod
 
     with _reader(path) as store:
         return power_mod.detectable_difference(store, task_id, version, alpha=alpha)
@@ -372,7 +372,7 @@ def baselines(task_id: str, version: int) -> list[dict]:
 
 def queue_status(submission_id: int) -> dict | None:
     """Not cached: state, attempts, queue position and ETA of one submission (see store.jobs)."""
-    from evaluator.store.jobs import queue_status as _status
+    from sonobench.evaluator.store.jobs import queue_status as _status
 
     path = db_path()
     if not path.is_file():
@@ -383,7 +383,7 @@ def queue_status(submission_id: int) -> dict | None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _audit(path: str, fp: Fingerprint) -> list[dict]:
-    from evaluator.teams import audit_log
+    from sonobench.evaluator.teams import audit_log
 
     with _reader(path) as store:
         return audit_log(store)
@@ -397,7 +397,7 @@ def audit_log() -> list[dict]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _strata(path: str, fp: Fingerprint, paths: tuple[str, ...], submission_id: int) -> dict:
-    from evaluator.strata import submission_strata
+    from sonobench.evaluator.strata import submission_strata
 
     with _reader(path) as store:
         return submission_strata(store, submission_id)
@@ -460,7 +460,7 @@ def case_arrays(ref: str, case_id: str, with_label: bool) -> tuple[np.ndarray, n
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _crosseval(path: str, fp: Fingerprint, family: str, paths: tuple[str, ...]) -> dict:
-    from evaluator.crosseval import family_matrix
+    from sonobench.evaluator.crosseval import family_matrix
 
     with _reader(path) as store:
         return family_matrix(store, family)
@@ -478,8 +478,8 @@ def families() -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _robustness(path: str, fp: Fingerprint, task_ref: str, kind: str) -> dict:
-    from evaluator import robustness
-    from evaluator.tasks import get_task
+    from sonobench.evaluator import robustness
+    from sonobench.evaluator.tasks import get_task
 
     task = get_task(task_ref)
     with _reader(path) as store:

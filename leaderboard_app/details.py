@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator.method import link_or_none, training_data_text
-from evaluator.strata import StrataUnavailable
+from sonobench.evaluator.method import link_or_none, training_data_text
+from sonobench.evaluator.strata import StrataUnavailable
 
 from . import columns, data, ui
 

@@ -1,9 +1,9 @@
 """Background evaluations for the Submit page, through the evaluator's library.
 
 An upload is written to a private temp folder and handed to the evaluator's one
-intake (`evaluator.intake.submit`, the same function `sonobench submit` calls: the
+intake (`sonobench.evaluator.intake.submit`, the same function `sonobench submit` calls: the
 token decides the team, a refusal is recorded with its reason, repeats and quotas
-are refused) which queues it (`evaluator.queue.enqueue` copies the files into the
+are refused) which queues it (`sonobench.evaluator.queue.enqueue` copies the files into the
 queue's spool); the temp folder is deleted at once. A `.zip` of prediction masks
 goes through the same intake and is scored at once (no model runs). A thread
 of this process then claims that one job and runs it through the same pipeline
@@ -26,8 +26,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import InvalidSubmission, SonoBenchError
-from evaluator.submission import EXTENSIONS, SPEC_KEYS
+from sonobench.evaluator.sandbox import sandbox_config
+from sonobench.evaluator.submission import EXTENSIONS, SPEC_KEYS
+from sonobench.kernel.errors import InvalidSubmission, SonoBenchError
 
 # The architecture JSON the Submit page shows as its example (a test builds it through the registry).
 EXAMPLE_ARCHITECTURE = {"name": "unet", "kwargs": {"num_classes": 1}}
@@ -43,7 +44,7 @@ class TooManyJobs(SonoBenchError):
 def max_upload_bytes() -> int:
     """The app's upload cap (setting app_max_upload_mb, env SONOBENCH_APP_MAX_UPLOAD_MB), at most
     the evaluator's max_upload_mb."""
-    from evaluator.settings import load_settings
+    from sonobench.kernel.settings import load_settings
 
     return int(load_settings().app_upload_mb * 1024 * 1024)
 
@@ -51,8 +52,7 @@ def max_upload_bytes() -> int:
 def require_auth() -> bool:
     """Whether the Submit page asks for a token. A malformed settings file shows the team field;
     submitting then fails on the settings error itself (closed, not open)."""
-    from evaluator.settings import SettingsError, load_settings
-
+    from sonobench.kernel.settings import SettingsError, load_settings
     try:
         return load_settings().require_auth
     except SettingsError:
@@ -61,9 +61,9 @@ def require_auth() -> bool:
 
 def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None = None):
     """Preflight an upload (evaluator.preflight): a report, nothing stored, no quota used."""
-    from evaluator import tasks as tasks_mod
-    from evaluator.preflight import preflight
-    from evaluator.settings import load_settings
+    from sonobench.evaluator import tasks as tasks_mod
+    from sonobench.evaluator.preflight import preflight
+    from sonobench.kernel.settings import load_settings
 
     settings = load_settings()
     spec = spec_from_json(spec_json) if spec_json else None
@@ -72,18 +72,18 @@ def check(data: bytes, filename: str, task_ref: str, *, spec_json: bytes | None 
         model = workdir / safe_filename(filename)
         model.write_bytes(data)
         if model.suffix.lower() == PREDICTIONS_EXTENSION:
-            from evaluator import predictions
+            from sonobench.evaluator import predictions
 
             return predictions.check(tasks_mod.get_task(task_ref), model)
         return preflight(tasks_mod.get_task(task_ref), model, spec=spec, settings=settings,
-                         config=settings.sandbox_config())
+                         config=sandbox_config(settings))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def max_jobs() -> int:
     """Uploads evaluated at once (setting app_max_jobs, env SONOBENCH_APP_MAX_JOBS)."""
-    from evaluator.settings import load_settings
+    from sonobench.kernel.settings import load_settings
 
     return load_settings().app_max_jobs
 
@@ -140,7 +140,7 @@ class Job:
         """The submission row as the store holds it now (not cached)."""
         if self.submission_id is None or not self.db.is_file():
             return None
-        from evaluator.store import ReadOnlyStore
+        from sonobench.evaluator.store import ReadOnlyStore
 
         with ReadOnlyStore(self.db) as store:
             return store.submission(self.submission_id)
@@ -168,7 +168,7 @@ class Job:
         """{submission_id, status, result} once the submission is scored, else None."""
         if self.running or self.status != "done":
             return None
-        from evaluator.store import ReadOnlyStore
+        from sonobench.evaluator.store import ReadOnlyStore
 
         with ReadOnlyStore(self.db) as store:
             result = store.result_for(self.submission_id)
@@ -186,7 +186,7 @@ class Job:
         """(id, task ref) of the submissions that score this upload again (shift sets, the private split)."""
         if self.submission_id is None or not self.db.is_file():
             return []
-        from evaluator.store import ReadOnlyStore
+        from sonobench.evaluator.store import ReadOnlyStore
 
         with ReadOnlyStore(self.db) as store:
             return follow_up_submissions(store, self.submission_id)
@@ -194,13 +194,13 @@ class Job:
     def _follow_ups(self, store, owner: str, settings) -> None:
         """Run the follow-up jobs the main result queued, one after the other, in this thread
         (a `sonobench worker` that claims one first runs it instead: claim is atomic)."""
-        from evaluator.queue import process_job
-        from evaluator.store import jobs as store_jobs
+        from sonobench.evaluator.queue import process_job
+        from sonobench.evaluator.store import jobs as store_jobs
 
         for job_id in queued_follow_up_jobs(store, self.submission_id):
             job = store_jobs.claim(store, owner, settings.lease_seconds, job_id=job_id)
             if job is not None:
-                process_job(store, job, settings, settings.sandbox_config())
+                process_job(store, job, settings, sandbox_config(settings))
 
     def cleanup(self) -> None:
         with _LOCK:
@@ -208,10 +208,10 @@ class Job:
 
     def _work(self) -> None:
         """Claim this job and evaluate it (the thread's body)."""
-        from evaluator.queue import process_job
-        from evaluator.settings import load_settings
-        from evaluator.store import Store
-        from evaluator.store import jobs as store_jobs
+        from sonobench.evaluator.queue import process_job
+        from sonobench.evaluator.store import Store
+        from sonobench.evaluator.store import jobs as store_jobs
+        from sonobench.kernel.settings import load_settings
 
         try:
             settings = load_settings()
@@ -219,7 +219,7 @@ class Job:
                 owner = f"{socket.gethostname()}:{os.getpid()}:app-{self.job_id}"
                 job = store_jobs.claim(store, owner, settings.lease_seconds, job_id=self.job_id)
                 if job is not None:  # else a `sonobench worker` has it; the page follows the row
-                    process_job(store, job, settings, settings.sandbox_config())
+                    process_job(store, job, settings, sandbox_config(settings))
                     self._follow_ups(store, owner, settings)
         except Exception as e:  # shown on the page; the job's lease expires and a worker retries it
             self.crash = f"the app could not run the evaluation ({type(e).__name__}: {e}); " \
@@ -245,8 +245,8 @@ def queued_follow_up_jobs(store, submission_id: int) -> list[int]:
 def failed_submissions(db: Path, *, team: str = "", token: str = "", limit: int = 20) -> list[dict]:
     """A team's failed submissions with their reasons, newest first: by the token's team in
     hosted mode (a wrong token shows nothing), else by the team name typed."""
-    from evaluator.store import ReadOnlyStore
-    from evaluator.teams import AuthError, authenticate
+    from sonobench.evaluator.store import ReadOnlyStore
+    from sonobench.evaluator.teams import AuthError, authenticate
 
     if not Path(db).is_file():
         return []
@@ -297,10 +297,10 @@ def start(data: bytes, filename: str, task_ref: str, task_id: str = "", *, db: P
 def _queue(data: bytes, safe: str, task_ref: str, *, db: Path, name: str, team: str, spec: dict | None,
            token: str = "", predictions: bool = False) -> Job:
     """Write the upload to a private temp folder and hand it to the evaluator's one intake
-    (`evaluator.intake.submit`): a model is queued, prediction files are scored at once."""
-    from evaluator.intake import QUEUED, IntakeRequest
-    from evaluator.intake import submit as intake_submit
-    from evaluator.store import Store
+    (`sonobench.evaluator.intake.submit`): a model is queued, prediction files are scored at once."""
+    from sonobench.evaluator.intake import QUEUED, IntakeRequest
+    from sonobench.evaluator.intake import submit as intake_submit
+    from sonobench.evaluator.store import Store
 
     model_name = name or (spec or {}).get("name") or Path(safe).stem
     workdir = Path(tempfile.mkdtemp(prefix="sonobench-upload-"))  # mode 0700

@@ -1,6 +1,6 @@
 """The Pareto front for the Efficiency page: a pure function of arrays, tested without Streamlit.
 Paired statistics (Wilcoxon tests, bootstrap CIs, the significance map) come from
-`evaluator.ranking`, the same code the CLI and the ranking use."""
+`sonobench.evaluator.ranking`, the same code the CLI and the ranking use."""
 from __future__ import annotations
 
 import numpy as np

@@ -10,8 +10,8 @@ from . import data, ui
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _board(path: str, fp: data.Fingerprint, task_ref: str, kind: str) -> dict:
-    from evaluator.sweeps import board
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.sweeps import board
+    from sonobench.evaluator.tasks import get_task
 
     task = get_task(task_ref)
     with data._reader(path) as store:
@@ -30,8 +30,8 @@ def board(task_id: str, version: int, kind: str = "all") -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _reconstruction(path: str, fp: data.Fingerprint, sweep_ref: str, submission_id: int, sweep_id: str) -> dict:
-    from evaluator.sweeps import board as sweep_board
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.sweeps import board as sweep_board
+    from sonobench.evaluator.tasks import get_task
 
     with data._reader(path) as store:
         return sweep_board.reconstruction(store, get_task(sweep_ref), submission_id, sweep_id)

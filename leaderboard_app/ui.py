@@ -7,7 +7,7 @@ import sqlite3
 
 import streamlit as st
 
-from evaluator.errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 from . import data
 

@@ -35,7 +35,7 @@ def _walk(command: click.Command, path: list[str], parent: click.Context | None)
 
 def cli_page() -> str:
     """Every command's `--help`, exactly as the terminal prints it at HELP_WIDTH columns."""
-    from evaluator.cli import cli
+    from sonobench.cli import cli
 
     parts = ["# CLI reference\n\n", GENERATED,
              "Every command prints `Error: ...` with what to do and exits with status 1 on a problem.\n"]
@@ -51,7 +51,7 @@ def _cell(text) -> str:
 
 def metrics_page() -> str:
     """The metric registry as a table plus each metric's full definition."""
-    from evaluator.metrics.info import METRICS, metric_names
+    from sonobench.evaluator.metrics.info import METRICS, metric_names
 
     rows = ["| metric | label | kind | better | unit | bounds | tolerance column |",
             "|---|---|---|---|---|---|---|"]
@@ -70,7 +70,7 @@ def metrics_page() -> str:
 
 def architectures_page() -> str:
     """The model zoo: every registered architecture, its defaults and its source paper."""
-    from evaluator.architectures.registry import list_architectures
+    from sonobench.zoo.registry import list_architectures
 
     rows = ["| name | family | default arguments | input size fixed by |", "|---|---|---|---|"]
     refs = []
@@ -79,15 +79,15 @@ def architectures_page() -> str:
         rows.append(f"| `{a['name']}` | {a['family']} | `{_cell(args)}` | {a['size_arg'] or '—'} |")
         refs.append(f"- `{a['name']}`: {a['reference']}")
     return ("# Architectures\n\n" + GENERATED + "Build any of them with "
-            "`evaluator.architectures.create_model(name, **kwargs)`; a saved model is its constructor "
+            "`sonobench.zoo.create_model(name, **kwargs)`; a saved model is its constructor "
             "arguments plus the name, rebuilt through the registry.\n\n" + "\n".join(rows)
             + "\n\n## Sources\n\n" + "\n".join(refs) + "\n")
 
 
 def settings_page() -> str:
     """Operator settings (fields, defaults, overriding variables) and every environment variable."""
-    from evaluator import environment
-    from evaluator.settings import Settings
+    from sonobench.kernel import environment
+    from sonobench.kernel.settings import Settings
 
     rows = ["| setting | default | environment override |", "|---|---|---|"]
     for f in dataclasses.fields(Settings):
@@ -111,8 +111,8 @@ def _fmt(v, digits=3) -> str:
 
 def results_page() -> str:
     """The committed reference rows of every task version, as stored in baselines/reference/."""
-    from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
-    from evaluator.metrics.info import METRICS
+    from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
+    from sonobench.evaluator.metrics.info import METRICS
 
     parts = ["# Reference results\n\n", GENERATED,
              "The reference baselines committed in `baselines/reference/`, per task version: the task's "
@@ -120,7 +120,7 @@ def results_page() -> str:
              "the task's no-skill floors (`baselines/reference/floors/`: input-independent models built from the "
              "train split; `sonobench baselines floors TASK` rebuilds them). `sonobench baselines rerun` reproduces "
              "any reference row.\n"]
-    from baselines.reference import read_json, reference_files
+    from sonobench.baselines.reference import read_json, reference_files
 
     for path in reference_files(REPO / "baselines" / "reference"):
         data = read_json(path)

@@ -27,9 +27,9 @@ fi
 # extension cannot load. Install an import hook only where that is the case.
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 HOOK="$SITE/sonobench_torchvision_compat.pth"
-if "$VENV/bin/python" -c 'import sys, evaluator._torchcompat as c; sys.exit(0 if c.needed() else 1)'; then
+if "$VENV/bin/python" -c 'import sys, sonobench.kernel._torchcompat as c; sys.exit(0 if c.needed() else 1)'; then
   echo "==> torchvision extension cannot load over this torch: installing the import hook"
-  echo 'import evaluator._torchcompat as _c; _c.install_hook()' > "$HOOK"
+  echo 'import sonobench.kernel._torchcompat as _c; _c.install_hook()' > "$HOOK"
 else
   rm -f "$HOOK"
 fi

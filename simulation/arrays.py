@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from evaluator import environment
+from sonobench.kernel import environment
 
 _threads: int | None = None  # set by use_threads; None = torch's own default
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from evaluator.cli import handle_errors
-from evaluator.scaleout.options import check_address, executor_options
+from sonobench.evaluator.scaleout.options import check_address, executor_options
+from sonobench.kernel.clitools import handle_errors
 
 from .physics import IMAGING_PRESETS, imaging_preset
 from .presets import PRESETS

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from evaluator.errors import SonoBenchError
-from evaluator.scaleout import Executor, import_ray, parse_executor
+from sonobench.evaluator.scaleout import Executor, import_ray, parse_executor
+from sonobench.kernel.errors import SonoBenchError
 
 from . import arrays as sim_arrays
 from . import phantom
@@ -248,7 +248,7 @@ def _run_jobs(jobs, workers, total, progress):
 def _run_on_ray(jobs, out: Path, total, progress, address):
     from tqdm import tqdm
 
-    from evaluator.scaleout import connect
+    from sonobench.evaluator.scaleout import connect
 
     ray = connect(address)
     remote = ray.remote(num_cpus=1)(_render_on_node)  # Ray retries a task whose worker died: rendering is pure

@@ -17,7 +17,7 @@ with theory:
   FWHM should equal the PSF's -6 dB widths.
 - fully developed speckle: Rayleigh envelope, mean / std = sqrt(pi/2) / sqrt(2 - pi/2) = 1.913.
 
-    python -m simulation.fidelity [--kwave] [--png docs/assets/fidelity.png]   # the simulator docs' table
+    python -m sonobench.simulation.fidelity [--kwave] [--png docs/assets/fidelity.png]   # the simulator docs' table
 """
 from __future__ import annotations
 

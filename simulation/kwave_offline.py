@@ -25,7 +25,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from evaluator.errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 SUPPORTED = "0.6.2"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from evaluator.errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 
 class InvalidPhysics(SonoBenchError):
@@ -172,7 +172,7 @@ IMAGING_PRESETS = {"if2": lambda: DEFAULT_PHYSICS, "if3-l7-4": _if3_l7_4}
 def imaging_preset(name: str) -> Physics:
     """The physics of a named image formation: 'if2' (the committed tasks' image formation 2,
     3 MHz, one element per grid column) or 'if3-l7-4' (image formation 3 with the L7-4)."""
-    from evaluator.errors import UnknownName
+    from sonobench.kernel.errors import UnknownName
 
     if name not in IMAGING_PRESETS:
         raise UnknownName(f"Unknown imaging preset '{name}'. Valid: {', '.join(IMAGING_PRESETS)}.")

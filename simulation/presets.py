@@ -13,7 +13,7 @@ B-mode contrast between layers resembles a clinical breast scan.
 """
 from __future__ import annotations
 
-from evaluator.registry import Registry
+from sonobench.kernel.registry import Registry
 
 BREAST_TISSUES = {
     "gel": {"c": 1540.0, "rho": 1000.0, "alpha": 0.05, "scat_density": 0.0, "scat_amp": 0.0},

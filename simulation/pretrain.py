@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluator.errors import SonoBenchError, UnknownName
-from evaluator.paths import user_data_dir
-from evaluator.registry import did_you_mean
-from evaluator.tasks import Task, discover, load_task_folder, verify_task, write_task
+from sonobench.evaluator.tasks import Task, discover, load_task_folder, verify_task, write_task
+from sonobench.kernel.errors import SonoBenchError, UnknownName
+from sonobench.kernel.paths import user_data_dir
+from sonobench.kernel.registry import did_you_mean
 
 from .dataset import INDEX_NAME, generate, read_index
 from .physics import Physics

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from evaluator.cli import handle_errors
+from sonobench.kernel.clitools import handle_errors
 
 from .presets import PRESETS
 from .sample import Backend

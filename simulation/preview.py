@@ -1,6 +1,6 @@
 """A contact sheet of generated samples with their label outlines (for READMEs and eyes).
 
-    python -m simulation.preview DATA_DIR OUT.png [--n 12] [--cols 4]
+    python -m sonobench.simulation.preview DATA_DIR OUT.png [--n 12] [--cols 4]
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ like a committed task (task.json + manifest.json with SHA-256s) in the operator'
 (`<data dir>/private/<task id>-private/v<version>/`), never in git, as a test-only task
 `<task id>-private@<version>` whose task.json names the version it belongs to
 (`private_of`). The evaluator scores it like any task; who may see what is decided by
-`evaluator.private` (the store / app side).
+`sonobench.evaluator.private` (the store / app side).
 
 Generation is resumable like `sonobench simulate`: each finished case is skipped.
 """
@@ -26,9 +26,9 @@ import secrets
 import stat
 from pathlib import Path
 
-from evaluator import private
-from evaluator.errors import SonoBenchError
-from evaluator.tasks import Task, write_task
+from sonobench.evaluator import private
+from sonobench.evaluator.tasks import Task, write_task
+from sonobench.kernel.errors import SonoBenchError
 
 from .dataset import _json_bytes, _png_bytes, _round, config_differences, one_thread_here, write_sample
 from .physics import Physics

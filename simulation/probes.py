@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from evaluator.registry import Registry
+from sonobench.kernel.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from enum import Enum
 
 import numpy as np
 
-from evaluator.errors import UnknownName
-from evaluator.registry import did_you_mean
+from sonobench.kernel.errors import UnknownName
+from sonobench.kernel.registry import did_you_mean
 
 from . import beamform, image_formation, phantom
 from .physics import Physics
@@ -103,7 +103,7 @@ def sample_envelope(preset: str, seed: int, index: int, phys: Physics, backend: 
                     noise_std: float = NOISE_STD[NoiseLevel.LOW], attenuation_scale=1.0):
     """(envelope on the pixel grid, label, phantom parameters, specimen) of sample `index`,
     before TGC and log compression. `attenuation_scale` multiplies every tissue's attenuation
-    (an acquisition shift of `simulation.shifts`: the phantom's geometry and label stay)."""
+    (an acquisition shift of `sonobench.simulation.shifts`: the phantom's geometry and label stay)."""
     g_rng, s_rng, n_rng, _ = sample_rngs(seed, index)
     specimen = phantom.specimen_of(preset, index)
     params = phantom.draw_phantom(preset, g_rng, phys, phantom.specimen_rng(seed, specimen))

@@ -207,7 +207,7 @@ def edge_step(image: np.ndarray, label: np.ndarray, phys: Physics) -> float | No
 def _pairs(parent_folder, shifted_folder):
     from PIL import Image
 
-    from evaluator.tasks import load_task_folder
+    from sonobench.evaluator.tasks import load_task_folder
 
     parent, shifted = load_task_folder(parent_folder), load_task_folder(shifted_folder)
     by_id = {c.meta.get("source_case", c.id): c for c in parent.cases}
@@ -231,7 +231,7 @@ def _physics(task, case) -> Physics:
 def check_shift_set(parent_folder, shifted_folder) -> CheckResult:
     """Run the check of the shifted set's condition over every case (`parent_folder`: the
     parent task's or its `unshifted` set's version folder)."""
-    from evaluator.tasks import load_task_folder
+    from sonobench.evaluator.tasks import load_task_folder
 
     from .shifts import CONDITIONS
 
@@ -255,7 +255,7 @@ def _check_range(pairs, condition, shifted) -> CheckResult:
 
 
 def _check_attenuation(pairs, condition, shifted) -> CheckResult:
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
 
     low = {c.meta.get("source_case", c.id) for c in shifted.cases if c.meta.get("noise_level") == "low"}
     pairs = [p for p in pairs if p[0] in low] or pairs  # see the module docstring: the noise floor

@@ -1,4 +1,4 @@
-"""What the acquisition-shift conditions change in the image chain (see `simulation.shifts`).
+"""What the acquisition-shift conditions change in the image chain (see `sonobench.simulation.shifts`).
 
 - `add_image_noise`: receiver noise defined against the *beamformed* image. Channel noise
   is averaged away by the coherent sum over 128 channels and three angles (0.3 of the echo

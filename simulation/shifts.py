@@ -8,7 +8,7 @@ parent's label, so a shift set never changes what is segmented, only how it look
 
 `unshifted` is the reference condition: the same phantoms through today's pipeline with the
 parent's physics, so a drop measures the condition and not a change of pipeline version
-between when the parent was generated and now. `evaluator.robustness` pairs against it when
+between when the parent was generated and now. `sonobench.evaluator.robustness` pairs against it when
 a task has it, else against the parent's own test images.
 
 Generation is resumable like `sonobench simulate` (finished samples are skipped)."""
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator.errors import SonoBenchError
-from evaluator.registry import Registry
-from evaluator.tasks import Task, write_task
+from sonobench.evaluator.tasks import Task, write_task
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.registry import Registry
 
 from .dataset import one_thread_here
 from .physics import Physics
@@ -39,7 +39,7 @@ class ShiftError(SonoBenchError):
 @dataclass(frozen=True)
 class Condition:
     """One named change of acquisition. `claim` is what the condition does to the image, as
-    `simulation.shift_checks` measures it on a shift set against its parent."""
+    `sonobench.simulation.shift_checks` measures it on a shift set against its parent."""
     name: str
     description: str
     claim: str = ""

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from evaluator.cli import handle_errors
+from sonobench.kernel.clitools import handle_errors
 
 
 @click.group("shifts")
@@ -36,7 +36,7 @@ def conditions_cmd():
 @handle_errors
 def make_cmd(task_ref, names, n, root, backend):
     """Simulate (resumable) and freeze the shift sets of TASK_REF."""
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
 
     from .shifts import CONDITIONS, default_root, make_shift_set, shift_folder
 

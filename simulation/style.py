@@ -41,8 +41,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from evaluator.errors import SonoBenchError
-from evaluator.registry import Registry, parse_choice
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.registry import Registry, parse_choice
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from evaluator.cli import handle_errors
+from sonobench.kernel.clitools import handle_errors
 
 from .style import StyleMethod
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluator.registry import Registry
-from evaluator.sweeps import Mesh
+from sonobench.evaluator.sweeps import Mesh
+from sonobench.kernel.registry import Registry
 
 ANGLES = 48        # vertices per cross-section ring
 RING_STEP_MM = 2.0  # axial spacing of the rings

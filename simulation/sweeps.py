@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator.errors import SonoBenchError
-from evaluator.sweeps import Mesh, Sweep, SweepFrame, write_sweep
-from evaluator.tasks import Task, write_task
+from sonobench.evaluator.sweeps import Mesh, Sweep, SweepFrame, write_sweep
+from sonobench.evaluator.tasks import Task, write_task
+from sonobench.kernel.errors import SonoBenchError
 
 from . import beamform, image_formation, phantom
 from .dataset import config_differences, one_thread_here

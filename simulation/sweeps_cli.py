@@ -5,7 +5,7 @@ import time
 
 import click
 
-from evaluator.cli import handle_errors
+from sonobench.kernel.clitools import handle_errors
 
 
 @click.group("sweeps")
@@ -26,7 +26,7 @@ def sweeps():
 def make_cmd(task_ref, frames, backend, image_formation, root):
     """Simulate (resumable) and freeze the sweep set of TASK_REF (a simulated bone-surface task): 5 specimens,
     each swept along and across."""
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
 
     from .shifts import default_root
     from .sweeps import DIRECTIONS, SPECIMENS, contact_sheet, make_sweep_set, parent_physics, sweep_folder

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluator.errors import SonoBenchError
-from evaluator.metrics.defaults import BOARDS
-from evaluator.tasks import write_task
+from sonobench.evaluator.metrics.defaults import BOARDS
+from sonobench.evaluator.tasks import write_task
+from sonobench.kernel.errors import SonoBenchError
 
 from .dataset import INDEX_NAME, read_index
 from .physics import Physics

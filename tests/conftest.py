@@ -21,14 +21,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def store():
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     return Store(memory=True)
 
 
 @pytest.fixture
 def file_store(tmp_path):
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     return Store(tmp_path / "results.db")
 
@@ -36,7 +36,7 @@ def file_store(tmp_path):
 @pytest.fixture
 def toy_task(tmp_path, monkeypatch):
     """A frozen 24-case toy task on the task search path, as `toy-lesion`."""
-    from evaluator.toy import build_toy_task
+    from sonobench.cli.toy import build_toy_task
 
     root = tmp_path / "tasks"
     task = build_toy_task(root / "toy-lesion" / "v1")
@@ -50,8 +50,8 @@ def lesion_toy(tmp_path, monkeypatch):
     search path: a board whose order does not depend on how lesion-free images are scored."""
     import json
 
-    from evaluator.tasks import write_task
-    from evaluator.toy import build_toy_task
+    from sonobench.cli.toy import build_toy_task
+    from sonobench.evaluator.tasks import write_task
 
     src = build_toy_task(tmp_path / "src" / "v1", n=96, size=48)
     spec = json.loads((src.folder / "task.json").read_text())
@@ -65,7 +65,7 @@ def lesion_toy(tmp_path, monkeypatch):
 
 @pytest.fixture
 def toy_onnx(tmp_path):
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
 
     return threshold_onnx(tmp_path / "toy_threshold.onnx")
 

@@ -28,11 +28,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from evaluator.errors import AlreadyScored, SonoBenchError, UnknownName
-from evaluator.metrics import always_stored_metrics, summary_columns
-from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
-from evaluator.registry import did_you_mean
-from evaluator.sweeps.metrics import sweep_metrics
+from sonobench.evaluator.metrics import always_stored_metrics, summary_columns
+from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
+from sonobench.evaluator.sweeps.metrics import sweep_metrics
+from sonobench.kernel.errors import AlreadyScored, SonoBenchError, UnknownName
+from sonobench.kernel.registry import did_you_mean
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 FORMAT = 1
@@ -181,7 +181,7 @@ def row_sha256(row: dict) -> str:
     added to a row later without making it another model). Its shift-set results are stored
     under the same identity, which is how the Robustness view pairs them with the row. A row
     re-scored under a newer evaluator policy keeps the identity it had before (`identity`, set by
-    `baselines.reference.rescore`), so a store that loaded it earlier does not load it twice."""
+    `sonobench.baselines.reference.rescore`), so a store that loaded it earlier does not load it twice."""
     if row.get("identity"):
         return row["identity"]
     core = {k: v for k, v in row.items() if k != "shifts"}
@@ -248,7 +248,7 @@ def shift_block(shifts: dict) -> dict:
 
 
 def row_from_record(record: dict) -> dict:
-    """A compact reference row from `baselines.training.run_baseline`'s record."""
+    """A compact reference row from `sonobench.baselines.training.run_baseline`'s record."""
     res, training = record["result"], dict(record["training"])
     history = training.pop("history")
     complexity = {k: res[k] for k in COMPLEXITY_KEYS}
@@ -360,7 +360,7 @@ def write_row(task, row: dict, folder: Path | None = None) -> Path:
 
 def _result_row(task, row: dict) -> dict:
     """The committed row as a result row, through the evaluator's one builder (its stored values as they are)."""
-    from evaluator.result_row import result_row
+    from sonobench.evaluator.result_row import result_row
 
     scores, cx, prov = row["scores"], row["complexity"], row["provenance"]
     return result_row(task, split=scores["split"], n_cases=scores["n_cases"],
@@ -375,8 +375,8 @@ def _result_row(task, row: dict) -> dict:
 def _detection(task, cases: list[dict]) -> dict:
     """Image-level detection rates from the row's stored per-case counts (rows written before the
     rates existed carry the counts, so the rates are exact, not estimated)."""
-    from evaluator.metrics.detection import detection_rates
-    from evaluator.summary import detection_columns
+    from sonobench.evaluator.metrics.detection import detection_rates
+    from sonobench.evaluator.summary import detection_columns
 
     per_class = {name: detection_rates([c for c in cases if c["class_index"] == k])
                  for k, name in enumerate(task.classes[1:], start=1)}
@@ -432,7 +432,7 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
         # A row holds the always-stored metrics (format 1); every other metric (NSD, ASSD, the
         # bone task's surface_f1 it ranks by) is computed now from the row's own stored test
         # predictions, so no reference shows a metric as 'missing' that its predictions give.
-        from evaluator.rescore import rescore
+        from sonobench.evaluator.rescore import rescore
 
         rescore(store, task.id)
     return added
@@ -441,7 +441,7 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
 def _load_shifts(store, task, row: dict, sha: str, source: str, log) -> None:
     """Insert the row's results on the task's acquisition-shift sets (under the row's identity),
     skipping sets that are absent here, re-frozen since (another digest) or already loaded."""
-    from evaluator.robustness import shift_sets, sweep_sets
+    from sonobench.evaluator.robustness import shift_sets, sweep_sets
 
     children = {c.ref: c for c in shift_sets(task) + sweep_sets(task)}
     for ref, block in (row.get("shifts") or {}).items():

@@ -1,10 +1,10 @@
 """Re-score committed reference files under the evaluator's current policy, from the test
 predictions each row stores (no model runs): `sonobench baselines rescore-references`.
 
-A row with stored predictions is scored again case by case (`evaluator.scoring.score_prediction`,
+A row with stored predictions is scored again case by case (`sonobench.evaluator.scoring.score_prediction`,
 the path every submission takes); its stored TP/FP/FN counts must come out identical, else the
 file is left unchanged and the row named. A row or acquisition-shift block without predictions
-gets the policy applied from its stored counts (`evaluator.rescore.policy_from_counts`): values of
+gets the policy applied from its stored counts (`sonobench.evaluator.rescore.policy_from_counts`): values of
 classes absent from a case's reference become null, its aggregates are recomputed over the
 applicable cases. Each row keeps its store identity (`identity`, the SHA-256 it had before its
 first re-scoring), so a store that loaded it earlier does not load it twice; `sonobench rescore`
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evaluator import __version__, imageio
-from evaluator.errors import SonoBenchError
-from evaluator.metrics import always_stored_metrics, summary_columns
+from sonobench.evaluator import __version__
+from sonobench.evaluator.metrics import always_stored_metrics, summary_columns
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError
 
 from . import (
     CASE_COLUMNS,
@@ -35,7 +36,7 @@ _KEPT = summary_columns(always_stored_metrics())  # the aggregate columns a refe
 def rescore_file(path: Path, labels_root=None, log=print) -> dict:
     """Re-score every row (and shift block) of one reference file in place; returns
     {"rows": n, "from_predictions": n, "from_counts": n}."""
-    from evaluator import tasks as tasks_mod
+    from sonobench.evaluator import tasks as tasks_mod
 
     task_id = _task_and_version(path)[0]
     ref = _parse(path, task_id)
@@ -80,8 +81,8 @@ def _store(block: dict, cases: list[dict]) -> None:
 
 
 def _from_predictions(task, row: dict, labels_root) -> None:
-    from evaluator.scoring import score_prediction
-    from evaluator.summary import summary_columns as result_columns
+    from sonobench.evaluator.scoring import score_prediction
+    from sonobench.evaluator.summary import summary_columns as result_columns
 
     cases = _cases(row["cases"])
     preds = decode_predictions(row["predictions"])
@@ -104,7 +105,7 @@ def _from_predictions(task, row: dict, labels_root) -> None:
 
 
 def _from_counts(scores: dict, block: dict) -> None:
-    from evaluator.rescore import policy_from_counts
+    from sonobench.evaluator.rescore import policy_from_counts
 
     cases = _cases(block)
     _, per_class, updates = policy_from_counts({"per_class": scores["per_class"]}, cases)

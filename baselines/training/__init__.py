@@ -1,7 +1,7 @@
 """Training, export and submission of the reference baselines.
 
-    >>> from baselines.recipes import get_profile
-    >>> from baselines.training import TaskData, run_baseline
+    >>> from sonobench.baselines.recipes import get_profile
+    >>> from sonobench.baselines.training import TaskData, run_baseline
     >>> data = TaskData.load(get_task("sim-breast-lesion"))
     >>> record = run_baseline(data, "cmunext", get_profile("quick"), store=Store())
 
@@ -9,13 +9,13 @@ Modules: data (splits in memory, stratified K-fold), augment, losses, loop
 (the trainer), scoring (Dice/IoU as the evaluator computes them), export
 (ONNX + onnxruntime parity), env (determinism, provenance), pipeline (end to end).
 
-Names are imported on first use, so that `baselines.training.loop` can run where
+Names are imported on first use, so that `sonobench.baselines.training.loop` can run where
 only torch is installed (a lent GPU machine: see baselines/device.py) without
 pulling in the store and the sandbox that `pipeline` needs.
 """
 import importlib
 
-import evaluator._torchcompat as _torchcompat
+import sonobench.kernel._torchcompat as _torchcompat
 
 _torchcompat.ensure()  # smp-based architectures import torchvision
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from evaluator import imageio
-from evaluator.errors import SonoBenchError
-from evaluator.tasks import Case, Task
+from sonobench.evaluator.tasks import Case, Task
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError
 
 
 class InvalidSplit(SonoBenchError):

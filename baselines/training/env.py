@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluator.errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVICES = ("cpu", "cuda")

@@ -1,7 +1,7 @@
 """Export a trained baseline to one self-contained ONNX file (opset 17) and
 check onnxruntime against PyTorch on a real batch before it is submitted.
 
-Both steps are the registry's (`evaluator.architectures.export`); this module
+Both steps are the registry's (`sonobench.zoo.export`); this module
 adds the flip-TTA wrapper and the pass/fail rule. The TorchScript-based
 exporter is used on purpose: it writes opset 17 natively and keeps the weights
 inside the file, while the dynamo exporter targets opset 18 and moves large
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluator.architectures import export as arch_export
-from evaluator.errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.zoo import export as arch_export
 
 PARITY_RTOL = 1e-4  # max |ORT - torch| relative to max |torch| (the export contract: 1e-4 relative)
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluator.architectures import create_model
-from evaluator.metrics import count_metrics
-from evaluator.tasks import Task
+from sonobench.evaluator.metrics import count_metrics
+from sonobench.evaluator.tasks import Task
+from sonobench.zoo import create_model
 
 from ..convergence import may_stop
 from ..recipes import Profile

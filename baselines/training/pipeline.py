@@ -21,17 +21,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from evaluator import __version__ as evaluator_version
-from evaluator.architectures import model_config
-from evaluator.errors import AlreadyScored
-from evaluator.evaluate import Request, evaluate
-from evaluator.metrics import always_stored_metrics, count_metrics
-from evaluator.robustness import follow_up_sets, score_shifts
-from evaluator.sandbox import SandboxConfig
-from evaluator.settings import load_settings
-from evaluator.store import Store
-from evaluator.submission import prepare
-from evaluator.tasks import Task, user_data_dir
+from sonobench.evaluator import __version__ as evaluator_version
+from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.metrics import always_stored_metrics, count_metrics
+from sonobench.evaluator.robustness import follow_up_sets, score_shifts
+from sonobench.evaluator.sandbox import SandboxConfig
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import Task, user_data_dir
+from sonobench.kernel.errors import AlreadyScored
+from sonobench.kernel.settings import load_settings
+from sonobench.zoo import model_config
 
 from ..convergence import verdict
 from ..recipes import Profile

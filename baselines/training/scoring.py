@@ -14,8 +14,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from evaluator import imageio
-from evaluator.metrics import case_mean, count_metrics, score_overlap
+from sonobench.evaluator.metrics import case_mean, count_metrics, score_overlap
+from sonobench.kernel import imageio
 
 from .data import Samples
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from evaluator.errors import SonoBenchError
-from evaluator.paths import sha256_file
-from evaluator.tasks import Task
+from sonobench.evaluator.tasks import Task
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.paths import sha256_file
 
 from ..recipes import Profile
 from .data import load_split
@@ -123,7 +123,7 @@ def pretrain_on_set(set_name: str, model: str, target: Task, profile: Profile, *
                     device: str = "cpu", bar=None, style=None) -> Start:
     """Pretrain `model` on the pretraining set (verified first), or reuse the cached checkpoint
     of the same (set digest, model, profile, style); returns the fine-tuning start."""
-    from simulation.pretrain import verify_set
+    from sonobench.simulation.pretrain import verify_set
 
     pset = verify_set(set_name)
     style_info = style.describe() if style is not None else None
@@ -163,7 +163,7 @@ class Workflow:
         self.pretrain, self.profile, self.init, self.log = pretrain, pretrain_profile, init, log
         self.style = None
         if style_target:
-            from simulation.style import StyleBatches, make_adapter
+            from sonobench.simulation.style import StyleBatches, make_adapter
 
             self.style = StyleBatches(make_adapter(style_method, style_target, style_beta))
         self.is_set = bool(pretrain) and not Path(pretrain).is_file()
@@ -191,7 +191,7 @@ class Workflow:
     def _pretrain(self, model, task, out_dir, device, progress):
         import contextlib
 
-        from simulation.pretrain import load_set
+        from sonobench.simulation.pretrain import load_set
 
         from .loop import steps_per_epoch
 

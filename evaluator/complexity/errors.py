@@ -1,5 +1,5 @@
 """Named errors of the complexity counters."""
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 
 class ComplexityError(SonoBenchError, ValueError):

@@ -13,7 +13,7 @@ from .errors import ComplexityError
 
 def count_torch(model, input_shape) -> dict:
     """{"params", "gflops", "counter"} of `model` on a float input of `input_shape`
-    (1, C, H, W); see `evaluator.complexity.conventions` for what is counted."""
+    (1, C, H, W); see `sonobench.evaluator.complexity.conventions` for what is counted."""
     import torch
 
     shape = cv.check_input_shape(input_shape)

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 
 class InvalidMetricInput(SonoBenchError, ValueError):

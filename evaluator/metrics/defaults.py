@@ -11,8 +11,9 @@ shown only where a task declares them (`BOARDS` names the two a generator picks 
 """
 from __future__ import annotations
 
-from ..errors import InvalidTaskSpec
-from ..registry import did_you_mean
+from sonobench.kernel.errors import InvalidTaskSpec
+from sonobench.kernel.registry import did_you_mean
+
 from .info import METRICS, InvalidMetricEntry, MetricKind, entries, metric_names
 
 DEFAULT_PRIMARY_METRIC = "dice"  # the one place the default primary metric is written

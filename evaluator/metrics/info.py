@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-from ..registry import Registry
+from sonobench.kernel.registry import Registry
+
 from ._checks import check_spacing
 from .dice import dice_from_counts
 from .hd95 import hd95_unchecked

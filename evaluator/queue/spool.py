@@ -8,10 +8,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StoreError
+from sonobench.kernel.errors import StoreError
+from sonobench.kernel.settings import Settings
+
 from ..evaluate import Request, start_submission
 from ..sandbox.bounds import JobOptionRefused
-from ..settings import Settings
 from ..store import Store
 from ..submission import Submission
 from ..tasks import Task

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.settings import Settings
+
 from .. import tasks as tasks_mod
-from ..errors import SonoBenchError
 from ..evaluate import Attempt, Request, commit, compute
 from ..sandbox import SandboxConfig, bounds, watch
-from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
 from ..store.jobs import Job, LeaseLost

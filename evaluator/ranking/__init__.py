@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.registry import parse_choice
+from sonobench.kernel.settings import DEFAULTS
+
 from ..metrics import METRICS
-from ..registry import parse_choice
-from ..settings import DEFAULTS
 from .overlap import ci_overlap_ranks, mean_ranks, order_by_mean
 from .paired import (
     mean_difference_ci,
@@ -39,7 +40,7 @@ from .paired import (
 )
 from .stability import rank_stability
 
-# The operator settings' defaults (evaluator/settings.py), not a second copy of the numbers.
+# The operator settings' defaults (sonobench/kernel/settings.py), not a second copy of the numbers.
 DEFAULT_ALPHA = DEFAULTS.ranking_alpha
 DEFAULT_TOP_N = DEFAULTS.ranking_top_n
 STABILITY_RESAMPLES = 1000

@@ -36,8 +36,9 @@ def split_views(rows: list[dict]) -> list[str]:
 def task_clusters(task_id: str, version: int) -> dict | None:
     """{case id: cluster} as the task version declares it, or None (no declaration, or the task is
     not on this machine: its stored results still rank, with a plain case bootstrap)."""
+    from sonobench.kernel.errors import SonoBenchError
+
     from .. import tasks as tasks_mod
-    from ..errors import SonoBenchError
 
     try:
         task = tasks_mod.get_task(f"{task_id}@{version}")

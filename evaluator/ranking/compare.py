@@ -2,7 +2,8 @@
 significance map's hover shows."""
 from __future__ import annotations
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+
 from ..metrics import METRICS
 from ..store import queries
 from .paired import mean_difference_ci, orient, pairwise_pvalues

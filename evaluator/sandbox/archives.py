@@ -24,11 +24,12 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import MAX_PICKLE_SCAN_BYTES
+from sonobench.kernel.settings import MAX_PICKLE_SCAN_BYTES
+
 from . import pickles
 from .pickles import PickleUnclear
 
-MAX_PICKLE_SCAN = MAX_PICKLE_SCAN_BYTES  # see evaluator/settings.py
+MAX_PICKLE_SCAN = MAX_PICKLE_SCAN_BYTES  # see sonobench/kernel/settings.py
 _DTYPE_NAMES = {"float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8",
                 "bool", "complex64", "complex128", "float", "double", "half", "long", "int", "short"}
 _TORCH_NAMES = {"Size", "device", "strided", "sparse_coo", "sparse_csr", "channels_last", "contiguous_format",

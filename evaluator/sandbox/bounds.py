@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 # auto means "bubblewrap when it can run", so it sits between unshare and bwrap
 ISOLATION_STRENGTH = {"none": 0, "unshare": 1, "auto": 2, "bwrap": 3}

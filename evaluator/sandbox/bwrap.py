@@ -30,8 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CODE_DIRS = ("evaluator",)  # the repository code the child may import (model definitions included)
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout, or an installed wheel's sonobench/
+# the repository code the child may import: the namespace package with the kernel and the model
+# zoo (sonobench/), and the evaluator
+CODE_DIRS = ("sonobench", "evaluator")
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/alternatives", "/etc/localtime")
 SANDBOX_MODEL_DIR = "/model"
@@ -45,9 +47,15 @@ def running_as_root() -> bool:
 
 
 def installed() -> bool:
-    """True when the evaluator runs from an installed wheel (its root is a site-packages
-    folder), False in a checkout."""
-    return REPO_ROOT.name in SITE_DIRS
+    """True when the evaluator runs from an installed wheel (its root is site-packages/sonobench),
+    False in a checkout."""
+    return REPO_ROOT.name == "sonobench" and REPO_ROOT.parent.name in SITE_DIRS
+
+
+def import_root() -> Path:
+    """The folder the child puts first on its path so that `import sonobench` finds this code:
+    the checkout's root, or the site-packages folder holding the installed `sonobench`."""
+    return REPO_ROOT.parent if installed() else REPO_ROOT
 
 
 def python_roots() -> list[str]:
@@ -179,7 +187,7 @@ class UidSlot:
                 continue
             self.uid, self._fd = base + i, fd
             return
-        from ..errors import SandboxFailure
+        from sonobench.kernel.errors import SandboxFailure
 
         raise SandboxFailure(f"all {size} sandbox uids ({base}..{base + size - 1}) are in use; "
                              "raise the 'sandbox_uids' setting or run fewer evaluations at once")

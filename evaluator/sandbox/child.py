@@ -127,7 +127,7 @@ def _load_torch(path: str, fmt: str, arch: dict | None, allow_pickle: bool, thre
     if fmt in ("state_dict", "safetensors"):
         if not arch:
             raise LoadError("a state_dict needs an architecture spec (submission.json 'architecture': {'name': ..., 'kwargs': {...}})")
-        from evaluator.architectures import build_from_config
+        from sonobench.zoo import build_from_config
 
         model = build_from_config(arch)
         if fmt == "safetensors":
@@ -149,7 +149,7 @@ def load(req: dict):
     fmt, path, threads, gpu = req["format"], req["model_path"], int(req["threads"]), bool(req["gpu"])
     if fmt == "onnx":
         return _OnnxModel(path, threads, tuple(req["onnx_domains"]), gpu)
-    from .. import _torchcompat
+    from sonobench.kernel import _torchcompat
 
     _torchcompat.ensure()
     import torch

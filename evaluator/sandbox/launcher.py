@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import environment
-from ..errors import SandboxFailure
-from ..settings import DEFAULTS as _DEFAULTS
+from sonobench.kernel import environment
+from sonobench.kernel.errors import SandboxFailure
+from sonobench.kernel.settings import DEFAULTS as _DEFAULTS
+
 from . import bounds, bwrap, protocol, reports, watch
 
 REPO_ROOT = bwrap.REPO_ROOT
@@ -43,7 +44,7 @@ GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPA
 
 @dataclass
 class Limits:
-    """What the model process may use; the defaults are the operator settings' (evaluator/settings.py)."""
+    """What the model process may use; the defaults are the operator settings' (sonobench/kernel/settings.py)."""
     address_space_mb: int = _DEFAULTS.memory_mb
     cpu_seconds: int = _DEFAULTS.cpu_seconds
     wall_seconds: float = _DEFAULTS.wall_seconds
@@ -191,8 +192,8 @@ class ModelProcess:
         return model_dir
 
     def _command(self, model_dir: Path, spec: dict) -> list[str]:
-        boot = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
-                "from evaluator.sandbox.confine import bootstrap; bootstrap(sys.argv[3])")
+        boot = (f"import sys; sys.path.insert(0, {str(bwrap.import_root())!r}); "
+                "from sonobench.evaluator.sandbox.confine import bootstrap; bootstrap(sys.argv[3])")
         cmd = [sys.executable, "-I", "-c", boot, str(self._req_child), str(self._resp_child), json.dumps(spec)]
         if self.isolation == "bwrap":
             if self.config.gpu and not bwrap.gpu_device_nodes():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..errors import SandboxFailure
+from sonobench.kernel.errors import SandboxFailure
 
 MAX_PARAMS = 10**12          # a trillion weights: far above any segmentation network
 MAX_GFLOPS = 1e7

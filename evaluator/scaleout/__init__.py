@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 import socket
 
-from ..errors import SonoBenchError
-from ..registry import parse_choice
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.registry import parse_choice
 
 INSTALL_HINT = "pip install 'sonobench[ray]'"
 

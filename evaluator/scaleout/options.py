@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import SonoBenchError, UnknownName
+from sonobench.kernel.errors import SonoBenchError, UnknownName
+
 from . import Executor, parse_executor
 
 

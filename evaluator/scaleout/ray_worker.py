@@ -2,7 +2,7 @@
 
 The driver claims jobs from the queue exactly like a local worker (same leases, same
 attempt counter) but only as many as the cluster has free slots for, so a claimed job is
-a running Ray task. Each task runs the pipeline's compute half (`evaluator.evaluate.compute`:
+a running Ray task. Each task runs the pipeline's compute half (`sonobench.evaluator.evaluate.compute`:
 the same checks, the same bubblewrap sandbox and limits, on the node Ray picked) and
 returns its `Attempt`; the driver records it with the worker's `record` (the pipeline's
 `commit`), one lease-checked transaction per result. While a task runs, the driver's heartbeat extends its lease, so
@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.settings import Settings
+
 from .. import tasks as tasks_mod
-from ..errors import SonoBenchError
 from ..evaluate import Attempt, Request, compute
 from ..queue.worker import JobReport, load_spooled, record
 from ..sandbox import SandboxConfig, bounds
-from ..settings import Settings
 from ..store import Store
 from ..store import jobs as store_jobs
 from ..store.jobs import Job

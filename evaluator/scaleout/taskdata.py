@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ManifestMismatch
+from sonobench.kernel.errors import ManifestMismatch
+
 from ..tasks import Case, Task, sha256_file, user_data_dir
 
 DATA, LABELS = "data", "labels"  # test labels get their own folder: they may live outside the task

@@ -13,8 +13,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import environment
-from ..errors import AlreadyScored, StoreError
+from sonobench.kernel import environment
+from sonobench.kernel.errors import AlreadyScored, StoreError
+
 from ..tasks import Task, user_data_dir
 from . import migrations
 from ._sqlite_utils import sqlite_utils

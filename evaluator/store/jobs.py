@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..errors import EvaluationStopped, StoreError
+from sonobench.kernel.errors import EvaluationStopped, StoreError
+
 from . import migrations
 from .db import Store, write_transaction
 
@@ -56,7 +57,7 @@ def _count_today(db, team: str, statuses: tuple[str, ...], team_id: int | None =
 
 def check_quota(db, settings, team: str, kind: str, team_id: int | None = None) -> None:
     """Raise QuotaExceeded when `team` has used today's submissions or failures."""
-    from ..settings import QuotaExceeded
+    from sonobench.kernel.settings import QuotaExceeded
 
     if kind != "submission":
         return

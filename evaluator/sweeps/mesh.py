@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 
 class InvalidMesh(SonoBenchError):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
+
 from .mesh import Mesh, read_stl, write_stl
 
 SWEEP_FILE = "sweep.json"

@@ -68,7 +68,7 @@ def per_sweep(task, masks: dict) -> dict[str, SweepScores]:
 
 def decode(predictions: dict) -> dict:
     """case id -> label map, from stored prediction PNGs (bytes) or arrays."""
-    from ..imageio import decode_png
+    from sonobench.kernel.imageio import decode_png
 
     return {k: (decode_png(v) if isinstance(v, (bytes, bytearray, memoryview)) else np.asarray(v))
             for k, v in predictions.items()}

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard_app import data, ui
+from sonobench.leaderboard_app import data, ui
 
 
 @ui.shows_errors

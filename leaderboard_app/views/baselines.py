@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from baselines.convergence import CRITERION, row_verdict
-from evaluator.metrics import count_metrics
-from leaderboard_app import columns, data, ui
+from sonobench.baselines.convergence import CRITERION, row_verdict
+from sonobench.evaluator.metrics import count_metrics
+from sonobench.leaderboard_app import columns, data, ui
 
 # (history key, legend label, line dash); a missing key is simply not drawn
 # One panel per metric the trainer scores (the registry's count-based ones); the smoothed series

@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator.ranking.compare import NotComparable
-from leaderboard_app import columns, data, ui
+from sonobench.evaluator.ranking.compare import NotComparable
+from sonobench.leaderboard_app import columns, data, ui
 
 DEFAULT_MAP_N = 10
 OUTCOME = {1: "significantly better", -1: "significantly worse", 0: "not separable"}

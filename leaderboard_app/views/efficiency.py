@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from leaderboard_app import columns, data, stats, ui
+from sonobench.leaderboard_app import columns, data, stats, ui
 
 KIND_STYLE = {"submission": ("circle", "#0072B2"), "baseline": ("diamond", "#D55E00")}
 

@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator import board_filter
-from evaluator.ranking import Scheme
-from leaderboard_app import columns, data, sweeps, ui
+from sonobench.evaluator import board_filter
+from sonobench.evaluator.ranking import Scheme
+from sonobench.leaderboard_app import columns, data, sweeps, ui
 
 BASELINE_TINT = "background-color: rgba(0, 114, 178, 0.10)"
 FLOOR_TINT = "background-color: rgba(128, 128, 128, 0.15)"  # no-skill floors: grey

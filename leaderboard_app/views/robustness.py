@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator.robustness import DEFINITION
-from leaderboard_app import data, ui
+from sonobench.evaluator.robustness import DEFINITION
+from sonobench.leaderboard_app import data, ui
 
 NA = "n/a"
 

@@ -5,10 +5,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from evaluator import board_columns, imageio, private
-from evaluator.errors import TaskNotFound
-from evaluator.store import validity
-from leaderboard_app import columns, data, details, overlays, ui
+from sonobench.evaluator import board_columns, private
+from sonobench.evaluator.store import validity
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import TaskNotFound
+from sonobench.leaderboard_app import columns, data, details, overlays, ui
 
 N_WORST = 10
 N_OVERLAYS = 4

@@ -3,11 +3,11 @@ import json
 
 import streamlit as st
 
-from evaluator.method import FIELDS as METHOD_FIELDS
-from evaluator.method import TrainingData, check_method
-from evaluator.metrics import always_stored_metrics
-from evaluator.submission import EXTENSIONS
-from leaderboard_app import columns, data, jobs, ui
+from sonobench.evaluator.method import FIELDS as METHOD_FIELDS
+from sonobench.evaluator.method import TrainingData, check_method
+from sonobench.evaluator.metrics import always_stored_metrics
+from sonobench.evaluator.submission import EXTENSIONS
+from sonobench.leaderboard_app import columns, data, jobs, ui
 
 JOB_KEY = "sonobench_submit_job"
 POLL_S = 1.0
@@ -98,7 +98,7 @@ def _spec_json(upload, method: dict) -> bytes | None:
 
 def _default_index(summaries: list[dict], refs: list[str]) -> int:
     """The task being looked at, else the newest version of the default task, else the first."""
-    from evaluator.demo import DEFAULT_TASK
+    from sonobench.evaluator.tasks import DEFAULT_TASK
 
     chosen = st.session_state.get(ui.TASK_KEY)
     if chosen in refs:

@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from evaluator.sweeps.board import DEFINITION, scores_text
-from leaderboard_app import sweeps, ui
+from sonobench.evaluator.sweeps.board import DEFINITION, scores_text
+from sonobench.leaderboard_app import sweeps, ui
 
 
 def _figure(rec: dict, tolerance: float) -> go.Figure:

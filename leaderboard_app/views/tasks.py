@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard_app import columns, data, overlays, ui
+from sonobench.leaderboard_app import columns, data, overlays, ui
 
 N_SAMPLES = 8
 

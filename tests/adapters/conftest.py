@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters import import_dataset
+from sonobench.adapters import import_dataset
 
 from .replicas import REPLICAS
 

@@ -5,8 +5,8 @@ import json
 
 from click.testing import CliRunner
 
-from adapters import ADAPTERS
-from evaluator.cli import cli
+from sonobench.adapters import ADAPTERS
+from sonobench.cli import cli
 
 
 def test_list_shows_every_adapter_with_its_layout():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters import ADAPTERS
-from evaluator.tasks import get_task, verify_task
+from sonobench.adapters import ADAPTERS
+from sonobench.evaluator.tasks import get_task, verify_task
 
 from .replicas import REPLICAS, make_bus_uclm, make_busbra, texture
 

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from adapters import NearDuplicateLeak, leakage
-from adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
-from evaluator.cli import cli
-from evaluator.tasks import user_data_dir
+from sonobench.adapters import NearDuplicateLeak, leakage
+from sonobench.adapters.leakage import DEFAULT_MAX_DISTANCE, close_pairs, phash
+from sonobench.cli import cli
+from sonobench.evaluator.tasks import user_data_dir
 
 from .replicas import near_copy, save, texture
 

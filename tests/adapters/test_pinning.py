@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters import CopyMismatch, LayoutError, SplitListMismatch
-from evaluator.tasks import get_task, verify_task
+from sonobench.adapters import CopyMismatch, LayoutError, SplitListMismatch
+from sonobench.evaluator.tasks import get_task, verify_task
 
 from .replicas import save, texture
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters.catalog import get_adapter
-from adapters.importer import ImportOptionError
-from evaluator.scan_region import RegionMethod
-from evaluator.scoring import score_prediction
-from evaluator.tasks import get_task
+from sonobench.adapters.catalog import get_adapter
+from sonobench.adapters.importer import ImportOptionError
+from sonobench.evaluator.scan_region import RegionMethod
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.tasks import get_task
 
 from .replicas import make_abdomenus
 

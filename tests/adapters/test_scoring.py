@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluator.evaluate import evaluate
-from evaluator.submission import prepare
-from evaluator.tasks import get_task
-from evaluator.toy import threshold_onnx
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator.evaluate import evaluate
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import get_task
 
 
 def constant_classes_onnx(path, k: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from adapters.splits import Assignment, Item, computed, hold_out, k_folds, published, read_lists, write_lists
+from sonobench.adapters.splits import Assignment, Item, computed, hold_out, k_folds, published, read_lists, write_lists
 
 
 def _items(n_per_stratum: dict[str, int], group_size: int = 1) -> list[Item]:

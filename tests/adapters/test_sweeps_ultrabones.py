@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from adapters.errors import LayoutError
-from adapters.folders import scan_ultrabones
-from adapters.ultrabones_sweeps import CalibrationError, PoseSet, load_labels, read_sweeps
-from evaluator.sweeps import reconstruct, score_sweep, write_stl
+from sonobench.adapters.errors import LayoutError
+from sonobench.adapters.folders import scan_ultrabones
+from sonobench.adapters.ultrabones_sweeps import CalibrationError, PoseSet, load_labels, read_sweeps
+from sonobench.evaluator.sweeps import reconstruct, score_sweep, write_stl
 from tests.adapters.replicas import make_ultrabones, texture
 from tests.metrics.sweep_factory import box
 
@@ -223,8 +223,8 @@ def test_a_missing_or_empty_ct_model_is_named(tmp_path):
 def test_cli_writes_the_sweeps_and_checks_the_labels(tmp_path):
     from click.testing import CliRunner
 
-    from evaluator.cli import cli
-    from evaluator.sweeps import read_sweep
+    from sonobench.cli import cli
+    from sonobench.evaluator.sweeps import read_sweep
 
     base, record = make_tracked(tmp_path / "copy")
     out = tmp_path / "sweeps"

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from adapters import LayoutError
-from evaluator.cli import cli
-from evaluator.tasks import user_data_dir
+from sonobench.adapters import LayoutError
+from sonobench.cli import cli
+from sonobench.evaluator.tasks import user_data_dir
 
 from .replicas import REPLICAS, save, texture
 

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 
-from evaluator.metrics import METRICS, MetricKind, per_case_metrics
-from evaluator.metrics.defaults import BOARDS
-from evaluator.store import Store
+from sonobench.evaluator.metrics import METRICS, MetricKind, per_case_metrics
+from sonobench.evaluator.metrics.defaults import BOARDS
+from sonobench.evaluator.store import Store
 
 N_CASES = 30
 LONG_NAME = "an-extremely-long-model-name-that-would-wrap-any-terminal-table (converged, seed 7)"

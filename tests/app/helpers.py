@@ -23,9 +23,9 @@ def training_meta(epochs: int = 6, best: int = 4) -> dict:
 
 def score(store, task, model_path: Path, *, name: str, team: str = "", kind: str = "submission",
           extra_meta: dict | None = None) -> int:
-    from evaluator.evaluate import evaluate
-    from evaluator.sandbox import SandboxConfig
-    from evaluator.submission import prepare
+    from sonobench.evaluator.evaluate import evaluate
+    from sonobench.evaluator.sandbox import SandboxConfig
+    from sonobench.evaluator.submission import prepare
 
     sub = prepare(model_path, {}, name=name, team=team)
     return evaluate(store, task, sub, kind=kind, config=SandboxConfig(), extra_meta=extra_meta).submission_id
@@ -33,7 +33,7 @@ def score(store, task, model_path: Path, *, name: str, team: str = "", kind: str
 
 def multiclass_task(folder: Path, n: int = 8, size: int = 32):
     """A tiny 3-class task (two bands), for per-class views; the test split is private-looking."""
-    from evaluator.tasks import write_task
+    from sonobench.evaluator.tasks import write_task
 
     data = folder / "data"
     (data / "images").mkdir(parents=True, exist_ok=True)
@@ -78,9 +78,8 @@ def band_onnx(path: Path) -> Path:
 
 def build_store(root: Path) -> dict:
     """Tasks under root/tasks, the store at root/results.db; returns paths and submission ids."""
-    from evaluator.store import Store
-    from evaluator.toy import build_toy_task, threshold_onnx
-
+    from sonobench.cli.toy import build_toy_task, threshold_onnx
+    from sonobench.evaluator.store import Store
     tasks_root = root / "tasks"
     toy = build_toy_task(tasks_root / "toy-lesion" / "v1")
     bands = multiclass_task(tasks_root / "toy-bands" / "v1")

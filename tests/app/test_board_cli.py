@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.metrics import per_case_metrics
+from sonobench.cli import cli
+from sonobench.evaluator.metrics import per_case_metrics
 
 from .boards import BONE, LONG_NAME, build_board_store
 
@@ -107,8 +107,8 @@ def test_the_metric_registry_lists_what_the_store_holds():
 
 
 def test_headlines_state_the_tasks_primary_metric(board_db):
-    from evaluator.store import ReadOnlyStore, queries
-    from evaluator.summary import headline_text
+    from sonobench.evaluator.store import ReadOnlyStore, queries
+    from sonobench.evaluator.summary import headline_text
 
     store = ReadOnlyStore(board_db)
     choices = queries.submission_choices(store, "bone-like", 1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.toy import threshold_onnx
+from sonobench.cli.toy import threshold_onnx
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def _free_port() -> int:
 
 def _sonobench() -> list[str]:
     script = Path(sys.executable).with_name("sonobench")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from evaluator.cli import main; main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from sonobench.cli import main; main()"]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from evaluator.toy import threshold_onnx
+from sonobench.cli.toy import threshold_onnx
 
 from .helpers import band_onnx
 from .test_browser import _no_exception, _shot, page, running_app  # noqa: F401  (fixtures)
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def shifted_tasks(writable_env, tmp_path, monkeypatch):
     """The app's toy tasks, toy-lesion@1 with one shift set, on a search path of their own
     (set before `running_app` starts the server, which inherits it)."""
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
     from tests.spine.test_robustness import brighter, make_shift
 
     root = tmp_path / "tasks"

@@ -2,8 +2,8 @@ import socket
 
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from leaderboard_app.cli import streamlit_command
+from sonobench.cli import cli
+from sonobench.leaderboard_app.cli import streamlit_command
 
 
 def test_app_command_is_registered_and_documents_its_options():
@@ -32,8 +32,8 @@ def test_streamlit_is_started_headless_without_telemetry():
 
 
 def test_a_fractional_upload_cap_reaches_streamlit_rounded_up(monkeypatch):
-    from leaderboard_app import jobs
-    from leaderboard_app.cli import streamlit_upload_mb
+    from sonobench.leaderboard_app import jobs
+    from sonobench.leaderboard_app.cli import streamlit_upload_mb
 
     monkeypatch.setenv("SONOBENCH_APP_MAX_UPLOAD_MB", "100.5")
     assert jobs.max_upload_bytes() == int(100.5 * 1024 * 1024)  # the app's own check is exact

@@ -1,8 +1,8 @@
 """Floors and references not above the best floor are marked in the app's leaderboard table."""
 import pandas as pd
 
-from leaderboard_app import columns
-from leaderboard_app.views import baselines as baselines_view
+from sonobench.leaderboard_app import columns
+from sonobench.leaderboard_app.views import baselines as baselines_view
 
 
 def test_type_labels_mark_floors_and_references_not_above_them():

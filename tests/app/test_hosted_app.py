@@ -2,8 +2,8 @@
 withdrew it and why, and the Submit page refuses a wrong token without storing anything."""
 import json
 
-from evaluator.store import ReadOnlyStore, Store
-from evaluator.teams import withdraw
+from sonobench.evaluator.store import ReadOnlyStore, Store
+from sonobench.evaluator.teams import withdraw
 
 from .conftest import open_page
 from .test_submit import _until_done
@@ -24,7 +24,7 @@ def test_withdrawn_row_is_gone_from_the_app_and_the_audit_page_says_why(writable
 
 
 def test_submit_page_refuses_a_wrong_token_and_stores_nothing(writable_env, tmp_path, monkeypatch):
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
 
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"require_auth": True}))

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
+from sonobench.cli import cli
 
 from .conftest import open_page
 

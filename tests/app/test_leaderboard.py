@@ -3,8 +3,8 @@ import io
 import pandas as pd
 import pytest
 
-from evaluator.metrics import METRICS
-from evaluator.store import ReadOnlyStore
+from sonobench.evaluator.metrics import METRICS
+from sonobench.evaluator.store import ReadOnlyStore
 
 from .conftest import open_page
 
@@ -54,8 +54,8 @@ def test_baselines_are_filterable(app_env):
 def test_csv_download_holds_numbers(app_env):
     at = open_page()
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"]
-    from leaderboard_app import columns
-    from leaderboard_app.data import board  # the exact frame the button exports
+    from sonobench.leaderboard_app import columns
+    from sonobench.leaderboard_app.data import board  # the exact frame the button exports
 
     ranked = board("toy-lesion", 1, "dice", "all", "paired")[0]
     csv = pd.read_csv(io.StringIO(columns.csv_table(ranked).to_csv(index=False)))
@@ -91,8 +91,8 @@ def test_thin_structure_metrics_are_columns_and_sort_by_their_direction(app_env,
 
 
 def test_thin_structure_metrics_reach_help_and_csv(app_env):
-    from leaderboard_app import columns
-    from leaderboard_app.data import board
+    from sonobench.leaderboard_app import columns
+    from sonobench.leaderboard_app.data import board
 
     ranked = board("toy-lesion", 1, "dice", "all", "paired")[0]
     assert "Surface F1 ↑" not in columns.display_table(ranked)[0]  # toy-lesion does not declare them
@@ -111,7 +111,7 @@ def test_thin_structure_metrics_reach_help_and_csv(app_env):
 def test_a_board_longer_than_a_page_pages_and_selection_opens_the_shown_row(app_env, monkeypatch):
     import streamlit as st
 
-    from leaderboard_app import data
+    from sonobench.leaderboard_app import data
 
     monkeypatch.setattr(data, "PAGE_ROWS", 3)  # the toy board has 4 rows: two pages
     st.cache_data.clear()

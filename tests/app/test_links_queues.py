@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from evaluator.store import ReadOnlyStore
-from evaluator.toy import threshold_onnx
-from leaderboard_app import jobs, ui
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator.store import ReadOnlyStore
+from sonobench.leaderboard_app import jobs, ui
 
 from .conftest import APP
 from .test_submit import _until_done
@@ -66,7 +66,7 @@ def test_failed_submissions_are_listed_for_their_team(writable_env):
 
 def _shifted_tasks(built_tasks, tmp_path, monkeypatch):
     """The app's toy task plus one shift set of it, on a search path of their own."""
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
     from tests.spine.test_robustness import brighter, make_shift
 
     root = tmp_path / "tasks"
@@ -101,7 +101,7 @@ def test_an_uploads_shift_set_follow_ups_run_and_finish(writable_env, tmp_path, 
 
 
 def test_the_app_port_is_free_again_at_once_after_a_stop():
-    from leaderboard_app.cli import PortInUse, _check_port
+    from sonobench.leaderboard_app.cli import PortInUse, _check_port
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server (Tornado) binds
@@ -137,8 +137,8 @@ def _private_toy():
     toy-lesion-private@1 (private_of toy-lesion@1)."""
     import json
 
-    from evaluator import private
-    from evaluator.tasks import get_task, write_task
+    from sonobench.evaluator import private
+    from sonobench.evaluator.tasks import get_task, write_task
 
     toy = get_task("toy-lesion@1")
     folder = private.folder_for("toy-lesion", 1)
@@ -150,7 +150,7 @@ def _private_toy():
 
 
 def test_a_hidden_splits_cases_are_never_shown(writable_env, tmp_path):
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     from .helpers import score
 

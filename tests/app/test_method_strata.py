@@ -4,8 +4,8 @@ method fields."""
 import re
 import sqlite3
 
-from evaluator.store import ReadOnlyStore
-from leaderboard_app import details, ui
+from sonobench.evaluator.store import ReadOnlyStore
+from sonobench.leaderboard_app import details, ui
 
 from .conftest import open_page
 from .test_submit import _until_done
@@ -84,7 +84,7 @@ def test_the_board_filters_by_training_data_and_keeps_the_floors(writable_env):
 
 
 def test_the_upload_form_stores_the_method(writable_env, tmp_path):
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
 
     model = threshold_onnx(tmp_path / "m.onnx", threshold=0.27)
     at = open_page("submit")
@@ -103,7 +103,7 @@ def test_the_upload_form_stores_the_method(writable_env, tmp_path):
 
 
 def test_a_bad_link_in_the_form_is_one_error_and_queues_nothing(writable_env, tmp_path):
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
 
     before = ReadOnlyStore(writable_env["db"]).counts()["submissions"]
     at = open_page("submit")

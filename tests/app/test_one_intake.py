@@ -1,5 +1,5 @@
 """`sonobench submit` and the app's Evaluate are callers of one library function,
-`evaluator.intake.submit`, so the team rule (the token decides the team) answers the same
+`sonobench.evaluator.intake.submit`, so the team rule (the token decides the team) answers the same
 through both."""
 import io
 import json
@@ -10,12 +10,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import imageio, intake
-from evaluator.cli import cli
-from evaluator.errors import SonoBenchError
-from evaluator.store import Store
-from evaluator.toy import threshold_onnx
-from leaderboard_app import jobs
+from sonobench.cli import cli
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator import intake
+from sonobench.evaluator.store import Store
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.leaderboard_app import jobs
 
 
 @pytest.fixture

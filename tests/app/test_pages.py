@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from evaluator.store import ReadOnlyStore
-from evaluator.tasks import get_task
-from leaderboard_app import data, ui
+from sonobench.evaluator.store import ReadOnlyStore
+from sonobench.evaluator.tasks import get_task
+from sonobench.leaderboard_app import data, ui
 
 from .conftest import open_page
 
@@ -61,7 +61,7 @@ def test_submission_page_per_class_table_for_multiclass(app_env):
 
 
 def test_compare_page_pair_view_is_the_librarys_compare_results(app_env):
-    from evaluator.ranking.compare import compare_results
+    from sonobench.evaluator.ranking.compare import compare_results
 
     ids = app_env["ids"]
     at = open_page("compare")

@@ -6,9 +6,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from evaluator.ranking import Scheme, orient, pairwise_pvalues, significance_matrix
-from evaluator.ranking.board import rank_stored
-from evaluator.store import ReadOnlyStore, queries
+from sonobench.evaluator.ranking import Scheme, orient, pairwise_pvalues, significance_matrix
+from sonobench.evaluator.ranking.board import rank_stored
+from sonobench.evaluator.store import ReadOnlyStore, queries
 
 from .conftest import open_page
 
@@ -39,7 +39,7 @@ def test_each_scheme_ranks_as_the_library_and_prints_its_definition(app_env, sch
     summary = at.markdown[0].value
     assert "intervals overlap)" not in summary and "share rank 1" not in summary
     # the Rank help says what this scheme computes ("=2: the intervals overlap" was wrong for paired)
-    from leaderboard_app import columns
+    from sonobench.leaderboard_app import columns
 
     rank_help = columns.display_table(_frame(scheme), scheme)[1]["Rank"]
     assert rank_help.startswith(f"Rank ({scheme}): ") and "not significant" not in rank_help
@@ -92,7 +92,7 @@ def test_new_metric_columns_from_the_registry_and_missing_for_old_rows(writable_
     res = ReadOnlyStore(db).result_for(other)
     assert table.loc[other, "NSD ↑"].startswith(f"{res['nsd_mean']:.3f} [")
     assert table.loc[other, "Sensitivity ↑"].endswith(f"(n = {res['sensitivity_n']})")
-    from leaderboard_app import columns
+    from sonobench.leaderboard_app import columns
 
     help_text = columns.display_table(_frame("paired"), "paired")[1]
     assert "medpy" in help_text["HD95 (mm) ↓"] and "MONAI" in help_text["HD95 (mm) ↓"]
@@ -100,7 +100,7 @@ def test_new_metric_columns_from_the_registry_and_missing_for_old_rows(writable_
 
 
 def _frame(scheme):
-    from leaderboard_app.data import board
+    from sonobench.leaderboard_app.data import board
 
     return board("toy-lesion", 1, "dice", "all", scheme)[0]
 
@@ -129,7 +129,7 @@ def test_significance_map_matches_the_library(app_env):
 
 
 def test_overall_view_ranks_by_mean_task_rank_and_lists_missing_tasks(writable_env):
-    from evaluator.ranking import consensus
+    from sonobench.evaluator.ranking import consensus
 
     ids = writable_env["ids"]
     with sqlite3.connect(writable_env["db"]) as conn:  # the band model becomes smooth-0.20 of team-0
@@ -156,7 +156,7 @@ def test_overall_view_says_when_no_model_spans_tasks(app_env):
 
 
 def test_tasks_page_states_the_power_of_the_paired_test(writable_env):
-    from evaluator.ranking.power import detectable_difference
+    from sonobench.evaluator.ranking.power import detectable_difference
 
     with sqlite3.connect(writable_env["db"]) as conn:  # four references on toy-lesion
         conn.execute("update submissions set kind = 'baseline' where task_id = 'toy-lesion'")
@@ -177,7 +177,7 @@ def test_tasks_page_states_the_power_of_the_paired_test(writable_env):
 def test_the_ranking_is_redone_only_when_that_tasks_results_change(writable_env, monkeypatch):
     import streamlit as st
 
-    from leaderboard_app import data
+    from sonobench.leaderboard_app import data
 
     calls = []
     real = data.cached_rank

@@ -1,9 +1,9 @@
 """The Baselines page on the committed reference rows of the seeds' zoo (sim-breast-lesion@1):
 one training profile at a time, converged rows first; per row the convergence
 verdict in words, hardware, wall time and both parameter counts."""
-from baselines.reference import load_into_store, read_reference
-from evaluator.store import Store
-from evaluator.tasks import get_task
+from sonobench.baselines.reference import load_into_store, read_reference
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.tasks import get_task
 
 from .conftest import open_page
 

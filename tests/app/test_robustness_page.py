@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 
-from baselines import floors
-from evaluator import robustness
-from evaluator.evaluate import Request, evaluate
-from evaluator.settings import Settings
-from evaluator.store import Store
-from evaluator.submission import prepare
-from evaluator.tasks import get_task
+from sonobench.baselines import floors
+from sonobench.evaluator import robustness
+from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel.settings import Settings
 
 from ..spine.test_robustness import brighter, make_shift
 from .conftest import open_page

@@ -2,7 +2,7 @@
 board (the default); the Split choice shows it on a board of its own, labelled as such."""
 import sqlite3
 
-from evaluator.store import ReadOnlyStore
+from sonobench.evaluator.store import ReadOnlyStore
 
 from .conftest import open_page
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from evaluator.metrics import per_case_metrics
-from leaderboard_app import columns, stats
+from sonobench.evaluator.metrics import per_case_metrics
+from sonobench.leaderboard_app import columns, stats
 
 
 def test_pareto_front_respects_direction_and_skips_missing():

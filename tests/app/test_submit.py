@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from evaluator.errors import InvalidSubmission
-from evaluator.store import ReadOnlyStore
-from evaluator.toy import threshold_onnx
-from leaderboard_app import jobs, ui
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator.store import ReadOnlyStore
+from sonobench.kernel.errors import InvalidSubmission
+from sonobench.leaderboard_app import jobs, ui
 
 from .conftest import open_page
 
@@ -53,7 +53,7 @@ def test_a_broken_model_shows_the_evaluators_error(writable_env):
 
 
 def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
-    from evaluator.queue import spool_dir
+    from sonobench.evaluator.queue import spool_dir
 
     model = threshold_onnx(tmp_path / "slow.onnx", threshold=0.37)
     at = open_page("submit")
@@ -72,9 +72,9 @@ def test_the_page_does_not_block_while_the_model_runs(writable_env, tmp_path):
 
 
 def test_the_example_architecture_on_the_page_builds():
-    from evaluator.architectures import build_from_config
-    from evaluator.architectures.registry import InvalidArchitectureConfig
-    from evaluator.submission import _architecture
+    from sonobench.evaluator.submission import _architecture
+    from sonobench.zoo import build_from_config
+    from sonobench.zoo.registry import InvalidArchitectureConfig
 
     # The page's example goes through the same spec check and registry as an upload's JSON.
     assert build_from_config(_architecture(jobs.EXAMPLE_ARCHITECTURE)) is not None

@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from evaluator import imageio
-from evaluator.store import ReadOnlyStore
-from evaluator.tasks import get_task
+from sonobench.evaluator.store import ReadOnlyStore
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel import imageio
 
 from .conftest import open_page
 from .test_submit import _upload

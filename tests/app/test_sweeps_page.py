@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 
-from evaluator import robustness
-from evaluator.evaluate import Request
-from evaluator.settings import Settings
-from evaluator.store import Store
-from evaluator.submission import prepare
-from evaluator.sweeps import board
-from evaluator.tasks import get_task
+from sonobench.evaluator import robustness
+from sonobench.evaluator.evaluate import Request
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.sweeps import board
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel.settings import Settings
 
 from ..metrics.sweep_set_factory import make_child
 from .conftest import open_page

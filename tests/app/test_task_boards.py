@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
+from sonobench.cli import cli
 
 from .boards import BONE, build_board_store
 from .conftest import open_page

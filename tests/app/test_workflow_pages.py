@@ -6,10 +6,9 @@ from .conftest import open_page
 
 
 def test_crosseval_page_shows_the_matrix(tmp_path, monkeypatch):
-    from evaluator.crosseval import ModelSource, score_family
-    from evaluator.store import Store
-    from evaluator.toy import build_toy_task, threshold_onnx
-
+    from sonobench.cli.toy import build_toy_task, threshold_onnx
+    from sonobench.evaluator.crosseval import ModelSource, score_family
+    from sonobench.evaluator.store import Store
     root = tmp_path / "tasks"
     build_toy_task(root / "toy-a" / "v1", task_id="toy-a", seed=0, family="toy")
     build_toy_task(root / "toy-b" / "v1", task_id="toy-b", seed=5, n=16, family="toy")
@@ -33,11 +32,11 @@ def test_crosseval_page_shows_the_matrix(tmp_path, monkeypatch):
 
 
 def test_baselines_page_puts_scratch_and_pretrained_side_by_side(toy_task, tmp_path, monkeypatch):
-    from evaluator.evaluate import evaluate
-    from evaluator.sandbox import SandboxConfig
-    from evaluator.store import Store
-    from evaluator.submission import prepare
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
+    from sonobench.evaluator.evaluate import evaluate
+    from sonobench.evaluator.sandbox import SandboxConfig
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.submission import prepare
 
     from .helpers import training_meta
 

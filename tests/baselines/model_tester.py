@@ -12,8 +12,8 @@ import warnings
 
 import torch
 
-from evaluator.architectures import ARCHITECTURES, build_from_config, create_model, model_config
-from evaluator.architectures.export import export_onnx, onnx_max_abs_diff, to_torchscript
+from sonobench.zoo import ARCHITECTURES, build_from_config, create_model, model_config
+from sonobench.zoo.export import export_onnx, onnx_max_abs_diff, to_torchscript
 
 SIZE = (64, 64)  # every registered model accepts multiples of 32
 ONNX_REL_TOL = 1e-4  # max |ort - torch| <= tol * max(1, max |torch|)

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from evaluator.architectures import ARCHITECTURES
+from sonobench.zoo import ARCHITECTURES
 
 from . import model_tester as mt
 
@@ -86,7 +86,7 @@ def test_anatosegnet_counts_its_network_without_resnets_unused_classifier(num_cl
     # count them; the public code's unused ResNet-50 fc (2,049,000 more) is not part of the module.
     import torch
 
-    from evaluator.architectures import create_model
+    from sonobench.zoo import create_model
 
     with torch.device("meta"):  # counting needs no memory
         model = create_model("anatosegnet", in_channels=3, num_classes=num_classes)
@@ -101,7 +101,7 @@ def test_paper_models_match_seed_002(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_gflops_golden(name):
-    complexity = pytest.importorskip("evaluator.complexity")
+    complexity = pytest.importorskip("sonobench.evaluator.complexity")
     counted = complexity.count_torch(mt.default_on_meta(name), (1, 1, 256, 256))
     assert counted["params"] == PARAMS[name]
     assert counted["gflops"] == pytest.approx(GFLOPS_256[name], rel=1e-6)
@@ -130,7 +130,7 @@ def test_torchscript_round_trip(name):
 @pytest.mark.parametrize("name", [onnx_param(n) for n in NAMES])
 def test_onnx_export_matches_onnxruntime(name, tmp_path):
     path = mt.check_onnx(name, tmp_path)
-    complexity = pytest.importorskip("evaluator.complexity")
+    complexity = pytest.importorskip("sonobench.evaluator.complexity")
     # the evaluator counts an ONNX submission like the PyTorch model (README: within 1%)
     onnx_count = complexity.count_onnx(path, (1, 1, *mt.SIZE))
     torch_count = complexity.count_torch(copy.deepcopy(mt.built(name)).to("meta"), (1, 1, *mt.SIZE))
@@ -139,8 +139,7 @@ def test_onnx_export_matches_onnxruntime(name, tmp_path):
 
 
 def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
-    from evaluator.architectures import InvalidArchitectureConfig, create_model
-
+    from sonobench.zoo import InvalidArchitectureConfig, create_model
     with pytest.raises(InvalidArchitectureConfig,
                        match=r"img_size=224 .*window_size=8.*Valid img_size up to 1024: "
                              r"32, 64, 128, 256, 512, 768, 1024"):
@@ -150,8 +149,7 @@ def test_swin_unet_refuses_sizes_its_windows_cannot_tile():
 
 
 def test_transunet_config_errors_are_named():
-    from evaluator.architectures import InvalidArchitectureConfig, create_model
-
+    from sonobench.zoo import InvalidArchitectureConfig, create_model
     with pytest.raises(InvalidArchitectureConfig, match="img_size must be a multiple of 16 .*got 250"):
         create_model("transunet", img_size=250)
     with pytest.raises(InvalidArchitectureConfig, match="takes 1 \\(repeated\\) or 3 channels, got 2"):
@@ -161,7 +159,7 @@ def test_transunet_config_errors_are_named():
 def test_swin_unet_refuses_another_input_size():
     import torch
 
-    from evaluator.architectures.layers import InputSizeMismatch
+    from sonobench.zoo.layers import InputSizeMismatch
 
     with pytest.raises(InputSizeMismatch, match=r"built for 64 x 64 images \(img_size=64\) but got 32 x 32"):
         mt.built("swin-unet")(torch.zeros(1, 1, 32, 32))

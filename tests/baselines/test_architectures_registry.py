@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from evaluator.architectures import (
+from sonobench.kernel.errors import SonoBenchError, UnknownName
+from sonobench.zoo import (
     ARCHITECTURES,
     InvalidArchitectureConfig,
     UnknownArchitecture,
@@ -14,7 +15,6 @@ from evaluator.architectures import (
     list_architectures,
     model_config,
 )
-from evaluator.errors import SonoBenchError, UnknownName
 
 REQUIRED = {"anatosegnet", "unet", "attunet", "unetpp", "unet3plus", "unext", "cmunet", "cmunext",
             "deeplabv3plus-r50", "fpn-r34", "segformer-b0", "unet-r34"}

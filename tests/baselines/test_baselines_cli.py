@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from baselines.reference import read_json
-from evaluator.cli import cli
-from evaluator.store import ReadOnlyStore
+from sonobench.baselines.reference import read_json
+from sonobench.cli import cli
+from sonobench.evaluator.store import ReadOnlyStore
 
 
 def _invoke(*args):

@@ -8,11 +8,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from baselines.cli import REFERENCE_MODELS
-from baselines.recipes import Profile, get_profile
-from baselines.reference import read_reference
-from evaluator.cli import cli
-from evaluator.tasks import get_task
+from sonobench.baselines.cli import REFERENCE_MODELS
+from sonobench.baselines.recipes import Profile, get_profile
+from sonobench.baselines.reference import read_reference
+from sonobench.cli import cli
+from sonobench.evaluator.tasks import get_task
 
 ZOO_TASK = "sim-breast-lesion@1"
 REF = read_reference("sim-breast-lesion", version=1)
@@ -48,8 +48,8 @@ def test_every_zoo_model_has_a_full_reference_with_provenance(model):
 
 def test_leaderboard_shows_the_references_with_every_column(tmp_path):
     db = tmp_path / "results.db"
-    from baselines.reference import load_into_store
-    from evaluator.store import Store
+    from sonobench.baselines.reference import load_into_store
+    from sonobench.evaluator.store import Store
 
     n = load_into_store(Store(db), get_task(ZOO_TASK), log=lambda *_: None)
     assert n == len(REF["rows"])
@@ -71,7 +71,7 @@ def test_leaderboard_shows_the_references_with_every_column(tmp_path):
 def test_params_are_the_pytorch_modules_count(row):
     """What the papers report: sum(p.numel()) of the registry's module at the task's channels and
     classes; the exported graph's count (batch norm folded) is kept beside it, labelled."""
-    from evaluator.architectures import build_from_config
+    from sonobench.zoo import build_from_config
 
     task = get_task(ZOO_TASK)
     kwargs = row["architecture"]["kwargs"]
@@ -84,7 +84,7 @@ def test_params_are_the_pytorch_modules_count(row):
 
 
 def test_every_row_carries_its_convergence_verdict_in_words():
-    from baselines.convergence import verdict
+    from sonobench.baselines.convergence import verdict
 
     for row in REF["rows"]:
         t = row["training"]

@@ -3,10 +3,9 @@ results carried by the default task's rows: each matches the frozen split it cla
 required models have their quick row, and parameters are counted as papers count them."""
 import pytest
 
-from baselines.reference import read_reference, row_sha256
-from evaluator import robustness
-from evaluator.demo import DEFAULT_TASK
-from evaluator.tasks import get_task
+from sonobench.baselines.reference import read_reference, row_sha256
+from sonobench.evaluator import robustness
+from sonobench.evaluator.tasks import DEFAULT_TASK, get_task
 
 NEW_TASKS = ("sim-neck-thyroid", "sim-bone-surface")
 REQUIRED = ("unext", "cmunext", "segformer-b0", "fpn-r34", "unet")
@@ -27,7 +26,7 @@ def test_reference_file_matches_the_frozen_task_and_has_every_required_quick_row
 
 @pytest.mark.parametrize("task_id,row", ROWS, ids=lambda x: x if isinstance(x, str) else f"{x['model']}@{x['profile']}")
 def test_params_are_the_pytorch_modules_count(task_id, row):
-    from evaluator.architectures import build_from_config
+    from sonobench.zoo import build_from_config
 
     task = get_task(task_id)
     kwargs = row["architecture"]["kwargs"]

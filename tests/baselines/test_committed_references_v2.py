@@ -6,12 +6,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from baselines.convergence import verdict
-from baselines.reference import load_into_store, read_reference, row_sha256
-from evaluator import robustness
-from evaluator.cli import cli
-from evaluator.store import Store
-from evaluator.tasks import get_task
+from sonobench.baselines.convergence import verdict
+from sonobench.baselines.reference import load_into_store, read_reference, row_sha256
+from sonobench.cli import cli
+from sonobench.evaluator import robustness
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.tasks import get_task
 
 TASK = get_task("sim-breast-lesion")
 REF = read_reference("sim-breast-lesion", version=TASK.version)
@@ -50,7 +50,7 @@ def test_every_row_carries_every_shift_set():
 def test_the_robustness_view_gives_every_row_a_number(tmp_path, profile):
     """Every committed row has all four conditions; robustness (retained skill above the best
     floor) is a number for the rows whose unshifted skill is above the floor, else n/a with why."""
-    from baselines.floors import load_floors
+    from sonobench.baselines.floors import load_floors
 
     db = tmp_path / "r.db"
     assert load_into_store(Store(db), TASK, log=lambda *_: None) == len(REF["rows"])

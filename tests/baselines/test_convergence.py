@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.convergence import (
+from sonobench.baselines.convergence import (
     MAX_SLOPE,
     PLATEAU_DELTA,
     may_stop,
@@ -17,8 +17,8 @@ from baselines.convergence import (
     verdict,
     with_current_verdict,
 )
-from baselines.recipes import get_profile
-from baselines.reference import read_json
+from sonobench.baselines.recipes import get_profile
+from sonobench.baselines.reference import read_json
 
 RECIPE = {"early_stop_patience": 10}
 
@@ -168,7 +168,7 @@ def test_row_verdict_is_always_derived_from_the_stored_curve():
 
 
 def test_committed_rows_are_read_with_the_current_rule():
-    from baselines.reference import read_reference
+    from sonobench.baselines.reference import read_reference
 
     rows = {r["name"]: r for r in read_reference("sim-breast-lesion", version=2)["rows"]}
     for name in ("fpn-r34 (converged)", "unext (converged)"):
@@ -178,8 +178,8 @@ def test_committed_rows_are_read_with_the_current_rule():
 
 @pytest.mark.slow
 def test_converged_profile_trains_bit_identically_with_two_threads(tmp_path):
-    from baselines.training import TaskData, train_model
-    from evaluator.toy import build_toy_task
+    from sonobench.baselines.training import TaskData, train_model
+    from sonobench.cli.toy import build_toy_task
 
     data = TaskData.load(build_toy_task(tmp_path / "toy-lesion" / "v1"))
     profile = get_profile("converged").replace(epochs=4, batch_size=4, early_stop_patience=2)
@@ -198,7 +198,7 @@ def test_converged_profile_trains_bit_identically_with_two_threads(tmp_path):
 
 
 def test_rerun_tolerance_per_hardware():
-    from baselines.reference import rerun_tolerance
+    from sonobench.baselines.reference import rerun_tolerance
 
     cpu = {"provenance": {"hardware": {"device": "cpu", "threads": 2, "cpu": "Xeon"}}}
     assert rerun_tolerance(cpu, "cpu", None)["exact"] and rerun_tolerance(cpu, "cpu", 2)["tolerance"] == 0
@@ -213,9 +213,9 @@ def test_rerun_tolerance_per_hardware():
 
 
 def test_a_re_derived_verdict_does_not_change_a_rows_identity_in_the_store():
-    from baselines.reference import load_into_store, read_reference, row_sha256
-    from evaluator.store import Store
-    from evaluator.tasks import get_task
+    from sonobench.baselines.reference import load_into_store, read_reference, row_sha256
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import get_task
 
     raw = read_json(RECORDED)["rows"]
     shown = read_reference("sim-breast-lesion", version=2)["rows"]

@@ -1,4 +1,4 @@
-"""The GPU script end to end on the CPU with a tiny budget: `baselines.device train` packs
+"""The GPU script end to end on the CPU with a tiny budget: `sonobench.baselines.device train` packs
 histories, per-case label maps and the weights that fit into <= 8 files of <= 16 MiB;
 `import-device` scores them here through the evaluator's scoring code; the imported Dice
 equals the sandboxed evaluator's on the model rebuilt from the returned weights."""
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from baselines.device import MAX_FILE_BYTES, MAX_FILES, PackTooLarge, _pack, check_pack, unpack
-from evaluator.cli import cli
+from sonobench.baselines.device import MAX_FILE_BYTES, MAX_FILES, PackTooLarge, _pack, check_pack, unpack
+from sonobench.cli import cli
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ def test_a_pack_over_the_limits_is_refused(tmp_path):
 
 
 def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp_path, monkeypatch):
-    from baselines.device import main
-    from baselines.reference import read_reference
+    from sonobench.baselines.device import main
+    from sonobench.baselines.reference import read_reference
 
     out = tmp_path / "device-out"
     main(["train", "--task", "toy-lesion", "--models", "unext,segformer-b0", "--profile", "paper", "--epochs", "2",
@@ -55,11 +55,11 @@ def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp
     # independent check: rebuild unext from its returned weights, export, score in the sandbox
     from safetensors.torch import load_file
 
-    from baselines.training.export import export_onnx
-    from evaluator.architectures import build_from_config
-    from evaluator.evaluate import evaluate
-    from evaluator.store import Store
-    from evaluator.submission import prepare
+    from sonobench.baselines.training.export import export_onnx
+    from sonobench.evaluator.evaluate import evaluate
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.submission import prepare
+    from sonobench.zoo import build_from_config
 
     model = build_from_config(rows["unext"]["architecture"])
     model.load_state_dict(load_file(str(out / "unext.safetensors")))
@@ -75,7 +75,7 @@ def test_device_script_trains_packs_and_imports_like_the_evaluator(toy_task, tmp
 def test_the_required_nine_train_in_one_run_within_a_time_budget(toy_task, tmp_path):
     """The device run of issue 25: every required reference, AnatoSegNet with its own paper recipe,
     end to end on the CPU with a tiny budget; what comes back fits the device's return limits."""
-    from baselines.device import REQUIRED_MODELS, main
+    from sonobench.baselines.device import REQUIRED_MODELS, main
 
     out = tmp_path / "nine"
     main(["train", "--task", "toy-lesion", "--models", "required", "--profile", "paper", "--epochs", "3",
@@ -95,9 +95,9 @@ def test_the_required_nine_train_in_one_run_within_a_time_budget(toy_task, tmp_p
 def test_a_budget_stops_training_before_an_epoch_that_would_overrun(toy_task):
     import time
 
-    from baselines.recipes import get_profile
-    from baselines.training.data import load_split
-    from baselines.training.loop import train_model
+    from sonobench.baselines.recipes import get_profile
+    from sonobench.baselines.training.data import load_split
+    from sonobench.baselines.training.loop import train_model
 
     data = {s: load_split(toy_task, s) for s in ("train", "val")}
     profile = get_profile("quick").replace(epochs=4, threads=1)

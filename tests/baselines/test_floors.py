@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from baselines import floors
-from baselines.reference import read_json
-from evaluator import floors as board_floors
-from evaluator import imageio
-from evaluator.cli import cli
-from evaluator.evaluate import Request, evaluate
-from evaluator.submission import prepare
-from evaluator.tasks import get_task
-from evaluator.toy import build_toy_task
+from sonobench.baselines import floors
+from sonobench.baselines.reference import read_json
+from sonobench.cli import cli
+from sonobench.cli.toy import build_toy_task
+from sonobench.evaluator import floors as board_floors
+from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel import imageio
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_make_floors_scores_them_through_the_evaluator_and_the_file_loads_as_flo
     rows = file_store.leaderboard_rows("toy-lesion", 1)
     assert {r["kind"] for r in rows} == {"floor"} and {r["name"] for r in rows} == {r["name"] for r in ref["rows"]}
     # the stored per-case scores of the all-background floor are those of an empty mask on each test case
-    from evaluator.scoring import score_prediction
+    from sonobench.evaluator.scoring import score_prediction
 
     sid = next(r["submission_id"] for r in rows if r["name"] == "floor: all background")
     stored = {c["case_id"]: c["dice"] for c in file_store.case_results(sid) if c["class_index"] == 1}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from baselines.reference import (
+from sonobench.baselines.reference import (
     ReferenceMismatch,
     read_reference,
     reference_path,

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from baselines import reference
-from baselines.training import TaskData, run_baseline
-from evaluator import imageio, robustness
-from evaluator.store import Store
-from evaluator.tasks import get_task
+from sonobench.baselines import reference
+from sonobench.baselines.training import TaskData, run_baseline
+from sonobench.evaluator import robustness
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel import imageio
 from tests.spine.test_robustness import brighter, make_shift
 
 from .test_training import TINY
@@ -78,7 +79,7 @@ def test_a_reference_gets_every_metric_its_predictions_give_on_load(toy_task, tm
     """A reference row holds the always-stored metrics (Dice, IoU, HD95); the others (NSD, ASSD,
     the bone task's surface_f1 it ranks by) are filled from the row's own predictions when the row
     loads, whatever the task ranks by, so no reference shows them as 'missing'."""
-    from evaluator.metrics import per_case_metrics
+    from sonobench.evaluator.metrics import per_case_metrics
 
     spec_path = toy_task.folder / "task.json"
     spec = json.loads(spec_path.read_text())

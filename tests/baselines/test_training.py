@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from baselines import reference
-from baselines.recipes import get_profile
-from baselines.training import TaskData, run_baseline, train_model
-from evaluator.store import Store
-from evaluator.toy import build_toy_task
+from sonobench.baselines import reference
+from sonobench.baselines.recipes import get_profile
+from sonobench.baselines.training import TaskData, run_baseline, train_model
+from sonobench.cli.toy import build_toy_task
+from sonobench.evaluator.store import Store
 
 pytestmark = pytest.mark.slow
 

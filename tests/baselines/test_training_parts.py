@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.recipes import Augment, InvalidProfile, Profile, UnknownProfile, get_profile, list_profiles
-from baselines.training.augment import augment, make_batch
-from baselines.training.data import Samples, cv_splits, eval_subset, stratified_folds, stratum
-from baselines.training.losses import SegLoss, batch_scores, inverse_frequency_weights
-from baselines.training.scoring import case_scores
-from evaluator.metrics import score_case
+from sonobench.baselines.recipes import Augment, InvalidProfile, Profile, UnknownProfile, get_profile, list_profiles
+from sonobench.baselines.training.augment import augment, make_batch
+from sonobench.baselines.training.data import Samples, cv_splits, eval_subset, stratified_folds, stratum
+from sonobench.baselines.training.losses import SegLoss, batch_scores, inverse_frequency_weights
+from sonobench.baselines.training.scoring import case_scores
+from sonobench.evaluator.metrics import score_case
 
 
 def test_profiles_are_data_and_round_trip():
@@ -115,9 +115,8 @@ def test_trainer_scores_equal_the_evaluator():
 
 
 def test_unknown_exporter_is_named():
-    from evaluator.architectures import create_model
-    from evaluator.architectures.export import ExportFailed, export_onnx
-
+    from sonobench.zoo import create_model
+    from sonobench.zoo.export import ExportFailed, export_onnx
     with pytest.raises(ExportFailed, match="Unknown exporter 'tflite'. Valid choices: dynamo, torchscript"):
         export_onnx(create_model("unext"), "never-written.onnx", exporter="tflite")
 
@@ -129,7 +128,7 @@ def _row(model, profile, device="cpu"):
 
 
 def test_reference_note_says_what_the_rows_are():
-    from baselines.reference import describe
+    from sonobench.baselines.reference import describe
 
     only_quick = describe([_row("unet", "quick")])
     assert "smoke-level" in only_quick and "No 'full'" in only_quick
@@ -156,7 +155,7 @@ def _old_trainer_case_scores(pred: np.ndarray, gt: np.ndarray, num_classes: int)
 
 
 def test_the_trainers_validation_scores_are_the_evaluators_and_equal_the_old_code():
-    from baselines.training.scoring import label_scores, summarize
+    from sonobench.baselines.training.scoring import label_scores, summarize
 
     rng = np.random.default_rng(7)
     cases, old = [], []

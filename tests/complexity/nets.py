@@ -114,7 +114,7 @@ class AttnNet(nn.Module):
 
 
 def smp_unet():
-    import evaluator._torchcompat as compat
+    import sonobench.kernel._torchcompat as compat
 
     compat.ensure()
     import segmentation_models_pytorch as smp

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evaluator.complexity import count_onnx, count_torch  # noqa: E402
+from sonobench.evaluator.complexity import count_onnx, count_torch  # noqa: E402
 
 from . import nets  # noqa: E402
 

@@ -21,8 +21,11 @@ import pytest
 torch = pytest.importorskip("torch")
 fvcore_nn = pytest.importorskip("fvcore.nn")
 
-from evaluator.architectures import ARCHITECTURES, create_model  # noqa: E402
-from evaluator.complexity import count_torch  # noqa: E402
+from sonobench.evaluator.complexity import count_torch  # noqa: E402
+from sonobench.zoo import (
+    ARCHITECTURES,  # noqa: E402
+    create_model,
+)
 
 pytestmark = pytest.mark.slow
 SIZE = 64  # small input: FLOPs scale with it, the per-op rules do not

@@ -5,7 +5,7 @@ torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from evaluator.complexity import count_onnx, count_torch  # noqa: E402
+from sonobench.evaluator.complexity import count_onnx, count_torch  # noqa: E402
 
 from .nets import GoldenNet, export_onnx, randomize  # noqa: E402
 

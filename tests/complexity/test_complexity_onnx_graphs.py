@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from evaluator.complexity import ComplexityError, count_onnx
-from evaluator.complexity.onnx_counter import flops_by_op
+from sonobench.evaluator.complexity import ComplexityError, count_onnx
+from sonobench.evaluator.complexity.onnx_counter import flops_by_op
 
 RNG = np.random.default_rng(0)
 
@@ -208,7 +208,7 @@ def test_run_missing_reads_shapes_that_inference_cannot_find():
 def test_count_onnx_does_not_import_torch(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(model([helper.make_node("Conv", ["x", "w"], ["y"])], [init("w", 8, 4, 3, 3)]))
-    code = ("import sys; from evaluator.complexity import count_onnx; "
+    code = ("import sys; from sonobench.evaluator.complexity import count_onnx; "
             f"r = count_onnx({str(path)!r}, (1, 4, 6, 6)); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(r['params'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

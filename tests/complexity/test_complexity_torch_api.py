@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evaluator.complexity import ComplexityError, count_torch  # noqa: E402
+from sonobench.evaluator.complexity import ComplexityError, count_torch  # noqa: E402
 
 from .nets import GoldenNet  # noqa: E402
 

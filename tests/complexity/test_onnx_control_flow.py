@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from evaluator.complexity import count_onnx
-from evaluator.complexity.onnx_counter import NotCounted
+from sonobench.evaluator.complexity import count_onnx
+from sonobench.evaluator.complexity.onnx_counter import NotCounted
 
 SHAPE = (1, 1, 64, 64)
 CONV_FLOPS = 64 * 64 * 9  # one 3x3 conv, 1 -> 1 channel, same padding: one multiply-add per tap
@@ -70,7 +70,7 @@ def test_a_contrib_op_without_a_rule_is_not_counted_rather_than_zero():
 
 
 def test_the_row_says_not_counted(tmp_path):
-    from evaluator.scoring import onnx_complexity
+    from sonobench.evaluator.scoring import onnx_complexity
 
     node = helper.make_node("Attention", ["image", "w"], ["out"], domain="com.microsoft", num_heads=1)
     path = tmp_path / "m.onnx"

@@ -217,7 +217,7 @@ def spec_folder(spec: dict):
 
 FORGE = """
 import sys, struct, json, torch
-p = sys.modules['evaluator.sandbox.protocol']
+p = sys.modules['sonobench.evaluator.sandbox.protocol']
 orig = p.send
 def raw(fd, blob):
     p._write_all(fd, struct.pack('>I', len(blob)) + blob)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 
-from evaluator.evaluate import Request, evaluate_path
-from evaluator.queue import Worker, enqueue
-from evaluator.sandbox import bwrap, watch
-from evaluator.settings import Settings, load_settings
-from evaluator.submission import prepare
+from sonobench.evaluator.evaluate import Request, evaluate_path
+from sonobench.evaluator.queue import Worker, enqueue
+from sonobench.evaluator.sandbox import bwrap, sandbox_config, watch
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.settings import Settings, load_settings
 from tests.sandbox.helpers import SONOBENCH, descendants, slow_onnx
 from tests.sandbox.test_memory_watch import RESET_PEAK
 from tests.spine import onnx_models
@@ -30,7 +30,7 @@ def test_a_job_asking_for_1000_s_and_no_isolation_is_killed_at_the_workers_limit
     model = onnx_models.endless_loop(tmp_path / "loop.onnx")
     request = Request.for_task(toy_task, wall_seconds=1000, isolation="none", threads=64)
     q = enqueue(file_store, toy_task, prepare(model), Settings(), request)
-    config = Settings().sandbox_config(threads=1)
+    config = sandbox_config(Settings(), threads=1)
     config.limits.wall_seconds = 4
     t0 = time.monotonic()
     [report] = Worker(str(file_store.path), Settings(), config, once=True, log=lambda m: None).run()
@@ -47,7 +47,7 @@ def test_a_model_that_resets_its_peak_is_still_measured(file_store, toy_task, tm
 
     model = pickle_case(lambda t: RESET_PEAK + MODULE_SRC.format(body="        return x[:, :1] - 0.5"))(
         tmp_path, Targets(*[tmp_path] * 4, 0, ""))
-    config = load_settings().sandbox_config()
+    config = sandbox_config(load_settings())
     config.allow_pickle, config.limits.wall_seconds = True, 180
     res = evaluate_path(file_store, toy_task, model, settings=load_settings(), config=config, name="reset").result
     assert res["peak_memory_mb"] >= 600, res["peak_memory_mb"]

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from evaluator.errors import SonoBenchError
-from evaluator.evaluate import evaluate_path
-from evaluator.sandbox import bwrap
-from evaluator.settings import load_settings
-from evaluator.store import jobs as store_jobs
+from sonobench.evaluator.evaluate import evaluate_path
+from sonobench.evaluator.sandbox import bwrap, sandbox_config
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.settings import load_settings
 
 from .corpus import all_cases
 
@@ -60,7 +60,7 @@ def test_hostile_submission_is_contained(case, file_store, toy_task, targets, li
     folder.mkdir()
     path = case.build(folder, targets)
     settings = dataclasses.replace(load_settings(), **case.settings)
-    config = settings.sandbox_config(isolation=case.isolation)
+    config = sandbox_config(settings, isolation=case.isolation)
     config.allow_pickle = case.allow_pickle
     config.limits.wall_seconds = case.wall
 

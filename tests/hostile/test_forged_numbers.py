@@ -3,10 +3,10 @@ and the sandbox facts are the parent's own measurements, and the complexity it r
 labelled as such."""
 import pytest
 
-from evaluator.evaluate import evaluate_path
-from evaluator.sandbox import bwrap
-from evaluator.sandbox.reports import REPORTED_BY_CHILD
-from evaluator.settings import load_settings
+from sonobench.evaluator.evaluate import evaluate_path
+from sonobench.evaluator.sandbox import bwrap, sandbox_config
+from sonobench.evaluator.sandbox.reports import REPORTED_BY_CHILD
+from sonobench.kernel.settings import load_settings
 
 from .corpus_hosted import FORGED_NUMBERS
 
@@ -17,7 +17,7 @@ def test_forged_numbers_are_not_what_is_stored(file_store, toy_task, targets, tm
     pytest.importorskip("torch")
     model = FORGED_NUMBERS(tmp_path, targets)
     settings = load_settings()
-    config = settings.sandbox_config()
+    config = sandbox_config(settings)
     config.allow_pickle = True
     config.limits.wall_seconds = 120
     res = evaluate_path(file_store, toy_task, model, settings=settings, config=config, name="liar").result

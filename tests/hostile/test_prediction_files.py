@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import imageio
-from evaluator.cli import cli
-from evaluator.predictions import MAX_ZIP_RATIO, file_limit
-from evaluator.store import Store
+from sonobench.cli import cli
+from sonobench.evaluator.predictions import MAX_ZIP_RATIO, file_limit
+from sonobench.evaluator.store import Store
+from sonobench.kernel import imageio
 
 TABLES = ("submissions", "results", "case_results", "predictions", "jobs")
 

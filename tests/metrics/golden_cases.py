@@ -34,7 +34,7 @@ def cases():
 
 def scores() -> list[list]:
     """score_case of every golden case, as JSON-ready [[class, [[key, value], ...]], ...] (key order kept)."""
-    from evaluator.metrics import score_case
+    from sonobench.evaluator.metrics import score_case
 
     return [[[c, [[key, value] for key, value in per_class.items()]]
              for c, per_class in score_case(pred, gt, n, **kw).items()] for pred, gt, n, kw in cases()]

@@ -28,7 +28,7 @@ def pixel_precision(tp: int, fp: int, fn: int) -> float:
 
 def register():
     """The one registry entry."""
-    from evaluator.metrics import Computation, MetricInfo, register_metric
+    from sonobench.evaluator.metrics import Computation, MetricInfo, register_metric
 
     return register_metric(MetricInfo(
         NAME, True, "", 0.0, 1.0, "Toy pixel precision TP / (TP + FP), a metric added by a test.",
@@ -37,7 +37,7 @@ def register():
 
 def add_migration(info) -> None:
     """Its migration: the per-class column in case_results and the summary columns in results."""
-    from evaluator.store import migrations
+    from sonobench.evaluator.store import migrations
 
     def migrate(db) -> None:
         db["case_results"].add_column(info.case_column, float)
@@ -66,9 +66,9 @@ def main(work: Path) -> dict:
     add_migration(info)
     from click.testing import CliRunner
 
-    from evaluator.cli import cli
-    from evaluator.store import Store
-    from evaluator.toy import build_toy_task, threshold_onnx
+    from sonobench.cli import cli
+    from sonobench.cli.toy import build_toy_task, threshold_onnx
+    from sonobench.evaluator.store import Store
 
     build_toy_task(work / "tasks" / "toy-lesion" / "v1")
     model, db = threshold_onnx(work / "toy.onnx"), work / "results.db"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluator.sweeps import Mesh, Sweep, SweepFrame
+from sonobench.evaluator.sweeps import Mesh, Sweep, SweepFrame
 
 PIXEL = 0.1            # mm per pixel, both axes
 BAND = 4               # label band thickness (pixels), as bone-surface labels are drawn

@@ -7,10 +7,10 @@ import json
 import numpy as np
 from PIL import Image
 
-from evaluator.sweeps import Sweep, SweepFrame, write_sweep
-from evaluator.tasks import Task, write_task
-from simulation import sweep_geometry, sweeps
-from simulation.phantom import top_surface
+from sonobench.evaluator.sweeps import Sweep, SweepFrame, write_sweep
+from sonobench.evaluator.tasks import Task, write_task
+from sonobench.simulation import sweep_geometry, sweeps
+from sonobench.simulation.phantom import top_surface
 
 SHAFT = {"r0": 9.0, "flare": 0.3, "crest": 0.15, "twist": 0.0, "bend": 0.0}
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from evaluator.scoring import score_prediction
-from evaluator.tasks import get_task
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.tasks import get_task
 
 
 def _bone_case(task):

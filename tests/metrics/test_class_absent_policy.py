@@ -5,15 +5,15 @@ no foreground class counts only in the image-level metrics, and the store keeps 
 import numpy as np
 import pytest
 
-from evaluator.metrics import (
+from sonobench.evaluator.metrics import (
     InvalidMetricInput,
     detection_rates,
     per_case_metrics,
     score_case,
     summarize,
 )
-from evaluator.store import queries
-from evaluator.summary import case_rows
+from sonobench.evaluator.store import queries
+from sonobench.evaluator.summary import case_rows
 
 from .mask_factory import disc
 
@@ -137,7 +137,7 @@ def test_specificity_is_per_class_on_a_multiclass_task():
     the result row carries the mean of the classes where it is defined."""
     from types import SimpleNamespace
 
-    from evaluator.summary import summary_columns
+    from sonobench.evaluator.summary import summary_columns
 
     task = SimpleNamespace(classes=["background", "a", "b"], spacing_mm=None, nsd_tolerance=2.0,
                            surface_tolerance=2.0)

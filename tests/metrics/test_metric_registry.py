@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluator.metrics import (
+from sonobench.evaluator.metrics import (
     METRICS,
     PER_CASE_COMPUTATIONS,
     Computation,
@@ -24,7 +24,7 @@ from evaluator.metrics import (
     register_metric,
     score_case,
 )
-from evaluator.metrics import case as case_mod
+from sonobench.evaluator.metrics import case as case_mod
 
 from .golden_cases import scores
 
@@ -135,8 +135,8 @@ def test_detection_rates_give_one_rate_per_image_level_entry():
 
 
 def test_a_board_named_by_an_entry_must_exist(monkeypatch):
-    from evaluator.metrics import defaults
-    from evaluator.metrics import info as info_mod
+    from sonobench.evaluator.metrics import defaults
+    from sonobench.evaluator.metrics import info as info_mod
 
     probe = MetricInfo("probe", True, "", 0.0, 1.0, "a probe", computed=Computation.COUNTS, fn=max, boards=("nowhere",))
     monkeypatch.setattr(info_mod, "_ORDER", [*info_mod._ORDER, probe])
@@ -149,8 +149,8 @@ def test_a_board_named_by_an_entry_must_exist(monkeypatch):
 
 
 def test_a_per_case_metric_at_a_tolerance_score_case_does_not_know_is_refused(monkeypatch):
-    from evaluator.metrics import InvalidMetricInput
-    from evaluator.metrics import info as info_mod
+    from sonobench.evaluator.metrics import InvalidMetricInput
+    from sonobench.evaluator.metrics import info as info_mod
 
     probe = MetricInfo("probe", True, "", 0.0, 1.0, "a probe", tolerance="odd_tolerance",
                        computed=Computation.BAND, fn=lambda bd, shape, spacing, tolerance: 1.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.metrics import METRICS, metric_names
+from sonobench.evaluator.metrics import METRICS, metric_names
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = ("evaluator", "leaderboard_app", "baselines", "simulation", "adapters", "splits", "scripts")
@@ -90,7 +90,7 @@ def test_the_allow_list_is_not_stale():
 
 
 def test_the_default_primary_metric_is_written_once():
-    from evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
+    from sonobench.evaluator.metrics.defaults import DEFAULT_PRIMARY_METRIC
 
     assert DEFAULT_PRIMARY_METRIC in METRICS
     where = [rel for rel, path in _sources()

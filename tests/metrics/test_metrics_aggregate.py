@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from evaluator.metrics import InvalidMetricInput, aggregate, score_case, summarize
+from sonobench.evaluator.metrics import InvalidMetricInput, aggregate, score_case, summarize
 
 
 def test_aggregate_is_deterministic_by_seed():

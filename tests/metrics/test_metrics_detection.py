@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from evaluator.metrics import InvalidMetricInput, detection_rates, score_case, wilson_interval
+from sonobench.evaluator.metrics import InvalidMetricInput, detection_rates, score_case, wilson_interval
 
 
 def _case(tp, fp, fn):

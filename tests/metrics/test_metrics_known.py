@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import (
+from sonobench.evaluator.metrics import (
     assd,
     case_mean,
     default_nsd_tolerance,

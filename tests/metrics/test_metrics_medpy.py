@@ -4,7 +4,7 @@ import pytest
 
 medpy = pytest.importorskip("medpy.metric.binary")
 
-from evaluator.metrics import dice, hd95, iou
+from sonobench.evaluator.metrics import dice, hd95, iou
 
 from .mask_factory import mask_pairs
 
@@ -86,7 +86,7 @@ def test_golden_pair():
 def test_hd95_equals_medpy_on_each_search_path(monkeypatch, setting):
     """The window lookup, the far search (tree or all pairs) and the distance transform
     each give medpy's values, whichever handles a point."""
-    from evaluator.metrics import _nearest
+    from sonobench.evaluator.metrics import _nearest
 
     for name, value in setting.items():
         monkeypatch.setattr(_nearest, name, value)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator import imageio
-from evaluator.metrics import dice, hd95, score_case
+from sonobench.evaluator.metrics import dice, hd95, score_case
+from sonobench.kernel import imageio
 
 from .mask_factory import disc
 
@@ -44,9 +44,9 @@ def test_evaluate_scores_at_native_size(tmp_path, monkeypatch, file_store, toy_o
     """End to end: the stored per-case scores equal our own run of the same model at the
     input size, resized back to 64 x 64 and scored against the native labels."""
     ort = pytest.importorskip("onnxruntime")
-    from evaluator.evaluate import evaluate
-    from evaluator.submission import prepare
-    from evaluator.toy import build_toy_task
+    from sonobench.cli.toy import build_toy_task
+    from sonobench.evaluator.evaluate import evaluate
+    from sonobench.evaluator.submission import prepare
 
     root = tmp_path / "tasks"
     task = build_toy_task(root / "toy-resized" / "v1", task_id="toy-resized", input_size=INPUT)

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import assd, image_diagonal, nsd, surface_distances
-from evaluator.metrics.surface import contour_lengths
+from sonobench.evaluator.metrics import assd, image_diagonal, nsd, surface_distances
+from sonobench.evaluator.metrics.surface import contour_lengths
 
 from .mask_factory import disc, mask_pairs
 

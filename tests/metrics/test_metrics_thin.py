@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.metrics import (
+from sonobench.evaluator.metrics import (
     METRICS,
     InvalidMetricInput,
     band_distances,

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from evaluator.errors import SonoBenchError
-from evaluator.metrics import (
+from sonobench.evaluator.metrics import (
     METRICS,
     InvalidMetricInput,
     MetricKind,
@@ -19,6 +18,7 @@ from evaluator.metrics import (
     surface_distances,
     unit_for_spacing,
 )
+from sonobench.kernel.errors import SonoBenchError
 
 M = np.zeros((10, 12), bool)
 M[2:5, 3:6] = True

@@ -5,9 +5,9 @@ import json
 import numpy as np
 from PIL import Image
 
-from evaluator.metrics import case_mean, detection_rates, per_case_metrics
-from evaluator.scoring import score_prediction
-from evaluator.tasks import get_task
+from sonobench.evaluator.metrics import case_mean, detection_rates, per_case_metrics
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.tasks import get_task
 
 
 def _no_nodule_case(task):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluator.metrics import METRICS
+from sonobench.evaluator.metrics import METRICS
 
 from .new_metric_script import NAME, pixel_precision
 

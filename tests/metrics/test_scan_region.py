@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator.errors import InvalidTaskSpec, ManifestMismatch
-from evaluator.metrics import InvalidMetricInput, convex_hull_region, restrict, score_case
-from evaluator.scan_region import RegionMethod, ScanRegion
-from evaluator.scoring import score_prediction
-from evaluator.tasks import load_task_folder, verify_task, write_task
+from sonobench.evaluator.metrics import InvalidMetricInput, convex_hull_region, restrict, score_case
+from sonobench.evaluator.scan_region import RegionMethod, ScanRegion
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.tasks import load_task_folder, verify_task, write_task
+from sonobench.kernel.errors import InvalidTaskSpec, ManifestMismatch
 
 
 def fan(shape=(96, 128), apex=(-20, 64), r=(30, 110), half_angle_deg=35.0) -> np.ndarray:
@@ -105,7 +105,7 @@ def _convex_task(tmp_path, scan_region, with_files=False):
         Image.fromarray(label).save(data / f"c{i}_label.png")
         if with_files:
             Image.fromarray(inside.astype(np.uint8) * 255).save(data / f"c{i}_region.png")
-            from evaluator.paths import sha256_file
+            from sonobench.kernel.paths import sha256_file
             meta = {"region": f"c{i}_region.png", "region_sha256": sha256_file(data / f"c{i}_region.png")}
         cases.append({"id": f"c{i}", "split": "test" if i >= 2 else "train", "image": f"c{i}.png",
                       "label": f"c{i}_label.png", "meta": meta})

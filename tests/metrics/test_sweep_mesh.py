@@ -3,7 +3,7 @@ independent reference (dense sampling of each triangle), STL round trips, sweep 
 import numpy as np
 import pytest
 
-from evaluator.sweeps import (
+from sonobench.evaluator.sweeps import (
     InvalidMesh,
     InvalidSweep,
     Mesh,

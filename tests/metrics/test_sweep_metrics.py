@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.sweeps import InvalidSweep, probe_facing_edge, reconstruct, score_sweep
+from sonobench.evaluator.sweeps import InvalidSweep, probe_facing_edge, reconstruct, score_sweep
 from tests.metrics.sweep_factory import box, cylinder, cylinder_top, linear_sweep, plate_top, render
 
 TAU = 1.0
@@ -109,7 +109,7 @@ def test_a_far_false_surface_never_scores_worse_than_predicting_nothing(plate):
 
 def test_a_hidden_surface_under_the_visible_one_is_not_required():
     plates = [box((-10, -20, -12), (10, 20, -10)), box((-10, -20, -20), (10, 20, -18))]
-    from evaluator.sweeps import Mesh
+    from sonobench.evaluator.sweeps import Mesh
     mesh = Mesh(np.concatenate([p.vertices for p in plates]), np.concatenate([plates[0].faces, plates[1].faces + 8]))
     sweep = linear_sweep(mesh, np.arange(-9, 9.01, 0.5))
     rec = score_sweep(sweep, render(sweep, plate_top()), tolerance=TAU)["reconstruction"]
@@ -130,7 +130,7 @@ def test_masks_must_have_the_frame_shape(plate):
 
 
 def test_the_mesh_section_edge_matches_the_exact_circle(shaft):
-    from evaluator.sweeps.metrics import section_depths
+    from sonobench.evaluator.sweeps.metrics import section_depths
     sweep, _ = shaft
     frame = sweep.frames[3]
     depth = section_depths(frame, sweep.mesh.triangles)
@@ -143,7 +143,7 @@ def test_the_mesh_section_edge_matches_the_exact_circle(shaft):
 
 
 def test_point_errors_give_each_reconstructed_point_its_distance(plate):
-    from evaluator.sweeps import point_errors
+    from sonobench.evaluator.sweeps import point_errors
     sweep, labels = plate
     shifted = linear_sweep(sweep.mesh, np.arange(-9, 9.01, 0.5), dz=1.0)
     points, errors = point_errors(shifted, labels)

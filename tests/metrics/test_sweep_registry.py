@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from evaluator.metrics import METRICS, MetricKind, per_case_metrics, summary_columns, tolerance_columns
-from evaluator.store.queries import leaderboard_table_rows
-from evaluator.sweeps import InvalidSweep, SweepScores, sweep_columns, sweep_metrics
+from sonobench.evaluator.metrics import METRICS, MetricKind, per_case_metrics, summary_columns, tolerance_columns
+from sonobench.evaluator.store.queries import leaderboard_table_rows
+from sonobench.evaluator.sweeps import InvalidSweep, SweepScores, sweep_columns, sweep_metrics
 
 
 def test_sweep_metrics_are_registered_with_direction_unit_and_empty_policy():

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from evaluator import robustness
-from evaluator.errors import InvalidTaskSpec
-from evaluator.evaluate import Request
-from evaluator.sweeps import task as sweep_task
-from evaluator.sweeps.metrics import sweep_metrics
-from evaluator.tasks import Case, get_task, load_task_folder, manifest_digest
+from sonobench.evaluator import robustness
+from sonobench.evaluator.evaluate import Request
+from sonobench.evaluator.sweeps import task as sweep_task
+from sonobench.evaluator.sweeps.metrics import sweep_metrics
+from sonobench.evaluator.tasks import Case, get_task, load_task_folder, manifest_digest
+from sonobench.kernel.errors import InvalidTaskSpec
 
 from .sweep_set_factory import make_child
 
@@ -41,7 +41,7 @@ def test_no_prediction_scores_no_completeness_and_the_worst_accuracy(sweep_child
 
 
 def test_predictions_as_stored_pngs_score_like_arrays(sweep_child):
-    from evaluator import imageio
+    from sonobench.kernel import imageio
 
     child, labels = sweep_child
     pngs = {k: imageio.label_png(v) for k, v in labels.items()}
@@ -72,7 +72,7 @@ def test_a_sweep_set_frame_without_its_sweep_is_refused(sweep_child):
 
 @pytest.mark.slow
 def test_floors_of_the_parent_are_scored_on_its_sweeps_and_rank_last(sweep_child, toy_task, store, tmp_path):
-    from baselines import floors
+    from sonobench.baselines import floors
 
     child, labels = sweep_child
     path = floors.make_floors(toy_task, store, tmp_path / "floors", log=lambda _m: None)
@@ -88,8 +88,8 @@ def test_floors_of_the_parent_are_scored_on_its_sweeps_and_rank_last(sweep_child
 def test_leaderboard_view_sweeps_shows_the_3d_scores_beside_the_frame_ranks(sweep_child, toy_task, file_store, tmp_path):
     from click.testing import CliRunner
 
-    from baselines import floors
-    from evaluator.cli import cli
+    from sonobench.baselines import floors
+    from sonobench.cli import cli
 
     child, _ = sweep_child
     floors.make_floors(toy_task, file_store, tmp_path / "floors", log=lambda _m: None)

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from evaluator import imageio, summary
-from evaluator.errors import InvalidTaskSpec
-from evaluator.metrics import band_scores
-from evaluator.scoring import score_prediction
-from evaluator.tasks import load_task_folder
-from evaluator.toy import build_toy_task
+from sonobench.cli.toy import build_toy_task
+from sonobench.evaluator import summary
+from sonobench.evaluator.metrics import band_scores
+from sonobench.evaluator.scoring import score_prediction
+from sonobench.evaluator.tasks import load_task_folder
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import InvalidTaskSpec
 
 THIN = ("surface_precision", "surface_recall", "surface_f1")
 

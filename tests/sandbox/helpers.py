@@ -5,10 +5,10 @@ import os
 import sys
 from pathlib import Path
 
-from evaluator.sandbox import bwrap
+from sonobench.evaluator.sandbox import bwrap
 
 BWRAP = bwrap.probe()[0]
-SONOBENCH = [sys.executable, "-c", "from evaluator.cli import main; main()"]
+SONOBENCH = [sys.executable, "-c", "from sonobench.cli import main; main()"]
 
 
 def descendants(pid: int) -> set[int]:

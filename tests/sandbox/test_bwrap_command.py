@@ -1,8 +1,8 @@
 """What the sandbox can see is decided by the bwrap command line: check it as data."""
 from pathlib import Path
 
-from evaluator.sandbox import bwrap
-from evaluator.tasks import user_data_dir
+from sonobench.evaluator.sandbox import bwrap
+from sonobench.evaluator.tasks import user_data_dir
 
 
 def _binds(args):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.sandbox import bwrap
+from sonobench.evaluator.sandbox import bwrap
 
 from .helpers import BWRAP
 
@@ -34,14 +34,16 @@ def test_a_checkout_under_tmp_is_bound_inside_the_private_tmp(monkeypatch, tmp_p
 
 def test_an_installed_wheel_binds_site_packages_and_hides_its_task_data(monkeypatch, tmp_path):
     site = tmp_path / "venv" / "lib" / "python3" / "site-packages"
-    (site / "splits" / "task").mkdir(parents=True)
-    (site / "evaluator").mkdir()
-    monkeypatch.setattr(bwrap, "REPO_ROOT", site)
+    root = site / "sonobench"  # the wheel installs everything under the one namespace
+    (root / "splits" / "task").mkdir(parents=True)
+    (root / "evaluator").mkdir()
+    monkeypatch.setattr(bwrap, "REPO_ROOT", root)
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
-    assert bwrap.installed() and bwrap.hidden_dirs() == [str(site / "splits")]
+    assert bwrap.installed() and bwrap.hidden_dirs() == [str(root / "splits")]
+    assert bwrap.import_root() == site
     args = bwrap.command(tmp_path / "m", as_root=True)
     assert str(tmp_path / "venv") in _flags(args, "--ro-bind")
-    i = args.index(str(site / "splits"))
+    i = args.index(str(root / "splits"))
     assert args[i - 1] == "--tmpfs" and i > args.index(str(tmp_path / "venv")), "hidden after the bind"
 
 
@@ -57,12 +59,12 @@ def test_submit_from_a_copy_of_the_code_under_tmp(toy_task, toy_onnx, tmp_path):
     clone = Path("/tmp") / f"sonobench-clone-{os.getpid()}"
     shutil.rmtree(clone, ignore_errors=True)
     try:
-        for d in ("evaluator",):
+        for d in ("sonobench", "evaluator"):
             shutil.copytree(Path(bwrap.__file__).resolve().parents[2] / d, clone / d,
                             ignore=shutil.ignore_patterns("__pycache__"))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["PYTHONPATH"] = str(clone)
-        out = subprocess.run([sys.executable, "-c", "from evaluator.cli import main; main()", "submit", str(toy_onnx),
+        out = subprocess.run([sys.executable, "-c", "from sonobench.cli import main; main()", "submit", str(toy_onnx),
                               "--task", "toy-lesion", "--split", "val", "--isolation", "bwrap",
                               "--db", str(tmp_path / "r.db")], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)

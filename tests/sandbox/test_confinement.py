@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from evaluator.errors import SandboxFailure
-from evaluator.sandbox import ModelProcess, SandboxConfig, seccomp
+from sonobench.evaluator.sandbox import ModelProcess, SandboxConfig, seccomp
+from sonobench.kernel.errors import SandboxFailure
 
 from .helpers import BWRAP, alive, descendants
 
@@ -38,7 +38,7 @@ def test_seccomp_refuses_processes_but_not_threads():
     code = (
         "import os, threading, subprocess, sys\n"
         f"sys.path.insert(0, {str(seccomp.__file__.rsplit('/evaluator/', 1)[0])!r})\n"
-        "from evaluator.sandbox import seccomp\n"
+        "from sonobench.evaluator.sandbox import seccomp\n"
         "seccomp.install()\n"
         "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
         "for f in (os.fork, lambda: subprocess.run(['true'])):\n"

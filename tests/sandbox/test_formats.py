@@ -7,11 +7,11 @@ import zipfile
 import pytest
 from onnx import TensorProto, helper
 
-from evaluator.errors import InvalidSubmission
-from evaluator.evaluate import evaluate
-from evaluator.sandbox import archives, onnx_checks
-from evaluator.settings import Settings
-from evaluator.submission import FileLimits, Format, inspect, prepare
+from sonobench.evaluator.evaluate import evaluate
+from sonobench.evaluator.sandbox import archives, onnx_checks
+from sonobench.evaluator.submission import FileLimits, Format, inspect, prepare
+from sonobench.kernel.errors import InvalidSubmission
+from sonobench.kernel.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from evaluator.errors import SandboxFailure
-from evaluator.sandbox import ModelProcess, SandboxConfig, seccomp, watch
+from sonobench.evaluator.sandbox import ModelProcess, SandboxConfig, seccomp, watch
+from sonobench.kernel.errors import SandboxFailure
 
 from .helpers import BWRAP
 
@@ -46,7 +46,7 @@ def _pickle(tmp_path, src):
 
 
 def _run_in_seccomp(code: str) -> subprocess.CompletedProcess:
-    prog = f"import sys; sys.path.insert(0, {ROOT!r})\nfrom evaluator.sandbox import seccomp\nseccomp.install()\n"
+    prog = f"import sys; sys.path.insert(0, {ROOT!r})\nfrom sonobench.evaluator.sandbox import seccomp\nseccomp.install()\n"
     return subprocess.run([sys.executable, "-c", prog + code], capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -108,7 +108,7 @@ def test_a_dead_launchers_sandbox_folder_is_cleared_and_a_live_one_kept(tmp_path
         (d / "child.log").write_text("private")
     # a launcher killed with SIGKILL: its lock went with its process
     code = (f"import sys; sys.path.insert(0, {ROOT!r})\nfrom pathlib import Path\n"
-            "from evaluator.sandbox import watch\n"
+            "from sonobench.evaluator.sandbox import watch\n"
             f"watch.hold_workdir(Path({str(dead)!r})); print('held', flush=True)\n"
             "import time; time.sleep(600)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from evaluator.sandbox import archives, pickles
+from sonobench.evaluator.sandbox import archives, pickles
 from tests.hostile.corpus_hosted import stack_desync_pickle
 
 

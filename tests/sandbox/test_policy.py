@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from evaluator.errors import InvalidSubmission, SandboxFailure
-from evaluator.evaluate import evaluate, evaluate_path
-from evaluator.sandbox import bwrap, policy
-from evaluator.settings import QuotaExceeded, Settings, SettingsError, load_settings
-from evaluator.store import jobs as store_jobs
-from evaluator.submission import prepare
+from sonobench.evaluator.evaluate import evaluate, evaluate_path
+from sonobench.evaluator.sandbox import bwrap, policy, sandbox_config
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.errors import InvalidSubmission, SandboxFailure
+from sonobench.kernel.settings import QuotaExceeded, Settings, SettingsError, load_settings
 from tests.spine import onnx_models
 
 
@@ -52,7 +52,7 @@ def test_settings_file_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SONOBENCH_DAILY_FAILURES", "2")
     s = load_settings()
     assert (s.daily_submissions, s.daily_failures, s.private_test_split, s.onnx_domains) == (3, 2, True, ("",))
-    assert s.sandbox_config().onnx_domains == ("",)
+    assert sandbox_config(s).onnx_domains == ("",)
     f.write_text(json.dumps({"daily_submisions": 3}))
     with pytest.raises(SettingsError, match="unknown setting 'daily_submisions'.*Did you mean 'daily_submissions'"):
         load_settings()

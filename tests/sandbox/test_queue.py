@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from evaluator.errors import AlreadyScored
-from evaluator.queue import enqueue
-from evaluator.settings import Settings
-from evaluator.store import Store
-from evaluator.store import jobs as store_jobs
-from evaluator.submission import prepare
+from sonobench.evaluator.queue import enqueue
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.errors import AlreadyScored
+from sonobench.kernel.settings import Settings
 from tests.spine import onnx_models
 
 from .helpers import SONOBENCH, alive, descendants, slow_onnx
@@ -117,7 +117,7 @@ def test_a_job_that_keeps_losing_its_worker_fails_with_the_reason(file_store, to
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(file_store, toy_task, toy_onnx):
-    from evaluator.store.jobs import LeaseLost
+    from sonobench.evaluator.store.jobs import LeaseLost
 
     enqueue(file_store, toy_task, prepare(toy_onnx), Settings(max_attempts=3))
     slow = store_jobs.claim(file_store, "slow", lease_seconds=0.05)
@@ -134,7 +134,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(file_store, toy_task, toy_o
 
 
 def test_enqueue_needs_a_store_on_disk_and_refuses_duplicates(toy_task, toy_onnx, file_store):
-    from evaluator.errors import StoreError
+    from sonobench.kernel.errors import StoreError
 
     with pytest.raises(StoreError, match="needs a store on disk"):
         enqueue(Store(memory=True), toy_task, prepare(toy_onnx), Settings())

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from evaluator.sandbox import protocol, reports
+from sonobench.evaluator.sandbox import protocol, reports
 
 
 def _recv_raw(header_bytes: bytes, payload: bytes = b"", max_bytes=None):

@@ -7,9 +7,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.errors import UnknownName
-from evaluator.scaleout import Executor, RayUnavailable, import_ray, parse_executor
+from sonobench.cli import cli
+from sonobench.evaluator.scaleout import Executor, RayUnavailable, import_ray, parse_executor
+from sonobench.kernel.errors import UnknownName
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.store import Store
+from sonobench.cli import cli
+from sonobench.evaluator.store import Store
 
 pytestmark = pytest.mark.slow
 

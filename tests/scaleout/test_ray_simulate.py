@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
+from sonobench.cli import cli
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.evaluate import Request
-from evaluator.queue import Worker, enqueue
-from evaluator.settings import Settings
-from evaluator.store import Store
-from evaluator.store import jobs as store_jobs
-from evaluator.submission import prepare
+from sonobench.evaluator.evaluate import Request
+from sonobench.evaluator.queue import Worker, enqueue
+from sonobench.evaluator.sandbox import sandbox_config
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.settings import Settings
 from tests.sandbox.helpers import descendants, slow_onnx
 from tests.spine import onnx_models
 
@@ -44,17 +45,17 @@ def _integrity(store: Store) -> None:
 
 
 def _ray_worker(db, **kw):
-    from evaluator.scaleout.ray_worker import RayWorker
+    from sonobench.evaluator.scaleout.ray_worker import RayWorker
 
     settings = kw.pop("settings", Settings())
-    return RayWorker(db_path=str(db), settings=settings, config=settings.sandbox_config(threads=1), once=True,
+    return RayWorker(db_path=str(db), settings=settings, config=sandbox_config(settings, threads=1), once=True,
                      poll_seconds=0.2, log=lambda m: None, **kw)
 
 
 def test_six_submissions_through_ray_score_like_the_local_worker(ray_cluster, toy_task, tmp_path):
     models = [onnx_models.scaled_identity(tmp_path / f"m{i}.onnx", bias=1.0 + i) for i in range(6)]
     local = _queue(tmp_path / "local.db", toy_task, models)
-    Worker(db_path=str(local.path), settings=Settings(), config=Settings().sandbox_config(threads=1),
+    Worker(db_path=str(local.path), settings=Settings(), config=sandbox_config(Settings(), threads=1),
            once=True, log=lambda m: None).run()
     remote = _queue(tmp_path / "ray.db", toy_task, models)
     reports = _ray_worker(remote.path).run()
@@ -130,12 +131,12 @@ def test_a_job_that_keeps_losing_its_ray_worker_fails_with_the_reason(toy_task, 
 
 
 def test_gpu_jobs_ask_ray_for_a_whole_gpu_and_need_one_in_the_cluster(ray_cluster, file_store):
-    from evaluator.scaleout.ray_worker import NoGpuOnCluster, RayWorker
+    from sonobench.evaluator.scaleout.ray_worker import NoGpuOnCluster, RayWorker
 
     settings = Settings()
-    cpu = RayWorker(db_path=str(file_store.path), settings=settings, config=settings.sandbox_config(threads=2))
+    cpu = RayWorker(db_path=str(file_store.path), settings=settings, config=sandbox_config(settings, threads=2))
     gpu = RayWorker(db_path=str(file_store.path), settings=settings,
-                    config=settings.sandbox_config(threads=1, gpu=True))
+                    config=sandbox_config(settings, threads=1, gpu=True))
     assert cpu.task_options() == {"num_cpus": 2} and gpu.task_options() == {"num_cpus": 1, "num_gpus": 1}
     asks = Request(task="toy-lesion@1", gpu=True, threads=3)  # a submission's own options
     assert cpu.task_options(asks) == {"num_cpus": 3, "num_gpus": 1}
@@ -146,7 +147,7 @@ def test_gpu_jobs_ask_ray_for_a_whole_gpu_and_need_one_in_the_cluster(ray_cluste
 
 def test_a_node_that_cannot_run_sonobench_stops_the_driver_and_keeps_the_job(ray_cluster, toy_task, toy_onnx,
                                                                                tmp_path, monkeypatch):
-    from evaluator.scaleout import ray_worker
+    from sonobench.evaluator.scaleout import ray_worker
 
     def broken_node(*args):  # defined here, so Ray ships it by value: what a node without SonoBench does
         raise RuntimeError("The remote function failed to import on the worker")

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from evaluator.errors import ManifestMismatch
-from evaluator.scaleout import taskdata
-from evaluator.tasks import verify_task
+from sonobench.evaluator.scaleout import taskdata
+from sonobench.evaluator.tasks import verify_task
+from sonobench.kernel.errors import ManifestMismatch
 
 
 class Fetcher:

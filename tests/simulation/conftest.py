@@ -2,7 +2,7 @@ import importlib.util
 
 import pytest
 
-from simulation.physics import Physics
+from sonobench.simulation.physics import Physics
 
 needs_kwave = pytest.mark.skipif(importlib.util.find_spec("kwave") is None, reason="k-wave-python not installed")
 
@@ -25,7 +25,7 @@ def _one_thread():
 @pytest.fixture(autouse=True)
 def _fresh_array_backend():
     """Tests may switch SONOBENCH_SIM_ARRAYS; never leak the choice to the next test."""
-    from simulation import arrays
+    from sonobench.simulation import arrays
 
     arrays.pick.cache_clear()
     yield

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulation import image_formation3 as if3
-from simulation.physics import Physics, imaging_preset
+from sonobench.simulation import image_formation3 as if3
+from sonobench.simulation.physics import Physics, imaging_preset
 
 TARGET_DEPTHS_M = (8e-3, 15e-3, 22e-3)
 STEP_M = 0.02e-3            # local grid for the point-target widths

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulation import dataset, phantom
-from simulation.dataset import _round
-from simulation.physics import Physics
-from simulation.presets import get_preset
-from simulation.sample import Backend, make_sample, sample_rngs
+from sonobench.simulation import dataset, phantom
+from sonobench.simulation.dataset import _round
+from sonobench.simulation.physics import Physics
+from sonobench.simulation.presets import get_preset
+from sonobench.simulation.sample import Backend, make_sample, sample_rngs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,10 +5,10 @@ spicules no thinner than the system resolves."""
 import numpy as np
 import pytest
 
-from simulation import anatomy2, phantom
-from simulation.physics import Physics, imaging_preset
-from simulation.presets import get_preset
-from simulation.sample import sample_rngs
+from sonobench.simulation import anatomy2, phantom
+from sonobench.simulation.physics import Physics, imaging_preset
+from sonobench.simulation.presets import get_preset
+from sonobench.simulation.sample import sample_rngs
 
 IF3 = imaging_preset("if3-l7-4")
 # the same field and grid without image formation 3 (so without anatomy 2)

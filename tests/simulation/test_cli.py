@@ -5,8 +5,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from simulation.dataset import read_index
+from sonobench.cli import cli
+from sonobench.simulation.dataset import read_index
 
 from .conftest import needs_kwave
 from .test_kwave_offline import BLOCK_NETWORK
@@ -36,7 +36,7 @@ def test_fast_backend_writes_a_task(tmp_path):
 
     spec = json.loads((task / "task.json").read_text())
     assert spec["source"]["image_formation"] == 2 and spec["source"]["physics"]["image_formation"] == 2
-    from evaluator.metrics.defaults import BOARDS
+    from sonobench.evaluator.metrics.defaults import BOARDS
 
     assert spec["primary_metric"] == "dice" and spec["metrics"] == list(BOARDS["region"])  # the board it declares
     metas = [json.loads(p.read_text()) for p in (out / "meta").glob("*.json")]
@@ -47,7 +47,7 @@ def test_fast_backend_writes_a_task(tmp_path):
 @pytest.mark.slow
 def test_simulate_kwave_n4_without_network(tmp_path):
     code = BLOCK_NETWORK + (
-        "import sys; from evaluator.cli import main; sys.argv = ['sonobench', 'simulate', '--preset', 'breast-lesion', "
+        "import sys; from sonobench.cli import main; sys.argv = ['sonobench', 'simulate', '--preset', 'breast-lesion', "
         f"'--n', '4', '--backend', 'kwave', '--out', {str(tmp_path)!r}, '--workers', '1', '--quiet']; main()")  # in-process: the block covers the solver
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simulation import dataset
-from simulation.sample import Backend, make_sample
+from sonobench.simulation import dataset
+from sonobench.simulation.sample import Backend, make_sample
 
 from .conftest import needs_kwave, small_physics
 
@@ -85,7 +85,7 @@ def test_resume_refuses_other_settings(tmp_path):
         dataset.generate("breast-lesion", 2, tmp_path, backend="fast", seed=2, phys=phys, progress=False)
 
 
-GENERATE = ("from simulation.dataset import generate; from simulation.physics import Physics; import sys; "
+GENERATE = ("from sonobench.simulation.dataset import generate; from sonobench.simulation.physics import Physics; import sys; "
             "generate('breast-lesion', {n}, sys.argv[1], backend='fast', seed=4, workers={w}, progress=False, "
             "phys=Physics(rows=160, cols=160, out_shape=(160, 160)))")
 
@@ -116,8 +116,8 @@ BENCHMARK_DATA = Path(__file__).resolve().parents[2] / "splits" / "sim-breast-le
 @pytest.mark.skipif(not (BENCHMARK_DATA / "run.json").exists(), reason="benchmark data not present")
 def test_committed_benchmark_sample_regenerates_from_its_metadata():
     """The code in the repository reproduces the committed sim-breast-lesion images."""
-    from simulation.physics import Physics
-    from simulation.sample import NoiseLevel
+    from sonobench.simulation.physics import Physics
+    from sonobench.simulation.sample import NoiseLevel
 
     meta = json.loads((BENCHMARK_DATA / "meta" / "breast-lesion-00001.json").read_text())
     s = make_sample(meta["preset"], meta["seed"], meta["index"], Physics.from_json(meta["physics"]),
@@ -131,7 +131,7 @@ def test_committed_benchmark_sample_regenerates_from_its_metadata():
 def test_a_sequential_run_leaves_the_callers_threads_alone(tmp_path):
     import torch
 
-    from simulation import arrays
+    from sonobench.simulation import arrays
 
     torch.set_num_threads(2)
     env_before = dict(os.environ)

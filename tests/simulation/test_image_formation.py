@@ -1,6 +1,6 @@
 """Image formation 2, measured: PSF, speckle, envelope statistics, TGC, receiver noise.
 
-The channel RF is analytic (`simulation.synthetic_rf`: delayed bursts from point
+The channel RF is analytic (`sonobench.simulation.synthetic_rf`: delayed bursts from point
 scatterers), so these tests exercise the beamformer, envelope detection, resampling and
 TGC exactly, in seconds; tests/simulation/test_kwave_physics.py repeats the point target
 through k-Wave. Theory is written out here, not taken from the code under test.
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy.signal import hilbert
 
-from simulation import beamform, fidelity, image_formation, synthetic_rf
-from simulation.beamform import pixel_grid
-from simulation.physics import InvalidPhysics, Physics
+from sonobench.simulation import beamform, fidelity, image_formation, synthetic_rf
+from sonobench.simulation.beamform import pixel_grid
+from sonobench.simulation.physics import InvalidPhysics, Physics
 
 RAYLEIGH = math.sqrt(math.pi / 2) / math.sqrt(2 - math.pi / 2)  # 1.913
 

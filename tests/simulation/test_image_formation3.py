@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from simulation import image_formation3 as if3
-from simulation.beamform import RAYLEIGH_MEAN_OVER_STD
-from simulation.physics import InvalidPhysics, Physics, imaging_preset
-from simulation.probes import get_probe
+from sonobench.simulation import image_formation3 as if3
+from sonobench.simulation.beamform import RAYLEIGH_MEAN_OVER_STD
+from sonobench.simulation.physics import InvalidPhysics, Physics, imaging_preset
+from sonobench.simulation.probes import get_probe
 
 from . import psf_tools as pt
 

@@ -26,7 +26,7 @@ def run_offline(code: str) -> subprocess.CompletedProcess:
 
 def test_import_kwave_offline_defines_the_package():
     r = run_offline("""
-        from simulation.kwave_offline import import_kwave, kspace_simulation_class
+        from sonobench.simulation.kwave_offline import import_kwave, kspace_simulation_class
         kwave = import_kwave()
         assert kwave.__version__ == "0.6.2", kwave.__version__
         assert kspace_simulation_class().__name__ == "Simulation"

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from simulation import beamform
-from simulation.physics import InvalidPhysics, Physics
+from sonobench.simulation import beamform
+from sonobench.simulation.physics import InvalidPhysics, Physics
 
 from .conftest import needs_kwave, small_physics
 
@@ -24,7 +24,7 @@ def speckle(phys, rng, amp, density=1.0, alpha=0.05):
 
 
 def envelope(phys, maps):
-    from simulation.kwave_backend import channel_rf
+    from sonobench.simulation.kwave_backend import channel_rf
 
     rf, t_peak = channel_rf(phys, maps)
     return beamform.envelope(rf, phys, t_peak)
@@ -47,7 +47,7 @@ def test_point_target_psf_through_kwave_matches_theory():
     """A sound-speed point scatterer through k-Wave and image formation 2: the -6 dB widths
     are the theory's within 25% (axial c * cycles / 2 f0; lateral 2.00 lambda z / D for the
     Hann receive aperture D = z / F). Measured 0.391 / 0.990 mm vs 0.385 / 1.027 mm."""
-    from simulation import fidelity
+    from sonobench.simulation import fidelity
 
     phys, z0 = fidelity.kwave_point_physics(), 6.0e-3
     env = fidelity.point_envelope_kwave(phys, z0)
@@ -94,8 +94,8 @@ def test_hypo_and_hyperechoic_lesions():
 
 @pytest.mark.parametrize("arrays_name", ["torch", "numpy"])
 def test_fast_loop_matches_plain_kwave_python(arrays_name, monkeypatch):
-    from simulation import arrays
-    from simulation.kwave_backend import channel_rf, channel_rf_plain
+    from sonobench.simulation import arrays
+    from sonobench.simulation.kwave_backend import channel_rf, channel_rf_plain
 
     if arrays_name == "torch":
         pytest.importorskip("torch")

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator.cli import cli
-from evaluator.tasks import get_task, list_tasks
-from simulation import private_split
+from sonobench.cli import cli
+from sonobench.evaluator.tasks import get_task, list_tasks
+from sonobench.simulation import private_split
 
 from .conftest import small_physics
 
@@ -19,8 +19,8 @@ from .conftest import small_physics
 @pytest.fixture
 def sim_task(tmp_path, monkeypatch):
     """A tiny fast-backend simulated task (sim-test@1) on the search path."""
-    from simulation.dataset import generate
-    from simulation.task import freeze_task
+    from sonobench.simulation.dataset import generate
+    from sonobench.simulation.task import freeze_task
 
     root = tmp_path / "tasks"
     generate("breast-lesion", 6, tmp_path / "data", backend="fast", seed=3, phys=small_physics(), progress=False)
@@ -97,9 +97,9 @@ def test_another_key_cannot_finish_a_split(sim_task, seed_file, tmp_path):
 
 def test_submissions_follow_up_on_the_private_split_and_teams_cannot_submit_to_it(
         sim_task, seed_file, tmp_path, monkeypatch):
-    from evaluator import private
-    from evaluator.evaluate import Request
-    from evaluator.robustness import follow_up_sets
+    from sonobench.evaluator import private
+    from sonobench.evaluator.evaluate import Request
+    from sonobench.evaluator.robustness import follow_up_sets
 
     assert _make(sim_task, seed_file).exit_code == 0
     sets = follow_up_sets(sim_task, Request.for_task(sim_task))
@@ -111,7 +111,7 @@ def test_submissions_follow_up_on_the_private_split_and_teams_cannot_submit_to_i
 
 
 def test_a_private_split_of_another_version_is_refused(sim_task, seed_file):
-    from evaluator import private
+    from sonobench.evaluator import private
 
     assert _make(sim_task, seed_file).exit_code == 0
     spec_path = private.folder_for("sim-test", 1) / "task.json"
@@ -123,7 +123,7 @@ def test_a_private_split_of_another_version_is_refused(sim_task, seed_file):
 
 
 def test_detectable_difference_shrinks_with_n():
-    from evaluator.private import detectable_difference, power_statement
+    from sonobench.evaluator.private import detectable_difference, power_statement
 
     assert detectable_difference(0.3, 300) == pytest.approx(2.486 * 0.3 / 300 ** 0.5, rel=1e-3)
     rng = np.random.default_rng(0)
@@ -137,12 +137,12 @@ def test_detectable_difference_shrinks_with_n():
 def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, tmp_path):
     import dataclasses
 
-    from evaluator import robustness
-    from evaluator.evaluate import Request
-    from evaluator.settings import Settings
-    from evaluator.store import Store
-    from evaluator.submission import prepare
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
+    from sonobench.evaluator import robustness
+    from sonobench.evaluator.evaluate import Request
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.submission import prepare
+    from sonobench.kernel.settings import Settings
 
     assert _make(sim_task, seed_file, 3).exit_code == 0
     sub = prepare(threshold_onnx(tmp_path / "m.onnx"))
@@ -162,7 +162,7 @@ def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, t
 
 
 def test_resuming_with_other_settings_is_refused_and_the_record_kept(tmp_path):
-    from simulation.private_split import PrivateSplitError, _check_run
+    from sonobench.simulation.private_split import PrivateSplitError, _check_run
 
     out = tmp_path / "private"
     _check_run(out, {"n": 300, "task": "t@1"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulation.fast_backend import fast_envelope
+from sonobench.simulation.fast_backend import fast_envelope
 
 from . import psf_tools as pt
 

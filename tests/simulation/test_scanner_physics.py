@@ -5,9 +5,9 @@ fixed noise floor under the TGC). Reverberation is the wave solver's and is not 
 import numpy as np
 import pytest
 
-from simulation import phantom, visibility
-from simulation.physics import imaging_preset
-from simulation.sample import Backend, NoiseLevel, make_sample
+from sonobench.simulation import phantom, visibility
+from sonobench.simulation.physics import imaging_preset
+from sonobench.simulation.sample import Backend, NoiseLevel, make_sample
 
 PHYS = imaging_preset("if3-l7-4")
 

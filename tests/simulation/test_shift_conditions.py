@@ -1,15 +1,15 @@
 """Each acquisition-shift condition does what its name says, measured on simulated frames
 (fast backend, image formation 3 with the L7-4 on a smaller field) by the same checks
-(`simulation.shift_checks`) the lead runs on a committed shift set and its parent."""
+(`sonobench.simulation.shift_checks`) the lead runs on a committed shift set and its parent."""
 import math
 
 import numpy as np
 import pytest
 
-from simulation import dataset, shift_checks, shifts
-from simulation.physics import imaging_preset
-from simulation.shift_physics import FOCUS_C_KEY, add_image_noise, defocus_widening
-from simulation.task import freeze_task
+from sonobench.simulation import dataset, shift_checks, shifts
+from sonobench.simulation.physics import imaging_preset
+from sonobench.simulation.shift_physics import FOCUS_C_KEY, add_image_noise, defocus_widening
+from sonobench.simulation.task import freeze_task
 
 from .psf_tools import fwhm
 
@@ -50,7 +50,7 @@ def test_condition_does_what_its_name_says(checked, name):
 
 
 def test_every_condition_states_its_claim_in_its_task(if3_task, checked):
-    from evaluator.tasks import load_task_folder
+    from sonobench.evaluator.tasks import load_task_folder
 
     task, root = if3_task
     for name, condition in shifts.CONDITIONS.items():
@@ -76,7 +76,7 @@ def test_dynamic_range_change_keeps_the_median_place():
 
 
 def _point_lateral_widths(phys, depth_m):
-    from simulation.fast_backend import fast_envelope
+    from sonobench.simulation.fast_backend import fast_envelope
 
     aberrated = shifts.condition_physics(phys, shifts.CONDITIONS.get("sound-speed-mismatch"))
     assert aberrated.extra[FOCUS_C_KEY] == 1400.0

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator import robustness
-from evaluator.tasks import get_task, load_task_folder
-from simulation import dataset, shifts
-from simulation.task import freeze_task
+from sonobench.evaluator import robustness
+from sonobench.evaluator.tasks import get_task, load_task_folder
+from sonobench.simulation import dataset, shifts
+from sonobench.simulation.task import freeze_task
 
 from .conftest import small_physics
 

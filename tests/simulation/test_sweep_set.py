@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluator import robustness
-from evaluator.sweeps import Sweep, SweepFrame, read_sweep, reconstruct, score_reconstruction, visible_surface
-from evaluator.tasks import get_task
-from simulation import dataset, sweep_geometry, sweeps
-from simulation.task import freeze_task
+from sonobench.evaluator import robustness
+from sonobench.evaluator.sweeps import Sweep, SweepFrame, read_sweep, reconstruct, score_reconstruction, visible_surface
+from sonobench.evaluator.tasks import get_task
+from sonobench.simulation import dataset, sweep_geometry, sweeps
+from sonobench.simulation.task import freeze_task
 
 from .conftest import small_physics
 
@@ -120,7 +120,7 @@ def test_a_parent_that_was_not_simulated_as_bone_is_refused(toy_task, tmp_path):
 def test_the_command_refuses_a_task_that_is_not_a_simulated_bone_task(toy_task):
     from click.testing import CliRunner
 
-    from evaluator.cli import cli
+    from sonobench.cli import cli
 
     out = CliRunner().invoke(cli, ["sweeps", "make", toy_task.ref, "--backend", "fast"])
     assert out.exit_code == 1 and out.output.startswith("Error: ") and "bone-surface" in out.output

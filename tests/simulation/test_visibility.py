@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from simulation import phantom, visibility
-from simulation.physics import imaging_preset
-from simulation.sample import sample_rngs
+from sonobench.simulation import phantom, visibility
+from sonobench.simulation.physics import imaging_preset
+from sonobench.simulation.sample import sample_rngs
 
 PHYS = imaging_preset("if3-l7-4")
 

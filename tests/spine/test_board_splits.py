@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.ranking import MixedSplits, rank
-from evaluator.ranking.board import rank_stored, split_views
-from evaluator.store import ReadOnlyStore, Store
+from sonobench.cli import cli
+from sonobench.evaluator.ranking import MixedSplits, rank
+from sonobench.evaluator.ranking.board import rank_stored, split_views
+from sonobench.evaluator.store import ReadOnlyStore, Store
 
 TASK = "split-task"
 

@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from evaluator import tasks as tasks_mod
-from evaluator.errors import InvalidTaskSpec
-from evaluator.metrics.aggregate import aggregate, summarize
-from evaluator.ranking.paired import wilcoxon_normal
-from evaluator.ranking.resample import case_counts, signed_rank_z
-from evaluator.ranking.stability import rank_stability
+from sonobench.evaluator import tasks as tasks_mod
+from sonobench.evaluator.metrics.aggregate import aggregate, summarize
+from sonobench.evaluator.ranking.paired import wilcoxon_normal
+from sonobench.evaluator.ranking.resample import case_counts, signed_rank_z
+from sonobench.evaluator.ranking.stability import rank_stability
+from sonobench.kernel.errors import InvalidTaskSpec
 
 
 def _clustered(seed=0, n_clusters=12, size=6):
@@ -56,7 +56,7 @@ def test_summarize_passes_the_clusters_to_every_interval():
     values, clusters = _clustered(3)
     per_case = [{1: {"dice": v, "iou": v, "hd95": 1 - v, "nsd": v, "assd": 1 - v, "surface_precision": v,
                      "surface_recall": v, "surface_f1": v, "tp": 1, "fp": 0, "fn": 0}} for v in values]
-    from evaluator.metrics.aggregate import SUMMARIZED
+    from sonobench.evaluator.metrics.aggregate import SUMMARIZED
 
     for case in per_case:  # whatever per-case metrics the registry has
         case[1].update({m: case[1].get(m, values[0]) for m in SUMMARIZED})
@@ -141,8 +141,8 @@ def test_a_declaration_that_misses_cases_is_refused(tmp_path):
 
 
 def test_a_result_of_the_bone_task_gets_intervals_by_specimen():
-    from evaluator.metrics.aggregate import SUMMARIZED
-    from evaluator.summary import summary_columns
+    from sonobench.evaluator.metrics.aggregate import SUMMARIZED
+    from sonobench.evaluator.summary import summary_columns
 
     bone = tasks_mod.get_task("sim-bone-surface@1")
     cases = bone.split("test")

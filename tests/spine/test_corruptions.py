@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from evaluator import corruptions as C
-from evaluator import imageio, robustness
-from evaluator.cli import cli
-from evaluator.errors import SonoBenchError, TaskNotFound
-from evaluator.tasks import get_task
+from sonobench.cli import cli
+from sonobench.evaluator import corruptions as C
+from sonobench.evaluator import robustness
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import SonoBenchError, TaskNotFound
 
 
 def speckle(seed=0, shape=(64, 80)):
@@ -102,7 +103,7 @@ def test_submit_opts_in_and_the_robustness_view_pairs_against_the_parent(toy_tas
     assert r.exit_code == 0, r.output
     out = json.loads(r.output[r.output.index("{"):])
     assert [s["condition"] for s in out["shifts"]] == ["noise-s3", "gain-s1"]
-    from evaluator.store import Store, queries
+    from sonobench.evaluator.store import Store, queries
 
     store = Store(db)
     conditions, rows = robustness.robustness_rows(store, toy_task)

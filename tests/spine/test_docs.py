@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.cli import cli
+from sonobench.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -60,8 +60,8 @@ def test_cli_page_is_each_commands_help():
 def test_every_setting_and_variable_is_on_the_settings_page():
     import dataclasses
 
-    from evaluator import environment
-    from evaluator.settings import Settings
+    from sonobench.kernel import environment
+    from sonobench.kernel.settings import Settings
 
     page = (REPO / "docs" / "reference" / "settings.md").read_text()
     missing = [f.name for f in dataclasses.fields(Settings) if f.name != "extra" and f"`{f.name}`" not in page]

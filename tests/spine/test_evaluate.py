@@ -1,11 +1,11 @@
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.errors import AlreadyScored, InvalidSubmission, ManifestMismatch, SandboxFailure
-from evaluator.evaluate import evaluate
-from evaluator.sandbox import SandboxConfig
-from evaluator.submission import prepare
+from sonobench.cli import cli
+from sonobench.evaluator.evaluate import evaluate
+from sonobench.evaluator.sandbox import SandboxConfig
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.errors import AlreadyScored, InvalidSubmission, ManifestMismatch, SandboxFailure
 
 from . import onnx_models
 
@@ -90,9 +90,9 @@ def test_cli_submit_and_leaderboard(toy_task, toy_onnx, tmp_path):
 
 
 def test_validation_previews_are_kept_and_test_predictions_never(file_store, toy_task, toy_onnx):
-    from evaluator import imageio
-    from evaluator.scoring import PREVIEW_CASES
-    from evaluator.store import ReadOnlyStore
+    from sonobench.evaluator.scoring import PREVIEW_CASES
+    from sonobench.evaluator.store import ReadOnlyStore
+    from sonobench.kernel import imageio
 
     out = evaluate(file_store, toy_task, prepare(toy_onnx))
     previews = ReadOnlyStore(file_store.path).val_predictions(out.submission_id)

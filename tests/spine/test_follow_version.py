@@ -6,9 +6,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.store import Store
-from evaluator.toy import build_toy_task, threshold_onnx
+from sonobench.cli import cli
+from sonobench.cli.toy import build_toy_task, threshold_onnx
+from sonobench.evaluator.store import Store
 
 
 @pytest.fixture
@@ -41,9 +41,9 @@ def test_submitted_files_are_kept_for_the_operator_only(two_versions, tmp_path):
 
 
 def test_over_the_cap_nothing_is_kept_and_the_row_says_why(two_versions, tmp_path, monkeypatch):
-    from evaluator import kept_models
-    from evaluator.settings import Settings
-    from evaluator.submission import prepare
+    from sonobench.evaluator import kept_models
+    from sonobench.evaluator.submission import prepare
+    from sonobench.kernel.settings import Settings
 
     store = Store(tmp_path / "r.db")
     sub = prepare(threshold_onnx(tmp_path / "a.onnx"))
@@ -57,7 +57,7 @@ def test_follow_version_scores_every_stored_submission_on_the_new_version(two_ve
     _submit(db, threshold_onnx(tmp_path / "a.onnx", threshold=0.3), "--team", "alpha",
             "--paper-url", "https://a.org/p", "--training-data", "external")
     _submit(db, threshold_onnx(tmp_path / "b.onnx", threshold=0.45), "--name", "bee")
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
 
     from .test_robustness import brighter, make_shift
 

@@ -6,15 +6,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evaluator.evaluate import evaluate  # noqa: E402
-from evaluator.submission import Format, prepare  # noqa: E402
+from sonobench.evaluator.evaluate import evaluate  # noqa: E402
+from sonobench.evaluator.submission import Format, prepare  # noqa: E402
 
 ARCH = {"name": "unext", "kwargs": {"in_channels": 1, "num_classes": 1}}
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from evaluator.architectures import build_from_config
+    from sonobench.zoo import build_from_config
 
     out = tmp_path_factory.mktemp("formats")
     torch.manual_seed(0)

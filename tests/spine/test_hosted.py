@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.store import Store
-from evaluator.toy import threshold_onnx
+from sonobench.cli import cli
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator.store import Store
 
 
 @pytest.fixture
@@ -82,8 +82,8 @@ def test_team_comes_from_the_token_and_renaming_does_not_escape_the_quota(hosted
 
 
 def test_platform_failures_are_not_charged(hosted, monkeypatch):
-    from evaluator.settings import load_settings
-    from evaluator.store import jobs as store_jobs
+    from sonobench.evaluator.store import jobs as store_jobs
+    from sonobench.kernel.settings import load_settings
 
     store = Store(hosted["db"])
     store_jobs.register_task(store, hosted["task"])
@@ -127,7 +127,7 @@ def test_verify_and_rescore_are_audited(hosted):
 
 
 def test_queue_line_for_the_app():
-    from leaderboard_app.ui import queue_line
+    from sonobench.leaderboard_app.ui import queue_line
 
     line = queue_line({"state": "queued", "position": 2, "attempts": 0, "max_attempts": 2, "eta_seconds": 200.0})
     assert line == "queued · position 2 in the queue · attempt 0 of 2 · about 200 s left"
@@ -145,9 +145,9 @@ def test_disqualify_withdraws_the_team_and_blocks_it(hosted):
 
 
 def test_status_shows_position_attempts_and_eta(file_store, toy_task, toy_onnx, tmp_path):
-    from evaluator.queue import enqueue
-    from evaluator.settings import Settings
-    from evaluator.submission import prepare
+    from sonobench.evaluator.queue import enqueue
+    from sonobench.evaluator.submission import prepare
+    from sonobench.kernel.settings import Settings
 
     q1 = enqueue(file_store, toy_task, prepare(toy_onnx), Settings())
     enqueue(file_store, toy_task, prepare(threshold_onnx(tmp_path / "b.onnx", threshold=0.4)), Settings())
@@ -195,7 +195,7 @@ def test_check_tells_the_task_size_and_how_to_export_before_any_case_runs(toy_ta
 
 
 def test_check_passes_a_good_model_and_stores_nothing(toy_task, toy_onnx, tmp_path):
-    from evaluator.store import default_db_path
+    from sonobench.evaluator.store import default_db_path
 
     out = CliRunner().invoke(cli, ["check", str(toy_onnx), "--task", "toy-lesion"])
     assert out.exit_code == 0, out.output

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluator import audit
-from evaluator.cli import cli
-from evaluator.evaluate import Request
-from evaluator.queue import Worker, enqueue
-from evaluator.sandbox import bwrap
-from evaluator.sandbox.bounds import JobOptionRefused
-from evaluator.settings import Settings
-from evaluator.store import Store
-from evaluator.store import jobs as store_jobs
-from evaluator.submission import prepare
-from evaluator.toy import threshold_onnx
+from sonobench.cli import cli
+from sonobench.cli.toy import threshold_onnx
+from sonobench.evaluator import audit
+from sonobench.evaluator.evaluate import Request
+from sonobench.evaluator.queue import Worker, enqueue
+from sonobench.evaluator.sandbox import bwrap, sandbox_config
+from sonobench.evaluator.sandbox.bounds import JobOptionRefused
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.settings import Settings
 
 ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -88,7 +88,7 @@ def test_a_queued_job_runs_under_the_workers_settings(file_store, toy_task, toy_
                           [json.dumps({**json.loads(job["payload"]), **payload}), job["id"]])
     file_store.db.conn.commit()
     assert file_store.submission(sid)["status"] == "queued"
-    config = Settings().sandbox_config(threads=1)
+    config = sandbox_config(Settings(), threads=1)
     config.limits.wall_seconds = 20
     [report] = Worker(str(file_store.path), Settings(), config, once=True, log=lambda m: None).run()
     assert report.status == "done", report.detail
@@ -109,7 +109,7 @@ def test_a_pickle_job_does_not_run_under_a_worker_without_allow_pickle(file_stor
 
     model = pickle_case(lambda t: forward_src("return x"))(tmp_path, Targets(*[tmp_path] * 4, 0, ""))
     enqueue(file_store, toy_task, prepare(model), Settings(), Request.for_task(toy_task, allow_pickle=True))
-    [report] = Worker(str(file_store.path), Settings(), Settings().sandbox_config(), once=True,
+    [report] = Worker(str(file_store.path), Settings(), sandbox_config(Settings()), once=True,
                       log=lambda m: None).run()
     assert report.status == "failed"
     assert "pickled Python objects run arbitrary code when loaded and are refused" in report.detail
@@ -119,7 +119,7 @@ def test_a_pickle_job_does_not_run_under_a_worker_without_allow_pickle(file_stor
 
 @pytest.fixture
 def shifted_hosted(hosted):
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
     from tests.spine.test_robustness import brighter, make_shift
 
     make_shift(hosted["task"], hosted["tmp"] / "tasks", "gain", brighter)
@@ -128,7 +128,7 @@ def shifted_hosted(hosted):
 
 
 def _work(db):
-    return Worker(str(db), Settings(), Settings().sandbox_config(threads=1), once=True, log=lambda m: None).run()
+    return Worker(str(db), Settings(), sandbox_config(Settings(), threads=1), once=True, log=lambda m: None).run()
 
 
 def test_disqualify_and_withdraw_cover_the_shift_set_rows_the_worker_creates(shifted_hosted):
@@ -164,8 +164,8 @@ def test_eight_concurrent_first_submits_on_a_new_store_all_succeed(tmp_path, toy
     db = tmp_path / "new.db"
     code = ("import sys\n"
             f"sys.path.insert(0, {ROOT!r})\n"
-            "from evaluator.store import Store\nfrom evaluator.store import jobs\n"
-            "from evaluator.settings import Settings\nfrom evaluator.tasks import get_task\n"
+            "from sonobench.evaluator.store import Store\nfrom sonobench.evaluator.store import jobs\n"
+            "from sonobench.kernel.settings import Settings\nfrom sonobench.evaluator.tasks import get_task\n"
             "s = Store(sys.argv[1]); t = get_task('toy-lesion')\n"
             "jobs.register_task(s, t)\n"
             "jobs.create_submission(s, Settings(), file_sha256=sys.argv[2] * 64, filename='m.onnx', fmt='onnx', "
@@ -308,8 +308,8 @@ def test_compare_refuses_a_withdrawn_result(hosted):
 
 
 def test_entries_written_before_the_chain_are_reported_unprotected_and_new_ones_chain(tmp_path):
-    from evaluator.store import migrations
-    from evaluator.store._sqlite_utils import sqlite_utils
+    from sonobench.evaluator.store import migrations
+    from sonobench.evaluator.store._sqlite_utils import sqlite_utils
 
     db = sqlite_utils.Database(tmp_path / "old.db")
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
@@ -322,7 +322,7 @@ def test_entries_written_before_the_chain_are_reported_unprotected_and_new_ones_
                             "reason": "old", "detail": "{}"})
     db.conn.commit()
     db.conn.close()
-    from evaluator.teams import add_team
+    from sonobench.evaluator.teams import add_team
 
     add_team(Store(tmp_path / "old.db"), "red")
     out = CliRunner().invoke(cli, ["admin", "audit", "--verify", "--db", str(tmp_path / "old.db")])

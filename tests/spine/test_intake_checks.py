@@ -2,8 +2,8 @@
 and says what `check` says; no "ok" after a failed check; a tuple output is stated."""
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.store import Store
+from sonobench.cli import cli
+from sonobench.evaluator.store import Store
 
 from .test_hosted import _fixed_size_onnx
 
@@ -62,7 +62,7 @@ def test_a_tuple_output_is_scored_with_its_chosen_element_stated(toy_task, tmp_p
 def test_a_forged_output_description_is_refused():
     import pytest
 
-    from evaluator.sandbox import reports
+    from sonobench.evaluator.sandbox import reports
 
     assert reports.output_choice(None) is None
     assert "'logits'" in reports.output_choice({"container": "dict", "length": 2, "key": "logits"})
@@ -74,12 +74,12 @@ def test_a_forged_output_description_is_refused():
 
 def test_a_queued_follow_up_is_not_called_already_scored(toy_task, toy_onnx, file_store, tmp_path):
     """The audit: the CLI said "already scored" of shift-set jobs that stayed queued for good."""
-    from evaluator import robustness
-    from evaluator.evaluate import Request
-    from evaluator.queue import enqueue
-    from evaluator.settings import Settings
-    from evaluator.submission import prepare
-    from evaluator.tasks import get_task
+    from sonobench.evaluator import robustness
+    from sonobench.evaluator.evaluate import Request
+    from sonobench.evaluator.queue import enqueue
+    from sonobench.evaluator.submission import prepare
+    from sonobench.evaluator.tasks import get_task
+    from sonobench.kernel.settings import Settings
 
     from .test_robustness import brighter, make_shift
 

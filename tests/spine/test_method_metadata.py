@@ -6,11 +6,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.errors import InvalidSubmission
-from evaluator.method import Method, check_method, link_or_none, reference_method, training_data_text
-from evaluator.store import ReadOnlyStore, Store
-from evaluator.submission import prepare, read_spec
+from sonobench.cli import cli
+from sonobench.evaluator.method import Method, check_method, link_or_none, reference_method, training_data_text
+from sonobench.evaluator.store import ReadOnlyStore, Store
+from sonobench.evaluator.submission import prepare, read_spec
+from sonobench.kernel.errors import InvalidSubmission
 
 HOSTILE_URLS = [
     "javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "ftp://example.org/x",
@@ -96,7 +96,7 @@ def test_references_and_floors_carry_their_own_method(store, toy_task):
 def _store_before_m009(path):
     import sqlite_utils
 
-    from evaluator.store import migrations
+    from sonobench.evaluator.store import migrations
 
     db = sqlite_utils.Database(path)
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
@@ -138,7 +138,7 @@ def _submit(db, model, *extra):
 
 
 def test_cli_options_are_stored_shown_in_json_and_filter_the_board(tmp_path, toy_task, toy_onnx):
-    from evaluator.toy import threshold_onnx
+    from sonobench.cli.toy import threshold_onnx
 
     db = str(tmp_path / "r.db")
     r = _submit(db, toy_onnx, "--description", "<b>x</b> [y](javascript:z)", "--paper-url", "https://a.org/p",
@@ -180,7 +180,7 @@ def test_a_bad_option_is_one_error_line_and_stores_nothing(tmp_path, toy_task, t
 
 
 def test_floors_stay_on_a_filtered_board():
-    from evaluator.board_filter import by_training_data, parse_training_data
+    from sonobench.evaluator.board_filter import by_training_data, parse_training_data
 
     rows = [{"kind": "floor", "training_data": "train-only"}, {"kind": "submission", "training_data": "external"},
             {"kind": "submission", "training_data": None}, {"kind": "baseline", "training_data": "train-only"}]

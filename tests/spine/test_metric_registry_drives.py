@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.metrics import METRICS
+from sonobench.evaluator.metrics import METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = ("evaluator", "leaderboard_app", "baselines", "simulation", "adapters")
@@ -117,7 +117,7 @@ def test_one_metric_by_name_is_not_a_list(tmp_path):
 
 
 def test_the_registry_functions_and_the_count_based_scorers_agree():
-    from evaluator.metrics import Computation, count_metrics, metric_names, summary_columns
+    from sonobench.evaluator.metrics import Computation, count_metrics, metric_names, summary_columns
 
     # the registry entry carries the scorer: every count-based metric has its counts function
     assert count_metrics() and all(METRICS.get(m).computed is Computation.COUNTS and callable(METRICS.get(m).fn)

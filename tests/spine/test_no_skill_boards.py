@@ -11,10 +11,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from baselines.floors import load_references_and_floors
-from evaluator.cli import cli
-from evaluator.store import Store
-from evaluator.tasks import get_task
+from sonobench.baselines.floors import load_references_and_floors
+from sonobench.cli import cli
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.tasks import get_task
 
 pytestmark = pytest.mark.slow
 TASKS = ("sim-breast-lesion@2", "sim-neck-thyroid@1", "sim-bone-surface@1")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluator.ranking import Scheme, UnknownRanking, mean_difference_ci, rank, significance_matrix
-from evaluator.ranking.paired import holm_rejections, paired_ranks, pairwise_pvalues, wilcoxon_normal
-from evaluator.ranking.stability import kendall_tau_b
+from sonobench.evaluator.ranking import Scheme, UnknownRanking, mean_difference_ci, rank, significance_matrix
+from sonobench.evaluator.ranking.paired import holm_rejections, paired_ranks, pairwise_pvalues, wilcoxon_normal
+from sonobench.evaluator.ranking.stability import kendall_tau_b
 
 
 def _scipy_p(d, alternative, method="auto"):

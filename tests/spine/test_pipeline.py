@@ -6,13 +6,13 @@ import pickle
 
 import pytest
 
-from evaluator.errors import AlreadyScored, InvalidSubmission
-from evaluator.evaluate import Attempt, Request, commit, compute, evaluate
-from evaluator.queue import enqueue, process_job
-from evaluator.sandbox import SandboxConfig
-from evaluator.settings import Settings
-from evaluator.store import jobs as store_jobs
-from evaluator.submission import prepare
+from sonobench.evaluator.evaluate import Attempt, Request, commit, compute, evaluate
+from sonobench.evaluator.queue import enqueue, process_job
+from sonobench.evaluator.sandbox import SandboxConfig, sandbox_config
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.errors import AlreadyScored, InvalidSubmission
+from sonobench.kernel.settings import Settings
 
 from . import onnx_models
 
@@ -76,7 +76,7 @@ def test_the_worker_scores_with_the_jobs_options(file_store, toy_task, toy_onnx)
     job = store_jobs.claim(file_store, "w", lease_seconds=60)
     # the operator's worker runs without isolation here; the job's own options only narrow it
     # (a job asking for less isolation than its worker gives is run under the worker's: test_hosted_audit.py)
-    report = process_job(file_store, job, Settings(), Settings().sandbox_config(isolation="none"))
+    report = process_job(file_store, job, Settings(), sandbox_config(Settings(), isolation="none"))
     assert report.status == "done", report.detail
     res = file_store.result_for(q.submission_id)
     assert res["split"] == "val" and res["n_cases"] == len(toy_task.split("val"))
@@ -102,7 +102,7 @@ def test_an_attempt_without_a_result_is_not_ok():
 
 
 def test_bad_request_values_are_refused_with_the_choices(toy_task):
-    from evaluator.errors import SonoBenchError
+    from sonobench.kernel.errors import SonoBenchError
 
     with pytest.raises(SonoBenchError, match="isolation must be one of auto, bwrap, unshare, none"):
         Request.for_task(toy_task, isolation="chroot")

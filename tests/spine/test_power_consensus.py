@@ -3,9 +3,9 @@ filled with synthetic per-case results."""
 import numpy as np
 import pytest
 
-from evaluator.ranking.consensus import overall
-from evaluator.ranking.power import detectable_difference, power_at
-from evaluator.store import Store
+from sonobench.evaluator.ranking.consensus import overall
+from sonobench.evaluator.ranking.power import detectable_difference, power_at
+from sonobench.evaluator.store import Store
 
 
 def _add(store, task, name, team, values, kind="baseline"):

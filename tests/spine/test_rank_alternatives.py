@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from baselines.reference import read_json
-from evaluator.ranking import definition, ids_tested, rank, significance_matrix
-from evaluator.ranking.paired import holm_rejections, pairwise_pvalues
+from sonobench.baselines.reference import read_json
+from sonobench.evaluator.ranking import definition, ids_tested, rank, significance_matrix
+from sonobench.evaluator.ranking.paired import holm_rejections, pairwise_pvalues
 
 REFERENCES = Path(__file__).resolve().parents[2] / "baselines" / "reference"
 

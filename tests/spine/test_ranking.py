@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from evaluator.ranking import rank_rows
+from sonobench.evaluator.ranking import rank_rows
 
 
 def _row(name, mean, lo, hi, metric="dice"):
@@ -23,7 +23,7 @@ def test_overlapping_cis_tie():
 
 @pytest.mark.parametrize("metric", ["dice", "hd95"])
 def test_matches_the_quadratic_definition(metric):
-    from evaluator.metrics import METRICS
+    from sonobench.evaluator.metrics import METRICS
 
     hib = METRICS.get(metric).higher_is_better
     rng = random.Random(0)

@@ -3,9 +3,9 @@ of the same board does no ranking work; a new result (another set of rows) is a 
 import numpy as np
 import pytest
 
-from evaluator.ranking import board as board_mod
-from evaluator.ranking import cache
-from evaluator.store import ReadOnlyStore, Store, queries
+from sonobench.evaluator.ranking import board as board_mod
+from sonobench.evaluator.ranking import cache
+from sonobench.evaluator.store import ReadOnlyStore, Store, queries
 
 from .test_board_splits import TASK, _add
 

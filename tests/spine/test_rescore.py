@@ -7,12 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator import __version__
-from evaluator.cli import cli
-from evaluator.evaluate import evaluate
-from evaluator.metrics import per_case_metrics, summary_columns
-from evaluator.rescore import REDEFINED, rescore
-from evaluator.submission import prepare
+from sonobench.cli import cli
+from sonobench.evaluator import __version__
+from sonobench.evaluator.evaluate import evaluate
+from sonobench.evaluator.metrics import per_case_metrics, summary_columns
+from sonobench.evaluator.rescore import REDEFINED, rescore
+from sonobench.evaluator.submission import prepare
 
 from . import onnx_models
 

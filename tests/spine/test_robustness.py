@@ -10,16 +10,17 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import robustness
-from evaluator.cli import cli
-from evaluator.errors import InvalidTaskSpec, SonoBenchError
-from evaluator.evaluate import Request, evaluate
-from evaluator.queue import enqueue, process_job
-from evaluator.settings import Settings
-from evaluator.store import jobs as store_jobs
-from evaluator.store import queries
-from evaluator.submission import prepare
-from evaluator.tasks import children_of, get_task, write_task
+from sonobench.cli import cli
+from sonobench.evaluator import robustness
+from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.queue import enqueue, process_job
+from sonobench.evaluator.sandbox import sandbox_config
+from sonobench.evaluator.store import jobs as store_jobs
+from sonobench.evaluator.store import queries
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import children_of, get_task, write_task
+from sonobench.kernel.errors import InvalidTaskSpec, SonoBenchError
+from sonobench.kernel.settings import Settings
 
 
 def make_shift(parent, root, name, transform, n=None, task_id=None) -> object:
@@ -68,7 +69,7 @@ def test_children_are_found_and_must_re_image_parent_test_cases(shifted_toy, tmp
     spec = json.loads((sets[0].folder / "task.json").read_text())
     man = json.loads((sets[0].folder / "manifest.json").read_text())
     man["cases"][0]["meta"]["source_case"] = "toy0000"  # a train case of the parent
-    from evaluator.tasks import Case, manifest_digest
+    from sonobench.evaluator.tasks import Case, manifest_digest
 
     man["digest"] = manifest_digest(spec["id"], 1, [Case(**c) for c in man["cases"]])
     spec["id"] = "toy-lesion-bad"
@@ -97,7 +98,7 @@ def test_submit_scores_the_shift_sets_after_the_main_result_and_does_not_charge(
     out = json.loads(r.output[r.output.index("{"):])
     assert [s["condition"] for s in out["shifts"]] == ["gain", "noise"]
     assert all(s["error"] is None and s["primary"] is not None for s in out["shifts"])
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     store = Store(db)
     rows = list(store.db.query("select id, task_id, charged, meta from submissions order by id"))
@@ -163,12 +164,12 @@ def test_a_model_missing_a_condition_has_no_robustness_number(shifted_toy, toy_o
 def test_the_worker_queues_the_shift_sets_after_the_main_job(shifted_toy, toy_onnx, file_store):
     q = enqueue(file_store, shifted_toy, prepare(toy_onnx), Settings())
     job = store_jobs.claim(file_store, "w", lease_seconds=60)
-    report = process_job(file_store, job, Settings(), Settings().sandbox_config())
+    report = process_job(file_store, job, Settings(), sandbox_config(Settings()))
     assert report.status == "done" and "2 shift-set job(s) queued" in report.detail
     follow = [store_jobs.claim(file_store, "w", lease_seconds=60) for _ in range(2)]
     assert {Request.from_payload(j.payload).follow_up_of for j in follow} == {q.submission_id}
     for j in follow:
-        assert process_job(file_store, j, Settings(), Settings().sandbox_config()).status == "done"
+        assert process_job(file_store, j, Settings(), sandbox_config(Settings())).status == "done"
     assert store_jobs.claim(file_store, "w", lease_seconds=60) is None  # a follow-up queues nothing more
     _, rows = robustness.robustness_rows(file_store, shifted_toy)
     assert rows[0].mean_drop is not None

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from baselines import floors
-from evaluator import robustness
-from evaluator.cli import cli
-from evaluator.evaluate import Request, evaluate
-from evaluator.robustness import ConditionScore, RobustnessRow
-from evaluator.settings import Settings
-from evaluator.submission import prepare
-from evaluator.tasks import get_task
+from sonobench.baselines import floors
+from sonobench.cli import cli
+from sonobench.evaluator import robustness
+from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.robustness import ConditionScore, RobustnessRow
+from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.tasks import get_task
+from sonobench.kernel.settings import Settings
 
 from .test_robustness import make_shift, noisier
 

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from evaluator import scoring
-from evaluator.errors import SonoBenchError
-from evaluator.sandbox import ModelProcess, SandboxConfig, isolation_for
-from evaluator.settings import Settings
-from evaluator.submission import prepare
+from sonobench.evaluator import scoring
+from sonobench.evaluator.sandbox import ModelProcess, SandboxConfig, isolation_for
+from sonobench.evaluator.submission import prepare
+from sonobench.kernel.errors import SonoBenchError
+from sonobench.kernel.settings import Settings
 
 from .fresh_python import assert_fresh_python_ok
 
@@ -87,7 +87,7 @@ def test_a_request_that_cannot_be_produced_fails_in_order_and_names_its_case(toy
 
 def test_the_sandbox_checks_onnx_without_importing_the_onnx_package():
     code = ("import sys\n"
-            "from evaluator.sandbox import onnx_checks\n"
+            "from sonobench.evaluator.sandbox import onnx_checks\n"
             "m = onnx_checks.proto()\n"
             "assert 'onnx' not in sys.modules, 'the whole onnx package was imported'\n"
             "model = m.ModelProto(); model.graph.name = 'g'\n"

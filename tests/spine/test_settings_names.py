@@ -2,7 +2,7 @@
 is a clear SettingsError instead of a crash."""
 import pytest
 
-from evaluator.settings import SettingsError, load_settings
+from sonobench.kernel.settings import SettingsError, load_settings
 
 
 def test_the_apps_upload_cap_has_its_own_name():
@@ -29,8 +29,10 @@ import dataclasses
 import re
 from pathlib import Path
 
+from sonobench.evaluator.sandbox import sandbox_config
+
 REPO = Path(__file__).resolve().parents[2]
-ENV_MODULE = "evaluator/environment.py"
+ENV_MODULE = "sonobench/kernel/environment.py"
 # Writes to the environment, not reads of a setting; each says why where it stands.
 ENV_EXCEPTIONS = {"baselines/training/env.py": "CUBLAS_WORKSPACE_CONFIG must be in the process "
                                                "environment before CUDA starts"}
@@ -39,7 +41,7 @@ ENV_READ = re.compile(r"os\.environ|getenv|from os import environ")
 
 def test_the_environment_is_read_in_one_module():
     hits = []
-    for folder in ("evaluator", "baselines", "leaderboard_app", "simulation", "adapters"):
+    for folder in ("sonobench", "evaluator", "baselines", "leaderboard_app", "simulation", "adapters"):
         for path in sorted((REPO / folder).rglob("*.py")):
             rel = str(path.relative_to(REPO))
             if rel == ENV_MODULE:
@@ -54,9 +56,9 @@ def test_the_environment_is_read_in_one_module():
 
 
 def test_every_listed_variable_is_read_somewhere_and_documented():
-    from evaluator import environment
+    from sonobench.kernel import environment
 
-    sources = "".join(p.read_text() for folder in ("evaluator", "leaderboard_app", "simulation", "adapters")
+    sources = "".join(p.read_text() for folder in ("sonobench", "evaluator", "leaderboard_app", "simulation", "adapters")
                       for p in (REPO / folder).rglob("*.py") if str(p.relative_to(REPO)) != ENV_MODULE)
     page = (REPO / "docs" / "reference" / "settings.md").read_text()
     for name in environment.VARIABLES:
@@ -67,16 +69,16 @@ def test_every_listed_variable_is_read_somewhere_and_documented():
 
 
 def test_settings_overrides_read_the_given_environment():
-    from evaluator import environment
+    from sonobench.kernel import environment
 
     env = {"SONOBENCH_WALL_SECONDS": "5", "SONOBENCH_NOT_A_FIELD": "1", "HOME": "/x"}
     assert environment.settings_overrides(["wall_seconds", "memory_mb"], env) == {"wall_seconds": "5"}
 
 
 def test_the_sandbox_and_file_limits_derive_from_the_settings():
-    from evaluator.sandbox import Limits, SandboxConfig
-    from evaluator.settings import DEFAULTS, MB
-    from evaluator.submission import FileLimits
+    from sonobench.evaluator.sandbox import Limits, SandboxConfig
+    from sonobench.evaluator.submission import FileLimits
+    from sonobench.kernel.settings import DEFAULTS, MB
 
     limits, cfg = Limits(), SandboxConfig()
     assert (limits.address_space_mb, limits.wall_seconds, limits.load_seconds, limits.cpu_seconds,
@@ -87,21 +89,21 @@ def test_the_sandbox_and_file_limits_derive_from_the_settings():
             cfg.model_error_details) == (DEFAULTS.onnx_domains, DEFAULTS.sandbox_uid, DEFAULTS.sandbox_uids,
                                          DEFAULTS.allow_pickle, DEFAULTS.gpu, DEFAULTS.model_error_details)
     # The defaults are exactly what the default settings give, so there is one number per limit.
-    assert DEFAULTS.sandbox_config() == cfg
+    assert sandbox_config(DEFAULTS) == cfg
     assert FileLimits() == FileLimits.from_settings(DEFAULTS)
     assert FileLimits().max_upload_bytes == DEFAULTS.max_upload_mb * MB
 
 
 def test_changed_settings_reach_the_limits():
-    from evaluator.submission import FileLimits
+    from sonobench.evaluator.submission import FileLimits
 
     s = load_settings(env={"SONOBENCH_WALL_SECONDS": "7.5", "SONOBENCH_TMPFS_MB": "32",
                            "SONOBENCH_MAX_ZIP_MEMBERS": "9", "SONOBENCH_MAX_MODEL_MB": "3"})
-    cfg = s.sandbox_config()
+    cfg = sandbox_config(s)
     assert cfg.limits.wall_seconds == 7.5 and cfg.limits.tmpfs_mb == 32
     fl = FileLimits.from_settings(s)
     assert fl.zip.max_members == 9 and fl.max_model_bytes == 3 * 1024 * 1024
-    assert dataclasses.replace(s, wall_seconds=1.0).sandbox_config().limits.wall_seconds == 1.0
+    assert sandbox_config(dataclasses.replace(s, wall_seconds=1.0)).limits.wall_seconds == 1.0
 
 
 @pytest.mark.parametrize("var", ["SONOBENCH_TMPFS_MB", "SONOBENCH_WALL_SECONDS", "SONOBENCH_MAX_ZIP_RATIO"])
@@ -115,7 +117,7 @@ def test_a_fractional_app_upload_cap_loads():
 
 
 def test_every_setting_is_on_the_settings_page():
-    from evaluator.settings import Settings
+    from sonobench.kernel.settings import Settings
 
     page = (REPO / "docs" / "reference" / "settings.md").read_text()
     missing = [f.name for f in dataclasses.fields(Settings) if f.name != "extra" and f"`{f.name}`" not in page]
@@ -123,7 +125,7 @@ def test_every_setting_is_on_the_settings_page():
 
 
 def test_the_rankings_defaults_are_the_settings():
-    from evaluator import ranking
-    from evaluator.settings import DEFAULTS
+    from sonobench.evaluator import ranking
+    from sonobench.kernel.settings import DEFAULTS
 
     assert (ranking.DEFAULT_ALPHA, ranking.DEFAULT_TOP_N) == (DEFAULTS.ranking_alpha, DEFAULTS.ranking_top_n)

@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from evaluator.errors import AlreadyScored, StoreError
-from evaluator.store import ReadOnlyStore, Store
-from evaluator.store.migrations import MIGRATIONS
+from sonobench.evaluator.store import ReadOnlyStore, Store
+from sonobench.evaluator.store.migrations import MIGRATIONS
+from sonobench.kernel.errors import AlreadyScored, StoreError
 
 
 def _result(task):
@@ -74,7 +74,7 @@ def test_read_only_store_cannot_write(file_store, toy_task, tmp_path):
 
 
 def test_private_case_rows_are_hidden_from_readers(file_store, toy_task):
-    from evaluator.store import queries
+    from sonobench.evaluator.store import queries
 
     file_store.register_task(toy_task)
     sid = _sub(file_store, toy_task)
@@ -92,7 +92,7 @@ def test_m006_adds_the_thin_structure_columns_and_old_rows_stay_missing(tmp_path
 
     import sqlite_utils
 
-    from evaluator.store import migrations
+    from sonobench.evaluator.store import migrations
 
     db = sqlite_utils.Database(tmp_path / "old.db")
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
@@ -123,7 +123,7 @@ def test_the_store_does_not_import_pandas_and_pandas_still_imports_later():
     from .fresh_python import assert_fresh_python_ok
 
     assert_fresh_python_ok("import sys\n"
-                           "from evaluator.store import Store\n"
+                           "from sonobench.evaluator.store import Store\n"
                            "assert 'pandas' not in sys.modules, 'sqlite_utils pulled in pandas'\n"
                            "s = Store(memory=True); s.close()\n"
                            "import pandas\n"

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import strata
-from evaluator.cli import cli
-from evaluator.metrics import per_case_metrics
-from evaluator.metrics.case import score_case
-from evaluator.tasks import write_task
+from sonobench.cli import cli
+from sonobench.evaluator import strata
+from sonobench.evaluator.metrics import per_case_metrics
+from sonobench.evaluator.metrics.case import score_case
+from sonobench.evaluator.tasks import write_task
 
 SIZE, SPACING = 64, 0.5  # 32 mm deep; a disc of radius 4 px is 4 mm across, of 14 px 14 mm
 
@@ -46,7 +46,7 @@ def _breast_task(root, extra_meta=lambda i: {}, clusters=None):
 
 def _rows(task, predict) -> list[dict]:
     """Per-case rows as the store's case means give them, scored by the evaluator's own metrics."""
-    from evaluator.imageio import load_label
+    from sonobench.kernel.imageio import load_label
 
     rows = []
     for case in task.split("test"):
@@ -125,7 +125,7 @@ def test_a_task_without_spacing_has_no_mm_strata(tmp_path):
     spec = json.loads((task.folder / "task.json").read_text())
     spec["spacing_mm"] = None
     (task.folder / "task.json").write_text(json.dumps(spec))
-    from evaluator.tasks import load_task_folder
+    from sonobench.evaluator.tasks import load_task_folder
 
     task = load_task_folder(task.folder)
     keys = [s["key"] for s in strata.breakdown(task, _rows(task, lambda gt: gt), ["dice"], n_boot=20)["strata"]]

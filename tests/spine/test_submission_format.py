@@ -2,8 +2,8 @@ import zipfile
 
 import pytest
 
-from evaluator.errors import InvalidSubmission
-from evaluator.submission import Format, prepare, read_spec, sniff_format
+from sonobench.evaluator.submission import Format, prepare, read_spec, sniff_format
+from sonobench.kernel.errors import InvalidSubmission
 
 
 def _zip(path, members):

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.store import Store
-from evaluator.task_archive import ARCHIVE_NAME, InvalidArchive, TaskArchived, restore
-from evaluator.tasks import get_task, load_task_folder, verify_task
-from evaluator.toy import build_toy_task, threshold_onnx
+from sonobench.cli import cli
+from sonobench.cli.toy import build_toy_task, threshold_onnx
+from sonobench.evaluator.store import Store
+from sonobench.evaluator.task_archive import ARCHIVE_NAME, InvalidArchive, TaskArchived, restore
+from sonobench.evaluator.tasks import get_task, load_task_folder, verify_task
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -110,7 +110,7 @@ def test_a_malformed_archive_record_is_refused_when_the_task_loads(tmp_path, rec
 
 
 def test_the_committed_v1_is_archived_and_its_references_still_load(tmp_path):
-    from baselines.reference import load_into_store, read_reference
+    from sonobench.baselines.reference import load_into_store, read_reference
 
     v1 = get_task("sim-breast-lesion@1")
     assert v1.archived and v1.archive["path"] == "splits/sim-breast-lesion/v1"
@@ -139,7 +139,7 @@ def test_the_committed_v1_restores_from_this_repositorys_history():
     assert r.exit_code == 0, r.output
     assert "all 300 cases match the manifest" in r.output
     task = get_task("sim-breast-lesion@1")
-    from evaluator.paths import user_data_dir
+    from sonobench.kernel.paths import user_data_dir
 
     assert not task.archived and task.folder.is_relative_to(user_data_dir().resolve())
     verify_task(task)
@@ -152,7 +152,7 @@ def test_without_tarfiles_data_filter_an_entry_leaving_the_folder_is_refused(tmp
     import io
     import tarfile
 
-    from evaluator import task_archive
+    from sonobench.evaluator import task_archive
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:

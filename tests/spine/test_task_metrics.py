@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from evaluator import tasks
-from evaluator.errors import InvalidTaskSpec
-from evaluator.metrics.defaults import BOARDS, DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
-from evaluator.toy import build_toy_task
+from sonobench.cli.toy import build_toy_task
+from sonobench.evaluator import tasks
+from sonobench.evaluator.metrics.defaults import BOARDS, DEFAULT_PRIMARY_METRIC, DEFAULT_TASK_METRICS
+from sonobench.kernel.errors import InvalidTaskSpec
 
 
 def _edit_spec(task, **changes):

@@ -4,10 +4,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from evaluator import tasks
-from evaluator.cli import cli
-from evaluator.errors import ManifestMismatch, TaskNotFound
-from evaluator.toy import build_toy_task
+from sonobench.cli import cli
+from sonobench.cli.toy import build_toy_task
+from sonobench.evaluator import tasks
+from sonobench.kernel.errors import ManifestMismatch, TaskNotFound
 
 
 def test_manifest_pins_every_file_and_digest_is_stable(tmp_path):

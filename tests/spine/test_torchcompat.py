@@ -17,7 +17,7 @@ def _run(code):
 
 
 def test_hook_only_where_needed():
-    from evaluator import _torchcompat
+    from sonobench.kernel import _torchcompat
 
     plain = _run(WITHOUT_HOOK)
     if _torchcompat.needed():
@@ -25,5 +25,5 @@ def test_hook_only_where_needed():
     else:  # a matching torch/torchvision build: nothing to do, and nothing done
         assert plain.returncode == 0
         assert _torchcompat.ensure() is False
-    fixed = _run("import evaluator._torchcompat as c; c.ensure(); import torchvision, timm, segmentation_models_pytorch; print('ok')")
+    fixed = _run("import sonobench.kernel._torchcompat as c; c.ensure(); import torchvision, timm, segmentation_models_pytorch; print('ok')")
     assert fixed.returncode == 0 and fixed.stdout.strip() == "ok", fixed.stderr[-500:]

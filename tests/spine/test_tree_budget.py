@@ -1,6 +1,6 @@
 """The tracked tree (code, frozen splits, committed references) stays under its data budget: the
 GPU machine's transfer carries 64 MiB, and 60 MB leaves room for the working files beside it.
-A new task version that would cross it archives an older one first (`evaluator.task_archive`)."""
+A new task version that would cross it archives an older one first (`sonobench.evaluator.task_archive`)."""
 from __future__ import annotations
 
 import subprocess

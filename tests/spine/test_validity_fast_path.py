@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from evaluator.store import validity
+from sonobench.evaluator.store import validity
 
 BASE = {"submission_id": 7, "name": "m", "team": "t", "split": "test", "hd95_unit": "mm", "n_cases": 10,
         "params": 100, "gflops": 1.5, "latency_ms": 3.0, "peak_memory_mb": None,

@@ -57,13 +57,28 @@ def installed(tmp_path_factory):
     return {"venv": venv, "site": site, "env": env, "cwd": work, "root": root}
 
 
-def test_the_wheel_carries_the_task_data_and_references(installed):
+def test_the_wheel_installs_one_import_name(installed):
+    """Only `sonobench` (and its dist-info) lands in site-packages: no generic top-level names
+    (`evaluator`, `simulation`, ...) that could collide with another distribution's."""
     site = installed["site"]
+    names = {p.name for p in site.iterdir()} - {"sonobench-test-deps.pth", "__pycache__"}
+    assert {n for n in names if not n.startswith("sonobench-") or not n.endswith(".dist-info")} == {"sonobench"}, names
+    top_level = _run([str(installed["venv"] / "bin" / "python"), "-c",
+                      "import importlib.metadata as m; d = m.distribution('sonobench'); "
+                      "print(sorted({f.parts[0] for f in d.files if f.parts[0] != '..' and not f.parts[0].endswith('.dist-info')}))"],
+                     cwd=installed["cwd"], env=installed["env"])
+    assert top_level.strip() == "['sonobench']", top_level
+
+
+def test_the_wheel_carries_the_task_data_and_references(installed):
+    site = installed["site"] / "sonobench"
     assert (site / "splits" / "sim-breast-lesion" / "v2" / "manifest.json").is_file()
     assert (site / "baselines" / "reference" / "sim-breast-lesion@2.json.gz").is_file()
-    where = _run([str(installed["venv"] / "bin" / "python"), "-c", "import evaluator; print(evaluator.__file__)"],
+    where = _run([str(installed["venv"] / "bin" / "python"), "-c",
+                  "import sonobench.evaluator as e, sonobench; print(e.__file__); print(sonobench.__path__)"],
                  cwd=installed["cwd"], env=installed["env"])
-    assert where.strip().startswith(str(site)), "the installed package is imported, not the checkout"
+    assert where.splitlines()[0].startswith(str(site)), "the installed package is imported, not the checkout"
+    assert where.splitlines()[1] == repr([str(site)]), "installed, the namespace serves only its own folder"
 
 
 def test_tasks_verify_and_submit_from_the_installed_wheel(installed):
@@ -72,7 +87,7 @@ def test_tasks_verify_and_submit_from_the_installed_wheel(installed):
     out = _run([str(bin_ / "sonobench"), "tasks", "verify", "sim-breast-lesion"], **kw)
     assert "sim-breast-lesion@2: all 300 cases match the manifest" in out
     model = installed["root"] / "threshold.onnx"
-    _run([str(bin_ / "python"), "-c", f"from evaluator.toy import threshold_onnx; threshold_onnx({str(model)!r})"], **kw)
+    _run([str(bin_ / "python"), "-c", f"from sonobench.cli.toy import threshold_onnx; threshold_onnx({str(model)!r})"], **kw)
     out = _run([str(bin_ / "sonobench"), "submit", str(model), "--task", "sim-breast-lesion", "--split", "val",
                 "--db", str(installed["root"] / "results.db")], **kw)
     assert "Scored: submission #1" in out and "(40 val cases" in out
@@ -85,8 +100,8 @@ def test_the_demo_loads_the_packaged_references(installed):
 
 
 def test_the_dataset_adapters_install_beside_the_evaluator(installed):
-    """adapters/ is a top-level package of the wheel, reached by `sonobench datasets`."""
-    assert (installed["site"] / "adapters" / "importer.py").is_file()
+    """adapters/ installs as sonobench.adapters, reached by `sonobench datasets`."""
+    assert (installed["site"] / "sonobench" / "adapters" / "importer.py").is_file()
     out = _run([str(installed["venv"] / "bin" / "sonobench"), "datasets", "list"],
                cwd=installed["cwd"], env=installed["env"])
     assert "busi" in out.lower(), out

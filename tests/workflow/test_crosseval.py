@@ -7,13 +7,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.errors import InvalidTaskSpec, TaskNotFound
+from sonobench.cli import cli
+from sonobench.kernel.errors import InvalidTaskSpec, TaskNotFound
 
 
 @pytest.fixture
 def family(tmp_path, monkeypatch):
-    from evaluator.toy import build_toy_task
+    from sonobench.cli.toy import build_toy_task
 
     root = tmp_path / "tasks"
     a = build_toy_task(root / "toy-a" / "v1", task_id="toy-a", seed=0, family="toy")
@@ -24,7 +24,7 @@ def family(tmp_path, monkeypatch):
 
 
 def test_family_is_declared_data_and_checked(family, tmp_path):
-    from evaluator.tasks import family_tasks, load_task_folder
+    from sonobench.evaluator.tasks import family_tasks, load_task_folder
 
     assert [t.ref for t in family_tasks("toy")] == ["toy-a@1", "toy-b@1"]
     with pytest.raises(TaskNotFound, match="Families: bone, breast, neck, toy. Did you mean 'toy'"):
@@ -37,17 +37,17 @@ def test_family_is_declared_data_and_checked(family, tmp_path):
 
 
 def test_the_committed_simulated_task_declares_the_breast_family(monkeypatch):
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.tasks import get_task
 
     assert get_task("sim-breast-lesion@2").family == "breast"
 
 
 def test_matrix_cells_are_the_pipelines_results_with_the_diagonal_marked(family, toy_onnx, tmp_path):
-    from evaluator.crosseval import ModelSource, family_matrix, score_family
-    from evaluator.evaluate import evaluate
-    from evaluator.sandbox import SandboxConfig
-    from evaluator.store import Store
-    from evaluator.submission import prepare
+    from sonobench.evaluator.crosseval import ModelSource, family_matrix, score_family
+    from sonobench.evaluator.evaluate import evaluate
+    from sonobench.evaluator.sandbox import SandboxConfig
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.submission import prepare
 
     a, b = family
     store = Store(tmp_path / "cx.db")
@@ -97,7 +97,7 @@ def test_cli_json_and_table(family, toy_onnx, tmp_path):
 
 def test_the_committed_references_give_the_in_domain_column(tmp_path):
     """sim-breast-lesion's committed reference rows (no ONNX committed) are the diagonal of the breast matrix."""
-    from baselines.reference import read_reference
+    from sonobench.baselines.reference import read_reference
 
     res = CliRunner().invoke(cli, ["crosseval", "--family", "breast", "--with-references", "--format", "json",
                                    "--db", str(tmp_path / "ref.db")])
@@ -114,10 +114,10 @@ def test_the_committed_references_give_the_in_domain_column(tmp_path):
 def test_an_imported_breast_dataset_joins_the_simulated_one(tmp_path, toy_onnx):
     """The path for imported data: a BUSI replica imported by its adapter declares family 'breast', so
     the matrix has the simulated and the imported task as columns."""
-    from adapters import import_dataset
-    from evaluator.crosseval import ModelSource, family_matrix, score_family
-    from evaluator.store import Store
-    from evaluator.tasks import family_tasks
+    from sonobench.adapters import import_dataset
+    from sonobench.evaluator.crosseval import ModelSource, family_matrix, score_family
+    from sonobench.evaluator.store import Store
+    from sonobench.evaluator.tasks import family_tasks
     from tests.adapters.replicas import make_busi
 
     import_dataset("busi", make_busi(tmp_path / "busi-copy"), splits_dir=tmp_path / "pinned")

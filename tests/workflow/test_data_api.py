@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from evaluator import data, imageio
-from evaluator.errors import ManifestMismatch, TaskNotFound, UnknownName
-from evaluator.task_archive import TaskArchived
-from evaluator.tasks import load_task_folder, write_task
+from sonobench import data
+from sonobench.evaluator.task_archive import TaskArchived
+from sonobench.evaluator.tasks import load_task_folder, write_task
+from sonobench.kernel import imageio
+from sonobench.kernel.errors import ManifestMismatch, TaskNotFound, UnknownName
 
 
 def _variant(task, folder, **spec_changes):
@@ -90,7 +91,7 @@ def test_public_test_labels_load_and_private_ones_are_refused(toy_task, tasks_ro
 
 
 def test_an_operators_hidden_split_hands_out_nothing(toy_task, tasks_root):
-    from evaluator.export import export
+    from sonobench.data.export import export
 
     _variant(toy_task, tasks_root / "toy-lesion-private" / "v1", id="toy-lesion-private",
              source={"private_of": "toy-lesion@1", "generator": "toy"})
@@ -114,7 +115,7 @@ def test_unknown_names_and_archived_versions_say_what_to_do(toy_task):
 
 
 def test_a_declared_cluster_key_comes_with_each_case(toy_task, tasks_root):
-    from evaluator.tasks import Task
+    from sonobench.evaluator.tasks import Task
 
     if "clusters" not in Task.__dataclass_fields__:
         pytest.skip("task.json 'clusters' (the task's cluster key) is read by the ranking branch's Task")
@@ -177,7 +178,7 @@ def test_a_scan_region_comes_with_the_split(toy_task, tasks_root):
 
 
 def test_a_pretraining_set_loads_the_same_way():
-    from simulation.pretrain import make_set
+    from sonobench.simulation.pretrain import make_set
 
     made = make_set("tiny", "breast-lesion", 6, backend="fast", seed=0)
     arrays = data.load_split("pretrain:tiny", "train")

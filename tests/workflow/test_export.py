@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import data
-from evaluator.cli import cli
-from evaluator.errors import ManifestMismatch
-from evaluator.export import InvalidExport, export
-from evaluator.tasks import write_task
+from sonobench import data
+from sonobench.cli import cli
+from sonobench.data.export import InvalidExport, export
+from sonobench.evaluator.tasks import write_task
+from sonobench.kernel.errors import ManifestMismatch
 
 
 def _png(path):
@@ -182,8 +182,7 @@ def test_refusals_write_nothing(toy_task, tmp_path):
 
 
 def test_an_unknown_format_names_the_valid_ones():
-    from evaluator.export import ExportFormat, InvalidExport
-
+    from sonobench.data.export import ExportFormat, InvalidExport
     with pytest.raises(InvalidExport, match=r"Unknown export format 'nnUnet'. Valid choices: nnunet, npz, folders. "
                                             r"Did you mean 'nnunet'\?"):
         ExportFormat.parse("nnUnet")

@@ -4,9 +4,9 @@ import json
 
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.robustness import shift_sets
-from evaluator.tasks import get_task
+from sonobench.cli import cli
+from sonobench.evaluator.robustness import shift_sets
+from sonobench.evaluator.tasks import get_task
 
 
 def test_images_only_hands_out_the_test_and_shift_set_images_without_labels(tmp_path):

@@ -24,10 +24,10 @@ def _run(args, timeout):
 
 def _all_background(task_ref: str) -> float:
     """The primary metric of an empty prediction on every test case, scored by the evaluator's metrics."""
-    from evaluator import imageio
-    from evaluator.scoring import score_prediction
-    from evaluator.summary import summary_columns
-    from evaluator.tasks import get_task
+    from sonobench.evaluator.scoring import score_prediction
+    from sonobench.evaluator.summary import summary_columns
+    from sonobench.evaluator.tasks import get_task
+    from sonobench.kernel import imageio
 
     task = get_task(task_ref)
     per_case = [score_prediction(task, c, np.zeros_like(imageio.load_label(task.label_path(c))))
@@ -37,7 +37,7 @@ def _all_background(task_ref: str) -> float:
 
 @pytest.mark.slow
 def test_the_first_model_trains_checks_submits_and_beats_the_floor(tmp_path):
-    from evaluator.store import Store
+    from sonobench.evaluator.store import Store
 
     start = time.monotonic()
     out = _run(["examples/first_model.py", "--epochs", "2", "--seconds", "120", "--threads", "1",

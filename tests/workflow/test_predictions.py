@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from evaluator import imageio
-from evaluator.cli import cli
-from evaluator.store import Store
+from sonobench.cli import cli
+from sonobench.evaluator.store import Store
+from sonobench.kernel import imageio
 
 
 def write_masks(folder, masks: dict) -> str:
@@ -86,7 +86,7 @@ def test_hidden_test_split_refuses_predictions_unless_the_operator_allows(toy_ta
 
 
 def _reference_row():
-    from baselines.reference import decode_predictions, read_reference
+    from sonobench.baselines.reference import decode_predictions, read_reference
 
     ref = read_reference("sim-breast-lesion", version=2)
     row = next(r for r in ref["rows"] if r.get("predictions"))
@@ -124,7 +124,7 @@ def test_the_terminal_board_and_the_apps_board_label_the_row_as_predictions(toy_
     [line] = [ln for ln in table.output.splitlines() if "oracle" in ln]
     assert "oracle [predictions]" in line and "n/a" in line
     monkeypatch.setenv("SONOBENCH_DB", str(db))
-    from leaderboard_app import data
+    from sonobench.leaderboard_app import data
 
     data.st.cache_data.clear()
     _, _, shown, helps, _ = data.leaderboard_table("toy-lesion", 1, toy_task.primary_metric)
@@ -135,8 +135,8 @@ def test_the_terminal_board_and_the_apps_board_label_the_row_as_predictions(toy_
 def test_only_a_participants_masks_are_labelled_predictions_not_floors_or_imported_baselines():
     import pandas as pd
 
-    from evaluator.board_text import BASIC
-    from leaderboard_app.columns import type_labels
+    from sonobench.cli.board_text import BASIC
+    from sonobench.leaderboard_app.columns import type_labels
 
     rows = [{"name": "a", "kind": "submission", "format": "predictions"},
             {"name": "b", "kind": "floor", "format": "predictions"},      # a floor's committed masks
@@ -147,8 +147,8 @@ def test_only_a_participants_masks_are_labelled_predictions_not_floors_or_import
 
 
 def test_a_models_stored_masks_resubmitted_as_predictions_give_the_same_row(toy_task, toy_onnx, tmp_path):
-    from evaluator.metrics import per_case_metrics
-    from evaluator.summary import AGGREGATE_KEYS
+    from sonobench.evaluator.metrics import per_case_metrics
+    from sonobench.evaluator.summary import AGGREGATE_KEYS
 
     db = tmp_path / "r.db"
     model = CliRunner().invoke(cli, ["submit", str(toy_onnx), "--task", "toy-lesion", "--db", str(db)])

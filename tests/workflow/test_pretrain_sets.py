@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluator.cli import cli
-from evaluator.errors import ManifestMismatch, TaskNotFound
-from simulation.pretrain import (
+from sonobench.cli import cli
+from sonobench.kernel.errors import ManifestMismatch, TaskNotFound
+from sonobench.simulation.pretrain import (
     InvalidPretrainSet,
     ReproducesTask,
     UnknownPretrainSet,
@@ -55,7 +55,7 @@ def test_verify_catches_a_changed_image(tiny):
 
 
 def test_a_set_is_not_a_benchmark_task_and_unknown_names_are_explained(tiny):
-    from evaluator.tasks import get_task, list_tasks
+    from sonobench.evaluator.tasks import get_task, list_tasks
 
     assert all(not t.id.startswith("pretrain-") for t in list_tasks())
     with pytest.raises(TaskNotFound):
@@ -82,7 +82,7 @@ def test_cli_make_list_verify():
 
 
 def test_a_set_with_a_tasks_preset_and_seed_is_refused_before_any_simulation(monkeypatch):
-    from simulation import pretrain
+    from sonobench.simulation import pretrain
 
     monkeypatch.setattr(pretrain, "generate", lambda *a, **k: pytest.fail("simulated before refusing"))
     with pytest.raises(ReproducesTask, match=r"seed 2026 regenerates the phantoms of sim-breast-lesion@1, "
@@ -102,7 +102,7 @@ def test_the_cli_names_the_task_it_would_reproduce():
 
 
 def test_a_toy_tasks_seed_is_only_refused_for_its_own_preset(toy_task):
-    from simulation.pretrain import tasks_reproduced
+    from sonobench.simulation.pretrain import tasks_reproduced
 
     assert tasks_reproduced("breast-lesion", 0) == []  # the toy task's source names no preset
     assert tasks_reproduced("breast-lesion", 2027) == []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simulation.style import (
+from sonobench.simulation.style import (
     FDA,
     HistogramMatch,
     StyleBatches,
@@ -138,7 +138,7 @@ def test_an_empty_target_folder_is_refused_with_the_reason(tmp_path):
 def test_cli_writes_adapted_images_and_a_contact_sheet(sim_dir, target_dir, tmp_path):
     from click.testing import CliRunner
 
-    from evaluator.cli import cli
+    from sonobench.cli import cli
 
     out, sheet = tmp_path / "out", tmp_path / "sheet.png"
     res = CliRunner().invoke(cli, ["style-adapt", str(sim_dir), "--target", str(target_dir), "--out", str(out),
@@ -170,7 +170,7 @@ def test_the_record_names_the_targets_by_content(target_dir, tmp_path):
 
 
 def test_speckle_matching_gives_the_targets_speckle_contrast_and_keeps_the_local_mean():
-    from simulation.style import local_stats, match_speckle
+    from sonobench.simulation.style import local_stats, match_speckle
 
     rng = np.random.default_rng(5)
     yy = np.linspace(0, 1, 96)[:, None] * np.ones((1, 96))

@@ -8,9 +8,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from evaluator.architectures import create_model
-from evaluator.cli import cli
-from evaluator.paths import sha256_file
+from sonobench.cli import cli
+from sonobench.kernel.paths import sha256_file
+from sonobench.zoo import create_model
 
 
 def _toy_model(seed: int):
@@ -29,7 +29,7 @@ def weights(tmp_path):
 def test_pt_and_safetensors_files_load_the_same_tensors(weights, tmp_path):
     from safetensors.torch import save_file
 
-    from baselines.training.transfer import read_weights
+    from sonobench.baselines.training.transfer import read_weights
 
     path, state = weights
     st_path = tmp_path / "mine.safetensors"
@@ -42,7 +42,7 @@ def test_pt_and_safetensors_files_load_the_same_tensors(weights, tmp_path):
 
 
 def test_strict_init_names_missing_unexpected_and_reshaped_keys(weights, tmp_path):
-    from baselines.training.transfer import WeightsMismatch, fit_weights
+    from sonobench.baselines.training.transfer import WeightsMismatch, fit_weights
 
     _, state = weights
     broken = dict(state)
@@ -63,10 +63,10 @@ def test_strict_init_names_missing_unexpected_and_reshaped_keys(weights, tmp_pat
 def test_init_sets_the_starting_weights_of_training(toy_task, weights):
     """With a vanishing learning rate, the trained model is its starting point: the file's
     weights with --init, the seeded initialisation without."""
-    from baselines.recipes import get_profile
-    from baselines.training.data import load_split
-    from baselines.training.loop import train_model
-    from baselines.training.transfer import from_file
+    from sonobench.baselines.recipes import get_profile
+    from sonobench.baselines.training.data import load_split
+    from sonobench.baselines.training.loop import train_model
+    from sonobench.baselines.training.transfer import from_file
 
     path, state = weights
     profile = get_profile("quick").replace(epochs=1, lr=1e-12, samples_per_epoch=4)
@@ -91,8 +91,8 @@ def test_cli_refuses_init_weights_of_another_shape(toy_task, tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_then_finetune_records_the_set_digest_and_both_histories(toy_task, tmp_path):
-    from evaluator.store import Store
-    from simulation.pretrain import make_set
+    from sonobench.evaluator.store import Store
+    from sonobench.simulation.pretrain import make_set
 
     pset = make_set("tiny", "breast-lesion", 8, backend="fast", seed=0)
     db, out = tmp_path / "r.db", tmp_path / "out"
@@ -119,9 +119,9 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    from baselines.recipes import get_profile
-    from baselines.training.pipeline import run_tag
-    from baselines.training.transfer import Workflow as _Workflow
+    from sonobench.baselines.recipes import get_profile
+    from sonobench.baselines.training.pipeline import run_tag
+    from sonobench.baselines.training.transfer import Workflow as _Workflow
 
     target = tmp_path / "target"
     target.mkdir()
@@ -133,7 +133,7 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
     init = _Workflow(None, get_profile("pretrain"), str(weights[0]), None, "fda", 0.01)
     start, style = init.start_for("unext", None, tmp_path, "cpu")
     assert style is None and start.record["checkpoint_sha256"] == sha256_file(weights[0]) and start.strict
-    from simulation.pretrain import make_set
+    from sonobench.simulation.pretrain import make_set
 
     make_set("some-set", "breast-lesion", 4)
     with_set = _Workflow("some-set", get_profile("pretrain"), None, str(target), "fda", 0.01)
@@ -143,7 +143,7 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
         seen.update(name=name, style=style, calls=seen["calls"] + 1)
         return "the start"
 
-    monkeypatch.setattr("baselines.training.transfer.pretrain_on_set", fake_pretrain)
+    monkeypatch.setattr("sonobench.baselines.training.transfer.pretrain_on_set", fake_pretrain)
     assert with_set.start_for("unext", None, tmp_path, "cpu") == ("the start", None)  # not at fine-tuning...
     assert seen == {"name": "some-set", "style": with_set.style, "calls": 1}        # ...but in pretraining
     with_set.start_for("unext", None, tmp_path, "cpu")
@@ -151,10 +151,10 @@ def test_the_style_adapts_the_simulated_phase(tmp_path, weights, monkeypatch):
 
 
 def test_each_start_has_its_own_run_folder(tmp_path, weights):
-    from baselines.recipes import get_profile
-    from baselines.training.pipeline import run_folder, run_tag
-    from baselines.training.transfer import Start, from_file
-    from evaluator.tasks import get_task
+    from sonobench.baselines.recipes import get_profile
+    from sonobench.baselines.training.pipeline import run_folder, run_tag
+    from sonobench.baselines.training.transfer import Start, from_file
+    from sonobench.evaluator.tasks import get_task
 
     task, quick = get_task("sim-breast-lesion"), get_profile("quick")
     set_start = Start({}, False, {"kind": "pretrain", "set_digest": "a" * 64})
