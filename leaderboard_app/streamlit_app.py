@@ -1,7 +1,7 @@
 """SonoBench leaderboard: this file only routes (one page per file in views/; the folder is not named pages/, which Streamlit would also route by file name)."""
 import streamlit as st
 
-from sonobench.leaderboard_app.ui import favicon
+from sonobench.leaderboard_app.ui import favicon, version_line
 
 # The icon is an image made here and served by the app itself: a ":material/...:" page icon
 # makes every browser fetch it from fonts.gstatic.com, and the app contacts no host but its own.
@@ -27,3 +27,5 @@ pages = {
     ],
 }
 st.navigation(pages).run()
+st.divider()
+st.caption(f"{version_line()} — quote it next to any number taken from this board.")

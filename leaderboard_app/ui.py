@@ -154,3 +154,11 @@ def queue_line(st_: dict) -> str:
     elif eta is not None:
         parts.append(f"about {eta:.0f} s left" if eta < 600 else f"about {eta / 60:.0f} min left")
     return " · ".join(parts)
+
+
+@st.cache_resource
+def version_line() -> str:
+    """The benchmark version string (`sonobench --version`), computed once per server."""
+    from sonobench.evaluator.version import benchmark_version
+
+    return benchmark_version()

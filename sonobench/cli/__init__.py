@@ -29,8 +29,17 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def _print_version(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        from sonobench.evaluator.version import benchmark_version
+
+        click.echo(benchmark_version())
+        ctx.exit()
+
+
 @click.group(cls=LazyGroup)
-@click.version_option(package_name="sonobench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the benchmark version (code, evaluator, metric definitions, task versions) and exit.")
 def cli():
     """SonoBench: fair, sandboxed benchmarking of ultrasound segmentation models."""
 
