@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
-from sonobench.evaluator.scaleout.options import check_address, executor_options
+from sonobench.evaluator.scaleout.options import check_address
 from sonobench.evaluator.tasks import DEFAULT_TASK
 from sonobench.kernel.clitools import handle_errors
 from sonobench.kernel.errors import SonoBenchError
-from sonobench.simulation.style import StyleMethod
+from sonobench.kernel.options import options_from
+
+from .plan import REFERENCE_MODELS, RunPlan
 
 # The seeds' model zoo that issue 4 asks to be referenced (the default of `run`).
-REFERENCE_MODELS = ("unet", "attunet", "unetpp", "cmunext", "unext", "deeplabv3plus-r50", "fpn-r34", "segformer-b0")
 
 
 def _models(values: tuple[str, ...]) -> list[str]:
@@ -68,29 +69,6 @@ def _train_and_submit(data, model, profile, store, out, device, fold=None, label
     with _progress(total, display_name(model, profile, fold, run_tag(start, style))) as bar:
         return run_baseline(data, model, profile, store=store, out_dir=out, device=device, fold=fold, bar=bar,
                             labels_root=labels_root, log=click.echo, start=start, style=style)
-
-
-def _workflow_options(fn):
-    options = [
-        click.option("--pretrain", default=None, metavar="SET_OR_CHECKPOINT",
-                     help="Pretrain first: a pretraining set (`sonobench pretrain-set list`) trained with "
-                          "--pretrain-profile, or a local checkpoint file; then fine-tune with --profile."),
-        click.option("--pretrain-profile", default="pretrain", show_default=True, help="Profile of the pretraining phase."),
-        click.option("--pretrain-epochs", type=click.IntRange(min=1), default=None,
-                     help="Override the pretraining profile's epochs."),
-        click.option("--init", "init_path", type=click.Path(dir_okay=False), default=None,
-                     help="Start from a local state_dict (.pt/.pth) or .safetensors file (strict key check)."),
-        click.option("--style-target", type=click.Path(exists=True, file_okay=False), default=None,
-                     help="Folder of unlabelled target-domain images: simulated training images are style-adapted "
-                          "toward it (the pretraining set with --pretrain SET, else the training split)."),
-        click.option("--style-method", type=click.Choice([m.value for m in StyleMethod]), default="fda",
-                     show_default=True, help="fda: Fourier amplitude swap; histogram: histogram matching; "
-                     "speckle: speckle-contrast matching."),
-        click.option("--style-beta", type=float, default=0.01, show_default=True, help="FDA window (Yang & Soatto 2020)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def _scores_line(res: dict) -> str:
@@ -259,28 +237,9 @@ def _converged_summary(rows: list[dict], notes: dict | None = None) -> list[dict
 
 @baselines.command("run")
 @click.argument("model_args", metavar="[MODELS]...", nargs=-1)
-@click.option("--task", "task_ref", default=DEFAULT_TASK, show_default=True, help="Task id or id@version.")
-@click.option("--models", multiple=True, help="Architectures (repeat or comma-separate); default: the seeds' zoo "
-              f"({', '.join(REFERENCE_MODELS)}).")
-@click.option("--profile", "profile_name", default="quick", show_default=True,
-              help="Training profile: quick (CPU smoke), full (the reference setting) or paper (the seeds' GPU recipe).")
-@click.option("--folds", type=int, default=None, help="Stratified K-fold CV over train+val (test untouched); "
-              "every fold model is submitted and mean ± std over folds is printed.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
-@click.option("--epochs", type=int, default=None, help="Override the profile's epoch count (smoke runs).")
-@click.option("--tta", is_flag=True, help="Bake horizontal-flip test-time augmentation into the exported model.")
-@_threads_option
-@_workflow_options
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Checkpoints, ONNX files, histories (default: <data dir>/baselines).")
-@click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
-@click.option("--update-reference", is_flag=True, help="Write each result into the task's reference file.")
-@_reference_dir_option
-@executor_options
+@options_from(RunPlan, plan_file=True)
 @handle_errors
-def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, tta, threads, pretrain,
-            pretrain_profile, pretrain_epochs, init_path, style_target, style_method, style_beta, db_path, out_dir,
-            labels_root, update_reference, reference_dir, executor, address):
+def run_cmd(model_args, plan: RunPlan):
     """Train baselines on a task, export each best checkpoint to ONNX and submit it
     through the sandboxed evaluator (kind = baseline).
 
@@ -294,13 +253,17 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
     from . import reference
     from .training import TaskData, cv_summary
 
-    names, profile, task = _models(models + model_args), _profile(profile_name, epochs, tta, threads), get_task(task_ref)
-    if update_reference and (folds or tta):
+    p = plan
+    names = _models(p.models + model_args)
+    profile, task = _profile(p.profile, p.epochs, p.tta, p.threads), get_task(p.task)
+    folds, update_reference, executor, address = p.folds, p.update_reference, p.executor, p.address
+    db_path, out_dir, labels_root, device = p.db_path, p.out_dir, p.labels_root, p.device
+    if update_reference and (folds or p.tta):
         raise SonoBenchError("--update-reference records one plain model per (model, profile); drop --folds/--tta")
     from .training.transfer import Workflow
 
-    workflow = Workflow(pretrain, _profile(pretrain_profile, pretrain_epochs, threads=threads), init_path,
-                        style_target, style_method, style_beta, log=click.echo)
+    workflow = Workflow(p.pretrain, _profile(p.pretrain_profile, p.pretrain_epochs, threads=p.threads), p.init_path,
+                        p.style_target, p.style_method, p.style_beta, log=click.echo)
     if workflow.active and (update_reference or executor is Executor.RAY):
         raise SonoBenchError("--pretrain/--init/--style-target runs are recorded in the store and run.json, not in "
                              "the (model, profile)-keyed reference file, and train locally: drop "
@@ -333,7 +296,7 @@ def run_cmd(model_args, task_ref, models, profile_name, folds, device, epochs, t
         record = record_of(name)
         _report(record)
         if update_reference:
-            path = reference.write_row(task, reference.row_from_record(record), folder=reference_dir)
+            path = reference.write_row(task, reference.row_from_record(record), folder=p.reference_dir)
             click.echo(f"    recorded in {path}")
 
 

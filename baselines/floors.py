@@ -174,21 +174,21 @@ def floor_onnx(floor: Floor, task: Task, path: str | Path, opset: int = 17) -> P
     return path
 
 
-def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
+def _score(store, task: Task, floor: Floor, folder: Path, log, settings) -> dict:
     """Score one floor through the evaluator (test split, then the shift and sweep sets); its reference row."""
     from sonobench.evaluator.evaluate import Request, evaluate
-    from sonobench.evaluator.robustness import follow_up_sets, score_shifts
+    from sonobench.evaluator.follow_ups import score_shifts
     from sonobench.evaluator.submission import prepare
-    from sonobench.kernel.settings import load_settings
+    from sonobench.evaluator.task_sets import follow_up_sets
 
     path = floor_onnx(floor, task, folder / f"{floor.key}.onnx")
     sub = prepare(path, name=floor.name, team=TEAM)
     request = Request.for_task(task, kind=KIND, extra_meta={"floor": floor.info()})
     try:
-        sid = evaluate(store, task, sub, request=request).submission_id
+        sid = evaluate(store, task, sub, settings=settings, request=request).submission_id
     except AlreadyScored as e:
         sid = e.submission_id
-    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if follow_up_sets(task, request) else []
+    shifts = score_shifts(store, task, sub, request, settings, sid, log=log) if follow_up_sets(task, request) else []
     res = store.result_for(sid)
     log(f"{floor.name}: #{sid}  {task.primary_metric} {res.get(f'{task.primary_metric}_mean')}")
     done = {o.task: {"result": store.result_for(o.submission_id), "cases": store.case_results(o.submission_id)}
@@ -209,15 +209,18 @@ def _score(store, task: Task, floor: Floor, folder: Path, log) -> dict:
     }
 
 
-def make_floors(task: Task, store=None, folder: Path | None = None, log=print) -> Path:
-    """Build, score and write `task`'s floor file (`<folder>/<id>@<version>.json.gz`); returns its path."""
+def make_floors(task: Task, store=None, folder: Path | None = None, log=print, settings=None) -> Path:
+    """Build, score and write `task`'s floor file (`<folder>/<id>@<version>.json.gz`); returns its path.
+    `settings`: the operator settings (loaded once here when not given)."""
     from sonobench.evaluator.store import Store
+    from sonobench.kernel.settings import load_settings
 
+    settings = settings or load_settings()
     t0 = time.monotonic()
     floors = build_floors(task)
     with tempfile.TemporaryDirectory(prefix="sonobench-floors-") as tmp:
         store = store or Store(Path(tmp) / "floors.db")
-        rows = [_score(store, task, f, Path(tmp), log) for f in floors]
+        rows = [_score(store, task, f, Path(tmp), log, settings) for f in floors]
     out = {"format": reference.FORMAT, "task": task.id, "task_version": task.version, "manifest_digest": task.digest,
            "note": (f"No-skill floors of {task.ref}: input-independent models built from its train split only "
                     f"(a threshold chosen on val), scored by the sandboxed evaluator; rebuilt in "
@@ -241,10 +244,10 @@ def load_references_and_floors(store, task: Task, log=print) -> int:
     return n
 
 
-def committed_marks(task: Task, log=lambda _m: None) -> dict[str, dict]:
+def committed_marks(task: Task, log=lambda _m: None, alpha: float | None = None) -> dict[str, dict]:
     """{row name: mark} of the committed reference rows of `task` NOT significantly better than its
     best committed floor: both files loaded into a scratch in-memory store and tested as every
-    board tests them (evaluator.floors.floor_marks, the operator's ranking_alpha)."""
+    board tests them (evaluator.floors.floor_marks at `alpha`, default the operator's ranking_alpha)."""
     from sonobench.evaluator import floors as board
     from sonobench.evaluator.store import Store
     from sonobench.kernel.settings import load_settings
@@ -252,5 +255,6 @@ def committed_marks(task: Task, log=lambda _m: None) -> dict[str, dict]:
     store = Store(memory=True)
     load_references_and_floors(store, task, log=log)
     rows = store.leaderboard_rows(task.id, task.version)
-    marks = board.floor_marks(store, rows, task.primary_metric, load_settings().ranking_alpha)
+    alpha = load_settings().ranking_alpha if alpha is None else alpha
+    marks = board.floor_marks(store, rows, task.primary_metric, alpha)
     return {r["name"]: marks[r["submission_id"]] for r in rows if r["submission_id"] in marks}

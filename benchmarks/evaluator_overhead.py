@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sonobench.cli.demo import default_task  # noqa: E402
-from sonobench.evaluator.robustness import shift_sets  # noqa: E402
 from sonobench.evaluator.sandbox import SandboxConfig  # noqa: E402
 from sonobench.evaluator.scoring import OVERLAPPED  # noqa: E402
+from sonobench.evaluator.task_sets import shift_sets  # noqa: E402
 from sonobench.evaluator.tasks import get_task  # noqa: E402
 from sonobench.kernel import imageio  # noqa: E402
 

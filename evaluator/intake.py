@@ -196,12 +196,12 @@ def _enqueue(store: Store, task: Task, sub, settings: Settings, request: Request
 def run_follow_ups(store: Store, task: Task, sub, request: Request, settings: Settings, submission_id: int,
                    log: Log | None) -> list:
     """After an inline main result: the task's shift sets (and opted-in corruptions), one each."""
-    from . import robustness
+    from . import follow_ups, task_sets
 
-    sets = robustness.follow_up_sets(task, request)
+    sets = task_sets.follow_up_sets(task, request)
     if not sets:
         return []
     if log:
         log(f"Scoring {len(sets)} acquisition-shift / corruption set(s) of {task.ref} "
             "(`sonobench leaderboard TASK --view robustness` shows the drops):")
-    return robustness.score_shifts(store, task, sub, request, settings, submission_id, log=log)
+    return follow_ups.score_shifts(store, task, sub, request, settings, submission_id, log=log)

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
-from .method import method_of
 from .submission import MB, Submission, prepare
 
 FOLDER = "models"
@@ -78,59 +76,3 @@ def load_kept(store, row: dict, settings) -> Submission:
         raise KeptModelMissing(f"submission #{row['id']}: its kept files do not hash to the stored SHA-256")
     sub.team_id = row.get("team_id")
     return sub
-
-
-@dataclass
-class Followed:
-    """What one `follow` did, per stored submission of the old version."""
-
-    scored: list[tuple[int, int]] = field(default_factory=list)      # (old id, new id)
-    already: list[tuple[int, int]] = field(default_factory=list)     # (old id, existing id)
-    missing: list[tuple[int, str]] = field(default_factory=list)     # (old id, why)
-    failed: list[tuple[int, str]] = field(default_factory=list)      # (old id, reason)
-
-
-def follow(store, old_task, new_task, settings, *, log=print) -> Followed:
-    """Score every finished (not withdrawn, not follow-up) submission of `old_task` on `new_task`
-    from its kept files, through the one pipeline; a follow-up of this kind is not charged."""
-    from .evaluate import Request, evaluate
-    from .robustness import score_shifts
-
-    if (old_task.id, old_task.version) == (new_task.id, new_task.version):
-        raise SonoBenchError(f"{old_task.ref} is the version to follow from; name another with --to")
-    out = Followed()
-    rows = [dict(r) for r in store.db.query(
-        "select * from submissions where task_id = ? and task_version = ? and status = 'done' "
-        "and withdrawn_at is null order by id", [old_task.id, old_task.version])]
-    for row in rows:
-        row = store.submission(row["id"])
-        meta = row.get("meta") or {}
-        if meta.get("follow_up_of") is not None or meta.get("split", "test") != "test":
-            continue
-        try:
-            sub = load_kept(store, row, settings)
-        except KeptModelMissing as e:
-            out.missing.append((row["id"], str(e)))
-            log(f"  #{row['id']} {row['name']}: skipped - {e}")
-            continue
-        extra = {k: meta[k] for k in ("architecture", "training") if k in meta}
-        method = method_of(row)
-        if any(method.values()):
-            extra["method"] = method  # the row's method metadata follows it to the new version
-        request = Request.for_task(new_task, kind=row["kind"], follow_up_of=row["id"],
-                                   extra_meta={**extra, "followed_from": {"submission_id": row["id"],
-                                                                          "task": old_task.ref}})
-        try:
-            done = evaluate(store, new_task, sub, settings=settings, request=request)
-            out.scored.append((row["id"], done.submission_id))
-            log(f"  #{row['id']} {row['name']} -> #{done.submission_id} on {new_task.ref}: "
-                f"{new_task.primary_metric} {done.result.get(f'{new_task.primary_metric}_mean'):.4f}")
-            # and the new version's follow-ups (shift sets, its hidden split), as for a new submission
-            score_shifts(store, new_task, sub, request, settings, done.submission_id, log=log)
-        except AlreadyScored as e:
-            out.already.append((row["id"], e.submission_id))
-            log(f"  #{row['id']} {row['name']}: already on {new_task.ref} as #{e.submission_id}")
-        except SonoBenchError as e:
-            out.failed.append((row["id"], str(e)))
-            log(f"  #{row['id']} {row['name']}: failed on {new_task.ref} - {e}")
-    return out

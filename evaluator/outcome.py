@@ -21,5 +21,5 @@ class IntakeOutcome:
     submission_id: int | None
     result: dict | None = None
     job_id: int | None = None
-    shifts: list = field(default_factory=list)   # robustness.ShiftOutcome per follow-up set
+    shifts: list = field(default_factory=list)   # follow_ups.ShiftOutcome per follow-up set
     predictions: bool = False

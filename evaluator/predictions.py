@@ -306,7 +306,7 @@ def shift_sets_for(task: Task, split: str) -> list[Task]:
     only): each is scored when the submission has its folder of masks, else "not submitted"."""
     if split != "test" or task.parent:
         return []
-    from .robustness import shift_sets, sweep_sets
+    from .task_sets import shift_sets, sweep_sets
 
     return [*shift_sets(task), *sweep_sets(task)]
 

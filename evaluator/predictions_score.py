@@ -18,10 +18,10 @@ import time
 from sonobench.kernel.errors import AlreadyScored, SonoBenchError
 
 from .evaluate import Attempt, commit
+from .follow_ups import ShiftOutcome
 from .outcome import ALREADY_SCORED, ALREADY_SUBMITTED, SCORED, IntakeOutcome
 from .predictions import FORMAT, Masks, PredictionsRefused, load, shift_sets_for
 from .result_row import aggregate, result_row, score_masks
-from .robustness import ShiftOutcome
 from .store import jobs as store_jobs
 from .sweeps import task as sweep_task
 from .tasks import Task, verify_task
@@ -46,7 +46,7 @@ def _score(task: Task, masks: Masks, split: str, labels_root, settings) -> tuple
 
 def refuse_hidden(task: Task, settings) -> None:
     """A task with a hidden test split takes prediction files only when the operator allows it."""
-    from .private import split_of
+    from .private_split import split_of
 
     hidden = task.test_labels_private or split_of(task) is not None
     if hidden and not settings.predictions_on_hidden_split:

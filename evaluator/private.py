@@ -59,23 +59,6 @@ def versions(name: str) -> dict[int, Path]:
             if p.is_dir() and p.name[1:].isdigit() and (p / "task.json").is_file()}
 
 
-def split_of(task):
-    """The private split of `task` (a Task), or None; one that belongs to another version of
-    the task (its task.json `private_of`) is refused loudly rather than scored."""
-    if task.parent or task.corruption or is_private(task):
-        return None
-    folder = folder_for(task.id, task.version)
-    if not (folder / "manifest.json").is_file():
-        return None
-    from .tasks import load_task_folder
-
-    split = load_task_folder(folder)
-    if split.source.get("private_of") != task.ref:
-        raise SonoBenchError(f"The private split in {folder} belongs to {split.source.get('private_of')}, not "
-                             f"{task.ref}; make this version its own with `sonobench private make {task.ref}`.")
-    return split
-
-
 def refuse_direct(task, request) -> None:
     """A team submits to the public task; the private split is only ever a follow-up."""
     if is_private(task) and getattr(request, "follow_up_of", None) is None:

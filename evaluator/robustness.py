@@ -1,5 +1,5 @@
-"""Acquisition-shift robustness: score every submission to a task on its shift sets, and
-tabulate how much each model degrades.
+"""Acquisition-shift robustness: tabulate how much each model degrades on a task's shift sets
+(the scoring of a submission on them is `follow_ups`; which sets a task has, `task_sets`).
 
 A shift set is a test-only child task (task.json ``"parent": "<id>@<version>"`` and a
 ``"condition"``; one with ``"reference": true`` is the unshifted re-simulation that the
@@ -35,116 +35,15 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sonobench.kernel.errors import AlreadyScored, SonoBenchError
+from sonobench.kernel.errors import SonoBenchError
 
 from .metrics import METRICS, aggregate
 from .predictions import FORMAT as PREDICTIONS_FORMAT
-from .private import is_private
 from .store import queries
-from .tasks import Task, children_of
+from .task_sets import shift_sets
+from .tasks import Task
 
 Log = Callable[[str], None]
-
-
-def shift_sets(task: Task) -> list[Task]:
-    """The acquisition-shift sets of `task` (none for a shift set itself)."""
-    return [] if task.parent else [c for c in children_of(task) if not c.sweeps]
-
-
-def sweep_sets(task: Task) -> list[Task]:
-    """The tracked-sweep sets of `task` (evaluator.sweeps.task): scored for every submission to it,
-    but no acquisition shift (no drops, no robustness)."""
-    return [] if task.parent else [c for c in children_of(task) if c.sweeps]
-
-
-def follow_up_sets(task: Task, request) -> list[Task]:
-    """What a test submission to `task` is scored on after its main result: every shift set and
-    sweep set, then the corruption variants the request opted into (none by default)."""
-    from .private import split_of
-
-    private = split_of(task)  # the operator's hidden test split: the official ranks (evaluator.private)
-    sets = shift_sets(task) + sweep_sets(task) + ([private] if private is not None else [])
-    if request.corruptions and not task.parent:
-        from .corruptions import suite
-
-        sets += suite(task, request.corruptions)
-    return sets
-
-
-def follow_up(request, child: Task, parent_submission_id: int):
-    """The parent's `Request`, aimed at `child` and marked as a follow-up (not charged)."""
-    meta = {**request.extra_meta, "follow_up_of": int(parent_submission_id),
-            "condition": child.condition.get("name")}
-    return dataclasses.replace(request, task=child.ref, split="test", follow_up_of=int(parent_submission_id),
-                               corruptions=None, extra_meta=meta)
-
-
-@dataclass
-class ShiftOutcome:
-    task: str
-    condition: str
-    submission_id: int | None = None
-    primary: float | None = None
-    error: str | None = None
-    already: bool = False
-    state: str | None = None  # of the earlier submission when `already` (queued, running, done, failed)
-    hidden: bool = False      # a hidden test split's score, not told to a hosted team
-
-
-def score_shifts(store, task: Task, sub, request, settings, parent_submission_id: int, *,
-                 log: Log | None = None) -> list[ShiftOutcome]:
-    """Evaluate `sub` on each follow-up set of `task` (`follow_up_sets`), one after the other,
-    after its main result. A failure on one set is recorded on that set's row and does not stop
-    the others."""
-    from .evaluate import evaluate
-
-    out = []
-    for child in follow_up_sets(task, request):
-        name = child.condition.get("name") or "private test split"
-        o = ShiftOutcome(child.ref, name)
-        try:
-            done = evaluate(store, child, sub, settings=settings, request=follow_up(request, child, parent_submission_id))
-            o.submission_id, o.primary = done.submission_id, done.result.get(f"{child.primary_metric}_mean")
-            if settings.require_auth and is_private(child):  # a team cannot probe the hidden split's score
-                o.primary, o.hidden = None, True
-        except AlreadyScored as e:
-            o.submission_id, o.already = e.submission_id, True
-            o.state = (store.submission(e.submission_id) or {}).get("status")
-        except SonoBenchError as e:
-            o.error = str(e)
-        out.append(o)
-        if log:
-            log(_outcome_line(o, child))
-    return out
-
-
-def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_id: int) -> list[int]:
-    """Queue one follow-up job per shift set (for a worker); returns the job ids queued."""
-    from .queue import enqueue
-
-    jobs = []
-    for child in follow_up_sets(task, request):
-        try:
-            jobs.append(enqueue(store, child, sub, settings, follow_up(request, child, parent_submission_id)).job_id)
-        except AlreadyScored:
-            continue
-    return jobs
-
-
-_ALREADY = {"done": "already scored", "queued": "already queued, not scored yet: `sonobench worker` runs it",
-            "running": "being scored now", "failed": "failed earlier (`sonobench status` says why)"}
-
-
-def _outcome_line(o: ShiftOutcome, child: Task) -> str:
-    what = "tracked sweeps" if child.sweeps else f"shift '{o.condition}'" if child.condition else o.condition
-    if o.error:
-        return f"  {what} ({o.task}): failed - {o.error}"
-    if o.already:
-        return f"  {what} ({o.task}): {_ALREADY.get(o.state, 'already submitted')} (submission {o.submission_id})"
-    if o.hidden:
-        return f"  {what}: scored; its score is hidden (the official board ranks on it)"
-    line = f"  {what} ({o.task}): {child.primary_metric} {o.primary:.4f} (submission {o.submission_id})"
-    return line + (" - 3D scores: `sonobench leaderboard TASK --view sweeps`" if child.sweeps else "")
 
 
 @dataclass

@@ -441,7 +441,7 @@ def load_into_store(store, task, log=print, folder: Path | None = None) -> int:
 def _load_shifts(store, task, row: dict, sha: str, source: str, log) -> None:
     """Insert the row's results on the task's acquisition-shift sets (under the row's identity),
     skipping sets that are absent here, re-frozen since (another digest) or already loaded."""
-    from sonobench.evaluator.robustness import shift_sets, sweep_sets
+    from sonobench.evaluator.task_sets import shift_sets, sweep_sets
 
     children = {c.ref: c for c in shift_sets(task) + sweep_sets(task)}
     for ref, block in (row.get("shifts") or {}).items():

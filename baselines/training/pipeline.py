@@ -23,14 +23,15 @@ import torch
 
 from sonobench.evaluator import __version__ as evaluator_version
 from sonobench.evaluator.evaluate import Request, evaluate
+from sonobench.evaluator.follow_ups import score_shifts
 from sonobench.evaluator.metrics import always_stored_metrics, count_metrics
-from sonobench.evaluator.robustness import follow_up_sets, score_shifts
 from sonobench.evaluator.sandbox import SandboxConfig
 from sonobench.evaluator.store import Store
 from sonobench.evaluator.submission import prepare
+from sonobench.evaluator.task_sets import follow_up_sets
 from sonobench.evaluator.tasks import Task, user_data_dir
 from sonobench.kernel.errors import AlreadyScored
-from sonobench.kernel.settings import load_settings
+from sonobench.kernel.settings import Settings, load_settings
 from sonobench.zoo import model_config
 
 from ..convergence import verdict
@@ -163,20 +164,22 @@ def train_and_export(data: TaskData, model: str, profile: Profile, *, folder: Pa
 
 
 def submit_trained(store: Store, task: Task, trained: Trained, *, sandbox: SandboxConfig | None = None,
-                   labels_root=None, log: Log = print) -> dict:
-    """Submit a trained baseline through the sandboxed evaluator; returns the run record (also run.json)."""
+                   labels_root=None, log: Log = print, settings: Settings | None = None) -> dict:
+    """Submit a trained baseline through the sandboxed evaluator; returns the run record (also run.json).
+    `settings`: the operator settings (loaded once here when not given)."""
     t0 = time.monotonic()
+    settings = settings or load_settings()
     sub = prepare(trained.onnx_path, name=trained.name, team=TEAM, architecture=trained.architecture)
     request = Request.for_task(task, kind="baseline", extra_meta={"training": trained.meta},
                                labels_root=str(labels_root) if labels_root else None)
     try:
-        outcome = evaluate(store, task, sub, config=sandbox, request=request)
+        outcome = evaluate(store, task, sub, settings=settings, config=sandbox, request=request)
         sid, reused = outcome.submission_id, False
     except AlreadyScored as e:  # a bit-identical model is already in this store
         log(f"{trained.name}: this exact ONNX file was already scored as #{e.submission_id}; reusing that result")
         sid, reused = e.submission_id, True
     # Like every submission to a task with acquisition-shift sets: scored on each after the main result.
-    shifts = score_shifts(store, task, sub, request, load_settings(), sid, log=log) if follow_up_sets(task, request) else []
+    shifts = score_shifts(store, task, sub, request, settings, sid, log=log) if follow_up_sets(task, request) else []
     record = {"model": trained.model, "profile": trained.profile.name, "name": trained.name, "task": task.ref,
               "architecture": trained.architecture, "submission_id": sid, "reused": reused,
               "onnx": {"path": str(trained.onnx_path), "sha256": sub.sha256, "bytes": trained.onnx_path.stat().st_size,
@@ -207,12 +210,13 @@ def shift_records(store: Store, outcomes) -> dict[str, dict]:
 def run_baseline(data: TaskData, model: str, profile: Profile, *, store: Store, out_dir: Path | None = None,
                  device: str = "cpu", fold: tuple[int, int] | None = None, bar=None,
                  sandbox: SandboxConfig | None = None, labels_root=None, log: Log = print,
-                 start=None, style=None) -> dict:
+                 start=None, style=None, settings: Settings | None = None) -> dict:
     """Train `model`, export, score the gaps, submit. Returns the run record (also run.json)."""
     folder = run_folder(data.task, model, profile, out_dir, fold, run_tag(start, style))
     trained = train_and_export(data, model, profile, folder=folder, device=device, fold=fold, bar=bar,
                                start=start, style=style)
-    return submit_trained(store, data.task, trained, sandbox=sandbox, labels_root=labels_root, log=log)
+    return submit_trained(store, data.task, trained, sandbox=sandbox, labels_root=labels_root, log=log,
+                          settings=settings)
 
 
 def cv_summary(records: list[dict]) -> dict:

@@ -10,7 +10,7 @@ def sandbox_config(settings, **overrides) -> SandboxConfig:
     """A SandboxConfig carrying the operator's `settings` (explicit overrides win; None keeps the
     setting). The settings live in the kernel below the sandbox, so the sandbox builds its own
     configuration from them."""
-    limits = Limits(address_space_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds,
+    limits = Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds,
                     wall_seconds=settings.wall_seconds, file_size_mb=settings.file_size_mb,
                     open_files=settings.open_files, processes=settings.processes, tmpfs_mb=settings.tmpfs_mb,
                     load_seconds=settings.load_seconds)

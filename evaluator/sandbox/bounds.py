@@ -81,7 +81,7 @@ def bound(request, base):
 def limits_record(config) -> dict:
     """The limits a sandbox actually ran under, for the result's sandbox facts."""
     lim = config.limits
-    return {"wall_seconds": lim.wall_seconds, "load_seconds": lim.load_seconds, "memory_mb": lim.address_space_mb,
+    return {"wall_seconds": lim.wall_seconds, "load_seconds": lim.load_seconds, "memory_mb": lim.memory_mb,
             "cpu_seconds": lim.cpu_seconds, "file_size_mb": lim.file_size_mb, "open_files": lim.open_files,
             "tmpfs_mb": lim.tmpfs_mb, "threads": config.threads, "allow_pickle": bool(config.allow_pickle),
             "gpu": bool(config.gpu)}

@@ -45,7 +45,7 @@ GPU_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPA
 @dataclass
 class Limits:
     """What the model process may use; the defaults are the operator settings' (sonobench/kernel/settings.py)."""
-    address_space_mb: int = _DEFAULTS.memory_mb
+    memory_mb: int = _DEFAULTS.memory_mb  # the address-space cap (RLIMIT_AS), the settings' memory_mb
     cpu_seconds: int = _DEFAULTS.cpu_seconds
     wall_seconds: float = _DEFAULTS.wall_seconds
     file_size_mb: int = _DEFAULTS.file_size_mb
@@ -127,7 +127,7 @@ def isolation_for(mode: str) -> Isolation:
 def _set_limits(limits: Limits):
     def apply():
         mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_mb * mb,) * 2)
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb,) * 2)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)

@@ -44,7 +44,7 @@ def _ranks(values: list[float | None], higher: bool) -> list[int | None]:
 def sweep_board(store, task, kind: str = "all") -> tuple[object | None, list[SweepRow], float | None]:
     """(the sweep set of `task` or None, one row per scored submission to `task` ordered by 3D rank then
     frame rank, Kendall's τ of the frame and 3D orders over the rows that have both, or None)."""
-    from ..robustness import sweep_sets
+    from ..task_sets import sweep_sets
 
     sets = sweep_sets(task)
     if not sets:

@@ -9,8 +9,10 @@ import click
 
 from sonobench.evaluator import floors, method_cli
 from sonobench.evaluator import tasks as tasks_mod
+from sonobench.evaluator.sandbox.options import SandboxOptions
 from sonobench.evaluator.task_archive import restore_command
-from sonobench.kernel.clitools import db_option, handle_errors
+from sonobench.kernel.clitools import db_option, handle_errors, pass_settings
+from sonobench.kernel.options import options_from
 
 
 @click.group(invoke_without_command=True)
@@ -60,7 +62,7 @@ def tasks_restore(task):
     An archived version keeps its task.json and manifest in the checkout while its files live in
     git history (the tracked tree has a data budget); the restored copy is checked file by file
     against the manifest before it is used."""
-    from sonobench.evaluator.task_archive import restore
+    from sonobench.evaluator.task_restore import restore
 
     restore(tasks_mod.get_task(task), log=click.echo)
 
@@ -98,12 +100,7 @@ def _print_result(res: dict, task=None) -> None:
 @click.option("--kind", type=click.Choice(["submission", "baseline"]), default="submission", show_default=True)
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
-@click.option("--isolation", type=click.Choice(["auto", "bwrap", "unshare", "none"]), default=None,
-              help="Sandbox isolation [default: auto = bubblewrap when it can run].")
-@click.option("--threads", type=int, default=None, help="Inference threads inside the sandbox.")
-@click.option("--wall-limit", type=float, default=None, help="Seconds before the model process is killed.")
-@click.option("--allow-pickle", is_flag=True, help="Operator only: accept pickled nn.Module files (run inside bubblewrap only).")
-@click.option("--gpu", is_flag=True, help="Bind only the NVIDIA device nodes into the sandbox and infer on CUDA.")
+@options_from(SandboxOptions, param="sandbox")
 @click.option("--enqueue", is_flag=True, help="Queue the submission for `sonobench worker` instead of scoring it now.")
 @click.option("--corruptions", default=None, metavar="all|LIST",
               help="Opt in: after the main result, also score the image-corruption suite (all: 7 corruptions x 3 "
@@ -119,8 +116,7 @@ def _print_result(res: dict, task=None) -> None:
 @db_option
 @handle_errors
 def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, kind, split, labels_root,
-           isolation, threads, wall_limit, allow_pickle, gpu, enqueue, token, as_json, db_path, corruptions=None,
-           predictions=False, **method):
+           sandbox: SandboxOptions, enqueue, token, as_json, db_path, corruptions=None, predictions=False, **method):
     """Score MODEL (a file, or a folder with the model and its data files) on a task's
     held-out split inside the sandbox and store the result; or queue it with --enqueue.
     With --predictions, MODEL is a folder or zip of per-case masks instead."""
@@ -134,8 +130,7 @@ def submit(model, task_ref, spec_path, name, team, arch, arch_kwargs, output, ki
         path=Path(model), task=task_ref, spec_path=Path(spec_path) if spec_path else None, name=name, team=team,
         token=token, architecture={"name": arch, "kwargs": arch_kwargs or {}} if arch else None, output=output,
         kind=kind, predictions=predictions, enqueue=enqueue, split=split, labels_root=labels_root,
-        isolation=isolation, gpu=gpu, threads=threads, wall_seconds=wall_limit, allow_pickle=allow_pickle,
-        corruptions=corruptions, method=method)
+        corruptions=corruptions, method=method, **sandbox.as_request())
     bar = _ProgressBar()
     try:
         outcome = intake_submit(Store(db_path), req, progress=bar.update, log=None if as_json else click.echo,
@@ -266,12 +261,13 @@ def _sweeps_view(task_ref, kind, fmt, db_path):
               "(comma-separated for several). Floors stay on every board.")
 @db_option
 @handle_errors
+@pass_settings
 def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=False, view="ranking",
-                columns=None, wide=False, explain=False, split="test", training_data=None):
+                columns=None, wide=False, explain=False, split="test", training_data=None, settings=None):
     """Show the ranked results for TASK (paired test-then-rank by default; --ranking to change),
     ranked by the task's primary metric, with the metrics the task declares."""
     if overall:
-        return _overall(kind, fmt, db_path, scheme)
+        return _overall(kind, fmt, db_path, scheme, settings)
     if not task_ref:
         raise click.UsageError("Name a task (see `sonobench tasks`), or pass --overall for the ranking across tasks.")
     if view == "robustness":
@@ -285,7 +281,6 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     from sonobench.evaluator.ranking.board import rows_of_split, split_views
     from sonobench.evaluator.ranking.cache import cached_rank
     from sonobench.evaluator.store import ReadOnlyStore, queries, validity
-    from sonobench.kernel.settings import load_settings
 
     name, version = tasks_mod.parse_ref(task_ref)
     store = ReadOnlyStore(db_path)
@@ -311,7 +306,6 @@ def leaderboard(task_ref, metric, kind, fmt, db_path, scheme="paired", overall=F
     spec.setdefault("primary_metric", rows[0]["primary_metric"] if rows else None)
     metric = metric or board_columns.task_metrics(spec)[0]
     METRICS.get(metric)
-    settings = load_settings()
     result = cached_rank(store, rows, metric, scheme, alpha=settings.ranking_alpha,
                          top_n=settings.ranking_top_n, split=split) if rows else None
     ranked = floors.annotate(store, result.rows, metric, settings.ranking_alpha) if result else []
@@ -367,12 +361,10 @@ def _print_table(table: list[dict]) -> None:
         click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
-def _overall(kind, fmt, db_path, scheme) -> None:
+def _overall(kind, fmt, db_path, scheme, settings) -> None:
     from sonobench.evaluator.ranking.consensus import overall
     from sonobench.evaluator.store import ReadOnlyStore
-    from sonobench.kernel.settings import load_settings
 
-    settings = load_settings()
     rows = overall(ReadOnlyStore(db_path), scheme, kind=kind, alpha=settings.ranking_alpha,
                    top_n=settings.ranking_top_n)
     if fmt == "json":
@@ -424,7 +416,8 @@ def _print_invalid(invalid: list[dict]) -> None:
 @db_option
 @click.pass_context
 @handle_errors
-def demo(ctx, no_app, port, db_path):
+@pass_settings
+def demo(ctx, no_app, port, db_path, settings):
     """Run the main job on the default benchmark, then start the leaderboard."""
     from sonobench.cli.demo import run_demo
     from sonobench.evaluator.store import Store, default_db_path
@@ -432,7 +425,7 @@ def demo(ctx, no_app, port, db_path):
     db_path = db_path or str(default_db_path())
     from sonobench.cli.table import lazy_hook
 
-    task = run_demo(Store(db_path), log=click.echo, reference_loader=lazy_hook("reference_loader"))
+    task = run_demo(Store(db_path), log=click.echo, reference_loader=lazy_hook("reference_loader"), settings=settings)
     ctx.invoke(leaderboard, task_ref=task.ref, metric=None, kind="all", fmt="table", db_path=db_path, scheme="paired",
                overall=False)
     if no_app:

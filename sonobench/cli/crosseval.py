@@ -8,7 +8,7 @@ import click
 
 from sonobench.cli.table import lazy_hook
 from sonobench.evaluator.crosseval import model_key
-from sonobench.kernel.clitools import handle_errors
+from sonobench.kernel.clitools import handle_errors, pass_settings
 from sonobench.kernel.errors import SonoBenchError
 
 
@@ -54,7 +54,8 @@ def _submission_key(store, ref: str) -> str:
 @click.option("--labels-root", type=click.Path(file_okay=False), help="Folder holding private test labels.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Results store (default: $SONOBENCH_DB or the user data dir).")
 @handle_errors
-def crosseval(model_or_submission, family, trained_on, name, with_references, fmt, labels_root, db_path):
+@pass_settings
+def crosseval(model_or_submission, family, trained_on, name, with_references, fmt, labels_root, db_path, settings):
     """Score a model on every task of a family and print the cross-dataset matrix
     (rows = training set, columns = test task, * = in-domain).
 
@@ -66,7 +67,6 @@ def crosseval(model_or_submission, family, trained_on, name, with_references, fm
     from sonobench.evaluator.crosseval import family_matrix, score_family, source_from_path
     from sonobench.evaluator.store import Store
     from sonobench.evaluator.tasks import family_tasks
-    from sonobench.kernel.settings import load_settings
 
     store, key = Store(db_path), None
     fmt = Format(fmt)
@@ -79,7 +79,7 @@ def crosseval(model_or_submission, family, trained_on, name, with_references, fm
         for task in family_tasks(family):
             loader(store, task, log=log)
     if model_or_submission and Path(model_or_submission).exists():
-        if load_settings().require_auth:
+        if settings.require_auth:
             raise SonoBenchError("crosseval scores models into the store directly; in hosted mode (require_auth) "
                                  "that is the operator's job")
         source = source_from_path(model_or_submission, trained_on, name)

@@ -56,8 +56,8 @@ def _other_tasks(default: tasks_mod.Task) -> list[tasks_mod.Task]:
     return out
 
 
-def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
-    from sonobench.evaluator import robustness
+def run_demo(store: Store, log=print, reference_loader=None, settings=None) -> tasks_mod.Task:
+    from sonobench.evaluator import follow_ups, task_sets
     from sonobench.evaluator.evaluate import Request
     from sonobench.kernel.settings import load_settings
 
@@ -79,9 +79,9 @@ def run_demo(store: Store, log=print, reference_loader=None) -> tasks_mod.Task:
     except AlreadyScored as e:
         log(f"The demo submission is already on the leaderboard (#{e.submission_id})")
         sid = e.submission_id
-    if robustness.follow_up_sets(task, Request.for_task(task)):  # as for every submission: its shift and sweep sets after the main one
-        settings = load_settings()
-        outcomes = robustness.score_shifts(store, task, sub, Request.for_task(task), settings, sid)
+    if task_sets.follow_up_sets(task, Request.for_task(task)):  # as for every submission: its shift and sweep sets after the main one
+        settings = settings or load_settings()
+        outcomes = follow_ups.score_shifts(store, task, sub, Request.for_task(task), settings, sid)
         done = [o for o in outcomes if o.error is None]
         log(f"Scored it on {len(done)} of {len(outcomes)} acquisition-shift set(s) "
             f"(`sonobench leaderboard {task.id} --view robustness`)")

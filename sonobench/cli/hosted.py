@@ -9,7 +9,7 @@ import click
 
 from sonobench.evaluator import tasks as tasks_mod
 from sonobench.evaluator.sandbox import sandbox_config
-from sonobench.kernel.clitools import db_option, handle_errors
+from sonobench.kernel.clitools import db_option, handle_errors, pass_settings
 
 
 def _reason_option(fn):
@@ -267,17 +267,16 @@ def status(submission_id, as_json, db_path):
 @click.option("--output", type=click.Choice(["logits", "probabilities"]), default=None)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def check(model, task_ref, spec_path, arch, arch_kwargs, output, as_json):
+@pass_settings
+def check(model, task_ref, spec_path, arch, arch_kwargs, output, as_json, settings):
     """Preflight MODEL for a task: every contract problem at once; nothing stored, no quota used."""
     from pathlib import Path
 
     from sonobench.evaluator.preflight import preflight
     from sonobench.evaluator.submission import read_spec
     from sonobench.kernel.errors import SonoBenchError
-    from sonobench.kernel.settings import load_settings
 
     task = tasks_mod.get_task(task_ref)
-    settings = load_settings()
     rep = preflight(task, Path(model), spec=read_spec(spec_path) if spec_path else None,
                     architecture={"name": arch, "kwargs": arch_kwargs or {}} if arch else None, output=output,
                     settings=settings, config=sandbox_config(settings))

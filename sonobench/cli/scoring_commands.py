@@ -6,7 +6,7 @@ import json
 
 import click
 
-from sonobench.kernel.clitools import db_option, handle_errors
+from sonobench.kernel.clitools import db_option, handle_errors, pass_settings
 
 
 @click.command()
@@ -16,12 +16,12 @@ from sonobench.kernel.clitools import db_option, handle_errors
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @db_option
 @handle_errors
-def compare(a, b, metric, fmt, db_path):
+@pass_settings
+def compare(a, b, metric, fmt, db_path, settings):
     """Compare submissions A and B case by case (one-sided Wilcoxon both ways, paired bootstrap CI)."""
     from sonobench.evaluator.ranking.compare import compare_results
     from sonobench.evaluator.store import ReadOnlyStore
     from sonobench.kernel.errors import SonoBenchError
-    from sonobench.kernel.settings import load_settings
 
     store = ReadOnlyStore(db_path)
     for sid in (a, b):  # a withdrawn result is gone from every reader, this one included
@@ -29,7 +29,7 @@ def compare(a, b, metric, fmt, db_path):
         if row and row.get("withdrawn_at"):
             raise SonoBenchError(f"Submission #{sid} was withdrawn by the operator; it cannot be compared. "
                                  "`sonobench leaderboard TASK` lists the results shown.")
-    out = compare_results(store, a, b, metric, alpha=load_settings().ranking_alpha)
+    out = compare_results(store, a, b, metric, alpha=settings.ranking_alpha)
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
         return

@@ -115,7 +115,7 @@ def _shift_sets(task: Task, splits: list[str], images_only: bool) -> list[Task]:
     out, verified."""
     if not images_only or "test" not in splits or data.is_pretraining_set(task):
         return []
-    from sonobench.evaluator.robustness import shift_sets, sweep_sets
+    from sonobench.evaluator.task_sets import shift_sets, sweep_sets
 
     sets = [*shift_sets(task), *sweep_sets(task)]
     for child in sets:

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from sonobench.baselines import floors
-from sonobench.evaluator import robustness
+from sonobench.evaluator import follow_ups, robustness
 from sonobench.evaluator.evaluate import Request, evaluate
 from sonobench.evaluator.store import Store
 from sonobench.evaluator.submission import prepare
@@ -35,13 +35,13 @@ def shifted_env(built_store, tmp_path, monkeypatch, request):
     store = Store(db)
     for name in list(TOY_THRESHOLDS)[:2]:
         sub = prepare(built_store["db"].parent / f"{name}.onnx", {}, name=name)
-        robustness.score_shifts(store, toy, sub, Request.for_task(toy), Settings(), built_store["ids"][name])
+        follow_ups.score_shifts(store, toy, sub, Request.for_task(toy), Settings(), built_store["ids"][name])
     if with_floors:
         for f in floors.build_floors(toy):
             sub = prepare(floors.floor_onnx(f, toy, tmp_path / f"{f.key}.onnx"), {}, name=f.name)
             request = Request.for_task(toy, kind="floor")
             sid = evaluate(store, toy, sub, request=request).submission_id
-            robustness.score_shifts(store, toy, sub, request, Settings(), sid)
+            follow_ups.score_shifts(store, toy, sub, request, Settings(), sid)
     expected = robustness.robustness_rows(store, toy)
     store.close()
     return expected

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from sonobench.evaluator import robustness
+from sonobench.evaluator import follow_ups
 from sonobench.evaluator.evaluate import Request
 from sonobench.evaluator.store import Store
 from sonobench.evaluator.submission import prepare
@@ -33,7 +33,7 @@ def sweep_env(built_store, tmp_path, monkeypatch):
     store = Store(db)
     for name in list(TOY_THRESHOLDS)[:2]:
         sub = prepare(built_store["db"].parent / f"{name}.onnx", {}, name=name)
-        robustness.score_shifts(store, toy, sub, Request.for_task(toy), Settings(), built_store["ids"][name])
+        follow_ups.score_shifts(store, toy, sub, Request.for_task(toy), Settings(), built_store["ids"][name])
     child, rows, tau = board.sweep_board(store, toy)
     store.close()
     return child, rows

@@ -4,7 +4,7 @@ required models have their quick row, and parameters are counted as papers count
 import pytest
 
 from sonobench.baselines.reference import read_reference, row_sha256
-from sonobench.evaluator import robustness
+from sonobench.evaluator import task_sets
 from sonobench.evaluator.tasks import DEFAULT_TASK, get_task
 
 NEW_TASKS = ("sim-neck-thyroid", "sim-bone-surface")
@@ -36,7 +36,7 @@ def test_params_are_the_pytorch_modules_count(task_id, row):
 
 def test_shift_results_of_the_default_task_match_its_shift_sets():
     task = get_task(DEFAULT_TASK)
-    children = {c.ref: c for c in robustness.shift_sets(task)}
+    children = {c.ref: c for c in task_sets.shift_sets(task)}
     assert len(children) >= 4
     carrying = [r for r in read_reference(DEFAULT_TASK)["rows"] if r.get("shifts")]
     assert carrying, "no committed reference row carries its shift-set results"

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sonobench.baselines.convergence import verdict
 from sonobench.baselines.reference import load_into_store, read_reference, row_sha256
 from sonobench.cli import cli
-from sonobench.evaluator import robustness
+from sonobench.evaluator import task_sets
 from sonobench.evaluator.store import Store
 from sonobench.evaluator.tasks import get_task
 
@@ -35,7 +35,7 @@ def test_the_named_models_have_a_quick_row():
 
 
 def test_every_row_carries_every_shift_set():
-    children = {c.ref: c for c in robustness.shift_sets(TASK)}
+    children = {c.ref: c for c in task_sets.shift_sets(TASK)}
     assert len(children) == 4 and all(ref.endswith("@2") for ref in children)
     for row in REF["rows"]:
         assert set(row.get("shifts") or {}) == set(children), f"{row['model']} ({row['profile']})"

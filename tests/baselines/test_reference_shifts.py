@@ -8,7 +8,7 @@ import pytest
 
 from sonobench.baselines import reference
 from sonobench.baselines.training import TaskData, run_baseline
-from sonobench.evaluator import robustness
+from sonobench.evaluator import robustness, task_sets
 from sonobench.evaluator.store import Store
 from sonobench.evaluator.tasks import get_task
 from sonobench.kernel import imageio
@@ -28,7 +28,7 @@ def shifted(toy_task, tmp_path):
 def test_a_reference_row_carries_and_loads_its_shift_set_results(shifted, tmp_path):
     store = Store(memory=True)
     rec = run_baseline(TaskData.load(shifted), "unext", TINY, store=store, out_dir=tmp_path / "out", log=lambda s: None)
-    (child,) = robustness.shift_sets(shifted)
+    (child,) = task_sets.shift_sets(shifted)
     assert list(rec["shifts"]) == [child.ref]
     shifted_result = rec["shifts"][child.ref]["result"]
     assert shifted_result["n_cases"] == len(child.cases) and shifted_result["manifest_digest"] == child.digest
@@ -69,7 +69,7 @@ def test_a_shift_result_for_another_manifest_is_not_loaded(shifted, tmp_path):
     reference.write_row(shifted, row, folder=tmp_path / "ref")
     db, messages = Store(memory=True), []
     assert reference.load_into_store(db, shifted, log=messages.append, folder=tmp_path / "ref") == 1
-    assert db.leaderboard_rows(robustness.shift_sets(shifted)[0].id) == []
+    assert db.leaderboard_rows(task_sets.shift_sets(shifted)[0].id) == []
     assert any("not loaded" in m for m in messages)
     json.dumps(row)  # the row stays plain JSON
 

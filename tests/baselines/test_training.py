@@ -1,7 +1,6 @@
 """Training end to end on the toy task: the loss goes down, two CPU runs with the
 same seed are bit-identical, and the export + submit path stores a baseline row
 with its training meta; committed reference rows load idempotently."""
-import json
 
 import pytest
 import torch
@@ -78,7 +77,7 @@ def test_reference_rows_load_idempotently(record, toy_data, tmp_path):
     rec, _ = record
     task = toy_data.task
     path = reference.write_row(task, reference.row_from_record(rec), folder=tmp_path)
-    saved = json.loads(path.read_text())
+    saved = reference.read_json(path)
     assert saved["manifest_digest"] == task.digest and "CPU smoke-level references" in saved["note"] and "No 'full'" in saved["note"]
     store = Store(tmp_path / "results.db")
     assert reference.load_into_store(store, task, log=print, folder=tmp_path) == 1

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from sonobench.evaluator import robustness
+from sonobench.baselines.reference import read_json
+from sonobench.evaluator import task_sets
 from sonobench.evaluator.evaluate import Request
 from sonobench.evaluator.sweeps import task as sweep_task
 from sonobench.evaluator.sweeps.metrics import sweep_metrics
@@ -55,9 +56,9 @@ def test_a_task_without_sweeps_has_no_sweep_columns(toy_task):
 def test_the_sweep_set_follows_its_parent_but_is_no_shift_set(sweep_child, toy_task):
     child, _ = sweep_child
     parent = get_task(toy_task.ref)
-    assert [c.ref for c in robustness.sweep_sets(parent)] == [child.ref]
-    assert robustness.shift_sets(parent) == []
-    assert [c.ref for c in robustness.follow_up_sets(parent, Request.for_task(parent))] == [child.ref]
+    assert [c.ref for c in task_sets.sweep_sets(parent)] == [child.ref]
+    assert task_sets.shift_sets(parent) == []
+    assert [c.ref for c in task_sets.follow_up_sets(parent, Request.for_task(parent))] == [child.ref]
 
 
 def test_a_sweep_set_frame_without_its_sweep_is_refused(sweep_child):
@@ -76,7 +77,7 @@ def test_floors_of_the_parent_are_scored_on_its_sweeps_and_rank_last(sweep_child
 
     child, labels = sweep_child
     path = floors.make_floors(toy_task, store, tmp_path / "floors", log=lambda _m: None)
-    rows = json.loads(path.read_text())["rows"]
+    rows = read_json(path)["rows"]
     assert rows and all(child.ref in r.get("shifts", {}) for r in rows)
     scored = [store.result_for(s["id"]) for s in store.submissions(child.id)]
     assert len(scored) == len(rows) and all(r["sweep_fscore_mean"] is not None for r in scored)

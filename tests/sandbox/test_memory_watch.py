@@ -67,7 +67,7 @@ def test_memfd_writes_past_the_memory_cap_are_refused(tmp_path):
     """24 x 64 MB = 1.5 GB written to anonymous files under a 1,024 MB cap: refused at the first file."""
     model = _pickle(tmp_path, MEMFD.format(n=24))
     config = SandboxConfig(isolation="bwrap", allow_pickle=True)
-    config.limits.address_space_mb, config.limits.wall_seconds = 4096, 60
+    config.limits.memory_mb, config.limits.wall_seconds = 4096, 60
     with pytest.raises(SandboxFailure, match=r"could not be loaded: PermissionError"), \
             ModelProcess(model, "pickle", config) as proc:
         proc.load((64, 64), complexity=False)

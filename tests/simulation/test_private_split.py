@@ -99,7 +99,7 @@ def test_submissions_follow_up_on_the_private_split_and_teams_cannot_submit_to_i
         sim_task, seed_file, tmp_path, monkeypatch):
     from sonobench.evaluator import private
     from sonobench.evaluator.evaluate import Request
-    from sonobench.evaluator.robustness import follow_up_sets
+    from sonobench.evaluator.task_sets import follow_up_sets
 
     assert _make(sim_task, seed_file).exit_code == 0
     sets = follow_up_sets(sim_task, Request.for_task(sim_task))
@@ -111,7 +111,7 @@ def test_submissions_follow_up_on_the_private_split_and_teams_cannot_submit_to_i
 
 
 def test_a_private_split_of_another_version_is_refused(sim_task, seed_file):
-    from sonobench.evaluator import private
+    from sonobench.evaluator import private, private_split
 
     assert _make(sim_task, seed_file).exit_code == 0
     spec_path = private.folder_for("sim-test", 1) / "task.json"
@@ -119,7 +119,7 @@ def test_a_private_split_of_another_version_is_refused(sim_task, seed_file):
     spec["source"]["private_of"] = "sim-test@0"
     spec_path.write_text(json.dumps(spec))
     with pytest.raises(Exception, match="belongs to sim-test@0"):
-        private.split_of(sim_task)
+        private_split.split_of(sim_task)
 
 
 def test_detectable_difference_shrinks_with_n():
@@ -138,7 +138,7 @@ def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, t
     import dataclasses
 
     from sonobench.cli.toy import threshold_onnx
-    from sonobench.evaluator import robustness
+    from sonobench.evaluator import follow_ups
     from sonobench.evaluator.evaluate import Request
     from sonobench.evaluator.store import Store
     from sonobench.evaluator.submission import prepare
@@ -150,7 +150,7 @@ def test_a_hosted_team_is_not_told_its_hidden_split_score(sim_task, seed_file, t
     for hosted in (False, True):
         settings = dataclasses.replace(Settings(), require_auth=hosted)
         store = Store(tmp_path / f"r{int(hosted)}.db")
-        [o] = robustness.score_shifts(store, sim_task, sub, Request.for_task(sim_task), settings, 1,
+        [o] = follow_ups.score_shifts(store, sim_task, sub, Request.for_task(sim_task), settings, 1,
                                       log=lines.append)
         assert o.error is None and o.submission_id is not None
         assert (o.primary is None) == hosted and o.hidden == hosted

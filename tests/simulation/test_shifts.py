@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sonobench.evaluator import robustness
+from sonobench.evaluator import task_sets
 from sonobench.evaluator.tasks import get_task, load_task_folder
 from sonobench.simulation import dataset, shifts
 from sonobench.simulation.task import freeze_task
@@ -52,7 +52,7 @@ def test_make_freezes_a_resumable_test_only_child(tiny_sim_task):
     assert again.digest == child.digest
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "data" / "images").iterdir()} == before
     parent = get_task(task.ref)
-    assert [s.ref for s in robustness.shift_sets(parent)] == [child.ref]
+    assert [s.ref for s in task_sets.shift_sets(parent)] == [child.ref]
     spec = json.loads((folder / "task.json").read_text())
     assert spec["source"]["cpu_seconds_per_frame"] > 0 and load_task_folder(folder).digest == child.digest
     # a shift set scores like its parent: the same tolerances, a declared surface tolerance included

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sonobench.evaluator import robustness
+from sonobench.evaluator import task_sets
 from sonobench.evaluator.sweeps import Sweep, SweepFrame, read_sweep, reconstruct, score_reconstruction, visible_surface
 from sonobench.evaluator.tasks import get_task
 from sonobench.simulation import dataset, sweep_geometry, sweeps
@@ -90,7 +90,7 @@ def test_sweep_set_is_a_resumable_test_only_child_with_exact_labels(bone_parent)
     parent_specimens = {str(c.meta.get("specimen")) for c in parent.cases}
     assert not parent_specimens & {c.meta["specimen"] for c in child.cases}  # no specimen shared with the parent
     again = get_task(parent.ref)
-    assert [s.ref for s in robustness.sweep_sets(again)] == [child.ref] and robustness.shift_sets(again) == []
+    assert [s.ref for s in task_sets.sweep_sets(again)] == [child.ref] and task_sets.shift_sets(again) == []
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "data" / "images").iterdir()}
     assert sweeps.make_sweep_set(parent, folder, backend="fast", frames=3, specimens=SPECIMENS).digest == child.digest
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "data" / "images").iterdir()} == before

@@ -74,7 +74,7 @@ def test_a_forged_output_description_is_refused():
 
 def test_a_queued_follow_up_is_not_called_already_scored(toy_task, toy_onnx, file_store, tmp_path):
     """The audit: the CLI said "already scored" of shift-set jobs that stayed queued for good."""
-    from sonobench.evaluator import robustness
+    from sonobench.evaluator import follow_ups, task_sets
     from sonobench.evaluator.evaluate import Request
     from sonobench.evaluator.queue import enqueue
     from sonobench.evaluator.submission import prepare
@@ -85,9 +85,9 @@ def test_a_queued_follow_up_is_not_called_already_scored(toy_task, toy_onnx, fil
 
     make_shift(toy_task, tmp_path / "tasks", "gain", brighter, n=4)
     task, sub, request = get_task(toy_task.ref), prepare(toy_onnx), Request.for_task(toy_task)
-    child = robustness.shift_sets(task)[0]
-    queued = enqueue(file_store, child, sub, Settings(), robustness.follow_up(request, child, 1))
+    child = task_sets.shift_sets(task)[0]
+    queued = enqueue(file_store, child, sub, Settings(), task_sets.follow_up(request, child, 1))
     lines = []
-    [outcome] = robustness.score_shifts(file_store, task, sub, request, Settings(), 1, log=lines.append)
+    [outcome] = follow_ups.score_shifts(file_store, task, sub, request, Settings(), 1, log=lines.append)
     assert outcome.already and outcome.submission_id == queued.submission_id and outcome.state == "queued"
     assert "already queued, not scored yet" in lines[0] and "already scored" not in lines[0]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from sonobench.cli import cli
-from sonobench.evaluator import robustness
+from sonobench.evaluator import follow_ups, robustness, task_sets
 from sonobench.evaluator.evaluate import Request, evaluate
 from sonobench.evaluator.queue import enqueue, process_job
 from sonobench.evaluator.sandbox import sandbox_config
@@ -60,10 +60,10 @@ def shifted_toy(toy_task, tmp_path):
 
 
 def test_children_are_found_and_must_re_image_parent_test_cases(shifted_toy, tmp_path):
-    sets = robustness.shift_sets(shifted_toy)
+    sets = task_sets.shift_sets(shifted_toy)
     assert [s.condition["name"] for s in sets] == ["gain", "noise"]
     assert all(s.parent == shifted_toy.ref and {c.split for c in s.cases} == {"test"} for s in sets)
-    assert robustness.shift_sets(sets[0]) == []  # a shift set has none of its own
+    assert task_sets.shift_sets(sets[0]) == []  # a shift set has none of its own
     bad = tmp_path / "tasks" / "toy-lesion-bad" / "v1"
     bad.mkdir(parents=True)
     spec = json.loads((sets[0].folder / "task.json").read_text())
@@ -114,14 +114,14 @@ def test_submit_scores_the_shift_sets_after_the_main_result_and_does_not_charge(
 def test_the_drop_is_paired_per_case_and_the_mean_drop_is_its_mean(shifted_toy, toy_onnx, file_store):
     sub = prepare(toy_onnx, name="thr")
     main = evaluate(file_store, shifted_toy, sub, settings=Settings())
-    outcomes = robustness.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
+    outcomes = follow_ups.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
                                        main.submission_id)
     assert all(o.error is None for o in outcomes)
     conditions, rows = robustness.robustness_rows(file_store, shifted_toy)
     assert conditions == ["gain", "noise"] and len(rows) == 1
     base = queries.case_values(file_store, [main.submission_id], "dice")[main.submission_id]
     drops = []
-    for o, child in zip(outcomes, robustness.shift_sets(shifted_toy)):
+    for o, child in zip(outcomes, task_sets.shift_sets(shifted_toy)):
         shifted = queries.case_values(file_store, [o.submission_id], "dice")[o.submission_id]
         # paired on the applicable cases: those whose reference has the lesion (the same in both sets)
         applicable = [c for c in child.cases if c.meta["source_case"] in base]
@@ -137,13 +137,13 @@ def test_the_drop_is_paired_per_case_and_the_mean_drop_is_its_mean(shifted_toy, 
 
 
 def test_one_failing_shift_set_does_not_stop_the_others_or_touch_the_main_result(shifted_toy, toy_onnx, file_store):
-    gain, noise = robustness.shift_sets(shifted_toy)
+    gain, noise = task_sets.shift_sets(shifted_toy)
     tampered = gain.image_path(gain.cases[0])
     tampered.write_bytes(tampered.read_bytes() + b"x")  # the gain set no longer matches its manifest
     sub = prepare(toy_onnx, name="thr")
     main = evaluate(file_store, shifted_toy, sub, settings=Settings())
     before = file_store.result_for(main.submission_id)
-    outcomes = robustness.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
+    outcomes = follow_ups.score_shifts(file_store, shifted_toy, sub, Request.for_task(shifted_toy), Settings(),
                                        main.submission_id)
     by_name = {o.condition: o for o in outcomes}
     assert by_name["gain"].error and gain.cases[0].id in by_name["gain"].error
@@ -204,7 +204,7 @@ def test_a_reference_set_is_the_baseline_and_not_a_condition(toy_task, toy_onnx,
     task = get_task(toy_task.ref)
     sub = prepare(toy_onnx, name="thr")
     main = evaluate(file_store, task, sub, settings=Settings())
-    outcomes = robustness.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
+    outcomes = follow_ups.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
     conditions, rows = robustness.robustness_rows(file_store, task)
     assert conditions == ["gain"]  # the reference is what drops are measured from
     by = {o.condition: o.submission_id for o in outcomes}
@@ -219,10 +219,10 @@ def test_unshifted_is_the_mean_over_the_re_imaged_phantoms(toy_task, tmp_path, t
     task = get_task(toy_task.ref)
     sub = prepare(toy_onnx, name="thr")
     main = evaluate(file_store, task, sub, settings=Settings())
-    robustness.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
+    follow_ups.score_shifts(file_store, task, sub, Request.for_task(task), Settings(), main.submission_id)
     _, rows = robustness.robustness_rows(file_store, task)
     base = queries.case_values(file_store, [main.submission_id], "dice")[main.submission_id]
-    (child,) = robustness.shift_sets(task)
+    (child,) = task_sets.shift_sets(task)
     phantoms = [c.meta["source_case"] for c in child.cases if c.meta["source_case"] in base]  # with a lesion
     assert len(child.cases) == 4 and 0 < len(phantoms) < 4 and len(phantoms) < len(base)
     assert rows[0].unshifted == pytest.approx(np.mean([base[c] for c in phantoms]))

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from sonobench.baselines import floors
 from sonobench.cli import cli
-from sonobench.evaluator import robustness
+from sonobench.evaluator import follow_ups, robustness
 from sonobench.evaluator.evaluate import Request, evaluate
 from sonobench.evaluator.robustness import ConditionScore, RobustnessRow
 from sonobench.evaluator.submission import prepare
@@ -81,7 +81,7 @@ def _submit_everywhere(store, task, path, name, kind="submission"):
     sub = prepare(path, name=name)
     request = Request.for_task(task, kind=kind)
     sid = evaluate(store, task, sub, request=request).submission_id
-    robustness.score_shifts(store, task, sub, request, Settings(), sid)
+    follow_ups.score_shifts(store, task, sub, request, Settings(), sid)
     return sid
 
 

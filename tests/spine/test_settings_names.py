@@ -81,7 +81,7 @@ def test_the_sandbox_and_file_limits_derive_from_the_settings():
     from sonobench.kernel.settings import DEFAULTS, MB
 
     limits, cfg = Limits(), SandboxConfig()
-    assert (limits.address_space_mb, limits.wall_seconds, limits.load_seconds, limits.cpu_seconds,
+    assert (limits.memory_mb, limits.wall_seconds, limits.load_seconds, limits.cpu_seconds,
             limits.file_size_mb, limits.open_files, limits.processes, limits.tmpfs_mb) == \
         (DEFAULTS.memory_mb, DEFAULTS.wall_seconds, DEFAULTS.load_seconds, DEFAULTS.cpu_seconds,
          DEFAULTS.file_size_mb, DEFAULTS.open_files, DEFAULTS.processes, DEFAULTS.tmpfs_mb)

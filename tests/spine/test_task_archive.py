@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from sonobench.cli import cli
 from sonobench.cli.toy import build_toy_task, threshold_onnx
 from sonobench.evaluator.store import Store
-from sonobench.evaluator.task_archive import ARCHIVE_NAME, InvalidArchive, TaskArchived, restore
+from sonobench.evaluator.task_archive import ARCHIVE_NAME, InvalidArchive, TaskArchived
+from sonobench.evaluator.task_restore import restore
 from sonobench.evaluator.tasks import get_task, load_task_folder, verify_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,7 @@ def test_without_tarfiles_data_filter_an_entry_leaving_the_folder_is_refused(tmp
     import io
     import tarfile
 
-    from sonobench.evaluator import task_archive
+    from sonobench.evaluator import task_restore
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
@@ -163,5 +164,5 @@ def test_without_tarfiles_data_filter_an_entry_leaving_the_folder_is_refused(tmp
     monkeypatch.delattr(tarfile, "data_filter", raising=False)
     buf.seek(0)
     with tarfile.open(fileobj=buf, mode="r|") as t, pytest.raises(TaskArchived, match="unexpected entry '../outside'"):
-        task_archive._extract(t, tmp_path / "work")
+        task_restore._extract(t, tmp_path / "work")
     assert not (tmp_path / "outside").exists()

@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from sonobench.cli import cli
-from sonobench.evaluator.robustness import shift_sets
+from sonobench.evaluator.task_sets import shift_sets
 from sonobench.evaluator.tasks import get_task
 
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from sonobench.cli import cli
-from sonobench.evaluator.robustness import shift_sets
 from sonobench.evaluator.store import Store
+from sonobench.evaluator.task_sets import shift_sets
 from sonobench.evaluator.tasks import get_task
 from sonobench.kernel import imageio
 
@@ -104,7 +104,7 @@ def test_a_zip_may_hold_a_shift_sets_folder_but_nothing_deeper(tmp_path, monkeyp
 def test_masks_of_a_sweep_set_get_its_3d_scores(tmp_path, monkeypatch):
     """The bone task's tracked sweeps are a follow-up set too: a submission with their masks (the
     labels here) gets the sweep set's 3D columns; without that folder the set is 'not submitted'."""
-    from sonobench.evaluator.robustness import sweep_sets
+    from sonobench.evaluator.task_sets import sweep_sets
 
     monkeypatch.setenv("SONOBENCH_HOME", str(tmp_path / "home"))
     task = get_task("sim-bone-surface@1")
