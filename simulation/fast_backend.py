@@ -34,8 +34,8 @@ from scipy.signal import fftconvolve
 
 from . import image_formation
 from .beamform import pixel_grid
+from .focus import defocus_rows
 from .physics import Physics
-from .shift_physics import defocus_rows
 
 NP_PER_DB = 1 / (20 * math.log10(math.e))
 # Image formation 3's receiver noise is a fixed floor (see image_formation3.NOISE_REF_PA): the noise

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
+from .focus import focus_epsilon
 from .physics import Physics
-from .shift_physics import focus_epsilon
 
 
 def aperture_width_m(phys: Physics) -> float:

@@ -54,9 +54,9 @@ from scipy import fft as sfft
 from scipy.signal import butter, filtfilt
 
 from . import beamform, image_formation
+from .focus import focus_delay_error_s
 from .physics import Physics
 from .probes import Probe, element_centres_m, get_probe
-from .shift_physics import focus_delay_error_s
 
 FINE_AXIAL = 3       # fine beamforming rows per output pixel (IQ needs no carrier sampling)
 LANCZOS_A = 3        # Lanczos kernel half-width (grid steps) for the off-grid scatterers

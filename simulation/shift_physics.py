@@ -8,7 +8,8 @@
   of the beamformed image / noise power (the median: typical tissue, not the bright skin
   line and specular echoes that dominate a mean). Before TGC, as a receiver's noise: the TGC lifts it
   with depth, so deep tissue is noisier than shallow.
-- `focus_delay_error_s` / `defocus_rows`: a sound-speed mismatch of the receive focusing.
+- `focus_delay_error_s` / `defocus_rows` (in `focus`, which the image formation itself uses): a
+  sound-speed mismatch of the receive focusing.
   The beamformer computes its aperture delays (the curvature of the receive wavefront) with
   an assumed speed `receive_focus_c_mps` while the tissue has its own; the depth of each
   echo is still placed with the speed of the rest of the chain, so the image is defocused
@@ -25,10 +26,8 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .focus import FOCUS_C_KEY, defocus_rows, focus_delay_error_s, focus_epsilon  # noqa: F401  (the shifts' API)
 from .physics import Physics
-
-FOCUS_C_KEY = "receive_focus_c_mps"   # Physics.extra key: the speed the receive focusing assumes
-
 
 # ------------------------------------------------------------------ noise
 
@@ -77,35 +76,6 @@ def add_image_noise(env: np.ndarray, phys: Physics, snr_db: float, rng: np.rando
 
 
 # ------------------------------------------------------------------ receive focusing
-
-def focus_epsilon(phys: Physics) -> float:
-    """eps = c / c_assumed - 1 of the receive focusing (0 without a mismatch)."""
-    c_assumed = phys.extra.get(FOCUS_C_KEY)
-    return phys.c_beamform / float(c_assumed) - 1.0 if c_assumed else 0.0
-
-
-def focus_delay_error_s(z: np.ndarray, dx: np.ndarray, phys: Physics) -> np.ndarray | float:
-    """Receive-delay error (s) of an element at lateral offset `dx` from a pixel at depth `z`:
-    the path beyond the on-axis depth, (hypot(z, dx) - z), timed with the assumed speed
-    instead of the chain's. 0 when `phys` has no mismatch."""
-    c_assumed = phys.extra.get(FOCUS_C_KEY)
-    if not c_assumed:
-        return 0.0
-    return (np.hypot(z, dx) - z) * (1.0 / float(c_assumed) - 1.0 / phys.c_beamform)
-
-
-def defocus_rows(iq: np.ndarray, z_m: np.ndarray, dx_m: float, phys: Physics) -> np.ndarray:
-    """The fast model's focusing error: each row's lateral spectrum times the chirp of the
-    quadratic aperture phase (k eps u^2 / 2z at aperture position u = kx lambda z / 2 pi)."""
-    eps = focus_epsilon(phys)
-    if eps == 0.0:
-        return iq
-    n = iq.shape[1]
-    m = 2 * n                                            # zero-padded: no wrap-around at the edges
-    kx = 2 * math.pi * np.fft.fftfreq(m, dx_m)
-    chirp = np.exp(1j * eps * phys.wavelength_m * z_m[:, None] * kx[None, :] ** 2 / (4 * math.pi))
-    return np.fft.ifft(np.fft.fft(iq, m, axis=1) * chirp, axis=1)[:, :n]
-
 
 def defocus_widening(phys: Physics, z_m: float) -> float:
     """Predicted -6 dB lateral widening of a Gaussian PSF at depth z by the focusing error:

@@ -41,15 +41,6 @@ FOLDERS = {"sonobench.kernel": "sonobench/kernel", "sonobench.zoo": "sonobench/z
            "sonobench.evaluator": "evaluator", "sonobench.simulation": "simulation", "sonobench.adapters": "adapters",
            "sonobench.baselines": "baselines", "sonobench.leaderboard_app": "leaderboard_app"}
 LEVEL = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
-# Import circles between modules of one package that are still to be untangled, each named here
-# so that a new one fails and one that is gone must be taken off the list (see test below).
-KNOWN_CIRCLES = {
-    # the simulator's fast model and image formation 3 (being reworked for issue 24)
-    frozenset({"sonobench.simulation.fast_backend", "sonobench.simulation.fast_if3",
-               "sonobench.simulation.image_formation3", "sonobench.simulation.shift_physics"}),
-}
-
-
 def _modules() -> dict[str, Path]:
     """Every module of the namespace by its dotted name."""
     out = {}
@@ -185,12 +176,9 @@ def _circles() -> set[frozenset]:
     return out
 
 
-def test_no_new_import_circle_and_the_known_ones_are_still_there_to_untangle():
+def test_no_import_circle():
     circles = _circles()
-    assert not (circles - KNOWN_CIRCLES), sorted(sorted(c) for c in circles - KNOWN_CIRCLES)
-    assert not (KNOWN_CIRCLES - circles), ("untangled: take these off KNOWN_CIRCLES",
-                                           sorted(sorted(c) for c in KNOWN_CIRCLES - circles))
-    assert all(len({_package(m) for m in c}) == 1 for c in circles), "a circle across packages"
+    assert not circles, sorted(sorted(c) for c in circles)
 
 
 def test_the_circle_finder_sees_a_circle_and_an_upward_import():
