@@ -60,6 +60,8 @@ from .probes import Probe, element_centres_m, get_probe
 
 FINE_AXIAL = 3       # fine beamforming rows per output pixel (IQ needs no carrier sampling)
 LANCZOS_A = 3        # Lanczos kernel half-width (grid steps) for the off-grid scatterers
+LANCZOS_A_KWAVE = 6  # in depth on the k-Wave grid: the band's top is at 0.8 of its Nyquist, where a
+                     # 3-lobe kernel's response varies 0.59-1.0 and 0.26 rad with the sub-step offset
 DAS_BLOCK_ROWS = 64
 
 
@@ -85,24 +87,35 @@ def element_columns(phys: Physics) -> np.ndarray:
 
 # ------------------------------------------------------------------ scatterers
 
-def _lanczos(x: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(x) < LANCZOS_A, np.sinc(x) * np.sinc(x / LANCZOS_A), 0.0)
+def _lanczos(x: np.ndarray, a: int = LANCZOS_A) -> np.ndarray:
+    return np.where(np.abs(x) < a, np.sinc(x) * np.sinc(x / a), 0.0)
 
 
-def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Spread point scatterers (one per non-zero `amplitude` grid point, each moved to a
-    uniform random position inside its cell) onto the grid with a separable Lanczos-3
-    kernel. The result is band-limited to the grid and its echoes have the phases of the
-    continuous positions (fully developed speckle)."""
-    rows, cols = amplitude.shape
+def scatterer_positions(amplitude: np.ndarray, rng: np.random.Generator):
+    """One point scatterer per non-zero `amplitude` cell, at a uniform random position inside
+    its cell: (row, col) in cell units (cell r's centre at r) and the amplitudes."""
     r, c = np.nonzero(amplitude)
     a = amplitude[r, c]
     uz, ux = rng.uniform(-0.5, 0.5, (2, a.size))
+    return r + uz, c + ux, a
+
+
+def render_scatterers(positions, shape: tuple[int, int], refine: int = 1) -> np.ndarray:
+    """Spread `scatterer_positions` onto a grid of `shape` with a separable Lanczos kernel
+    (band-limited interpolation; `LANCZOS_A_KWAVE` lobes in depth on the k-Wave grid). refine = 1: the phantom's grid (cell r at row r);
+    refine > 1: the k-Wave grid of `kwave_maps`, `refine` rows per cell, row j at depth
+    j dx / refine from the array (cell r's centre, at depth (r + 1/2) dx, is row refine (r + 1/2))."""
+    zc, xc, a = positions
+    rows, cols = shape
+    zi = zc if refine == 1 else refine * (zc + 0.5)
+    r, c = np.rint(zi).astype(np.int64), np.rint(xc).astype(np.int64)
+    uz, ux = zi - r, xc - c
     out = np.zeros(rows * cols)
-    taps = np.arange(-LANCZOS_A, LANCZOS_A + 1)
-    wz = _lanczos(taps[:, None] - uz[None])   # a scatterer at row r + uz gives row r + t lanczos(t - uz)
+    a_z = LANCZOS_A if refine == 1 else LANCZOS_A_KWAVE
+    taps_z, taps = np.arange(-a_z, a_z + 1), np.arange(-LANCZOS_A, LANCZOS_A + 1)
+    wz = _lanczos(taps_z[:, None] - uz[None], a_z)   # a scatterer at row r + uz gives row r + t lanczos(t - uz)
     wx = _lanczos(taps[:, None] - ux[None])
-    for i, tz in enumerate(taps):
+    for i, tz in enumerate(taps_z):
         rr = r + tz
         okz = (rr >= 0) & (rr < rows)
         for j, tx in enumerate(taps):
@@ -110,6 +123,88 @@ def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.nd
             ok = okz & (cc >= 0) & (cc < cols)
             out += np.bincount(rr[ok] * cols + cc[ok], weights=(a * wz[i] * wx[j])[ok], minlength=rows * cols)
     return out.reshape(rows, cols)
+
+
+def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`scatterer_positions` rendered on the phantom's own grid (what the fast backend and the
+    displayed phantom use; the k-Wave path renders the same positions on its finer grid,
+    `kwave_maps`)."""
+    return render_scatterers(scatterer_positions(amplitude, rng), amplitude.shape)
+
+
+# ------------------------------------------------------------------ the k-Wave grid
+
+# Why the k-Wave grid is twice as fine in depth as the phantom's (measured, docs/guides/
+# generation-if3.md "Known shortfalls"). Backscatter at frequency f comes from the medium's
+# spatial frequency 2k = 2 (2 pi f / c) along the beam; on a grid of step dz the highest one is
+# pi / dz, i.e. echoes above f_c = c / (4 dz) (4.3 MHz at 0.09 mm: the middle of the L7-4's band)
+# come from the medium's aliased component at 2k - 2 pi / dz. An off-grid scatterer's echo then
+# has a notch at f_c and the band above it rotated by 2 pi (sub-cell offset): a distorted pulse
+# with long axial side lobes that filled an anechoic cyst (-9.3 dB against pymust's -15.8 with
+# one plane wave; k-Wave and pymust images of the same scatterers correlated 0.35). An
+# on-lattice scatterer has no such error but the lattice ties the echo spectrum at f to the one
+# at 2 f_c - f (non-Rayleigh speckle). With dz = dx / 2, f_c = 8.6 MHz lies above the band.
+# Laterally the backscatter's spatial frequency is at most k (sin(steer) + sin(receive angle)),
+# under half the lateral Nyquist, so columns stay at dx. The time step is unchanged (k-space
+# scheme with the reference speed `KWAVE_C_REF`: stable while dt <= 2 asin(c_ref / c_max) /
+# (c_ref k_max), 20 ns here against 16.4), so a frame costs ~2x the FFTs of the phantom's grid.
+AXIAL_REFINE = 2
+
+
+def kwave_c_ref(phys: Physics) -> float:
+    """The k-space correction's reference speed: the beamformer's (tissue's typical) speed, where
+    the correction is exact. With c_max (1650 m/s) as reference the 5 MHz echoes in 1540 m/s
+    tissue travelled 0.6 % slow (measured: an image 90 um too deep at 17.6 mm)."""
+    return phys.c_beamform
+
+
+def _smooth(n: int) -> bool:
+    for p in (2, 3, 5, 7):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def kwave_pml_rows(phys: Physics) -> int:
+    """PML rows on each side of the k-Wave grid: at least `phys.pml` x AXIAL_REFINE (the same
+    depth as the phantom grid's PML), the total row count a product of 2, 3, 5, 7 (fast FFTs)."""
+    n = phys.pml * AXIAL_REFINE
+    while not _smooth(phys.rows * AXIAL_REFINE + 2 * n):
+        n += 1
+    return n
+
+
+def kwave_maps(base: dict, positions, phys: Physics) -> dict:
+    """The acoustic maps on the k-Wave grid's interior (rows x AXIAL_REFINE, cols): the
+    phantom's cell properties `base` ("c", "rho", "alpha", per cell, without scatterers)
+    linearly interpolated in depth between cell centres, the scatterers (`scatterer_positions`
+    of the phantom's cells) rendered at their continuous positions on the fine rows."""
+    fine = {k: _refine_rows(np.asarray(base[k], dtype=np.float64)) for k in ("c", "rho", "alpha")}
+    fluct = render_scatterers(positions, fine["c"].shape, AXIAL_REFINE)
+    return {"sound_speed": np.clip(fine["c"] * (1 + fluct), phys.c_min, phys.c_max),
+            "density": fine["rho"] * (1 + fluct), "alpha_coeff": fine["alpha"]}
+
+
+def _refine_rows(cells: np.ndarray) -> np.ndarray:
+    """Cell values (rows, cols) sampled at the k-Wave rows' depths j dx / AXIAL_REFINE."""
+    rows = cells.shape[0]
+    pos = np.clip((np.arange(rows * AXIAL_REFINE)) / AXIAL_REFINE - 0.5, 0, rows - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), rows - 2) if rows > 1 else np.zeros(pos.size, np.int64)
+    w = (pos - i0)[:, None]
+    return cells[i0] * (1 - w) + cells[np.minimum(i0 + 1, rows - 1)] * w
+
+
+def kwave_interior(phys: Physics, maps: dict) -> dict:
+    """The maps the k-Wave run takes: `maps["kwave"]` (from `kwave_maps`) when the phantom made
+    them (the attenuation refined from `maps["alpha_coeff"]`), maps already on the fine rows as
+    they are, else phantom-grid maps refined (`_refine_rows`: their scatterers then carry no
+    echo above the phantom grid's f_c; homogeneous or scatterer-free maps lose nothing)."""
+    if "kwave" in maps:  # the attenuation from the phantom-grid map, which acquisition shifts scale
+        return dict(maps["kwave"], alpha_coeff=_refine_rows(np.asarray(maps["alpha_coeff"], dtype=np.float64)))
+    keys = ("sound_speed", "density", "alpha_coeff")
+    if np.asarray(maps["sound_speed"]).shape[0] == phys.rows * AXIAL_REFINE:
+        return {k: maps[k] for k in keys}
+    return {k: _refine_rows(np.asarray(maps[k], dtype=np.float64)) for k in keys}
 
 
 # ------------------------------------------------------------------ transmit / receive
@@ -197,19 +292,21 @@ def transmit_signals(phys: Physics, angles_deg) -> tuple[np.ndarray, np.ndarray,
 
 
 def channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
-    """Every compounding angle of `phys.angles_deg` through one batched k-Wave run: channel
-    RF (n_angles, n_elements, n_t) float32 and the burst-peak time, the background (what the
-    array records of its own transmit, `background_rf`) subtracted."""
-    rf, t_peak = _channel_rf(phys, maps)
-    return rf - background_rf(phys, maps), t_peak
+    """Every compounding angle of `phys.angles_deg` through one batched k-Wave run on the
+    axially refined grid (`kwave_interior` takes the maps): channel RF (n_angles, n_elements,
+    n_t) float32 and the burst-peak time, the background (what the array records of its own
+    transmit, `background_rf`) subtracted."""
+    fine = kwave_interior(phys, maps)
+    rf, t_peak = _channel_rf(phys, fine)
+    return rf - background_rf(phys, fine), t_peak
 
 
 _BACKGROUND: dict = {}
 
 
 def background_rf(phys: Physics, maps: dict) -> np.ndarray:
-    """The channel RF of the same transmits into the coupling medium alone (the phantom's top
-    row, homogeneous, no echo): the transmit burst each element records of itself (for a
+    """The channel RF of the same transmits into the coupling medium alone (the top row of the
+    k-Wave maps, homogeneous, no echo): the transmit burst each element records of itself (for a
     steered plane wave at its own delay, after the fixed transmit gate), its neighbours' pulses
     running along the array, and the aperture's edge waves. A real probe's elements are
     isolated on transmit and do not record these; in the simulation they are 40-60 dB above
@@ -221,29 +318,39 @@ def background_rf(phys: Physics, maps: dict) -> np.ndarray:
     if key not in _BACKGROUND:
         if len(_BACKGROUND) >= 4:
             _BACKGROUND.pop(next(iter(_BACKGROUND)))
-        flat = {k: np.full((phys.rows, phys.cols), v) for k, v in top.items()}
+        flat = {k: np.full((phys.rows * AXIAL_REFINE, phys.cols), v) for k, v in top.items()}
         _BACKGROUND[key] = _channel_rf(phys, flat)[0]
     return _BACKGROUND[key]
 
 
 def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
+    """One batched run of the k-Wave grid: `maps` on its interior (rows x AXIAL_REFINE, cols),
+    depth step dx / AXIAL_REFINE, the PML `kwave_pml_rows` deep and `phys.pml` wide, the array
+    on the first interior row."""
     from types import SimpleNamespace
 
     from . import arrays
-    from .kwave_backend import _fast_loop_class, array_mask, pad_maps
+    from .kwave_backend import _fast_loop_class
 
-    full = pad_maps(phys, maps)
-    mask, signals, t_peak = transmit_signals(phys, phys.angles_deg)
-    kgrid = SimpleNamespace(Nx=phys.grid_shape[0], dx=phys.dx_m, Ny=phys.grid_shape[1], dy=phys.dx_m,
+    pz, px = kwave_pml_rows(phys), phys.pml
+    full = {k: np.pad(np.asarray(maps[k], dtype=np.float64), ((pz, pz), (px, px)), mode="edge")
+            for k in ("sound_speed", "density", "alpha_coeff")}
+    shape = full["sound_speed"].shape
+    coarse_mask, signals, t_peak = transmit_signals(phys, phys.angles_deg)
+    mask = np.zeros(shape, dtype=bool)
+    mask[pz, :] = coarse_mask[phys.pml, :]
+    sensor = np.zeros(shape, dtype=bool)
+    sensor[pz, px:px + phys.cols] = True
+    kgrid = SimpleNamespace(Nx=shape[0], dx=phys.dx_m / AXIAL_REFINE, Ny=shape[1], dy=phys.dx_m,
                             Nt=phys.n_steps(), dt=phys.dt_s)
     medium = SimpleNamespace(sound_speed=full["sound_speed"], density=full["density"],
                              alpha_coeff=full["alpha_coeff"], alpha_power=phys.alpha_power,
-                             alpha_mode="no_dispersion", sound_speed_ref=phys.c_max)
+                             alpha_mode="no_dispersion", sound_speed_ref=kwave_c_ref(phys))
     loop = _fast_loop_class()
     loop.array_backend = arrays.pick()
     sim = loop(kgrid, medium, SimpleNamespace(p_mask=mask, p=signals[0], p_batch=signals, p_mode="additive"),
-               SimpleNamespace(mask=array_mask(phys), record=("p",)), device="cpu", use_sg=True, use_kspace=True,
-               smooth_p0=False, pml_size=(phys.pml, phys.pml), pml_alpha=(phys.pml_alpha, phys.pml_alpha),
+               SimpleNamespace(mask=sensor, record=("p",)), device="cpu", use_sg=True, use_kspace=True,
+               smooth_p0=False, pml_size=(pz, px), pml_alpha=(phys.pml_alpha, phys.pml_alpha),
                quiet=True, dtype=np.float32)
     rec = sim.run()["p"]                                   # (n_angles, cols, n_t)
     return np.einsum("ec,act->aet", element_columns(phys).astype(np.float32), rec), t_peak

@@ -323,13 +323,16 @@ def acoustic_maps(params: dict, phys: Physics, rng: np.random.Generator) -> dict
     has = rng.random(idx.shape) < table("scat_density")
     fluct = table("scat_amp") * rng.standard_normal(idx.shape) * has
     if phys.image_formation == 3:  # scatterers off the grid lattice (fully developed speckle)
-        from .image_formation3 import offgrid_scatterers
+        from . import image_formation3 as if3
 
-        fluct = offgrid_scatterers(fluct, rng)
+        positions = if3.scatterer_positions(fluct, rng)
+        fluct = if3.render_scatterers(positions, fluct.shape)
     maps = {"sound_speed": np.clip(base["c"] * (1 + fluct), phys.c_min, phys.c_max),
             "density": base["rho"] * (1 + fluct),
             "alpha_coeff": base["alpha"],
             "tissue_index": idx}
+    if phys.image_formation == 3:  # the k-Wave path's own, axially finer grid (if3.AXIAL_REFINE says why)
+        maps["kwave"] = if3.kwave_maps(base, positions, phys)
     if params.get("anatomy", 1) >= 2:  # the fast backend's specular part (its interfaces, partial volumes included)
         maps["impedance_base"] = np.clip(base["c"], phys.c_min, phys.c_max) * base["rho"]
     return maps

@@ -112,9 +112,21 @@ def homogeneous_maps(phys: Physics, fluct: np.ndarray) -> dict:
             "alpha_coeff": np.zeros(shape)}
 
 
-def kwave_compound_iq(phys: Physics, fluct: np.ndarray, grids) -> list[np.ndarray]:
-    """Our k-Wave path (batched angles, probe elements, receive filter, IQ DAS) on each grid."""
-    rf, t_peak = if3.channel_rf(phys, homogeneous_maps(phys, fluct))
+def kwave_maps(phys: Physics, scatterers) -> dict:
+    """Homogeneous k-Wave maps: `scatterers` as `if3.scatterer_positions` gives them (rendered at
+    their continuous positions on the k-Wave path's finer grid), or a phantom-grid fluctuation map."""
+    if isinstance(scatterers, tuple):
+        rows = phys.rows * if3.AXIAL_REFINE
+        fluct = if3.render_scatterers(scatterers, (rows, phys.cols), if3.AXIAL_REFINE)
+        return {"sound_speed": 1540.0 * (1 + fluct), "density": 1000.0 * (1 + fluct),
+                "alpha_coeff": np.zeros((rows, phys.cols))}
+    return homogeneous_maps(phys, scatterers)
+
+
+def kwave_compound_iq(phys: Physics, scatterers, grids) -> list[np.ndarray]:
+    """Our k-Wave path (batched angles, probe elements, receive filter, IQ DAS) on each grid;
+    `scatterers` as `kwave_maps` takes them."""
+    rf, t_peak = if3.channel_rf(phys, kwave_maps(phys, scatterers))
     iq = if3.receive_iq(rf, phys, t_peak, 0.0, np.random.default_rng(0))
     return [if3.compound_iq(iq, phys, t_peak, grid) for grid in grids]
 

@@ -69,13 +69,14 @@ def test_offgrid_scatterer_keeps_its_strength_and_continuous_position():
 @pytest.fixture(scope="module")
 def point_targets():
     phys = pt.test_physics()
-    fluct, targets = np.zeros((phys.rows, phys.cols)), []
+    cells, targets = [], []
     for z in pt.TARGET_DEPTHS_M:
         i, j = int(round(z / phys.dx_m - 0.5)), phys.cols // 2
-        fluct[i, j] = 0.05
+        cells.append((i, j))
         targets.append(((i + 0.5) * phys.dx_m, (j + 0.5) * phys.dx_m))
     grids = [pt.local_grid(z, x) for z, x in targets]
-    ours = pt.kwave_compound_iq(phys, fluct, grids)
+    points = tuple(np.array(v, dtype=np.float64) for v in zip(*cells)) + (np.full(len(cells), 0.05),)
+    ours = pt.kwave_compound_iq(phys, points, grids)
     half = phys.width_m / 2
     ref = [pt.pymust_compound_iq([x - half], [z], [1.0], phys, g[0], g[1] - half) for (z, x), g in zip(targets, grids)]
     return [(pt.psf_widths(np.abs(o)), pt.psf_widths(np.abs(r))) for o, r in zip(ours, ref)]
@@ -95,10 +96,10 @@ def test_point_target_widths_agree_with_pymust(point_targets, depth):
 def speckle():
     phys = pt.test_physics()
     rng = np.random.default_rng(3)
-    fluct = if3.offgrid_scatterers(0.01 * rng.standard_normal((phys.rows, phys.cols)), rng)
+    points = if3.scatterer_positions(0.01 * rng.standard_normal((phys.rows, phys.cols)), rng)
     half = phys.width_m / 2
     grids = [pt.speckle_grid(z) for z in pt.TARGET_DEPTHS_M]
-    ours = [np.abs(iq) for iq in pt.kwave_compound_iq(phys, fluct, [(z, x + half) for z, x in grids])]
+    ours = [np.abs(iq) for iq in pt.kwave_compound_iq(phys, points, [(z, x + half) for z, x in grids])]
     return phys, grids, ours
 
 
