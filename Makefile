@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sonobench-installed
 PYTEST_ARGS ?=
+# Test processes: one per core (pytest-xdist); a test file stays on one process, so its
+# module fixtures (a built wheel, a Ray cluster, a scored store) are built once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test test-fast lint docs docs-check bench app clean
 
@@ -17,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sonobench demo
 
 test: $(STAMP) lint docs-check
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

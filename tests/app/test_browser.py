@@ -125,7 +125,7 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
     page.locator("input[type=file]").first.set_input_files(str(model))
     page.get_by_label("Display name").fill("browser-upload")
     page.get_by_label("Team").fill("playwright")
-    page.get_by_role("button", name="Evaluate").click()
+    page.get_by_role("button", name="Evaluate").click(timeout=120_000)  # enabled once the upload arrives
     page.get_by_text("Scored: submission #").wait_for(timeout=60_000)
     _no_exception(page)
     _shot(page, artifacts_dir, "2-submit-result")

@@ -50,7 +50,8 @@ def _upload(page, url: str, task: str, model, team: str = "playwright") -> None:
     page.get_by_role("option", name=re.compile(f"^{re.escape(task)} ")).click()
     page.locator("input[type=file]").first.set_input_files(str(model))
     page.get_by_label("Team").fill(team)
-    page.get_by_role("button", name="Evaluate").click()
+    # enabled once the upload has reached the server: on a loaded machine that can take a while
+    page.get_by_role("button", name="Evaluate").click(timeout=120_000)
 
 
 def test_uploads_open_their_own_submission_follow_ups_finish_and_failures_are_listed(
