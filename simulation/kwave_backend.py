@@ -96,9 +96,9 @@ def _fast_loop_class():
 
         def _setup_pml(self):
             # k-Wave's medium.sound_speed_ref: the reference speed of the k-space correction and the
-            # PML, by default the medium's highest; image formation 3 fixes it (image_formation3.
-            # kwave_c_ref: the beamformer's speed, where the correction is exact) so a frame and its
-            # background run (image_formation3.background_rf) share every operator.
+            # PML, by default the medium's highest; image formation 3 fixes it (Physics.c_max,
+            # image_formation3.kwave_c_ref) so a frame and its background run
+            # (image_formation3.background_rf) share every operator.
             ref = getattr(self.medium, "sound_speed_ref", None)
             if ref is not None:
                 self.c_ref = float(ref)
