@@ -78,9 +78,11 @@ def _namespaces(phys: Physics, maps: dict, angle_deg: float, n_steps: int):
 
 
 def pad_maps(phys: Physics, interior: dict) -> dict:
-    """Extend the interior acoustic maps over the PML by edge replication."""
+    """Extend the interior acoustic maps over the PML by edge replication (the arrays; entries
+    such as image formation 3's `maps["kwave"]`, the k-Wave path's own grid, are left out)."""
     p = phys.pml
-    return {k: np.pad(np.asarray(v, dtype=np.float64), p, mode="edge") for k, v in interior.items()}
+    return {k: np.pad(np.asarray(v, dtype=np.float64), p, mode="edge") for k, v in interior.items()
+            if not isinstance(v, dict)}
 
 
 @functools.lru_cache(maxsize=1)
