@@ -1,10 +1,12 @@
 """Image formation 3: a real probe's compounded plane waves, IQ delay-and-sum, Rayleigh speckle.
 
-    phantom (scatterers at off-grid positions, band-limited onto the grid)
-      -> k-Wave: every compounding angle in one batched solver run; a continuous source across
-         the probe's aperture (`transmit_signals` says why), the probe's elements (centres,
-         widths, kerf), averaged over their width, the receivers; what the array records of
-         its own transmit (a run into the coupling gel alone, `background_rf`) subtracted
+    phantom (scatterers at random positions inside their cells: `scatterer_positions`)
+      -> k-Wave on its own grid, twice as fine in depth (`AXIAL_REFINE` says why; the scatterers
+         rendered there at their continuous positions, `kwave_maps`): every compounding angle in
+         one batched solver run; a continuous source across the probe's aperture
+         (`transmit_signals` says why), the probe's elements (centres, widths, kerf), averaged
+         over their width, the receivers; what the array records of its own transmit (a run into
+         the coupling gel alone, `background_rf`) subtracted
       -> per channel: receiver noise, the probe's one-way response as receive filter (the
          transmit is a one-cycle sine through the same response), IQ demodulation at f0
       -> IQ delay-and-sum with the probe's element count (128 for the L7-4), dynamic
@@ -13,37 +15,28 @@
       -> TGC and log compression as image formation 2 (`image_formation.bmode`)
 
 Why the L7-4 at 5.2 MHz with three angles (the cost budget). A k-Wave frame costs, per angle,
-n_steps x 9 real FFTs of the grid (4 forward, 5 inverse per time step); at 5.208 MHz the grid
-step must be <= 1440 / 5.208e6 / 3 = 0.092 mm (3 points per wavelength at the slowest tissue).
-The 400 x 448 grid (0.09 mm, 33.84 x 38.16 mm field plus a 12-point PML; 2^4 5^2 x 2^6 7)
-needs 3,226 time steps (CFL 0.3 at 1,650 m/s; the +-8 degree steering adds 5.3 mm of path).
-Measured (benchmarks/simulation_speed.py --imaging if3-l7-4, one thread, `nice -n 10`, on the
-2-core machine while ~7 other jobs ran): FFT floor 70.96 CPU-s per frame (three angles), our
-frame 84.13 CPU-s on breast-lesion, ours / floor = 1.19. The machine's load inflates CPU
-seconds ~2.5x against the issue's quiet-machine figure for the same transforms (~8 CPU-s of
-FFTs per angle on a 405^2 grid, i.e. ~9.4 per angle on 400 x 448 x 3,220 steps); on a quiet
-core a frame is therefore ~1.19 x 28 = ~34 CPU-s and the ~1,040 frames of a regeneration
-~10 CPU-hours, inside the 12-hour budget (at the loaded rate: ~24). A 7.5 MHz L11-class
-probe needs a 0.063 mm step, (0.09/0.063)^3 = 2.9x the cost per angle (~29 CPU-hours), and
-five angles at 5.2 MHz ~16 CPU-hours: three angles at +-8 degrees with the L7-4 is what fits.
-A worker's first frame also builds the three delay-and-sum matrices (~150 CPU-s loaded);
-they are cached for the worker's later frames.
+n_steps x 9 real FFTs of the grid (4 forward, 5 inverse per time step). The phantom's grid step
+must be <= 1440 / 5.208e6 / 3 = 0.092 mm (3 points per wavelength at the slowest tissue): 0.09 mm,
+376 x 424 cells (33.84 x 38.16 mm), 3,226 time steps (CFL 0.3 at 1,650 m/s; the +-8 degree
+steering adds 5.3 mm of path). On the phantom's grid (400 x 448 with the PML) a frame measured
+84 CPU-s at load 6-9 (FFT floor 71, ours / floor 1.19; ~34 CPU-s on a quiet core, ~10 CPU-hours
+for the ~1,040 frames of a regeneration). The k-Wave grid is 800 x 448 (depth step 0.045 mm),
+so the solver's FFTs double: see docs/guides/generation-if3.md for the measured cost. A 7.5 MHz
+L11-class probe needs a 0.063 mm step, (0.09/0.063)^3 = 2.9x the cost per angle, five angles
+5/3x: three angles at +-8 degrees with the L7-4 is what fits. A worker's first frame also builds
+the three delay-and-sum matrices (~150 CPU-s loaded), cached for its later frames.
 
-Checked against pymust (tests/simulation/test_image_formation3.py; 64 of the 128 elements,
-same transmit, pymust simulating, demodulating and beamforming): point-target -6 dB widths
-at 8, 15, 22 mm, ours vs pymust: axial 0.329/0.333/0.336 vs 0.338/0.335/0.334 mm, lateral
-0.472/0.482/0.481 vs 0.509/0.507/0.508 mm (within 3 % and 7 %); speckle autocorrelation FWHM
-axial 0.267/0.278/0.295 vs 0.246/0.273/0.266 mm, lateral 0.378/0.385/0.410 vs
-0.436/0.450/0.439 mm (ours 7-16 % finer laterally over three runs: NOT yet within
-10 %); envelope mean/std in homogeneous
-speckle 1.94 (ours) and 1.86-1.96 (pymust).
+Checked against pymust (tests/simulation/test_image_formation3.py, test_kwave_cyst.py; 64 of the
+128 elements, same transmit, pymust simulating, demodulating and beamforming): point-target and
+speckle -6 dB widths at 8, 15, 22 mm, the envelope statistics of homogeneous speckle, and an
+anechoic cyst's contrast (benchmarks/cyst_contrast.py: -17.1 dB against pymust's -20.0 with three
+angles, the remainder mostly multiple scattering in the 2-D medium; see the guide's table).
 
-Why off-grid scatterers. On the grid lattice the echo phases of the scatterers in one
-resolution cell are not uniformly distributed (the two-way phase advances by a fixed step per
-grid row), the summed echo is not circular Gaussian and the envelope's mean/std stays ~1.7
-(Rayleigh: 1.91). Here each scatterer has a random continuous position inside its cell and is
-spread onto the grid with a separable Lanczos-3 kernel (band-limited interpolation), so its
-echo phase follows its continuous position.
+Why off-grid scatterers. On a lattice the echo spectrum at f is tied to the one at 2 f_c - f
+(f_c = c / (4 dz)), the summed echo is not circular Gaussian and the envelope's mean/std stays
+~1.7 (Rayleigh: 1.91). Each scatterer has a random continuous position inside its cell and is
+spread with a separable Lanczos kernel (band-limited interpolation), so its echo phase follows its
+continuous position - on a grid whose f_c is above the band (`AXIAL_REFINE`).
 """
 from __future__ import annotations
 
@@ -145,17 +138,17 @@ def offgrid_scatterers(amplitude: np.ndarray, rng: np.random.Generator) -> np.nd
 # on-lattice scatterer has no such error but the lattice ties the echo spectrum at f to the one
 # at 2 f_c - f (non-Rayleigh speckle). With dz = dx / 2, f_c = 8.6 MHz lies above the band.
 # Laterally the backscatter's spatial frequency is at most k (sin(steer) + sin(receive angle)),
-# under half the lateral Nyquist, so columns stay at dx. The time step is unchanged (k-space
-# scheme with the reference speed `KWAVE_C_REF`: stable while dt <= 2 asin(c_ref / c_max) /
-# (c_ref k_max), 20 ns here against 16.4), so a frame costs ~2x the FFTs of the phantom's grid.
+# under half the lateral Nyquist, so columns stay at dx. The time step is unchanged (the k-space
+# scheme with reference speed c_max, `kwave_c_ref`), so a frame costs ~2x the phantom grid's FFTs.
 AXIAL_REFINE = 2
 
 
 def kwave_c_ref(phys: Physics) -> float:
-    """The k-space correction's reference speed: the beamformer's (tissue's typical) speed, where
-    the correction is exact. With c_max (1650 m/s) as reference the 5 MHz echoes in 1540 m/s
-    tissue travelled 0.6 % slow (measured: an image 90 um too deep at 17.6 mm)."""
-    return phys.c_beamform
+    """The k-space correction's reference speed: c_max, where the scheme is unconditionally
+    stable. The beamformer's speed (1540 m/s), where the correction is exact, removed a 0.6 %
+    slowness of 5 MHz echoes in 1540 m/s tissue (an image 53-92 um too deep at 11-17.6 mm) but
+    diverged on bone-surface case 0 (density 3,900, 40 dB/(MHz^y cm)): not used."""
+    return phys.c_max
 
 
 def _smooth(n: int) -> bool:

@@ -78,9 +78,11 @@ def _namespaces(phys: Physics, maps: dict, angle_deg: float, n_steps: int):
 
 
 def pad_maps(phys: Physics, interior: dict) -> dict:
-    """Extend the interior acoustic maps over the PML by edge replication."""
+    """Extend the interior acoustic maps over the PML by edge replication (the arrays; entries
+    such as image formation 3's `maps["kwave"]`, the k-Wave path's own grid, are left out)."""
     p = phys.pml
-    return {k: np.pad(np.asarray(v, dtype=np.float64), p, mode="edge") for k, v in interior.items()}
+    return {k: np.pad(np.asarray(v, dtype=np.float64), p, mode="edge") for k, v in interior.items()
+            if not isinstance(v, dict)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,9 +98,9 @@ def _fast_loop_class():
 
         def _setup_pml(self):
             # k-Wave's medium.sound_speed_ref: the reference speed of the k-space correction and the
-            # PML, by default the medium's highest; image formation 3 fixes it (image_formation3.
-            # kwave_c_ref: the beamformer's speed, where the correction is exact) so a frame and its
-            # background run (image_formation3.background_rf) share every operator.
+            # PML, by default the medium's highest; image formation 3 fixes it (Physics.c_max,
+            # image_formation3.kwave_c_ref) so a frame and its background run
+            # (image_formation3.background_rf) share every operator.
             ref = getattr(self.medium, "sound_speed_ref", None)
             if ref is not None:
                 self.c_ref = float(ref)

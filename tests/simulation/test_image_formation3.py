@@ -99,16 +99,40 @@ def speckle():
     points = if3.scatterer_positions(0.01 * rng.standard_normal((phys.rows, phys.cols)), rng)
     half = phys.width_m / 2
     grids = [pt.speckle_grid(z) for z in pt.TARGET_DEPTHS_M]
-    ours = [np.abs(iq) for iq in pt.kwave_compound_iq(phys, points, [(z, x + half) for z, x in grids])]
-    return phys, grids, ours
+    iqs = pt.kwave_compound_iq(phys, points, [(z, x + half) for z, x in grids])
+    return phys, grids, [np.abs(iq) for iq in iqs], iqs
+
+
+def _ideal_speckle_ratio(iqs, trials: int = 10) -> float:
+    """The estimator's mean/std for ideal fully developed speckle: circular Gaussian fields with
+    each window's own power spectrum, through the same `pt.normalised` pooling."""
+    rng, values = np.random.default_rng(0), []
+    for _ in range(trials):
+        env = []
+        for iq in iqs:
+            shape = (2 * iq.shape[0], 2 * iq.shape[1])
+            noise = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+            field = np.fft.ifft2(np.abs(np.fft.fft2(iq, s=shape)) * np.fft.fft2(noise))[:iq.shape[0], :iq.shape[1]]
+            env.append(pt.normalised(np.abs(field)))
+        env = np.concatenate(env)
+        values.append(env.mean() / env.std())
+    return float(np.mean(values))
 
 
 @pytest.mark.slow
 def test_kwave_speckle_is_fully_developed(speckle):
-    """Homogeneous phantom, scatterers off the lattice: envelope mean/std 1.91 +- 0.05."""
-    _, _, ours = speckle
+    """Homogeneous phantom, scatterers off the lattice: envelope mean/std as ideal fully developed
+    speckle gives it, within 0.05. The estimator (row and column means divided out in three
+    4 x 10 mm windows) reads above Rayleigh's 1.91 on ideal speckle: 2.02 +- 0.02 with our
+    one-angle spectra (self-normalisation; measured), where ours read 2.04 on the axially refined
+    k-Wave grid and pymust's sparse Poisson scatterers (50 per mm^2) 1.88-1.95 over six seeds
+    (their density fluctuations lower it). On the phantom's own grid ours read 1.94, its echoes
+    aliased (docs/guides/generation-if3.md)."""
+    _, _, ours, iqs = speckle
     env = np.concatenate([pt.normalised(e) for e in ours])
-    assert env.mean() / env.std() == pytest.approx(RAYLEIGH_MEAN_OVER_STD, abs=0.05)
+    ratio = env.mean() / env.std()
+    assert ratio == pytest.approx(_ideal_speckle_ratio(iqs), abs=0.05)
+    assert ratio == pytest.approx(RAYLEIGH_MEAN_OVER_STD, abs=0.15)
 
 
 # The issue's target is 10 % at every depth; what holds today is 10 % at 8 mm and 20 % deeper.
@@ -126,7 +150,7 @@ def test_speckle_grain_agrees_with_pymust(speckle):
     echo centroid 5.22 vs 4.96 MHz). One 4 x 10 mm window's axial width also varies by 10-15 %
     between pymust realisations (pymust's cost limits its scatterers to 50 per mm^2 here)."""
     pytest.importorskip("pymust")
-    phys, grids, ours = speckle
+    phys, grids, ours, _ = speckle
     xs, zs, rc = pt.pymust_scatterers(50, np.random.default_rng(4))
     for i, (depth, (z, x), env) in enumerate(zip(pt.TARGET_DEPTHS_M, grids, ours)):
         ref = np.abs(pt.pymust_compound_iq(xs, zs, rc, phys, z, x))
