@@ -58,6 +58,16 @@ def kwave_frame(channel_rf, phys: Physics, index: int, preset: str = "breast-les
     return time.process_time() - c0, time.perf_counter() - t0
 
 
+def kwave_grid_shape(phys: Physics) -> tuple[int, int]:
+    """The grid the solver runs on: image formation 3's k-Wave path is twice as fine in depth
+    (`image_formation3.AXIAL_REFINE`, with its own PML rows); earlier ones run on `phys.grid_shape`."""
+    if phys.image_formation != 3:
+        return phys.grid_shape
+    from sonobench.simulation import image_formation3 as if3
+
+    return (phys.rows * if3.AXIAL_REFINE + 2 * if3.kwave_pml_rows(phys), phys.grid_shape[1])
+
+
 def fft_floor(phys: Physics) -> float:
     """CPU seconds of a bare loop of the solver's real FFTs for one frame: every angle in one
     batch (as our loop runs them), per step 4 forward and 5 inverse transforms per angle
@@ -65,7 +75,7 @@ def fft_floor(phys: Physics) -> float:
     the spectral multiplies, float32, the array library and thread count of our loop."""
     from sonobench.simulation import arrays
 
-    B, shape = arrays.pick(), phys.grid_shape
+    B, shape = arrays.pick(), kwave_grid_shape(phys)
     n = len(phys.angles_deg) if phys.image_formation == 3 else 1
     reps = 1 if phys.image_formation == 3 else len(phys.angles_deg)
     rng = np.random.default_rng(0)
@@ -136,7 +146,7 @@ def main():
     phys = _physics(args.imaging, args.rows, args.cols)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; array backend: {arrays.pick().name}; "
           f"imaging {args.imaging}" + (f" (probe {phys.probe})" if phys.probe else ""))
-    print(f"grid {phys.grid_shape}, {phys.n_steps()} steps, f0 {phys.f0_hz / 1e6:g} MHz, "
+    print(f"grid {kwave_grid_shape(phys)}, {phys.n_steps()} steps, f0 {phys.f0_hz / 1e6:g} MHz, "
           f"{phys.points_per_wavelength:.2f} points/wavelength, angles {list(phys.angles_deg)}, output {phys.out_shape}")
     c0 = time.process_time()
     kwave_frame(None, phys, 0)  # warm-up: imports, FFT plans, the delay-and-sum matrices

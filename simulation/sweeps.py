@@ -189,12 +189,18 @@ def frame_maps(specimen: Specimen, true_pose: np.ndarray, phys: Physics, rng: np
     props = [tissues[n] for n in names] + [specimen.bone_tissue]
     table = lambda key: np.array([p[key] for p in props], dtype=np.float64)[idx]  # noqa: E731
     fluct = table("scat_amp") * rng.standard_normal(idx.shape) * (rng.random(idx.shape) < table("scat_density"))
-    if phys.image_formation == 3:
-        from .image_formation3 import offgrid_scatterers
+    positions = None
+    if phys.image_formation == 3:  # off the grid lattice, as phantom.acoustic_maps (the same draws)
+        from . import image_formation3 as if3
 
-        fluct = offgrid_scatterers(fluct, rng)
-    return {"sound_speed": np.clip(table("c") * (1 + fluct), phys.c_min, phys.c_max),
+        positions = if3.scatterer_positions(fluct, rng)
+        fluct = if3.render_scatterers(positions, fluct.shape)
+    maps = {"sound_speed": np.clip(table("c") * (1 + fluct), phys.c_min, phys.c_max),
             "density": table("rho") * (1 + fluct), "alpha_coeff": table("alpha"), "tissue_index": idx}
+    if positions is not None:  # the k-Wave path's own, axially finer grid (if3.AXIAL_REFINE says why)
+        base = {"c": table("c"), "rho": table("rho"), "alpha": table("alpha")}
+        maps["kwave"] = if3.kwave_maps(base, positions, phys)
+    return maps
 
 
 def frame_image(maps: dict, phys: Physics, backend: Backend, noise_std: float, rng: np.random.Generator,
