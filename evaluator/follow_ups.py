@@ -1,7 +1,7 @@
 """A submission's follow-ups, run after its main result is stored: the same file scored on each of
-its task's follow-up sets (`task_sets.follow_up_sets`: shift sets, sweep sets, the hidden split;
-inline, one after another, or queued for a worker), and `follow`, which scores every kept
-submission of an old task version on a new one. Each is an ordinary evaluation through the one
+its task's follow-up sets (`task_sets.follow_up_sets`: shift sets, sweep sets, the hidden split),
+inline, one after another (a queue worker enqueues them instead: `queue.spool.enqueue_shifts`);
+and `follow`, which scores every kept submission of an old task version on a new one. Each is an ordinary evaluation through the one
 pipeline, never charged to a team's quota."""
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from .evaluate import Request, evaluate
 from .kept_models import KeptModelMissing, load_kept
 from .method import method_of
 from .private import is_private
-from .queue.spool import enqueue
 from .task_sets import follow_up, follow_up_sets
 from .tasks import Task
 
@@ -56,17 +55,6 @@ def score_shifts(store, task: Task, sub, request, settings, parent_submission_id
         if log:
             log(_outcome_line(o, child))
     return out
-
-
-def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_id: int) -> list[int]:
-    """Queue one follow-up job per shift set (for a worker); returns the job ids queued."""
-    jobs = []
-    for child in follow_up_sets(task, request):
-        try:
-            jobs.append(enqueue(store, child, sub, settings, follow_up(request, child, parent_submission_id)).job_id)
-        except AlreadyScored:
-            continue
-    return jobs
 
 
 _ALREADY = {"done": "already scored", "queued": "already queued, not scored yet: `sonobench worker` runs it",

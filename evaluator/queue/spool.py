@@ -8,13 +8,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sonobench.kernel.errors import StoreError
+from sonobench.kernel.errors import AlreadyScored, StoreError
 from sonobench.kernel.settings import Settings
 
 from ..evaluate import Request, start_submission
 from ..sandbox.bounds import JobOptionRefused
 from ..store import Store
 from ..submission import Submission
+from ..task_sets import follow_up, follow_up_sets
 from ..tasks import Task
 
 
@@ -62,3 +63,14 @@ def enqueue(store: Store, task: Task, sub: Submission, settings: Settings, reque
                "architecture": sub.architecture, "output": sub.output.value, "name": sub.name, "team": sub.team}
     sid, jid = start_submission(store, task, sub, request, settings, job_payload=payload)
     return Queued(submission_id=sid, job_id=jid)
+
+
+def enqueue_shifts(store, task: Task, sub, request, settings, parent_submission_id: int) -> list[int]:
+    """Queue one follow-up job per shift set (for a worker); returns the job ids queued."""
+    jobs = []
+    for child in follow_up_sets(task, request):
+        try:
+            jobs.append(enqueue(store, child, sub, settings, follow_up(request, child, parent_submission_id)).job_id)
+        except AlreadyScored:
+            continue
+    return jobs

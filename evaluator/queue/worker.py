@@ -121,7 +121,7 @@ def queue_follow_ups(store: Store, job: Job, settings: Settings) -> list[int]:
     request = Request.from_payload(job.payload)
     if request.split != "test" or request.follow_up_of is not None:
         return []
-    from ..follow_ups import enqueue_shifts
+    from .spool import enqueue_shifts
 
     task = tasks_mod.get_task(request.task)
     sub = load_spooled(Path(job.payload["spool"]), job.payload, settings, None)

@@ -5,9 +5,9 @@ import signal
 
 import click
 
-from sonobench.evaluator.queue.options import WorkerOptions
 from sonobench.evaluator.sandbox import sandbox_config
 from sonobench.evaluator.sandbox.options import SandboxOptions
+from sonobench.evaluator.scaleout.worker_options import WorkerOptions
 from sonobench.kernel.clitools import handle_errors, pass_settings
 from sonobench.kernel.options import options_from
 

@@ -1,6 +1,7 @@
 """How a worker runs a store's queue, declared once: `sonobench worker` generates its options from
 `WorkerOptions`, and the local worker (`queue.Worker`) and the Ray driver
-(`scaleout.ray_worker.RayWorker`) take the same loop values from it (`loop()`)."""
+(`scaleout.ray_worker.RayWorker`) take the same loop values from it (`loop()`). Here, beside the
+executors it chooses between, above the queue both workers run."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,8 +11,8 @@ import click
 
 from sonobench.kernel.options import option
 
-from ..scaleout import Executor
-from ..scaleout.options import ExecutorType
+from . import Executor
+from .options import ExecutorType
 
 
 @dataclass(frozen=True)
