@@ -123,6 +123,7 @@ def test_submit_in_the_browser_and_find_the_row(running_app, page, artifacts_dir
     assert "toy-lesion@1" in task_box.inner_text() + task_box.locator("input").input_value()
     model = threshold_onnx(tmp_path / "browser.onnx", threshold=0.27)
     page.locator("input[type=file]").first.set_input_files(str(model))
+    page.get_by_text(model.name).first.wait_for(timeout=60_000)  # the uploader lists it once the server has it
     page.get_by_label("Display name").fill("browser-upload")
     page.get_by_label("Team").fill("playwright")
     page.get_by_role("button", name="Evaluate").click(timeout=120_000)  # enabled once the upload arrives

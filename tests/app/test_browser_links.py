@@ -7,6 +7,7 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from sonobench.cli.toy import threshold_onnx
 
@@ -46,11 +47,15 @@ def _other_band_model(path):
 def _upload(page, url: str, task: str, model, team: str = "playwright") -> None:  # noqa: F811
     page.goto(f"{url}/submit")
     page.get_by_role("heading", name="Submit a model").wait_for()
-    page.locator("[data-testid=stSelectbox]").first.click()
+    box = page.locator("[data-testid=stSelectbox]").first
+    box.click()
     page.get_by_role("option", name=re.compile(f"^{re.escape(task)} ")).click()
+    # the page has rerun with the task chosen before the file goes in
+    expect(box.locator("input")).to_have_value(re.compile(re.escape(task)), timeout=30_000)
     page.locator("input[type=file]").first.set_input_files(str(model))
+    # the uploader lists the file once the server holds it (a file set during a rerun can be lost)
+    page.get_by_text(model.name).first.wait_for(timeout=60_000)
     page.get_by_label("Team").fill(team)
-    # enabled once the upload has reached the server: on a loaded machine that can take a while
     page.get_by_role("button", name="Evaluate").click(timeout=120_000)
 
 
