@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from sonobench.evaluator.scaleout import Executor
-from sonobench.evaluator.scaleout.options import ExecutorType
+from sonobench.evaluator.scaleout.options import address_field, executor_field
 from sonobench.evaluator.tasks import DEFAULT_TASK
 from sonobench.kernel.options import option
 from sonobench.simulation.style import StyleMethod
@@ -73,9 +73,5 @@ class RunPlan:
     reference_dir: Path | None = field(default=None, metadata=option(
         "Folder of reference files (default: the committed baselines/reference).",
         type=click.Path(file_okay=False, path_type=Path)))
-    executor: Executor = field(default=Executor.LOCAL, metadata=option(
-        "Where the work runs: local processes, or tasks on a Ray cluster (pip install 'sonobench[ray]').",
-        type=ExecutorType(), show_default=True))
-    address: str | None = field(default=None, metadata=option(
-        "With --executor ray: the cluster to join (`auto` on a cluster node, or HEAD_IP:6379); default: a "
-        "private cluster on this machine."))
+    executor: Executor = executor_field()
+    address: str | None = address_field()

@@ -59,13 +59,13 @@ def kwave_frame(channel_rf, phys: Physics, index: int, preset: str = "breast-les
 
 
 def kwave_grid_shape(phys: Physics) -> tuple[int, int]:
-    """The grid the solver runs on: image formation 3's k-Wave path is twice as fine in depth
-    (`image_formation3.AXIAL_REFINE`, with its own PML rows); earlier ones run on `phys.grid_shape`."""
+    """The grid the solver runs on: image formation 3's k-Wave path has its own, finer in depth;
+    earlier ones run on `phys.grid_shape`."""
     if phys.image_formation != 3:
         return phys.grid_shape
-    from sonobench.simulation import image_formation3 as if3
+    from sonobench.simulation.image_formation3 import kwave_grid_shape as if3_grid_shape
 
-    return (phys.rows * if3.AXIAL_REFINE + 2 * if3.kwave_pml_rows(phys), phys.grid_shape[1])
+    return if3_grid_shape(phys)
 
 
 def fft_floor(phys: Physics) -> float:

@@ -167,6 +167,12 @@ def kwave_pml_rows(phys: Physics) -> int:
     return n
 
 
+def kwave_grid_shape(phys: Physics) -> tuple[int, int]:
+    """(rows, cols) of the k-Wave grid, PML included: the interior's rows x AXIAL_REFINE plus
+    `kwave_pml_rows` each side deep, the phantom grid's columns plus `phys.pml` each side."""
+    return phys.rows * AXIAL_REFINE + 2 * kwave_pml_rows(phys), phys.cols + 2 * phys.pml
+
+
 def kwave_maps(base: dict, positions, phys: Physics) -> dict:
     """The acoustic maps on the k-Wave grid's interior (rows x AXIAL_REFINE, cols): the
     phantom's cell properties `base` ("c", "rho", "alpha", per cell, without scatterers)
@@ -328,7 +334,7 @@ def _channel_rf(phys: Physics, maps: dict) -> tuple[np.ndarray, float]:
     pz, px = kwave_pml_rows(phys), phys.pml
     full = {k: np.pad(np.asarray(maps[k], dtype=np.float64), ((pz, pz), (px, px)), mode="edge")
             for k in ("sound_speed", "density", "alpha_coeff")}
-    shape = full["sound_speed"].shape
+    shape = full["sound_speed"].shape  # kwave_grid_shape(phys)
     coarse_mask, signals, t_peak = transmit_signals(phys, phys.angles_deg)
     mask = np.zeros(shape, dtype=bool)
     mask[pz, :] = coarse_mask[phys.pml, :]

@@ -12,7 +12,7 @@ import click
 from sonobench.kernel.options import option
 
 from . import Executor
-from .options import ExecutorType
+from .options import address_field, executor_field
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,8 @@ class WorkerOptions:
         "Folder holding private test labels.", type=click.Path(file_okay=False, path_type=Path)))
     lease_seconds: float | None = field(default=None, metadata=option(
         "Lease of a claimed job; a worker silent this long is presumed dead (the settings' lease_seconds)."))
-    executor: Executor = field(default=Executor.LOCAL, metadata=option(
-        "Where the work runs: local processes, or tasks on a Ray cluster (pip install 'sonobench[ray]').",
-        type=ExecutorType(), show_default=True))
-    address: str | None = field(default=None, metadata=option(
-        "With --executor ray: the cluster to join (`auto` on a cluster node, or HEAD_IP:6379); default: a "
-        "private cluster on this machine."))
+    executor: Executor = executor_field()
+    address: str | None = address_field()
 
     def loop(self) -> dict:
         """The values the local worker and the Ray driver both take."""
